@@ -1,0 +1,1 @@
+"""Timed scenarios against a real database: ``python -m benchmarks.run --help``."""

@@ -1,0 +1,1 @@
+"""Automatic communication: workflows, the message outbox and its dispatcher, channels, delivery events."""

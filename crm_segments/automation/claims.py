@@ -1,0 +1,78 @@
+"""Which due messages a dispatcher takes, and what happens to messages a stopped sender left behind.
+
+A claim marks pending rows with a token and a short lease and is committed before anything is sent;
+two dispatchers never claim the same row (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: one atomic
+UPDATE, as SQLite runs one writer at a time). A claim that expires (its dispatcher died before
+starting the send) makes the row claimable again: nothing was sent, so nothing is lost.
+
+A row left in ``sending`` past the sending lease is different: the provider may have taken it. It is
+marked ``unknown`` and settled by delivery events (whose custom args / callback URL carry the
+message id), never re-sent blindly. Only the local outbox, which cannot duplicate, goes back to pending.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_segments.models import Message
+
+STALLED_REASON = "the sender stopped before recording the outcome; waiting for delivery events"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    profile_id: int
+    channel: str
+
+
+def claim_due(session_factory: sessionmaker[Session], *, now: dt.datetime, limit: int,
+              lease: dt.timedelta) -> tuple[str, list[Claimed]]:
+    token = uuid.uuid4().hex
+    with session_factory() as session, session.begin():
+        due = (select(Message.id)
+               .where(Message.status == "pending", Message.next_attempt_at <= now,
+                      or_(Message.claimed_until.is_(None), Message.claimed_until <= now))
+               .order_by(Message.next_attempt_at, Message.id).limit(limit))
+        claim = update(Message).values(claim_token=token, claimed_until=now + lease)
+        if session.get_bind().dialect.name == "postgresql":
+            ids = list(session.scalars(due.with_for_update(skip_locked=True)))
+            if ids:
+                session.execute(claim.where(Message.id.in_(ids)).execution_options(synchronize_session=False))
+        else:
+            session.execute(claim.where(Message.id.in_(due.scalar_subquery()))
+                            .execution_options(synchronize_session=False))
+        rows = session.execute(select(Message.id, Message.profile_id, Message.channel)
+                               .where(Message.claim_token == token)
+                               .order_by(Message.next_attempt_at, Message.id)).all()
+    return token, [Claimed(*row) for row in rows]
+
+
+def release(session_factory: sessionmaker[Session], *, token: str, ids: list[int]) -> None:
+    """Give back claimed rows that were not attempted (e.g. the channel's credentials are wrong)."""
+    if not ids:
+        return
+    with session_factory() as session, session.begin():
+        session.execute(update(Message).where(Message.id.in_(ids), Message.claim_token == token,
+                                              Message.status == "pending")
+                        .values(claim_token=None, claimed_until=None)
+                        .execution_options(synchronize_session=False))
+
+
+def recover_stalled(session_factory: sessionmaker[Session], *, now: dt.datetime,
+                    lease: dt.timedelta) -> int:
+    """Rows stuck in ``sending``: local outbox ones go back to pending, the others become unknown."""
+    stalled = (Message.status == "sending", Message.attempted_at < now - lease)
+    with session_factory() as session, session.begin():
+        local = session.execute(update(Message).where(*stalled, Message.provider == "local")
+                                .values(status="pending", next_attempt_at=now, updated_at=now)
+                                .execution_options(synchronize_session=False))
+        remote = session.execute(update(Message).where(*stalled, Message.provider != "local")
+                                 .values(status="unknown", status_reason=STALLED_REASON, updated_at=now)
+                                 .execution_options(synchronize_session=False))
+    return int(local.rowcount) + int(remote.rowcount)  # type: ignore[attr-defined]

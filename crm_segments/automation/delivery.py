@@ -1,0 +1,109 @@
+"""Delivery events move a message forward (sent -> delivered -> opened -> clicked, or to a failure)
+and never back; each provider event is recorded once, so a replayed webhook changes nothing.
+
+An ``unknown`` message (the sender never heard back) is settled here: any event about it proves the
+provider took it. A hard bounce marks the address bounced; a spam report or an unsubscribe event
+withdraws consent with an audit entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from crm_segments.models import Message, MessageEvent, Profile
+
+from .consent import mark_email_bounced, set_consent
+
+# Higher ranks win; equal ranks let a later event replace an earlier one (a bounce after delivery).
+STATUS_RANK = {
+    "pending": 0, "sending": 1, "unknown": 1, "sent": 2,
+    "delivered": 3, "bounced": 3, "dropped": 3, "failed": 3, "undelivered": 3,
+    "opened": 4, "clicked": 5, "unsubscribed": 6, "spam_report": 6,
+}
+FAILURES = ("bounced", "dropped", "failed", "undelivered")
+TIMESTAMPS = {"delivered": "delivered_at", "opened": "opened_at", "clicked": "clicked_at"}
+
+
+@dataclass(frozen=True)
+class DeliveryEvent:
+    provider: str
+    event_id: str                  # the provider's id for this event: a second copy is ignored
+    event: str                     # the provider's name for it
+    occurred_at: dt.datetime
+    status: str | None = None      # the message status it implies, if any
+    message_id: int | None = None
+    provider_message_id: str | None = None
+    detail: str = ""
+    hard_bounce: bool = False      # stop email to the address
+    withdraws: str | None = None   # the channel whose consent the recipient withdrew
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def record_event(session: Session, event: DeliveryEvent, *, now: dt.datetime) -> bool:
+    """Apply one event; False when it was seen before (nothing changes)."""
+    message = _find_message(session, event)
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    inserted = session.execute(
+        insert(MessageEvent).values(
+            provider=event.provider, provider_event_id=event.event_id[:200],
+            message_id=message.id if message else None, profile_id=message.profile_id if message else None,
+            event=event.event[:40], detail=event.detail[:2000], occurred_at=event.occurred_at,
+            received_at=now, payload=event.payload,
+        ).on_conflict_do_nothing(index_elements=["provider_event_id"]).returning(MessageEvent.id)
+    ).scalar_one_or_none()
+    if inserted is None or message is None:
+        return inserted is not None
+    _advance(message, event, now=now)
+    profile = session.get(Profile, message.profile_id)
+    if profile is not None and message.recipient_user_id is None:
+        if event.hard_bounce and message.channel == "email":
+            mark_email_bounced(profile, now=now)
+        if event.withdraws:
+            set_consent(session, profile=profile, channel=event.withdraws, granted=False, source="webhook",
+                        detail=f"{event.provider} {event.event}", message_id=message.id, now=now)
+    session.flush()
+    return True
+
+
+def _find_message(session: Session, event: DeliveryEvent) -> Message | None:
+    message = session.get(Message, event.message_id) if event.message_id is not None else None
+    if message is None and event.provider_message_id:
+        message = session.scalars(select(Message).where(
+            Message.provider_message_id == event.provider_message_id)).first()
+    if message is None:
+        return None
+    # The id in custom args / the callback URL must agree with the provider's own id, once known.
+    known = message.provider_message_id
+    if known and event.provider_message_id and known != event.provider_message_id:
+        return None
+    return message
+
+
+def _advance(message: Message, event: DeliveryEvent, *, now: dt.datetime) -> None:
+    if message.status in ("pending", "suppressed", "skipped"):
+        return  # never handed over: an event about it is stray
+    if message.provider_message_id is None and event.provider_message_id:
+        message.provider_message_id = event.provider_message_id
+    if message.sent_at is None:
+        message.sent_at = event.occurred_at  # any event proves the provider took it
+    status = event.status
+    if status is None:
+        if message.status in ("sending", "unknown"):
+            message.status, message.status_reason = "sent", None
+        return
+    if (column := TIMESTAMPS.get(status)) and getattr(message, column) is None:
+        setattr(message, column, event.occurred_at)
+    if status in ("opened", "clicked") and message.delivered_at is None:
+        message.delivered_at = event.occurred_at
+    if status in FAILURES:
+        message.failed_at = message.failed_at or event.occurred_at
+    if STATUS_RANK[status] >= STATUS_RANK.get(message.status, 0):
+        message.status = status
+        message.status_reason = event.detail[:200] or None
+    message.updated_at = now

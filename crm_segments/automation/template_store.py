@@ -1,0 +1,178 @@
+"""Message templates: shipped as files in ``email_templates/``, stored in the database once edited.
+
+Files by content type: ``sales/quote_follow_up.subject.txt`` + ``.html`` + ``.txt`` make an email
+template "sales/quote_follow_up"; ``sales/quote_reminder.sms.txt`` an SMS template. ``init-db``
+copies them into ``crm_message_templates`` (keeping the shipped text for "reset to shipped"); the
+database row wins once it exists, and a shipped file is used as it is when no row exists yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_segments.models import MessageTemplate
+from crm_segments.models.messaging import CONTENT_TYPES
+from crm_segments.resources import data_path
+from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
+
+from .rendering import TemplateProblem, validate_template
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    key: str
+    channel: str
+    content_type: str
+    name: str
+    text_body: str
+    subject: str | None = None
+    html_body: str | None = None
+
+    def parts(self) -> dict[str, str]:
+        """The parts to render, by kind: subject/html/text for email, sms for SMS."""
+        if self.channel == "sms":
+            return {"sms": self.text_body}
+        parts = {"subject": self.subject or "", "text": self.text_body}
+        if self.html_body:
+            parts["html"] = self.html_body
+        return parts
+
+
+def _title(key: str) -> str:
+    return key.rsplit("/", 1)[-1].replace("_", " ").capitalize()
+
+
+@lru_cache(maxsize=1)
+def shipped_templates(folder: Path | None = None) -> dict[str, TemplateSource]:
+    root = folder or data_path("email_templates")
+    found: dict[str, TemplateSource] = {}
+    for content_dir in sorted(p for p in root.iterdir() if p.is_dir() and p.name in CONTENT_TYPES):
+        for sms in sorted(content_dir.glob("*.sms.txt")):
+            key = f"{content_dir.name}/{sms.name.removesuffix('.sms.txt')}"
+            found[key] = TemplateSource(key, "sms", content_dir.name, _title(key), sms.read_text().strip())
+        for subject in sorted(content_dir.glob("*.subject.txt")):
+            stem = subject.name.removesuffix(".subject.txt")
+            key = f"{content_dir.name}/{stem}"
+            html = content_dir / f"{stem}.html"
+            found[key] = TemplateSource(
+                key, "email", content_dir.name, _title(key), (content_dir / f"{stem}.txt").read_text(),
+                subject=subject.read_text().strip(), html_body=html.read_text() if html.exists() else None,
+            )
+    return found
+
+
+def _from_row(row: MessageTemplate) -> TemplateSource:
+    return TemplateSource(row.key, row.channel, row.content_type, row.name, row.text_body,
+                          subject=row.subject, html_body=row.html_body)
+
+
+def get_template(session: Session, key: str) -> TemplateSource | None:
+    row = session.scalar(select(MessageTemplate).where(MessageTemplate.key == key))
+    return _from_row(row) if row is not None else shipped_templates().get(key)
+
+
+class TemplateCache:
+    """Templates looked up once per dispatch run instead of once per message."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, TemplateSource | None] = {}
+
+    def get(self, session: Session, key: str) -> TemplateSource | None:
+        if key not in self._found:
+            self._found[key] = get_template(session, key)
+        return self._found[key]
+
+
+def list_templates(session: Session) -> list[TemplateSource]:
+    merged = dict(shipped_templates())
+    merged.update({row.key: _from_row(row) for row in session.scalars(select(MessageTemplate))})
+    return [merged[key] for key in sorted(merged)]
+
+
+def template_problem(session: Session, key: str, *, channel: str) -> str | None:
+    """Why ``key`` cannot be used on ``channel`` (for workflow validation), or None."""
+    source = get_template(session, key)
+    if source is None:
+        return f"no message template {key!r}"
+    if source.channel != channel:
+        return f"template {key!r} is an {source.channel} template, not {channel}"
+    return None
+
+
+def install_templates(session: Session) -> None:
+    """Installer for ``init-db``: add shipped templates that are missing; leave edited ones alone."""
+    existing = set(session.scalars(select(MessageTemplate.key)))
+    for source in shipped_templates().values():
+        if source.key not in existing:
+            session.add(MessageTemplate(
+                key=source.key, channel=source.channel, content_type=source.content_type, name=source.name,
+                subject=source.subject, html_body=source.html_body, text_body=source.text_body,
+                is_builtin=True, shipped=_shipped(source),
+            ))
+    session.flush()
+
+
+def _shipped(source: TemplateSource) -> dict[str, str | None]:
+    return {"subject": source.subject, "html_body": source.html_body, "text_body": source.text_body}
+
+
+def check_parts(source: TemplateSource) -> list[FieldError]:
+    """Every part renders against the sample context; errors name the part and the missing value."""
+    errors: list[FieldError] = []
+    fields = {"subject": "subject", "html": "html_body", "text": "text_body", "sms": "text_body"}
+    if source.channel == "email" and not (source.subject or "").strip():
+        errors.append(FieldError("subject", "an email needs a subject"))
+    for kind, text in source.parts().items():
+        try:
+            validate_template(text, kind)
+        except TemplateProblem as exc:
+            errors.append(FieldError(fields[kind], exc.message))
+    return errors
+
+
+def save_template(session: Session, *, key: str, text_body: str, subject: str | None = None,
+                  html_body: str | None = None, channel: str | None = None, content_type: str | None = None,
+                  name: str | None = None, user_id: int | None = None) -> MessageTemplate:
+    """Create or update a template after checking every part; nothing is written if one fails."""
+    row = session.scalar(select(MessageTemplate).where(MessageTemplate.key == key))
+    current = get_template(session, key)
+    channel = channel or (current.channel if current else None)
+    content_type = content_type or (current.content_type if current else key.split("/", 1)[0])
+    errors: list[FieldError] = []
+    if channel not in ("email", "sms"):
+        errors.append(FieldError("channel", "choose email or sms"))
+    if content_type not in CONTENT_TYPES:
+        errors.append(FieldError("content_type", f"choose one of {', '.join(CONTENT_TYPES)}"))
+    if errors:
+        raise ValidationFailed(errors)
+    assert channel is not None and content_type is not None
+    source = TemplateSource(key, channel, content_type, name or (current.name if current else _title(key)),
+                            text_body, subject=subject if channel == "email" else None,
+                            html_body=(html_body or None) if channel == "email" else None)
+    if errors := check_parts(source):
+        raise ValidationFailed(errors)
+    if row is None:
+        shipped = shipped_templates().get(key)
+        row = MessageTemplate(key=key, is_builtin=shipped is not None,
+                              shipped=_shipped(shipped) if shipped else None)
+        session.add(row)
+    row.channel, row.content_type, row.name = source.channel, source.content_type, source.name
+    row.subject, row.html_body, row.text_body = source.subject, source.html_body, source.text_body
+    row.updated_by_id = user_id
+    session.flush()
+    return row
+
+
+def reset_template(session: Session, key: str) -> MessageTemplate:
+    """Put a shipped template back to its files' text."""
+    shipped = shipped_templates().get(key)
+    if shipped is None:
+        raise NotFound(f"template {key!r} is not a shipped template")
+    return save_template(session, key=key, text_body=shipped.text_body, subject=shipped.subject,
+                         html_body=shipped.html_body, channel=shipped.channel,
+                         content_type=shipped.content_type, name=shipped.name)

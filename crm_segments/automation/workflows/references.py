@@ -1,0 +1,82 @@
+"""Check what a definition points at: the trigger's segment or tag, the rules and the templates.
+
+All problems are collected and raised together, each naming its field, so an admin (or the author
+of a YAML file) fixes them in one go.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from crm_segments.models import Segment, Tag
+from crm_segments.models.tags import normalize_tag_name
+from crm_segments.services.errors import FieldError, ValidationFailed
+
+from . import rules, templates
+from .definition import SegmentTrigger, TagTrigger, WorkflowDefinition
+from .step_types import AddTag, Branch, NotifyOwner, RemoveTag, SendEmail, SendSms
+
+
+@dataclass(frozen=True)
+class Resolved:
+    segment_id: int | None = None
+    tag_id: int | None = None
+
+
+def find_segment(session: Session, ref: str) -> Segment | None:
+    """A segment by its stable key (shipped ones) or its name."""
+    return session.scalars(
+        select(Segment).where(or_(Segment.key == ref, Segment.name == ref)).order_by(Segment.key.is_(None))
+    ).first()
+
+
+def find_tag(session: Session, name: str) -> Tag | None:
+    return session.scalars(select(Tag).where(Tag.name_key == normalize_tag_name(name))).first()
+
+
+def resolve(session: Session, definition: WorkflowDefinition, *, prefix: str = "") -> Resolved:
+    """The ids the trigger names; raises ValidationFailed listing every unknown reference."""
+    errors: list[FieldError] = []
+    resolved = Resolved()
+    trigger = definition.trigger
+    if isinstance(trigger, SegmentTrigger):
+        segment = find_segment(session, trigger.segment)
+        if segment is None:
+            errors.append(FieldError(f"{prefix}trigger.segment",
+                                     f"no segment has the key or name {trigger.segment!r}"))
+        else:
+            resolved = Resolved(segment_id=segment.id)
+    elif isinstance(trigger, TagTrigger):
+        tag = find_tag(session, trigger.tag)
+        if tag is None:
+            errors.append(FieldError(f"{prefix}trigger.tag", f"no tag is named {trigger.tag!r}"))
+        else:
+            resolved = Resolved(tag_id=tag.id)
+    for index, step in enumerate(definition.steps):
+        where = f"{prefix}steps[{index}]"
+        if isinstance(step, Branch):
+            errors.extend(rules.rule_errors(step.rule, field=f"{where}.rule"))
+        elif isinstance(step, AddTag | RemoveTag):
+            errors.extend(_tag_name_errors(step.tag, field=f"{where}.tag"))
+        elif isinstance(step, SendEmail | NotifyOwner | SendSms):
+            channel = "sms" if isinstance(step, SendSms) else "email"
+            errors.extend(templates.template_errors(session, step.template, channel=channel,
+                                                    field=f"{where}.template"))
+    if definition.goal is not None and definition.goal.rule is not None:
+        errors.extend(rules.rule_errors(definition.goal.rule, field=f"{prefix}goal.rule"))
+    if errors:
+        raise ValidationFailed(errors)
+    return resolved
+
+
+def _tag_name_errors(name: str, *, field: str) -> list[FieldError]:
+    from crm_segments.tagging.names import clean_tag_name
+
+    try:
+        clean_tag_name(name, field=field)
+    except ValidationFailed as exc:
+        return exc.errors
+    return []

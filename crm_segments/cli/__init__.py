@@ -1,0 +1,17 @@
+"""The ``crm-segments`` command line."""
+
+from __future__ import annotations
+
+import click
+
+from crm_segments.cli import admin, data, messages, scheduler, segments, server, workflows
+
+
+@click.group(help="crm-segments: tag CRM profiles, build live segments, message customers.")
+def main() -> None:
+    pass
+
+
+for module in (admin, data, messages, scheduler, segments, server, workflows):
+    for command in module.COMMANDS:
+        main.add_command(command)

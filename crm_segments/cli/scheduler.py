@@ -1,0 +1,30 @@
+"""The `scheduler` command: runs periodic jobs, one active process at a time."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from types import FrameType
+
+import click
+
+from crm_segments.cli.context import make_app
+from crm_segments.scheduler.runner import SchedulerRunner
+
+
+@click.command("scheduler")
+def scheduler() -> None:
+    """Run segment refreshes, auto-tag rules and message dispatch (stands by if another runs)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runner = SchedulerRunner(make_app())
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        runner.request_stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    click.echo(f"Scheduler {runner.holder} is running; Ctrl+C stops it.")
+    runner.run_forever()
+
+
+COMMANDS = [scheduler]

@@ -1,0 +1,284 @@
+"""Settings from the environment, with safe defaults, validated at start-up."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+EMAIL_PROVIDERS = ("sendgrid", "local")
+SMS_PROVIDERS = ("twilio", "local")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message names it."""
+
+
+@dataclass(frozen=True)
+class FrequencyCap:
+    """At most ``limit`` capped (non-transactional) messages per profile and channel per ``window``."""
+
+    limit: int
+    window: dt.timedelta
+
+
+@dataclass(frozen=True)
+class SendWindow:
+    """Local hours (in the profile's time zone) when messages may go out; ``start > end`` spans midnight."""
+
+    start: dt.time
+    end: dt.time
+
+
+@dataclass(frozen=True)
+class MessagingSettings:
+    """Providers and contact-pressure rules; with no provider keys everything goes to the local outbox."""
+
+    signing_key: str = ""  # signs unsubscribe links (the app's SECRET_KEY)
+    email_provider: str = "local"
+    sms_provider: str = "local"
+    email_from: str = "CRM <no-reply@localhost>"
+    sendgrid_api_key: str | None = None
+    sendgrid_host: str = "https://api.sendgrid.com"
+    sendgrid_webhook_public_key: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+    provider_timeout: float = 10.0
+    default_time_zone: str = "UTC"
+    email_send_window: SendWindow | None = None
+    sms_send_window: SendWindow | None = SendWindow(dt.time(8), dt.time(21))
+    email_frequency_cap: FrequencyCap | None = FrequencyCap(1, dt.timedelta(days=1))
+    sms_frequency_cap: FrequencyCap | None = FrequencyCap(1, dt.timedelta(days=1))
+    webhook_max_age: dt.timedelta = dt.timedelta(minutes=10)  # older signed webhooks are refused
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    outbox_dir: Path
+    public_url: str = "http://127.0.0.1:5000"
+    messaging: MessagingSettings = field(default_factory=MessagingSettings)
+
+
+def instance_dir() -> Path:
+    path = Path(os.environ.get("CRM_SEGMENTS_INSTANCE_DIR", "instance")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{instance_dir() / 'crm_segments.db'}"
+
+
+def validate_database_url(url: str, *, name: str = "DATABASE_URL") -> str:
+    """Return the URL with the psycopg 3 driver made explicit; raise ConfigError naming ``name``."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"{name}: cannot parse {url!r} as a database URL ({exc})") from None
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_DIALECTS:
+        raise ConfigError(
+            f"{name}: unsupported database {backend!r}; use one of {', '.join(SUPPORTED_DIALECTS)}"
+        )
+    if backend == "postgresql" and parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def load_secret_key(env: Mapping[str, str]) -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in the instance folder."""
+    if key := env.get("SECRET_KEY"):
+        if len(key) < 16:
+            raise ConfigError("SECRET_KEY: must be at least 16 characters")
+        return key
+    path = instance_dir() / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def settings_from_config(config: Mapping[str, Any]) -> Settings:
+    """Build Settings from a Flask config whose CRM_SEGMENTS_* keys have been filled."""
+    url = config.get("CRM_SEGMENTS_DATABASE_URL") or default_database_url()
+    public_url = str(config.get("CRM_SEGMENTS_PUBLIC_URL") or "http://127.0.0.1:5000")
+    if not public_url.startswith(("http://", "https://")):
+        raise ConfigError(f"CRM_SEGMENTS_PUBLIC_URL: {public_url!r} must start with http:// or https://")
+    outbox = config.get("CRM_SEGMENTS_OUTBOX_DIR") or instance_dir() / "outbox"
+    return Settings(
+        database_url=validate_database_url(url, name="CRM_SEGMENTS_DATABASE_URL"),
+        outbox_dir=Path(outbox),
+        public_url=public_url.rstrip("/"),
+        messaging=messaging_settings_from_config(config),
+    )
+
+
+def messaging_settings_from_config(config: Mapping[str, Any]) -> MessagingSettings:
+    def get(name: str) -> str | None:
+        value = config.get(f"CRM_SEGMENTS_{name}")
+        return str(value).strip() or None if value is not None else None
+
+    sendgrid_key = get("SENDGRID_API_KEY")
+    twilio_sid, twilio_token = get("TWILIO_ACCOUNT_SID"), get("TWILIO_AUTH_TOKEN")
+    # Without an explicit provider, keys select the real one and no keys the local outbox.
+    email_provider = _one_of("EMAIL_PROVIDER", get("EMAIL_PROVIDER") or (
+        "sendgrid" if sendgrid_key else "local"), EMAIL_PROVIDERS)
+    sms_provider = _one_of("SMS_PROVIDER", get("SMS_PROVIDER") or (
+        "twilio" if twilio_sid else "local"), SMS_PROVIDERS)
+    if email_provider == "sendgrid":
+        _require("SENDGRID_API_KEY", sendgrid_key, "EMAIL_PROVIDER is sendgrid")
+        _require("EMAIL_FROM", get("EMAIL_FROM"), "EMAIL_PROVIDER is sendgrid (a verified sender)")
+    if sms_provider == "twilio":
+        _require("TWILIO_ACCOUNT_SID", twilio_sid, "SMS_PROVIDER is twilio")
+        _require("TWILIO_AUTH_TOKEN", twilio_token, "SMS_PROVIDER is twilio")
+        if not (get("TWILIO_FROM_NUMBER") or get("TWILIO_MESSAGING_SERVICE_SID")):
+            raise ConfigError("CRM_SEGMENTS_TWILIO_FROM_NUMBER: required when CRM_SEGMENTS_SMS_PROVIDER is "
+                              "twilio (or set CRM_SEGMENTS_TWILIO_MESSAGING_SERVICE_SID)")
+    defaults = MessagingSettings()
+    time_zone = get("DEFAULT_TIME_ZONE") or defaults.default_time_zone
+    _check_time_zone("DEFAULT_TIME_ZONE", time_zone)
+    return MessagingSettings(
+        signing_key=str(config.get("SECRET_KEY") or ""),
+        email_provider=email_provider,
+        sms_provider=sms_provider,
+        email_from=get("EMAIL_FROM") or defaults.email_from,
+        sendgrid_api_key=sendgrid_key,
+        sendgrid_host=_url("SENDGRID_HOST", get("SENDGRID_HOST") or defaults.sendgrid_host),
+        sendgrid_webhook_public_key=get("SENDGRID_WEBHOOK_PUBLIC_KEY"),
+        twilio_account_sid=twilio_sid,
+        twilio_auth_token=twilio_token,
+        twilio_from_number=get("TWILIO_FROM_NUMBER"),
+        twilio_messaging_service_sid=get("TWILIO_MESSAGING_SERVICE_SID"),
+        twilio_api_url=_url("TWILIO_API_URL", get("TWILIO_API_URL") or defaults.twilio_api_url),
+        provider_timeout=_positive("PROVIDER_TIMEOUT", config.get("CRM_SEGMENTS_PROVIDER_TIMEOUT"),
+                                   defaults.provider_timeout),
+        default_time_zone=time_zone,
+        email_send_window=_window("EMAIL_SEND_WINDOW", config.get("CRM_SEGMENTS_EMAIL_SEND_WINDOW"),
+                                  defaults.email_send_window),
+        sms_send_window=_window("SMS_SEND_WINDOW", config.get("CRM_SEGMENTS_SMS_SEND_WINDOW"),
+                                defaults.sms_send_window),
+        email_frequency_cap=_cap("EMAIL_FREQUENCY_CAP", config.get("CRM_SEGMENTS_EMAIL_FREQUENCY_CAP"),
+                                 defaults.email_frequency_cap),
+        sms_frequency_cap=_cap("SMS_FREQUENCY_CAP", config.get("CRM_SEGMENTS_SMS_FREQUENCY_CAP"),
+                               defaults.sms_frequency_cap),
+    )
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"CRM_SEGMENTS_{name}: {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _require(name: str, value: str | None, when: str) -> None:
+    if not value:
+        raise ConfigError(f"CRM_SEGMENTS_{name}: required when CRM_SEGMENTS_{when}")
+
+
+def _url(name: str, value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(f"CRM_SEGMENTS_{name}: {value!r} must start with http:// or https://")
+    return value.rstrip("/")
+
+
+def _positive(name: str, value: Any, default: float) -> float:
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if number <= 0:
+        raise ConfigError(f"CRM_SEGMENTS_{name}: {value!r} must be a positive number of seconds")
+    return number
+
+
+def _check_time_zone(name: str, value: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"CRM_SEGMENTS_{name}: {value!r} is not an IANA time zone") from None
+
+
+_WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+_CAP = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*([hd])\s*$")
+_OFF = ("", "none", "off")
+
+
+def _window(name: str, value: Any, default: SendWindow | None) -> SendWindow | None:
+    """``"08:00-21:00"``; ``"none"`` sends at any hour."""
+    if isinstance(value, SendWindow) or value is None:
+        return value or default
+    if str(value).strip().lower() in _OFF:
+        return None
+    match = _WINDOW.match(str(value))
+    try:
+        if match is None:
+            raise ValueError
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        window = SendWindow(dt.time(h1, m1), dt.time(h2, m2))
+    except ValueError:
+        raise ConfigError(f"CRM_SEGMENTS_{name}: {value!r} is not a window like 08:00-21:00 "
+                          "(or none)") from None
+    if window.start == window.end:
+        raise ConfigError(f"CRM_SEGMENTS_{name}: {value!r} is an empty window")
+    return window
+
+
+def _cap(name: str, value: Any, default: FrequencyCap | None) -> FrequencyCap | None:
+    """``"1/24h"`` or ``"3/7d"``; ``"none"`` turns the cap off."""
+    if isinstance(value, FrequencyCap) or value is None:
+        return value or default
+    if str(value).strip().lower() in _OFF:
+        return None
+    match = _CAP.match(str(value))
+    if match is None or int(match.group(1)) < 1 or int(match.group(2)) < 1:
+        raise ConfigError(f"CRM_SEGMENTS_{name}: {value!r} is not a cap like 1/24h or 3/7d (or none)")
+    unit = dt.timedelta(hours=1) if match.group(3) == "h" else dt.timedelta(days=1)
+    return FrequencyCap(int(match.group(1)), unit * int(match.group(2)))
+
+
+def config_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The standalone app's Flask config, read from the environment."""
+    env = os.environ if env is None else env
+    url = env.get("DATABASE_URL") or default_database_url()
+    config: dict[str, Any] = {
+        "SECRET_KEY": load_secret_key(env),
+        "CRM_SEGMENTS_DATABASE_URL": validate_database_url(url),
+    }
+    if public := env.get("PUBLIC_URL"):
+        config["CRM_SEGMENTS_PUBLIC_URL"] = public
+    if outbox := env.get("OUTBOX_DIR"):
+        config["CRM_SEGMENTS_OUTBOX_DIR"] = outbox
+    for name, conventional in MESSAGING_ENV.items():
+        if value := env.get(f"CRM_SEGMENTS_{name}") or (conventional and env.get(conventional)):
+            config[f"CRM_SEGMENTS_{name}"] = value
+    return config
+
+
+# Messaging settings read from the environment as CRM_SEGMENTS_<NAME>, or under the provider's
+# conventional variable name where there is one.
+MESSAGING_ENV: dict[str, str | None] = {
+    "EMAIL_PROVIDER": None, "SMS_PROVIDER": None, "EMAIL_FROM": None,
+    "SENDGRID_API_KEY": "SENDGRID_API_KEY", "SENDGRID_WEBHOOK_PUBLIC_KEY": "SENDGRID_WEBHOOK_PUBLIC_KEY",
+    "TWILIO_ACCOUNT_SID": "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN": "TWILIO_AUTH_TOKEN",
+    "TWILIO_FROM_NUMBER": "TWILIO_FROM_NUMBER",
+    "TWILIO_MESSAGING_SERVICE_SID": "TWILIO_MESSAGING_SERVICE_SID",
+    "PROVIDER_TIMEOUT": None, "DEFAULT_TIME_ZONE": None, "EMAIL_SEND_WINDOW": None, "SMS_SEND_WINDOW": None,
+    "EMAIL_FREQUENCY_CAP": None, "SMS_FREQUENCY_CAP": None,
+}

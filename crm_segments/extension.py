@@ -1,0 +1,54 @@
+"""The CRMSegments Flask extension: a host app mounts the UI and API and brings its own database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+
+from crm_segments.config import Settings, settings_from_config
+from crm_segments.db import make_engine, make_session_factory
+
+EXTENSION_KEY = "crm_segments"
+
+
+@dataclass
+class State:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Any]
+
+
+class CRMSegments:
+    """Usage: ``CRMSegments(app)`` or ``ext = CRMSegments(); ext.init_app(app)``.
+
+    Settings are ``CRM_SEGMENTS_*`` keys of ``app.config``; state lives in
+    ``app.extensions["crm_segments"]`` so one extension object can serve several apps.
+    """
+
+    def __init__(self, app: Flask | None = None, **options: Any) -> None:
+        if app is not None:
+            self.init_app(app, **options)
+
+    def init_app(self, app: Flask, *, url_prefix: str = "", api_prefix: str | None = None) -> None:
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError("CRMSegments is already registered on this app")
+        app.config.setdefault("CRM_SEGMENTS_DATABASE_URL", None)
+        app.config.setdefault("CRM_SEGMENTS_PUBLIC_URL", None)
+        app.config.setdefault("CRM_SEGMENTS_OUTBOX_DIR", None)
+        app.config.setdefault("CRM_SEGMENTS_PAGE_SIZE", 50)
+        settings = settings_from_config(app.config)
+        engine = make_engine(settings.database_url)
+        app.extensions[EXTENSION_KEY] = State(settings, engine, make_session_factory(engine))
+
+        from crm_segments.web import register_web
+
+        register_web(app, url_prefix=url_prefix, api_prefix=api_prefix or f"{url_prefix}/api/v1")
+
+
+def get_state(app: Flask) -> State:
+    state: State = app.extensions[EXTENSION_KEY]
+    return state

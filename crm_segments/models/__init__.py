@@ -1,0 +1,70 @@
+"""All mapped models, imported here so ``Base.metadata`` is complete for migrations and tests."""
+
+from .catalog import Category, Product
+from .messaging import ConsentChange, Message, MessageEvent, MessageTemplate
+from .profiles import Profile
+from .records import Job, JobLine, Opportunity, Quote, QuoteLine, SupportTicket
+from .scheduling import SchedulerJob, SchedulerLease
+from .segments import RfmScore, Segment, SegmentEvent, SegmentMember, SegmentSizePoint
+from .tags import (
+    SUPPRESSION_MODELS,
+    TAGGING_MODELS,
+    AutoTagRule,
+    BulkOperation,
+    BulkOperationItem,
+    JobTag,
+    JobTagSuppression,
+    OpportunityTag,
+    OpportunityTagSuppression,
+    ProfileTag,
+    ProfileTagSuppression,
+    QuoteTag,
+    QuoteTagSuppression,
+    Tag,
+    TagEvent,
+)
+from .users import ApiKey, User
+from .workflows import Enrollment, EnrollmentStep, Workflow
+
+__all__ = [
+    "SUPPRESSION_MODELS",
+    "TAGGING_MODELS",
+    "ApiKey",
+    "AutoTagRule",
+    "BulkOperation",
+    "BulkOperationItem",
+    "Category",
+    "ConsentChange",
+    "Enrollment",
+    "EnrollmentStep",
+    "Job",
+    "JobLine",
+    "JobTag",
+    "JobTagSuppression",
+    "Message",
+    "MessageEvent",
+    "MessageTemplate",
+    "Opportunity",
+    "OpportunityTag",
+    "OpportunityTagSuppression",
+    "Product",
+    "Profile",
+    "ProfileTag",
+    "ProfileTagSuppression",
+    "Quote",
+    "QuoteLine",
+    "QuoteTag",
+    "QuoteTagSuppression",
+    "RfmScore",
+    "SchedulerJob",
+    "SchedulerLease",
+    "Segment",
+    "SegmentEvent",
+    "SegmentMember",
+    "SegmentSizePoint",
+    "SupportTicket",
+    "Tag",
+    "TagEvent",
+    "User",
+    "Workflow",
+]

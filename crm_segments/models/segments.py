@@ -1,0 +1,113 @@
+"""Segments and their materialized membership, entry/exit events and size history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm_segments.db import Base, Money, UTCDateTime
+
+from ._columns import choice, created_at_column, updated_at_column
+
+SEGMENT_KINDS = ("live", "static", "query")
+SEGMENT_EVENT_KINDS = ("entered", "exited")
+# What changed a membership: a full refresh, a near-real-time re-evaluation of changed profiles, or a
+# person editing a static list (by hand, a bulk selection, a CSV file or the API).
+SEGMENT_EVENT_SOURCES = ("refresh", "realtime", "manual", "bulk", "csv", "api")
+
+
+class Segment(Base):
+    __tablename__ = "crm_segments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str | None] = mapped_column(String(80), unique=True)  # stable key of a built-in
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(choice(*SEGMENT_KINDS, name="segment_kind"))
+    rule: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # live segments
+    query_sql: Mapped[str | None] = mapped_column(Text)  # database-query segments
+    is_builtin: Mapped[bool] = mapped_column(default=False)
+    shipped_rule: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # for "reset to shipped"
+    # A built-in's parameters (e.g. {"days": 90} for "new"); its rule is built from them.
+    parameters: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    refresh_interval_minutes: Mapped[int] = mapped_column(default=60)
+    # Materialization status
+    version: Mapped[int] = mapped_column(default=0)
+    is_calculating: Mapped[bool] = mapped_column(default=False)
+    last_refreshed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_refresh_ms: Mapped[int | None]
+    member_count: Mapped[int] = mapped_column(default=0)
+    previous_member_count: Mapped[int] = mapped_column(default=0)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("crm_users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[dt.datetime] = created_at_column()
+    updated_at: Mapped[dt.datetime] = updated_at_column()
+
+
+class SegmentMember(Base):
+    __tablename__ = "crm_segment_members"
+    __table_args__ = (Index("ix_crm_segment_members_profile", "profile_id", "segment_id"),)
+
+    segment_id: Mapped[int] = mapped_column(
+        ForeignKey("crm_segments.id", ondelete="CASCADE"), primary_key=True
+    )
+    profile_id: Mapped[int] = mapped_column(
+        ForeignKey("crm_profiles.id", ondelete="CASCADE"), primary_key=True
+    )
+    entered_at: Mapped[dt.datetime] = created_at_column()
+
+
+class SegmentEvent(Base):
+    """A profile entered or left a segment; workflows enroll from 'entered' events."""
+
+    __tablename__ = "crm_segment_events"
+    __table_args__ = (
+        Index("ix_crm_segment_events_segment_at", "segment_id", "occurred_at"),
+        Index("ix_crm_segment_events_profile", "profile_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    segment_id: Mapped[int] = mapped_column(ForeignKey("crm_segments.id", ondelete="CASCADE"))
+    profile_id: Mapped[int] = mapped_column(ForeignKey("crm_profiles.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(choice(*SEGMENT_EVENT_KINDS, name="segment_event_kind"))
+    occurred_at: Mapped[dt.datetime] = created_at_column()
+    segment_version: Mapped[int] = mapped_column(Integer, default=0)
+    source: Mapped[str] = mapped_column(
+        choice(*SEGMENT_EVENT_SOURCES, name="segment_event_source"), default="refresh"
+    )
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("crm_users.id", ondelete="SET NULL"))
+
+
+class SegmentSizePoint(Base):
+    __tablename__ = "crm_segment_sizes"
+    __table_args__ = (Index("ix_crm_segment_sizes_segment_at", "segment_id", "measured_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    segment_id: Mapped[int] = mapped_column(ForeignKey("crm_segments.id", ondelete="CASCADE"))
+    measured_at: Mapped[dt.datetime] = created_at_column()
+    size: Mapped[int]
+    entered: Mapped[int] = mapped_column(default=0)
+    exited: Mapped[int] = mapped_column(default=0)
+
+
+class RfmScore(Base):
+    """Recency, frequency and monetary quintile scores (1-5) from completed jobs, recomputed in SQL."""
+
+    __tablename__ = "crm_rfm_scores"
+
+    profile_id: Mapped[int] = mapped_column(
+        ForeignKey("crm_profiles.id", ondelete="CASCADE"), primary_key=True
+    )
+    recency: Mapped[int]
+    frequency: Mapped[int]
+    monetary: Mapped[int]
+    last_purchase_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    purchase_count: Mapped[int] = mapped_column(default=0)
+    total_spent: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0"))
+    computed_at: Mapped[dt.datetime] = created_at_column()

@@ -1,0 +1,69 @@
+"""The declarative list of periodic jobs, with stable ids, and the function APScheduler calls.
+
+Each target is ``module:function`` taking ``(session_factory, *, now)``; it opens its own
+transactions, so a failing segment or message never undoes the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+from crm_segments.db import utcnow
+from crm_segments.extension import get_state
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    id: str
+    target: str
+    seconds: int
+    description: str
+
+
+JOBS: tuple[ScheduledJob, ...] = (
+    ScheduledJob("segments.refresh_due", "crm_segments.segments.refresh:refresh_due_segments", 60,
+                 "Refresh live and query segments whose interval has passed"),
+    ScheduledJob("tagging.auto_rules", "crm_segments.tagging.auto:run_auto_tag_rules", 900,
+                 "Run enabled auto-tag rules over the whole base"),
+    ScheduledJob("workflows.enroll", "crm_segments.automation.workflows.engine:enroll_due", 15,
+                 "Enroll profiles into workflows from segment entries, tags added and record dates"),
+    ScheduledJob("workflows.advance", "crm_segments.automation.workflows.engine:advance_due", 15,
+                 "Run due workflow steps: goals and exits first, then messages, waits, branches, tags"),
+    ScheduledJob("messages.dispatch_due", "crm_segments.automation.jobs:dispatch_due_messages", 10,
+                 "Send due messages and retry failed ones"),
+)
+
+# The app whose database the jobs use; set by the runner in the scheduler's own process.
+_app: Flask | None = None
+
+
+def bind_app(app: Flask | None) -> None:
+    global _app
+    _app = app
+
+
+def resolve(target: str) -> Callable[..., Any]:
+    module_name, _, attribute = target.partition(":")
+    function: Callable[..., Any] = getattr(importlib.import_module(module_name), attribute)
+    return function
+
+
+def run_job(job_id: str, now: dt.datetime | None = None) -> None:
+    """Entry point stored in the job store: look the job up by id and run it in an app context."""
+    if _app is None:
+        raise RuntimeError("scheduler jobs need an app: call bind_app(app) first")
+    job = next((j for j in JOBS if j.id == job_id), None)
+    if job is None:
+        log.warning("scheduled job %s is no longer declared; skipped", job_id)
+        return
+    with _app.app_context():
+        resolve(job.target)(get_state(_app).session_factory, now=now or utcnow())

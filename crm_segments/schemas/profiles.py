@@ -1,0 +1,111 @@
+"""Profile input, output and filter schemas.
+
+Consent: ``email_consent`` and ``sms_consent`` are the only consent fields a client sends; when a
+value changes the service records the time and the source (api, import, ui) itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, Field
+
+from crm_segments.models.profiles import (
+    EDUCATION_LEVELS,
+    FAMILY_STATUSES,
+    GENDERS,
+    INCOME_BANDS,
+    LIFECYCLE_STATUSES,
+)
+
+from ._base import FilterModel, InputModel, OutputModel, partial
+from ._types import Country, Email, ExternalId, Money, MoneyOut, OneOf, Phone, Text, TimeZone
+
+
+class ProfileCreate(InputModel):
+    external_id: ExternalId = Field(description="The host CRM's key for this profile.")
+    first_name: Annotated[str, Text(100)] | None = None
+    last_name: Annotated[str, Text(100)] | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    company: Annotated[str, Text(200)] | None = None
+    job_title: Annotated[str, Text(120)] | None = None
+    industry: Annotated[str, Text(80)] | None = None
+    company_size: Annotated[int, Field(ge=0)] | None = None
+    annual_revenue: Money | None = None
+    birth_date: dt.date | None = None
+    gender: Annotated[str, OneOf(GENDERS)] | None = None
+    income_band: Annotated[str, OneOf(INCOME_BANDS)] | None = None
+    education: Annotated[str, OneOf(EDUCATION_LEVELS)] | None = None
+    occupation: Annotated[str, Text(120)] | None = None
+    family_status: Annotated[str, OneOf(FAMILY_STATUSES)] | None = None
+    interests: list[Annotated[str, Text(80, min_length=1)]] | None = None
+    city: Annotated[str, Text(120)] | None = None
+    region: Annotated[str, Text(120)] | None = None
+    country: Country | None = None
+    postal_code: Annotated[str, Text(20)] | None = None
+    time_zone: TimeZone | None = None
+    acquisition_source: Annotated[str, Text(80)] | None = None
+    acquisition_channel: Annotated[str, Text(80)] | None = None
+    acquisition_campaign: Annotated[str, Text(120)] | None = None
+    lifecycle_status: Annotated[str, OneOf(LIFECYCLE_STATUSES)] = "lead"
+    email_consent: bool = False
+    sms_consent: bool = False
+    custom_attributes: dict[str, Any] | None = None
+
+
+ProfileUpdate = partial(ProfileCreate, "ProfileUpdate")
+
+
+class ProfileOut(OutputModel):
+    id: int
+    external_id: str
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    company: str | None
+    job_title: str | None
+    industry: str | None
+    company_size: int | None
+    annual_revenue: MoneyOut | None
+    birth_date: dt.date | None
+    gender: str | None
+    income_band: str | None
+    education: str | None
+    occupation: str | None
+    family_status: str | None
+    interests: list[str] | None
+    city: str | None
+    region: str | None
+    country: str | None
+    postal_code: str | None
+    time_zone: str | None
+    acquisition_source: str | None
+    acquisition_channel: str | None
+    acquisition_campaign: str | None
+    lifecycle_status: str
+    email_consent: bool
+    email_consent_at: dt.datetime | None
+    email_consent_source: str | None
+    sms_consent: bool
+    sms_consent_at: dt.datetime | None
+    sms_consent_source: str | None
+    email_bounced_at: dt.datetime | None = Field(
+        default=None, description="Set by a hard bounce or spam report; cleared when the email changes."
+    )
+    custom_attributes: dict[str, Any] | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ProfileFilters(FilterModel):
+    external_id: str | None = None
+    email: str | None = None
+    lifecycle_status: Annotated[str, OneOf(LIFECYCLE_STATUSES)] | None = None
+    region: str | None = None
+    country: str | None = None
+    updated_since: AwareDatetime | None = Field(
+        default=None, description="Only profiles changed at or after this time (with a time zone)."
+    )

@@ -1,0 +1,313 @@
+"""Rules to SQL: one ``select`` of profile (or record) ids, built from SQLAlchemy expressions.
+
+Only whitelisted columns (fields.py) and bound parameters reach the database; relative dates are
+computed from ``now`` in Python. Groups compile recursively; related records compile to EXISTS, or
+for counts, sums, averages and first/last dates to ``owner IN (SELECT profile_id ... GROUP BY
+profile_id HAVING ...)`` so PostgreSQL can hash one pass over the records instead of probing per
+profile (counts and sums that also hold for no records at all compare a correlated scalar
+subquery instead). Every predicate is two-valued (see operators.py), so ``not`` is an exact complement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, and_, case, exists, func, literal, not_, null, or_, select
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
+
+from crm_segments.models import (
+    TAGGING_MODELS,
+    Profile,
+    RfmScore,
+    Segment,
+    SegmentMember,
+    Tag,
+)
+from crm_segments.models.tags import normalize_tag_name
+
+from .fields import RECORD_ROOTS, SOURCES, Field
+from .operators import OPERATORS, Operand, Temporal
+from .periods import shift
+from .rules import (
+    AllOf,
+    AnyOf,
+    FieldCondition,
+    Measure,
+    NotOf,
+    ProfileCondition,
+    RecordCondition,
+    Rule,
+    SegmentCondition,
+    TagCondition,
+)
+from .sources import BoundScope, bind_profile, bind_source
+from .sqlfuncs import json_kind_of
+
+
+@dataclass(frozen=True)
+class _Context:
+    scope: BoundScope
+    parent: _Context | None
+    now: dt.datetime
+    only: tuple[int, ...] | None = None  # evaluate for these profiles only
+
+
+def compile_rule(rule: Rule, *, now: dt.datetime, profile_ids: Collection[int] | None = None
+                 ) -> Select[Any]:
+    """``SELECT crm_profiles.id`` of the profiles matching ``rule`` (parsed with root="profile").
+
+    ``profile_ids`` restricts the answer to those profiles and pushes the restriction into every
+    aggregate over records, so re-evaluating a few changed profiles never aggregates all records
+    (a ``.where(Profile.id.in_(...))`` added afterwards restricts the answer but not the work).
+    """
+    return select(Profile.id).where(rule_predicate(rule, now=now, profile_ids=profile_ids))
+
+
+def rule_predicate(rule: Rule, *, now: dt.datetime, profile: Any = Profile,
+                   profile_ids: Collection[int] | None = None) -> ColumnElement[bool]:
+    """The rule as a WHERE condition on ``profile`` (the Profile class or an alias of it)."""
+    only = _only(profile_ids)
+    predicate = _compile(rule, _Context(bind_profile(profile), None, _aware(now), only))
+    return predicate if only is None else and_(profile.id.in_(only), predicate)
+
+
+def compile_record_rule(rule: Rule, *, entity: str, now: dt.datetime,
+                        profile_ids: Collection[int] | None = None) -> Select[Any]:
+    """Ids of the quotes / jobs / opportunities matching a record rule (parsed with root=entity);
+    ``profile_ids`` restricts it to those profiles' records, as for compile_rule."""
+    if entity not in RECORD_ROOTS:
+        raise ValueError(f"unknown record entity {entity!r}: use one of {', '.join(RECORD_ROOTS)}")
+    scope = bind_source(RECORD_ROOTS[entity], plain=True)
+    only = _only(profile_ids)
+    query = select(scope.id).where(_compile(rule, _Context(scope, None, _aware(now), only)))
+    return query if only is None else query.where(scope.owner_id.in_(only))
+
+
+def _only(profile_ids: Collection[int] | None) -> tuple[int, ...] | None:
+    return None if profile_ids is None else tuple(sorted(set(profile_ids)))
+
+
+def _aware(now: dt.datetime) -> dt.datetime:
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(dt.UTC)
+
+
+def _compile(rule: Rule, ctx: _Context) -> ColumnElement[bool]:
+    if isinstance(rule, AllOf):
+        return and_(*(_compile(c, ctx) for c in rule.children))
+    if isinstance(rule, AnyOf):
+        return or_(*(_compile(c, ctx) for c in rule.children))
+    if isinstance(rule, NotOf):
+        return not_(_compile(rule.child, ctx))
+    if isinstance(rule, FieldCondition):
+        return _field(rule, ctx)
+    if isinstance(rule, TagCondition):
+        return _tags(rule, ctx)
+    if isinstance(rule, RecordCondition):
+        return _records(rule, ctx)
+    if isinstance(rule, SegmentCondition):
+        return _segment(rule, ctx)
+    if isinstance(rule, ProfileCondition):
+        profile = aliased(Profile)
+        inner = _Context(bind_profile(profile), None, ctx.now, ctx.only)
+        return exists(select(literal(1)).select_from(profile).where(
+            profile.id == ctx.scope.owner_id, _compile(rule.rule, inner)))
+    raise TypeError(f"not a rule node: {rule!r}")  # pragma: no cover
+
+
+# --- fields -------------------------------------------------------------------------------------
+
+def _field(cond: FieldCondition, ctx: _Context) -> ColumnElement[bool]:
+    op = cond.operator
+    if op.negates:
+        return not_(_field(replace(cond, op=op.negates), ctx))
+    field = cond.field
+    if field.via == "rfm":
+        rfm = aliased(RfmScore)
+        predicate = _apply(cond, getattr(rfm, field.column), ctx)
+        return exists(select(literal(1)).select_from(rfm).where(rfm.profile_id == ctx.scope.id, predicate))
+    return _apply(cond, _column(field, ctx.scope), ctx)
+
+
+def _apply(cond: FieldCondition, expr: ColumnElement[Any], ctx: _Context) -> ColumnElement[bool]:
+    ref = None
+    if cond.ref is not None:
+        assert ctx.parent is not None  # parse_rule only allows refs inside records conditions
+        ref = _column(cond.ref.field, ctx.parent.scope)
+    operand = Operand(expr, cond.value, cond.unit, ref, ctx.now, _temporal(cond.field))
+    builder = OPERATORS[cond.field.type][cond.op].sql
+    assert builder is not None
+    return builder(operand)
+
+
+def _temporal(field: Field) -> Temporal:
+    if field.type == "date":
+        return "isodate" if field.custom_key else "date"
+    return "datetime"
+
+
+def _column(field: Field, scope: BoundScope) -> ColumnElement[Any]:
+    if field.custom_key is None:
+        column: ColumnElement[Any] = scope.columns[field.name]
+        return column
+    document = scope.entity.custom_attributes
+    key = field.custom_key
+    kind = json_kind_of(document, key)
+    if field.type == "number":
+        return case((kind == "number", document[key].as_float()), else_=null())
+    if field.type == "boolean":
+        return case((kind == "boolean", document[key].as_boolean()), else_=null())
+    return case((kind == "string", document[key].as_string()), else_=null())
+
+
+# --- tags ---------------------------------------------------------------------------------------
+
+def _tags(cond: TagCondition, ctx: _Context) -> ColumnElement[bool]:
+    keys = list(dict.fromkeys(normalize_tag_name(n) for n in cond.names))
+    if cond.match == "all":
+        return and_(*(_has_tag(cond, [k], ctx) for k in keys))
+    found = _has_tag(cond, keys, ctx)
+    return not_(found) if cond.match == "none" else found
+
+
+def _has_tag(cond: TagCondition, keys: list[str], ctx: _Context) -> ColumnElement[bool]:
+    entity = ctx.scope.tag_entity
+    assert entity is not None  # parse_rule refuses tags where there are none
+    tagging, tag = aliased(TAGGING_MODELS[entity]), aliased(Tag)
+    filters = [tagging.entity_id == ctx.scope.id, tag.name_key.in_(keys)]
+    if cond.added_within is not None:
+        window = cond.added_within
+        filters += [tagging.added_at >= shift(ctx.now, -window.value, window.unit),
+                    tagging.added_at <= ctx.now]
+    if cond.source is not None:
+        filters.append(tagging.source == cond.source)
+    return exists(select(literal(1)).select_from(tagging).join(tag, tag.id == tagging.tag_id)
+                  .where(*filters))
+
+
+# --- segments -----------------------------------------------------------------------------------
+
+def _segment(cond: SegmentCondition, ctx: _Context) -> ColumnElement[bool]:
+    member = aliased(SegmentMember)
+    if isinstance(cond.segment, int):
+        which = member.segment_id == cond.segment
+    else:
+        segment = aliased(Segment)
+        which = member.segment_id.in_(select(segment.id).where(segment.key == cond.segment))
+    return exists(select(literal(1)).select_from(member).where(member.profile_id == ctx.scope.id, which))
+
+
+# --- related records ----------------------------------------------------------------------------
+
+def _records(cond: RecordCondition, ctx: _Context) -> ColumnElement[bool]:
+    if cond.measure is not None and cond.measure.condition.operator.negates:
+        positive = replace(cond.measure, condition=replace(
+            cond.measure.condition, op=cond.measure.condition.operator.negates))
+        return not_(_records(replace(cond, measure=positive), ctx))
+    source = SOURCES[cond.source]
+    scope = bind_source(cond.source)
+    inner = _Context(scope, ctx, ctx.now, ctx.only)
+    filters: list[ColumnElement[bool]] = []
+    if cond.within is not None:
+        date_field = source.fields_by_name[source.date_field]
+        filters.append(_field(FieldCondition(date_field, "within_last", cond.within.value,
+                                             cond.within.unit), inner))
+    if cond.where is not None:
+        filters.append(_compile(cond.where, inner))
+    if cond.measure is None:
+        found = exists(select(literal(1)).select_from(scope.from_)
+                       .where(scope.owner_id == ctx.scope.owner_id, *filters))
+        return found if cond.exists else not_(found)
+    correlation = scope.owner_id == ctx.scope.owner_id
+    if _holds_without_records(cond.measure):
+        # Profiles without matching records qualify too ("fewer than 2 jobs"). A correlated scalar
+        # subquery reads one profile's rows through the profile_id index, so re-evaluating a few
+        # changed profiles stays cheap (NOT IN would aggregate every record first).
+        return _scalar_measure(cond.measure, scope, [correlation, *filters])
+    if cond.where is not None and _refers_to_parent(cond.where):
+        filters.append(correlation)  # correlated: it reads the parent row
+    if ctx.only is not None:
+        filters.append(scope.owner_id.in_(ctx.only))
+    having = _measure_predicate(cond.measure, scope, inner)
+    owners = select(scope.owner_id).select_from(scope.from_).where(*filters).group_by(scope.owner_id)
+    owner: ColumnElement[int] = ctx.scope.owner_id
+    return owner.in_(owners.having(having))
+
+
+def _scalar_measure(measure: Measure, scope: BoundScope,
+                    filters: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    """A count or sum condition as a comparison with a correlated scalar subquery."""
+    cond = measure.condition
+    builder = OPERATORS[cond.field.type][cond.op].sql
+    assert builder is not None
+    aggregate: ColumnElement[Any] = func.count()
+    value = cond.value
+    if measure.kind == "sum":
+        aggregate, value = func.sum(_cents(scope.columns[cond.field.name])), _to_cents(cond.value)
+    subquery = select(aggregate).select_from(scope.from_).where(*filters).scalar_subquery()
+    return builder(Operand(func.coalesce(subquery, 0), value))
+
+
+def _refers_to_parent(rule: Rule) -> bool:
+    """Whether a records' ``where`` compares with the enclosing row (nested records excluded)."""
+    if isinstance(rule, AllOf | AnyOf):
+        return any(_refers_to_parent(c) for c in rule.children)
+    if isinstance(rule, NotOf):
+        return _refers_to_parent(rule.child)
+    return isinstance(rule, FieldCondition) and rule.ref is not None
+
+
+def _cents(expr: ColumnElement[Any]) -> ColumnElement[Any]:
+    # Whole cents sum exactly on both backends (SQLite keeps NUMERIC as floating point).
+    return func.round(expr * 100)
+
+
+def _measure_predicate(measure: Measure, scope: BoundScope, ctx: _Context) -> ColumnElement[bool]:
+    cond = measure.condition
+    builder = OPERATORS[cond.field.type][cond.op].sql
+    assert builder is not None
+    if measure.kind == "count":
+        return builder(Operand(func.count(), cond.value))
+    column = scope.columns[cond.field.name]
+    if measure.kind in ("first", "last"):
+        aggregate = func.min(column) if measure.kind == "first" else func.max(column)
+        return builder(Operand(aggregate, cond.value, cond.unit, None, ctx.now, _temporal(cond.field)))
+    total = func.sum(_cents(column))
+    if measure.kind == "sum":
+        return builder(Operand(func.coalesce(total, 0), _to_cents(cond.value)))
+    # avg compared without division: avg op v  <=>  sum op v * count (integer vs decimal division
+    # differs between backends), over at least one record.
+    count = func.count()
+    low, high = (cond.value if cond.op == "between" else (cond.value, cond.value))
+    bound_low, bound_high = _to_cents(low) * count, _to_cents(high) * count
+    compare: ColumnElement[bool] = {
+        "eq": total == bound_low, "lt": total < bound_low, "lte": total <= bound_low,
+        "gt": total > bound_low, "gte": total >= bound_low,
+        "between": and_(total >= bound_low, total <= bound_high),
+    }[cond.op]
+    return and_(count > 0, total.is_not(None), compare)
+
+
+def _to_cents(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_to_cents(v) for v in value)
+    return int(Decimal(value) * 100)
+
+
+def _holds_without_records(measure: Measure) -> bool:
+    """Whether a count or sum condition holds at zero (averages and dates need a record)."""
+    if measure.kind not in ("count", "sum"):
+        return False
+    cond = measure.condition
+    value = cond.value
+    if cond.op == "between":
+        return bool(value[0] <= 0 <= value[1])
+    holds: dict[str, bool] = {"eq": 0 == value, "lt": 0 < value, "lte": 0 <= value, "gt": 0 > value,
+                              "gte": 0 >= value}
+    return holds[cond.op]

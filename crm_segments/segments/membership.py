@@ -1,0 +1,188 @@
+"""Materialized membership: the set-based diff between "who matches now" and the stored members.
+
+Every writer of a segment's membership (full refresh, near-real-time re-evaluation, static-list
+edits) first takes the segment's lock (``lock_segment``) and then calls ``apply_diff``, so the
+members table and the entered / exited events always tell the same story. The diff never loads the
+profile list into Python: events are inserted with ``INSERT ... SELECT ... WHERE NOT EXISTS``, and
+the members table is then changed from exactly the events this call wrote.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+
+from crm_segments.db import UTCDateTime
+from crm_segments.models import Profile, Segment, SegmentEvent, SegmentMember
+
+MEMBERS: Table = SegmentMember.__table__  # type: ignore[assignment]
+EVENTS: Table = SegmentEvent.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Diff:
+    entered: int = 0
+    exited: int = 0
+
+    def __add__(self, other: Diff) -> Diff:
+        return Diff(self.entered + other.entered, self.exited + other.exited)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.entered or self.exited)
+
+
+def lock_segment(session: Session, segment_id: int) -> None:
+    """Serialize membership writers of one segment until the transaction ends.
+
+    PostgreSQL: a row lock on the segment. SQLite: a no-op write, which takes the database's single
+    write lock (waiting up to the busy timeout), so a second writer cannot start its diff meanwhile.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Segment.id).where(Segment.id == segment_id).with_for_update())
+    else:
+        session.execute(text("UPDATE crm_segments SET id = id WHERE id = :id"), {"id": segment_id})
+
+
+def apply_diff(session: Session, segment_id: int, matched: Select[Any], *, now: dt.datetime,
+               version: int, source: str, scope: Collection[int] | None = None,
+               actor_id: int | None = None, only_add: bool = False, only_remove: bool = False,
+               record_events: bool = True) -> Diff:
+    """Make the members of ``segment_id`` equal ``matched`` (a select of profile ids), writing events.
+
+    ``scope`` restricts the diff to those profile ids (near-real-time re-evaluation). ``only_add`` /
+    ``only_remove`` turn the diff into "add these" / "remove these" (static lists), where
+    ``matched`` is the selection to add or remove. The caller holds ``lock_segment``.
+
+    A full diff first copies the matching ids into a temporary table with a primary key: the rule
+    then runs once, and both anti-joins are index lookups whatever the planner's row estimates
+    (right after a bulk load they can be off by orders of magnitude).
+
+    ``record_events=False`` (a segment's first materialization) writes the members without events:
+    filling a new segment is not a change of anyone's membership, and no workflow should take the
+    whole initial population for new entrants.
+    """
+    if scope is None and not only_add and not only_remove:
+        matched = _staged(session, matched)
+    matched_ids = matched.subquery("matched")
+    mid = matched_ids.c[0]
+    member = MEMBERS.c
+    if not record_events:
+        return _apply_silently(session, segment_id, matched_ids, mid, now=now)
+    before = session.scalar(select(func.coalesce(func.max(EVENTS.c.id), 0)))
+
+    def event_columns(kind: str, profile_id: Any) -> Select[Any]:
+        return select(
+            literal(segment_id, Integer), profile_id, literal(kind, String), literal(now, UTCDateTime()),
+            literal(version, Integer), literal(source, String), literal(actor_id, Integer),
+        )
+
+    targets = ["segment_id", "profile_id", "kind", "occurred_at", "segment_version", "source", "actor_id"]
+    entered = exited = 0
+    if not only_remove:
+        is_member = exists().where(member.segment_id == segment_id, member.profile_id == mid)
+        new = event_columns("entered", mid).select_from(matched_ids).where(~is_member, mid.is_not(None))
+        if scope is not None:
+            new = new.where(mid.in_(list(scope)))
+        entered = _inserted(session, insert(EVENTS).from_select(targets, new))
+    if not only_add:
+        correlated = exists(select(literal(1)).select_from(matched_ids).where(mid == member.profile_id))
+        gone = event_columns("exited", member.profile_id).where(
+            member.segment_id == segment_id, correlated if only_remove else ~correlated)
+        if scope is not None:
+            gone = gone.where(member.profile_id.in_(list(scope)))
+        exited = _inserted(session, insert(EVENTS).from_select(targets, gone))
+
+    written = EVENTS.c
+    mine = (written.id > before, written.segment_id == segment_id)
+    if entered:
+        session.execute(insert(MEMBERS).from_select(
+            ["segment_id", "profile_id", "entered_at"],
+            select(written.segment_id, written.profile_id, written.occurred_at)
+            .where(*mine, written.kind == "entered")))
+    if exited:
+        session.execute(delete(MEMBERS).where(
+            member.segment_id == segment_id,
+            member.profile_id.in_(select(written.profile_id).where(*mine, written.kind == "exited"))))
+    return Diff(entered, exited)
+
+
+def _apply_silently(session: Session, segment_id: int, matched_ids: Any, mid: Any, *,
+                    now: dt.datetime) -> Diff:
+    member = MEMBERS.c
+    is_member = exists().where(member.segment_id == segment_id, member.profile_id == mid)
+    entered = _inserted(session, insert(MEMBERS).from_select(
+        ["segment_id", "profile_id", "entered_at"],
+        select(literal(segment_id, Integer), mid, literal(now, UTCDateTime()))
+        .select_from(matched_ids).where(~is_member, mid.is_not(None))))
+    correlated = exists(select(literal(1)).select_from(matched_ids).where(mid == member.profile_id))
+    result: Any = session.execute(delete(MEMBERS).where(member.segment_id == segment_id, ~correlated))
+    return Diff(entered, int(result.rowcount))
+
+
+STAGE = Table("crm_tmp_segment_match", MetaData(), Column("profile_id", BigInteger, primary_key=True),
+              prefixes=["TEMPORARY"])
+
+
+def _staged(session: Session, matched: Select[Any]) -> Select[Any]:
+    """``matched`` copied into this connection's temporary table (emptied first)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("CREATE TEMPORARY TABLE IF NOT EXISTS crm_tmp_segment_match "
+                             "(profile_id BIGINT PRIMARY KEY) ON COMMIT DELETE ROWS"))
+        session.execute(text("TRUNCATE crm_tmp_segment_match"))
+    else:
+        session.execute(text("CREATE TEMPORARY TABLE IF NOT EXISTS crm_tmp_segment_match "
+                             "(profile_id INTEGER PRIMARY KEY)"))
+        session.execute(delete(STAGE))
+    session.execute(insert(STAGE).from_select(["profile_id"], matched))
+    return select(STAGE.c.profile_id)
+
+
+def adjust_member_count(session: Session, segment_id: int, diff: Diff) -> None:
+    """Keep ``member_count`` current after a partial diff (not a refresh: no size point, no version)."""
+    if not diff.changed:
+        return
+    table: Table = Segment.__table__  # type: ignore[assignment]
+    session.execute(update(table).where(table.c.id == segment_id).values(
+        member_count=table.c.member_count + diff.entered - diff.exited,
+        updated_at=table.c.updated_at))  # a membership change is not an edit of the segment
+    loaded = session.identity_map.get(session.identity_key(Segment, segment_id))
+    if loaded is not None:
+        session.expire(loaded, ["member_count"])
+
+
+def _inserted(session: Session, statement: Any) -> int:
+    # Without preserve_rowcount an INSERT ... SELECT may report -1 rows.
+    result: Any = session.execute(statement, execution_options={"preserve_rowcount": True})
+    return int(result.rowcount)
+
+
+def count_members(session: Session, segment_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(MEMBERS).where(
+        MEMBERS.c.segment_id == segment_id)) or 0
+
+
+def existing_profiles(ids: Collection[int]) -> Select[Any]:
+    """The given ids that are real profiles (a selection for static lists)."""
+    return select(Profile.id).where(Profile.id.in_(sorted(set(ids))))

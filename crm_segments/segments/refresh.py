@@ -1,0 +1,192 @@
+"""Full refresh of a segment's materialized membership, and the scheduler's "refresh what is due".
+
+``refresh_segment`` works inside the caller's transaction and changes nothing when it fails (its
+work runs in a SAVEPOINT). ``run_refresh`` and ``refresh_due_segments`` own their transactions:
+each segment is refreshed and committed on its own, and a failure is recorded as the segment's
+``last_error`` in a short transaction of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import Select
+
+from crm_segments.models import Segment, SegmentSizePoint
+
+from .compiler import compile_rule
+from .dependencies import dependency_levels, segment_refs
+from .membership import Diff, apply_diff, count_members, lock_segment
+from .query_segments import stage_query
+from .rules import parse_rule
+from .statistics import analyze_stale_tables
+
+log = logging.getLogger(__name__)
+REFRESHABLE = ("live", "query")
+MAX_ERROR = 2000
+
+
+class RefreshError(Exception):
+    """A refresh failed; the segment's membership is unchanged."""
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    segment_id: int
+    name: str
+    size: int = 0
+    entered: int = 0
+    exited: int = 0
+    duration_ms: int = 0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def matching_ids(session: Session, segment: Segment, *, now: dt.datetime) -> Select[Any]:
+    """A select of the ids of the profiles that belong in ``segment`` now."""
+    if segment.kind == "live":
+        if not segment.rule:
+            raise RefreshError("the segment has no rule")
+        return compile_rule(parse_rule(segment.rule), now=now)
+    if segment.kind == "query":
+        if not segment.query_sql:
+            raise RefreshError("the segment has no query")
+        return stage_query(session, segment.query_sql)
+    raise RefreshError("a static list is changed by hand, not refreshed")
+
+
+def refresh_segment(session: Session, segment: Segment, *, now: dt.datetime) -> RefreshResult:
+    """Recompute ``segment``'s members, write entered / exited events and a size point.
+
+    Raises RefreshError (membership unchanged) when the rule or query cannot be run.
+    """
+    started = time.perf_counter()
+    try:
+        session.flush()
+        lock_segment(session, segment.id)
+        session.refresh(segment)  # the counts another refresh committed while we waited for the lock
+        with session.begin_nested():
+            # The first materialization fills the segment without entered events (membership.py).
+            diff = apply_diff(session, segment.id, matching_ids(session, segment, now=now), now=now,
+                              version=segment.version + 1, source="refresh",
+                              record_events=segment.version > 0)
+            size = count_members(session, segment.id)
+            elapsed = int((time.perf_counter() - started) * 1000)
+            _record_success(session, segment, size=size, diff=diff, now=now, elapsed_ms=elapsed)
+    except RefreshError:
+        raise
+    except Exception as exc:  # any failure of the rule or the database: nothing was changed
+        raise RefreshError(_message(exc)) from exc
+    return RefreshResult(segment.id, segment.name, size, diff.entered, diff.exited, elapsed)
+
+
+def _record_success(session: Session, segment: Segment, *, size: int, diff: Diff, now: dt.datetime,
+                    elapsed_ms: int) -> None:
+    segment.previous_member_count = segment.member_count
+    segment.member_count = size
+    segment.version += 1
+    segment.is_calculating = False
+    segment.last_refreshed_at = now
+    segment.last_error = None
+    segment.last_refresh_ms = elapsed_ms
+    session.add(SegmentSizePoint(segment_id=segment.id, measured_at=now, size=size,
+                                 entered=diff.entered, exited=diff.exited))
+    session.flush()
+
+
+def _message(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text_ = str(orig if orig is not None else exc).strip() or type(exc).__name__
+    return text_.splitlines()[0][:MAX_ERROR]
+
+
+def record_refresh_error(session_factory: sessionmaker[Session], segment_id: int, message: str) -> None:
+    """Keep why the last refresh failed, in a transaction of its own."""
+    with session_factory() as session:
+        session.execute(update(Segment).where(Segment.id == segment_id)
+                        .values(last_error=message[:MAX_ERROR], is_calculating=False))
+        session.commit()
+
+
+def run_refresh(session_factory: sessionmaker[Session], segment_id: int, *, now: dt.datetime,
+                rfm_checked: bool = False) -> RefreshResult:
+    """Refresh one segment in a transaction of its own; a failure is recorded, not raised."""
+    with session_factory() as session:
+        lock_segment(session, segment_id)  # before any read: SQLite's write lock must come first
+        segment = session.get(Segment, segment_id)
+        if segment is None:
+            return RefreshResult(segment_id, "?", error="the segment no longer exists")
+        name = segment.name
+        try:
+            if not rfm_checked and segment_refs(segment).uses_rfm:
+                refresh_rfm(session, now=now)
+            result = refresh_segment(session, segment, now=now)
+            session.commit()
+            return result
+        except RefreshError as exc:
+            session.rollback()
+            message = str(exc)
+    log.warning("refresh of segment %s (%s) failed: %s", segment_id, name, message)
+    record_refresh_error(session_factory, segment_id, message)
+    return RefreshResult(segment_id, name, error=message)
+
+
+def refresh_rfm(session: Session, *, now: dt.datetime) -> None:
+    """Recompute the RFM scores that RFM segment rules test."""
+    from . import rfm  # the scores module is optional to this one: imported when a rule needs it
+
+    rfm.refresh_rfm_scores(session, now=now)
+
+
+def refresh_many(session_factory: sessionmaker[Session], segment_ids: Sequence[int], *,
+                 now: dt.datetime,
+                 progress: Callable[[RefreshResult], None] | None = None) -> list[RefreshResult]:
+    """Refresh the given segments in dependency order, each in its own transaction.
+
+    RFM scores are recomputed once first if any of the rules uses them, then stale planner
+    statistics are refreshed (statistics.py), each committed on its own.
+    """
+    with session_factory() as session:
+        segments = list(session.scalars(select(Segment).where(
+            Segment.id.in_(list(segment_ids)), Segment.kind.in_(REFRESHABLE))))
+        refs = {s.id: segment_refs(s) for s in segments}
+        order = [s.id for level in dependency_levels(segments, refs) for s in level]
+        if any(r.uses_rfm for r in refs.values()):
+            refresh_rfm(session, now=now)
+            session.commit()
+        if order:
+            analyze_stale_tables(session)  # after the RFM scores, which are rewritten each time
+            session.commit()
+    results = []
+    for segment_id in order:
+        result = run_refresh(session_factory, segment_id, now=now, rfm_checked=True)
+        results.append(result)
+        if progress is not None:
+            progress(result)
+    return results
+
+
+def due_segment_ids(session: Session, *, now: dt.datetime) -> list[int]:
+    rows = session.execute(select(Segment.id, Segment.last_refreshed_at, Segment.refresh_interval_minutes)
+                           .where(Segment.kind.in_(REFRESHABLE)).order_by(Segment.id))
+    return [
+        segment_id for segment_id, last, minutes in rows
+        if minutes > 0 and (last is None or last + dt.timedelta(minutes=minutes) <= now)
+    ]
+
+
+def refresh_due_segments(session_factory: sessionmaker[Session], *, now: dt.datetime) -> list[RefreshResult]:
+    """Scheduler job: refresh each live and query segment whose interval has passed."""
+    with session_factory() as session:
+        due = due_segment_ids(session, now=now)
+    return refresh_many(session_factory, due, now=now) if due else []

@@ -1,0 +1,73 @@
+"""Users and API keys."""
+
+from __future__ import annotations
+
+import hmac
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_segments.db import utcnow
+from crm_segments.models import ApiKey, User
+from crm_segments.models.users import ROLES
+from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
+
+MIN_PASSWORD_LENGTH = 8
+
+
+def create_user(*, session: Session, email: str, password: str, role: str, name: str = "") -> User:
+    errors = []
+    try:
+        email = validate_email(email, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        errors.append(FieldError("email", str(exc)))
+    if role not in ROLES:
+        errors.append(FieldError("role", f"must be one of {', '.join(ROLES)}"))
+    if len(password) < MIN_PASSWORD_LENGTH:
+        errors.append(FieldError("password", f"must be at least {MIN_PASSWORD_LENGTH} characters"))
+    if errors:
+        raise ValidationFailed(errors)
+    if find_user_by_email(session=session, email=email) is not None:
+        raise Conflict("email", f"a user with email {email} already exists")
+    user = User(email=email, role=role, name=name)
+    user.set_password(password)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def find_user_by_email(*, session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def authenticate(*, session: Session, email: str, password: str) -> User | None:
+    user = find_user_by_email(session=session, email=email)
+    if user is None or not user.is_active or not user.check_password(password):
+        return None
+    return user
+
+
+def create_api_key(*, session: Session, email: str, name: str = "") -> tuple[ApiKey, str]:
+    """Return the stored key row and the secret, which is shown once and never stored."""
+    user = find_user_by_email(session=session, email=email)
+    if user is None:
+        raise NotFound(f"email: no user with email {email}")
+    prefix, secret = ApiKey.new_secret()
+    key = ApiKey(user=user, name=name, prefix=prefix, key_hash=ApiKey.digest(secret))
+    session.add(key)
+    session.flush()
+    return key, secret
+
+
+def user_for_api_key(*, session: Session, secret: str) -> User | None:
+    prefix, _, _ = secret.partition(".")
+    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    if key is None or key.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(key.key_hash, ApiKey.digest(secret)):
+        return None
+    if not key.user.is_active:
+        return None
+    key.last_used_at = utcnow()
+    return key.user

@@ -1,0 +1,249 @@
+"""Tag management: create, rename, recolor, describe, merge and delete tags; usage counts.
+
+Merging and deleting touch every tagging of a tag, so both are set-based statements per entity
+type, and both write the audit trail for every tagging they change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Integer, delete, func, insert, literal, select, update
+from sqlalchemy.orm import Session
+
+from crm_segments.db import utcnow
+from crm_segments.models import AutoTagRule, Tag, User
+from crm_segments.models.tags import TAG_ENTITY_TYPES, normalize_tag_name
+from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
+
+from .audit import Actor, events_insert
+from .entities import suppression_model, tagging_model
+from .names import DEFAULT_COLOR, clean_color, clean_description, clean_tag_name
+from .sql import execute_count
+
+
+@dataclass(frozen=True)
+class TagSummary:
+    tag: Tag
+    counts: dict[str, int]  # taggings per entity type
+    created_by: str | None
+    rules: int  # auto-tag rules that apply it
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def get_tag(*, session: Session, tag_id: int, field: str = "tag_id") -> Tag:
+    tag = session.get(Tag, tag_id)
+    if tag is None:
+        raise NotFound(f"{field}: no tag with id {tag_id}")
+    return tag
+
+
+def _check_name_free(session: Session, name: str, tag_id: int | None) -> None:
+    other = session.scalar(select(Tag).where(Tag.name_key == normalize_tag_name(name)))
+    if other is not None and other.id != tag_id:
+        raise Conflict("name", f"a tag named {other.name!r} already exists; merge the tags instead")
+
+
+def create_tag(
+    *, session: Session, name: object, color: object = DEFAULT_COLOR, description: object = "",
+    user_id: int | None = None,
+) -> Tag:
+    """A new tag; Conflict (field ``name``) when one with that name in any case exists."""
+    cleaned = _cleaned(name=name, color=color, description=description)
+    _check_name_free(session, cleaned["name"], None)
+    tag = Tag(name=cleaned["name"], name_key=normalize_tag_name(cleaned["name"]), color=cleaned["color"],
+              description=cleaned["description"], created_by_id=user_id)
+    session.add(tag)
+    session.flush()
+    return tag
+
+
+def update_tag(
+    *, session: Session, tag_id: int, name: object = None, color: object = None, description: object = None,
+) -> Tag:
+    """Rename, recolor and/or describe a tag (fields left None are kept); all fields checked first."""
+    tag = get_tag(session=session, tag_id=tag_id)
+    cleaned = _cleaned(name=name, color=color, description=description)
+    if "name" in cleaned:
+        _check_name_free(session, cleaned["name"], tag.id)
+        tag.name, tag.name_key = cleaned["name"], normalize_tag_name(cleaned["name"])
+    tag.color = cleaned.get("color", tag.color)
+    tag.description = cleaned.get("description", tag.description)
+    session.flush()
+    return tag
+
+
+def _cleaned(*, name: object, color: object, description: object) -> dict[str, str]:
+    checks = (("name", name, clean_tag_name), ("color", color, clean_color),
+              ("description", description, clean_description))
+    values: dict[str, str] = {}
+    errors: list[FieldError] = []
+    for key, value, clean in checks:
+        if value is None:
+            continue
+        try:
+            values[key] = clean(value)
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return values
+
+
+def tag_usage(*, session: Session, tag_id: int) -> dict[str, int]:
+    """How many profiles, quotes, jobs and opportunities carry the tag."""
+    usage: dict[str, int] = {}
+    for entity_type in TAG_ENTITY_TYPES:
+        model = tagging_model(entity_type)
+        usage[entity_type] = int(session.scalar(select(func.count()).where(model.tag_id == tag_id)) or 0)
+    return usage
+
+
+def list_tags(*, session: Session) -> list[TagSummary]:
+    """Every tag by name, with usage counts per entity type, who created it and its rules."""
+    counts: dict[int, dict[str, int]] = {}
+    for entity_type in TAG_ENTITY_TYPES:
+        model = tagging_model(entity_type)
+        for tag_id, n in session.execute(select(model.tag_id, func.count()).group_by(model.tag_id)):
+            counts.setdefault(tag_id, {})[entity_type] = n
+    rules = dict(session.execute(select(AutoTagRule.tag_id, func.count()).group_by(AutoTagRule.tag_id)).all())
+    query = (select(Tag, func.coalesce(func.nullif(User.name, ""), User.email))
+             .outerjoin(User, User.id == Tag.created_by_id).order_by(Tag.name_key))
+    return [
+        TagSummary(tag, {t: counts.get(tag.id, {}).get(t, 0) for t in TAG_ENTITY_TYPES}, creator,
+                   int(rules.get(tag.id, 0)))
+        for tag, creator in session.execute(query)
+    ]
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    target: Tag
+    merged_names: list[str]
+    moved: dict[str, int] = field(default_factory=dict)  # new taggings of the target, per entity type
+    already_tagged: dict[str, int] = field(default_factory=dict)  # entities that had the target too
+
+
+def merge_tags(
+    *, session: Session, source_ids: Sequence[int], target_id: int, user_id: int | None = None,
+    now: dt.datetime | None = None,
+) -> MergeResult:
+    """Move every tagging (and suppression and rule) of the source tags to the target, then delete them.
+
+    An entity that has the target already, or several of the sources, ends up with one tagging of
+    the target (its earliest). Every source tagging gets a "removed" event and every new target
+    tagging an "added" event, with source ``merge``.
+    """
+    now = now or utcnow()
+    target = get_tag(session=session, tag_id=target_id, field="target_id")
+    sources = _merge_sources(session, source_ids, target.id)
+    source_id_list = [s.id for s in sources]
+    actor = Actor("merge", user_id=user_id)
+    result = MergeResult(target, [s.name for s in sources])
+    for entity_type in TAG_ENTITY_TYPES:
+        model = tagging_model(entity_type)
+        of_sources = model.tag_id.in_(source_id_list)
+        total = int(session.scalar(select(func.count()).select_from(model).where(of_sources)) or 0)
+        if not total:
+            continue
+        session.execute(events_insert(select(model.entity_id, model.tag_id).where(of_sources).subquery(),
+                                      entity_type=entity_type, action="removed", actor=actor, now=now))
+        moved = _move_taggings(session, entity_type, source_id_list, target, actor, now)
+        result.moved[entity_type] = moved
+        result.already_tagged[entity_type] = int(session.scalar(
+            select(func.count(func.distinct(model.entity_id))).where(of_sources)) or 0) - moved
+        _move_suppressions(session, entity_type, source_id_list, target.id)
+    session.execute(update(AutoTagRule).where(AutoTagRule.tag_id.in_(source_id_list))
+                    .values(tag_id=target.id).execution_options(synchronize_session=False))
+    session.execute(delete(Tag).where(Tag.id.in_(source_id_list)))
+    session.expire_all()
+    return result
+
+
+def _merge_sources(session: Session, source_ids: Sequence[int], target_id: int) -> list[Tag]:
+    ids = list(dict.fromkeys(source_ids))
+    if not ids:
+        raise ValidationFailed([FieldError("source_ids", "give at least one tag to merge")])
+    if target_id in ids:
+        raise ValidationFailed([FieldError("source_ids", "cannot merge a tag into itself")])
+    sources = list(session.scalars(select(Tag).where(Tag.id.in_(ids))))
+    missing = sorted(set(ids) - {s.id for s in sources})
+    if missing:
+        raise NotFound(f"source_ids: no tag with id {', '.join(map(str, missing))}")
+    return sources
+
+
+def _move_taggings(session: Session, entity_type: str, source_ids: list[int], target: Tag, actor: Actor,
+                   now: dt.datetime) -> int:
+    model = tagging_model(entity_type)
+    has_target = select(model.entity_id).where(model.tag_id == target.id).scalar_subquery()
+    ranked = select(
+        model.entity_id, model.source, model.added_by_id, model.added_at, model.rule_id,
+        func.row_number().over(partition_by=model.entity_id,
+                               order_by=(model.added_at, model.tag_id)).label("rank"),
+    ).where(model.tag_id.in_(source_ids), model.entity_id.not_in(has_target)).subquery()
+    first = select(ranked.c.entity_id, literal(target.id, Integer()).label("tag_id"), ranked.c.source,
+                   ranked.c.added_by_id, ranked.c.added_at, ranked.c.rule_id).where(ranked.c.rank == 1)
+    session.execute(events_insert(first.subquery(), entity_type=entity_type, action="added", actor=actor,
+                                  now=now))
+    return execute_count(session, insert(model.__table__).from_select(
+        ["entity_id", "tag_id", "source", "added_by_id", "added_at", "rule_id"], first))
+
+
+def _move_suppressions(session: Session, entity_type: str, source_ids: list[int], target_id: int) -> None:
+    model = suppression_model(entity_type)
+    suppressed = select(model.entity_id).where(model.tag_id == target_id).scalar_subquery()
+    ranked = select(
+        model.entity_id, model.rule_id, model.suppressed_by_id, model.suppressed_at,
+        func.row_number().over(partition_by=model.entity_id, order_by=model.tag_id).label("rank"),
+    ).where(model.tag_id.in_(source_ids), model.entity_id.not_in(suppressed)).subquery()
+    session.execute(insert(model.__table__).from_select(
+        ["entity_id", "tag_id", "rule_id", "suppressed_by_id", "suppressed_at"],
+        select(ranked.c.entity_id, literal(target_id, Integer()), ranked.c.rule_id,
+               ranked.c.suppressed_by_id, ranked.c.suppressed_at).where(ranked.c.rank == 1),
+    ))
+
+
+@dataclass(frozen=True)
+class DeletePreview:
+    tag: Tag
+    counts: dict[str, int]
+    rules: list[str]  # names of the auto-tag rules deleted with it
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def delete_preview(*, session: Session, tag_id: int) -> DeletePreview:
+    """What deleting the tag removes, for the confirmation the UI asks for."""
+    tag = get_tag(session=session, tag_id=tag_id)
+    rules = list(session.scalars(select(AutoTagRule.name).where(AutoTagRule.tag_id == tag.id)
+                                 .order_by(AutoTagRule.name)))
+    return DeletePreview(tag, tag_usage(session=session, tag_id=tag.id), rules)
+
+
+def delete_tag(
+    *, session: Session, tag_id: int, user_id: int | None = None, source: str = "manual",
+    now: dt.datetime | None = None,
+) -> int:
+    """Delete the tag, its taggings (each audited as removed) and its rules; returns taggings removed."""
+    now = now or utcnow()
+    tag = get_tag(session=session, tag_id=tag_id)
+    actor = Actor(source, user_id=user_id)
+    removed = 0
+    for entity_type in TAG_ENTITY_TYPES:
+        model = tagging_model(entity_type)
+        removed += execute_count(session, events_insert(
+            select(model.entity_id, model.tag_id).where(model.tag_id == tag.id).subquery(),
+            entity_type=entity_type, action="removed", actor=actor, now=now))
+    session.execute(delete(Tag).where(Tag.id == tag.id))
+    session.expire_all()
+    return removed
+
+

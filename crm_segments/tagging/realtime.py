@@ -1,0 +1,82 @@
+"""Auto-tag rules for changed profiles: the "profile changed" listener re-runs every enabled rule
+for just those profiles (and their records), in the caller's transaction.
+
+Speed: building a rule's SQL costs far more than running it for one profile, so each rule's
+statements are built once per minute (relative dates such as "within the last 30 days" are cut at
+the start of the minute; full runs use the exact time) and run with the profile id as a parameter.
+The id is compared with "=", one profile per execution: PostgreSQL then carries the constant into
+the rule's grouped subqueries (jobs GROUP BY profile_id HAVING ...) and reads just that profile's
+rows. A large batch (an import) is handled as a set instead, like a full run limited to those ids.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Collection
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import ColumnElement, Integer, bindparam, select
+from sqlalchemy.orm import Session
+
+from crm_segments.db import UTCDateTime, utcnow
+
+from .auto import enabled_rules, run_rule, run_steps
+from .entities import entity_model
+from .rule_sql import RuleSpec, RuleStatements, Steps, matching_ids
+from .sql import dialect_name
+
+log = logging.getLogger(__name__)
+ONE_BY_ONE = 20  # up to this many changed profiles, each is re-evaluated with the cached statements
+
+
+@lru_cache(maxsize=256)
+def profile_steps(spec: RuleSpec, minute: dt.datetime, postgresql: bool) -> tuple[Steps, Steps]:
+    """(add, remove) steps of a rule for the one profile given as the ``profile_id`` parameter."""
+    profile_id: ColumnElement[int] = bindparam("profile_id", type_=Integer)
+    if spec.entity_type == "profile":
+        def scope(entity_id: Any) -> ColumnElement[bool]:
+            return entity_id == profile_id  # type: ignore[no-any-return]
+    else:
+        model = entity_model(spec.entity_type)
+
+        def scope(entity_id: Any) -> ColumnElement[bool]:
+            return entity_id.in_(select(model.id).where(model.profile_id == profile_id))  # type: ignore[no-any-return]
+    column = list(matching_ids(spec, now=minute).subquery("all_matches").c)[0]
+    match_id = select(column.label("id")).where(scope(column)).subquery("matches").c.id
+    statements = RuleStatements(spec, match_id, postgresql=postgresql,
+                                now=bindparam("now", type_=UTCDateTime()), scope=scope)
+    return statements.add_steps(), statements.remove_steps()
+
+
+def reevaluate_profiles(
+    session: Session, profile_ids: Collection[int], *, now: dt.datetime | None = None,
+) -> None:
+    """Re-run every enabled rule for just these profiles, in the caller's transaction.
+
+    A rule that fails is skipped (inside a savepoint, so the caller's change still commits) and
+    logged; the next full run records its error on the rule.
+    """
+    ids = sorted(set(profile_ids))
+    if not ids:
+        return
+    now = now or utcnow()
+    minute = now.replace(second=0, microsecond=0)
+    postgresql = dialect_name(session) == "postgresql"
+    for rule in enabled_rules(session):
+        try:
+            with session.begin_nested():
+                if len(ids) > ONE_BY_ONE:
+                    run_rule(session=session, rule=rule, now=now, profile_ids=ids)
+                    continue
+                add, remove = profile_steps(RuleSpec.of(rule), minute, postgresql)
+                for profile_id in ids:
+                    run_steps(session, add + remove, {"profile_id": profile_id, "now": now})
+        except Exception:  # noqa: BLE001 - one broken rule must not block writes to profiles
+            log.exception("auto-tag rule %s failed for changed profiles", rule.id)
+
+
+def on_profiles_changed(session: Session, profile_ids: frozenset[int]) -> None:
+    """The "profile changed" listener (crm_segments/services/changes.py)."""
+    reevaluate_profiles(session, profile_ids)

@@ -1,0 +1,26 @@
+"""Blueprints and request plumbing: a database session per request, login, CSRF, role checks."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from crm_segments.web.db import close_session
+
+csrf = CSRFProtect()
+
+
+def register_web(app: Flask, *, url_prefix: str, api_prefix: str) -> None:
+    from crm_segments.web import api, auth, ui, webhooks
+
+    app.teardown_appcontext(close_session)
+    if "csrf" not in app.extensions:
+        csrf.init_app(app)
+    auth.init_login(app)
+    ui.load_pages()
+    app.register_blueprint(auth.bp, url_prefix=url_prefix or None)
+    app.register_blueprint(ui.bp, url_prefix=url_prefix or None)
+    csrf.exempt(api.bp)  # the API authenticates every request with an API key, not a cookie
+    app.register_blueprint(api.bp, url_prefix=api_prefix)
+    csrf.exempt(webhooks.bp)  # providers sign their requests; unsubscribe links carry a signed token
+    app.register_blueprint(webhooks.bp, url_prefix=url_prefix or None)

@@ -1,0 +1,31 @@
+"""The JSON API under /api/v1: the host CRM pushes profiles and their records here.
+
+Every endpoint is listed once in ``ROUTES``; the blueprint's URL rules and the OpenAPI description
+(GET /api/v1/openapi.json) are both made from that list.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from crm_segments.records import KINDS
+
+from .auth import require_api_key
+from .errors import register_error_handlers
+from .openapi import openapi_route
+from .resources import resource_routes
+from .routes import Route, register_routes
+from .segments import segment_routes
+from .tags import tag_routes
+from .workflows import workflow_routes
+
+ROUTES: list[Route] = [route for kind in KINDS.values() for route in resource_routes(kind)]
+ROUTES += workflow_routes()
+ROUTES += tag_routes()
+ROUTES += segment_routes()
+ROUTES.append(openapi_route(ROUTES))
+
+bp = Blueprint("crm_api", __name__)
+bp.before_request(require_api_key)
+register_error_handlers(bp)
+register_routes(bp, ROUTES)

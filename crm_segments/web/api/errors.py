@@ -1,0 +1,61 @@
+"""JSON errors: ``{"error": {"code", "message", "fields": [{"field", "message"}]}}``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
+from crm_segments.web.db import close_session
+
+
+class BadBody(Exception):
+    """The request body cannot be read as JSON."""
+
+
+def error_response(status: int, code: str, message: str,
+                   fields: list[FieldError] | None = None) -> tuple[Response, int]:
+    body = {"code": code, "message": message,
+            "fields": [{"field": f.field, "message": f.message} for f in fields or []]}
+    return jsonify(error=body), status
+
+
+def _rolled_back(response: tuple[Response, int]) -> tuple[Response, int]:
+    close_session()  # roll back whatever the request had written before the error
+    return response
+
+
+def _validation_failed(exc: ValidationFailed) -> tuple[Response, int]:
+    count = len(exc.errors)
+    message = f"{count} field{'s' if count != 1 else ''} failed validation; nothing was written"
+    return _rolled_back(error_response(422, "validation_failed", message, exc.errors))
+
+
+def _conflict(exc: Conflict) -> tuple[Response, int]:
+    return _rolled_back(error_response(409, "conflict", str(exc), [FieldError(exc.field, exc.message)]))
+
+
+def _not_found(exc: NotFound) -> tuple[Response, int]:
+    return _rolled_back(error_response(404, "not_found", str(exc)))
+
+
+def _bad_body(exc: BadBody) -> tuple[Response, int]:
+    return _rolled_back(error_response(400, "malformed_json", str(exc), [FieldError("body", str(exc))]))
+
+
+def _http_error(exc: HTTPException) -> tuple[Response, int]:
+    # Errors Werkzeug raises inside an API view (too large a body, a crash) stay JSON too.
+    status = exc.code or 500
+    code = (exc.name or "error").lower().replace(" ", "_")
+    message = exc.description or exc.name
+    if isinstance(exc, InternalServerError):
+        message = "an unexpected error happened; nothing was written"
+    return _rolled_back(error_response(status, code, message))
+
+
+def register_error_handlers(bp: Blueprint) -> None:
+    bp.register_error_handler(HTTPException, _http_error)
+    bp.register_error_handler(ValidationFailed, _validation_failed)
+    bp.register_error_handler(Conflict, _conflict)
+    bp.register_error_handler(NotFound, _not_found)
+    bp.register_error_handler(BadBody, _bad_body)

@@ -1,0 +1,95 @@
+"""The seven endpoints of every record type, built from its ``Kind``: list, create, get, update,
+delete, upsert by external id and batch upsert."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, request
+
+from crm_segments.records import Kind, crud
+from crm_segments.records.crud import MAX_BATCH
+from crm_segments.records.validation import validate
+from crm_segments.schemas._base import PageParams
+from crm_segments.services.errors import FieldError, ValidationFailed
+from crm_segments.web.db import db_session
+
+from .envelopes import BatchItemOut, BatchResult, batch_of, page_of
+from .routes import Route, json_body
+
+PAGING = ("limit", "after")
+
+
+def serialize(kind: Kind, row: Any) -> dict[str, Any]:
+    data: dict[str, Any] = kind.out_schema.model_validate(row).model_dump(mode="json")
+    return data
+
+
+def resource_routes(kind: Kind) -> list[Route]:
+    name, label = kind.name, kind.label
+    one, by_key = f"/{name}/<int:id>", f"/{name}/by-external-id/<external_id>"
+
+    def list_rows() -> Response:
+        args = request.args.to_dict()
+        paging = validate(PageParams, {key: args.pop(key) for key in PAGING if key in args})
+        page = crud.list_page(kind, session=db_session(), filters=args, limit=paging.limit,
+                              after=paging.after)
+        return jsonify(items=[serialize(kind, row) for row in page.items], next_after=page.next_after)
+
+    def create_row() -> tuple[Response, int]:
+        row = crud.create(kind, session=db_session(), data=json_body())
+        return _committed(serialize(kind, row), 201)
+
+    def get_row(id: int) -> Response:
+        return jsonify(serialize(kind, crud.get(kind, session=db_session(), id=id)))
+
+    def update_row(id: int) -> tuple[Response, int]:
+        row = crud.update(kind, session=db_session(), id=id, data=json_body())
+        return _committed(serialize(kind, row), 200)
+
+    def delete_row(id: int) -> tuple[Response, int]:
+        crud.delete(kind, session=db_session(), id=id)
+        db_session().commit()
+        return Response(status=204), 204
+
+    def upsert_row(external_id: str) -> tuple[Response, int]:
+        row, created = crud.upsert(kind, session=db_session(), external_id=external_id, data=json_body())
+        return _committed(serialize(kind, row), 201 if created else 200)
+
+    def batch_upsert() -> tuple[Response, int]:
+        body = json_body()
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise ValidationFailed([FieldError("items", "must be a list of objects")])
+        results = crud.upsert_many(kind, session=db_session(), items=items)
+        created = sum(1 for _, new in results if new)
+        result = BatchResult(
+            created=created, updated=len(results) - created,
+            items=[BatchItemOut(id=row.id, external_id=row.external_id, created=new)
+                   for row, new in results],
+        )
+        return _committed(result.model_dump(mode="json"), 200)
+
+    return [
+        Route(f"/{name}", "GET", f"{name}_list", list_rows, f"List {name}", name,
+              query=(PageParams, kind.filter_schema), out=page_of(kind), errors=(401, 422)),
+        Route(f"/{name}", "POST", f"{name}_create", create_row, f"Create a {label}", name,
+              body=kind.create_schema, ok=(201,), out=kind.out_schema, errors=(400, 401, 409, 422)),
+        Route(one, "GET", f"{name}_get", get_row, f"Get a {label}", name,
+              out=kind.out_schema, errors=(401, 404)),
+        Route(one, "PATCH", f"{name}_update", update_row, f"Change the given fields of a {label}", name,
+              body=kind.update_schema, out=kind.out_schema, errors=(400, 401, 404, 409, 422)),
+        Route(one, "DELETE", f"{name}_delete", delete_row, f"Delete a {label}", name,
+              ok=(204,), errors=(401, 404)),
+        Route(by_key, "PUT", f"{name}_upsert", upsert_row,
+              f"Create the {label} with this external id (201) or change the given fields (200)", name,
+              body=kind.update_schema, ok=(200, 201), out=kind.out_schema, errors=(400, 401, 409, 422)),
+        Route(f"/{name}/batch-upsert", "POST", f"{name}_batch_upsert", batch_upsert,
+              f"Upsert up to {MAX_BATCH} {name} by external id, all or nothing", name,
+              body=batch_of(kind), out=BatchResult, errors=(400, 401, 422)),
+    ]
+
+
+def _committed(data: dict[str, Any], status: int) -> tuple[Response, int]:
+    db_session().commit()
+    return jsonify(data), status

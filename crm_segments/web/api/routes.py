@@ -1,0 +1,46 @@
+"""The route table: one list of ``Route`` registers the endpoints and generates the OpenAPI description."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, request
+from pydantic import BaseModel
+
+from .errors import BadBody
+
+
+@dataclass(frozen=True)
+class Route:
+    rule: str                                  # Flask rule relative to the API prefix
+    method: str
+    endpoint: str
+    view: Callable[..., Any]
+    summary: str
+    tag: str
+    body: type[BaseModel] | None = None        # request body schema
+    ok: tuple[int, ...] = (200,)               # success statuses
+    out: type[BaseModel] | None = None         # response schema of a success
+    query: tuple[type[BaseModel], ...] = ()    # query-string schemas
+    errors: tuple[int, ...] = (401,)           # error statuses it can answer with
+    public: bool = False                       # no API key needed
+
+
+def register_routes(bp: Blueprint, routes: Sequence[Route]) -> None:
+    for route in routes:
+        bp.add_url_rule(route.rule, endpoint=route.endpoint, view_func=route.view, methods=[route.method])
+
+
+def json_body() -> Any:
+    """The parsed JSON body, whatever the Content-Type says; BadBody names what is wrong."""
+    raw = request.get_data(as_text=False)
+    if not raw.strip():
+        raise BadBody("the request body is empty; send a JSON object")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadBody(f"the request body is not valid JSON: {exc}") from None
+

@@ -1,0 +1,188 @@
+"""Request and response shapes of the tagging endpoints (the services check the values themselves:
+names, colours, rule documents; these models fix the JSON types and document them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from crm_segments.schemas._base import InputModel, OutputModel
+
+EntityType = Literal["profile", "quote", "job", "opportunity"]
+
+
+class TagIn(InputModel):
+    name: str = Field(description="1-64 characters; unique regardless of letter case.")
+    color: str = Field(default="#6b7280", description="#rrggbb")
+    description: str = ""
+
+
+class TagPatch(InputModel):
+    name: str | None = None
+    color: str | None = None
+    description: str | None = None
+
+
+class TagCounts(BaseModel):
+    profile: int
+    quote: int
+    job: int
+    opportunity: int
+
+
+class TagOut(OutputModel):
+    id: int
+    name: str
+    color: str
+    description: str
+    created_by_id: int | None
+    created_at: dt.datetime
+    counts: TagCounts | None = Field(default=None, description="Taggings per entity type.")
+
+
+class TagList(BaseModel):
+    items: list[TagOut]
+
+
+class DeletedTag(BaseModel):
+    removed: int = Field(description="Taggings removed with the tag (each kept in the history).")
+
+
+class MergeIn(InputModel):
+    source_ids: list[int] = Field(min_length=1, description="Tags merged into the target and deleted.")
+    target_id: int
+
+
+class MergeOut(BaseModel):
+    target: TagOut
+    merged: list[str]
+    moved: dict[str, int]
+    already_tagged: dict[str, int]
+
+
+class TaggingIn(InputModel):
+    name: str | None = Field(default=None, description="A tag name (created if new); or give tag_id.")
+    tag_id: int | None = None
+
+
+class TaggingOut(BaseModel):
+    tag: TagOut
+    source: str
+    added_by_id: int | None
+    added_at: dt.datetime
+    rule_id: int | None
+
+
+class EntityTags(BaseModel):
+    items: list[TaggingOut]
+    suppressed: list[TagOut] = Field(description="Tags removed by hand that auto-tag rules keep off.")
+
+
+class TagChangeOut(BaseModel):
+    changed: bool
+    tag: TagOut
+    suppressed: bool = False
+
+
+class ProfileFilterIn(InputModel):
+    q: str | None = None
+    region: str | None = None
+    lifecycle: str | None = None
+
+
+class BulkIn(InputModel):
+    action: Literal["add", "remove"]
+    tags: list[str] = Field(min_length=1, description="Tag names; added ones are created when new.")
+    entity_type: EntityType = "profile"
+    ids: list[int] | None = Field(default=None, description="Explicit entities (any entity type).")
+    filter: ProfileFilterIn | None = Field(default=None, description="The profiles list's filter.")
+    segment_id: int | None = Field(default=None, description="The current members of a segment.")
+
+
+class BulkTagCount(BaseModel):
+    id: int
+    name: str
+    changed: int
+
+
+class BulkOperationOut(OutputModel):
+    id: int
+    action: str
+    entity_type: str
+    selection_kind: str
+    selection_description: str
+    tags: list[BulkTagCount]
+    selected_count: int
+    changed_count: int
+    created_by_id: int | None
+    created_at: dt.datetime
+    undone_at: dt.datetime | None
+    undone_by_id: int | None
+    undone_count: int | None
+
+
+class BulkOperationPage(BaseModel):
+    items: list[BulkOperationOut]
+    next_before: int | None
+
+
+class OperationListParams(InputModel):
+    limit: int = Field(default=50, ge=1, le=500)
+    before: int | None = Field(default=None, description="Only operations older than this id.")
+
+
+class RuleIn(InputModel):
+    name: str
+    entity_type: EntityType = "profile"
+    condition: dict[str, Any] = Field(description="A rule document (segment rule language).")
+    tag: str | None = Field(default=None, description="Tag name (created if new); or give tag_id.")
+    tag_id: int | None = None
+    mode: Literal["sticky", "live"] = "sticky"
+    enabled: bool = True
+    description: str = ""
+
+
+class RulePatch(InputModel):
+    name: str | None = None
+    entity_type: EntityType | None = None
+    condition: dict[str, Any] | None = None
+    tag: str | None = None
+    tag_id: int | None = None
+    mode: Literal["sticky", "live"] | None = None
+    enabled: bool | None = None
+    description: str | None = None
+
+
+class RuleOut(OutputModel):
+    id: int
+    key: str | None
+    name: str
+    description: str
+    entity_type: str
+    condition: dict[str, Any]
+    tag_id: int
+    tag_name: str
+    mode: str
+    enabled: bool
+    is_builtin: bool
+    last_run_at: dt.datetime | None
+    last_matched: int | None
+    last_added: int | None
+    last_removed: int | None
+    last_duration_ms: int | None
+    last_error: str | None
+
+
+class RuleList(BaseModel):
+    items: list[RuleOut]
+
+
+class RunOut(BaseModel):
+    rule_id: int
+    matched: int | None
+    added: int
+    removed: int
+    duration_ms: int
+    dry_run: bool

@@ -1,0 +1,351 @@
+"""Tagging endpoints: tags (CRUD, merge), the taggings of each entity, bulk operations (by ids, by
+filter, by segment) and their undo, auto-tag rules (CRUD, dry run, run now).
+
+Every API key may read and tag; merging and deleting tags and changing rules need an admin's key,
+and a bulk operation is undone by its author or an admin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, g, jsonify, request
+
+from crm_segments.models import AutoTagRule, BulkOperation, Tag
+from crm_segments.records.validation import validate
+from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
+from crm_segments.tagging import auto, bulk, management, manual, rules, selection, suppressions
+from crm_segments.tagging.entities import entity_profile_id
+from crm_segments.tagging.names import clean_tag_name, find_tag, get_or_create_tags
+from crm_segments.web.db import db_session
+
+from .errors import error_response
+from .routes import Route, json_body
+from .tag_schemas import (
+    BulkIn,
+    BulkOperationOut,
+    BulkOperationPage,
+    DeletedTag,
+    EntityTags,
+    MergeIn,
+    MergeOut,
+    OperationListParams,
+    RuleIn,
+    RuleList,
+    RuleOut,
+    RulePatch,
+    RunOut,
+    TagChangeOut,
+    TagCounts,
+    TaggingIn,
+    TagIn,
+    TagList,
+    TagOut,
+    TagPatch,
+)
+
+TAG = "tags"
+ENTITY_PATHS = {"profile": "profiles", "quote": "quotes", "job": "jobs", "opportunity": "opportunities"}
+Reply = Response | tuple[Response, int]
+
+
+def _user_id() -> int:
+    return int(g.crm_api_user.id)
+
+
+def _denied_unless_admin(what: str) -> tuple[Response, int] | None:
+    if g.crm_api_user.role == "admin":
+        return None
+    return error_response(403, "forbidden", f"{what} needs the API key of an admin")
+
+
+def _committed(data: dict[str, Any], status: int = 200) -> tuple[Response, int]:
+    db_session().commit()
+    return jsonify(data), status
+
+
+def tag_out(tag: Tag, counts: dict[str, int] | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = TagOut.model_validate(
+        {**{k: getattr(tag, k) for k in ("id", "name", "color", "description", "created_by_id",
+                                         "created_at")},
+         "counts": TagCounts(**counts) if counts is not None else None}).model_dump(mode="json")
+    return data
+
+
+# Tags
+
+def list_tags() -> Response:
+    summaries = management.list_tags(session=db_session())
+    return jsonify(items=[tag_out(s.tag, s.counts) for s in summaries])
+
+
+def create_tag() -> tuple[Response, int]:
+    body = validate(TagIn, json_body())
+    tag = management.create_tag(session=db_session(), name=body.name, color=body.color,
+                                description=body.description, user_id=_user_id())
+    return _committed(tag_out(tag), 201)
+
+
+def get_tag(id: int) -> Response:
+    tag = management.get_tag(session=db_session(), tag_id=id, field="id")
+    return jsonify(tag_out(tag, management.tag_usage(session=db_session(), tag_id=tag.id)))
+
+
+def update_tag(id: int) -> tuple[Response, int]:
+    body = validate(TagPatch, json_body())
+    tag = management.update_tag(session=db_session(), tag_id=id, name=body.name, color=body.color,
+                                description=body.description)
+    return _committed(tag_out(tag))
+
+
+def delete_tag(id: int) -> tuple[Response, int]:
+    if denied := _denied_unless_admin("deleting a tag"):
+        return denied
+    removed = management.delete_tag(session=db_session(), tag_id=id, user_id=_user_id(), source="api")
+    return _committed(DeletedTag(removed=removed).model_dump())
+
+
+def merge_tags() -> tuple[Response, int]:
+    if denied := _denied_unless_admin("merging tags"):
+        return denied
+    body = validate(MergeIn, json_body())
+    result = management.merge_tags(session=db_session(), source_ids=body.source_ids,
+                                   target_id=body.target_id, user_id=_user_id())
+    data = MergeOut(target=TagOut.model_validate(tag_out(result.target)), merged=result.merged_names,
+                    moved=result.moved, already_tagged=result.already_tagged)
+    return _committed(data.model_dump(mode="json"))
+
+
+# Taggings of one entity
+
+def _entity_tags(entity_type: str, entity_id: int) -> dict[str, Any]:
+    session = db_session()
+    kind, key = entity_type, entity_id
+    entity_profile_id(session=session, entity_type=kind, entity_id=key)  # NotFound (404) if missing
+    taggings = manual.entity_tags(session=session, entity_type=kind, entity_id=key)
+    suppressed = suppressions.entity_suppressions(session=session, entity_type=kind, entity_id=key)
+    return EntityTags.model_validate({
+        "items": [{"tag": tag_out(t.tag), "source": t.source, "added_by_id": t.added_by_id,
+                   "added_at": t.added_at, "rule_id": t.rule_id} for t in taggings],
+        "suppressed": [tag_out(t) for t in suppressed],
+    }).model_dump(mode="json")
+
+
+def entity_routes(entity_type: str) -> list[Route]:
+    base = f"/{ENTITY_PATHS[entity_type]}/<int:id>"
+
+    def list_taggings(id: int) -> Response:
+        return jsonify(_entity_tags(entity_type, id))
+
+    def add(id: int) -> tuple[Response, int]:
+        body = validate(TaggingIn, json_body())
+        change = manual.add_tag(session=db_session(), entity_type=entity_type, entity_id=id,
+                                tag_name=body.name, tag_id=body.tag_id, user_id=_user_id(), source="api")
+        data = TagChangeOut(changed=change.changed, tag=TagOut.model_validate(tag_out(change.tag)))
+        return _committed(data.model_dump(mode="json"), 201 if change.changed else 200)
+
+    def remove(id: int, tag_id: int) -> tuple[Response, int]:
+        change = manual.remove_tag(session=db_session(), entity_type=entity_type, entity_id=id, tag_id=tag_id,
+                                   user_id=_user_id(), source="api")
+        data = TagChangeOut(changed=change.changed, tag=TagOut.model_validate(tag_out(change.tag)),
+                            suppressed=change.suppressed)
+        return _committed(data.model_dump(mode="json"))
+
+    def clear(id: int, tag_id: int) -> tuple[Response, int]:
+        suppressions.clear_suppression(session=db_session(), entity_type=entity_type, entity_id=id,
+                                       tag_id=tag_id)
+        db_session().commit()
+        return Response(status=204), 204
+
+    name = ENTITY_PATHS[entity_type]
+    return [
+        Route(f"{base}/tags", "GET", f"{name}_tags", list_taggings, f"The tags of a {entity_type}", TAG,
+              out=EntityTags, errors=(401, 404)),
+        Route(f"{base}/tags", "POST", f"{name}_tags_add", add,
+              f"Tag a {entity_type} (201), or 200 when it already has the tag", TAG, body=TaggingIn,
+              ok=(200, 201), out=TagChangeOut, errors=(400, 401, 404, 422)),
+        Route(f"{base}/tags/<int:tag_id>", "DELETE", f"{name}_tags_remove", remove,
+              f"Untag a {entity_type}; an automatic tag removed this way stays off (suppressed)", TAG,
+              out=TagChangeOut, errors=(401, 404)),
+        Route(f"{base}/suppressions/<int:tag_id>", "DELETE", f"{name}_suppressions_clear", clear,
+              f"Let auto-tag rules tag this {entity_type} again", TAG, ok=(204,), errors=(401,)),
+    ]
+
+
+# Bulk operations
+
+def op_out(op: BulkOperation) -> dict[str, Any]:
+    data: dict[str, Any] = BulkOperationOut.model_validate(op).model_dump(mode="json")
+    return data
+
+
+def _bulk_selection(body: BulkIn) -> selection.Selection:
+    given = [name for name in ("ids", "filter", "segment_id") if getattr(body, name) is not None]
+    if len(given) != 1:
+        raise ValidationFailed([FieldError("selection", "give exactly one of ids, filter or segment_id")])
+    if body.ids is not None:
+        return selection.by_ids(session=db_session(), entity_type=body.entity_type, ids=body.ids)
+    if body.entity_type != "profile":
+        raise ValidationFailed([FieldError("entity_type", "filters and segments select profiles")])
+    if body.filter is not None:
+        chosen = body.filter
+        return selection.by_filter(q=chosen.q, region=chosen.region, lifecycle=chosen.lifecycle)
+    return selection.by_segment(session=db_session(), segment_id=body.segment_id)
+
+
+def _bulk_tags(body: BulkIn) -> list[Tag]:
+    if body.action == "add":
+        return get_or_create_tags(session=db_session(), names=list(body.tags), created_by_id=_user_id())
+    found, errors = [], []
+    for index, name in enumerate(body.tags):
+        tag = find_tag(session=db_session(), name=clean_tag_name(name, field=f"tags[{index}]"))
+        if tag is None:
+            errors.append(FieldError(f"tags[{index}]", f"no tag named {name!r}"))
+        else:
+            found.append(tag)
+    if errors:
+        raise ValidationFailed(errors)
+    return found
+
+
+def create_operation() -> tuple[Response, int]:
+    body = validate(BulkIn, json_body())
+    chosen = _bulk_selection(body)
+    result = bulk.bulk_tag(session=db_session(), action=body.action, selection=chosen, tags=_bulk_tags(body),
+                           user_id=_user_id())
+    return _committed(op_out(result.operation), 201)
+
+
+def list_operations() -> Response:
+    params = validate(OperationListParams, request.args.to_dict())
+    found = bulk.list_operations(session=db_session(), limit=params.limit + 1, before=params.before)
+    page = found[:params.limit]
+    return jsonify(items=[op_out(o) for o in page],
+                   next_before=page[-1].id if len(found) > params.limit else None)
+
+
+def _operation(id: int) -> BulkOperation:
+    op = db_session().get(BulkOperation, id)
+    if op is None:
+        raise NotFound(f"id: no bulk operation with id {id}")
+    return op
+
+
+def get_operation(id: int) -> Response:
+    return jsonify(op_out(_operation(id)))
+
+
+def undo_operation(id: int) -> Reply:
+    op = _operation(id)
+    if op.created_by_id != _user_id() and (denied := _denied_unless_admin("undoing another's operation")):
+        return denied
+    result = bulk.undo_bulk_operation(session=db_session(), operation_id=op.id, user_id=_user_id())
+    return _committed(op_out(result.operation))
+
+
+# Auto-tag rules
+
+def rule_out(rule: AutoTagRule) -> dict[str, Any]:
+    columns = {c.key: getattr(rule, c.key) for c in AutoTagRule.__table__.columns}
+    out = RuleOut.model_validate({**columns, "tag_name": rule.tag.name})
+    data: dict[str, Any] = out.model_dump(mode="json")
+    return data
+
+
+def list_rules() -> Response:
+    return jsonify(items=[rule_out(r) for r in rules.list_rules(session=db_session())])
+
+
+def create_rule() -> Reply:
+    if denied := _denied_unless_admin("changing auto-tag rules"):
+        return denied
+    body = validate(RuleIn, json_body())
+    rule = rules.create_rule(session=db_session(), name=body.name, entity_type=body.entity_type,
+                             condition=body.condition, tag_name=body.tag, tag_id=body.tag_id, mode=body.mode,
+                             enabled=body.enabled, description=body.description, user_id=_user_id())
+    return _committed(rule_out(rule), 201)
+
+
+def get_rule(id: int) -> Response:
+    return jsonify(rule_out(rules.get_rule(session=db_session(), rule_id=id)))
+
+
+def update_rule(id: int) -> Reply:
+    if denied := _denied_unless_admin("changing auto-tag rules"):
+        return denied
+    body = validate(RulePatch, json_body())
+    given = {k: v for k, v in body.model_dump(exclude_unset=True).items() if k not in ("tag", "tag_id")}
+    rule = rules.update_rule(session=db_session(), rule_id=id, tag_name=body.tag, tag_id=body.tag_id,
+                             user_id=_user_id(), **given)
+    return _committed(rule_out(rule))
+
+
+def delete_rule(id: int) -> Reply:
+    if denied := _denied_unless_admin("changing auto-tag rules"):
+        return denied
+    rules.delete_rule(session=db_session(), rule_id=id)
+    db_session().commit()
+    return Response(status=204), 204
+
+
+def _run_out(result: auto.RunResult) -> dict[str, Any]:
+    return RunOut(rule_id=result.rule_id, matched=result.matched, added=result.added, removed=result.removed,
+                  duration_ms=result.duration_ms, dry_run=result.dry_run).model_dump()
+
+
+def dry_run_rule(id: int) -> Response:
+    return jsonify(_run_out(auto.dry_run(session=db_session(), rule_id=id)))
+
+
+def run_rule(id: int) -> Reply:
+    if denied := _denied_unless_admin("running an auto-tag rule"):
+        return denied
+    return _committed(_run_out(auto.run_rule_now(session=db_session(), rule_id=id)))
+
+
+def tag_routes() -> list[Route]:
+    tag_one, op_one, rule_one = "/tags/<int:id>", "/bulk-tag-operations/<int:id>", "/auto-tag-rules/<int:id>"
+    write = (400, 401, 403, 404, 409, 422)
+    return [
+        Route("/tags", "GET", "tags_list", list_tags, "List tags with their usage per entity type", TAG,
+              out=TagList, errors=(401,)),
+        Route("/tags", "POST", "tags_create", create_tag, "Create a tag", TAG, body=TagIn, ok=(201,),
+              out=TagOut, errors=(400, 401, 409, 422)),
+        Route("/tags/merge", "POST", "tags_merge", merge_tags,
+              "Merge tags into one (taggings move without duplicates); admins", TAG, body=MergeIn,
+              out=MergeOut, errors=(400, 401, 403, 404, 422)),
+        Route(tag_one, "GET", "tags_get", get_tag, "Get a tag with its usage", TAG, out=TagOut,
+              errors=(401, 404)),
+        Route(tag_one, "PATCH", "tags_update", update_tag, "Rename, recolour or describe a tag", TAG,
+              body=TagPatch, out=TagOut, errors=(400, 401, 404, 409, 422)),
+        Route(tag_one, "DELETE", "tags_delete", delete_tag,
+              "Delete a tag and its taggings (GET it first for the count); admins", TAG, out=DeletedTag,
+              errors=(401, 403, 404)),
+        *(route for entity_type in ENTITY_PATHS for route in entity_routes(entity_type)),
+        Route("/bulk-tag-operations", "GET", "bulk_tag_operations_list", list_operations,
+              "List bulk tag operations, newest first", TAG, query=(OperationListParams,),
+              out=BulkOperationPage, errors=(401, 422)),
+        Route("/bulk-tag-operations", "POST", "bulk_tag_operations_create", create_operation,
+              "Add or remove tags on ids, the profiles matching a filter, or a segment's members", TAG,
+              body=BulkIn, ok=(201,), out=BulkOperationOut, errors=(400, 401, 404, 422)),
+        Route(op_one, "GET", "bulk_tag_operations_get", get_operation, "Get a bulk tag operation", TAG,
+              out=BulkOperationOut, errors=(401, 404)),
+        Route(f"{op_one}/undo", "POST", "bulk_tag_operations_undo", undo_operation,
+              "Undo a bulk tag operation exactly, once (409 the second time)", TAG, out=BulkOperationOut,
+              errors=(401, 403, 404, 409)),
+        Route("/auto-tag-rules", "GET", "auto_tag_rules_list", list_rules, "List auto-tag rules", TAG,
+              out=RuleList, errors=(401,)),
+        Route("/auto-tag-rules", "POST", "auto_tag_rules_create", create_rule,
+              "Create an auto-tag rule; admins", TAG, body=RuleIn, ok=(201,), out=RuleOut, errors=write),
+        Route(rule_one, "GET", "auto_tag_rules_get", get_rule, "Get an auto-tag rule", TAG, out=RuleOut,
+              errors=(401, 404)),
+        Route(rule_one, "PATCH", "auto_tag_rules_update", update_rule,
+              "Change an auto-tag rule; admins", TAG, body=RulePatch, out=RuleOut, errors=write),
+        Route(rule_one, "DELETE", "auto_tag_rules_delete", delete_rule,
+              "Delete an auto-tag rule (its tags stay); admins", TAG, ok=(204,), errors=(401, 403, 404)),
+        Route(f"{rule_one}/dry-run", "POST", "auto_tag_rules_dry_run", dry_run_rule,
+              "How many match, and would gain or lose the tag; changes nothing", TAG, out=RunOut,
+              errors=(401, 404)),
+        Route(f"{rule_one}/run", "POST", "auto_tag_rules_run", run_rule, "Run an auto-tag rule now; admins",
+              TAG, out=RunOut, errors=(401, 403, 404)),
+    ]

@@ -1,0 +1,21 @@
+"""The local outbox page: what would have gone to SendGrid or Twilio when no keys are configured."""
+
+from __future__ import annotations
+
+from flask import current_app, render_template, request
+
+from crm_segments.automation.outbox import local_outbox
+from crm_segments.extension import get_state
+from crm_segments.web.auth import role_required
+from crm_segments.web.db import db_session
+from crm_segments.web.ui import bp
+
+
+@bp.route("/outbox")
+@role_required("admin", "sales")
+def outbox() -> str:
+    channel = request.args.get("channel") or None
+    settings = get_state(current_app).settings
+    messages = local_outbox(db_session(), channel=channel)
+    return render_template("crm_segments/outbox.html", messages=messages, channel=channel,
+                           outbox_dir=settings.outbox_dir, messaging=settings.messaging)

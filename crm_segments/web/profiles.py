@@ -1,0 +1,80 @@
+"""Profile pages: the searchable, keyset-paginated list and one profile with its records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, current_app, render_template, request, url_for
+
+from crm_segments.models.profiles import LIFECYCLE_STATUSES
+from crm_segments.services import profile_details, profile_queries
+from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
+from crm_segments.web.auth import role_required
+from crm_segments.web.db import db_session
+from crm_segments.web.profile_sections import sections_for
+from crm_segments.web.ui import bp
+
+FILTER_ARGS = ("q", "region", "lifecycle")
+
+
+def _cursor(name: str) -> int | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ValidationFailed([FieldError(name, "must be a profile id (a whole number)")])
+    return int(raw)
+
+
+def _page_url(**cursor: int) -> str:
+    values: dict[str, Any] = {k: v for k in FILTER_ARGS if (v := request.args.get(k, "").strip())}
+    return url_for("crm_ui.profiles", **(values | cursor))
+
+
+@bp.route("/")
+@bp.route("/profiles")
+@role_required("admin", "sales")
+def profiles() -> tuple[str, int]:
+    session = db_session()
+    filters = {k: request.args.get(k, "").strip() for k in FILTER_ARGS}
+    context: dict[str, Any] = {
+        "filters": filters,
+        "regions": profile_queries.distinct_regions(session=session),
+        "lifecycles": LIFECYCLE_STATUSES,
+        "errors": [],
+        "page": None,
+        "tags": {},
+    }
+    try:
+        page = profile_queries.list_profiles(
+            session=session, q=filters["q"], region=filters["region"], lifecycle=filters["lifecycle"],
+            after=_cursor("after"), before=_cursor("before"),
+            limit=int(current_app.config["CRM_SEGMENTS_PAGE_SIZE"]),
+        )
+    except ValidationFailed as exc:
+        context["errors"] = exc.errors
+        return render_template("crm_segments/profiles/list.html", **context), 400
+    context.update(
+        page=page,
+        tags=profile_details.tags_by_profile(session=session, profile_ids=[p.id for p in page.rows]),
+        next_url=_page_url(after=page.next_after) if page.next_after is not None else None,
+        prev_url=_page_url(before=page.prev_before) if page.prev_before is not None else None,
+        filtered=any(filters.values()),
+    )
+    return render_template("crm_segments/profiles/list.html", **context), 200
+
+
+@bp.route("/profiles/<int:profile_id>")
+@role_required("admin", "sales")
+def profile(profile_id: int) -> str:
+    session = db_session()
+    try:
+        overview = profile_details.profile_overview(session=session, profile_id=profile_id)
+    except NotFound:
+        abort(404)
+    return render_template(
+        "crm_segments/profile/page.html",
+        overview=overview,
+        profile=overview.profile,
+        extra_sections=sections_for(session=session, profile=overview.profile),
+    )

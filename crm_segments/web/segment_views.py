@@ -1,0 +1,382 @@
+"""Segment pages: list, segment page (rule in words, members, export, size chart, event log),
+editor with the visual rule builder and live preview, overlap, cohorts, and the profile page's
+"Segments" section (membership and why a profile is in or not in a segment).
+
+Sales people view, refresh and export; only admins create, change, reset or delete segments and
+edit static lists.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as WerkzeugResponse
+from wtforms import FileField, IntegerField, SelectField, StringField, TextAreaField
+
+from crm_segments.db import utcnow
+from crm_segments.extension import get_state
+from crm_segments.models import Profile, Segment, SegmentMember
+from crm_segments.models.segments import SEGMENT_KINDS
+from crm_segments.segments import cohorts, members, preview, reports, service, static_lists
+from crm_segments.segments.explain import explain
+from crm_segments.segments.fields import rule_metadata
+from crm_segments.segments.prebuilt import reset_to_shipped
+from crm_segments.segments.refresh import run_refresh
+from crm_segments.segments.rules import RuleError, parse_rule
+from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
+from crm_segments.web.auth import role_required
+from crm_segments.web.db import db_session
+from crm_segments.web.profile_sections import ProfileSection, add_profile_section
+from crm_segments.web.segment_chart import size_chart
+from crm_segments.web.ui import bp
+
+VIEWERS = ("admin", "sales")
+
+
+class SegmentForm(FlaskForm):
+    name = StringField("Name")
+    description = TextAreaField("Description")
+    kind = SelectField("Kind (live: a rule; static: a list kept by hand; query: an admin's SELECT)",
+                       choices=list(SEGMENT_KINDS))
+    refresh_interval_minutes = IntegerField("Refresh every (minutes, 0 = only by hand)", default=60)
+    rule = TextAreaField("Rule (JSON)")
+    query_sql = TextAreaField("Query (one SELECT returning profile ids)")
+    parameters = TextAreaField("Parameters (JSON)")
+
+
+class ConfirmForm(FlaskForm):
+    """Only the CSRF token: the button is the confirmation."""
+
+
+class MembersForm(FlaskForm):
+    action = SelectField("Action", choices=["add", "remove"])
+    ids = StringField("Profile ids (comma separated)")
+    file = FileField("or a CSV of emails / external ids")
+
+
+def _segment_or_404(segment_id: int) -> Segment:
+    try:
+        return service.get_segment(db_session(), segment_id)
+    except NotFound:
+        abort(404)
+
+
+def _errors(exc: ValidationFailed | Conflict) -> dict[str, str]:
+    if isinstance(exc, Conflict):
+        return {exc.field: exc.message}
+    return {e.field: e.message for e in exc.errors}
+
+
+def _refresh_after_save(segment_id: int) -> None:
+    result = run_refresh(get_state(current_app).session_factory, segment_id, now=utcnow())
+    if result.ok:
+        flash(f"Saved and refreshed: {result.size:,} members (+{result.entered:,} −{result.exited:,}).",
+              "success")
+    else:
+        flash(f"Saved, but the refresh failed: {result.error}", "error")
+
+
+# --- list and page ------------------------------------------------------------------------------
+
+@bp.route("/segments")
+@role_required(*VIEWERS)
+def segments() -> str:
+    session = db_session()
+    return render_template("crm_segments/segments/list.html", segments=service.list_segments(session),
+                           confirm=ConfirmForm())
+
+
+@bp.route("/segments/<int:segment_id>")
+@role_required(*VIEWERS)
+def segment(segment_id: int) -> str:
+    session = db_session()
+    seg = _segment_or_404(segment_id)
+    after = request.args.get("after", type=int)
+    q = (request.args.get("q") or "").strip()
+    page = members.members_page(session, seg.id, q=q or None, after=after, limit=50)
+    events = reports.events_page(session, seg.id, before=request.args.get("before", type=int), limit=25)
+    history = reports.size_history(session, seg.id, limit=200)
+    return render_template(
+        "crm_segments/segments/page.html", segment=seg, page=page, q=q, events=events,
+        chart=size_chart(history), rule_text=service.rule_text(seg, service.segment_names(session)),
+        confirm=ConfirmForm(), members_form=MembersForm(),
+        next_url=url_for("crm_ui.segment", segment_id=seg.id, q=q or None, after=page.next_after)
+        if page.next_after else None,
+        older_url=url_for("crm_ui.segment", segment_id=seg.id, before=events.next_before, _anchor="log")
+        if events.next_before else None,
+    )
+
+
+@bp.route("/segments/<int:segment_id>/export.csv")
+@role_required(*VIEWERS)
+def segment_export(segment_id: int) -> Response:
+    seg = _segment_or_404(segment_id)
+    filename = "".join(c if c.isalnum() else "-" for c in seg.name).strip("-").lower() or "segment"
+    chunks = members.export_csv(db_session(), seg.id)
+    return Response(stream_with_context(chunks), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'})
+
+
+@bp.route("/segments/<int:segment_id>/refresh", methods=["POST"])
+@role_required(*VIEWERS)
+def segment_refresh(segment_id: int) -> WerkzeugResponse:
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    seg = _segment_or_404(segment_id)
+    db_session().rollback()  # the refresh runs in its own transaction
+    result = run_refresh(get_state(current_app).session_factory, seg.id, now=utcnow())
+    if result.ok:
+        flash(f"Refreshed {result.name}: {result.size:,} members (+{result.entered:,} −{result.exited:,}) "
+              f"in {result.duration_ms:,} ms.", "success")
+    else:
+        flash(f"The refresh failed and changed nothing: {result.error}", "error")
+    return redirect(url_for("crm_ui.segment", segment_id=segment_id))
+
+
+# --- admin actions ------------------------------------------------------------------------------
+
+@bp.route("/segments/<int:segment_id>/reset", methods=["POST"])
+@role_required("admin")
+def segment_reset(segment_id: int) -> WerkzeugResponse:
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    seg = _segment_or_404(segment_id)
+    try:
+        reset_to_shipped(seg)
+    except ValidationFailed as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("crm_ui.segment", segment_id=segment_id))
+    db_session().commit()
+    _refresh_after_save(segment_id)
+    return redirect(url_for("crm_ui.segment", segment_id=segment_id))
+
+
+@bp.route("/segments/<int:segment_id>/delete", methods=["POST"])
+@role_required("admin")
+def segment_delete(segment_id: int) -> WerkzeugResponse:
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    seg = _segment_or_404(segment_id)
+    name = seg.name
+    try:
+        service.delete_segment(db_session(), seg)
+    except ValidationFailed as exc:
+        db_session().rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("crm_ui.segment", segment_id=segment_id))
+    db_session().commit()
+    flash(f"Deleted {name}.", "success")
+    return redirect(url_for("crm_ui.segments"))
+
+
+@bp.route("/segments/<int:segment_id>/members", methods=["POST"])
+@role_required("admin")
+def segment_members_change(segment_id: int) -> WerkzeugResponse:
+    form = MembersForm()
+    if not form.validate_on_submit():
+        abort(400)
+    seg = _segment_or_404(segment_id)
+    session = db_session()
+    action: static_lists.Action = "remove" if form.action.data == "remove" else "add"
+    upload = request.files.get("file")
+    try:
+        if upload is not None and upload.filename:
+            report = static_lists.change_by_csv(session, seg, upload.read(), action=action, now=utcnow(),
+                                                actor_id=current_user.id)
+            diff = report.diff
+            if report.unmatched_count:
+                shown = "; ".join(f"line {line}: {value}" for line, value in report.unmatched[:20])
+                more = f" and {report.unmatched_count - 20:,} more" if report.unmatched_count > 20 else ""
+                flash(f"{report.unmatched_count:,} of {report.rows:,} lines matched no profile by "
+                      f"{report.column}: {shown}{more}", "warning")
+        else:
+            ids = [part.strip() for part in (form.ids.data or "").split(",") if part.strip()]
+            if not all(i.isdigit() for i in ids):
+                raise ValidationFailed([FieldError("ids", "give whole numbers, comma separated")])
+            diff = static_lists.change_by_ids(session, seg, [int(i) for i in ids], action=action,
+                                              now=utcnow(), actor_id=current_user.id)
+    except ValidationFailed as exc:
+        session.rollback()
+        flash("Nothing was changed: " + "; ".join(str(e) for e in exc.errors[:20]), "error")
+        return redirect(url_for("crm_ui.segment", segment_id=segment_id))
+    session.commit()
+    flash(f"{diff.entered:,} added, {diff.exited:,} removed.", "success")
+    return redirect(url_for("crm_ui.segment", segment_id=segment_id))
+
+
+# --- editor -------------------------------------------------------------------------------------
+
+def _json_field(text: str | None, field: str) -> Any:
+    if text is None or not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ValidationFailed([FieldError(field, f"is not valid JSON: {exc}")]) from None
+
+
+def _editor_data(form: SegmentForm, seg: Segment | None) -> dict[str, Any]:
+    kind = seg.kind if seg is not None else form.kind.data
+    data: dict[str, Any] = {"name": form.name.data or "", "description": form.description.data or "",
+                            "refresh_interval_minutes": form.refresh_interval_minutes.data}
+    if seg is None:
+        data["kind"] = kind
+    if kind == "live":
+        parameters = _json_field(form.parameters.data, "parameters")
+        rule = _json_field(form.rule.data, "rule")
+        if seg is not None and seg.parameters is not None and parameters is not None \
+                and parameters != seg.parameters:
+            data["parameters"] = parameters  # new parameter values rebuild the rule
+        else:
+            data["rule"] = rule
+    elif kind == "query":
+        data["query_sql"] = form.query_sql.data or ""
+    return data
+
+
+def _editor(form: SegmentForm, seg: Segment | None, errors: dict[str, str]) -> tuple[str, int]:
+    session = db_session()
+    metadata = rule_metadata()
+    metadata["segments"] = [{"id": s.id, "key": s.key, "name": s.name}
+                            for s in service.list_segments(session) if seg is None or s.id != seg.id]
+    return render_template("crm_segments/segments/edit.html", form=form, segment=seg, errors=errors,
+                           metadata=metadata, kinds=SEGMENT_KINDS), 422 if errors else 200
+
+
+@bp.route("/segments/new", methods=["GET", "POST"])
+@role_required("admin")
+def segment_new() -> tuple[str, int] | WerkzeugResponse:
+    form = SegmentForm()
+    if not form.is_submitted():
+        form.rule.data = json.dumps({"all": [{"field": "lifecycle_status", "op": "eq", "value": "customer"}]},
+                                    indent=2)
+        return _editor(form, None, {})
+    form.validate()  # fills the fields; CSRF is checked app-wide and values by the segment service
+    try:
+        seg = service.create_segment(db_session(), data=_editor_data(form, None), actor_id=current_user.id)
+    except (ValidationFailed, Conflict) as exc:
+        db_session().rollback()
+        return _editor(form, None, _errors(exc))
+    db_session().commit()
+    if seg.kind != "static":
+        _refresh_after_save(seg.id)
+    else:
+        flash(f"Created the static list {seg.name}.", "success")
+    return redirect(url_for("crm_ui.segment", segment_id=seg.id))
+
+
+@bp.route("/segments/<int:segment_id>/edit", methods=["GET", "POST"])
+@role_required("admin")
+def segment_edit(segment_id: int) -> tuple[str, int] | WerkzeugResponse:
+    seg = _segment_or_404(segment_id)
+    form = SegmentForm(obj=seg if request.method == "GET" else None)
+    if request.method == "GET":
+        form.rule.data = json.dumps(seg.rule, indent=2) if seg.rule else ""
+        form.parameters.data = json.dumps(seg.parameters) if seg.parameters is not None else ""
+        return _editor(form, seg, {})
+    form.validate()  # fills the fields; CSRF is checked app-wide and values by the segment service
+    try:
+        service.update_segment(db_session(), seg, data=_editor_data(form, seg))
+    except (ValidationFailed, Conflict) as exc:
+        db_session().rollback()
+        return _editor(form, _segment_or_404(segment_id), _errors(exc))
+    db_session().commit()
+    if seg.kind != "static":
+        _refresh_after_save(seg.id)
+    return redirect(url_for("crm_ui.segment", segment_id=seg.id))
+
+
+@bp.route("/segments/preview", methods=["POST"])
+@role_required("admin")
+def segment_preview() -> tuple[Response, int]:
+    """Live preview for the editor: ``{"rule": ...}`` or ``{"query_sql": ...}`` as JSON."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return jsonify(error={"field": "body", "message": "send a JSON object"}), 400
+    session = db_session()
+    try:
+        if "query_sql" in body:
+            result = preview.preview_query(session, str(body["query_sql"]), sample_size=5)
+        else:
+            segment_id = body.get("segment_id") if isinstance(body.get("segment_id"), int) else None
+            result = preview.preview_rule(session, body.get("rule"), now=utcnow(), segment_id=segment_id,
+                                          sample_size=5)
+    except ValidationFailed as exc:
+        first = exc.errors[0]
+        return jsonify(error={"field": first.field, "message": first.message}), 422
+    except Exception as exc:  # a query that failed to run: tell the editor, never a 500 page
+        session.rollback()
+        return jsonify(error={"field": "query_sql", "message": str(exc)}), 422
+    return jsonify(count=result.count, email_reachable=result.email_reachable,
+                   sms_reachable=result.sms_reachable,
+                   sample=[{"id": p.id, "name": p.full_name, "email": p.email,
+                            "url": url_for("crm_ui.profile", profile_id=p.id)} for p in result.sample]), 200
+
+
+# --- overlap and cohorts ------------------------------------------------------------------------
+
+@bp.route("/segments/overlap")
+@role_required(*VIEWERS)
+def segment_overlap() -> str:
+    session = db_session()
+    all_segments = service.list_segments(session)
+    a, b = request.args.get("a", type=int), request.args.get("b", type=int)
+    result = None
+    if a and b and session.get(Segment, a) and session.get(Segment, b):
+        result = reports.overlap(session, a, b)
+    return render_template("crm_segments/segments/overlap.html", segments=all_segments, a=a, b=b,
+                           result=result)
+
+
+@bp.route("/segments/cohorts")
+@role_required(*VIEWERS)
+def segment_cohorts() -> str:
+    basis: cohorts.Basis = "quote" if request.args.get("basis") == "quote" else "purchase"
+    months = max(1, min(request.args.get("months", default=12, type=int), 36))
+    rows = cohorts.cohorts(db_session(), now=utcnow(), basis=basis, months=months)
+    width = max((len(r.active) for r in rows), default=0)
+    return render_template("crm_segments/segments/cohorts.html", rows=rows, basis=basis, months=months,
+                           width=width, bases=cohorts.BASES)
+
+
+# --- the profile page's section -----------------------------------------------------------------
+
+def _profile_segments(session: Session, profile: Profile) -> dict[str, Any]:
+    memberships = session.execute(
+        select(Segment, SegmentMember.entered_at).join(SegmentMember, SegmentMember.segment_id == Segment.id)
+        .where(SegmentMember.profile_id == profile.id).order_by(Segment.name)).all()
+    live = [s for s in service.list_segments(session) if s.kind == "live"]
+    chosen = request.args.get("explain", type=int)
+    explanation, explained = None, None
+    if chosen is not None:
+        explained = next((s for s in live if s.id == chosen), None)
+        if explained is not None and explained.rule:
+            try:
+                explanation = explain(session, parse_rule(explained.rule), profile.id, now=utcnow(),
+                                      segment_names=service.segment_names(session))
+            except RuleError as exc:
+                flash(f"The rule of {explained.name} cannot be explained: {exc}", "error")
+    return {"memberships": memberships, "live": live, "explained": explained, "explanation": explanation}
+
+
+add_profile_section(ProfileSection(
+    key="segments", title="Segments", template="crm_segments/segments/_profile_segments.html",
+    context=_profile_segments, column="main", order=40,
+))

@@ -1,0 +1,195 @@
+"""Bulk tagging from the profiles list (selected rows, the whole filtered result, or a segment), by
+CSV upload, and the history of bulk operations with undo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+from wtforms import RadioField, StringField
+
+from crm_segments.models import BulkOperation, Segment, Tag, User
+from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
+from crm_segments.tagging import bulk, selection
+from crm_segments.tagging.csv_selection import csv_selection
+from crm_segments.tagging.names import clean_tag_name, find_tag, get_or_create_tags
+from crm_segments.web.auth import role_required
+from crm_segments.web.db import db_session
+from crm_segments.web.tag_views import safe_redirect
+from crm_segments.web.ui import bp
+
+OPERATIONS_PER_PAGE = 50
+ERRORS_SHOWN = 200
+
+
+def split_tag_names(raw: str) -> list[str]:
+    return [part for part in (p.strip() for p in raw.split(",")) if part]
+
+
+def tags_for(action: str, names: list[str], *, field: str = "tags") -> list[Tag]:
+    """Tags to add are created when missing; tags to remove must exist."""
+    session = db_session()
+    if action == "add":
+        return get_or_create_tags(session=session, names=names, created_by_id=current_user.id, field=field)
+    if not names:
+        raise ValidationFailed([FieldError(field, "give at least one tag")])
+    found: list[Tag] = []
+    errors: list[FieldError] = []
+    for index, name in enumerate(names):
+        try:
+            tag = find_tag(session=session, name=clean_tag_name(name, field=f"{field}[{index}]"))
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+            continue
+        if tag is None:
+            errors.append(FieldError(f"{field}[{index}]", f"no tag named {name!r}"))
+        else:
+            found.append(tag)
+    if errors:
+        raise ValidationFailed(errors)
+    return found
+
+
+def summary(result: bulk.BulkResult) -> str:
+    """e.g. "Added 'vip' to 1,200 profiles (300 already had it). You can undo it under Bulk operations." """
+    nouns = {"profile": "profiles", "quote": "quotes", "job": "jobs", "opportunity": "opportunities"}
+    noun = nouns[result.operation.entity_type]
+    adding = result.operation.action == "add"
+    parts = []
+    for count in result.per_tag:
+        unchanged = result.selected - count.changed
+        note = f" ({unchanged:,} already {'had' if adding else 'lacked'} it)" if unchanged else ""
+        verb = f"Added {count.tag.name!r} to" if adding else f"Removed {count.tag.name!r} from"
+        parts.append(f"{verb} {count.changed:,} {noun}{note}")
+    return "; ".join(parts) + ". You can undo it under Bulk operations."
+
+
+def _selection_from_form() -> selection.Selection:
+    scope = request.form.get("scope", "")
+    if scope == "selected":
+        raw = request.form.get("ids", "")
+        ids: list[Any] = [int(p) if p.strip().isdigit() else p for p in raw.split(",") if p.strip()]
+        return selection.by_ids(session=db_session(), entity_type="profile", ids=ids)
+    if scope == "filter":
+        return selection.by_filter(q=request.form.get("q"), region=request.form.get("region"),
+                                   lifecycle=request.form.get("lifecycle"))
+    if scope == "segment":
+        raw_segment = request.form.get("segment_id", "")
+        return selection.by_segment(session=db_session(),
+                                    segment_id=int(raw_segment) if raw_segment.isdigit() else raw_segment)
+    raise ValidationFailed([FieldError("scope", "choose selected rows, the filtered list or a segment")])
+
+
+def _back() -> Response:
+    return safe_redirect(request.form.get("next"), url_for("crm_ui.profiles"))
+
+
+@bp.route("/tags/bulk", methods=["POST"])
+@role_required("admin", "sales")
+def tag_bulk() -> Response:
+    session = db_session()
+    action = request.form.get("action", "")
+    try:
+        chosen = _selection_from_form()
+        tags = tags_for(action, split_tag_names(request.form.get("tags", "")))
+        result = bulk.bulk_tag(session=session, action=action, selection=chosen, tags=tags,
+                               user_id=current_user.id)
+    except (ValidationFailed, NotFound) as exc:
+        session.rollback()
+        flash(f"Nothing was changed: {exc}", "error")
+        return _back()
+    session.commit()
+    flash(summary(result), "success")
+    return _back()
+
+
+@bp.app_template_global("crm_bulk_segments")
+def bulk_segments() -> list[tuple[int, str]]:
+    """Segments a bulk operation can target, for the bulk bar's picker."""
+    rows = db_session().execute(select(Segment.id, Segment.name).order_by(Segment.name))
+    return [(segment_id, name) for segment_id, name in rows]
+
+
+class CsvTagForm(FlaskForm):
+    action = RadioField("Action", choices=["add", "remove"], default="add")
+    tags = StringField("Tags")
+    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file.")])
+
+
+@bp.route("/tags/bulk/csv", methods=["GET", "POST"])
+@role_required("admin", "sales")
+def tag_bulk_csv() -> tuple[str, int] | Response:
+    form = CsvTagForm()
+    context: dict[str, Any] = {"form": form, "errors": [], "error_count": 0, "shown": ERRORS_SHOWN}
+    if not form.validate_on_submit():
+        return render_template("crm_segments/tags/csv.html", **context), 400 if form.errors else 200
+    session = db_session()
+    upload = form.file.data
+    try:
+        tags = tags_for(form.action.data or "", split_tag_names(form.tags.data or ""))
+        chosen = csv_selection(session=session, content=upload.stream.read(), filename=upload.filename or "")
+        result = bulk.bulk_tag(session=session, action=form.action.data or "", selection=chosen, tags=tags,
+                               user_id=current_user.id)
+    except ValidationFailed as exc:
+        session.rollback()
+        context.update(errors=exc.errors[:ERRORS_SHOWN], error_count=len(exc.errors),
+                       filename=upload.filename)
+        return render_template("crm_segments/tags/csv.html", **context), 422
+    session.commit()
+    flash(summary(result), "success")
+    return redirect(url_for("crm_ui.tag_operations"))
+
+
+class UndoForm(FlaskForm):
+    """Only the CSRF token."""
+
+
+@bp.route("/tags/bulk-operations")
+@role_required("admin", "sales")
+def tag_operations() -> str:
+    session = db_session()
+    before = request.args.get("before", "")
+    operations = bulk.list_operations(session=session, limit=OPERATIONS_PER_PAGE + 1,
+                                      before=int(before) if before.isdigit() else None)
+    more = len(operations) > OPERATIONS_PER_PAGE
+    operations = operations[:OPERATIONS_PER_PAGE]
+    user_ids = {o.created_by_id for o in operations} | {o.undone_by_id for o in operations}
+    names = dict(session.execute(select(User.id, User.name).where(User.id.in_(user_ids - {None}))).all())
+    return render_template("crm_segments/tags/operations.html", operations=operations, names=names,
+                           form=UndoForm(), next_before=operations[-1].id if more else None)
+
+
+def can_undo(operation: BulkOperation) -> bool:
+    return operation.undone_at is None and (
+        current_user.role == "admin" or operation.created_by_id == current_user.id)
+
+
+@bp.app_template_global("crm_can_undo")
+def _can_undo_global(operation: BulkOperation) -> bool:
+    return can_undo(operation)
+
+
+@bp.route("/tags/bulk-operations/<int:operation_id>/undo", methods=["POST"])
+@role_required("admin", "sales")
+def tag_operation_undo(operation_id: int) -> Response:
+    session = db_session()
+    operation = session.get(BulkOperation, operation_id)
+    if operation is None:
+        abort(404)
+    if operation.undone_at is None and not can_undo(operation):
+        abort(403)  # only its author or an admin may undo it
+    try:
+        result = bulk.undo_bulk_operation(session=session, operation_id=operation_id, user_id=current_user.id)
+    except Conflict as exc:
+        session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("crm_ui.tag_operations"))
+    session.commit()
+    flash(f"Undid bulk operation #{operation_id}: {result.reverted:,} taggings put back as they were.",
+          "success")
+    return redirect(url_for("crm_ui.tag_operations"))

@@ -1,0 +1,178 @@
+"""Auto-tag rule pages for admins: list with last-run figures, edit (condition as JSON, errors shown
+at their path), dry run of the form as it stands, run now, reset to shipped, delete."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
+
+from crm_segments.models import AutoTagRule
+from crm_segments.models.tags import AUTO_TAG_MODES, TAG_ENTITY_TYPES
+from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
+from crm_segments.tagging import auto, rules
+from crm_segments.tagging.manual import resolve_tag
+from crm_segments.web.auth import role_required
+from crm_segments.web.db import db_session
+from crm_segments.web.tag_views import ConfirmForm, field_errors, safe_redirect
+from crm_segments.web.ui import bp
+
+EXAMPLE = {"all": [{"field": "lifecycle_status", "op": "eq", "value": "customer"},
+                   {"records": "jobs", "where": {"field": "status", "op": "eq", "value": "completed"},
+                    "count": {"op": "gte", "value": 3}}]}
+
+
+class RuleForm(FlaskForm):
+    name = StringField("Name")
+    description = TextAreaField("Description")
+    entity_type = SelectField("Applies to", choices=list(TAG_ENTITY_TYPES))
+    tag = StringField("Tag")
+    mode = SelectField("Mode", choices=list(AUTO_TAG_MODES))
+    enabled = BooleanField("Enabled", default=True)
+    condition = TextAreaField("Condition (rule document, JSON)")
+
+
+def _condition(form: RuleForm) -> Any:
+    try:
+        return json.loads(form.condition.data or "")
+    except ValueError as exc:
+        raise ValidationFailed([FieldError("condition", f"is not valid JSON: {exc}")]) from None
+
+
+def _values(form: RuleForm) -> dict[str, Any]:
+    """Form fields as service arguments; the JSON error (if any) is reported with the other fields."""
+    values: dict[str, Any] = {"name": form.name.data or "", "description": form.description.data or "",
+                              "entity_type": form.entity_type.data, "mode": form.mode.data,
+                              "enabled": bool(form.enabled.data), "tag_name": form.tag.data or ""}
+    values["condition"] = _condition(form)
+    return values
+
+
+def _page(form: RuleForm, rule: AutoTagRule | None, errors: dict[str, str],
+          dry: auto.RunResult | None = None) -> tuple[str, int]:
+    return render_template("crm_segments/tags/rule_form.html", form=form, rule=rule, errors=errors, dry=dry,
+                           confirm=ConfirmForm(), example=json.dumps(EXAMPLE, indent=2),
+                           modes=AUTO_TAG_MODES), 422 if errors else 200
+
+
+def _rule_or_404(rule_id: int) -> AutoTagRule:
+    try:
+        return rules.get_rule(session=db_session(), rule_id=rule_id)
+    except NotFound:
+        abort(404)
+
+
+@bp.route("/tags/rules")
+@role_required("admin")
+def tag_rules() -> str:
+    return render_template("crm_segments/tags/rules.html", rules=rules.list_rules(session=db_session()),
+                           confirm=ConfirmForm())
+
+
+@bp.route("/tags/rules/new", methods=["GET", "POST"])
+@role_required("admin")
+def tag_rule_new() -> tuple[str, int] | Response:
+    form = RuleForm()
+    if not form.is_submitted():
+        form.condition.data = json.dumps(EXAMPLE, indent=2)
+        return _page(form, None, {})
+    session = db_session()
+    try:
+        values = _values(form)
+        if request.form.get("dry_run"):
+            return _page(form, None, {}, _dry_run(None, values))
+        rule = rules.create_rule(session=session, user_id=current_user.id, **values)
+    except (ValidationFailed, Conflict, NotFound) as exc:
+        session.rollback()
+        return _page(form, None, _errors(exc))
+    session.commit()
+    flash(f"Created rule {rule.name!r}. It runs with the next scheduled run, or use Run now.", "success")
+    return redirect(url_for("crm_ui.tag_rule_edit", rule_id=rule.id))
+
+
+@bp.route("/tags/rules/<int:rule_id>", methods=["GET", "POST"])
+@role_required("admin")
+def tag_rule_edit(rule_id: int) -> tuple[str, int] | Response:
+    session = db_session()
+    rule = _rule_or_404(rule_id)
+    form = RuleForm()
+    if not form.is_submitted():
+        form = RuleForm(obj=rule)
+        form.tag.data, form.condition.data = rule.tag.name, json.dumps(rule.condition, indent=2)
+        return _page(form, rule, {})
+    try:
+        values = _values(form)
+        if request.form.get("dry_run"):
+            return _page(form, rule, {}, _dry_run(rule, values))
+        rules.update_rule(session=session, rule_id=rule.id, user_id=current_user.id, **values)
+    except (ValidationFailed, Conflict, NotFound) as exc:
+        session.rollback()
+        return _page(form, _rule_or_404(rule_id), _errors(exc))
+    session.commit()
+    flash(f"Saved rule {rule.name!r}.", "success")
+    return redirect(url_for("crm_ui.tag_rule_edit", rule_id=rule.id))
+
+
+def _errors(exc: ValidationFailed | Conflict | NotFound) -> dict[str, str]:
+    if isinstance(exc, NotFound):
+        return {"tag": str(exc)}
+    errors: dict[str, str] = {}
+    for field, message in field_errors(exc).items():
+        key = "condition" if field.startswith("condition") else field
+        key = "tag" if key.startswith("tag") else key
+        errors[key] = f"{field}: {message}" if key == "condition" and field != "condition" else message
+    return errors
+
+
+def _dry_run(rule: AutoTagRule | None, values: dict[str, Any]) -> auto.RunResult:
+    """Counts for the rule as it stands in the form, saved or not, changing nothing."""
+    session = db_session()
+    rules.parse_condition(values["condition"], entity_type=values["entity_type"])
+    tag = resolve_tag(session=session, tag_name=values["tag_name"], create=False)
+    draft = AutoTagRule(id=rule.id if rule else None, entity_type=values["entity_type"],
+                        condition=values["condition"], tag_id=tag.id, mode=values["mode"])
+    return auto.run_rule(session=session, rule=draft, dry_run=True)
+
+
+@bp.route("/tags/rules/<int:rule_id>/run", methods=["POST"])
+@role_required("admin")
+def tag_rule_run(rule_id: int) -> Response:
+    session = db_session()
+    rule = _rule_or_404(rule_id)
+    result = auto.run_rule_now(session=session, rule_id=rule.id)
+    session.commit()
+    flash(f"Ran {rule.name!r}: {result.matched or 0:,} match, {result.added:,} tagged, "
+          f"{result.removed:,} untagged ({result.duration_ms:,} ms).", "success")
+    return safe_redirect(request.form.get("next"), url_for("crm_ui.tag_rules"))
+
+
+@bp.route("/tags/rules/<int:rule_id>/reset", methods=["POST"])
+@role_required("admin")
+def tag_rule_reset(rule_id: int) -> Response:
+    session = db_session()
+    rule = _rule_or_404(rule_id)
+    try:
+        rules.reset_to_shipped(session=session, rule_id=rule.id)
+    except ValidationFailed as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("crm_ui.tag_rule_edit", rule_id=rule.id))
+    session.commit()
+    flash(f"Reset {rule.name!r} to the shipped condition.", "success")
+    return redirect(url_for("crm_ui.tag_rule_edit", rule_id=rule.id))
+
+
+@bp.route("/tags/rules/<int:rule_id>/delete", methods=["POST"])
+@role_required("admin")
+def tag_rule_delete(rule_id: int) -> Response:
+    session = db_session()
+    rule = _rule_or_404(rule_id)
+    name = rule.name
+    rules.delete_rule(session=session, rule_id=rule.id)
+    session.commit()
+    flash(f"Deleted rule {name!r}; the tags it added stay.", "success")
+    return redirect(url_for("crm_ui.tag_rules"))

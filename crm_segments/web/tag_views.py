@@ -1,0 +1,175 @@
+"""The tags page: every tag with its usage; create, rename, recolor, describe, merge and delete.
+
+Everyone signed in sees and edits tags; merging and deleting (which change many records at once)
+are for admins, and deleting shows what will be removed before it is confirmed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import case, or_, select
+from werkzeug.wrappers import Response
+from wtforms import StringField, TextAreaField
+
+from crm_segments.models import Tag
+from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
+from crm_segments.tagging import management
+from crm_segments.tagging.names import DEFAULT_COLOR
+from crm_segments.web.auth import role_required
+from crm_segments.web.db import db_session
+from crm_segments.web.ui import bp
+
+SUGGESTIONS = 10
+
+
+class TagForm(FlaskForm):
+    name = StringField("Name")
+    color = StringField("Colour", default=DEFAULT_COLOR)
+    description = TextAreaField("Description")
+
+
+class MergeForm(FlaskForm):
+    """The CSRF token; the target is a plain select of the other tags (``target_id``)."""
+
+
+class ConfirmForm(FlaskForm):
+    """Only the CSRF token: the page itself is the confirmation."""
+
+
+def safe_redirect(target: str | None, fallback: str) -> Response:
+    """Redirect to ``target`` only if it is a path on this site (never an open redirect)."""
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return redirect(target)
+    return redirect(fallback)
+
+
+def field_errors(exc: ValidationFailed | Conflict) -> dict[str, str]:
+    if isinstance(exc, Conflict):
+        return {exc.field: exc.message}
+    return {e.field: e.message for e in exc.errors}
+
+
+def _tag_or_404(tag_id: int) -> Tag:
+    try:
+        return management.get_tag(session=db_session(), tag_id=tag_id)
+    except NotFound:
+        abort(404)
+
+
+@bp.route("/tags", methods=["GET", "POST"])
+@role_required("admin", "sales")
+def tags() -> tuple[str, int] | Response:
+    session = db_session()
+    form = TagForm()
+    errors: dict[str, str] = {}
+    if form.validate_on_submit():
+        try:
+            tag = management.create_tag(session=session, name=form.name.data or "",
+                                        color=form.color.data or DEFAULT_COLOR,
+                                        description=form.description.data or "", user_id=current_user.id)
+        except (ValidationFailed, Conflict) as exc:
+            session.rollback()
+            errors = field_errors(exc)
+        else:
+            session.commit()
+            flash(f"Created tag {tag.name!r}.", "success")
+            return redirect(url_for("crm_ui.tags"))
+    summaries = management.list_tags(session=session)
+    status = 422 if errors else 200
+    return render_template("crm_segments/tags/list.html", summaries=summaries, form=form,
+                           errors=errors), status
+
+
+@bp.route("/tags/<int:tag_id>", methods=["GET", "POST"])
+@role_required("admin", "sales")
+def tag_edit(tag_id: int) -> tuple[str, int] | Response:
+    session = db_session()
+    tag = _tag_or_404(tag_id)
+    form = TagForm(obj=tag)
+    errors: dict[str, str] = {}
+    if form.validate_on_submit():
+        try:
+            management.update_tag(session=session, tag_id=tag.id, name=form.name.data or "",
+                                  color=form.color.data or "", description=form.description.data or "")
+        except (ValidationFailed, Conflict) as exc:
+            session.rollback()
+            errors = field_errors(exc)
+            tag = _tag_or_404(tag_id)
+        else:
+            session.commit()
+            flash(f"Saved tag {tag.name!r}.", "success")
+            return redirect(url_for("crm_ui.tag_edit", tag_id=tag.id))
+    return _edit_page(tag, form, errors, MergeForm())
+
+
+def _edit_page(tag: Tag, form: TagForm, errors: dict[str, str], merge_form: MergeForm) -> tuple[str, int]:
+    session = db_session()
+    others = session.scalars(select(Tag).where(Tag.id != tag.id).order_by(Tag.name_key)).all()
+    context: dict[str, Any] = {
+        "tag": tag, "form": form, "errors": errors, "merge_form": merge_form, "others": others,
+        "usage": management.tag_usage(session=session, tag_id=tag.id),
+    }
+    return render_template("crm_segments/tags/edit.html", **context), 422 if errors else 200
+
+
+@bp.route("/tags/<int:tag_id>/merge", methods=["POST"])
+@role_required("admin")
+def tag_merge(tag_id: int) -> tuple[str, int] | Response:
+    session = db_session()
+    tag = _tag_or_404(tag_id)
+    merge_form = MergeForm()
+    target_id = request.form.get("target_id", "")
+    try:
+        if not target_id.isdigit():
+            raise ValidationFailed([FieldError("target_id", "choose the tag to merge into")])
+        result = management.merge_tags(session=session, source_ids=[tag.id], target_id=int(target_id),
+                                       user_id=current_user.id)
+    except (ValidationFailed, NotFound) as exc:
+        session.rollback()
+        message = exc.errors[0].message if isinstance(exc, ValidationFailed) else str(exc)
+        return _edit_page(_tag_or_404(tag_id), TagForm(obj=tag), {"target_id": message}, merge_form)
+    session.commit()
+    moved = sum(result.moved.values())
+    flash(f"Merged {', '.join(result.merged_names)} into {result.target.name!r}: {moved:,} taggings moved, "
+          f"{sum(result.already_tagged.values()):,} already had it.", "success")
+    return redirect(url_for("crm_ui.tag_edit", tag_id=result.target.id))
+
+
+@bp.route("/tags/<int:tag_id>/delete", methods=["GET", "POST"])
+@role_required("admin")
+def tag_delete(tag_id: int) -> str | Response:
+    session = db_session()
+    tag = _tag_or_404(tag_id)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        name = tag.name
+        removed = management.delete_tag(session=session, tag_id=tag.id, user_id=current_user.id)
+        session.commit()
+        flash(f"Deleted tag {name!r}; it was removed from {removed:,} records.", "success")
+        return redirect(url_for("crm_ui.tags"))
+    preview = management.delete_preview(session=session, tag_id=tag.id)
+    return render_template("crm_segments/tags/delete.html", preview=preview, form=form)
+
+
+@bp.route("/tags/suggest")
+@role_required("admin", "sales")
+def tag_suggest() -> Response:
+    """Type-ahead: tags whose name starts with the text first, then ones that contain it."""
+    text = " ".join(request.args.get("q", "").split()).casefold()[:64]
+    query = select(Tag).order_by(Tag.name_key).limit(SUGGESTIONS)
+    if text:
+        escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+        starts = Tag.name_key.like(f"{escaped}%", escape="/")
+        query = query.where(or_(starts, Tag.name_key.like(f"%{escaped}%", escape="/")))
+        query = query.order_by(None).order_by(case((starts, 0), else_=1), Tag.name_key)
+    found = db_session().scalars(query).all()
+    return jsonify(tags=[tag_json(t) for t in found])
+
+
+def tag_json(tag: Tag) -> dict[str, Any]:
+    return {"id": tag.id, "name": tag.name, "color": tag.color, "description": tag.description}

@@ -1,0 +1,112 @@
+"""The UI blueprint: the shared layout's navigation, error pages, and the list of page modules.
+
+Page modules (profiles, tags, segments, ...) attach their routes to ``bp``; list each one in
+``PAGE_MODULES`` so it is imported before the blueprint is registered.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.exceptions import HTTPException
+
+bp = Blueprint("crm_ui", __name__, template_folder="templates", static_folder="static/crm_segments",
+               static_url_path="/static/crm_segments")
+
+PAGE_MODULES = (
+    "crm_segments.web.profiles",
+    "crm_segments.web.import_views",
+    "crm_segments.web.outbox_views",
+    "crm_segments.web.workflow_views",
+    "crm_segments.web.tag_views",
+    "crm_segments.web.tag_editor_views",
+    "crm_segments.web.tag_bulk_views",
+    "crm_segments.web.tag_rule_views",
+    "crm_segments.web.segment_views",
+)
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    endpoint: str
+    section: str  # endpoints starting with this are highlighted as this item
+    roles: tuple[str, ...] = ("admin", "sales")
+
+
+# Items whose endpoint is not registered (a page not built or not enabled) are left out.
+NAV_ITEMS = (
+    NavItem("Profiles", "crm_ui.profiles", "crm_ui.profile"),
+    NavItem("Segments", "crm_ui.segments", "crm_ui.segment"),
+    NavItem("Tags", "crm_ui.tags", "crm_ui.tag"),
+    NavItem("Workflows", "crm_ui.workflows", "crm_ui.workflow"),
+    NavItem("Messages", "crm_ui.messages", "crm_ui.message"),
+    NavItem("Import", "crm_ui.import_data", "crm_ui.import", roles=("admin",)),
+)
+
+ERROR_PAGES = {
+    403: ("Forbidden", "Your role does not give access to this page."),
+    404: ("Not found", "There is nothing at this address, or it has been deleted."),
+}
+
+
+def load_pages() -> None:
+    for name in PAGE_MODULES:
+        importlib.import_module(name)
+
+
+def nav_for(role: str | None, endpoint: str | None) -> list[dict[str, Any]]:
+    views = current_app.view_functions
+    return [
+        {"label": item.label, "url": url_for(item.endpoint),
+         "active": bool(endpoint and endpoint.startswith(item.section))}
+        for item in NAV_ITEMS
+        if item.endpoint in views and role in item.roles
+    ]
+
+
+@bp.app_context_processor
+def layout_context() -> dict[str, Any]:
+    # Registered app-wide so crm_auth pages share the layout; names are prefixed to avoid
+    # clashing with a host app's template globals.
+    role = current_user.role if current_user.is_authenticated else None
+    return {
+        "crm_nav": nav_for(role, request.endpoint) if role else [],
+        "crm_home_url": url_for("crm_ui.profiles"),
+    }
+
+
+_HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+DEFAULT_TAG_COLOR = "#6b7280"
+
+
+@bp.app_template_global("crm_tag_style")
+def tag_style(color: str | None) -> str:
+    """Inline style for a tag badge: its colour (only a #rrggbb value) and readable text on it."""
+    color = color if color and _HEX_COLOR.fullmatch(color) else DEFAULT_TAG_COLOR
+    red, green, blue = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    luminance = 0.299 * red + 0.587 * green + 0.114 * blue  # perceived brightness, 0-255
+    text = "#111827" if luminance > 160 else "#ffffff"
+    return f"--tag-color: {color}; color: {text}"
+
+
+def error_page(exc: HTTPException) -> tuple[str, int]:
+    code = exc.code or 500
+    heading, message = ERROR_PAGES.get(code, (exc.name, exc.description or ""))
+    return render_template("crm_segments/error.html", code=code, heading=heading, message=message), code
+
+
+def register_app_error_pages(app: Flask) -> None:
+    """The standalone app shows the plugin's error pages for every URL (e.g. an unknown address)."""
+    for code in ERROR_PAGES:
+        app.register_error_handler(code, error_page)
+
+
+# Errors raised inside this plugin's views get its pages; a host app's own errors are left alone.
+for _code in ERROR_PAGES:
+    bp.register_error_handler(_code, error_page)

@@ -1,0 +1,120 @@
+"""Provider webhooks and the public unsubscribe link: no login and no CSRF token (registered
+CSRF-exempt); the provider's signature, or the link's signed token, is the authentication.
+A forged, stale or tampered request gets 403 and changes nothing."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Blueprint, Flask, Response, current_app, render_template, request
+from flask.blueprints import BlueprintSetupState
+
+from crm_segments.automation import links
+from crm_segments.automation.sendgrid_events import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    record_sendgrid_events,
+    verification_problem,
+)
+from crm_segments.automation.twilio_events import record_inbound, record_status, signature_valid
+from crm_segments.automation.unsubscribe import profile_for_token, unsubscribe
+from crm_segments.config import Settings
+from crm_segments.db import utcnow
+from crm_segments.extension import get_state
+from crm_segments.web.db import db_session
+
+log = logging.getLogger(__name__)
+bp = Blueprint("crm_webhooks", __name__, template_folder="templates")
+_PREFIX_KEY = "crm_segments.webhooks_prefix"
+
+
+@bp.record_once
+def _remember_prefix(state: BlueprintSetupState) -> None:
+    state.app.extensions[_PREFIX_KEY] = state.url_prefix or ""
+
+
+def public_base_url(app: Flask) -> str:
+    """Where these routes are reachable from outside: links in messages are built on it."""
+    return get_state(app).settings.public_url + str(app.extensions.get(_PREFIX_KEY, ""))
+
+
+def _settings() -> Settings:
+    return get_state(current_app).settings
+
+
+def _refuse(reason: str) -> tuple[dict[str, object], int]:
+    log.warning("webhook %s refused: %s", request.path, reason)
+    return {"error": reason}, 403
+
+
+def _public_url() -> str:
+    """The URL the provider signed: the public base plus this request's path and query."""
+    query = request.query_string.decode()
+    return _settings().public_url + request.path + (f"?{query}" if query else "")
+
+
+@bp.post(links.SENDGRID_EVENTS_PATH)
+def sendgrid_events() -> tuple[dict[str, object], int]:
+    messaging = _settings().messaging
+    body = request.get_data()
+    if problem := verification_problem(messaging.sendgrid_webhook_public_key, body,
+                                       request.headers.get(SIGNATURE_HEADER),
+                                       request.headers.get(TIMESTAMP_HEADER),
+                                       now=utcnow(), max_age=messaging.webhook_max_age):
+        return _refuse(problem)
+    try:
+        items = json.loads(body)
+    except ValueError:
+        return {"error": "the body is not JSON"}, 400
+    if not isinstance(items, list):
+        return {"error": "the body must be a JSON array of events"}, 400
+    session = db_session()
+    report = record_sendgrid_events(session, items, now=utcnow())
+    session.commit()
+    return {"recorded": report.recorded, "duplicates": report.duplicates, "ignored": report.ignored}, 200
+
+
+def _twilio_signed() -> bool:
+    token = _settings().messaging.twilio_auth_token
+    return signature_valid(token, _public_url(), request.form, request.headers.get("X-Twilio-Signature"))
+
+
+@bp.post(links.TWILIO_STATUS_PATH)
+def twilio_status(message_id: int) -> tuple[dict[str, object], int]:
+    if not _twilio_signed():
+        return _refuse("the X-Twilio-Signature does not match")
+    session = db_session()
+    recorded = record_status(session, message_id, request.form, now=utcnow())
+    session.commit()
+    return {"recorded": recorded}, 200
+
+
+@bp.post(links.TWILIO_INBOUND_PATH)
+def twilio_inbound() -> Response | tuple[dict[str, object], int]:
+    if not _twilio_signed():
+        return _refuse("the X-Twilio-Signature does not match")
+    session = db_session()
+    record_inbound(session, request.form, now=utcnow())
+    session.commit()
+    # Twilio's own opt-out handling answers STOP / START / HELP; nothing more to say.
+    return Response('<?xml version="1.0" encoding="UTF-8"?><Response></Response>', mimetype="text/xml")
+
+
+@bp.route(links.UNSUBSCRIBE_PATH, methods=["GET", "POST"])
+def unsubscribe_link(token: str) -> tuple[str, int]:
+    """GET asks for confirmation; POST (the button, or a mailbox's one-click request) unsubscribes."""
+    session = db_session()
+    signing_key = _settings().messaging.signing_key
+    if request.method == "GET":
+        found = profile_for_token(session, signing_key=signing_key, token=token)
+        if found is None:
+            return render_template("crm_segments/unsubscribe.html", state="invalid"), 403
+        request_, profile = found
+        return render_template("crm_segments/unsubscribe.html", state="confirm", channel=request_.channel,
+                               already=not (profile.email_consent if request_.channel == "email"
+                                            else profile.sms_consent)), 200
+    if unsubscribe(session, signing_key=signing_key, token=token, now=utcnow()) is None:
+        return render_template("crm_segments/unsubscribe.html", state="invalid"), 403
+    session.commit()
+    return render_template("crm_segments/unsubscribe.html", state="done"), 200

@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Set up a virtual environment and run crm-segments or its tests; needs only Python 3.11+.
+
+    python3 dev.py run     install, migrate, seed demo data, start the web UI and scheduler
+    python3 dev.py test    install with test tools, run the whole test suite
+
+Extra arguments go to the command (e.g. `python3 dev.py test -k segments`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def ensure_environment(extras: str) -> None:
+    """Create .venv and install the project; reinstall only when pyproject.toml changed."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"crm-segments needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    if not PYTHON.exists():
+        print("Creating virtual environment in .venv ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    stamp = VENV / f".installed-{extras or 'base'}"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    print(f"Installing crm-segments{extras} and its dependencies ...", flush=True)
+    pip = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "--editable", f"{ROOT}{extras}"], check=True)
+    stamp.write_text(digest)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("run", "test"):
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    os.chdir(ROOT)
+    if command == "run":
+        ensure_environment("")
+        return subprocess.call([str(BIN / "crm-segments"), "run", *rest])
+    ensure_environment("[test]")
+    return subprocess.call([str(PYTHON), "-m", "pytest", *rest])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

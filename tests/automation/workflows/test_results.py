@@ -1,0 +1,71 @@
+"""Results per workflow and per segment, from message rows and enrollments."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+
+from crm_segments.automation.workflows.editing import create_workflow
+from crm_segments.automation.workflows.results import Results, segment_results, workflow_results
+from crm_segments.models import Enrollment, Profile, Workflow
+from crm_segments.models.messaging import Message
+from tests.factories import ProfileFactory, UserFactory
+
+from .helpers import EMAIL_TEMPLATE, T0, definition, make_segment
+
+pytestmark = pytest.mark.usefixtures("backend")
+DAY = dt.timedelta(days=1)
+_keys = itertools.count()
+
+
+def _enrollment(session: Session, workflow: Workflow, profile: Profile, **values: Any) -> Enrollment:
+    enrollment = Enrollment(workflow_id=workflow.id, profile_id=profile.id, trigger_key=f"k{next(_keys)}",
+                            enrolled_at=T0, **{"status": "completed", **values})
+    session.add(enrollment)
+    session.flush()
+    return enrollment
+
+
+def _message(session: Session, enrollment: Enrollment, **values: Any) -> Message:
+    message = Message(dedupe_key=f"m{next(_keys)}", workflow_id=enrollment.workflow_id,
+                      enrollment_id=enrollment.id, profile_id=enrollment.profile_id, channel="email",
+                      category="marketing", template_key=EMAIL_TEMPLATE, **values)
+    session.add(message)
+    session.flush()
+    return message
+
+
+def test_counts_and_conversions(session: Session) -> None:
+    segment = make_segment(session)
+    steps = [{"key": "hello", "type": "send_email", "template": EMAIL_TEMPLATE}]
+    workflow = create_workflow(session=session, data=definition(
+        segment, steps=steps, goal={"since_enrollment": [{"record": "job"}], "conversion_window_days": 7}))
+    other = create_workflow(session=session, data=definition(segment, name="Other", steps=steps))
+    owner = UserFactory()
+    a, b, c, d = ProfileFactory.create_batch(4)
+
+    converted = _enrollment(session, workflow, a, status="goal_met", goal_met_at=T0 + 3 * DAY)
+    _message(session, converted, status="clicked", sent_at=T0, delivered_at=T0, opened_at=T0, clicked_at=T0)
+    _message(session, converted, status="sent", sent_at=T0, recipient_user_id=owner.id)  # to the owner
+    too_late = _enrollment(session, workflow, b, status="goal_met", goal_met_at=T0 + 10 * DAY)
+    _message(session, too_late, status="bounced", sent_at=T0)
+    never_sent = _enrollment(session, workflow, c, status="goal_met", goal_met_at=T0 + DAY)
+    _message(session, never_sent, status="suppressed")
+    waiting = _enrollment(session, workflow, d, status="active")
+    _message(session, waiting, status="unsubscribed", sent_at=T0, delivered_at=T0)
+    _message(session, _enrollment(session, other, a), status="delivered", sent_at=T0, delivered_at=T0)
+
+    results = workflow_results(session=session, workflow_id=workflow.id)
+    assert results == Results(enrolled=4, active=1, sent=3, delivered=2, opened=1, clicked=1, bounced=1,
+                              unsubscribed=1, converted=1)
+    assert results.rate("converted") == 0.25
+    assert workflow_results(session=session, workflow_id=other.id).sent == 1
+
+    [by_segment] = segment_results(session=session)
+    assert (by_segment.segment_id, by_segment.workflows) == (segment.id, 2)
+    assert (by_segment.results.enrolled, by_segment.results.sent, by_segment.results.converted) == (5, 4, 1)
+    assert workflow_results(session=session, workflow_id=workflow.id, since=T0 + DAY) == Results()

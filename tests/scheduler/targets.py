@@ -1,0 +1,15 @@
+"""Job targets used by the scheduler tests in place of the product's jobs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+runs: list[dt.datetime] = []
+ran = threading.Event()
+
+
+def record_run(session_factory: Any, *, now: dt.datetime) -> None:
+    runs.append(now)
+    ran.set()

@@ -1,0 +1,75 @@
+"""RFM scores: quintiles from completed jobs, equal histories score equally, same on both backends."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_segments.models import RfmScore
+from crm_segments.segments.rfm import refresh_rfm_scores
+from tests.factories import JobFactory, ProfileFactory
+
+NOW = dt.datetime(2024, 3, 15, tzinfo=dt.UTC)
+
+
+def test_scores_are_quintiles_of_completed_jobs(session: Session) -> None:
+    people = [ProfileFactory() for _ in range(10)]
+    # The n-th person: n completed jobs of n * 10.10, the last one 11 - n days ago.
+    for rank, profile in enumerate(people, start=1):
+        for _ in range(rank):
+            JobFactory(profile=profile, status="completed", amount=Decimal("10.10") * rank,
+                       finished_at=NOW - dt.timedelta(days=11 - rank))
+    twin = ProfileFactory()  # the same history as people[9]
+    for _ in range(10):
+        JobFactory(profile=twin, status="completed", amount=Decimal("101.00"),
+                   finished_at=NOW - dt.timedelta(days=1))
+    idle = ProfileFactory()
+    JobFactory(profile=idle, status="cancelled", amount=Decimal("999.00"))
+    session.add(RfmScore(profile_id=idle.id, recency=5, frequency=5, monetary=5, computed_at=NOW))
+    session.flush()
+
+    assert refresh_rfm_scores(session, now=NOW) == 11
+    session.expire_all()
+    scores = {s.profile_id: s for s in session.scalars(select(RfmScore))}
+    assert idle.id not in scores  # no purchases, no row (the stale one is gone)
+    # 11 scored: score = 1 + 5 * (rank - 1) // 11; the twins share rank 10
+    assert [scores[p.id].frequency for p in people] == [1, 1, 1, 2, 2, 3, 3, 4, 4, 5]
+    assert [scores[p.id].recency for p in people] == [1, 1, 1, 2, 2, 3, 3, 4, 4, 5]
+    assert [scores[p.id].monetary for p in people] == [1, 1, 1, 2, 2, 3, 3, 4, 4, 5]
+    top, twin_score = scores[people[9].id], scores[twin.id]
+    assert (twin_score.recency, twin_score.frequency, twin_score.monetary) == (5, 5, 5) == (
+        top.recency, top.frequency, top.monetary)
+    assert twin_score.purchase_count == 10 and twin_score.total_spent == Decimal("1010.00")
+    assert twin_score.last_purchase_at == NOW - dt.timedelta(days=1)
+    assert twin_score.computed_at == NOW
+
+
+def test_unknown_purchase_dates_rank_oldest(session: Session) -> None:
+    dated, undated = ProfileFactory(), ProfileFactory()
+    JobFactory(profile=dated, status="completed", finished_at=NOW - dt.timedelta(days=400))
+    JobFactory(profile=undated, status="completed", finished_at=None)
+    refresh_rfm_scores(session, now=NOW)
+    session.expire_all()
+    recency = {s.profile_id: s.recency for s in session.scalars(select(RfmScore))}
+    assert recency == {undated.id: 1, dated.id: 3}  # 1 + 5 * (rank - 1) // 2
+
+
+def test_a_second_refresh_updates_and_removes_scores(session: Session) -> None:
+    loyal, lapsed = ProfileFactory(), ProfileFactory()
+    JobFactory(profile=loyal, status="completed", amount=Decimal("10.00"), finished_at=NOW)
+    lapsed_job = JobFactory(profile=lapsed, status="completed", amount=Decimal("500.00"),
+                            finished_at=NOW - dt.timedelta(days=300))
+    refresh_rfm_scores(session, now=NOW)
+    later = NOW + dt.timedelta(days=1)
+    lapsed_job.status = "cancelled"  # refunded: no purchase any more
+    JobFactory(profile=loyal, status="completed", amount=Decimal("990.00"), finished_at=later)
+    session.flush()
+
+    assert refresh_rfm_scores(session, now=later) == 1
+    session.expire_all()
+    (score,) = session.scalars(select(RfmScore))
+    assert (score.profile_id, score.purchase_count, score.total_spent) == (loyal.id, 2, Decimal("1000.00"))
+    assert score.last_purchase_at == later and score.computed_at == later

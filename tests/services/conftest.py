@@ -1,0 +1,1 @@
+from tests.records.conftest import changed  # noqa: F401  (fixture shared with the record tests)

@@ -1,0 +1,142 @@
+"""Workflow pages: admins create, edit and turn workflows on; sales people look; forms keep keys."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_segments.automation.workflows.editing import create_workflow
+from crm_segments.models import Workflow
+from tests.automation.workflows.helpers import EMAIL_TEMPLATE, T0, definition, enter, make_segment
+from tests.factories import ProfileFactory
+
+from .conftest import csrf_token_from
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+
+def _form(html: str) -> dict[str, str]:
+    """The editor's fields as a browser would submit them (text inputs, selected options, checked boxes)."""
+    fields: dict[str, str] = {}
+    for name, value in re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', html):
+        fields.setdefault(name, value)
+    for name, body in re.findall(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', html, re.S):
+        selected = re.search(r'<option value="([^"]*)"[^>]*selected', body) or re.search(
+            r'<option value="([^"]*)"', body)
+        fields[name] = selected.group(1) if selected else ""
+    for name, body in re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', html, re.S):
+        fields[name] = body
+    for tag in re.findall(r'<input[^>]*type="(?:checkbox|radio)"[^>]*>', html):
+        name = re.search(r'name="([^"]+)"', tag)
+        if name and "checked" not in tag:
+            fields.pop(name.group(1), None)
+    return fields
+
+
+def test_admin_creates_a_workflow_step_by_step(admin_client: FlaskClient, session: Session) -> None:
+    make_segment(session, name="Quoted")
+    page = admin_client.get("/workflows/new")
+    assert page.status_code == 200
+    form = _form(page.get_data(as_text=True))
+    form.update({"name": "Chase quotes", "trigger_type": "segment_entered", "trigger_segment": "Quoted",
+                 "steps-0-template": EMAIL_TEMPLATE, "action": "add:wait"})
+    with_wait = admin_client.post("/workflows/new", data=form)
+    assert with_wait.status_code == 200 and 'name="steps-1-days"' in with_wait.get_data(as_text=True)
+
+    form = _form(with_wait.get_data(as_text=True))
+    form.update({"steps-1-days": "3", "action": "save", "reentry_policy": "once_per_days",
+                 "reentry_days": "30", "goal_since": '{"field": "created_at", "record": "job"}'})
+    saved = admin_client.post("/workflows/new", data=form)
+    assert saved.status_code == 302, saved.get_data(as_text=True)
+    workflow = session.scalars(select(Workflow).where(Workflow.name == "Chase quotes")).one()
+    assert [s["type"] for s in workflow.steps] == ["send_email", "wait"]
+    assert (workflow.reentry_policy, workflow.reentry_days) == ("once_per_days", 30)
+    assert workflow.goal == {"since_enrollment": [{"record": "job", "field": "created_at",
+                                                   "same_record": False}]}
+    edit = admin_client.get(f"/workflows/{workflow.id}/edit").get_data(as_text=True)
+    assert re.search(r'value="[^"]*job[^"]*" checked> A job is created', edit)
+    assert workflow.status == "draft"
+
+
+def test_editing_keeps_step_keys_and_errors_name_the_step(admin_client: FlaskClient,
+                                                          session: Session) -> None:
+    segment = make_segment(session)
+    workflow = create_workflow(session=session, data=definition(segment))
+    page = admin_client.get(f"/workflows/{workflow.id}/edit")
+    form = _form(page.get_data(as_text=True))
+    assert form["steps-0-key"] == "tag_one"
+
+    moved = admin_client.post(f"/workflows/{workflow.id}/edit", data={**form, "action": "down:0"})
+    form = _form(moved.get_data(as_text=True))
+    assert (form["steps-0-key"], form["steps-1-key"]) == ("pause", "tag_one")
+
+    refused = admin_client.post(f"/workflows/{workflow.id}/edit", data={**form, "steps-1-tag": ""})
+    assert refused.status_code == 400
+    assert "steps[1].tag" in refused.get_data(as_text=True)
+
+    saved = admin_client.post(f"/workflows/{workflow.id}/edit", data={**form, "action": "save"})
+    assert saved.status_code == 302
+    session.refresh(workflow)
+    assert [s["key"] for s in workflow.steps] == ["pause", "tag_one", "tag_two"]
+    assert workflow.version == 2
+
+
+def test_turn_on_dry_run_and_enrollments(admin_client: FlaskClient, session: Session) -> None:
+    segment = make_segment(session)
+    workflow = create_workflow(session=session, data=definition(segment))
+    enter(session, segment, ProfileFactory(first_name="Dora", last_name="Dry"), at=T0)
+    detail = admin_client.get(f"/workflows/{workflow.id}")
+    assert detail.status_code == 200
+    dry = admin_client.get(f"/workflows/{workflow.id}/dry-run")
+    assert "Dora Dry" in dry.get_data(as_text=True)
+
+    token = csrf_token_from(detail)
+    turned_on = admin_client.post(f"/workflows/{workflow.id}/status",
+                                  data={"status": "active", "csrf_token": token})
+    assert turned_on.status_code == 302
+    session.refresh(workflow)
+    assert workflow.status == "active"
+    assert admin_client.post(f"/workflows/{workflow.id}/status", data={"status": "active"}).status_code == 400
+    assert admin_client.get(f"/workflows/{workflow.id}/enrollments").status_code == 200
+    assert admin_client.get("/workflows/results").status_code == 200
+    assert "Follow-up" in admin_client.get("/workflows").get_data(as_text=True)
+
+
+def test_yaml_editor(admin_client: FlaskClient, session: Session) -> None:
+    segment = make_segment(session)
+    workflow = create_workflow(session=session, data=definition(segment))
+    page = admin_client.get(f"/workflows/{workflow.id}/yaml")
+    found = re.search(r"<textarea[^>]*>(.*?)</textarea>", page.get_data(as_text=True), re.S)
+    assert found
+    text = html.unescape(found.group(1)).replace("days: 2", "days: 4")
+    saved = admin_client.post(f"/workflows/{workflow.id}/yaml", data={"text": text,
+                                                                      "csrf_token": csrf_token_from(page)})
+    assert saved.status_code == 302
+    session.refresh(workflow)
+    assert workflow.steps[1]["duration"]["days"] == 4
+    bad = admin_client.post(f"/workflows/{workflow.id}/yaml",
+                            data={"text": "steps: [", "csrf_token": csrf_token_from(page)})
+    assert bad.status_code == 400 and "not valid YAML" in bad.get_data(as_text=True)
+    download = admin_client.get(f"/workflows/{workflow.id}/yaml?download=1")
+    assert download.headers["Content-Disposition"].startswith("attachment")
+
+
+def test_sales_people_view_but_do_not_edit(sales_client: FlaskClient, session: Session) -> None:
+    segment = make_segment(session)
+    workflow = create_workflow(session=session, data=definition(segment))
+    assert sales_client.get("/workflows").status_code == 200
+    page = sales_client.get(f"/workflows/{workflow.id}")
+    assert page.status_code == 200 and "Turn on" not in page.get_data(as_text=True)
+    assert sales_client.get(f"/workflows/{workflow.id}/dry-run").status_code == 200
+    assert sales_client.get(f"/workflows/{workflow.id}/edit").status_code == 403
+    assert sales_client.get("/workflows/new").status_code == 403
+    token = csrf_token_from(page)
+    assert sales_client.post(f"/workflows/{workflow.id}/status",
+                             data={"status": "active", "csrf_token": token}).status_code == 403
+    assert sales_client.post(f"/workflows/{workflow.id}/yaml",
+                             data={"text": "x", "csrf_token": token}).status_code == 403
