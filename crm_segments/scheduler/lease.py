@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import insert, or_, update
+from sqlalchemy import Table, insert, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from crm_segments.models import SchedulerLease
 
-LEASE = SchedulerLease.__table__
+LEASE: Table = SchedulerLease.__table__  # type: ignore[assignment]  # a mapped class's table is a Table
 
 
 def try_acquire(engine: Engine, *, name: str, holder: str, ttl: dt.timedelta, now: dt.datetime) -> bool:
