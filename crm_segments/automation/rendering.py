@@ -13,7 +13,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError, meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -23,12 +23,14 @@ CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": 
 
 
 class TemplateProblem(ValueError):
-    """A template cannot be rendered; ``kind`` names the part (subject, html, text, sms)."""
+    """A template cannot be rendered; ``kind`` names the part (subject, html, text, sms) and ``line``
+    the template line at fault when it is known."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, line: int | None = None) -> None:
         super().__init__(f"{kind}: {message}")
         self.kind = kind
         self.message = message
+        self.line = line
 
 
 class Namespace:
@@ -122,25 +124,61 @@ def render(source: str, kind: str, context: Mapping[str, Any]) -> str:
     try:
         text = str(_compile(source, kind).render(values))
     except TemplateSyntaxError as exc:
-        raise TemplateProblem(kind, f"syntax error on line {exc.lineno}: {exc.message}") from None
+        raise TemplateProblem(kind, f"syntax error on line {exc.lineno}: {exc.message}", exc.lineno) from None
     except UndefinedError as exc:
-        raise TemplateProblem(kind, f"missing variable: {exc.message}") from None
+        raise _problem(kind, f"missing variable: {exc.message}", exc) from None
     except SecurityError as exc:
-        raise TemplateProblem(kind, f"not allowed in a message template: {exc}") from None
+        raise _problem(kind, f"not allowed in a message template: {exc}", exc) from None
     except TemplateError as exc:
-        raise TemplateProblem(kind, str(exc)) from None
+        raise _problem(kind, str(exc), exc) from None
     except (TypeError, ValueError, ArithmeticError) as exc:  # e.g. a filter given the wrong type
-        raise TemplateProblem(kind, f"cannot render: {exc}") from None
+        raise _problem(kind, f"cannot render: {exc}", exc) from None
     if kind == "subject":
         text = " ".join(text.split())  # one line, as mail headers need
     return text
+
+
+def template_line(exc: BaseException) -> int | None:
+    """The template line a render error came from: Jinja rewrites the traceback so the template's
+    frames carry its own line numbers (file name "<template>" for templates made from strings)."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _problem(kind: str, message: str, exc: BaseException) -> TemplateProblem:
+    line = template_line(exc)
+    return TemplateProblem(kind, f"line {line}: {message}" if line else message, line)
+
+
+def _check_names(source: str, kind: str, known: set[str]) -> None:
+    """A name no message ever has is an error even inside a branch the sample does not take."""
+    env = _ENVIRONMENTS["html" if kind == "html" else "plain"]
+    try:
+        tree = env.parse(source)
+    except TemplateSyntaxError:
+        return  # rendering reports it with its line
+    unknown = meta.find_undeclared_variables(tree) - known - set(env.globals)
+    if unknown:
+        name = sorted(unknown)[0]
+        line = min((n.lineno for n in tree.find_all(nodes.Name) if n.name == name), default=None)
+        where = f"line {line}: " if line else ""
+        raise TemplateProblem(kind, f"{where}unknown variable: '{name}' is undefined; "
+                                    f"a message template sees {', '.join(sorted(known))}", line)
 
 
 def validate_template(source: str, kind: str, context: Mapping[str, Any] | None = None) -> str:
     """Render against ``context`` (default: the sample context) and check the result; returns it."""
     from .context import sample_context
 
-    text = render(source, kind, sample_context() if context is None else context)
+    if context is None:
+        context = sample_context()
+        _check_names(source, kind, set(context))
+    text = render(source, kind, context)
     if kind == "subject" and not text:
         raise TemplateProblem(kind, "the subject is empty")
     if kind in ("text", "sms") and not text.strip():

@@ -2,8 +2,14 @@
 
 Files by content type: ``sales/quote_follow_up.subject.txt`` + ``.html`` + ``.txt`` make an email
 template "sales/quote_follow_up"; ``sales/quote_reminder.sms.txt`` an SMS template. ``init-db``
-copies them into ``crm_message_templates`` (keeping the shipped text for "reset to shipped"); the
-database row wins once it exists, and a shipped file is used as it is when no row exists yet.
+copies them into ``crm_message_templates``, each row keeping the text it was copied from
+(``shipped``).
+
+One rule decides which text is used (``get_template``): a row that was edited (its text differs from
+the shipped text it was copied from) and a template that exists only in the database win; otherwise
+the shipped file is used as it is now. So an upgrade that changes a shipped file reaches every
+template nobody edited, an admin's edit overrides its file, and "reset to shipped" puts the file's
+text back and makes the file the source again.
 """
 
 from __future__ import annotations
@@ -71,9 +77,63 @@ def _from_row(row: MessageTemplate) -> TemplateSource:
                           subject=row.subject, html_body=row.html_body)
 
 
+def _content(source: TemplateSource | MessageTemplate) -> dict[str, str | None]:
+    return {"subject": source.subject or None, "html_body": source.html_body or None,
+            "text_body": source.text_body}
+
+
+def is_edited(row: MessageTemplate) -> bool:
+    """The row's text is an edit, not the shipped text it was copied from."""
+    if not row.shipped:
+        return True
+    shipped = {k: row.shipped.get(k) or None for k in ("subject", "html_body")}
+    return _content(row) != {**shipped, "text_body": row.shipped.get("text_body")}
+
+
+def _effective(row: MessageTemplate | None, shipped: TemplateSource | None) -> TemplateSource | None:
+    if row is not None and (shipped is None or is_edited(row)):
+        return _from_row(row)
+    return shipped
+
+
 def get_template(session: Session, key: str) -> TemplateSource | None:
+    """The text a message uses: an edited or database-only template, else the shipped file."""
     row = session.scalar(select(MessageTemplate).where(MessageTemplate.key == key))
-    return _from_row(row) if row is not None else shipped_templates().get(key)
+    return _effective(row, shipped_templates().get(key))
+
+
+@dataclass(frozen=True)
+class TemplateState:
+    """A template as the editor shows it: the text in use and where it comes from."""
+
+    source: TemplateSource
+    origin: str            # "shipped" (the file), "edited" (a database edit of a file) or "custom"
+    shipped: TemplateSource | None
+    updated_by_id: int | None = None
+
+
+def template_state(session: Session, key: str) -> TemplateState:
+    row = session.scalar(select(MessageTemplate).where(MessageTemplate.key == key))
+    shipped = shipped_templates().get(key)
+    source = _effective(row, shipped)
+    if source is None:
+        raise NotFound(f"no message template {key!r}")
+    origin = "custom" if shipped is None else ("edited" if source is not shipped else "shipped")
+    return TemplateState(source, origin, shipped, row.updated_by_id if row is not None else None)
+
+
+def template_states(session: Session) -> list[TemplateState]:
+    """Every template (shipped and database-only), by key."""
+    rows = {row.key: row for row in session.scalars(select(MessageTemplate))}
+    shipped = shipped_templates()
+    states = []
+    for key in sorted(set(rows) | set(shipped)):
+        source = _effective(rows.get(key), shipped.get(key))
+        assert source is not None
+        origin = "custom" if key not in shipped else ("edited" if source is not shipped[key] else "shipped")
+        row = rows.get(key)
+        states.append(TemplateState(source, origin, shipped.get(key), row.updated_by_id if row else None))
+    return states
 
 
 class TemplateCache:
@@ -89,9 +149,7 @@ class TemplateCache:
 
 
 def list_templates(session: Session) -> list[TemplateSource]:
-    merged = dict(shipped_templates())
-    merged.update({row.key: _from_row(row) for row in session.scalars(select(MessageTemplate))})
-    return [merged[key] for key in sorted(merged)]
+    return [state.source for state in template_states(session)]
 
 
 def template_problem(session: Session, key: str, *, channel: str) -> str | None:
@@ -105,16 +163,26 @@ def template_problem(session: Session, key: str, *, channel: str) -> str | None:
 
 
 def install_templates(session: Session) -> None:
-    """Installer for ``init-db``: add shipped templates that are missing; leave edited ones alone."""
-    existing = set(session.scalars(select(MessageTemplate.key)))
+    """Installer for ``init-db``: add shipped templates that are missing and bring the ones nobody
+    edited up to their files; leave edited ones alone."""
+    existing = {row.key: row for row in session.scalars(select(MessageTemplate))}
     for source in shipped_templates().values():
-        if source.key not in existing:
+        row = existing.get(source.key)
+        if row is None:
             session.add(MessageTemplate(
                 key=source.key, channel=source.channel, content_type=source.content_type, name=source.name,
                 subject=source.subject, html_body=source.html_body, text_body=source.text_body,
                 is_builtin=True, shipped=_shipped(source),
             ))
+        elif not is_edited(row) and row.shipped != _shipped(source):
+            _copy(row, source)
+            row.shipped = _shipped(source)
     session.flush()
+
+
+def _copy(row: MessageTemplate, source: TemplateSource) -> None:
+    row.channel, row.content_type, row.name = source.channel, source.content_type, source.name
+    row.subject, row.html_body, row.text_body = source.subject, source.html_body, source.text_body
 
 
 def _shipped(source: TemplateSource) -> dict[str, str | None]:
@@ -161,18 +229,20 @@ def save_template(session: Session, *, key: str, text_body: str, subject: str | 
         row = MessageTemplate(key=key, is_builtin=shipped is not None,
                               shipped=_shipped(shipped) if shipped else None)
         session.add(row)
-    row.channel, row.content_type, row.name = source.channel, source.content_type, source.name
-    row.subject, row.html_body, row.text_body = source.subject, source.html_body, source.text_body
+    _copy(row, source)
     row.updated_by_id = user_id
     session.flush()
     return row
 
 
-def reset_template(session: Session, key: str) -> MessageTemplate:
-    """Put a shipped template back to its files' text."""
+def reset_template(session: Session, key: str, *, user_id: int | None = None) -> MessageTemplate:
+    """Put a shipped template back to its files' text; the file is its source again."""
     shipped = shipped_templates().get(key)
     if shipped is None:
         raise NotFound(f"template {key!r} is not a shipped template")
-    return save_template(session, key=key, text_body=shipped.text_body, subject=shipped.subject,
-                         html_body=shipped.html_body, channel=shipped.channel,
-                         content_type=shipped.content_type, name=shipped.name)
+    row = save_template(session, key=key, text_body=shipped.text_body, subject=shipped.subject,
+                        html_body=shipped.html_body, channel=shipped.channel,
+                        content_type=shipped.content_type, name=shipped.name, user_id=user_id)
+    row.shipped = _shipped(shipped)
+    session.flush()
+    return row
