@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, case, exists, func, literal, not_, null, or_, select
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from crm_segments.models import (
     TAGGING_MODELS,
@@ -48,28 +48,33 @@ from .rules import (
 from .sources import BoundScope, bind_profile, bind_source
 from .sqlfuncs import json_kind_of
 
+# Profile ids to evaluate for: the ids themselves, or an expanding bind parameter
+# (``bindparam("ids", expanding=True)``) for a statement built once and run with different ids.
+ProfileIds = Collection[int] | BindParameter[Any]
+_Only = tuple[int, ...] | BindParameter[Any]
+
 
 @dataclass(frozen=True)
 class _Context:
     scope: BoundScope
     parent: _Context | None
     now: dt.datetime
-    only: tuple[int, ...] | None = None  # evaluate for these profiles only
+    only: _Only | None = None  # evaluate for these profiles only
 
 
-def compile_rule(rule: Rule, *, now: dt.datetime, profile_ids: Collection[int] | None = None
-                 ) -> Select[Any]:
+def compile_rule(rule: Rule, *, now: dt.datetime, profile_ids: ProfileIds | None = None) -> Select[Any]:
     """``SELECT crm_profiles.id`` of the profiles matching ``rule`` (parsed with root="profile").
 
     ``profile_ids`` restricts the answer to those profiles and pushes the restriction into every
-    aggregate over records, so re-evaluating a few changed profiles never aggregates all records
-    (a ``.where(Profile.id.in_(...))`` added afterwards restricts the answer but not the work).
+    subquery over records, RFM scores and segment members, so re-evaluating a few changed profiles
+    never aggregates all records (a ``.where(Profile.id.in_(...))`` added afterwards restricts the
+    answer but not the work: PostgreSQL does not carry an IN list into a grouped subquery).
     """
     return select(Profile.id).where(rule_predicate(rule, now=now, profile_ids=profile_ids))
 
 
 def rule_predicate(rule: Rule, *, now: dt.datetime, profile: Any = Profile,
-                   profile_ids: Collection[int] | None = None) -> ColumnElement[bool]:
+                   profile_ids: ProfileIds | None = None) -> ColumnElement[bool]:
     """The rule as a WHERE condition on ``profile`` (the Profile class or an alias of it)."""
     only = _only(profile_ids)
     predicate = _compile(rule, _Context(bind_profile(profile), None, _aware(now), only))
@@ -77,7 +82,7 @@ def rule_predicate(rule: Rule, *, now: dt.datetime, profile: Any = Profile,
 
 
 def compile_record_rule(rule: Rule, *, entity: str, now: dt.datetime,
-                        profile_ids: Collection[int] | None = None) -> Select[Any]:
+                        profile_ids: ProfileIds | None = None) -> Select[Any]:
     """Ids of the quotes / jobs / opportunities matching a record rule (parsed with root=entity);
     ``profile_ids`` restricts it to those profiles' records, as for compile_rule."""
     if entity not in RECORD_ROOTS:
@@ -88,8 +93,19 @@ def compile_record_rule(rule: Rule, *, entity: str, now: dt.datetime,
     return query if only is None else query.where(scope.owner_id.in_(only))
 
 
-def _only(profile_ids: Collection[int] | None) -> tuple[int, ...] | None:
-    return None if profile_ids is None else tuple(sorted(set(profile_ids)))
+def _only(profile_ids: ProfileIds | None) -> _Only | None:
+    if profile_ids is None or isinstance(profile_ids, BindParameter):
+        return profile_ids
+    return tuple(sorted(set(profile_ids)))
+
+
+def _restricted(owner: ColumnElement[Any], ctx: _Context) -> list[ColumnElement[bool]]:
+    """``owner IN (the profiles evaluated)`` when the evaluation is restricted, else nothing.
+
+    Added inside correlated subqueries too, where it is implied: it keeps a plan that hashes the
+    subquery (an OR of EXISTS, a NOT EXISTS) from reading every row of the table.
+    """
+    return [] if ctx.only is None else [owner.in_(ctx.only)]
 
 
 def _aware(now: dt.datetime) -> dt.datetime:
@@ -131,7 +147,8 @@ def _field(cond: FieldCondition, ctx: _Context) -> ColumnElement[bool]:
     if field.via == "rfm":
         rfm = aliased(RfmScore)
         predicate = _apply(cond, getattr(rfm, field.column), ctx)
-        return exists(select(literal(1)).select_from(rfm).where(rfm.profile_id == ctx.scope.id, predicate))
+        return exists(select(literal(1)).select_from(rfm).where(
+            rfm.profile_id == ctx.scope.id, *_profile_restricted(rfm.profile_id, ctx), predicate))
     return _apply(cond, _column(field, ctx.scope), ctx)
 
 
@@ -180,7 +197,8 @@ def _has_tag(cond: TagCondition, keys: list[str], ctx: _Context) -> ColumnElemen
     entity = ctx.scope.tag_entity
     assert entity is not None  # parse_rule refuses tags where there are none
     tagging, tag = aliased(TAGGING_MODELS[entity]), aliased(Tag)
-    filters = [tagging.entity_id == ctx.scope.id, tag.name_key.in_(keys)]
+    filters = [tagging.entity_id == ctx.scope.id, *_profile_restricted(tagging.entity_id, ctx),
+               tag.name_key.in_(keys)]
     if cond.added_within is not None:
         window = cond.added_within
         filters += [tagging.added_at >= shift(ctx.now, -window.value, window.unit),
@@ -200,7 +218,13 @@ def _segment(cond: SegmentCondition, ctx: _Context) -> ColumnElement[bool]:
     else:
         segment = aliased(Segment)
         which = member.segment_id.in_(select(segment.id).where(segment.key == cond.segment))
-    return exists(select(literal(1)).select_from(member).where(member.profile_id == ctx.scope.id, which))
+    return exists(select(literal(1)).select_from(member).where(
+        member.profile_id == ctx.scope.id, *_profile_restricted(member.profile_id, ctx), which))
+
+
+def _profile_restricted(profile_id: ColumnElement[Any], ctx: _Context) -> list[ColumnElement[bool]]:
+    """The restriction for a subquery keyed by the scope's own id, when the scope is a profile."""
+    return _restricted(profile_id, ctx) if ctx.scope.source == "profile" else []
 
 
 # --- related records ----------------------------------------------------------------------------
@@ -220,6 +244,8 @@ def _records(cond: RecordCondition, ctx: _Context) -> ColumnElement[bool]:
                                              cond.within.unit), inner))
     if cond.where is not None:
         filters.append(_compile(cond.where, inner))
+    # Every nested scope belongs to the same profile as the one around it (owner = owner).
+    filters += _restricted(scope.owner_id, ctx)
     if cond.measure is None:
         found = exists(select(literal(1)).select_from(scope.from_)
                        .where(scope.owner_id == ctx.scope.owner_id, *filters))
@@ -232,8 +258,6 @@ def _records(cond: RecordCondition, ctx: _Context) -> ColumnElement[bool]:
         return _scalar_measure(cond.measure, scope, [correlation, *filters])
     if cond.where is not None and _refers_to_parent(cond.where):
         filters.append(correlation)  # correlated: it reads the parent row
-    if ctx.only is not None:
-        filters.append(scope.owner_id.in_(ctx.only))
     having = _measure_predicate(cond.measure, scope, inner)
     owners = select(scope.owner_id).select_from(scope.from_).where(*filters).group_by(scope.owner_id)
     owner: ColumnElement[int] = ctx.scope.owner_id

@@ -61,8 +61,10 @@ def _level_query(level: tuple[tuple[int, str], ...], minute: dt.datetime) -> Sel
     """(segment id, profile id) of the profiles in ``:ids`` that match each segment of the level."""
     ids: Any = bindparam("ids", expanding=True)
     return union_all(*(
+        # profile_ids= puts the restriction inside every subquery of the rule (compiler.py), not
+        # only on the profile: an IN list is not carried into grouped subqueries by PostgreSQL.
         select(literal(segment_id, Integer).label("segment_id"), Profile.id.label("profile_id"))
-        .where(Profile.id.in_(ids), rule_predicate(_parsed(document), now=minute))
+        .where(rule_predicate(_parsed(document), now=minute, profile_ids=ids))
         for segment_id, document in level
     ))  # type: ignore[return-value]
 
@@ -119,7 +121,7 @@ def _segments_to_update(session: Session, level: Sequence[LiveSegment], ids: lis
 def _update(session: Session, segment: LiveSegment, ids: list[int], *, now: dt.datetime,
             minute: dt.datetime) -> Diff:
     lock_segment(session, segment.id)
-    matched = compile_rule(_parsed(segment.document), now=minute).where(Profile.id.in_(ids))
+    matched = compile_rule(_parsed(segment.document), now=minute, profile_ids=ids)
     diff = apply_diff(session, segment.id, matched, now=now, version=segment.version, source="realtime",
                       scope=ids)
     adjust_member_count(session, segment.id, diff)

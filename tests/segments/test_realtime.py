@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
+from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from crm_segments.models import Segment, SegmentEvent, SegmentMember
 from crm_segments.records import KINDS, crud
-from crm_segments.segments.realtime import reevaluate_profiles
+from crm_segments.segments.compiler import compile_rule
+from crm_segments.segments.realtime import _level_query, reevaluate_profiles
 from crm_segments.segments.refresh import refresh_segment
+from crm_segments.segments.rules import parse_rule
 from tests.factories import ProfileFactory
 from tests.segments.test_refresh import NOW, make_segment, members
 
@@ -99,3 +106,60 @@ def test_unusable_rules_and_other_kinds_are_skipped(session: Session) -> None:
 
     assert set(changes) == {segment.id}
     assert members(session, broken) == set() and members(session, static) == set()
+
+
+# Every kind of subquery a rule compiles to, each keyed by profile: grouped aggregates, a count that
+# holds without records, EXISTS over records and over nested records, RFM scores, tags, membership.
+RESTRICTED_RULES: dict[str, dict[str, Any]] = {
+    "grouped first date": {"records": "quotes",
+                           "first": {"field": "sent_at", "op": "within_last", "value": 90, "unit": "days"}},
+    "count that holds at zero": {"records": "jobs", "count": {"op": "lt", "value": 2}},
+    "sum": {"records": "jobs", "sum": {"field": "amount", "op": "gte", "value": "100.00"}},
+    "exists": {"records": "opportunities", "exists": True},
+    "nested records": {"records": "quotes", "exists": True, "where": {
+        "records": "jobs", "exists": False,
+        "where": {"field": "created_at", "op": "after", "ref": "parent.sent_at"}}},
+    "purchases": {"records": "purchases", "exists": True,
+                  "where": {"field": "category", "op": "eq", "value": "Solar Panels"}},
+    "rfm": {"field": "rfm.recency", "op": "gte", "value": 4},
+    "tags": {"tags": ["vip"], "match": "any"},
+    "segment": {"segment": "ontario"},
+}
+
+
+def _subqueries_of(sql: str) -> list[str]:
+    """Each ``SELECT ...`` nested in ``sql`` that reads rows of profiles (not a segment's id by key)."""
+    return [block for block in sql.split("SELECT")[2:] if "FROM crm_segments AS" not in block]
+
+
+@pytest.mark.parametrize("name", sorted(RESTRICTED_RULES))
+def test_realtime_statements_restrict_every_subquery_to_the_changed_profiles(name: str) -> None:
+    document = json.dumps(RESTRICTED_RULES[name], sort_keys=True)
+    level_sql = str(_level_query(((1, document),), NOW).compile(dialect=postgresql.dialect()))
+    update_sql = str(compile_rule(parse_rule(RESTRICTED_RULES[name]), now=NOW, profile_ids=[7, 8])
+                     .compile(dialect=postgresql.dialect()))
+
+    # One restriction on the profile and one in each subquery.
+    assert level_sql.count("IN (__[POSTCOMPILE_ids])") == 1 + len(_subqueries_of(level_sql))
+    id_lists = re.findall(r"IN \(__\[POSTCOMPILE_(?!name_key)", update_sql)  # tag names aside
+    assert len(id_lists) == 1 + len(_subqueries_of(update_sql))
+
+
+def test_several_changed_profiles_get_grouped_and_ungrouped_rules_right(session: Session) -> None:
+    two_jobs = make_segment(session, name="Two completed jobs", rule={
+        "records": "jobs", "where": {"field": "status", "op": "eq", "value": "completed"},
+        "count": {"op": "gte", "value": 2}})
+    at_most_one = make_segment(session, name="At most one job",
+                               rule={"records": "jobs", "count": {"op": "lte", "value": 1}})
+    busy, idle, bystander = ProfileFactory(), ProfileFactory(), ProfileFactory()
+    for n, owner in enumerate([busy, busy, bystander, bystander]):
+        crud.create(KINDS["jobs"], session=session, data={
+            "external_id": f"J-MANY-{n}", "profile_id": owner.id, "title": "Roof", "status": "completed",
+            "amount": "10.00", "finished_at": "2025-02-01T10:00:00+00:00"})
+    session.execute(delete(SegmentMember))  # only what the re-evaluation below writes
+    session.flush()
+
+    reevaluate_profiles(session, [busy.id, idle.id], now=NOW)
+
+    assert members(session, two_jobs) == {busy.id}  # the bystander waits for the next refresh
+    assert members(session, at_most_one) == {idle.id}
