@@ -84,7 +84,11 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock up front: a deferred transaction that read first and then
+    # writes after another connection committed fails at once with "database is locked" (the
+    # busy timeout does not apply to it), which would make scheduler jobs and web requests fail
+    # whenever they overlap. Writers now queue on the busy timeout instead.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Any]:

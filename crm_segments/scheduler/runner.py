@@ -86,10 +86,13 @@ class SchedulerRunner:
 
     def _start_scheduler(self) -> None:
         bind_app(self.app)
+        engine = get_state(self.app).engine
+        # SQLite has one writer at a time: jobs run one after another rather than queue on its lock.
+        workers = 1 if engine.dialect.name == "sqlite" else 4
         scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(
-                engine=get_state(self.app).engine, tablename=SchedulerJob.__tablename__)},
-            executors={"default": ThreadPoolExecutor(4)},
+                engine=engine, tablename=SchedulerJob.__tablename__)},
+            executors={"default": ThreadPoolExecutor(workers)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=dt.UTC,
         )
