@@ -28,6 +28,8 @@ PAGE_MODULES = (
     "crm_segments.web.tag_bulk_views",
     "crm_segments.web.tag_rule_views",
     "crm_segments.web.segment_views",
+    "crm_segments.web.message_views",
+    "crm_segments.web.template_views",
 )
 
 
@@ -46,6 +48,7 @@ NAV_ITEMS = (
     NavItem("Tags", "crm_ui.tags", "crm_ui.tag"),
     NavItem("Workflows", "crm_ui.workflows", "crm_ui.workflow"),
     NavItem("Messages", "crm_ui.messages", "crm_ui.message"),
+    NavItem("Templates", "crm_ui.templates", "crm_ui.template", roles=("admin",)),
     NavItem("Import", "crm_ui.import_data", "crm_ui.import", roles=("admin",)),
 )
 

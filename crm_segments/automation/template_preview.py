@@ -1,0 +1,151 @@
+"""Previewing a template (saved or being edited) against a real profile and a sample triggering
+record, such as the profile's latest quote; and a test send of a saved template to a user.
+
+Problems come back as ValidationFailed naming the part's field (``subject``, ``html_body``,
+``text_body``) and the line, as saving does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import TemplateSyntaxError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crm_segments.models import Message, Profile, User
+from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
+from crm_segments.services.profile_queries import search_condition
+
+from .context import RECORD_MODELS
+from .rendering import TemplateProblem, names_used
+from .template_store import TemplateSource
+
+PART_FIELDS = {"subject": "subject", "html": "html_body", "text": "text_body", "sms": "text_body"}
+
+
+@dataclass(frozen=True)
+class Preview:
+    profile: Profile
+    record_type: str | None
+    record_id: int | None
+    parts: dict[str, str]  # by kind: subject, html, text / sms
+
+
+def record_types_used(source: TemplateSource) -> list[str]:
+    """The record types (quote, job, ...) a template's parts refer to, in RECORD_MODELS order."""
+    names: set[str] = set()
+    for kind, text in source.parts().items():
+        try:
+            names |= names_used(text, kind)
+        except TemplateSyntaxError:
+            continue
+    used = [name for name in RECORD_MODELS if name in names]
+    return used or (["quote"] if "record" in names else [])
+
+
+def find_profile(session: Session, text: str) -> Profile | None:
+    """A profile by id, by email or by name (the first match, exact email preferred)."""
+    text = text.strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return session.get(Profile, int(text))
+    query = select(Profile).where(search_condition(text)).order_by(Profile.id).limit(20)
+    found = list(session.scalars(query))
+    exact = [p for p in found if (p.email or "").lower() == text.lower()]
+    matches = exact or found
+    return matches[0] if matches else None
+
+
+def latest_record_id(session: Session, record_type: str, profile_id: int) -> int | None:
+    model: Any = RECORD_MODELS[record_type]
+    found: int | None = session.scalar(select(func.max(model.id)).where(model.profile_id == profile_id))
+    return found
+
+
+def default_profile(session: Session, source: TemplateSource) -> Profile | None:
+    """The profile of the latest record the template shows, else the latest profile."""
+    for record_type in record_types_used(source):
+        model: Any = RECORD_MODELS[record_type]
+        profile_id = session.scalar(select(model.profile_id).order_by(model.id.desc()).limit(1))
+        if profile_id is not None:
+            return session.get(Profile, profile_id)
+    return session.scalar(select(Profile).order_by(Profile.id.desc()).limit(1))
+
+
+def _record(session: Session, source: TemplateSource, profile: Profile, record_type: str | None,
+            record_id: int | None) -> tuple[str | None, int | None]:
+    if record_type is not None and record_type not in RECORD_MODELS:
+        raise ValidationFailed([FieldError("record_type", f"must be one of {', '.join(RECORD_MODELS)}")])
+    if record_type is None:
+        used = record_types_used(source)
+        record_type = used[0] if used else None
+    if record_type is None:
+        return None, None
+    if record_id is None:
+        record_id = latest_record_id(session, record_type, profile.id)
+        if record_id is None:
+            name = profile.full_name or profile.email or f"profile {profile.id}"
+            raise ValidationFailed([FieldError("record_type", f"{name} has no {record_type} to show; "
+                                                              "choose a profile that has one")])
+        return record_type, record_id
+    model: Any = RECORD_MODELS[record_type]
+    record = session.get(model, record_id)
+    if record is None or record.profile_id != profile.id:
+        raise ValidationFailed([FieldError("record_id", f"{record_type} {record_id} is not one of "
+                                                        "this profile's records")])
+    return record_type, record_id
+
+
+def preview_template(session: Session, source: TemplateSource, *, profile: Profile | None, base_url: str,
+                     record_type: str | None = None, record_id: int | None = None) -> Preview:
+    """Every part rendered for ``profile`` (default: see ``default_profile``) and a triggering record
+    (default: the profile's latest record of the type the template shows)."""
+    from .compose import preview
+
+    profile = profile or default_profile(session, source)
+    if profile is None:
+        raise ValidationFailed([FieldError("profile_id", "there is no profile to preview with yet")])
+    record_type, record_id = _record(session, source, profile, record_type, record_id)
+    try:
+        parts = preview(session, source, profile=profile, base_url=base_url, record_type=record_type,
+                        record_id=record_id)
+    except TemplateProblem as exc:
+        raise ValidationFailed([FieldError(PART_FIELDS.get(exc.kind, exc.kind), exc.message)]) from None
+    return Preview(profile, record_type, record_id, parts)
+
+
+def send_test(session: Session, source: TemplateSource, *, user: User, profile: Profile | None,
+              to_address: str | None = None, record_type: str | None = None,
+              record_id: int | None = None) -> Message:
+    """Queue a test message of the saved template, rendered for a real profile, to ``user``: the
+    user's email (or ``to_address``, a phone number for SMS). A test message is exempt from consent,
+    quiet hours and frequency caps and never counts toward a profile's cap."""
+    from .outbox import send_test_message
+
+    profile = profile or default_profile(session, source)
+    if profile is None:
+        raise ValidationFailed([FieldError("profile_id", "there is no profile to render the test with")])
+    record_type, record_id = _record(session, source, profile, record_type, record_id)
+    address = (to_address or "").strip() or (user.email if source.channel == "email" else "")
+    if source.channel == "sms" and not _phone(address):
+        raise ValidationFailed([FieldError("to_address", "a test SMS needs your phone number, "
+                                                         "e.g. +15551234567")])
+    if not address:
+        raise ValidationFailed([FieldError("to_address", "no address to send the test to")])
+    record = (record_type, record_id) if record_type is not None and record_id is not None else None
+    return send_test_message(session, template=source.key, channel=source.channel, profile_id=profile.id,
+                             user_id=user.id, to_address=address, record=record)
+
+
+def _phone(text: str) -> bool:
+    digits = text[1:] if text.startswith("+") else ""
+    return digits.isdigit() and 8 <= len(digits) <= 15
+
+
+def require_template(source: TemplateSource | None, key: str) -> TemplateSource:
+    if source is None:
+        raise NotFound(f"no message template {key!r}")
+    return source

@@ -1,0 +1,145 @@
+"""The message template editor (admins): templates by content type and channel; edit, checked at save
+time (nothing is saved when a part fails); preview against a real profile and record; a test send to
+yourself; reset a shipped template to its file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from crm_segments.automation import template_preview
+from crm_segments.automation.context import RECORD_MODELS
+from crm_segments.automation.template_store import (
+    TemplateSource,
+    TemplateState,
+    reset_template,
+    save_template,
+    template_state,
+    template_states,
+)
+from crm_segments.models.messaging import CHANNELS, CONTENT_TYPES
+from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
+from crm_segments.web.auth import role_required
+from crm_segments.web.db import db_session
+from crm_segments.web.ui import bp
+from crm_segments.web.webhooks import public_base_url
+
+ACTIONS = ("save", "preview", "test_send", "reset")
+
+
+@bp.route("/templates")
+@role_required("admin")
+def templates() -> str:
+    channel = request.args.get("channel", "")
+    channel = channel if channel in CHANNELS else ""
+    states = [s for s in template_states(db_session()) if not channel or s.source.channel == channel]
+    groups = [(ct, [s for s in states if s.source.content_type == ct]) for ct in CONTENT_TYPES]
+    return render_template("crm_segments/templates/list.html", groups=groups, channel=channel,
+                           channels=CHANNELS, total=len(states))
+
+
+def _state_or_404(key: str) -> TemplateState:
+    try:
+        return template_state(db_session(), key)
+    except NotFound:
+        abort(404)
+
+
+def _edited(state: TemplateState, form: Any) -> TemplateSource:
+    """The template as the form has it (unsaved)."""
+    source = state.source
+    sms = source.channel == "sms"
+    return TemplateSource(source.key, source.channel, source.content_type, source.name,
+                          form.get("text_body", source.text_body).replace("\r\n", "\n"),
+                          subject=None if sms else form.get("subject", source.subject or "").strip(),
+                          html_body=None if sms else (form.get("html_body", "").replace("\r\n", "\n")
+                                                      or None))
+
+
+def _int(value: str | None) -> int | None:
+    value = (value or "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _editor(state: TemplateState, *, source: TemplateSource | None = None,
+            errors: list[FieldError] | None = None, preview: template_preview.Preview | None = None,
+            status: int = 200) -> tuple[str, int]:
+    form = request.form if request.method == "POST" else request.args
+    body = render_template(
+        "crm_segments/templates/edit.html", state=state, source=source or state.source, errors=errors or [],
+        preview=preview, record_types=list(RECORD_MODELS), form=form,
+        used_records=template_preview.record_types_used(source or state.source),
+    )
+    return body, status
+
+
+@bp.route("/templates/<path:key>", methods=["GET", "POST"])
+@role_required("admin")
+def template_edit(key: str) -> tuple[str, int] | Response:
+    state = _state_or_404(key)
+    if request.method == "GET":
+        return _editor(state)
+    action = request.form.get("action", "")
+    if action not in ACTIONS:
+        abort(400)
+    session = db_session()
+    if action == "reset":
+        return _reset(state)
+    source = _edited(state, request.form)
+    if action == "save":
+        try:
+            save_template(session, key=key, text_body=source.text_body, subject=source.subject,
+                          html_body=source.html_body, user_id=current_user.id)
+        except ValidationFailed as exc:
+            session.rollback()
+            return _editor(state, source=source, errors=exc.errors, status=400)
+        session.commit()
+        flash(f"Saved {key}.", "success")
+        return redirect(url_for("crm_ui.template_edit", key=key))
+    profile = template_preview.find_profile(session, request.form.get("profile", ""))
+    if request.form.get("profile", "").strip() and profile is None:
+        return _editor(state, source=source, status=400,
+                       errors=[FieldError("profile", "no profile with this id, email or name")])
+    record_type = request.form.get("record_type") or None
+    record_id = _int(request.form.get("record_id"))
+    if action == "preview":
+        try:
+            found = template_preview.preview_template(
+                session, source, profile=profile, base_url=public_base_url(current_app),
+                record_type=record_type, record_id=record_id)
+        except ValidationFailed as exc:
+            return _editor(state, source=source, errors=exc.errors, status=400)
+        return _editor(state, source=source, preview=found)
+    return _test_send(state, source, profile=profile, record_type=record_type, record_id=record_id)
+
+
+def _test_send(state: TemplateState, source: TemplateSource, *, profile: Any, record_type: str | None,
+               record_id: int | None) -> tuple[str, int] | Response:
+    session = db_session()
+    try:
+        message = template_preview.send_test(session, state.source, user=current_user, profile=profile,
+                                             to_address=request.form.get("to_address"),
+                                             record_type=record_type, record_id=record_id)
+    except ValidationFailed as exc:
+        session.rollback()
+        return _editor(state, source=source, errors=exc.errors, status=400)
+    session.commit()
+    unsaved = (" It uses the saved version: your unsaved changes are not in it."
+               if source != state.source else "")
+    flash(f"Test message queued to {message.to_address}; it goes out with the next dispatch.{unsaved}",
+          "success")
+    return redirect(url_for("crm_ui.message", message_id=message.id))
+
+
+def _reset(state: TemplateState) -> Response:
+    session = db_session()
+    if state.shipped is None:
+        flash(f"{state.source.key} is not a shipped template; there is nothing to reset it to.", "error")
+    else:
+        reset_template(session, state.source.key, user_id=current_user.id)
+        session.commit()
+        flash(f"{state.source.key} is back to its shipped text.", "success")
+    return redirect(url_for("crm_ui.template_edit", key=state.source.key))
