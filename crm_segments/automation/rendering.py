@@ -155,14 +155,19 @@ def _problem(kind: str, message: str, exc: BaseException) -> TemplateProblem:
     return TemplateProblem(kind, f"line {line}: {message}" if line else message, line)
 
 
+def names_used(source: str, kind: str) -> set[str]:
+    """The top-level names a template reads (profile, quote, ...); raises TemplateSyntaxError."""
+    env = _ENVIRONMENTS["html" if kind == "html" else "plain"]
+    return set(meta.find_undeclared_variables(env.parse(source))) - set(env.globals)
+
+
 def _check_names(source: str, kind: str, known: set[str]) -> None:
     """A name no message ever has is an error even inside a branch the sample does not take."""
-    env = _ENVIRONMENTS["html" if kind == "html" else "plain"]
     try:
-        tree = env.parse(source)
+        tree = _ENVIRONMENTS["html" if kind == "html" else "plain"].parse(source)
+        unknown = names_used(source, kind) - known
     except TemplateSyntaxError:
         return  # rendering reports it with its line
-    unknown = meta.find_undeclared_variables(tree) - known - set(env.globals)
     if unknown:
         name = sorted(unknown)[0]
         line = min((n.lineno for n in tree.find_all(nodes.Name) if n.name == name), default=None)
