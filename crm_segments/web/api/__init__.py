@@ -12,6 +12,7 @@ from crm_segments.records import KINDS
 
 from .auth import require_api_key
 from .errors import register_error_handlers
+from .messages import message_routes
 from .openapi import openapi_route
 from .resources import resource_routes
 from .routes import Route, register_routes
@@ -23,6 +24,7 @@ ROUTES: list[Route] = [route for kind in KINDS.values() for route in resource_ro
 ROUTES += workflow_routes()
 ROUTES += tag_routes()
 ROUTES += segment_routes()
+ROUTES += message_routes()
 ROUTES.append(openapi_route(ROUTES))
 
 bp = Blueprint("crm_api", __name__)
