@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
@@ -16,14 +17,16 @@ from crm_segments.automation.template_store import list_templates
 from crm_segments.automation.workflows.results import Results, results_by, workflow_results
 from crm_segments.config import MessagingSettings
 from crm_segments.extension import get_state
-from crm_segments.models import Workflow
+from crm_segments.models import Profile, Workflow
 from crm_segments.models.messaging import CHANNELS, MESSAGE_CATEGORIES, MESSAGE_STATUSES
 from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
+from crm_segments.web.profile_sections import ProfileSection, add_profile_section
 from crm_segments.web.ui import bp
 
 PAGE_SIZE = 50
+PROFILE_MESSAGES_SHOWN = 10
 FILTER_FIELDS = ("channel", "status", "category", "workflow", "segment", "profile", "q", "template",
                  "since", "until")
 
@@ -116,6 +119,7 @@ def messages() -> tuple[str, int]:
         workflows=message_log.workflow_names(session=session), segments=segments,
         templates=[t.key for t in list_templates(session)],
         selected=_selected_results(filters) if not errors else None,
+        profile_filter=session.get(Profile, filters.profile_id) if filters.profile_id else None,
         segment_names=dict(segments), workflow_names=dict(message_log.workflow_names(session=session)),
         local_outbox=uses_local_outbox(settings),
         next_url=url_for("crm_ui.messages", **current, after=page.next_after) if page.next_after else None,
@@ -154,3 +158,15 @@ def message_requeue(message_id: int) -> Response:
         session.commit()
         flash("The message is queued again; it goes out with the next dispatch.", "success")
     return redirect(url_for("crm_ui.message", message_id=message_id))
+
+
+def _profile_messages(session: Session, profile: Profile) -> dict[str, Any]:
+    filters = message_log.MessageFilter(profile_id=profile.id)
+    page = message_log.list_messages(session=session, filters=filters, limit=PROFILE_MESSAGES_SHOWN)
+    return {"messages": page.items, "more": page.next_after is not None}
+
+
+add_profile_section(ProfileSection(
+    key="messages", title="Messages", template="crm_segments/messages/_profile_messages.html",
+    context=_profile_messages, column="main", order=70,
+))

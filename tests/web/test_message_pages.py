@@ -205,3 +205,19 @@ def test_filtering_on_a_segment_or_workflow_shows_its_results(sales_client: Flas
         assert counts == {"enrolled": "2", "sent": "2", "delivered": "1", "opened": "1", "clicked": "0",
                           "bounced": "1", "unsubscribed": "0", "converted": "0"}, query
     assert 'id="selected-results"' not in sales_client.get("/messages").get_data(as_text=True)
+
+
+def test_the_profile_page_lists_its_latest_messages(sales_client: FlaskClient, session: Session) -> None:
+    ann = ProfileFactory(first_name="Ann", last_name="Lee")
+    rows = [message(session, ann, subject=f"Note {i}", at=T0 + dt.timedelta(minutes=i)) for i in range(12)]
+    message(session, ProfileFactory(), subject="Someone else's")
+    page = sales_client.get(f"/profiles/{ann.id}").get_data(as_text=True)
+    section = page.split('id="messages"')[1].split("</section>")[0]
+    assert _ids_in(section) == [r.id for r in reversed(rows)][:10]
+    assert f'href="/messages?profile={ann.id}"' in section and "All messages" in section
+    log = sales_client.get(f"/messages?profile={ann.id}").get_data(as_text=True)
+    assert "<h1>Messages to Ann Lee</h1>" in log and "Someone else" not in log
+
+
+def _ids_in(text: str) -> list[int]:
+    return [int(i) for i in re.findall(r'data-message-id="(\d+)"', text)]
