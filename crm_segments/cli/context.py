@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,6 +12,13 @@ from sqlalchemy.orm import Session
 
 from crm_segments.config import ConfigError
 from crm_segments.extension import get_state
+
+
+def configure_logging() -> None:
+    """Log the product's own events and every job failure to stderr for long-running commands."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # APScheduler logs every job start and finish at INFO; keep its warnings and errors only.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def make_app() -> Flask:

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 from types import FrameType
 
 import click
 
-from crm_segments.cli.context import make_app
+from crm_segments.cli.context import configure_logging, make_app
 from crm_segments.scheduler.runner import SchedulerRunner
 
 
 @click.command("scheduler")
 def scheduler() -> None:
     """Run segment refreshes, auto-tag rules and message dispatch (stands by if another runs)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     runner = SchedulerRunner(make_app())
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_segments.cli.admin import init_database
-from crm_segments.cli.context import make_app, unit_of_work
+from crm_segments.cli.context import configure_logging, make_app, unit_of_work
 from crm_segments.config import instance_dir
 from crm_segments.models import Profile
 from crm_segments.scheduler.runner import SchedulerRunner
@@ -27,6 +27,7 @@ def serve(host: str, port: int, threads: int) -> None:
     """Serve the web UI and the JSON API (production WSGI server: waitress)."""
     from waitress import serve as waitress_serve
 
+    configure_logging()
     app = make_app()
     click.echo(f"crm-segments is listening on http://{host}:{port}/")
     waitress_serve(app, host=host, port=port, threads=threads)
@@ -42,6 +43,7 @@ def run(host: str, port: int, demo_profiles: int) -> None:
 
     from crm_segments.demo.seed import seed_demo
 
+    configure_logging()
     app = make_app()
     init_database(app)
     with unit_of_work(app) as session:
