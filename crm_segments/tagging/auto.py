@@ -26,7 +26,7 @@ from crm_segments.models import AutoTagRule
 from .entities import entity_model
 from .rule_sql import RuleSpec, RuleStatements, Scope, Steps, matching_ids
 from .rules import get_rule
-from .sql import dialect_name, execute_count, id_values
+from .sql import dialect_name, execute_count
 
 log = logging.getLogger(__name__)
 MATCHES_TABLE = "crm_rule_matches"
@@ -69,16 +69,17 @@ def run_rule(
     now = now or utcnow()
     started = time.perf_counter()
     spec = RuleSpec.of(rule)
-    matches = matching_ids(spec, now=now)
     table: Table | None = None
     scope: Scope | None = None
     if profile_ids is None:
-        table = _materialize(session, matches)
+        table = _materialize(session, matching_ids(spec, now=now))
         match_id: Any = table.c.id
     else:
-        scope = _profiles_scope(session, spec.entity_type, profile_ids)
-        column = list(matches.subquery("all_matches").c)[0]
-        match_id = select(column.label("id")).where(scope(column)).subquery("matches").c.id
+        # The compiler restricts every aggregate to these profiles' records; the scope limits the
+        # taggings a live rule may remove to those profiles.
+        scope = _profiles_scope(spec.entity_type, profile_ids)
+        matches = matching_ids(spec, now=now, profile_ids=profile_ids)
+        match_id = list(matches.subquery("matches").c)[0]
     statements = RuleStatements(spec, match_id, postgresql=dialect_name(session) == "postgresql",
                                 now=literal(now, UTCDateTime()), scope=scope)
     try:
@@ -120,8 +121,10 @@ def _materialize(session: Session, ids: Select[Any]) -> Table:
     return table
 
 
-def _profiles_scope(session: Session, entity_type: str, profile_ids: Collection[int]) -> Scope:
-    wanted = select(id_values(session, sorted(profile_ids)).c.id)
+def _profiles_scope(entity_type: str, profile_ids: Collection[int]) -> Scope:
+    # A literal id list (realtime.py passes at most BATCH): PostgreSQL then looks the taggings up by
+    # their primary key. Joined with an unnested array it scanned every tagging of the tag instead.
+    wanted = sorted(set(profile_ids))
     if entity_type == "profile":
         return lambda entity_id: entity_id.in_(wanted)
     model = entity_model(entity_type)

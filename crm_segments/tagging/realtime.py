@@ -6,7 +6,8 @@ statements are built once per minute (relative dates such as "within the last 30
 the start of the minute; full runs use the exact time) and run with the profile id as a parameter.
 The id is compared with "=", one profile per execution: PostgreSQL then carries the constant into
 the rule's grouped subqueries (jobs GROUP BY profile_id HAVING ...) and reads just that profile's
-rows. A large batch (an import) is handled as a set instead, like a full run limited to those ids.
+rows. A large batch (an import) is handled as sets of up to BATCH profiles instead: the rule is
+compiled for those ids (``profile_ids=``), so its aggregates read only their records.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .sql import dialect_name
 
 log = logging.getLogger(__name__)
 ONE_BY_ONE = 20  # up to this many changed profiles, each is re-evaluated with the cached statements
+BATCH = 1_000  # more are re-evaluated as sets of this many (their ids are bound parameters)
 
 
 @lru_cache(maxsize=256)
@@ -68,7 +70,8 @@ def reevaluate_profiles(
         try:
             with session.begin_nested():
                 if len(ids) > ONE_BY_ONE:
-                    run_rule(session=session, rule=rule, now=now, profile_ids=ids)
+                    for start in range(0, len(ids), BATCH):
+                        run_rule(session=session, rule=rule, now=now, profile_ids=ids[start:start + BATCH])
                     continue
                 add, remove = profile_steps(RuleSpec.of(rule), minute, postgresql)
                 for profile_id in ids:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,12 +59,17 @@ class RuleSpec:
         return cls(rule.id, rule.entity_type, rule.tag_id, rule.mode, document)
 
 
-def matching_ids(spec: RuleSpec, *, now: dt.datetime) -> Select[Any]:
-    """``SELECT id`` of the entities that satisfy the rule's condition at ``now``."""
+def matching_ids(spec: RuleSpec, *, now: dt.datetime,
+                 profile_ids: Collection[int] | None = None) -> Select[Any]:
+    """``SELECT id`` of the entities that satisfy the rule's condition at ``now``.
+
+    ``profile_ids`` limits it to those profiles (or their records) and the compiler pushes the limit
+    into every aggregate over records, so a batch of changed profiles never aggregates all records.
+    """
     parsed = parse_condition(json.loads(spec.document), entity_type=spec.entity_type)
     if spec.entity_type == "profile":
-        return compile_rule(parsed, now=now)
-    return compile_record_rule(parsed, entity=spec.entity_type, now=now)
+        return compile_rule(parsed, now=now, profile_ids=profile_ids)
+    return compile_record_rule(parsed, entity=spec.entity_type, now=now, profile_ids=profile_ids)
 
 
 class RuleStatements:
@@ -77,13 +82,18 @@ class RuleStatements:
         self.tagging = tagging_model(spec.entity_type)
         self.suppression = suppression_model(spec.entity_type)
 
-    def to_add(self) -> Select[Any]:
-        """Matching entities without the tag and not suppressed for it."""
+    def to_add(self, *, tagged_check: bool = True) -> Select[Any]:
+        """Matching entities without the tag and not suppressed for it.
+
+        ``tagged_check=False`` leaves out "without the tag", for an INSERT ... ON CONFLICT DO NOTHING
+        that skips those itself: planned against an empty tagging table (a first run), the NOT
+        EXISTS became a nested loop re-reading the table as the statement filled it.
+        """
         t, s, m, tag_id = self.tagging, self.suppression, self.match_id, self.spec.tag_id
-        return select(m.label("entity_id"), literal(tag_id, Integer()).label("tag_id")).where(
-            ~select(t.entity_id).where(t.entity_id == m, t.tag_id == tag_id).exists(),
-            ~select(s.entity_id).where(s.entity_id == m, s.tag_id == tag_id).exists(),
-        )
+        conditions = [~select(s.entity_id).where(s.entity_id == m, s.tag_id == tag_id).exists()]
+        if tagged_check:
+            conditions.insert(0, ~select(t.entity_id).where(t.entity_id == m, t.tag_id == tag_id).exists())
+        return select(m.label("entity_id"), literal(tag_id, Integer()).label("tag_id")).where(*conditions)
 
     def stale(self) -> ColumnElement[bool]:
         """Taggings this rule added whose entity no longer matches (live rules remove them)."""
@@ -100,7 +110,7 @@ class RuleStatements:
 
     def add_steps(self) -> Steps:
         t = self.tagging
-        candidates = self.to_add().subquery("candidates")
+        candidates = self.to_add(tagged_check=not self.postgresql).subquery("candidates")
         rows = select(candidates.c.entity_id, candidates.c.tag_id, literal("rule", String()), self.now,
                       literal(self.spec.rule_id, Integer()))
         if self.postgresql:
