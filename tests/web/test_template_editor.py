@@ -3,7 +3,6 @@ against a real profile and record, test-send to themselves, and reset to the shi
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import re
 
@@ -13,9 +12,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_segments.automation.dispatch import dispatch_due
+from crm_segments.automation.jobs import dispatch_due_messages
 from crm_segments.automation.outbox import enqueue_message
 from crm_segments.automation.template_store import get_template, shipped_templates, template_state
+from crm_segments.db import utcnow
 from crm_segments.extension import get_state
 from crm_segments.models import Message, MessageTemplate, User
 from tests.factories import ProfileFactory, QuoteFactory, QuoteLineFactory
@@ -141,13 +141,16 @@ def test_test_send_goes_to_the_admin_and_never_counts_toward_a_cap(
     assert test.profile_id == bea.id
     assert (test.template_key, test.record_type) == (KEY, "quote")
 
-    settings = get_state(app).settings
-    settings = dataclasses.replace(settings, messaging=dataclasses.replace(
-        settings.messaging, email_provider="local", email_send_window=None))
-    assert settings.messaging.email_frequency_cap is not None  # the default 1 a day
     state = get_state(app)
-    report = dispatch_due(state.session_factory, settings=settings)
-    assert report["sent"] == 1
+    settings = state.settings
+    assert settings.messaging.email_provider == "local" and settings.messaging.email_frequency_cap is not None
+
+    def dispatch() -> int:
+        """What the scheduler runs every few seconds: send the due messages."""
+        with app.app_context():
+            return dispatch_due_messages(state.session_factory, now=utcnow())["sent"]
+
+    assert dispatch() == 1
     session.expire_all()
     test = session.get(Message, test.id)  # type: ignore[assignment]
     assert test.status == "sent" and test.provider == "local" and "Q-5150" in (test.subject or "")
@@ -157,9 +160,17 @@ def test_test_send_goes_to_the_admin_and_never_counts_toward_a_cap(
     marketing = enqueue_message(session, dedupe_key="after-test", profile_id=bea.id, channel="email",
                                 template="evergreen/welcome")
     session.commit()
-    assert dispatch_due(state.session_factory, settings=settings)["sent"] == 1
+    assert dispatch() == 1
     session.expire_all()
     assert session.get(Message, marketing.id).status == "sent"  # type: ignore[union-attr]
+    # ... and that one did use it up: the cap is on.
+    capped = enqueue_message(session, dedupe_key="capped", profile_id=bea.id, channel="email",
+                             template="evergreen/welcome")
+    session.commit()
+    assert dispatch() == 0
+    session.expire_all()
+    capped = session.get(Message, capped.id)  # type: ignore[assignment]
+    assert (capped.status, capped.status_reason) == ("pending", "frequency cap reached")
 
 
 def test_an_sms_test_needs_a_phone_number(admin_client: FlaskClient, session: Session) -> None:
