@@ -1,0 +1,105 @@
+"""In a real browser: build a segment with the visual rule builder and its live preview, and tag
+profiles with the type-ahead tag editor."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import CHROMIUM_ARGS, LiveServer
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def page(chromium_path: str, live_server: LiveServer) -> Iterator[Any]:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{live_server.url}/login")
+            page.get_by_label("Email").fill(live_server.email)
+            page.get_by_label("Password").fill(live_server.password)
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_role("heading", name="Profiles")).to_be_visible()
+            yield page
+        finally:
+            browser.close()
+
+
+def test_rule_builder_previews_as_the_rule_changes_and_saves_a_live_segment(
+        page: Any, live_server: LiveServer) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{live_server.url}/segments/new")
+    builder = page.locator("#rule-builder")
+    # the starting rule is "lifecycle status is customer": two of the five demo profiles
+    expect(page.locator("#preview-count")).to_have_text("2")
+    expect(page.locator(".preview-sample li")).to_have_count(2)
+
+    builder.get_by_label("Value").select_option("churned")
+    expect(page.locator("#preview-count")).to_have_text("1")
+    expect(page.locator(".preview-sample")).to_contain_text("ewd@eindhoven.example")
+
+    # a second condition that no demo profile meets, in an "all" group, empties the preview
+    builder.get_by_role("button", name="+ condition").click()
+    conditions = builder.locator(".rb-condition")
+    expect(conditions).to_have_count(2)
+    second = conditions.nth(1)
+    second.get_by_label("Field").select_option("region")
+    second.get_by_label("Value").fill("Atlantis")
+    expect(page.locator("#preview-count")).to_have_text("0")
+    builder.locator(".rb-remove").nth(1).click()
+    expect(conditions).to_have_count(1)
+    expect(page.locator("#preview-count")).to_have_text("1")
+
+    page.get_by_label("Name").fill("Churned demo customers")
+    page.get_by_role("button", name="Save and refresh").click()
+    expect(page).to_have_url(re.compile(r"/segments/\d+$"))
+    expect(page.get_by_role("heading", name="Churned demo customers")).to_be_visible()
+    expect(page.get_by_text("Edsger Dijkstra")).to_be_visible()
+    expect(page.get_by_text("Ada Lovelace")).to_have_count(0)
+
+
+def test_tag_editor_creates_suggests_adds_and_removes_tags(page: Any, live_server: LiveServer) -> None:
+    from playwright.sync_api import expect
+
+    def open_profile(name: str) -> None:
+        page.goto(f"{live_server.url}/profiles")
+        page.get_by_role("link", name=name).click()
+        expect(page.get_by_role("heading", name=name)).to_be_visible()
+
+    open_profile("Grace Hopper")
+    editor = page.locator(".tag-editor").first
+    editor.get_by_label("Add a tag").fill("Key account")
+    editor.get_by_role("option", name=re.compile("Create")).click()
+    expect(editor.locator(".tag-list")).to_contain_text("Key account")
+
+    # on another profile the existing tag is offered by type-ahead, in any letter case
+    open_profile("Alan Turing")
+    editor = page.locator(".tag-editor").first
+    editor.get_by_label("Add a tag").fill("KEY")
+    suggestion = editor.get_by_role("option").first
+    expect(suggestion).to_have_text("Key account")
+    suggestion.click()
+    expect(editor.locator(".tag-list")).to_contain_text("Key account")
+
+    page.reload()  # the tag was saved, not only drawn
+    editor = page.locator(".tag-editor").first
+    expect(editor.locator(".tag-list")).to_contain_text("Key account")
+    editor.get_by_label("Remove tag Key account").click()
+    expect(editor.locator(".tag-list .tag-item")).to_have_count(0)
+    page.reload()
+    expect(page.locator(".tag-editor").first.locator(".tag-list .tag-item")).to_have_count(0)
+
+    # an empty name is refused with a message, and nothing is added
+    editor = page.locator(".tag-editor").first
+    editor.get_by_label("Add a tag").fill("   ")
+    editor.get_by_role("button", name="Add").click()
+    expect(editor.locator(".tag-error")).to_be_visible()
+    expect(editor.locator(".tag-list .tag-item")).to_have_count(0)
