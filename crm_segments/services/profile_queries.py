@@ -31,8 +31,9 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from crm_segments.models import Profile
+from crm_segments.models import Profile, ProfileTag, Segment, SegmentMember, Tag
 from crm_segments.models.profiles import LIFECYCLE_STATUSES
+from crm_segments.models.tags import normalize_tag_name
 from crm_segments.services.errors import FieldError, ValidationFailed
 
 DEFAULT_PAGE_SIZE = 50
@@ -129,11 +130,16 @@ def search_condition(q: str) -> ColumnElement[bool]:
     return or_(*conditions)
 
 
+FILTER_KEYS = ("q", "region", "lifecycle", "tag", "segment")
+
+
 @dataclass(frozen=True)
 class ProfileFilter:
     q: str = ""
     region: str | None = None
     lifecycle: str | None = None
+    tag: str | None = None  # a tag name, in any letter case
+    segment: int | None = None  # a segment id: its current members
 
     def condition(self) -> ColumnElement[bool]:
         parts: list[ColumnElement[bool]] = []
@@ -143,10 +149,19 @@ class ProfileFilter:
             parts.append(Profile.region == self.region)
         if self.lifecycle:
             parts.append(Profile.lifecycle_status == self.lifecycle)
+        if self.tag:
+            parts.append(select(ProfileTag.entity_id).join(Tag, Tag.id == ProfileTag.tag_id)
+                         .where(Tag.name_key == normalize_tag_name(self.tag),
+                                ProfileTag.entity_id == Profile.id).exists())
+        if self.segment is not None:
+            parts.append(select(SegmentMember.profile_id)
+                         .where(SegmentMember.segment_id == self.segment,
+                                SegmentMember.profile_id == Profile.id).exists())
         return and_(true(), *parts)
 
 
-def validate_filter(*, q: str | None, region: str | None, lifecycle: str | None) -> ProfileFilter:
+def validate_filter(*, q: str | None, region: str | None, lifecycle: str | None,
+                    tag: str | None = None, segment: str | int | None = None) -> ProfileFilter:
     """Check the filter fields; raise ValidationFailed naming each bad one."""
     errors = []
     q = (q or "").strip()
@@ -154,20 +169,32 @@ def validate_filter(*, q: str | None, region: str | None, lifecycle: str | None)
         errors.append(FieldError("q", f"search text is longer than {MAX_QUERY_LENGTH} characters"))
     if lifecycle and lifecycle not in LIFECYCLE_STATUSES:
         errors.append(FieldError("lifecycle", f"must be one of {', '.join(LIFECYCLE_STATUSES)}"))
+    segment_id: int | None = None
+    if isinstance(segment, int) and not isinstance(segment, bool):
+        segment_id = segment
+    elif isinstance(segment, str) and segment.strip():
+        if segment.strip().isdigit():
+            segment_id = int(segment)
+        else:
+            errors.append(FieldError("segment", "must be a segment id (a whole number)"))
+    elif segment not in (None, ""):
+        errors.append(FieldError("segment", "must be a segment id (a whole number)"))
     if errors:
         raise ValidationFailed(errors)
-    return ProfileFilter(q=q, region=region or None, lifecycle=lifecycle or None)
+    return ProfileFilter(q=q, region=region or None, lifecycle=lifecycle or None,
+                         tag=(tag or "").strip() or None, segment=segment_id)
 
 
 def filtered_profile_ids_select(
-    *, q: str | None = None, region: str | None = None, lifecycle: str | None = None
+    *, q: str | None = None, region: str | None = None, lifecycle: str | None = None,
+    tag: str | None = None, segment: str | int | None = None,
 ) -> Select[Any]:
     """``SELECT id FROM crm_profiles WHERE <the list's filter>``, for set-based bulk actions.
 
     Use it as a subquery (``Profile.id.in_(...)``, ``INSERT ... SELECT``) so the whole filtered
     list is handled in SQL, not loaded into Python.
     """
-    profile_filter = validate_filter(q=q, region=region, lifecycle=lifecycle)
+    profile_filter = validate_filter(q=q, region=region, lifecycle=lifecycle, tag=tag, segment=segment)
     return select(Profile.id).where(profile_filter.condition())
 
 
@@ -184,6 +211,8 @@ def list_profiles(
     q: str | None = None,
     region: str | None = None,
     lifecycle: str | None = None,
+    tag: str | None = None,
+    segment: str | int | None = None,
     after: int | None = None,
     before: int | None = None,
     limit: int = DEFAULT_PAGE_SIZE,
@@ -193,7 +222,7 @@ def list_profiles(
         raise ValidationFailed([FieldError("before", "give either after or before, not both")])
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationFailed([FieldError("limit", f"must be between 1 and {MAX_PAGE_SIZE}")])
-    condition = validate_filter(q=q, region=region, lifecycle=lifecycle).condition()
+    condition = validate_filter(q=q, region=region, lifecycle=lifecycle, tag=tag, segment=segment).condition()
     query = select(Profile).where(condition).limit(limit + 1)  # one extra row says "there is more"
     if before is not None:
         rows = list(session.scalars(query.where(Profile.id < before).order_by(Profile.id.desc())))
@@ -226,3 +255,14 @@ def distinct_regions(*, session: Session) -> list[str]:
     names = session.scalars(select(regions.c.region).where(regions.c.region.is_not(None)))
     return sorted(names)
 
+
+
+def tag_names(*, session: Session) -> list[str]:
+    """Every tag's name, for the list's tag filter."""
+    return list(session.scalars(select(Tag.name).order_by(Tag.name_key)))
+
+
+def segment_choices(*, session: Session) -> list[tuple[int, str]]:
+    """Every segment as (id, name), for the list's segment filter."""
+    rows = session.execute(select(Segment.id, Segment.name).order_by(Segment.name))
+    return [(row.id, row.name) for row in rows]

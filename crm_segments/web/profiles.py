@@ -14,7 +14,7 @@ from crm_segments.web.db import db_session
 from crm_segments.web.profile_sections import sections_for
 from crm_segments.web.ui import bp
 
-FILTER_ARGS = ("q", "region", "lifecycle")
+FILTER_ARGS = profile_queries.FILTER_KEYS
 
 
 def _cursor(name: str) -> int | None:
@@ -40,6 +40,8 @@ def profiles() -> tuple[str, int]:
     context: dict[str, Any] = {
         "filters": filters,
         "regions": profile_queries.distinct_regions(session=session),
+        "tag_names": profile_queries.tag_names(session=session),
+        "segment_choices": profile_queries.segment_choices(session=session),
         "lifecycles": LIFECYCLE_STATUSES,
         "errors": [],
         "page": None,
@@ -48,6 +50,7 @@ def profiles() -> tuple[str, int]:
     try:
         page = profile_queries.list_profiles(
             session=session, q=filters["q"], region=filters["region"], lifecycle=filters["lifecycle"],
+            tag=filters["tag"], segment=filters["segment"],
             after=_cursor("after"), before=_cursor("before"),
             limit=int(current_app.config["CRM_SEGMENTS_PAGE_SIZE"]),
         )

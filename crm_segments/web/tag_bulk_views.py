@@ -77,7 +77,8 @@ def _selection_from_form() -> selection.Selection:
         return selection.by_ids(session=db_session(), entity_type="profile", ids=ids)
     if scope == "filter":
         return selection.by_filter(q=request.form.get("q"), region=request.form.get("region"),
-                                   lifecycle=request.form.get("lifecycle"))
+                                   lifecycle=request.form.get("lifecycle"), tag=request.form.get("tag"),
+                                   segment=request.form.get("segment"))
     if scope == "segment":
         raw_segment = request.form.get("segment_id", "")
         return selection.by_segment(session=db_session(),

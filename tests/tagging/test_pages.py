@@ -251,3 +251,20 @@ def test_admin_creates_a_rule(admin_client: FlaskClient, session: Session) -> No
 def test_signed_out_visitors_are_sent_to_sign_in(client: FlaskClient, url: str, backend: str) -> None:
     response = client.get(url)
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_bulk_bar_on_a_tag_filtered_list_tags_only_that_list(sales_client: FlaskClient,
+                                                            session: Session) -> None:
+    marked = ProfileFactory.create_batch(2, region="North")
+    unmarked = ProfileFactory(region="North")
+    lead = TagFactory(name="Trade show lead")
+    for profile in marked:
+        ProfileTagFactory(profile=profile, tag=lead)
+    token = page_token(sales_client, "/profiles")
+    response = sales_client.post("/tags/bulk", data={
+        "csrf_token": token, "scope": "filter", "region": "North", "q": "", "lifecycle": "",
+        "tag": "trade show lead", "segment": "", "tags": "Follow up", "action": "add"})
+    assert response.status_code == 302
+    follow_up = session.scalars(select(Tag).where(Tag.name_key == "follow up")).one()
+    assert tagged_ids(session, follow_up) == {p.id for p in marked}
+    assert unmarked.id not in tagged_ids(session, follow_up)

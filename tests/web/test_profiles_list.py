@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from crm_segments.models import Profile
+from crm_segments.models import Profile, Segment, SegmentMember
 from crm_segments.services import profile_queries
 from crm_segments.services.errors import ValidationFailed
 from crm_segments.services.profile_queries import filtered_profile_ids_select, list_profiles
@@ -197,3 +197,46 @@ def test_indexed_head_and_its_case_spellings(text: str, head: str, spellings: li
     assert len(combos) == 2 ** sum(c.isalpha() for c in head) <= 16
     if spellings is not None:
         assert combos == spellings
+
+
+def _static_list(session: Session, name: str, *members: Profile) -> Segment:
+    segment = Segment(name=name, kind="static")
+    session.add(segment)
+    session.flush()
+    session.add_all(SegmentMember(segment_id=segment.id, profile_id=p.id) for p in members)
+    session.flush()
+    return segment
+
+
+def test_filters_by_tag_in_any_case_and_by_segment(session: Session, people: dict[str, Profile]) -> None:
+    vip = TagFactory(name="VIP")
+    ProfileTagFactory(profile=people["ada"], tag=vip)
+    ProfileTagFactory(profile=people["alan"], tag=vip)
+    ProfileTagFactory(profile=people["grace"])  # another tag
+    shortlist = _static_list(session, "Shortlist", people["alan"], people["smith"])
+
+    assert _search(session, tag="vip") == _emails(people, "ada", "alan")
+    assert _search(session, tag=" VIP ", region="North") == _emails(people, "ada")
+    assert _search(session, tag="no such tag") == set()
+    assert _search(session, segment=str(shortlist.id)) == _emails(people, "alan", "smith")
+    assert _search(session, segment=str(shortlist.id), tag="VIP") == _emails(people, "alan")
+    ids = set(session.scalars(filtered_profile_ids_select(tag="vip", segment=shortlist.id)))
+    assert ids == {people["alan"].id}
+    with pytest.raises(ValidationFailed, match="segment: must be a segment id"):
+        list_profiles(session=session, segment="shortlist")
+
+
+def test_list_page_offers_tag_and_segment_filters_and_the_bulk_bar_keeps_them(
+        sales_client: FlaskClient, session: Session, people: dict[str, Profile]) -> None:
+    ProfileTagFactory(profile=people["grace"], tag=TagFactory(name="Key account"))
+    shortlist = _static_list(session, "Shortlist", people["grace"], people["ada"])
+    page = sales_client.get(f"/profiles?tag=key+account&segment={shortlist.id}")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "grace@navy.example" in text and "ada@analytical.example" not in text
+    assert '<option value="Key account" selected>' in text
+    assert f'<option value="{shortlist.id}" selected>Shortlist</option>' in text
+    assert '<input type="hidden" name="tag" value="key account">' in text
+    assert f'<input type="hidden" name="segment" value="{shortlist.id}">' in text
+    refused = sales_client.get("/profiles?segment=abc")
+    assert refused.status_code == 400 and "segment: must be a segment id" in refused.get_data(as_text=True)

@@ -90,6 +90,8 @@ class ProfileFilterIn(InputModel):
     q: str | None = None
     region: str | None = None
     lifecycle: str | None = None
+    tag: str | None = Field(default=None, description="Profiles with this tag (any letter case).")
+    segment: int | None = Field(default=None, description="Current members of this segment id.")
 
 
 class BulkIn(InputModel):

@@ -189,7 +189,8 @@ def _bulk_selection(body: BulkIn) -> selection.Selection:
         raise ValidationFailed([FieldError("entity_type", "filters and segments select profiles")])
     if body.filter is not None:
         chosen = body.filter
-        return selection.by_filter(q=chosen.q, region=chosen.region, lifecycle=chosen.lifecycle)
+        return selection.by_filter(q=chosen.q, region=chosen.region, lifecycle=chosen.lifecycle,
+                                   tag=chosen.tag, segment=chosen.segment)
     return selection.by_segment(session=db_session(), segment_id=body.segment_id)
 
 
