@@ -81,9 +81,13 @@ def apply_diff(session: Session, segment_id: int, matched: Select[Any], *, now: 
 
     ``record_events=False`` (a segment's first materialization) writes the members without events:
     filling a new segment is not a change of anyone's membership, and no workflow should take the
-    whole initial population for new entrants.
+    whole initial population for new entrants. When the segment has no members yet (the usual case)
+    the rule's ids are inserted directly, sorted, without the staging table (``_fill``).
     """
-    if scope is None and not only_add and not only_remove:
+    full = scope is None and not only_add and not only_remove
+    if full and not record_events and _is_empty(session, segment_id):
+        return _fill(session, segment_id, matched, now=now)
+    if full:
         matched = _staged(session, matched)
     matched_ids = matched.subquery("matched")
     mid = matched_ids.c[0]
@@ -126,6 +130,25 @@ def apply_diff(session: Session, segment_id: int, matched: Select[Any], *, now: 
             member.segment_id == segment_id,
             member.profile_id.in_(select(written.profile_id).where(*mine, written.kind == "exited"))))
     return Diff(entered, exited)
+
+
+def _is_empty(session: Session, segment_id: int) -> bool:
+    return session.scalar(select(exists().where(MEMBERS.c.segment_id == segment_id))) is False
+
+
+def _fill(session: Session, segment_id: int, matched: Select[Any], *, now: dt.datetime) -> Diff:
+    """Fill an empty segment straight from the rule: no staging, no anti-joins, in profile-id order.
+
+    Inserting in ``profile_id`` order appends to the primary key and walks the profile index and
+    the profiles' foreign-key lookups front to back instead of hopping around them.
+    """
+    ids = matched.subquery("matched")
+    mid = ids.c[0]
+    entered = _inserted(session, insert(MEMBERS).from_select(
+        ["segment_id", "profile_id", "entered_at"],
+        select(literal(segment_id, Integer), mid, literal(now, UTCDateTime()))
+        .where(mid.is_not(None)).order_by(mid)))
+    return Diff(entered, 0)
 
 
 def _apply_silently(session: Session, segment_id: int, matched_ids: Any, mid: Any, *,
