@@ -6,6 +6,13 @@ OFFSET, so a deep page costs what the first does; ids grow with insertion, so th
 Filters are plain conditions on indexed columns where there is one (profile, workflow, status);
 the profile search reuses the profiles list's prefix search, the segment filter goes through the
 workflows it triggers (the segment of each enrollment's trigger).
+
+Measured on PostgreSQL with 1,000,000 messages and 100,000 profiles (2 shared cores): any page, at
+any depth, unfiltered or filtered by channel, status, workflow, segment, template or profile, 1-6 ms;
+a profile search 10-50 ms, more when every profile's email shares the searched prefix's first four
+letters (the profile search's own cost, as on the profiles list). A date range far in the past is
+the slow case (up to ~230 ms: there is no index on ``created_at``, so the newest-first walk passes
+every newer message).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.services.profile_queries import MAX_QUERY_LENGTH, search_condition
 
 MAX_PAGE_SIZE = 1000
+SEARCHED_PROFILES_LOOKED_UP = 5000
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,9 @@ class MessageFilter:
     since: dt.datetime | None = None  # created at or after
     until: dt.datetime | None = None  # created before
 
-    def condition(self) -> ColumnElement[bool]:
+    def condition(self, *, profile_ids: Sequence[int] | None = None) -> ColumnElement[bool]:
+        """All the filters as one condition; ``profile_ids``: the profiles the search ``q`` found,
+        when they were looked up first (see ``list_messages``)."""
         parts: list[ColumnElement[bool]] = []
         for column, value in ((Message.channel, self.channel), (Message.status, self.status),
                               (Message.category, self.category), (Message.workflow_id, self.workflow_id),
@@ -49,7 +59,9 @@ class MessageFilter:
         if self.segment_id is not None:
             parts.append(Message.workflow_id.in_(
                 select(Workflow.id).where(Workflow.trigger_segment_id == self.segment_id)))
-        if self.q.strip():
+        if profile_ids is not None:
+            parts.append(Message.profile_id.in_(profile_ids))
+        elif self.q.strip():
             parts.append(Message.profile_id.in_(select(Profile.id).where(search_condition(self.q))))
         if self.since is not None:
             parts.append(Message.created_at >= self.since)
@@ -88,7 +100,16 @@ def list_messages(*, session: Session, filters: MessageFilter, limit: int = 50,
                   after: int | None = None) -> MessagePage:
     """Newest first; ``after`` is the previous page's ``next_after`` (messages older than it)."""
     limit = max(1, min(limit, MAX_PAGE_SIZE))
-    query = select(Message).where(filters.condition())
+    profile_ids = None
+    if filters.q.strip():
+        # A search that finds few profiles is answered from the messages' profile index; left to
+        # the planner as a subquery, PostgreSQL may walk every message checking each one's profile.
+        found = list(session.scalars(select(Profile.id).where(search_condition(filters.q))
+                                     .limit(SEARCHED_PROFILES_LOOKED_UP + 1)))
+        if not found:
+            return MessagePage([], None)
+        profile_ids = found if len(found) <= SEARCHED_PROFILES_LOOKED_UP else None
+    query = select(Message).where(filters.condition(profile_ids=profile_ids))
     if after is not None:
         query = query.where(Message.id < after)
     rows = list(session.scalars(query.order_by(Message.id.desc()).limit(limit + 1)))

@@ -221,3 +221,20 @@ def test_the_profile_page_lists_its_latest_messages(sales_client: FlaskClient, s
 
 def _ids_in(text: str) -> list[int]:
     return [int(i) for i in re.findall(r'data-message-id="(\d+)"', text)]
+
+
+def test_a_profile_search_finds_the_same_messages_however_many_profiles_match(
+        session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    from crm_segments.automation import message_log
+
+    smiths = [ProfileFactory(last_name="Smith"), ProfileFactory(last_name="Smithers")]
+    rows = [message(session, p, at=T0 + dt.timedelta(minutes=i)) for i, p in enumerate(smiths * 2)]
+    message(session, ProfileFactory(last_name="Jones"))
+    filters = message_log.as_filter({"q": "smith"})
+    expected = [r.id for r in reversed(rows)]
+    looked_up = message_log.list_messages(session=session, filters=filters)
+    assert [m.id for m in looked_up.items] == expected
+    monkeypatch.setattr(message_log, "SEARCHED_PROFILES_LOOKED_UP", 1)  # too many: a subquery instead
+    assert [m.id for m in message_log.list_messages(session=session, filters=filters).items] == expected
+    nobody = message_log.as_filter({"q": "zzz"})
+    assert message_log.list_messages(session=session, filters=nobody).items == []
