@@ -7,7 +7,8 @@ purchase (unknown dates rank oldest), frequency the number of completed jobs, mo
 in whole cents so both backends rank the same. Profiles without completed jobs get no row.
 
 The scores are written with one INSERT ... SELECT ... ON CONFLICT DO UPDATE and one DELETE of
-profiles that no longer have purchases. Upserting rather than deleting everything and inserting
+profiles that no longer have purchases (the first computation, into an empty table, is a plain
+INSERT ... SELECT). Upserting rather than deleting everything and inserting
 again matters at scale: every inserted row checks its profile foreign key (a row lock on the
 profile), and rewriting a row costs far more than computing its scores, so rows whose values did
 not change are left alone (their ``computed_at`` is when their values were last computed anew).
@@ -18,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import case, delete, exists, func, literal, or_, select, text, true
+from sqlalchemy import case, delete, exists, func, insert, literal, or_, select, text, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -37,6 +38,10 @@ def refresh_rfm_scores(session: Session, *, now: dt.datetime) -> int:
     if dialect == "postgresql":
         # Three sorts of every buyer: keep them in memory (this transaction only).
         session.execute(text("SET LOCAL work_mem = '64MB'"))
+    if session.scalar(select(exists().select_from(RfmScore))) is False:
+        # The first computation: a plain insert (no conflict to look for row by row).
+        session.execute(insert(RfmScore).from_select(list(_COLUMNS), _scores(now)))
+        return session.scalar(select(func.count()).select_from(RfmScore)) or 0
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(RfmScore)
     upsert = statement.from_select(list(_COLUMNS), _scores(now))
     values = [name for name in _COLUMNS if name not in ("profile_id", "computed_at")]
@@ -78,4 +83,7 @@ def _scores(now: dt.datetime) -> Any:
         purchases.c.jobs,
         purchases.c.cents / 100,
         literal(now, RfmScore.__table__.c.computed_at.type),
-    ).where(true())  # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
+    ).where(true()).order_by(purchases.c.profile_id)
+    # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT. Rows are written in profile-id
+    # order: each one's foreign-key lookup (and the upsert's index probe) then walks the profiles
+    # front to back instead of in score order, all over a table larger than the buffer cache.
