@@ -24,6 +24,8 @@ from crm_segments.extension import get_state
 from tests.databases import postgres_reachable, private_postgres_database, skip_or_fail
 from tests.factories import bind_session
 
+pytest_plugins = ["tests.signed_in"]  # signed-in clients for every test folder
+
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 

@@ -17,13 +17,7 @@ from crm_segments.segments.prebuilt import install_builtin_segments
 from crm_segments.segments.refresh import refresh_segment
 from tests.factories import JobFactory, ProfileFactory
 from tests.segments.test_refresh import IN_ONTARIO, NOW, make_segment, members
-from tests.web.conftest import (  # noqa: F401  (fixtures)
-    admin_client,
-    admin_user,
-    csrf_token_from,
-    sales_client,
-    sales_user,
-)
+from tests.signed_in import csrf_token_from
 
 
 def _token(client: FlaskClient) -> str:
