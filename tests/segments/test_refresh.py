@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_segments.models import Segment, SegmentEvent, SegmentMember, SegmentSizePoint
@@ -16,6 +16,7 @@ from crm_segments.segments.refresh import (
     refresh_due_segments,
     refresh_segment,
     run_refresh,
+    without_jit,
 )
 from tests.factories import ProfileFactory
 
@@ -154,3 +155,10 @@ def test_stale_statistics_are_refreshed_on_postgresql(session: Session, backend:
     assert all(name.startswith("crm_") for name in analyzed)
     if backend == "sqlite":
         assert analyzed == []
+
+
+def test_refresh_transactions_run_without_jit_on_postgresql(session: Session, backend: str) -> None:
+    without_jit(session)  # a no-op on SQLite
+
+    if backend == "postgresql":
+        assert session.scalar(text("SHOW jit")) == "off"
