@@ -128,3 +128,22 @@ class PreviewOut(BaseModel):
     subject: str | None
     html: str | None
     text: str
+
+
+class SegmentResultOut(BaseModel):
+    segment_id: int
+    segment_name: str
+    workflows: int = Field(description="How many workflows this segment triggers.")
+    enrolled: int
+    active: int
+    sent: int
+    delivered: int
+    opened: int
+    clicked: int
+    bounced: int
+    unsubscribed: int
+    converted: int
+
+
+class SegmentResultList(BaseModel):
+    items: list[SegmentResultOut]

@@ -33,12 +33,15 @@ from .message_schemas import (
     MessagePage,
     PreviewIn,
     PreviewOut,
+    SegmentResultList,
+    SegmentResultOut,
     TemplateFilters,
     TemplateIn,
     TemplateList,
     TemplateOut,
 )
 from .routes import Route, json_body
+from .workflow_schemas import ResultsParams
 
 MESSAGES, TEMPLATES = "messages", "message templates"
 
@@ -60,6 +63,16 @@ def get_message(id: int) -> Response:
     out = MessageDetailOut.model_validate(
         {**columns, "events": [MessageEventOut.model_validate(e) for e in detail.events]})
     return jsonify(out.model_dump(mode="json"))
+
+
+def segment_results() -> Response:
+    from crm_segments.automation.workflows.results import segment_results as results_by_segment
+
+    params = validate(ResultsParams, request.args.to_dict())
+    rows = results_by_segment(session=db_session(), since=params.since)
+    items = [SegmentResultOut(segment_id=r.segment_id, segment_name=r.segment_name, workflows=r.workflows,
+                              **r.results.as_dict()).model_dump(mode="json") for r in rows]
+    return jsonify(items=items)
 
 
 def _template(state: TemplateState) -> dict[str, Any]:
@@ -151,6 +164,10 @@ def message_routes() -> list[Route]:
         Route("/messages/<int:id>", "GET", "messages_get", get_message,
               "Get a message with its rendered content and delivery events", MESSAGES, out=MessageDetailOut,
               errors=(401, 404)),
+        Route("/segment-results", "GET", "segment_results", segment_results,
+              "Results of segment-triggered workflows per trigger segment: enrolled, sent, delivered, "
+              "opened, clicked, bounced, unsubscribed, converted", MESSAGES, query=(ResultsParams,),
+              out=SegmentResultList, errors=(401, 422)),
         Route("/templates", "GET", "templates_list", list_templates, "List message templates", TEMPLATES,
               query=(TemplateFilters,), out=TemplateList, errors=(401, 422)),
         Route(one_template, "GET", "templates_get", get_template, "Get a message template", TEMPLATES,

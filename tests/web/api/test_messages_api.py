@@ -179,3 +179,28 @@ def test_the_openapi_description_lists_the_message_endpoints(spec: dict[str, Any
     params = {p["name"] for p in spec["paths"]["/messages"]["get"]["parameters"]}
     assert {"channel", "status", "workflow_id", "segment_id", "q", "template", "since", "until", "after",
             "limit"} <= params
+
+
+def test_results_per_segment(api: Api, session: Session, spec: dict[str, Any]) -> None:
+    from crm_segments.models import Enrollment
+
+    quoted = workflow(session, "Quote chase", segment_name="Quoted")
+    workflow(session, "Tag only")  # not segment-triggered: not listed
+    ann, bob = ProfileFactory(), ProfileFactory()
+    for profile in (ann, bob):
+        session.add(Enrollment(workflow_id=quoted.id, profile_id=profile.id, trigger_key=f"k{profile.id}",
+                               enrolled_at=T0))
+    session.flush()
+    message(session, ann, workflow_id=quoted.id, status="clicked", delivered_at=T0, opened_at=T0,
+            clicked_at=T0)
+    message(session, bob, workflow_id=quoted.id, status="unsubscribed", delivered_at=T0)
+    found = api.get("/segment-results")
+    assert found.status_code == 200
+    _check(spec, "/segment-results", "get", 200, found.json)
+    [row] = found.json["items"]
+    assert (row["segment_name"], row["workflows"]) == ("Quoted", 1)
+    assert {k: row[k] for k in ("enrolled", "sent", "delivered", "opened", "clicked", "unsubscribed")} == {
+        "enrolled": 2, "sent": 2, "delivered": 2, "opened": 1, "clicked": 1, "unsubscribed": 1}
+    later = api.get("/segment-results", query_string={"since": (T0 + dt.timedelta(days=1)).isoformat()})
+    assert later.json["items"][0]["enrolled"] == 0
+    assert list(_fields(api.get("/segment-results?since=yesterday"))) == ["since"]
