@@ -70,6 +70,12 @@ def test_filters_each_narrow_the_log(sales_client: FlaskClient, session: Session
         page = sales_client.get(f"/messages?{query}")
         assert page.status_code == 200, query
         assert _ids(page) == expected, query
+    # The form shows the filters in use, and keeps them.
+    shown = sales_client.get(f"/messages?workflow={welcome.id}&segment={quoted.trigger_segment_id}&q=bob"
+                             "&since=2030-06-01").get_data(as_text=True)
+    assert f'<option value="{welcome.id}" selected>Welcome</option>' in shown
+    assert f'<option value="{quoted.trigger_segment_id}" selected>Quoted</option>' in shown
+    assert 'name="q" value="bob"' in shown and 'name="since" value="2030-06-01"' in shown
 
 
 def test_bad_filters_are_refused_naming_the_field(sales_client: FlaskClient, session: Session) -> None:
