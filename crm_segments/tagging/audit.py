@@ -78,8 +78,10 @@ class HistoryEntry:
     tag_deleted: bool
 
 
-def tag_history(*, session: Session, profile_id: int, limit: int = 100) -> Sequence[HistoryEntry]:
-    """Tag changes of a profile and its records, newest first."""
+def tag_history(*, session: Session, profile_id: int, limit: int = 100,
+                entity: tuple[str, int] | None = None) -> Sequence[HistoryEntry]:
+    """Tag changes of a profile and its records, newest first; or only of ``entity`` (type, id), one
+    of that profile's records (read through the profile's index, like the whole history)."""
     query = (
         select(TagEvent, User.name, User.email, AutoTagRule.name, BulkOperation.selection_description,
                Tag.id.is_(None))
@@ -91,5 +93,7 @@ def tag_history(*, session: Session, profile_id: int, limit: int = 100) -> Seque
         .order_by(TagEvent.occurred_at.desc(), TagEvent.id.desc())
         .limit(limit)
     )
+    if entity is not None:
+        query = query.where(TagEvent.entity_type == entity[0], TagEvent.entity_id == entity[1])
     return [HistoryEntry(event, user_name or user_email, rule_name, bulk, bool(deleted))
             for event, user_name, user_email, rule_name, bulk, deleted in session.execute(query)]

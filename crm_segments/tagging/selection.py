@@ -1,4 +1,5 @@
-"""What a bulk operation applies to: explicit ids, the filtered profiles list, or a segment.
+"""What a bulk operation applies to: explicit ids, the filtered profiles list or record list, or a
+segment.
 
 A selection is a ``SELECT`` of entity ids (no duplicates) that bulk statements use as a subquery,
 so the whole set is handled in the database, never loaded into Python.
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from crm_segments.models import Segment, SegmentMember
 from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.services.profile_queries import filtered_profile_ids_select
+from crm_segments.services.record_queries import filtered_record_ids_select, validate_record_filter
 
 from .entities import check_entity_type, entity_model
 from .sql import id_values
@@ -72,6 +74,20 @@ def by_filter(*, q: str | None = None, region: str | None = None, lifecycle: str
     parts = [f"{k} {v!r}" for k, v in params.items()]
     description = "Profiles matching " + ", ".join(parts) if parts else "All profiles"
     return Selection("profile", "filter", ids, description, params)
+
+
+def by_record_filter(entity_type: str, *, q: str | None = None, status: str | None = None,
+                     date_from: object = None, date_to: object = None, amount_min: object = None,
+                     amount_max: object = None, tag: str | None = None, prefix: str = "") -> Selection:
+    """Every quote, job or opportunity its record list shows for this filter (all pages).
+
+    ``status`` is the stage for opportunities; errors name ``prefix`` + the field.
+    """
+    record_filter = validate_record_filter(
+        entity_type, q=q, status=status, date_from=date_from, date_to=date_to, amount_min=amount_min,
+        amount_max=amount_max, tag=tag, prefix=prefix)
+    return Selection(entity_type, "filter", filtered_record_ids_select(record_filter),
+                     record_filter.description(), record_filter.params())
 
 
 def by_segment(*, session: Session, segment_id: object, field: str = "segment_id") -> Selection:

@@ -1,5 +1,6 @@
-"""Bulk tagging from the profiles list (selected rows, the whole filtered result, or a segment), by
-CSV upload, and the history of bulk operations with undo."""
+"""Bulk tagging from the profiles list (selected rows, the whole filtered result, or a segment) and
+from the quote, job and opportunity lists (selected rows or the whole filtered result), by CSV
+upload, and the history of bulk operations with undo."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from werkzeug.wrappers import Response
 from wtforms import RadioField, StringField
 
 from crm_segments.models import BulkOperation, Segment, Tag, User
+from crm_segments.services import record_queries
 from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.tagging import bulk, selection
 from crm_segments.tagging.csv_selection import csv_selection
@@ -69,25 +71,46 @@ def summary(result: bulk.BulkResult) -> str:
     return "; ".join(parts) + ". You can undo it under Bulk operations."
 
 
+def _entity_type() -> str:
+    entity_type = request.form.get("entity_type", "").strip() or "profile"
+    if entity_type != "profile" and entity_type not in record_queries.KINDS:
+        raise ValidationFailed([FieldError("entity_type", "must be profile, quote, job or opportunity")])
+    return entity_type
+
+
 def _selection_from_form() -> selection.Selection:
+    """The profiles (or, with entity_type, the quotes, jobs or opportunities) the bar chose."""
+    entity_type = _entity_type()
     scope = request.form.get("scope", "")
     if scope == "selected":
         raw = request.form.get("ids", "")
         ids: list[Any] = [int(p) if p.strip().isdigit() else p for p in raw.split(",") if p.strip()]
-        return selection.by_ids(session=db_session(), entity_type="profile", ids=ids)
+        return selection.by_ids(session=db_session(), entity_type=entity_type, ids=ids)
+    if scope == "filter" and entity_type != "profile":
+        kind = record_queries.KINDS[entity_type]
+        form = request.form
+        return selection.by_record_filter(
+            entity_type, q=form.get("q"), status=form.get(kind.status_key), date_from=form.get("date_from"),
+            date_to=form.get("date_to"), amount_min=form.get("amount_min"),
+            amount_max=form.get("amount_max"), tag=form.get("tag"))
     if scope == "filter":
         return selection.by_filter(q=request.form.get("q"), region=request.form.get("region"),
                                    lifecycle=request.form.get("lifecycle"), tag=request.form.get("tag"),
                                    segment=request.form.get("segment"))
-    if scope == "segment":
+    if scope == "segment" and entity_type == "profile":
         raw_segment = request.form.get("segment_id", "")
         return selection.by_segment(session=db_session(),
                                     segment_id=int(raw_segment) if raw_segment.isdigit() else raw_segment)
+    if entity_type != "profile":
+        raise ValidationFailed([FieldError("scope", "choose selected rows or the filtered list")])
     raise ValidationFailed([FieldError("scope", "choose selected rows, the filtered list or a segment")])
 
 
 def _back() -> Response:
-    return safe_redirect(request.form.get("next"), url_for("crm_ui.profiles"))
+    entity_type = request.form.get("entity_type", "")
+    fallback = (url_for("crm_ui.record_list", kind=record_queries.KINDS[entity_type].path)
+                if entity_type in record_queries.KINDS else url_for("crm_ui.profiles"))
+    return safe_redirect(request.form.get("next"), fallback)
 
 
 @bp.route("/tags/bulk", methods=["POST"])

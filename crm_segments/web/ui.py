@@ -20,6 +20,7 @@ bp = Blueprint("crm_ui", __name__, template_folder="templates", static_folder="s
 
 PAGE_MODULES = (
     "crm_segments.web.profiles",
+    "crm_segments.web.record_views",
     "crm_segments.web.import_views",
     "crm_segments.web.outbox_views",
     "crm_segments.web.workflow_views",
@@ -44,6 +45,7 @@ class NavItem:
 # Items whose endpoint is not registered (a page not built or not enabled) are left out.
 NAV_ITEMS = (
     NavItem("Profiles", "crm_ui.profiles", "crm_ui.profile"),
+    NavItem("Records", "crm_ui.records", "crm_ui.record"),  # quotes, jobs and opportunities
     NavItem("Segments", "crm_ui.segments", "crm_ui.segment"),
     NavItem("Tags", "crm_ui.tags", "crm_ui.tag"),
     NavItem("Workflows", "crm_ui.workflows", "crm_ui.workflow"),

@@ -4,6 +4,7 @@ names, colours, rule documents; these models fix the JSON types and document the
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -94,12 +95,29 @@ class ProfileFilterIn(InputModel):
     segment: int | None = Field(default=None, description="Current members of this segment id.")
 
 
+class RecordFilterIn(InputModel):
+    """The filter of the quote, job and opportunity lists; every field is optional (none: all)."""
+
+    q: str | None = Field(default=None, description="The record's profile: name, email or company prefix.")
+    status: str | None = Field(default=None, description="A quote's or job's status.")
+    stage: str | None = Field(default=None, description="An opportunity's stage.")
+    date_from: dt.date | None = Field(
+        default=None, description="Main date on or after this day (UTC): a quote's sent_at, a job's "
+                                  "finished_at, an opportunity's expected_close.")
+    date_to: dt.date | None = Field(default=None, description="Main date on or before this day (UTC).")
+    amount_min: Decimal | None = Field(default=None, description="Total, amount or value at least this.")
+    amount_max: Decimal | None = Field(default=None, description="Total, amount or value at most this.")
+    tag: str | None = Field(default=None, description="Records with this tag (any letter case).")
+
+
 class BulkIn(InputModel):
     action: Literal["add", "remove"]
     tags: list[str] = Field(min_length=1, description="Tag names; added ones are created when new.")
     entity_type: EntityType = "profile"
     ids: list[int] | None = Field(default=None, description="Explicit entities (any entity type).")
     filter: ProfileFilterIn | None = Field(default=None, description="The profiles list's filter.")
+    record_filter: RecordFilterIn | None = Field(
+        default=None, description="The quote, job or opportunity list's filter (entity_type says which).")
     segment_id: int | None = Field(default=None, description="The current members of a segment.")
 
 

@@ -1,5 +1,5 @@
 """Tagging endpoints: tags (CRUD, merge), the taggings of each entity, bulk operations (by ids, by
-filter, by segment) and their undo, auto-tag rules (CRUD, dry run, run now).
+profile or record filter, by segment) and their undo, auto-tag rules (CRUD, dry run, run now).
 
 Every API key may read and tag; merging and deleting tags and changing rules need an admin's key,
 and a bulk operation is undone by its author or an admin.
@@ -30,6 +30,7 @@ from .tag_schemas import (
     MergeIn,
     MergeOut,
     OperationListParams,
+    RecordFilterIn,
     RuleIn,
     RuleList,
     RuleOut,
@@ -180,18 +181,37 @@ def op_out(op: BulkOperation) -> dict[str, Any]:
 
 
 def _bulk_selection(body: BulkIn) -> selection.Selection:
-    given = [name for name in ("ids", "filter", "segment_id") if getattr(body, name) is not None]
+    kinds = ("ids", "filter", "record_filter", "segment_id")
+    given = [name for name in kinds if getattr(body, name) is not None]
     if len(given) != 1:
-        raise ValidationFailed([FieldError("selection", "give exactly one of ids, filter or segment_id")])
+        raise ValidationFailed([FieldError(
+            "selection", "give exactly one of ids, filter, record_filter or segment_id")])
     if body.ids is not None:
         return selection.by_ids(session=db_session(), entity_type=body.entity_type, ids=body.ids)
+    if body.record_filter is not None:
+        return _record_filter_selection(body.entity_type, body.record_filter)
     if body.entity_type != "profile":
-        raise ValidationFailed([FieldError("entity_type", "filters and segments select profiles")])
+        raise ValidationFailed([FieldError("entity_type", "filter and segment_id select profiles; "
+                                                          "use record_filter for records")])
     if body.filter is not None:
         chosen = body.filter
         return selection.by_filter(q=chosen.q, region=chosen.region, lifecycle=chosen.lifecycle,
                                    tag=chosen.tag, segment=chosen.segment)
     return selection.by_segment(session=db_session(), segment_id=body.segment_id)
+
+
+def _record_filter_selection(entity_type: str, chosen: RecordFilterIn) -> selection.Selection:
+    if entity_type == "profile":
+        raise ValidationFailed([FieldError("entity_type", "a record_filter selects quotes, jobs or "
+                                                          "opportunities; use filter for profiles")])
+    status_key, other = ("stage", "status") if entity_type == "opportunity" else ("status", "stage")
+    if getattr(chosen, other) is not None:
+        raise ValidationFailed([FieldError(f"record_filter.{other}",
+                                           f"{entity_type} records have a {status_key}, not a {other}")])
+    return selection.by_record_filter(
+        entity_type, q=chosen.q, status=getattr(chosen, status_key), date_from=chosen.date_from,
+        date_to=chosen.date_to, amount_min=chosen.amount_min, amount_max=chosen.amount_max, tag=chosen.tag,
+        prefix="record_filter.")
 
 
 def _bulk_tags(body: BulkIn) -> list[Tag]:
@@ -327,7 +347,8 @@ def tag_routes() -> list[Route]:
               "List bulk tag operations, newest first", TAG, query=(OperationListParams,),
               out=BulkOperationPage, errors=(401, 422)),
         Route("/bulk-tag-operations", "POST", "bulk_tag_operations_create", create_operation,
-              "Add or remove tags on ids, the profiles matching a filter, or a segment's members", TAG,
+              "Add or remove tags on ids, the profiles matching a filter, the quotes, jobs or opportunities "
+              "matching a record_filter, or a segment's members", TAG,
               body=BulkIn, ok=(201,), out=BulkOperationOut, errors=(400, 401, 404, 422)),
         Route(op_one, "GET", "bulk_tag_operations_get", get_operation, "Get a bulk tag operation", TAG,
               out=BulkOperationOut, errors=(401, 404)),

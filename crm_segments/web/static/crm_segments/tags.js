@@ -1,5 +1,6 @@
 /* Tag editor (type-ahead over existing tags, add, create inline, remove) and the bulk tag bar's
-   row selection on the profiles list. Plain JavaScript; every form also works without it. */
+   row selection on the profiles list and the record lists (rows carry data-profile-id or
+   data-row-id). Plain JavaScript; every form also works without it. */
 (function () {
   "use strict";
   if (window.crmTagsLoaded) { return; }
@@ -206,7 +207,8 @@
     var selectedScope = bar.querySelector('input[name="scope"][value="selected"]');
     var counter = bar.querySelector(".bulk-selected-count");
     if (!table) { return; }
-    var rows = table.querySelectorAll("tbody tr[data-profile-id]");
+    var noun = bar.dataset.noun || "profile";
+    var rows = table.querySelectorAll("tbody tr[data-profile-id], tbody tr[data-row-id]");
     var headRow = table.querySelector("thead tr");
     var all = document.createElement("input");
     all.type = "checkbox";
@@ -219,8 +221,8 @@
     Array.prototype.forEach.call(rows, function (row) {
       var box = document.createElement("input");
       box.type = "checkbox";
-      box.value = row.dataset.profileId;
-      box.setAttribute("aria-label", "Select this profile");
+      box.value = row.dataset.profileId || row.dataset.rowId;
+      box.setAttribute("aria-label", "Select this " + noun);
       var td = document.createElement("td");
       td.className = "select-col";
       td.appendChild(box);

@@ -1,0 +1,325 @@
+"""The filtered, keyset-paginated lists of quotes, jobs and opportunities, and the same filter as a
+select of ids for bulk actions.
+
+One table of kinds (``KINDS``) says, per record type, which columns are its label, status (or stage),
+amount and main date; the filter, the page query and the bulk selection are written once over it.
+
+Performance at 1M profiles (909k quotes, 706k jobs, 379k opportunities):
+- Pages are keyset-paginated on the primary key (``id > :after ORDER BY id LIMIT n``), never OFFSET.
+- Status (stage) and the main-date range use the kind's ``(status, date)`` index. With a date range
+  and no status, the condition also says ``status IN (every status)`` (always true, the column has
+  a check constraint) so the index can be read one status at a time instead of not at all.
+- Profile search is the profiles list's ``search_condition`` (prefix ranges on indexed columns);
+  the records of the matching profiles come from the kind's ``(profile_id, ...)`` index.
+- The tag filter reads the tagging table's ``(tag_id, entity_id)`` index.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, select, true
+from sqlalchemy.orm import Session
+
+from crm_segments.models import Job, Opportunity, Profile, Quote, Tag
+from crm_segments.models.records import JOB_STATUSES, OPPORTUNITY_STAGES, QUOTE_STATUSES
+from crm_segments.models.tags import normalize_tag_name
+from crm_segments.services.errors import FieldError, ValidationFailed
+from crm_segments.services.profile_queries import MAX_QUERY_LENGTH, search_condition
+from crm_segments.tagging.entities import tagging_model
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+MAX_AMOUNT = Decimal("999999999999.99")  # the Money column's largest value
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """How one record type is listed and filtered."""
+
+    entity_type: str  # quote, job, opportunity (the tagging entity type)
+    path: str  # quotes, jobs, opportunities (in URLs)
+    title: str  # Quotes
+    model: Any
+    label: Any  # the column that names a record: number, title, name
+    label_title: str
+    status: Any  # status or stage column
+    status_key: str  # "status" or "stage": the filter's field name
+    statuses: tuple[str, ...]
+    amount: Any
+    amount_title: str
+    date: Any  # the main date, filtered by date_from / date_to
+    date_title: str
+    dates: tuple[tuple[str, str], ...]  # (attribute, heading) shown as list columns
+
+    @property
+    def filter_keys(self) -> tuple[str, ...]:
+        return ("q", self.status_key, "date_from", "date_to", "amount_min", "amount_max", "tag")
+
+    @property
+    def date_is_day(self) -> bool:
+        return self.date.type.python_type is dt.date
+
+    def display_label(self, record: Any) -> str:
+        return str(getattr(record, self.label.key) or f"#{record.id}")
+
+
+KINDS: dict[str, RecordKind] = {
+    "quote": RecordKind(
+        "quote", "quotes", "Quotes", Quote, Quote.number, "Number", Quote.status, "status", QUOTE_STATUSES,
+        Quote.total, "Total", Quote.sent_at, "Sent",
+        (("sent_at", "Sent"), ("decided_at", "Decided"), ("expires_at", "Expires")),
+    ),
+    "job": RecordKind(
+        "job", "jobs", "Jobs", Job, Job.title, "Job", Job.status, "status", JOB_STATUSES,
+        Job.amount, "Amount", Job.finished_at, "Finished",
+        (("scheduled_at", "Scheduled"), ("finished_at", "Finished")),
+    ),
+    "opportunity": RecordKind(
+        "opportunity", "opportunities", "Opportunities", Opportunity, Opportunity.name, "Name",
+        Opportunity.stage, "stage", OPPORTUNITY_STAGES, Opportunity.value, "Value",
+        Opportunity.expected_close, "Expected close",
+        (("expected_close", "Expected close"), ("closed_at", "Closed")),
+    ),
+}
+KINDS_BY_PATH = {kind.path: kind for kind in KINDS.values()}
+
+
+def record_kind(entity_type: str, *, field: str = "entity_type") -> RecordKind:
+    kind = KINDS.get(entity_type)
+    if kind is None:
+        raise ValidationFailed([FieldError(field, f"must be one of {', '.join(KINDS)}")])
+    return kind
+
+
+@dataclass(frozen=True)
+class RecordFilter:
+    kind: RecordKind
+    q: str = ""
+    status: str | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    amount_min: Decimal | None = None
+    amount_max: Decimal | None = None
+    tag: str | None = None  # a tag name, in any letter case
+
+    def condition(self) -> ColumnElement[bool]:
+        kind, model = self.kind, self.kind.model
+        parts: list[ColumnElement[bool]] = []
+        if self.q:
+            parts.append(model.profile_id.in_(select(Profile.id).where(search_condition(self.q))))
+        if self.status:
+            parts.append(kind.status == self.status)
+        elif self.date_from or self.date_to:
+            parts.append(kind.status.in_(kind.statuses))  # lets the (status, date) index serve the range
+        if self.date_from:
+            parts.append(kind.date >= self._bound(self.date_from))
+        if self.date_to:
+            parts.append(kind.date < self._bound(self.date_to + dt.timedelta(days=1)))
+        if self.amount_min is not None:
+            parts.append(kind.amount >= self.amount_min)
+        if self.amount_max is not None:
+            parts.append(kind.amount <= self.amount_max)
+        if self.tag:
+            tagging = tagging_model(kind.entity_type)
+            parts.append(select(tagging.entity_id).join(Tag, Tag.id == tagging.tag_id)
+                         .where(Tag.name_key == normalize_tag_name(self.tag),
+                                tagging.entity_id == model.id).exists())
+        return and_(true(), *parts)
+
+    def _bound(self, day: dt.date) -> dt.date | dt.datetime:
+        """Days are whole UTC days: a timestamp column is compared with midnight UTC."""
+        if self.kind.date_is_day:
+            return day
+        return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+    def params(self) -> dict[str, str]:
+        """The filter's given fields as text (for a bulk operation's record and for links)."""
+        values: dict[str, Any] = {
+            "q": self.q, self.kind.status_key: self.status, "date_from": self.date_from,
+            "date_to": self.date_to, "amount_min": self.amount_min, "amount_max": self.amount_max,
+            "tag": self.tag,
+        }
+        return {key: _text(value) for key, value in values.items() if value not in (None, "")}
+
+    def description(self) -> str:
+        """e.g. "Quotes matching status 'sent', sent 2026-01-01 to 2026-03-31, total at least 1,000"."""
+        kind = self.kind
+        parts = []
+        if self.q:
+            parts.append(f"profile {self.q!r}")
+        if self.status:
+            parts.append(f"{kind.status_key} {self.status!r}")
+        date = kind.date_title.lower()
+        if self.date_from and self.date_to:
+            parts.append(f"{date} {self.date_from} to {self.date_to}")
+        elif self.date_from:
+            parts.append(f"{date} from {self.date_from}")
+        elif self.date_to:
+            parts.append(f"{date} up to {self.date_to}")
+        amount = kind.amount_title.lower()
+        if self.amount_min is not None and self.amount_max is not None:
+            parts.append(f"{amount} {self.amount_min:,} to {self.amount_max:,}")
+        elif self.amount_min is not None:
+            parts.append(f"{amount} at least {self.amount_min:,}")
+        elif self.amount_max is not None:
+            parts.append(f"{amount} at most {self.amount_max:,}")
+        if self.tag:
+            parts.append(f"tag {self.tag!r}")
+        return f"{kind.title} matching " + ", ".join(parts) if parts else f"All {kind.title.lower()}"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return str(value)
+
+
+def _date(value: object, field: str, errors: list[FieldError]) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    errors.append(FieldError(field, "must be a date such as 2026-03-31 (year-month-day)"))
+    return None
+
+
+def _amount(value: object, field: str, errors: list[FieldError]) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    amount: Decimal | None = None
+    if isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        amount = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            amount = Decimal(value.strip().replace(",", ""))
+        except InvalidOperation:
+            amount = None
+    if amount is None or not amount.is_finite():
+        errors.append(FieldError(field, "must be an amount such as 1500 or 1500.50"))
+        return None
+    if amount < 0 or amount > MAX_AMOUNT:
+        errors.append(FieldError(field, f"must be between 0 and {MAX_AMOUNT:,}"))
+        return None
+    return amount
+
+
+def validate_record_filter(
+    entity_type: str, *, q: str | None = None, status: str | None = None, date_from: object = None,
+    date_to: object = None, amount_min: object = None, amount_max: object = None, tag: str | None = None,
+    prefix: str = "",
+) -> RecordFilter:
+    """Check the filter fields; raise ValidationFailed naming each bad one (``prefix`` + field).
+
+    ``status`` is the kind's status, or its stage for opportunities (named ``stage`` in errors).
+    """
+    kind = record_kind(entity_type)
+    errors: list[FieldError] = []
+    q = " ".join((q or "").split())
+    if len(q) > MAX_QUERY_LENGTH:
+        errors.append(FieldError(prefix + "q", f"search text is longer than {MAX_QUERY_LENGTH} characters"))
+    status = (status or "").strip() or None
+    if status and status not in kind.statuses:
+        errors.append(FieldError(prefix + kind.status_key, f"must be one of {', '.join(kind.statuses)}"))
+    first = _date(date_from, prefix + "date_from", errors)
+    last = _date(date_to, prefix + "date_to", errors)
+    if first and last and last < first:
+        errors.append(FieldError(prefix + "date_to", "must not be before date_from"))
+    low = _amount(amount_min, prefix + "amount_min", errors)
+    high = _amount(amount_max, prefix + "amount_max", errors)
+    if low is not None and high is not None and high < low:
+        errors.append(FieldError(prefix + "amount_max", "must not be less than amount_min"))
+    if errors:
+        raise ValidationFailed(errors)
+    return RecordFilter(kind=kind, q=q, status=status, date_from=first, date_to=last, amount_min=low,
+                        amount_max=high, tag=(tag or "").strip() or None)
+
+
+def filtered_record_ids_select(record_filter: RecordFilter) -> Select[Any]:
+    """``SELECT id FROM <the kind's table> WHERE <the list's filter>``, for set-based bulk actions."""
+    model = record_filter.kind.model
+    return select(model.id).where(record_filter.condition())
+
+
+@dataclass(frozen=True)
+class RecordPage:
+    kind: RecordKind
+    rows: Sequence[Any]
+    profiles: dict[int, Profile]  # the rows' profiles, by id
+    tags: dict[int, list[Tag]]  # the rows' tags, by record id
+    next_after: int | None  # pass as ``after`` for the next page; None on the last page
+    prev_before: int | None  # pass as ``before`` for the previous page; None on the first page
+
+
+def list_records(
+    *, session: Session, record_filter: RecordFilter, after: int | None = None, before: int | None = None,
+    limit: int = DEFAULT_PAGE_SIZE,
+) -> RecordPage:
+    """One page of the filtered list in id order: after ``after``, or the page ending before ``before``."""
+    if after is not None and before is not None:
+        raise ValidationFailed([FieldError("before", "give either after or before, not both")])
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationFailed([FieldError("limit", f"must be between 1 and {MAX_PAGE_SIZE}")])
+    kind = record_filter.kind
+    model = kind.model
+    query = select(model).where(record_filter.condition()).limit(limit + 1)  # one more: "there is more"
+    if before is not None:
+        rows = list(session.scalars(query.where(model.id < before).order_by(model.id.desc())))
+        more_before = len(rows) > limit
+        rows = rows[:limit][::-1]
+        next_after = rows[-1].id if rows else None
+        prev_before = rows[0].id if rows and more_before else None
+    else:
+        if after is not None:
+            query = query.where(model.id > after)
+        rows = list(session.scalars(query.order_by(model.id)))
+        more_after = len(rows) > limit
+        rows = rows[:limit]
+        next_after = rows[-1].id if rows and more_after else None
+        prev_before = rows[0].id if rows and after is not None else None
+    profile_ids = {row.profile_id for row in rows}
+    profiles = ({p.id: p for p in session.scalars(select(Profile).where(Profile.id.in_(profile_ids)))}
+                if profile_ids else {})
+    return RecordPage(kind, rows, profiles, tags_by_record(session=session, entity_type=kind.entity_type,
+                                                           record_ids=[r.id for r in rows]),
+                      next_after, prev_before)
+
+
+def tags_by_record(*, session: Session, entity_type: str, record_ids: Iterable[int]) -> dict[int, list[Tag]]:
+    """The tags of a page of records in one query (for badges in lists)."""
+    ids = list(record_ids)
+    result: dict[int, list[Tag]] = defaultdict(list)
+    if not ids:
+        return result
+    tagging = tagging_model(entity_type)
+    query = (select(tagging.entity_id, Tag).join(Tag, Tag.id == tagging.tag_id)
+             .where(tagging.entity_id.in_(ids)).order_by(Tag.name_key))
+    for record_id, tag in session.execute(query):
+        result[record_id].append(tag)
+    return result
+
+
+def tag_names(*, session: Session, entity_type: str) -> list[str]:
+    """Names of the tags some record of this kind carries, for the list's tag filter.
+
+    One index probe per tag (``EXISTS`` on the tagging table's ``(tag_id, entity_id)`` index).
+    """
+    tagging = tagging_model(entity_type)
+    used = select(tagging.entity_id).where(tagging.tag_id == Tag.id).exists()
+    return list(session.scalars(select(Tag.name).where(used).order_by(Tag.name_key)))

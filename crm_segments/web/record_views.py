@@ -1,0 +1,103 @@
+"""Record pages: the filtered, keyset-paginated lists of quotes, jobs and opportunities (with the bulk
+tag bar), and one page per record with its lines, links, tags and tag history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, current_app, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from crm_segments.services import record_details, record_queries
+from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
+from crm_segments.services.record_queries import KINDS_BY_PATH, RecordKind
+from crm_segments.tagging import audit
+from crm_segments.web.auth import role_required
+from crm_segments.web.db import db_session
+from crm_segments.web.ui import bp
+
+KIND_PATHS = "<any(" + ", ".join(KINDS_BY_PATH) + "):kind>"
+HISTORY_SHOWN = 50
+
+
+def _cursor(name: str) -> int | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ValidationFailed([FieldError(name, "must be a record id (a whole number)")])
+    return int(raw)
+
+
+def list_filters(kind: RecordKind) -> dict[str, str]:
+    return {key: request.args.get(key, "").strip() for key in kind.filter_keys}
+
+
+def validated(kind: RecordKind, filters: dict[str, str]) -> record_queries.RecordFilter:
+    return record_queries.validate_record_filter(
+        kind.entity_type, q=filters["q"], status=filters[kind.status_key], date_from=filters["date_from"],
+        date_to=filters["date_to"], amount_min=filters["amount_min"], amount_max=filters["amount_max"],
+        tag=filters["tag"])
+
+
+@bp.route("/records")
+@role_required("admin", "sales")
+def records() -> Response:
+    return redirect(url_for("crm_ui.record_list", kind="quotes"))
+
+
+@bp.route(f"/{KIND_PATHS}")
+@role_required("admin", "sales")
+def record_list(kind: str) -> tuple[str, int]:
+    session = db_session()
+    record_kind = KINDS_BY_PATH[kind]
+    filters = list_filters(record_kind)
+    given: dict[str, Any] = {k: v for k, v in filters.items() if v}
+
+    def page_url(**cursor: int) -> str:
+        return url_for("crm_ui.record_list", kind=kind, **(given | cursor))
+
+    context: dict[str, Any] = {
+        "kind": record_kind, "kinds": KINDS_BY_PATH.values(), "filters": filters, "filtered": bool(given),
+        "tag_names": record_queries.tag_names(session=session, entity_type=record_kind.entity_type),
+        "errors": [], "bad_fields": set(), "page": None,
+        "bulk": {"entity_type": record_kind.entity_type, "table": "records-table",
+                 "filter_keys": record_kind.filter_keys, "plural": record_kind.title.lower()},
+    }
+    try:
+        page = record_queries.list_records(
+            session=session, record_filter=validated(record_kind, filters),
+            after=_cursor("after"), before=_cursor("before"),
+            limit=int(current_app.config["CRM_SEGMENTS_PAGE_SIZE"]),
+        )
+    except ValidationFailed as exc:
+        context.update(errors=exc.errors, bad_fields={e.field for e in exc.errors})
+        return render_template("crm_segments/records/list.html", **context), 400
+    context.update(
+        page=page,
+        next_url=page_url(after=page.next_after) if page.next_after is not None else None,
+        prev_url=page_url(before=page.prev_before) if page.prev_before is not None else None,
+    )
+    return render_template("crm_segments/records/list.html", **context), 200
+
+
+@bp.route(f"/{KIND_PATHS}/<int:record_id>")
+@role_required("admin", "sales")
+def record_page(kind: str, record_id: int) -> str:
+    session = db_session()
+    record_kind = KINDS_BY_PATH[kind]
+    try:
+        detail = record_details.record_detail(session=session, entity_type=record_kind.entity_type,
+                                              record_id=record_id)
+    except NotFound:
+        abort(404)
+    history = audit.tag_history(session=session, profile_id=detail.profile.id, limit=HISTORY_SHOWN,
+                                entity=(record_kind.entity_type, record_id))
+    return render_template("crm_segments/records/page.html", kind=record_kind, detail=detail,
+                           record=detail.record, profile=detail.profile, history=history)
+
+
+@bp.app_template_global("crm_record_url")
+def record_url(entity_type: str, record_id: int) -> str:
+    """The page of a quote, job or opportunity (for links from other pages)."""
+    return url_for("crm_ui.record_page", kind=record_queries.KINDS[entity_type].path, record_id=record_id)
