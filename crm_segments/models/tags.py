@@ -13,7 +13,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import DDL, JSON, BigInteger, ForeignKey, Index, Integer, String, Text, event, text
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, foreign, mapped_column, relationship
 
 from crm_segments.db import Base, UTCDateTime
 
@@ -55,11 +55,11 @@ class _EntityTagMixin:
     """An (entity, tag) pair with real foreign keys to both; the entity table is set per subclass."""
 
     __entity_table__: str
-    __entity_foreign_key__ = True  # False: enforced by PROFILE_REFERENCE_TRIGGERS instead
+    __foreign_keys__ = True  # False: entity and tag are enforced by TAGGING_REFERENCE_TRIGGERS
 
     @declared_attr
     def entity_id(cls) -> Mapped[int]:  # noqa: N805
-        if not cls.__entity_foreign_key__:
+        if not cls.__foreign_keys__:
             return mapped_column(Integer, primary_key=True, autoincrement=False)
         return mapped_column(
             ForeignKey(f"{cls.__entity_table__}.id", ondelete="CASCADE"), primary_key=True
@@ -67,6 +67,8 @@ class _EntityTagMixin:
 
     @declared_attr
     def tag_id(cls) -> Mapped[int]:  # noqa: N805
+        if not cls.__foreign_keys__:
+            return mapped_column(Integer, primary_key=True, autoincrement=False)
         return mapped_column(ForeignKey("crm_tags.id", ondelete="CASCADE"), primary_key=True)
 
     @declared_attr
@@ -100,6 +102,9 @@ class _TaggingMixin(_EntityTagMixin):
 
     @declared_attr
     def tag(cls) -> Mapped[Tag]:  # noqa: N805
+        if not cls.__foreign_keys__:
+            return relationship(Tag, lazy="joined",
+                                primaryjoin=lambda: Tag.id == foreign(cls.tag_id))  # type: ignore[attr-defined]
         return relationship(Tag, lazy="joined")
 
     @declared_attr.directive
@@ -116,13 +121,14 @@ class _TaggingMixin(_EntityTagMixin):
 
 
 class ProfileTag(_TaggingMixin, Base):
-    """``entity_id`` references ``crm_profiles.id`` through PROFILE_REFERENCE_TRIGGERS (below), not a
-    foreign key: a foreign key locks each tagged profile's row, which for 100,000 profiles tagged in
-    bulk dirtied and WAL-logged most pages of the profiles table (about a second at 1M profiles)."""
+    """``entity_id`` and ``tag_id`` reference ``crm_profiles.id`` and ``crm_tags.id`` through
+    TAGGING_REFERENCE_TRIGGERS (below), not foreign keys: a foreign key checks and locks the referenced
+    row for each row written, which for 100,000 profiles tagged in bulk dirtied and WAL-logged most
+    pages of the profiles table (about a second at 1M profiles) and locked the same tag 100,000 times."""
 
     __tablename__ = "crm_profile_tags"
     __entity_table__ = "crm_profiles"
-    __entity_foreign_key__ = False
+    __foreign_keys__ = False
 
 
 class QuoteTag(_TaggingMixin, Base):
@@ -278,7 +284,7 @@ class TagEvent(Base):
 
     ``profile_id`` is the profile the entity belongs to (the profile itself for profile tags), so the
     profile page shows the history of the profile and its records, and deleting a profile deletes it
-    (the one reference here, enforced set-based by PROFILE_REFERENCE_TRIGGERS). Tag, user, rule and
+    (the one reference here, enforced set-based by TAGGING_REFERENCE_TRIGGERS). Tag, user, rule and
     operation are kept as plain ids (and the tag's name as it was): history outlives them, and audit
     rows are written 100,000 at a time, where PostgreSQL's row-by-row foreign key checks would cost
     more than the rows themselves.
@@ -293,7 +299,7 @@ class TagEvent(Base):
     id: Mapped[int] = mapped_column(_BigId, primary_key=True)
     entity_type: Mapped[str] = mapped_column(choice(*TAG_ENTITY_TYPES, name="tag_event_entity_type"))
     entity_id: Mapped[int]
-    profile_id: Mapped[int] = mapped_column(Integer)  # references crm_profiles: PROFILE_REFERENCE_TRIGGERS
+    profile_id: Mapped[int] = mapped_column(Integer)  # references crm_profiles: TAGGING_REFERENCE_TRIGGERS
     tag_id: Mapped[int]
     tag_name: Mapped[str] = mapped_column(String(TAG_NAME_MAX))  # as it was when the change happened
     action: Mapped[str] = mapped_column(choice(*TAG_EVENT_ACTIONS, name="tag_event_action"))
@@ -304,8 +310,12 @@ class TagEvent(Base):
     occurred_at: Mapped[dt.datetime] = created_at_column()
 
 
-# --- crm_profile_tags.entity_id and crm_tag_events.profile_id -> crm_profiles.id, set-based --------
+# --- crm_profile_tags and crm_tag_events -> crm_profiles, crm_profile_tags -> crm_tags, set-based ----
 # The same statements are in the migration that replaced the foreign keys (keep them in step).
+#
+# Tags (few rows per statement) are checked as a foreign key would, once per statement: the distinct
+# tags written are locked FOR KEY SHARE; deleting a tag deletes its profile taggings (in READ
+# COMMITTED only, where the cascade's fresh snapshot sees the taggings of writers it waited for).
 #
 # PostgreSQL: one check per statement (a statement-level trigger over the written rows, an anti-join
 # on the profiles' primary key index), and instead of a lock on every referenced profile row, one
@@ -363,12 +373,59 @@ def _sqlite_check_profiles(table: str, column: str) -> tuple[str, ...]:
     )
 
 
-_REFERENCING = (("crm_profile_tags", "entity_id"), ("crm_tag_events", "profile_id"))
-
-PROFILE_REFERENCE_TRIGGERS: dict[str, tuple[str, ...]] = {
+TAGGING_REFERENCE_TRIGGERS: dict[str, tuple[str, ...]] = {
     "postgresql": (
         *_pg_check_profiles("crm_profile_tags", "entity_id"),
         *_pg_check_profiles("crm_tag_events", "profile_id"),
+        """CREATE OR REPLACE FUNCTION crm_profile_tags_check_tag() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            wanted integer[];
+            found integer;
+        BEGIN
+            SELECT array_agg(tag_id) INTO wanted FROM (SELECT DISTINCT tag_id FROM written) w;
+            IF wanted IS NULL THEN
+                RETURN NULL;
+            END IF;
+            PERFORM 1 FROM crm_tags t WHERE t.id = ANY (wanted) FOR KEY SHARE OF t;
+            GET DIAGNOSTICS found = ROW_COUNT;
+            IF found < cardinality(wanted) THEN
+                RAISE EXCEPTION 'insert or update on table "crm_profile_tags": no such tag'
+                    USING ERRCODE = 'foreign_key_violation';
+            END IF;
+            RETURN NULL;
+        END $$""",
+        """CREATE OR REPLACE TRIGGER crm_profile_tags_check_tag_insert AFTER INSERT ON crm_profile_tags
+        REFERENCING NEW TABLE AS written FOR EACH STATEMENT
+        EXECUTE FUNCTION crm_profile_tags_check_tag()""",
+        """CREATE OR REPLACE TRIGGER crm_profile_tags_check_tag_update AFTER UPDATE ON crm_profile_tags
+        REFERENCING NEW TABLE AS written FOR EACH STATEMENT
+        EXECUTE FUNCTION crm_profile_tags_check_tag()""",
+        """CREATE OR REPLACE FUNCTION crm_tags_delete_profile_tags() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF current_setting('transaction_isolation') <> 'read committed' THEN
+                RAISE EXCEPTION 'tags are deleted in READ COMMITTED transactions only'
+                    USING ERRCODE = 'feature_not_supported';
+            END IF;
+            DELETE FROM crm_profile_tags t USING removed r WHERE t.tag_id = r.id;
+            RETURN NULL;
+        END $$""",
+        """CREATE OR REPLACE TRIGGER crm_tags_delete_profile_tags AFTER DELETE ON crm_tags
+        REFERENCING OLD TABLE AS removed FOR EACH STATEMENT
+        EXECUTE FUNCTION crm_tags_delete_profile_tags()""",
+        """CREATE OR REPLACE FUNCTION crm_tags_keep_profile_tag_ids() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF EXISTS (SELECT 1 FROM crm_profile_tags WHERE tag_id = OLD.id) THEN
+                RAISE EXCEPTION 'update on table "crm_tags" changes the id of a tag in use'
+                    USING ERRCODE = 'foreign_key_violation';
+            END IF;
+            RETURN NEW;
+        END $$""",
+        """CREATE OR REPLACE TRIGGER crm_tags_keep_profile_tag_ids BEFORE UPDATE OF id ON crm_tags
+        FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)
+        EXECUTE FUNCTION crm_tags_keep_profile_tag_ids()""",
         f"""CREATE OR REPLACE FUNCTION crm_profiles_lock_tag_references() RETURNS trigger
         LANGUAGE plpgsql AS $$
         BEGIN
@@ -417,6 +474,18 @@ PROFILE_REFERENCE_TRIGGERS: dict[str, tuple[str, ...]] = {
     "sqlite": (
         *_sqlite_check_profiles("crm_profile_tags", "entity_id"),
         *_sqlite_check_profiles("crm_tag_events", "profile_id"),
+        """CREATE TRIGGER IF NOT EXISTS crm_profile_tags_check_tag_insert BEFORE INSERT ON crm_profile_tags
+        FOR EACH ROW WHEN NOT EXISTS (SELECT 1 FROM crm_tags WHERE id = NEW.tag_id)
+        BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END""",
+        """CREATE TRIGGER IF NOT EXISTS crm_profile_tags_check_tag_update
+        BEFORE UPDATE OF tag_id ON crm_profile_tags
+        FOR EACH ROW WHEN NOT EXISTS (SELECT 1 FROM crm_tags WHERE id = NEW.tag_id)
+        BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END""",
+        """CREATE TRIGGER IF NOT EXISTS crm_tags_delete_profile_tags AFTER DELETE ON crm_tags
+        FOR EACH ROW BEGIN DELETE FROM crm_profile_tags WHERE tag_id = OLD.id; END""",
+        """CREATE TRIGGER IF NOT EXISTS crm_tags_keep_profile_tag_ids BEFORE UPDATE OF id ON crm_tags
+        FOR EACH ROW WHEN OLD.id <> NEW.id AND EXISTS (SELECT 1 FROM crm_profile_tags WHERE tag_id = OLD.id)
+        BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END""",
         """CREATE TRIGGER IF NOT EXISTS crm_profiles_delete_tag_references AFTER DELETE ON crm_profiles
         FOR EACH ROW BEGIN
             DELETE FROM crm_profile_tags WHERE entity_id = OLD.id;
@@ -431,11 +500,11 @@ PROFILE_REFERENCE_TRIGGERS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _install_profile_reference_triggers() -> None:
+def _install_tagging_reference_triggers() -> None:
     # After the whole schema is created: the triggers are on crm_profiles and the referencing tables.
-    for dialect, statements in PROFILE_REFERENCE_TRIGGERS.items():
+    for dialect, statements in TAGGING_REFERENCE_TRIGGERS.items():
         for statement in statements:
             event.listen(Base.metadata, "after_create", DDL(statement).execute_if(dialect=dialect))
 
 
-_install_profile_reference_triggers()
+_install_tagging_reference_triggers()

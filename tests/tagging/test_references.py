@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import delete, func, insert, select, text, update
@@ -85,6 +86,31 @@ def test_the_id_of_a_tagged_profile_cannot_change(session: Session) -> None:
     assert session.get(Profile, new_id) is not None
 
 
+def test_a_tagging_with_a_tag_that_does_not_exist_is_refused(session: Session) -> None:
+    profile = ProfileFactory()
+    missing_tag = int(session.scalar(select(func.max(Tag.id))) or 0) + 1000
+    with pytest.raises(IntegrityError), session.begin_nested():
+        session.execute(insert(ProfileTag).values(entity_id=profile.id, tag_id=missing_tag, source="manual",
+                                                  added_at=utcnow()))
+
+
+def test_deleting_a_tag_deletes_its_profile_taggings_only(session: Session) -> None:
+    profile = ProfileFactory()
+    gone = add_tag(session=session, entity_type="profile", entity_id=profile.id, tag_name="Gone").tag
+    kept = add_tag(session=session, entity_type="profile", entity_id=profile.id, tag_name="Kept").tag
+    session.execute(delete(Tag).where(Tag.id == gone.id))
+    assert set(session.scalars(select(ProfileTag.tag_id).where(ProfileTag.entity_id == profile.id))) == {
+        kept.id}
+    assert event_count(session, profile_id=profile.id) == 2  # history outlives the tag
+
+
+def test_the_id_of_a_tag_in_use_cannot_change(session: Session) -> None:
+    profile = ProfileFactory()
+    tag = add_tag(session=session, entity_type="profile", entity_id=profile.id, tag_name="Fixed id").tag
+    with pytest.raises(IntegrityError), session.begin_nested():
+        session.execute(update(Tag).where(Tag.id == tag.id).values(id=tag.id + 1000))
+
+
 # --- PostgreSQL: what replaces the foreign key's row locks ------------------------------------------
 
 @pytest.fixture
@@ -94,54 +120,52 @@ def pg_engine(postgresql_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def writer(pg_engine: Engine) -> Iterator[tuple[Connection, Session]]:
-    """A transaction that has written a tagging (a new profile's), left open."""
-    with pg_engine.connect() as connection:
+@contextmanager
+def _uncommitted(engine: Engine, isolation_level: str = "READ COMMITTED") -> Iterator[Connection]:
+    """A transaction of its own, always rolled back (other connections never see its rows)."""
+    with engine.connect().execution_options(isolation_level=isolation_level) as connection:
         transaction = connection.begin()
-        with Session(bind=connection) as session, bind_session(session):
-            profile = ProfileFactory()
-            add_tag(session=session, entity_type="profile", entity_id=profile.id, tag_name="Open")
-            yield connection, session
-        transaction.rollback()
+        try:
+            yield connection
+        finally:
+            transaction.rollback()
 
 
 def _impatient(connection: Connection) -> None:
     connection.execute(text("SET LOCAL lock_timeout = '200ms'"))
 
 
+def _tag_a_new_profile(connection: Connection, tag_name: str) -> bool:
+    with Session(bind=connection) as session, bind_session(session):
+        profile = ProfileFactory()
+        change = add_tag(session=session, entity_type="profile", entity_id=profile.id, tag_name=tag_name)
+        return change.changed
+
+
 @pytest.mark.postgres
-def test_deleting_profiles_waits_for_transactions_writing_taggings(
-        pg_engine: Engine, writer: tuple[Connection, Session]) -> None:
-    with pg_engine.connect() as other, other.begin():
-        _impatient(other)
+def test_deleting_profiles_waits_for_transactions_writing_taggings(pg_engine: Engine) -> None:
+    with _uncommitted(pg_engine) as writer, _uncommitted(pg_engine) as deleting:
+        assert _tag_a_new_profile(writer, "Open")
+        _impatient(deleting)
         with pytest.raises(OperationalError, match="lock timeout"):
-            other.execute(delete(Profile).where(Profile.id == -1))
+            deleting.execute(delete(Profile).where(Profile.id == -1))
 
 
 @pytest.mark.postgres
 def test_writing_taggings_waits_for_transactions_deleting_profiles(pg_engine: Engine) -> None:
-    with pg_engine.connect() as deleting, deleting.begin():
+    with _uncommitted(pg_engine) as deleting, _uncommitted(pg_engine) as writer:
         deleting.execute(delete(Profile).where(Profile.id == -1))
-        with pg_engine.connect() as connection, connection.begin():
-            with Session(bind=connection) as session, bind_session(session):
-                profile = ProfileFactory()
-                _impatient(connection)
-                with pytest.raises(OperationalError, match="lock timeout"):
-                    add_tag(session=session, entity_type="profile", entity_id=profile.id, tag_name="Late")
+        _impatient(writer)
+        with pytest.raises(OperationalError, match="lock timeout"):
+            _tag_a_new_profile(writer, "Late")
 
 
 @pytest.mark.postgres
 def test_repeatable_read_writers_lock_the_rows_and_deleting_profiles_is_refused(pg_engine: Engine) -> None:
-    with pg_engine.connect() as deleting, deleting.begin():
+    with _uncommitted(pg_engine) as deleting, _uncommitted(pg_engine, "REPEATABLE READ") as writer:
         deleting.execute(delete(Profile).where(Profile.id == -1))  # holds the exclusive lock
-        with pg_engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection:
-            with connection.begin(), Session(bind=connection) as session, bind_session(session):
-                _impatient(connection)
-                profile = ProfileFactory()
-                # No wait for the advisory lock: the profile row is locked FOR KEY SHARE instead.
-                change = add_tag(session=session, entity_type="profile", entity_id=profile.id,
-                                 tag_name="Serial")
-                assert change.changed
-                with pytest.raises(NotSupportedError), session.begin_nested():
-                    session.execute(delete(Profile).where(Profile.id == profile.id))
+        _impatient(writer)
+        # No wait for the advisory lock: the profile row is locked FOR KEY SHARE instead.
+        assert _tag_a_new_profile(writer, "Serial")
+        with pytest.raises(NotSupportedError):
+            writer.execute(delete(Profile).where(Profile.id == -2))
