@@ -26,6 +26,7 @@ ROUTES += tag_routes()
 ROUTES += segment_routes()
 ROUTES += message_routes()
 ROUTES.append(openapi_route(ROUTES))
+ROUTES_BY_ENDPOINT = {route.endpoint: route for route in ROUTES}
 
 bp = Blueprint("crm_api", __name__)
 bp.before_request(require_api_key)

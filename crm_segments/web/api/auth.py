@@ -9,11 +9,13 @@ from crm_segments.web.db import db_session
 
 from .errors import error_response
 
-PUBLIC_ENDPOINTS = {"crm_api.openapi"}
-
 
 def require_api_key() -> tuple[Response, int] | None:
-    if request.endpoint in PUBLIC_ENDPOINTS:
+    """Resolve the key's user, then check the route's roles (``Route.roles``)."""
+    from . import ROUTES_BY_ENDPOINT  # the route table imports this module
+
+    route = ROUTES_BY_ENDPOINT.get((request.endpoint or "").rpartition(".")[2])
+    if route is not None and route.public:
         return None
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
@@ -24,6 +26,9 @@ def require_api_key() -> tuple[Response, int] | None:
         return _unauthorized("the API key is unknown or revoked, or its user is deactivated")
     session.commit()  # keeps the key's last use
     g.crm_api_user = user
+    if route is not None and user.role not in route.roles:
+        return error_response(403, "forbidden",
+                              f"{route.summary.lower()} needs the API key of: {', '.join(route.roles)}")
     return None
 
 

@@ -87,7 +87,11 @@ def _operation(route: Route, ref: Any) -> dict[str, Any]:
             schema = ref(route.out, "serialization") if route.out else {"type": "object"}
             response["content"] = {"application/json": {"schema": schema}}
         operation["responses"][str(status)] = response
-    for status in route.errors:
+    errors = route.errors if set(route.roles) >= {"admin", "sales"} or 403 in route.errors \
+        else (*route.errors, 403)
+    if not route.public and route.roles != ("admin", "sales"):
+        operation["description"] = f"Needs the API key of: {', '.join(route.roles)}."
+    for status in sorted(errors):
         operation["responses"][str(status)] = {
             "description": ERROR_DESCRIPTIONS[status],
             "content": {"application/json": {"schema": ref(ErrorBody, "serialization")}},

@@ -15,7 +15,7 @@ from crm_segments.services.errors import FieldError, ValidationFailed
 from crm_segments.web.db import db_session
 
 from .envelopes import BatchItemOut, BatchResult, batch_of, page_of
-from .routes import Route, json_body
+from .routes import ADMIN_ONLY, Route, json_body
 
 PAGING = ("limit", "after")
 
@@ -74,19 +74,22 @@ def resource_routes(kind: Kind) -> list[Route]:
         Route(f"/{name}", "GET", f"{name}_list", list_rows, f"List {name}", name,
               query=(PageParams, kind.filter_schema), out=page_of(kind), errors=(401, 422)),
         Route(f"/{name}", "POST", f"{name}_create", create_row, f"Create a {label}", name,
-              body=kind.create_schema, ok=(201,), out=kind.out_schema, errors=(400, 401, 409, 422)),
+              body=kind.create_schema, ok=(201,), out=kind.out_schema, errors=(400, 401, 409, 422),
+              roles=ADMIN_ONLY),
         Route(one, "GET", f"{name}_get", get_row, f"Get a {label}", name,
               out=kind.out_schema, errors=(401, 404)),
         Route(one, "PATCH", f"{name}_update", update_row, f"Change the given fields of a {label}", name,
-              body=kind.update_schema, out=kind.out_schema, errors=(400, 401, 404, 409, 422)),
+              body=kind.update_schema, out=kind.out_schema, errors=(400, 401, 404, 409, 422),
+              roles=ADMIN_ONLY),
         Route(one, "DELETE", f"{name}_delete", delete_row, f"Delete a {label}", name,
-              ok=(204,), errors=(401, 404)),
+              ok=(204,), errors=(401, 404), roles=ADMIN_ONLY),
         Route(by_key, "PUT", f"{name}_upsert", upsert_row,
               f"Create the {label} with this external id (201) or change the given fields (200)", name,
-              body=kind.update_schema, ok=(200, 201), out=kind.out_schema, errors=(400, 401, 409, 422)),
+              body=kind.update_schema, ok=(200, 201), out=kind.out_schema, errors=(400, 401, 409, 422),
+              roles=ADMIN_ONLY),
         Route(f"/{name}/batch-upsert", "POST", f"{name}_batch_upsert", batch_upsert,
               f"Upsert up to {MAX_BATCH} {name} by external id, all or nothing", name,
-              body=batch_of(kind), out=BatchResult, errors=(400, 401, 422)),
+              body=batch_of(kind), out=BatchResult, errors=(400, 401, 422), roles=ADMIN_ONLY),
     ]
 
 

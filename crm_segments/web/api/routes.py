@@ -27,6 +27,10 @@ class Route:
     query: tuple[type[BaseModel], ...] = ()    # query-string schemas
     errors: tuple[int, ...] = (401,)           # error statuses it can answer with
     public: bool = False                       # no API key needed
+    roles: tuple[str, ...] = ("admin", "sales")  # whose API keys may call it; others get 403
+
+
+ADMIN_ONLY = ("admin",)
 
 
 def register_routes(bp: Blueprint, routes: Sequence[Route]) -> None:

@@ -33,13 +33,20 @@ class Api:
 
 @pytest.fixture
 def api_key(session: Session) -> tuple[ApiKey, str]:
-    user = UserFactory(role="sales")
+    """The host CRM's key: an admin's, since it writes profiles and records."""
+    user = UserFactory(role="admin")
     return users.create_api_key(session=session, email=user.email, name="host CRM")
 
 
 @pytest.fixture
 def api(client: FlaskClient, api_key: tuple[ApiKey, str]) -> Api:
     return Api(client, api_key[1])
+
+
+@pytest.fixture
+def sales_api(client: FlaskClient, session: Session) -> Api:
+    user = UserFactory(role="sales")
+    return Api(client, users.create_api_key(session=session, email=user.email, name="sales key")[1])
 
 
 def count(session: Session, model: type[Any]) -> int:

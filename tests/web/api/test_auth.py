@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_segments.db import utcnow
-from crm_segments.models import ApiKey
+from crm_segments.models import ApiKey, Profile
 
 from .conftest import Api
 
@@ -51,3 +52,33 @@ def test_openapi_needs_no_key(client: FlaskClient, backend: str) -> None:
     response = client.get("/api/v1/openapi.json")
     assert response.status_code == 200
     assert response.json["openapi"].startswith("3.1")
+
+
+def test_sales_keys_read_records_but_only_admin_keys_write_them(api: Api, sales_api: Api,
+                                                                session: Session) -> None:
+    created = api.post("/profiles", json={"external_id": "C-9", "email": "c9@example.com"})
+    assert created.status_code == 201
+    profile_id = created.json["id"]
+    assert sales_api.get(f"/profiles/{profile_id}").status_code == 200
+    assert sales_api.get("/profiles").status_code == 200
+    for method, path, body in [
+        ("post", "/profiles", {"external_id": "C-10"}),
+        ("patch", f"/profiles/{profile_id}", {"city": "Leeds"}),
+        ("put", "/profiles/by-external-id/C-9", {"city": "Leeds"}),
+        ("post", "/profiles/batch-upsert", {"items": [{"external_id": "C-11"}]}),
+        ("delete", f"/profiles/{profile_id}", None),
+    ]:
+        refused = getattr(sales_api, method)(path, **({"json": body} if body is not None else {}))
+        assert refused.status_code == 403, (method, path)
+        assert refused.json["error"]["code"] == "forbidden"
+        assert "admin" in refused.json["error"]["message"]
+    session.expire_all()
+    assert session.get(Profile, profile_id).city is None  # type: ignore[union-attr]
+    assert session.scalar(select(func.count()).select_from(Profile)) == 1
+
+
+def test_openapi_names_the_role_a_route_needs(api: Api) -> None:
+    spec = api.get("/openapi.json").json
+    create = spec["paths"]["/profiles"]["post"]
+    assert "403" in create["responses"] and "admin" in create["description"]
+    assert "403" not in spec["paths"]["/profiles"]["get"]["responses"]

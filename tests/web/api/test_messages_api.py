@@ -120,10 +120,10 @@ def test_templates_are_read_by_any_key(api: Api, spec: dict[str, Any]) -> None:
     assert list(_fields(api.get("/templates?channel=fax"))) == ["channel"]
 
 
-def test_only_admins_change_templates_and_bad_parts_save_nothing(api: Api, admin_api: Api, session: Session,
-                                                                 spec: dict[str, Any]) -> None:
+def test_only_admins_change_templates_and_bad_parts_save_nothing(
+        api: Api, admin_api: Api, sales_api: Api, session: Session, spec: dict[str, Any]) -> None:
     body = {"subject": "Your quote {{ quote.number }}", "text_body": "Hi {{ profile.first_name }}"}
-    denied = api.put(f"/templates/{KEY}", json=body)
+    denied = sales_api.put(f"/templates/{KEY}", json=body)
     assert denied.status_code == 403 and denied.json["error"]["code"] == "forbidden"
 
     refused = admin_api.put(f"/templates/{KEY}", json={**body, "html_body": "<p>ok</p>\n{{ profile.nick }}"})
@@ -143,7 +143,7 @@ def test_only_admins_change_templates_and_bad_parts_save_nothing(api: Api, admin
     assert (saved.json["origin"], saved.json["html_body"]) == ("edited", None)
     assert api.get(f"/templates/{KEY}").json["subject"] == "Your quote {{ quote.number }}"
 
-    assert api.post(f"/templates/{KEY}/reset").status_code == 403
+    assert sales_api.post(f"/templates/{KEY}/reset").status_code == 403
     reset = admin_api.post(f"/templates/{KEY}/reset")
     assert reset.status_code == 200 and reset.json["origin"] == "shipped"
     assert reset.json["html_body"] == shipped_templates()[KEY].html_body

@@ -89,9 +89,9 @@ def test_enrollments_and_their_steps(api: Api, session: Session) -> None:
     assert api.get("/enrollments/424242").status_code == 404
 
 
-def test_sales_keys_cannot_change_workflows(api: Api, session: Session) -> None:
+def test_sales_keys_cannot_change_workflows(sales_api: Api, session: Session) -> None:
     segment = make_segment(session)
-    refused = api.post("/workflows", json=definition(segment))
+    refused = sales_api.post("/workflows", json=definition(segment))
     assert refused.status_code == 403
     assert refused.json["error"]["code"] == "forbidden"
 
