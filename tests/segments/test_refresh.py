@@ -15,8 +15,8 @@ from crm_segments.segments.refresh import (
     due_segment_ids,
     refresh_due_segments,
     refresh_segment,
+    refresh_settings,
     run_refresh,
-    without_jit,
 )
 from tests.factories import ProfileFactory
 
@@ -157,8 +157,10 @@ def test_stale_statistics_are_refreshed_on_postgresql(session: Session, backend:
         assert analyzed == []
 
 
-def test_refresh_transactions_run_without_jit_on_postgresql(session: Session, backend: str) -> None:
-    without_jit(session)  # a no-op on SQLite
+def test_refresh_transactions_run_without_jit_and_with_more_work_mem_on_postgresql(
+        session: Session, backend: str) -> None:
+    refresh_settings(session)  # a no-op on SQLite
 
     if backend == "postgresql":
         assert session.scalar(text("SHOW jit")) == "off"
+        assert session.scalar(text("SHOW work_mem")) == "64MB"
