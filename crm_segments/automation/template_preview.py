@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_segments.models import Message, Profile, User
-from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
+from crm_segments.services.errors import FieldError, ValidationFailed
 from crm_segments.services.profile_queries import search_condition
 
 from .context import RECORD_MODELS
@@ -75,28 +75,40 @@ def default_profile(session: Session, source: TemplateSource) -> Profile | None:
     return session.scalar(select(Profile).order_by(Profile.id.desc()).limit(1))
 
 
+@dataclass(frozen=True)
+class _Record:
+    type: str | None
+    id: int | None
+    missing: str | None = None  # the type the template shows that the profile has none of
+
+
 def _record(session: Session, source: TemplateSource, profile: Profile, record_type: str | None,
-            record_id: int | None) -> tuple[str | None, int | None]:
+            record_id: int | None) -> _Record:
     if record_type is not None and record_type not in RECORD_MODELS:
         raise ValidationFailed([FieldError("record_type", f"must be one of {', '.join(RECORD_MODELS)}")])
+    chosen = record_type is not None
     if record_type is None:
         used = record_types_used(source)
         record_type = used[0] if used else None
     if record_type is None:
-        return None, None
+        return _Record(None, None)
     if record_id is None:
         record_id = latest_record_id(session, record_type, profile.id)
-        if record_id is None:
-            name = profile.full_name or profile.email or f"profile {profile.id}"
-            raise ValidationFailed([FieldError("record_type", f"{name} has no {record_type} to show; "
-                                                              "choose a profile that has one")])
-        return record_type, record_id
+        if record_id is None and chosen:
+            raise ValidationFailed([_no_record(profile, record_type)])
+        # A template may show the record only when there is one: try without it.
+        return _Record(record_type, record_id) if record_id is not None else _Record(None, None, record_type)
     model: Any = RECORD_MODELS[record_type]
     record = session.get(model, record_id)
     if record is None or record.profile_id != profile.id:
         raise ValidationFailed([FieldError("record_id", f"{record_type} {record_id} is not one of "
                                                         "this profile's records")])
-    return record_type, record_id
+    return _Record(record_type, record_id)
+
+
+def _no_record(profile: Profile, record_type: str) -> FieldError:
+    name = profile.full_name or profile.email or f"profile {profile.id}"
+    return FieldError("record_type", f"{name} has no {record_type} to show; choose a profile that has one")
 
 
 def preview_template(session: Session, source: TemplateSource, *, profile: Profile | None, base_url: str,
@@ -108,44 +120,41 @@ def preview_template(session: Session, source: TemplateSource, *, profile: Profi
     profile = profile or default_profile(session, source)
     if profile is None:
         raise ValidationFailed([FieldError("profile_id", "there is no profile to preview with yet")])
-    record_type, record_id = _record(session, source, profile, record_type, record_id)
+    record = _record(session, source, profile, record_type, record_id)
     try:
-        parts = preview(session, source, profile=profile, base_url=base_url, record_type=record_type,
-                        record_id=record_id)
+        parts = preview(session, source, profile=profile, base_url=base_url, record_type=record.type,
+                        record_id=record.id)
     except TemplateProblem as exc:
+        if record.missing is not None:
+            raise ValidationFailed([_no_record(profile, record.missing)]) from None
         raise ValidationFailed([FieldError(PART_FIELDS.get(exc.kind, exc.kind), exc.message)]) from None
-    return Preview(profile, record_type, record_id, parts)
+    return Preview(profile, record.type, record.id, parts)
 
 
 def send_test(session: Session, source: TemplateSource, *, user: User, profile: Profile | None,
-              to_address: str | None = None, record_type: str | None = None,
+              base_url: str, to_address: str | None = None, record_type: str | None = None,
               record_id: int | None = None) -> Message:
     """Queue a test message of the saved template, rendered for a real profile, to ``user``: the
-    user's email (or ``to_address``, a phone number for SMS). A test message is exempt from consent,
-    quiet hours and frequency caps and never counts toward a profile's cap."""
+    user's email (or ``to_address``, a phone number for SMS). It is rendered here first, so a test
+    that cannot render is refused now, not failed later. A test message is exempt from consent, quiet
+    hours and frequency caps and never counts toward a profile's cap."""
     from .outbox import send_test_message
 
-    profile = profile or default_profile(session, source)
-    if profile is None:
-        raise ValidationFailed([FieldError("profile_id", "there is no profile to render the test with")])
-    record_type, record_id = _record(session, source, profile, record_type, record_id)
     address = (to_address or "").strip() or (user.email if source.channel == "email" else "")
     if source.channel == "sms" and not _phone(address):
         raise ValidationFailed([FieldError("to_address", "a test SMS needs your phone number, "
                                                          "e.g. +15551234567")])
     if not address:
         raise ValidationFailed([FieldError("to_address", "no address to send the test to")])
+    rendered = preview_template(session, source, profile=profile, base_url=base_url, record_type=record_type,
+                                record_id=record_id)
+    record_type, record_id = rendered.record_type, rendered.record_id
     record = (record_type, record_id) if record_type is not None and record_id is not None else None
-    return send_test_message(session, template=source.key, channel=source.channel, profile_id=profile.id,
-                             user_id=user.id, to_address=address, record=record)
+    return send_test_message(session, template=source.key, channel=source.channel,
+                             profile_id=rendered.profile.id, user_id=user.id, to_address=address,
+                             record=record)
 
 
 def _phone(text: str) -> bool:
     digits = text[1:] if text.startswith("+") else ""
     return digits.isdigit() and 8 <= len(digits) <= 15
-
-
-def require_template(source: TemplateSource | None, key: str) -> TemplateSource:
-    if source is None:
-        raise NotFound(f"no message template {key!r}")
-    return source

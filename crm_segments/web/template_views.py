@@ -121,6 +121,7 @@ def _test_send(state: TemplateState, source: TemplateSource, *, profile: Any, re
     session = db_session()
     try:
         message = template_preview.send_test(session, state.source, user=current_user, profile=profile,
+                                             base_url=public_base_url(current_app),
                                              to_address=request.form.get("to_address"),
                                              record_type=record_type, record_id=record_id)
     except ValidationFailed as exc:

@@ -192,3 +192,20 @@ def test_an_sms_test_needs_a_phone_number(admin_client: FlaskClient, session: Se
 
 def test_unknown_template_is_404(admin_client: FlaskClient) -> None:
     assert admin_client.get("/templates/sales/nope").status_code == 404
+
+
+def test_a_record_the_template_shows_only_when_there_is_one_is_optional(admin_client: FlaskClient,
+                                                                        session: Session) -> None:
+    url = "/templates/transactional/owner_alert"  # {% if quote is defined %} ... {% endif %}
+    ProfileFactory(first_name="Dee", last_name="Ng", email="dee@example.com")
+    token = csrf_token_from(admin_client.get(url))
+    form = {"csrf_token": token, "profile": "dee@example.com"}
+    shown = admin_client.post(url, data={**form, "action": "preview"})
+    assert shown.status_code == 200
+    assert '<span id="preview-subject">Follow up with Dee Ng</span>' in shown.get_data(as_text=True)
+    # A test send is rendered first too: one that cannot render is refused now, not failed later.
+    url = "/templates/sales/quote_follow_up"
+    refused = admin_client.post(url, data={**form, "action": "test_send"})
+    assert refused.status_code == 400
+    assert "Dee Ng has no quote" in _errors(refused.get_data(as_text=True))["record_type"]
+    assert session.scalars(select(Message)).first() is None
