@@ -8,6 +8,7 @@ from typing import Any
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as Redirect
 
 from crm_segments.automation.workflows import editing, lifecycle, queries
@@ -17,11 +18,12 @@ from crm_segments.automation.workflows.files import dump_yaml, read_yaml, reset_
 from crm_segments.automation.workflows.results import segment_results, workflow_results
 from crm_segments.automation.workflows.step_types import STEP_TYPES, WEEKDAYS
 from crm_segments.db import utcnow
-from crm_segments.models import Segment, Tag
+from crm_segments.models import Enrollment, Profile, Segment, Tag, Workflow
 from crm_segments.models.workflows import ENROLLMENT_STATUSES
 from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
+from crm_segments.web.profile_sections import ProfileSection, add_profile_section
 from crm_segments.web.ui import bp
 from crm_segments.web.workflow_form import GOAL_PRESETS, EditorForm, apply_action, goal_item_value, read_form
 
@@ -234,3 +236,23 @@ def workflow_enrollment(enrollment_id: int) -> str:
 @role_required("admin", "sales")
 def workflow_results_page() -> str:
     return render_template("crm_segments/workflows/results.html", rows=segment_results(session=db_session()))
+
+
+PROFILE_ENROLLMENTS_SHOWN = 10
+
+
+def _profile_enrollments(session: Session, profile: Profile) -> dict[str, Any]:
+    rows = session.execute(
+        select(Enrollment, Workflow.name).join(Workflow, Workflow.id == Enrollment.workflow_id)
+        .where(Enrollment.profile_id == profile.id)
+        .order_by(Enrollment.enrolled_at.desc(), Enrollment.id.desc())
+        .limit(PROFILE_ENROLLMENTS_SHOWN + 1)
+    ).all()
+    return {"enrollments": [(enrollment, name) for enrollment, name in rows[:PROFILE_ENROLLMENTS_SHOWN]],
+            "more": len(rows) > PROFILE_ENROLLMENTS_SHOWN}
+
+
+add_profile_section(ProfileSection(
+    key="workflows", title="Workflows", template="crm_segments/workflows/_profile_enrollments.html",
+    context=_profile_enrollments, column="main", order=65,
+))

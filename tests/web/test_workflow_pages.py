@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 
@@ -140,3 +141,22 @@ def test_sales_people_view_but_do_not_edit(sales_client: FlaskClient, session: S
                              data={"status": "active", "csrf_token": token}).status_code == 403
     assert sales_client.post(f"/workflows/{workflow.id}/yaml",
                              data={"text": "x", "csrf_token": token}).status_code == 403
+
+
+def test_profile_page_lists_the_profiles_enrollments(sales_client: FlaskClient, session: Session) -> None:
+    from crm_segments.automation.workflows.lifecycle import set_status
+    from crm_segments.automation.workflows.triggers import enroll_from_events
+
+    segment = make_segment(session)
+    workflow = create_workflow(session=session, data=definition(segment, name="Chase quotes"))
+    set_status(session=session, workflow_id=workflow.id, status="active", now=T0)
+    enrolled, bystander = ProfileFactory(), ProfileFactory()
+    enter(session, segment, enrolled, at=T0 + dt.timedelta(minutes=1))  # entries after it was turned on
+    assert enroll_from_events(session, now=T0 + dt.timedelta(minutes=2)) == 1
+    session.flush()
+
+    page = sales_client.get(f"/profiles/{enrolled.id}").get_data(as_text=True)
+    assert 'id="workflows"' in page and "Chase quotes" in page
+    assert re.search(r'href="/workflows/enrollments/\d+">Chase quotes</a>', page)
+    other = sales_client.get(f"/profiles/{bystander.id}").get_data(as_text=True)
+    assert "Not enrolled in any workflow." in other and "Chase quotes" not in other
