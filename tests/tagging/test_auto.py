@@ -133,6 +133,31 @@ def test_a_large_batch_of_changed_profiles_is_handled_as_a_set(session: Session,
     assert tagged_ids(session, rule.tag) == {first.id, second.id}
 
 
+def test_a_batch_is_evaluated_in_chunks_for_those_profiles_only(session: Session,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(realtime, "ONE_BY_ONE", 0)
+    monkeypatch.setattr(realtime, "BATCH", 2)  # three changed profiles: two chunks
+    rule = _rule(session, "live", {"records": "jobs", "where": {"field": "status", "op": "eq",
+                                                               "value": "completed"},
+                                   "count": {"op": "gte", "value": 2}})
+    buyers = ProfileFactory.create_batch(3)
+    unchanged_buyer, lapsed = ProfileFactory.create_batch(2)
+    for profile in [*buyers, unchanged_buyer]:
+        JobFactory.create_batch(2, profile=profile)
+    auto.run_rule(session=session, rule=rule, now=NOW)
+    assert tagged_ids(session, rule.tag) == {p.id for p in [*buyers, unchanged_buyer]}
+    # A tagging of the rule's that no longer holds (lapsed has no jobs), and the buyers' taken away.
+    session.add(ProfileTag(entity_id=lapsed.id, tag_id=rule.tag_id, source="rule", rule_id=rule.id))
+    session.execute(ProfileTag.__table__.delete().where(ProfileTag.tag_id == rule.tag_id,
+                                                        ProfileTag.entity_id.in_([b.id for b in buyers])))
+    session.flush()
+    realtime.reevaluate_profiles(session, [b.id for b in buyers], now=NOW)
+    # the changed buyers are tagged again; the unchanged ones (lapsed included) are left as they were
+    assert tagged_ids(session, rule.tag) == {p.id for p in [*buyers, unchanged_buyer, lapsed]}
+    realtime.reevaluate_profiles(session, [buyers[0].id, lapsed.id], now=NOW)
+    assert tagged_ids(session, rule.tag) == {p.id for p in [*buyers, unchanged_buyer]}
+
+
 def test_the_profile_changed_signal_retags(session: Session) -> None:
     from crm_segments.services.changes import profiles_changed
 
