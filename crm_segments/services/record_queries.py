@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, select, true
+from sqlalchemy import ColumnElement, Select, and_, func, select, true
 from sqlalchemy.orm import Session
 
 from crm_segments.models import Job, Opportunity, Profile, Quote, Tag
@@ -318,8 +318,14 @@ def tags_by_record(*, session: Session, entity_type: str, record_ids: Iterable[i
 def tag_names(*, session: Session, entity_type: str) -> list[str]:
     """Names of the tags some record of this kind carries, for the list's tag filter.
 
-    One index probe per tag (``EXISTS`` on the tagging table's ``(tag_id, entity_id)`` index).
+    The tag ids in use come from a loose index scan of the tagging table's ``(tag_id, entity_id)``
+    index (``min(tag_id) WHERE tag_id > previous``), one probe per tag in use. ``EXISTS`` per tag
+    became a semi-join reading every tagging (95 ms with 100,000 tagged quotes), and a ``LIMIT 1``
+    probe per tag let the planner walk the primary key instead (65 ms).
     """
     tagging = tagging_model(entity_type)
-    used = select(tagging.entity_id).where(tagging.tag_id == Tag.id).exists()
-    return list(session.scalars(select(Tag.name).where(used).order_by(Tag.name_key)))
+    first = select(func.min(tagging.tag_id).label("tag_id")).cte("used_tags", recursive=True)
+    following = select(func.min(tagging.tag_id)).where(tagging.tag_id > first.c.tag_id).scalar_subquery()
+    used = first.union_all(select(following).where(first.c.tag_id.is_not(None)))
+    query = select(Tag.name).where(Tag.id.in_(select(used.c.tag_id))).order_by(Tag.name_key)
+    return list(session.scalars(query))

@@ -210,3 +210,14 @@ def test_sales_and_admins_see_the_lists_and_signed_out_visitors_sign_in(
 def test_admins_see_the_lists(admin_client: FlaskClient, quotes: dict[str, Any]) -> None:
     text = admin_client.get("/quotes?q=turing").get_data(as_text=True)
     assert "Q-T1" in text and "Q-A1" not in text
+
+
+def test_tag_filter_offers_the_tags_this_kind_carries(session: Session) -> None:
+    tags = [TagFactory(name=name, name_key=name.lower()) for name in ("Zeta", "alpha", "Mid", "Jobs only")]
+    for tag in tags[:3]:
+        QuoteTagFactory(quote=QuoteFactory(), tag=tag)
+    QuoteTagFactory(quote=QuoteFactory(), tag=tags[0])
+    JobTagFactory(job=JobFactory(), tag=tags[3])
+    assert record_queries.tag_names(session=session, entity_type="quote") == ["alpha", "Mid", "Zeta"]
+    assert record_queries.tag_names(session=session, entity_type="job") == ["Jobs only"]
+    assert record_queries.tag_names(session=session, entity_type="opportunity") == []
