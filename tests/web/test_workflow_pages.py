@@ -160,3 +160,25 @@ def test_profile_page_lists_the_profiles_enrollments(sales_client: FlaskClient, 
     assert re.search(r'href="/workflows/enrollments/\d+">Chase quotes</a>', page)
     other = sales_client.get(f"/profiles/{bystander.id}").get_data(as_text=True)
     assert "Not enrolled in any workflow." in other and "Chase quotes" not in other
+
+
+def test_enrollment_step_log_links_the_queued_message(sales_client: FlaskClient, session: Session) -> None:
+    from crm_segments.automation.workflows.engine import advance_batch
+    from crm_segments.automation.workflows.lifecycle import set_status
+    from crm_segments.automation.workflows.triggers import enroll_from_events
+    from crm_segments.models import Enrollment, Message
+
+    segment = make_segment(session)
+    steps = [{"key": "hello", "type": "send_email", "template": EMAIL_TEMPLATE}]
+    workflow = create_workflow(session=session, data=definition(segment, steps=steps))
+    set_status(session=session, workflow_id=workflow.id, status="active", now=T0)
+    enter(session, segment, ProfileFactory(email="dora@example.com", email_consent=True),
+          at=T0 + dt.timedelta(minutes=1))
+    assert enroll_from_events(session, now=T0 + dt.timedelta(minutes=2)) == 1
+    advance_batch(session, now=T0 + dt.timedelta(minutes=3))
+    session.flush()
+    enrollment = session.scalars(select(Enrollment)).one()
+    message = session.scalars(select(Message)).one()
+
+    page = sales_client.get(f"/workflows/enrollments/{enrollment.id}").get_data(as_text=True)
+    assert f'href="/messages/{message.id}">#{message.id}</a>' in page
