@@ -30,9 +30,10 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms import FileField, IntegerField, SelectField, StringField, TextAreaField
 
+from crm_segments.automation.workflows.results import workflow_results
 from crm_segments.db import utcnow
 from crm_segments.extension import get_state
-from crm_segments.models import Profile, Segment, SegmentMember
+from crm_segments.models import Profile, Segment, SegmentMember, Workflow
 from crm_segments.models.segments import SEGMENT_KINDS
 from crm_segments.segments import cohorts, members, preview, reports, service, static_lists
 from crm_segments.segments.explain import explain
@@ -113,8 +114,11 @@ def segment(segment_id: int) -> str:
     page = members.members_page(session, seg.id, q=q or None, after=after, limit=50)
     events = reports.events_page(session, seg.id, before=request.args.get("before", type=int), limit=25)
     history = reports.size_history(session, seg.id, limit=200)
+    triggered = session.scalars(select(Workflow).where(Workflow.trigger_segment_id == seg.id)
+                                .order_by(Workflow.name)).all()
+    workflows = [(w, workflow_results(session=session, workflow_id=w.id)) for w in triggered]
     return render_template(
-        "crm_segments/segments/page.html", segment=seg, page=page, q=q, events=events,
+        "crm_segments/segments/page.html", segment=seg, page=page, q=q, events=events, workflows=workflows,
         chart=size_chart(history), rule_text=service.rule_text(seg, service.segment_names(session)),
         confirm=ConfirmForm(), members_form=MembersForm(),
         next_url=url_for("crm_ui.segment", segment_id=seg.id, q=q or None, after=page.next_after)

@@ -182,3 +182,24 @@ def test_enrollment_step_log_links_the_queued_message(sales_client: FlaskClient,
 
     page = sales_client.get(f"/workflows/enrollments/{enrollment.id}").get_data(as_text=True)
     assert f'href="/messages/{message.id}">#{message.id}</a>' in page
+
+
+def test_segment_page_shows_the_workflows_it_triggers_with_results(sales_client: FlaskClient,
+                                                                   session: Session) -> None:
+    from crm_segments.automation.workflows.lifecycle import set_status
+    from crm_segments.automation.workflows.triggers import enroll_from_events
+
+    segment = make_segment(session)
+    other = make_segment(session, name="Elsewhere")
+    workflow = create_workflow(session=session, data=definition(segment, name="Chase quotes"))
+    create_workflow(session=session, data=definition(other, name="Unrelated"))
+    set_status(session=session, workflow_id=workflow.id, status="active", now=T0)
+    enter(session, segment, ProfileFactory(), ProfileFactory(), at=T0 + dt.timedelta(minutes=1))
+    assert enroll_from_events(session, now=T0 + dt.timedelta(minutes=2)) == 2
+    session.flush()
+
+    page = sales_client.get(f"/segments/{segment.id}").get_data(as_text=True)
+    assert 'id="workflows"' in page and "Chase quotes" in page and "Unrelated" not in page
+    assert re.search(r'data-metric="enrolled">2\b', page)
+    assert 'id="workflows"' not in sales_client.get(f"/segments/{make_segment(session, name='Lone').id}") \
+        .get_data(as_text=True)
