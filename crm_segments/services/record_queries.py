@@ -12,6 +12,13 @@ Performance at 1M profiles (909k quotes, 706k jobs, 379k opportunities):
 - Profile search is the profiles list's ``search_condition`` (prefix ranges on indexed columns);
   the records of the matching profiles come from the kind's ``(profile_id, ...)`` index.
 - The tag filter reads the tagging table's ``(tag_id, entity_id)`` index.
+
+Measured on PostgreSQL 15 with 1,000,000 profiles (2 cores, load average 4-6 from other work): a page
+filtered by status, date range, amount or tag, first or deep, 1-35 ms in the database; a date range
+that matches nothing 3.6 ms with the ``status IN`` form (91 ms, a sequential scan, without); a profile
+search for a very common prefix ("ada", 12,000 profiles) 100-250 ms, about 1.5-2x the profiles list's
+own search for it, a specific person ("ada lovelace") 15-22 ms. Through the web UI (server time):
+list pages 30-80 ms, a record page 25 ms, adding a tag there 20 ms.
 """
 
 from __future__ import annotations
