@@ -8,14 +8,14 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from crm_segments.models import Segment, SegmentEvent, SegmentMember
 from crm_segments.records import KINDS, crud
 from crm_segments.segments.compiler import compile_rule
-from crm_segments.segments.realtime import _level_query, reevaluate_profiles
+from crm_segments.segments.realtime import _level_query, _without_jit, reevaluate_profiles
 from crm_segments.segments.refresh import refresh_segment
 from crm_segments.segments.rules import parse_rule
 from tests.factories import ProfileFactory
@@ -163,3 +163,17 @@ def test_several_changed_profiles_get_grouped_and_ungrouped_rules_right(session:
 
     assert members(session, two_jobs) == {busy.id}  # the bystander waits for the next refresh
     assert members(session, at_most_one) == {idle.id}
+
+
+def test_big_batches_run_the_level_query_without_jit_then_restore_it(session: Session, backend: str) -> None:
+    if backend != "postgresql":
+        with _without_jit(session, enabled=True):
+            pass  # nothing to change on SQLite
+        return
+    before = session.scalar(text("SHOW jit"))
+    with _without_jit(session, enabled=True):
+        assert session.scalar(text("SHOW jit")) == "off"
+    assert session.scalar(text("SHOW jit")) == before
+    session.execute(text("SET LOCAL jit = on"))
+    with _without_jit(session, enabled=False):
+        assert session.scalar(text("SHOW jit")) == "on"
