@@ -103,3 +103,28 @@ def test_tag_editor_creates_suggests_adds_and_removes_tags(page: Any, live_serve
     editor.get_by_role("button", name="Add").click()
     expect(editor.locator(".tag-error")).to_be_visible()
     expect(editor.locator(".tag-list .tag-item")).to_have_count(0)
+
+
+def test_bulk_bar_tags_the_ticked_rows_and_undo_takes_it_back(page: Any, live_server: LiveServer) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{live_server.url}/profiles")
+    table = page.locator("#profiles-table")
+    bar = page.locator("#bulk-tag-bar")
+    expect(bar.locator(".bulk-selected-count")).to_have_text("0")
+    table.locator("tr", has_text="Grace Hopper").get_by_label("Select this profile").check()
+    table.locator("tr", has_text="Alan Turing").get_by_label("Select this profile").check()
+    expect(bar.locator(".bulk-selected-count")).to_have_text("2")
+    bar.get_by_label(re.compile("^Tags")).fill("Spring promo")
+    bar.get_by_role("button", name="Add tags").click()
+
+    expect(page.get_by_role("alert").or_(page.locator(".flash-success"))).to_contain_text(
+        "Added 'Spring promo' to 2 profiles")
+    rows = page.locator("#profiles-table tbody tr", has_text="Spring promo")
+    expect(rows).to_have_count(2)
+    expect(page.locator("#profiles-table tbody tr", has_text="Grace Hopper")).to_contain_text("Spring promo")
+
+    page.get_by_role("link", name="Bulk operations and undo").click()
+    page.get_by_role("button", name=re.compile("Undo")).first.click()
+    page.goto(f"{live_server.url}/profiles")
+    expect(page.locator("#profiles-table tbody tr", has_text="Spring promo")).to_have_count(0)
