@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, Integer, bindparam, select
 from sqlalchemy.orm import Session
 
 from crm_segments.db import UTCDateTime, utcnow
+from crm_segments.models import AutoTagRule
 
 from .auto import enabled_rules, run_rule, run_steps
 from .entities import entity_model
@@ -34,8 +35,8 @@ BATCH = 1_000  # more are re-evaluated as sets of this many (their ids are bound
 
 
 @lru_cache(maxsize=256)
-def profile_steps(spec: RuleSpec, minute: dt.datetime, postgresql: bool) -> tuple[Steps, Steps]:
-    """(add, remove) steps of a rule for the one profile given as the ``profile_id`` parameter."""
+def profile_steps(spec: RuleSpec, minute: dt.datetime, postgresql: bool) -> Steps:
+    """The steps that add and remove a rule's tag for the one profile given as ``profile_id``."""
     profile_id: ColumnElement[int] = bindparam("profile_id", type_=Integer)
     if spec.entity_type == "profile":
         def scope(entity_id: Any) -> ColumnElement[bool]:
@@ -49,7 +50,7 @@ def profile_steps(spec: RuleSpec, minute: dt.datetime, postgresql: bool) -> tupl
     match_id = select(column.label("id")).where(scope(column)).subquery("matches").c.id
     statements = RuleStatements(spec, match_id, postgresql=postgresql,
                                 now=bindparam("now", type_=UTCDateTime()), scope=scope)
-    return statements.add_steps(), statements.remove_steps()
+    return statements.change_steps()
 
 
 def reevaluate_profiles(
@@ -58,7 +59,9 @@ def reevaluate_profiles(
     """Re-run every enabled rule for just these profiles, in the caller's transaction.
 
     A rule that fails is skipped (inside a savepoint, so the caller's change still commits) and
-    logged; the next full run records its error on the rule.
+    logged; the next full run records its error on the rule. All rules run in one savepoint (each
+    statement is a round trip, and savepoints are two more per rule); only when one fails are they
+    run again, each in its own.
     """
     ids = sorted(set(profile_ids))
     if not ids:
@@ -66,18 +69,31 @@ def reevaluate_profiles(
     now = now or utcnow()
     minute = now.replace(second=0, microsecond=0)
     postgresql = dialect_name(session) == "postgresql"
-    for rule in enabled_rules(session):
+    rules = enabled_rules(session)
+    try:
+        with session.begin_nested():
+            for rule in rules:
+                _reevaluate(session, rule, ids, now, minute, postgresql)
+        return
+    except Exception:  # noqa: BLE001 - rolled back; each rule is tried again on its own below
+        log.debug("an auto-tag rule failed for changed profiles; running the rules one by one")
+    for rule in rules:
         try:
             with session.begin_nested():
-                if len(ids) > ONE_BY_ONE:
-                    for start in range(0, len(ids), BATCH):
-                        run_rule(session=session, rule=rule, now=now, profile_ids=ids[start:start + BATCH])
-                    continue
-                add, remove = profile_steps(RuleSpec.of(rule), minute, postgresql)
-                for profile_id in ids:
-                    run_steps(session, add + remove, {"profile_id": profile_id, "now": now})
+                _reevaluate(session, rule, ids, now, minute, postgresql)
         except Exception:  # noqa: BLE001 - one broken rule must not block writes to profiles
             log.exception("auto-tag rule %s failed for changed profiles", rule.id)
+
+
+def _reevaluate(session: Session, rule: AutoTagRule, ids: list[int], now: dt.datetime,
+                minute: dt.datetime, postgresql: bool) -> None:
+    if len(ids) > ONE_BY_ONE:
+        for start in range(0, len(ids), BATCH):
+            run_rule(session=session, rule=rule, now=now, profile_ids=ids[start:start + BATCH])
+        return
+    steps = profile_steps(RuleSpec.of(rule), minute, postgresql)
+    for profile_id in ids:
+        run_steps(session, steps, {"profile_id": profile_id, "now": now})
 
 
 def on_profiles_changed(session: Session, profile_ids: frozenset[int]) -> None:

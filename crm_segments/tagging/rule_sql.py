@@ -119,6 +119,17 @@ class RuleStatements:
             return (self._events(added, "added").add_cte(added),)  # type: ignore[attr-defined]
         return self._events(candidates, "added"), insert(t.__table__).from_select(TAGGING_COLUMNS, rows)
 
+    def change_steps(self) -> Steps:
+        """``add_steps() + remove_steps()``; on PostgreSQL, for a live rule, as one statement (one
+        round trip instead of two: what a changed profile costs is mostly round trips)."""
+        if not self.postgresql or self.spec.rule_id is None or self.spec.mode != "live":
+            return self.add_steps() + self.remove_steps()
+        t = self.tagging
+        [add_events] = self.add_steps()
+        gone = delete(t).where(self.stale()).returning(t.entity_id, t.tag_id).cte("gone")
+        removed_events = self._events(gone, "removed").cte("removed_events")  # type: ignore[attr-defined]
+        return (add_events.add_cte(gone, removed_events),)  # type: ignore[attr-defined]
+
     def remove_steps(self) -> Steps:
         t = self.tagging
         if self.spec.rule_id is None or self.spec.mode != "live":

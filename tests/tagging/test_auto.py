@@ -121,6 +121,8 @@ def test_reevaluate_profiles_touches_only_those_profiles(session: Session) -> No
     session.flush()
     realtime.reevaluate_profiles(session, [changed.id, untouched.id], now=NOW)
     assert tagged_ids(session, rule.tag) == {untouched.id}
+    assert sorted((e.entity_id, e.action) for e in events(session)) == sorted([
+        (changed.id, "added"), (untouched.id, "added"), (changed.id, "removed")])
     assert rule.last_run_at is None  # partial runs do not overwrite the full run's statistics
 
 
@@ -156,6 +158,19 @@ def test_a_batch_is_evaluated_in_chunks_for_those_profiles_only(session: Session
     assert tagged_ids(session, rule.tag) == {p.id for p in [*buyers, unchanged_buyer, lapsed]}
     realtime.reevaluate_profiles(session, [buyers[0].id, lapsed.id], now=NOW)
     assert tagged_ids(session, rule.tag) == {p.id for p in [*buyers, unchanged_buyer]}
+
+
+def test_a_broken_rule_does_not_stop_the_others_for_changed_profiles(
+        session: Session, caplog: pytest.LogCaptureFixture) -> None:
+    good = _rule(session, "sticky")  # runs first, then its work is rolled back with the failed attempt
+    broken = _rule(session, "live", {"field": "region", "op": "eq", "value": "North"})
+    broken.condition = {"field": "no_such_field", "op": "eq", "value": 1}  # broken behind the service's back
+    session.flush()
+    profile = ProfileFactory(lifecycle_status="customer")
+    realtime.reevaluate_profiles(session, [profile.id], now=NOW)
+    assert tagged_ids(session, good.tag) == {profile.id}
+    assert [(e.rule_id, e.action) for e in events(session)] == [(good.id, "added")]  # once, not twice
+    assert f"auto-tag rule {broken.id} failed" in caplog.text
 
 
 def test_the_profile_changed_signal_retags(session: Session) -> None:
