@@ -1,5 +1,6 @@
-"""In a real browser: build a segment with the visual rule builder and its live preview, and tag
-profiles with the type-ahead tag editor."""
+"""In a real browser: tag profiles with the type-ahead tag editor and the bulk tag bar.
+
+(The rule builder's browser test is tests/segments/test_rule_builder_browser.py.)"""
 
 from __future__ import annotations
 
@@ -30,40 +31,6 @@ def page(chromium_path: str, live_server: LiveServer) -> Iterator[Any]:
             yield page
         finally:
             browser.close()
-
-
-def test_rule_builder_previews_as_the_rule_changes_and_saves_a_live_segment(
-        page: Any, live_server: LiveServer) -> None:
-    from playwright.sync_api import expect
-
-    page.goto(f"{live_server.url}/segments/new")
-    builder = page.locator("#rule-builder")
-    # the starting rule is "lifecycle status is customer": two of the five demo profiles
-    expect(page.locator("#preview-count")).to_have_text("2")
-    expect(page.locator(".preview-sample li")).to_have_count(2)
-
-    builder.get_by_label("Value").select_option("churned")
-    expect(page.locator("#preview-count")).to_have_text("1")
-    expect(page.locator(".preview-sample")).to_contain_text("ewd@eindhoven.example")
-
-    # a second condition that no demo profile meets, in an "all" group, empties the preview
-    builder.get_by_role("button", name="+ condition").click()
-    conditions = builder.locator(".rb-condition")
-    expect(conditions).to_have_count(2)
-    second = conditions.nth(1)
-    second.get_by_label("Field").select_option("region")
-    second.get_by_label("Value").fill("Atlantis")
-    expect(page.locator("#preview-count")).to_have_text("0")
-    builder.locator(".rb-remove").nth(1).click()
-    expect(conditions).to_have_count(1)
-    expect(page.locator("#preview-count")).to_have_text("1")
-
-    page.get_by_label("Name").fill("Churned demo customers")
-    page.get_by_role("button", name="Save and refresh").click()
-    expect(page).to_have_url(re.compile(r"/segments/\d+$"))
-    expect(page.get_by_role("heading", name="Churned demo customers")).to_be_visible()
-    expect(page.get_by_text("Edsger Dijkstra")).to_be_visible()
-    expect(page.get_by_text("Ada Lovelace")).to_have_count(0)
 
 
 def test_tag_editor_creates_suggests_adds_and_removes_tags(page: Any, live_server: LiveServer) -> None:
