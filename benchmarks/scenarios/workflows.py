@@ -1,8 +1,8 @@
 """Workflows at scale: a burst of segment entries through to the email provider, and a quote saved
 through the API through to its follow-up enrollment.
 
-    python -m benchmarks.run workflow-burst --profiles 10000 --schema models
-    python -m benchmarks.run workflow-quote-api --profiles 100000 --schema models
+    python -m benchmarks.run workflow-burst --profiles 10000
+    python -m benchmarks.run workflow-quote-api --profiles 100000
 
 Targets (issue 5, PostgreSQL): 10,000 profiles entering a segment at once have all their first emails
 handed to the (fake, loopback) provider within 60 s, rendering included, at least 300 messages/s;
@@ -18,6 +18,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from crm_segments.models import Enrollment, Message, Profile, Segment, SegmentEv
 BURST = 10_000
 BURST_WORKFLOW = "Bench burst"
 QUOTE_REQUESTS = 20
+FAKE_PROCESSES = 2  # fake SendGrid server processes (each checks every request against the definition)
 
 
 def _prepare_burst(context: BenchContext) -> None:
@@ -65,27 +67,51 @@ def _prepare_burst(context: BenchContext) -> None:
 @scenario("workflow-burst", "10,000 profiles enter a segment at once: every first email to the fake SendGrid",
           prepare=_prepare_burst)
 def burst(context: BenchContext) -> dict[str, Any]:
-    from crm_segments.automation.dispatch import dispatch_due
+    """The scheduler's jobs as they would run at the first tick after the entries: the workflow runner
+    (enroll, then queue the first emails, committing every 500) on a thread, and the send job's
+    dispatcher on this one, as one scheduler process runs them. The fake SendGrid runs in processes
+    of its own (a real provider is another machine) and checks every request against SendGrid's
+    OpenAPI definition before answering it, as in the tests."""
+    return _burst(context, check_after=False)
+
+
+@scenario("workflow-burst-checked-after",
+          "workflow-burst, with the fake SendGrid checking every request after the timed part",
+          prepare=_prepare_burst)
+def burst_checked_after(context: BenchContext) -> dict[str, Any]:
+    """The same burst, but the fake answers at once and checks every request against the definition
+    once the timing has stopped (the run fails if one does not match): the figure without the fake's
+    own CPU (2-3 ms of openapi-core per request) on the machine the sender runs on."""
+    return _burst(context, check_after=True)
+
+
+def _burst(context: BenchContext, *, check_after: bool) -> dict[str, Any]:
+    from crm_segments.automation.dispatch import dispatch_all
+    from crm_segments.automation.jobs import SEND_THREADS
     from crm_segments.automation.workflows.engine import advance_due, enroll_due
     from crm_segments.config import MessagingSettings, Settings
-    from tests.fakes import FakeSendGrid
+    from tests.fakes.processes import FakeProviderProcesses
 
     factory = make_session_factory(context.engine)
     with factory() as session:
         workflow_id = session.scalar(select(Workflow.id).where(Workflow.name == BURST_WORKFLOW))
     expected = min(context.profiles, BURST)
-    with FakeSendGrid(validate=False) as fake:
+    api_key = "SG.bench-key"
+    fake = FakeProviderProcesses("sendgrid", processes=FAKE_PROCESSES, check_after=check_after,
+                                 api_key=api_key)
+    with fake:
         messaging = dataclasses.replace(MessagingSettings(), signing_key="bench-" + "x" * 32,
-                                        email_provider="sendgrid", sendgrid_api_key=fake.api_key,
+                                        email_provider="sendgrid", sendgrid_api_key=api_key,
                                         sendgrid_host=fake.url, email_from="Shop <shop@example.com>",
                                         provider_timeout=10.0)
         settings = Settings(database_url=context.database_url, outbox_dir=Path(tempfile.mkdtemp()),
                             public_url="https://crm.example.com", messaging=messaging)
         timings: dict[str, float] = {}
+        progress = _Progress(lambda: fake.messages, expected)
+        cpu_before = time.process_time()
         started = time.perf_counter()
 
         def run_workflows() -> None:
-            # The scheduler's two workflow jobs, as they would run at the first tick after the entries.
             now = utcnow() + dt.timedelta(seconds=2)
             enroll_due(factory, now=now)
             timings["enrolled_seconds"] = time.perf_counter() - started
@@ -94,23 +120,70 @@ def burst(context: BenchContext) -> dict[str, Any]:
 
         worker = threading.Thread(target=run_workflows)
         worker.start()
-        while len(fake.messages) < expected and time.perf_counter() - started < 300:
-            report = dispatch_due(factory, settings=settings, now=utcnow() + dt.timedelta(seconds=2),
-                                  limit=500)
+        progress.start(started)
+        while fake.messages < expected and time.perf_counter() - started < 300:
+            report = dispatch_all(factory, settings=settings, now=utcnow() + dt.timedelta(seconds=2),
+                                  workers=SEND_THREADS)
             if not report.claimed:
-                time.sleep(0.05)  # the dispatcher's next tick: the workflow runner has not queued more yet
+                time.sleep(0.05)  # the send job's next tick: the workflow runner has not queued more yet
+        progress.stop()
         handed_seconds = time.perf_counter() - started
         worker.join()
-        handed = len(fake.messages)
+        cpu_seconds = time.process_time() - cpu_before
+        handed, fake_cpu = fake.messages, fake.cpu_seconds
+    requests, checked, spec_errors = fake.requests, fake.checked, fake.spec_errors  # all checked now
+    samples = fake.spec_error_samples[:3]
     with factory() as session:
         statuses = dict(session.execute(select(Message.status, func.count()).where(
             Message.workflow_id == workflow_id).group_by(Message.status)).all())
-    return {"profiles": expected, "handed_to_provider": handed,
+    if spec_errors or checked != requests:
+        raise AssertionError(f"{requests} requests, {checked} checked against SendGrid's OpenAPI definition, "
+                             f"{spec_errors} outside it: {samples}")
+    return {"profiles": expected, "handed_to_provider": handed, "provider_requests": requests,
+            "checked_against_definition": checked, "checked_after_timing": check_after,
+            "spec_errors": spec_errors, "send_threads": SEND_THREADS, "fake_processes": FAKE_PROCESSES,
             "enrolled_seconds": round(timings.get("enrolled_seconds", 0), 2),
             "queued_seconds": round(timings.get("queued_seconds", 0), 2),
-            "all_handed_seconds": round(handed_seconds, 2),
+            "first_handed_seconds": progress.first, "all_handed_seconds": round(handed_seconds, 2),
             "messages_per_second": round(handed / handed_seconds) if handed_seconds else None,
+            "sustained_per_second": progress.sustained(),
+            "sender_cpu_seconds": round(cpu_seconds, 1),
+            "fake_provider_cpu_seconds_timed": round(fake_cpu, 1),
             "statuses": statuses}
+
+
+class _Progress:
+    """Polls the provider's count every 50 ms: when the first message arrived, and the rate between
+    10 % and 90 % of them (the sustained rate, without the start-up and the tail)."""
+
+    def __init__(self, count: Callable[[], int], expected: int) -> None:
+        self.count, self.expected = count, expected
+        self.marks: dict[float, float] = {}
+        self.first: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self, started: float) -> None:
+        self._started = started
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            handed, at = self.count(), time.perf_counter() - self._started
+            if handed and self.first is None:
+                self.first = round(at, 2)
+            for fraction in (0.1, 0.9):
+                if handed >= fraction * self.expected and fraction not in self.marks:
+                    self.marks[fraction] = at
+
+    def sustained(self) -> int | None:
+        if 0.1 not in self.marks or 0.9 not in self.marks or self.marks[0.9] <= self.marks[0.1]:
+            return None
+        return round(0.8 * self.expected / (self.marks[0.9] - self.marks[0.1]))
 
 
 def _prepare_quote_api(context: BenchContext) -> None:

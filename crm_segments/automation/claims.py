@@ -1,9 +1,10 @@
 """Which due messages a dispatcher takes, and what happens to messages a stopped sender left behind.
 
 A claim marks pending rows with a token and a short lease and is committed before anything is sent;
-two dispatchers never claim the same row (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: one atomic
-UPDATE, as SQLite runs one writer at a time). A claim that expires (its dispatcher died before
-starting the send) makes the row claimable again: nothing was sent, so nothing is lost.
+two dispatchers never claim the same row (PostgreSQL: one ``UPDATE`` of the rows a ``SELECT ... FOR
+UPDATE SKIP LOCKED`` returned; SQLite: one atomic UPDATE, as SQLite runs one writer at a time). A claim that
+expires (its dispatcher died before starting the send) makes the row claimable again: nothing was
+sent, so nothing is lost.
 
 A row left in ``sending`` past the sending lease is different: the provider may have taken it. It is
 marked ``unknown`` and settled by delivery events (whose custom args / callback URL carry the
@@ -33,6 +34,7 @@ class Claimed:
 
 def claim_due(session_factory: sessionmaker[Session], *, now: dt.datetime, limit: int,
               lease: dt.timedelta) -> tuple[str, list[Claimed]]:
+    """Claim up to ``limit`` due messages in one statement; returns the token and the rows, oldest first."""
     token = uuid.uuid4().hex
     with session_factory() as session, session.begin():
         due = (select(Message.id)
@@ -41,16 +43,15 @@ def claim_due(session_factory: sessionmaker[Session], *, now: dt.datetime, limit
                .order_by(Message.next_attempt_at, Message.id).limit(limit))
         claim = update(Message).values(claim_token=token, claimed_until=now + lease)
         if session.get_bind().dialect.name == "postgresql":
-            ids = list(session.scalars(due.with_for_update(skip_locked=True)))
-            if ids:
-                session.execute(claim.where(Message.id.in_(ids)).execution_options(synchronize_session=False))
+            # A materialized CTE runs the locking SELECT exactly once, however the UPDATE is planned.
+            locked = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+            claim = claim.where(Message.id == locked.c.id)
         else:
-            session.execute(claim.where(Message.id.in_(due.scalar_subquery()))
-                            .execution_options(synchronize_session=False))
-        rows = session.execute(select(Message.id, Message.profile_id, Message.channel)
-                               .where(Message.claim_token == token)
-                               .order_by(Message.next_attempt_at, Message.id)).all()
-    return token, [Claimed(*row) for row in rows]
+            claim = claim.where(Message.id.in_(due.scalar_subquery()))
+        claimed = sorted(session.execute(
+            claim.returning(Message.next_attempt_at, Message.id, Message.profile_id, Message.channel)
+            .execution_options(synchronize_session=False)))  # RETURNING keeps no order
+    return token, [Claimed(row.id, row.profile_id, row.channel) for row in claimed]
 
 
 def release(session_factory: sessionmaker[Session], *, token: str, ids: list[int]) -> None:

@@ -12,7 +12,7 @@ from crm_segments.models import Message, Profile, User
 
 from . import links
 from .context import build_context
-from .rendering import TemplateProblem, render
+from .rendering import TemplateProblem, render, wrap
 from .template_store import TemplateCache, TemplateSource, get_template
 
 UNSUBSCRIBE_PREVIEW = "unsubscribe-link-preview"
@@ -53,6 +53,7 @@ def compose(session: Session, message: Message, profile: Profile, *, settings: S
                             record_id=message.record_id,
                             unsubscribe_url=link or links.unsubscribe_url(base_url, UNSUBSCRIBE_PREVIEW),
                             extra=extra)
+    context = {name: wrap(name, value) for name, value in context.items()}  # once, not once per part
     parts = {kind: render(text, kind, context) for kind, text in source.parts().items()}
     message.subject = parts.get("subject")
     message.html_body = parts.get("html")

@@ -120,3 +120,40 @@ def test_slow_and_dropped_answers(twilio_fake: FakeTwilio) -> None:
     assert len(twilio_fake.messages) == 1
     auth = base64.b64encode(f"{twilio_fake.account_sid}:{twilio_fake.auth_token}".encode()).decode()
     assert twilio_fake.requests[-1].headers["Authorization"] == f"Basic {auth}"
+
+
+def test_sendgrid_fails_one_address_whatever_order_requests_arrive_in(sendgrid_fake: FakeSendGrid) -> None:
+    client = SendGridAPIClient("SG.test-key", host=sendgrid_fake.url)
+    sendgrid_fake.fail_address("busy@example.com", 429, retry_after=9)
+    client.send(_mail("first@example.com"))
+    with pytest.raises(TooManyRequestsError) as limited:
+        client.send(_mail("busy@example.com"))
+    assert limited.value.headers["Retry-After"] == "9"
+    assert client.send(_mail("busy@example.com")).status_code == 202  # once only
+    assert sendgrid_fake.recipients() == ["first@example.com", "busy@example.com"]
+
+
+BAD_MAIL = {"personalizations": [{"to": [{"email": "not-an-address"}]}],
+            "from": {"email": "shop@example.com"}, "subject": "x",
+            "content": [{"type": "text/plain", "value": "x"}]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("check_after", [False, True])
+def test_sendgrid_in_processes_of_its_own_checks_every_request(check_after: bool) -> None:
+    from tests.fakes.processes import FakeProviderProcesses
+
+    fake = FakeProviderProcesses("sendgrid", processes=2, check_after=check_after, api_key="SG.k")
+    with fake:
+        client = SendGridAPIClient("SG.k", host=fake.url)
+        for n in range(4):
+            assert client.send(_mail(f"p{n}@example.com")).status_code == 202
+        if check_after:  # answered at once, like a valid one; the check comes when the fake stops
+            assert client.client.mail.send.post(request_body=BAD_MAIL).status_code == 202
+        else:
+            with pytest.raises(BadRequestsError):
+                client.client.mail.send.post(request_body=BAD_MAIL)
+    assert (fake.requests, fake.checked, fake.spec_errors) == (5, 5, 1)
+    assert fake.messages == (5 if check_after else 4)
+    assert "not-an-address" in fake.spec_error_samples[0]
+    assert fake.cpu_seconds > 0

@@ -16,13 +16,21 @@ MAIL_SEND_PATH = "/v3/mail/send"
 class FakeSendGrid(FakeProvider):
     spec_file = "sendgrid-mail-v3.json"
 
-    def __init__(self, *, api_key: str = "SG.test-key", validate: bool = True) -> None:
-        super().__init__(validate=validate)
+    def __init__(self, *, api_key: str = "SG.test-key", validate: bool = True,
+                 check_after: bool = False) -> None:
+        super().__init__(validate=validate, check_after=check_after)
         self.api_key = api_key
         self.invalid_addresses: set[str] = set()  # answered 400 "Does not contain a valid address."
+        # Temporary failures for one recipient, whatever order concurrent requests arrive in.
+        self.address_faults: dict[str, list[tuple[int, int | None]]] = {}
 
     def reject_address(self, email: str) -> None:
         self.invalid_addresses.add(email.lower())
+
+    def fail_address(self, email: str, status: int, *, retry_after: int | None = None,
+                     times: int = 1) -> None:
+        """Answer the next ``times`` messages to ``email`` with ``status`` (429, 500...)."""
+        self.address_faults.setdefault(email.lower(), []).extend([(status, retry_after)] * times)
 
     def authenticate(self, request: Received) -> Reply | None:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
@@ -36,6 +44,15 @@ class FakeSendGrid(FakeProvider):
         payload = request.json()
         for p_index, personalization in enumerate(payload.get("personalizations", [])):
             for t_index, recipient in enumerate(personalization.get("to", [])):
+                with self._lock:
+                    faults = self.address_faults.get(recipient["email"].lower())
+                    fault = faults.pop(0) if faults else None
+                if fault is not None:
+                    status, retry_after = fault
+                    reply = self.error_reply(status, f"error {status}")
+                    if retry_after is not None:
+                        reply.headers["Retry-After"] = str(retry_after)
+                    return reply
                 if recipient["email"].lower() in self.invalid_addresses:
                     return Reply(400, {"errors": [{
                         "message": "Does not contain a valid address.",

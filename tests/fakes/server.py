@@ -79,13 +79,22 @@ class Blocker:
 
 class FakeProvider:
     spec_file: str = ""
+    latency = 0.0  # seconds every answer waits, like a provider across the internet (benchmarks)
 
-    def __init__(self, *, validate: bool = True) -> None:
+    def __init__(self, *, validate: bool = True, check_after: bool = False) -> None:
+        """``validate``: check every request against the provider's OpenAPI definition, before it is
+        answered (an invalid one gets the provider's 400). ``check_after``: answer at once and check
+        each request later, in ``check_received()`` (at the latest in ``stop()``): for benchmarks, where
+        the fake's CPU would otherwise be counted against the sender. Either way every request is
+        checked and ends up in ``spec_errors`` if it does not match."""
         self.validate = validate
+        self.check_after = check_after
         self.spec: OpenAPI | None = load_spec(self.spec_file) if validate else None
         self.requests: list[Received] = []
         self.messages: list[dict[str, Any]] = []   # accepted messages, in order
         self.spec_errors: list[str] = []
+        self.checked = 0                           # requests checked against the definition
+        self._unchecked: list[Received] = []
         self._faults: deque[Fault] = deque()
         self._blockers: list[Blocker] = []
         self._lock = threading.Lock()
@@ -94,8 +103,12 @@ class FakeProvider:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def start(self, port: int = 0) -> FakeProvider:
-        server = _Server(("127.0.0.1", port), _Handler)
+    def start(self, port: int = 0, *, reuse_port: bool = False) -> FakeProvider:
+        """Serve on ``port`` (0: any free one); ``reuse_port`` lets several processes share it."""
+        server = _Server(("127.0.0.1", port), _Handler, bind_and_activate=False)
+        server.allow_reuse_port = reuse_port
+        server.server_bind()
+        server.server_activate()
         server.fake = self
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -112,6 +125,15 @@ class FakeProvider:
             self._server = None
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.check_received()
+
+    def check_received(self) -> int:
+        """Check the requests answered before being checked (``check_after``); returns how many."""
+        with self._lock:
+            pending, self._unchecked = self._unchecked, []
+        for request in pending:
+            self._check(request)
+        return len(pending)
 
     def __enter__(self) -> FakeProvider:
         return self.start()
@@ -172,12 +194,10 @@ class FakeProvider:
         """The reply to send, or None to drop the connection."""
         with self._lock:
             self.requests.append(request)
-        if self.spec is not None:
-            problem = request_errors(self.spec, method=request.method, path=request.path,
-                                     query=request.query, headers=request.headers, body=request.body)
-            if problem:
-                self.spec_errors.append(problem)
-                return self.error_reply(400, problem)
+            if self.spec is not None and self.check_after:
+                self._unchecked.append(request)
+        if self.spec is not None and not self.check_after and (problem := self._check(request)):
+            return self.error_reply(400, problem)
         if (denied := self.authenticate(request)) is not None:
             return denied
         fault = self._faults.popleft() if self._faults else None
@@ -196,6 +216,8 @@ class FakeProvider:
         record, reply = self.accept(request)
         with self._lock:
             self.messages.append(record)
+        if self.latency:
+            time.sleep(self.latency)
         if fault is None:
             return reply
         if fault.kind == "slow":
@@ -206,6 +228,16 @@ class FakeProvider:
         elif fault.kind == "drop":
             return None
         return reply
+
+    def _check(self, request: Received) -> str | None:
+        assert self.spec is not None
+        problem = request_errors(self.spec, method=request.method, path=request.path, query=request.query,
+                                 headers=request.headers, body=request.body)
+        with self._lock:
+            self.checked += 1
+            if problem:
+                self.spec_errors.append(problem)
+        return problem
 
 
 _STATUS_TEXT = {429: "too many requests", 500: "internal error", 502: "bad gateway",

@@ -30,8 +30,8 @@ class FakeTwilio(FakeProvider):
     spec_file = "twilio-messages-v2010.json"
 
     def __init__(self, *, account_sid: str = "AC" + "0123456789abcdef" * 2, auth_token: str = "test-token",
-                 validate: bool = True) -> None:
-        super().__init__(validate=validate)
+                 validate: bool = True, check_after: bool = False) -> None:
+        super().__init__(validate=validate, check_after=check_after)
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.rejected_numbers: dict[str, int] = {}  # number -> Twilio error code

@@ -14,7 +14,7 @@ from typing import Any
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import CustomArg, Header, Mail
+from sendgrid.helpers.mail import CustomArg, From, Header, Mail
 
 from .base import Accepted, AmbiguousError, Outgoing, RetryableError, classify_status, parse_retry_after
 
@@ -29,10 +29,11 @@ class SendGridChannel:
                  timeout: float = 10.0) -> None:
         self._client = SendGridAPIClient(api_key, host=host)
         self.email_from = email_from
+        self._from = From(email_from)  # parsed once; Mail only reads it (threads share it)
         self.timeout = timeout
 
     def build(self, message: Outgoing) -> dict[str, Any]:
-        mail = Mail(from_email=self.email_from, to_emails=message.to, subject=message.subject,
+        mail = Mail(from_email=self._from, to_emails=message.to, subject=message.subject,
                     plain_text_content=message.text_body, html_content=message.html_body or None)
         # On the personalization: the definition types a top-level custom_args as a string.
         mail.custom_arg = CustomArg(MESSAGE_ID_ARG, str(message.message_id), p=0)

@@ -1,0 +1,95 @@
+"""Write what the providers answered for a group of sends: one transaction, one UPDATE per kind of
+outcome (usually just "sent"; see bulk.py).
+
+- sent: ``sent`` with the provider's id, unless a delivery event already moved the row further;
+- 429 / 5xx / no connection: back to ``pending`` with back-off (never sooner than Retry-After), until
+  ``MAX_ATTEMPTS``;
+- no answer after the request left: ``unknown``, settled by delivery events, never re-sent;
+- refused for good: ``failed`` with the reason (a number that replied STOP also loses SMS consent);
+- not attempted (the channel's credentials were refused): back to ``pending``, as it never left.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import Table, case, func, or_
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_segments.models import Message, Profile
+
+from .bulk import update_rows
+from .channels import AmbiguousError, PermanentError, RetryableError
+from .consent import set_consent
+from .retry import MAX_ATTEMPTS, retry_delay
+from .sending import Result
+
+MESSAGES = cast(Table, Message.__table__)
+UNKNOWN_REASON = "no answer from the provider; waiting for delivery events"
+
+
+def record(session_factory: sessionmaker[Session], results: Sequence[Result], *,
+           now: dt.datetime) -> list[str]:
+    """Write the outcomes; returns them (sent, retry, unknown, failed, account_problem, not_attempted)."""
+    if not results:
+        return []
+    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    outcomes = []
+    for result in results:
+        outcome, values = _outcome(result, now=now)
+        rows[outcome].append({"id": result.handover.id, **values})
+        outcomes.append(outcome)
+    m = MESSAGES.c
+    sending = (m.status == "sending",)  # the outcome of a send only ever replaces "sending"
+    with session_factory() as session, session.begin():
+        update_rows(session, MESSAGES, rows["sent"], set_=lambda row: {
+            # A delivery event may have come first: never move the row back or replace its provider id.
+            "status": case((or_(m.status == "sending", m.status == "unknown"), "sent"), else_=m.status),
+            "provider_message_id": func.coalesce(m.provider_message_id, row["provider_message_id"]),
+            "sent_at": func.coalesce(m.sent_at, now), "status_reason": None, "last_error": None,
+            "error_code": None, "updated_at": now})
+        update_rows(session, MESSAGES, rows["retry"], where=sending,
+                    set_=lambda row: {**row, "status": "pending", "updated_at": now})
+        update_rows(session, MESSAGES, rows["unknown"], where=sending, set_=lambda row: {
+            **row, "status": "unknown", "status_reason": UNKNOWN_REASON, "updated_at": now})
+        update_rows(session, MESSAGES, rows["failed"] + rows["account_problem"], where=sending,
+                    set_=lambda row: {**row, "status": "failed", "failed_at": now, "updated_at": now})
+        update_rows(session, MESSAGES, rows["not_attempted"], where=sending, set_=lambda row: {
+            "status": "pending", "attempts": m.attempts - 1, "updated_at": now})
+        for result in results:
+            error = result.error
+            if isinstance(error, PermanentError) and error.withdraw_consent:
+                _withdraw_consent(session, result, error, now=now)
+    return outcomes
+
+
+def _outcome(result: Result, *, now: dt.datetime) -> tuple[str, dict[str, Any]]:
+    if not result.attempted:
+        return "not_attempted", {}
+    if result.accepted is not None:
+        return "sent", {"provider_message_id": result.accepted.provider_message_id}
+    error = result.error
+    assert error is not None
+    values: dict[str, Any] = {"last_error": str(error)[:2000], "error_code": error.code}
+    attempts = result.handover.attempts
+    if isinstance(error, RetryableError) and attempts < MAX_ATTEMPTS:
+        values.update(status_reason=f"retrying after attempt {attempts}",
+                      next_attempt_at=now + retry_delay(attempts, error.retry_after))
+        return "retry", values
+    if isinstance(error, AmbiguousError):
+        return "unknown", values
+    reason = str(error) if isinstance(error, PermanentError) else f"gave up after {attempts} attempts"
+    values["status_reason"] = reason[:200]
+    account_problem = isinstance(error, PermanentError) and error.account_problem
+    return ("account_problem" if account_problem else "failed"), values
+
+
+def _withdraw_consent(session: Session, result: Result, error: PermanentError, *, now: dt.datetime) -> None:
+    profile = session.get(Profile, result.handover.profile_id)
+    if profile is not None:
+        set_consent(session, profile=profile, channel=result.handover.channel, granted=False,
+                    source="sms_keyword", detail=f"provider refused: {error}",
+                    message_id=result.handover.id, now=now)
