@@ -56,6 +56,7 @@ class MessagingSettings:
     twilio_messaging_service_sid: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
     provider_timeout: float = 10.0
+    send_threads: int = 8  # provider calls at once; more for a distant provider (network-bound)
     default_time_zone: str = "UTC"
     email_send_window: SendWindow | None = None
     sms_send_window: SendWindow | None = SendWindow(dt.time(8), dt.time(21))
@@ -165,6 +166,8 @@ def messaging_settings_from_config(config: Mapping[str, Any]) -> MessagingSettin
         twilio_api_url=_url("TWILIO_API_URL", get("TWILIO_API_URL") or defaults.twilio_api_url),
         provider_timeout=_positive("PROVIDER_TIMEOUT", config.get("CRM_SEGMENTS_PROVIDER_TIMEOUT"),
                                    defaults.provider_timeout),
+        send_threads=_whole("SEND_THREADS", config.get("CRM_SEGMENTS_SEND_THREADS"), defaults.send_threads,
+                            low=1, high=64),
         default_time_zone=time_zone,
         email_send_window=_window("EMAIL_SEND_WINDOW", config.get("CRM_SEGMENTS_EMAIL_SEND_WINDOW"),
                                   defaults.email_send_window),
@@ -204,6 +207,15 @@ def _positive(name: str, value: Any, default: float) -> float:
     if number <= 0:
         raise ConfigError(f"CRM_SEGMENTS_{name}: {value!r} must be a positive number of seconds")
     return number
+
+
+def _whole(name: str, value: Any, default: int, *, low: int, high: int) -> int:
+    if value is None or value == "":
+        return default
+    text = str(value).strip()
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ConfigError(f"CRM_SEGMENTS_{name}: {value!r} must be a whole number from {low} to {high}")
+    return int(text)
 
 
 def _check_time_zone(name: str, value: str) -> None:
@@ -279,6 +291,7 @@ MESSAGING_ENV: dict[str, str | None] = {
     "TWILIO_ACCOUNT_SID": "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN": "TWILIO_AUTH_TOKEN",
     "TWILIO_FROM_NUMBER": "TWILIO_FROM_NUMBER",
     "TWILIO_MESSAGING_SERVICE_SID": "TWILIO_MESSAGING_SERVICE_SID",
-    "PROVIDER_TIMEOUT": None, "DEFAULT_TIME_ZONE": None, "EMAIL_SEND_WINDOW": None, "SMS_SEND_WINDOW": None,
+    "PROVIDER_TIMEOUT": None, "SEND_THREADS": None, "DEFAULT_TIME_ZONE": None,
+    "EMAIL_SEND_WINDOW": None, "SMS_SEND_WINDOW": None,
     "EMAIL_FREQUENCY_CAP": None, "SMS_FREQUENCY_CAP": None,
 }

@@ -87,7 +87,6 @@ def burst_checked_after(context: BenchContext) -> dict[str, Any]:
 
 def _burst(context: BenchContext, *, check_after: bool) -> dict[str, Any]:
     from crm_segments.automation.dispatch import dispatch_all
-    from crm_segments.automation.jobs import SEND_THREADS
     from crm_segments.automation.workflows.engine import advance_due, enroll_due
     from crm_segments.config import MessagingSettings, Settings
     from tests.fakes.processes import FakeProviderProcesses
@@ -123,7 +122,7 @@ def _burst(context: BenchContext, *, check_after: bool) -> dict[str, Any]:
         progress.start(started)
         while fake.messages < expected and time.perf_counter() - started < 300:
             report = dispatch_all(factory, settings=settings, now=utcnow() + dt.timedelta(seconds=2),
-                                  workers=SEND_THREADS)
+                                  workers=messaging.send_threads)
             if not report.claimed:
                 time.sleep(0.05)  # the send job's next tick: the workflow runner has not queued more yet
         progress.stop()
@@ -141,7 +140,8 @@ def _burst(context: BenchContext, *, check_after: bool) -> dict[str, Any]:
                              f"{spec_errors} outside it: {samples}")
     return {"profiles": expected, "handed_to_provider": handed, "provider_requests": requests,
             "checked_against_definition": checked, "checked_after_timing": check_after,
-            "spec_errors": spec_errors, "send_threads": SEND_THREADS, "fake_processes": FAKE_PROCESSES,
+            "spec_errors": spec_errors, "send_threads": messaging.send_threads,
+            "fake_processes": FAKE_PROCESSES,
             "enrolled_seconds": round(timings.get("enrolled_seconds", 0), 2),
             "queued_seconds": round(timings.get("queued_seconds", 0), 2),
             "first_handed_seconds": progress.first, "all_handed_seconds": round(handed_seconds, 2),

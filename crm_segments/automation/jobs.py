@@ -14,9 +14,6 @@ from .dispatch import DispatchReport, dispatch_all
 
 log = logging.getLogger(__name__)
 
-# Provider calls at once: they wait on the network, and the pool's threads never touch the database
-# (so SQLite's single writer is no limit). 8 keeps ~300 messages/s to a provider ~20 ms away.
-SEND_THREADS = 8
 # A run keeps sending batch after batch while a full batch is due, for at most this long; the next
 # run (every few seconds) carries on.
 SEND_BUDGET_SECONDS = 50.0
@@ -27,8 +24,8 @@ def dispatch_due_messages(session_factory: sessionmaker[Session], *, now: dt.dat
 
     state = get_state(current_app)
     report = dispatch_all(session_factory, settings=state.settings, now=now,
-                          base_url=public_base_url(current_app), workers=SEND_THREADS,
-                          budget=SEND_BUDGET_SECONDS)
+                          base_url=public_base_url(current_app),
+                          workers=state.settings.messaging.send_threads, budget=SEND_BUDGET_SECONDS)
     if report.claimed or report.recovered:
         log.info("messages: %s claimed, %s recovered, %s", report.claimed, report.recovered, report.outcomes)
     return report

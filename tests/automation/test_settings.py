@@ -60,6 +60,9 @@ def test_provider_keys_from_their_usual_environment_variables_select_the_provide
     ({"CRM_SEGMENTS_EMAIL_FREQUENCY_CAP": "0/1d"}, "CRM_SEGMENTS_EMAIL_FREQUENCY_CAP"),
     ({"CRM_SEGMENTS_DEFAULT_TIME_ZONE": "Mars/Base"}, "CRM_SEGMENTS_DEFAULT_TIME_ZONE"),
     ({"CRM_SEGMENTS_PROVIDER_TIMEOUT": "-1"}, "CRM_SEGMENTS_PROVIDER_TIMEOUT"),
+    ({"CRM_SEGMENTS_SEND_THREADS": "0"}, "CRM_SEGMENTS_SEND_THREADS"),
+    ({"CRM_SEGMENTS_SEND_THREADS": "many"}, "CRM_SEGMENTS_SEND_THREADS"),
+    ({"CRM_SEGMENTS_SEND_THREADS": "65"}, "CRM_SEGMENTS_SEND_THREADS"),
     ({"CRM_SEGMENTS_SENDGRID_HOST": "api.sendgrid.com"}, "CRM_SEGMENTS_SENDGRID_HOST"),
 ])
 def test_a_bad_setting_is_named(config: dict[str, str], named: str) -> None:
@@ -73,3 +76,8 @@ def test_the_app_refuses_to_start_with_a_bad_messaging_setting(monkeypatch: pyte
     monkeypatch.setenv("CRM_SEGMENTS_SMS_FREQUENCY_CAP", "lots")
     with pytest.raises(ConfigError, match="CRM_SEGMENTS_SMS_FREQUENCY_CAP"):
         create_app({"SECRET_KEY": "k" * 32})
+
+
+def test_send_threads_default_and_setting() -> None:
+    assert messaging_settings_from_config({}).send_threads == 8
+    assert messaging_settings_from_config({"CRM_SEGMENTS_SEND_THREADS": "32"}).send_threads == 32
