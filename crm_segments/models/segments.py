@@ -146,7 +146,8 @@ def _install_member_segment_triggers() -> None:
     for dialect, (on_members, on_segments) in MEMBER_SEGMENT_TRIGGERS.items():
         for table, statements in ((SegmentMember.__table__, on_members), (Segment.__table__, on_segments)):
             for statement in statements:
-                event.listen(table, "after_create", DDL(statement).execute_if(dialect=dialect))
+                event.listen(table, "after_create",
+                             DDL(statement).execute_if(dialect=dialect))  # type: ignore[no-untyped-call]
 
 
 class SegmentEvent(Base):

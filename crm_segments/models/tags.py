@@ -103,8 +103,8 @@ class _TaggingMixin(_EntityTagMixin):
     @declared_attr
     def tag(cls) -> Mapped[Tag]:  # noqa: N805
         if not cls.__foreign_keys__:
-            return relationship(Tag, lazy="joined",
-                                primaryjoin=lambda: Tag.id == foreign(cls.tag_id))  # type: ignore[attr-defined]
+            tag_id: Any = cls.tag_id  # declared by the mixin
+            return relationship(Tag, lazy="joined", primaryjoin=lambda: Tag.id == foreign(tag_id))
         return relationship(Tag, lazy="joined")
 
     @declared_attr.directive
@@ -504,7 +504,8 @@ def _install_tagging_reference_triggers() -> None:
     # After the whole schema is created: the triggers are on crm_profiles and the referencing tables.
     for dialect, statements in TAGGING_REFERENCE_TRIGGERS.items():
         for statement in statements:
-            event.listen(Base.metadata, "after_create", DDL(statement).execute_if(dialect=dialect))
+            event.listen(Base.metadata, "after_create",
+                         DDL(statement).execute_if(dialect=dialect))  # type: ignore[no-untyped-call]
 
 
 _install_tagging_reference_triggers()

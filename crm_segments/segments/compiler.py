@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, and_, case, exists, func, literal, not_, null, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from crm_segments.models import (
@@ -99,7 +99,8 @@ def _only(profile_ids: ProfileIds | None) -> _Only | None:
     return tuple(sorted(set(profile_ids)))
 
 
-def _restricted(owner: ColumnElement[Any], ctx: _Context) -> list[ColumnElement[bool]]:
+def _restricted(owner: ColumnElement[Any] | InstrumentedAttribute[Any],
+                ctx: _Context) -> list[ColumnElement[bool]]:
     """``owner IN (the profiles evaluated)`` when the evaluation is restricted, else nothing.
 
     Added inside correlated subqueries too, where it is implied: it keeps a plan that hashes the
@@ -222,7 +223,8 @@ def _segment(cond: SegmentCondition, ctx: _Context) -> ColumnElement[bool]:
         member.profile_id == ctx.scope.id, *_profile_restricted(member.profile_id, ctx), which))
 
 
-def _profile_restricted(profile_id: ColumnElement[Any], ctx: _Context) -> list[ColumnElement[bool]]:
+def _profile_restricted(profile_id: ColumnElement[Any] | InstrumentedAttribute[Any],
+                        ctx: _Context) -> list[ColumnElement[bool]]:
     """The restriction for a subquery keyed by the scope's own id, when the scope is a profile."""
     return _restricted(profile_id, ctx) if ctx.scope.source == "profile" else []
 
