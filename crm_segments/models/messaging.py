@@ -46,6 +46,8 @@ class Message(Base):
         Index("ix_crm_messages_provider_message_id", "provider_message_id"),
         Index("ix_crm_messages_enrollment", "enrollment_id"),
         Index("ix_crm_messages_workflow_created", "workflow_id", "created_at"),
+        # The message log's date range (keyset pages on id within it).
+        Index("ix_crm_messages_created_at", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
