@@ -71,6 +71,9 @@ def sendgrid_events() -> tuple[dict[str, object], int]:
         return {"error": "the body must be a JSON array of events"}, 400
     session = db_session()
     report = record_sendgrid_events(session, items, now=utcnow())
+    if report.duplicates and not report.recorded and not report.ignored:
+        session.rollback()
+        return _refuse("replayed: every event of this request was already recorded")
     session.commit()
     return {"recorded": report.recorded, "duplicates": report.duplicates, "ignored": report.ignored}, 200
 
@@ -95,7 +98,9 @@ def twilio_inbound() -> Response | tuple[dict[str, object], int]:
     if not _twilio_signed():
         return _refuse("the X-Twilio-Signature does not match")
     session = db_session()
-    record_inbound(session, request.form, now=utcnow())
+    if record_inbound(session, request.form, now=utcnow()) == "duplicate":
+        session.rollback()
+        return _refuse("replayed: this inbound message was already recorded")
     session.commit()
     # Twilio's own opt-out handling answers STOP / START / HELP; nothing more to say.
     return Response('<?xml version="1.0" encoding="UTF-8"?><Response></Response>', mimetype="text/xml")

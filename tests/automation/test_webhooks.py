@@ -121,10 +121,16 @@ def test_a_replayed_event_changes_nothing(client: FlaskClient, session: Session,
     profile.email_consent = True  # the person opted in again afterwards
     session.flush()
     replay = client.post("/webhooks/sendgrid/events", data=body, headers=headers)
-    assert replay.status_code == 200 and replay.json == {"recorded": 0, "duplicates": 1, "ignored": 0}
+    assert replay.status_code == 403 and "replayed" in replay.json["error"]
     session.refresh(profile)
     assert profile.email_consent is True and len(consent_changes(session, profile)) == 1
     assert _events(session) == 1
+    # A new batch that repeats one event (SendGrid's own retry of a partly seen batch) is accepted.
+    opened = sendgrid_event(_accepted(message), "open")
+    mixed_body, mixed_headers = sendgrid_signer.request([unsubscribe, opened])
+    mixed = client.post("/webhooks/sendgrid/events", data=mixed_body, headers=mixed_headers)
+    assert mixed.status_code == 200 and mixed.json == {"recorded": 1, "duplicates": 1, "ignored": 0}
+    assert _events(session) == 2
 
 
 def test_a_bounce_stops_email_to_the_address_and_a_spam_report_withdraws_consent(
@@ -202,7 +208,8 @@ def test_inbound_stop_start_help(client: FlaskClient, session: Session) -> None:
     session.refresh(profile)
     assert profile.sms_consent is False
     reply("SM" + "d" * 32, "START")
-    reply("SM" + "a" * 32, "STOP")  # the first STOP replayed: ignored
+    replayed = reply("SM" + "a" * 32, "STOP")  # the first STOP replayed: refused, changes nothing
+    assert replayed.status_code == 403
     session.refresh(profile)
     assert profile.sms_consent is True
     assert [(c.old_value, c.new_value, c.detail) for c in consent_changes(session, profile)] == [
