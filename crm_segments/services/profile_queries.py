@@ -21,7 +21,6 @@ matches); region options 1.3 ms.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,9 +34,8 @@ from crm_segments.models import Profile, ProfileTag, Segment, SegmentMember, Tag
 from crm_segments.models.profiles import LIFECYCLE_STATUSES
 from crm_segments.models.tags import normalize_tag_name
 from crm_segments.services.errors import FieldError, ValidationFailed
+from crm_segments.services.keyset import DEFAULT_PAGE_SIZE, KeysetPage, keyset_page
 
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 200
 MAX_QUERY_LENGTH = 100
 _LIKE_ESCAPE = "/"
 # The start of the search text is looked up in the index in every case spelling; letters double the
@@ -198,13 +196,6 @@ def filtered_profile_ids_select(
     return select(Profile.id).where(profile_filter.condition())
 
 
-@dataclass(frozen=True)
-class ProfilePage:
-    rows: Sequence[Profile]
-    next_after: int | None  # pass as ``after`` for the next page; None on the last page
-    prev_before: int | None  # pass as ``before`` for the previous page; None on the first page
-
-
 def list_profiles(
     *,
     session: Session,
@@ -216,27 +207,11 @@ def list_profiles(
     after: int | None = None,
     before: int | None = None,
     limit: int = DEFAULT_PAGE_SIZE,
-) -> ProfilePage:
+) -> KeysetPage:
     """One page of the filtered list in id order: after ``after``, or the page ending before ``before``."""
-    if after is not None and before is not None:
-        raise ValidationFailed([FieldError("before", "give either after or before, not both")])
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ValidationFailed([FieldError("limit", f"must be between 1 and {MAX_PAGE_SIZE}")])
     condition = validate_filter(q=q, region=region, lifecycle=lifecycle, tag=tag, segment=segment).condition()
-    query = select(Profile).where(condition).limit(limit + 1)  # one extra row says "there is more"
-    if before is not None:
-        rows = list(session.scalars(query.where(Profile.id < before).order_by(Profile.id.desc())))
-        more_before = len(rows) > limit
-        rows = rows[:limit][::-1]
-        return ProfilePage(rows=rows, next_after=rows[-1].id if rows else None,
-                           prev_before=rows[0].id if rows and more_before else None)
-    if after is not None:
-        query = query.where(Profile.id > after)
-    rows = list(session.scalars(query.order_by(Profile.id)))
-    more_after = len(rows) > limit
-    rows = rows[:limit]
-    return ProfilePage(rows=rows, next_after=rows[-1].id if rows and more_after else None,
-                       prev_before=rows[0].id if rows and after is not None else None)
+    return keyset_page(session, select(Profile).where(condition), Profile.id,
+                       after=after, before=before, limit=limit)
 
 
 def distinct_regions(*, session: Session) -> list[str]:

@@ -37,11 +37,10 @@ from crm_segments.models import Job, Opportunity, Profile, Quote, Tag
 from crm_segments.models.records import JOB_STATUSES, OPPORTUNITY_STAGES, QUOTE_STATUSES
 from crm_segments.models.tags import normalize_tag_name
 from crm_segments.services.errors import FieldError, ValidationFailed
+from crm_segments.services.keyset import DEFAULT_PAGE_SIZE, keyset_page
 from crm_segments.services.profile_queries import MAX_QUERY_LENGTH, search_condition
 from crm_segments.tagging.entities import tagging_model
 
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 200
 MAX_AMOUNT = Decimal("999999999999.99")  # the Money column's largest value
 
 
@@ -279,33 +278,16 @@ def list_records(
     limit: int = DEFAULT_PAGE_SIZE,
 ) -> RecordPage:
     """One page of the filtered list in id order: after ``after``, or the page ending before ``before``."""
-    if after is not None and before is not None:
-        raise ValidationFailed([FieldError("before", "give either after or before, not both")])
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ValidationFailed([FieldError("limit", f"must be between 1 and {MAX_PAGE_SIZE}")])
     kind = record_filter.kind
-    model = kind.model
-    query = select(model).where(record_filter.condition()).limit(limit + 1)  # one more: "there is more"
-    if before is not None:
-        rows = list(session.scalars(query.where(model.id < before).order_by(model.id.desc())))
-        more_before = len(rows) > limit
-        rows = rows[:limit][::-1]
-        next_after = rows[-1].id if rows else None
-        prev_before = rows[0].id if rows and more_before else None
-    else:
-        if after is not None:
-            query = query.where(model.id > after)
-        rows = list(session.scalars(query.order_by(model.id)))
-        more_after = len(rows) > limit
-        rows = rows[:limit]
-        next_after = rows[-1].id if rows and more_after else None
-        prev_before = rows[0].id if rows and after is not None else None
+    page = keyset_page(session, select(kind.model).where(record_filter.condition()), kind.model.id,
+                       after=after, before=before, limit=limit)
+    rows = page.rows
     profile_ids = {row.profile_id for row in rows}
     profiles = ({p.id: p for p in session.scalars(select(Profile).where(Profile.id.in_(profile_ids)))}
                 if profile_ids else {})
     return RecordPage(kind, rows, profiles, tags_by_record(session=session, entity_type=kind.entity_type,
                                                            record_ids=[r.id for r in rows]),
-                      next_after, prev_before)
+                      page.next_after, page.prev_before)
 
 
 def tags_by_record(*, session: Session, entity_type: str, record_ids: Iterable[int]) -> dict[int, list[Tag]]:

@@ -1,0 +1,48 @@
+"""Two-way keyset pages on a primary key: the page after an id, or the page ending before one.
+
+Never OFFSET: ``id > :after ORDER BY id LIMIT n`` costs the same at any depth. One extra row is read
+to know whether there is a further page in the direction of travel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from crm_segments.services.errors import FieldError, ValidationFailed
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+
+@dataclass(frozen=True)
+class KeysetPage:
+    rows: list[Any]
+    next_after: int | None  # pass as ``after`` for the next page; None on the last page
+    prev_before: int | None  # pass as ``before`` for the previous page; None on the first page
+
+
+def keyset_page(session: Session, query: Select[Any], id_column: InstrumentedAttribute[int], *,
+                after: int | None, before: int | None, limit: int) -> KeysetPage:
+    """One page of ``query`` in ``id_column`` order, after ``after`` or ending before ``before``."""
+    if after is not None and before is not None:
+        raise ValidationFailed([FieldError("before", "give either after or before, not both")])
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationFailed([FieldError("limit", f"must be between 1 and {MAX_PAGE_SIZE}")])
+    query = query.limit(limit + 1)
+    if before is not None:
+        rows = list(session.scalars(query.where(id_column < before).order_by(id_column.desc())))
+        more_before = len(rows) > limit
+        rows = rows[:limit][::-1]
+        return KeysetPage(rows, next_after=rows[-1].id if rows else None,
+                          prev_before=rows[0].id if rows and more_before else None)
+    if after is not None:
+        query = query.where(id_column > after)
+    rows = list(session.scalars(query.order_by(id_column)))
+    more_after = len(rows) > limit
+    rows = rows[:limit]
+    return KeysetPage(rows, next_after=rows[-1].id if rows and more_after else None,
+                      prev_before=rows[0].id if rows and after is not None else None)
