@@ -8,22 +8,14 @@ from flask import abort, current_app, render_template, request, url_for
 
 from crm_segments.models.profiles import LIFECYCLE_STATUSES
 from crm_segments.services import profile_details, profile_queries
-from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
+from crm_segments.services.errors import NotFound, ValidationFailed
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
+from crm_segments.web.paging import cursor_arg
 from crm_segments.web.profile_sections import sections_for
 from crm_segments.web.ui import bp
 
 FILTER_ARGS = profile_queries.FILTER_KEYS
-
-
-def _cursor(name: str) -> int | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit():
-        raise ValidationFailed([FieldError(name, "must be a profile id (a whole number)")])
-    return int(raw)
 
 
 def _page_url(**cursor: int) -> str:
@@ -51,7 +43,7 @@ def profiles() -> tuple[str, int]:
         page = profile_queries.list_profiles(
             session=session, q=filters["q"], region=filters["region"], lifecycle=filters["lifecycle"],
             tag=filters["tag"], segment=filters["segment"],
-            after=_cursor("after"), before=_cursor("before"),
+            after=cursor_arg("after", noun="profile"), before=cursor_arg("before", noun="profile"),
             limit=int(current_app.config["CRM_SEGMENTS_PAGE_SIZE"]),
         )
     except ValidationFailed as exc:

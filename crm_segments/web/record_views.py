@@ -9,24 +9,16 @@ from flask import abort, current_app, redirect, render_template, request, url_fo
 from werkzeug.wrappers import Response
 
 from crm_segments.services import record_details, record_queries
-from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
+from crm_segments.services.errors import NotFound, ValidationFailed
 from crm_segments.services.record_queries import KINDS_BY_PATH, RecordKind
 from crm_segments.tagging import audit
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
+from crm_segments.web.paging import cursor_arg
 from crm_segments.web.ui import bp
 
 KIND_PATHS = "<any(" + ", ".join(KINDS_BY_PATH) + "):kind>"
 HISTORY_SHOWN = 50
-
-
-def _cursor(name: str) -> int | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit():
-        raise ValidationFailed([FieldError(name, "must be a record id (a whole number)")])
-    return int(raw)
 
 
 def list_filters(kind: RecordKind) -> dict[str, str]:
@@ -67,7 +59,7 @@ def record_list(kind: str) -> tuple[str, int]:
     try:
         page = record_queries.list_records(
             session=session, record_filter=validated(record_kind, filters),
-            after=_cursor("after"), before=_cursor("before"),
+            after=cursor_arg("after", noun="record"), before=cursor_arg("before", noun="record"),
             limit=int(current_app.config["CRM_SEGMENTS_PAGE_SIZE"]),
         )
     except ValidationFailed as exc:

@@ -1,0 +1,17 @@
+"""Reading a list page's keyset cursor (``after`` / ``before``) from the query string."""
+
+from __future__ import annotations
+
+from flask import request
+
+from crm_segments.services.errors import FieldError, ValidationFailed
+
+
+def cursor_arg(name: str, *, noun: str) -> int | None:
+    """The id in ``?name=``, or None when absent; anything but a whole number is refused naming ``name``."""
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ValidationFailed([FieldError(name, f"must be a {noun} id (a whole number)")])
+    return int(raw)
