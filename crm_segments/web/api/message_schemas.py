@@ -10,6 +10,8 @@ from pydantic import AwareDatetime, BaseModel, Field
 from crm_segments.models.messaging import MESSAGE_STATUSES
 from crm_segments.schemas._base import FilterModel, InputModel, OutputModel
 
+from .workflow_schemas import ResultsOut
+
 StatusName = Literal["pending", "sending", "unknown", "sent", "delivered", "opened", "clicked",
                      "bounced", "dropped", "failed", "undelivered", "unsubscribed", "spam_report",
                      "suppressed", "skipped"]
@@ -130,19 +132,10 @@ class PreviewOut(BaseModel):
     text: str
 
 
-class SegmentResultOut(BaseModel):
+class SegmentResultOut(ResultsOut):
     segment_id: int
     segment_name: str
     workflows: int = Field(description="How many workflows this segment triggers.")
-    enrolled: int
-    active: int
-    sent: int
-    delivered: int
-    opened: int
-    clicked: int
-    bounced: int
-    unsubscribed: int
-    converted: int
 
 
 class SegmentResultList(BaseModel):
