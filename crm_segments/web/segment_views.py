@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms import FileField, IntegerField, SelectField, StringField, TextAreaField
 
-from crm_segments.automation.workflows.results import workflow_results
+from crm_segments.automation.workflows.results import Results, results_by
 from crm_segments.db import utcnow
 from crm_segments.extension import get_state
 from crm_segments.models import Profile, Segment, SegmentMember, Workflow
@@ -116,7 +116,8 @@ def segment(segment_id: int) -> str:
     history = reports.size_history(session, seg.id, limit=200)
     triggered = session.scalars(select(Workflow).where(Workflow.trigger_segment_id == seg.id)
                                 .order_by(Workflow.name)).all()
-    workflows = [(w, workflow_results(session=session, workflow_id=w.id)) for w in triggered]
+    results = results_by(session, Workflow.id, where=Workflow.trigger_segment_id == seg.id)
+    workflows = [(w, results.get(w.id, Results())) for w in triggered]
     return render_template(
         "crm_segments/segments/page.html", segment=seg, page=page, q=q, events=events, workflows=workflows,
         chart=size_chart(history), rule_text=service.rule_text(seg, service.segment_names(session)),
