@@ -66,6 +66,8 @@ class Workflow(Base):
     # Trigger events up to this moment have been looked at (re-read with a look-back, see triggers).
     events_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     activated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Why the product paused it (e.g. its trigger tag was deleted), shown on its page until resumed.
+    paused_reason: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("crm_users.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = created_at_column()
     updated_at: Mapped[dt.datetime] = updated_at_column()
