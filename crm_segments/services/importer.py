@@ -2,8 +2,12 @@
 
 Every row is validated with the API's schemas and checked against the database (references by
 external id or SKU, unique fields, repeats within the file). If any row is bad nothing is written
-and ``ValidationFailed`` lists every problem by line and column. Otherwise rows are written in bulk
-(executemany, not one ORM object per row):
+and ``ValidationFailed`` lists every problem by line and column (the first MAX_ERRORS of them).
+Otherwise rows are written in bulk (multi-row statements, not one ORM object per row).
+
+The file is streamed: rows are read, checked and written CHUNK_ROWS at a time inside one savepoint,
+so memory stays flat and no statement carries more bound parameters than the backend accepts
+(``statement_size``); the changed profiles are then signalled once, for the whole file.
 
 - a row whose ``external_id`` already exists updates that row, changing only its non-empty cells;
   other rows are inserted;
@@ -17,8 +21,9 @@ profiles before quotes, quotes before jobs and quote lines.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import IO, Any
 
 from pydantic import BaseModel, ValidationError
@@ -36,6 +41,7 @@ from crm_segments.schemas import JobLineImport, QuoteLineImport
 from crm_segments.services.changes import profiles_changed
 from crm_segments.services.csv_rows import CsvRow, read_rows
 from crm_segments.services.errors import FieldError, ValidationFailed
+from crm_segments.services.statement_size import rows_per_statement
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,8 @@ LINE_KINDS = {
                           JobLine),
 }
 ANALYZE_AFTER = 1000  # rows written
+CHUNK_ROWS = 5000  # rows read, checked and written at a time: memory stays flat whatever the file's size
+MAX_ERRORS = 1000  # problems listed before the file is no longer read
 IMPORT_KINDS = ("profiles", "categories", "products", "quotes", "quote_lines", "jobs", "job_lines",
                 "opportunities", "tickets")
 
@@ -88,76 +96,175 @@ def columns_of(kind: str) -> list[str]:
 
 
 def import_csv(*, session: Session, kind: str, stream: IO[bytes] | IO[str],
-               user: User | None = None) -> ImportReport:
+               user: User | None = None, chunk_rows: int = CHUNK_ROWS) -> ImportReport:
     """Import one CSV file of ``kind``; raise ValidationFailed (nothing written) on any bad row.
 
     ``user`` is who imports; kept for the audit trail of callers, it does not change what is written.
+    The file is read, checked and written ``chunk_rows`` rows at a time, all in one savepoint of the
+    caller's transaction: a bad row anywhere undoes the rows already written.
     """
     if kind not in IMPORT_KINDS:
         raise ValidationFailed([FieldError("kind", f"must be one of: {', '.join(IMPORT_KINDS)}")])
-    if kind in LINE_KINDS:
-        return _import_lines(session, LINE_KINDS[kind], stream)
-    return _import_records(session, KINDS[kind], stream)
+    with session.begin_nested():
+        if kind in LINE_KINDS:
+            return _import_lines(session, LINE_KINDS[kind], stream, chunk_rows)
+        return _import_records(session, KINDS[kind], stream, chunk_rows)
 
 
-def _import_records(session: Session, kind: Kind, stream: IO[bytes] | IO[str]) -> ImportReport:
-    rows, errors = read_rows(stream, columns=columns_of(kind.name), required=("external_id",))
-    errors += _repeats(kind, rows)  # found even in rows that fail validation
-    existing = _existing(session, kind, [str(row.cells.get("external_id", "")).strip() for row in rows])
-    pending: list[Pending] = []
-    for row in rows:
-        current = existing.get(str(row.cells.get("external_id", "")).strip())
-        schema = kind.create_schema if current is None else kind.update_schema
-        values = _validate(schema, row, errors)
-        if values is not None:
-            pending.append(Pending(row.line, values, current))
+def _import_records(session: Session, kind: Kind, stream: IO[bytes] | IO[str],
+                    chunk_rows: int) -> ImportReport:
+    report = ImportReport(kind.name, 0)
+    problems = Problems()
+    repeats = Repeats(kind.unique)
     ctx = WriteContext(source="import")
-    issues = prepare(kind, session=session, items=pending, ctx=ctx, describe=lambda line: f"line {line}")
-    _raise_if_any(errors + [FieldError(i.field, i.message, row=i.index) for i in issues])
+    owners: set[int] = set()
+    for rows in _chunks(read_rows(stream, columns=columns_of(kind.name), required=("external_id",)),
+                        chunk_rows):
+        report.rows += len(rows)
+        errors = [error for row in rows for error in row.errors]
+        errors += repeats.check(rows)  # found even in rows that fail validation
+        usable = [row for row in rows if row.usable]
+        existing = _existing(session, kind, [_external_id(row) for row in usable])
+        pending: list[Pending] = []
+        for row in usable:
+            current = existing.get(_external_id(row))
+            schema = kind.create_schema if current is None else kind.update_schema
+            values = _validate(schema, row, errors)
+            if values is not None:
+                pending.append(Pending(row.line, values, current))
+        issues = prepare(kind, session=session, items=pending, ctx=ctx, describe=lambda line: f"line {line}")
+        errors += [FieldError(i.field, i.message, row=i.index) for i in issues]
+        if not problems.add(errors, last_line=rows[-1].line):
+            break
+        if problems:
+            continue  # checked to report every problem, but nothing more is written
+        new_ids = _write_records(session, kind, pending, ctx, report)
+        owners |= _owners(kind, pending, new_ids)
+    problems.raise_if_any()
+    _refresh_statistics(session, kind.model, report.created + report.updated)
+    profiles_changed(session=session, profile_ids=owners)
+    report.profiles_changed = len(owners)
+    return report
 
+
+def _write_records(session: Session, kind: Kind, pending: Sequence[Pending], ctx: WriteContext,
+                   report: ImportReport) -> list[int]:
+    """Insert the new rows and update the existing ones; the ids of the new rows."""
     new = _uniform(kind.model, [item.values for item in pending if item.existing is None])
     changed = [{**item.values, "id": item.existing.id} for item in pending if item.existing is not None]
+    if changed and hasattr(kind.model, "updated_at"):
+        changed = [{**values, "updated_at": ctx.now} for values in changed]
     new_ids: list[int] = []
-    if new:
-        new_ids = list(session.scalars(insert(kind.model).returning(kind.model.id), _batched(new)))
-    if changed:
-        if hasattr(kind.model, "updated_at"):
-            changed = [{**values, "updated_at": ctx.now} for values in changed]
+    for part in _statements(session, new):
+        new_ids += session.scalars(insert(kind.model).returning(kind.model.id), part)
+    if changed:  # executemany: one row's values per execution
         session.execute(update(kind.model), _batched(changed))
-    _refresh_statistics(session, kind.model, len(new) + len(changed))
-    owners = _owners(kind, pending, new_ids)
-    profiles_changed(session=session, profile_ids=owners)
-    return ImportReport(kind.name, len(rows), len(new), len(changed), profiles_changed=len(owners))
+    report.created += len(new)
+    report.updated += len(changed)
+    return new_ids
 
 
-def _import_lines(session: Session, kind: LineKind, stream: IO[bytes] | IO[str]) -> ImportReport:
-    rows, errors = read_rows(stream, columns=columns_of(kind.name))
-    entries = []
-    for row in rows:
-        values = _validate(kind.schema, row, errors)
-        if values is not None:
-            entries.append((row.line, "", values, True))
-    issues = resolve_references(session, (kind.parent, PRODUCT), entries)
-    _raise_if_any(errors + [FieldError(i.field, i.message, row=i.index) for i in issues])
-
-    lines = [values for _, _, values, _ in entries]
-    for line in lines:
-        complete_line(line)
-    parents = sorted({line[kind.parent.column] for line in lines})
+def _import_lines(session: Session, kind: LineKind, stream: IO[bytes] | IO[str],
+                  chunk_rows: int) -> ImportReport:
+    report = ImportReport(kind.name, 0)
+    problems = Problems()
+    replaced: set[int] = set()  # parents whose old lines are already deleted
     fk = getattr(kind.model, kind.parent.column)
-    for start in range(0, len(parents), CHUNK):
-        session.execute(delete(kind.model).where(fk.in_(parents[start:start + CHUNK])))
-    if lines:
-        session.execute(insert(kind.model), _batched(_uniform(kind.model, lines)))
-        _refresh_statistics(session, kind.model, len(lines))
+    for rows in _chunks(read_rows(stream, columns=columns_of(kind.name)), chunk_rows):
+        report.rows += len(rows)
+        errors = [error for row in rows for error in row.errors]
+        entries = []
+        for row in rows:
+            values = _validate(kind.schema, row, errors) if row.usable else None
+            if values is not None:
+                entries.append((row.line, "", values, True))
+        issues = resolve_references(session, (kind.parent, PRODUCT), entries)
+        if not problems.add(errors + [FieldError(i.field, i.message, row=i.index) for i in issues],
+                            last_line=rows[-1].line):
+            break
+        if problems:
+            continue
+        lines = [values for _, _, values, _ in entries]
+        for line in lines:
+            complete_line(line)
+        parents = sorted({line[kind.parent.column] for line in lines} - replaced)
+        for start in range(0, len(parents), CHUNK):
+            session.execute(delete(kind.model).where(fk.in_(parents[start:start + CHUNK])))
+        replaced.update(parents)
+        for part in _statements(session, _uniform(kind.model, lines)):
+            session.execute(insert(kind.model), part)
+        report.created += len(lines)
+    problems.raise_if_any()
+    _refresh_statistics(session, kind.model, report.created)
     owners: set[int] = set()
     parent_model = kind.parent.target
+    parents = sorted(replaced)
     for start in range(0, len(parents), CHUNK):
         owners.update(session.scalars(select(parent_model.profile_id).where(
             parent_model.id.in_(parents[start:start + CHUNK]))))
     profiles_changed(session=session, profile_ids=owners)
-    return ImportReport(kind.name, len(rows), len(lines), replaced=len(parents),
-                        profiles_changed=len(owners))
+    report.replaced, report.profiles_changed = len(replaced), len(owners)
+    return report
+
+
+class Problems:
+    """Every problem found so far, up to MAX_ERRORS: past that the file is not read any further."""
+
+    def __init__(self) -> None:
+        self.errors: list[FieldError] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.errors)
+
+    def add(self, errors: list[FieldError], *, last_line: int) -> bool:
+        """Keep ``errors``; False once there are too many to be worth reading on."""
+        self.errors += errors
+        if len(self.errors) < MAX_ERRORS:
+            return True
+        self.errors.append(FieldError("file", f"more than {MAX_ERRORS:,} problems; reading stopped "
+                                              f"after line {last_line}"))
+        return False
+
+    def raise_if_any(self) -> None:
+        _raise_if_any(self.errors)
+
+
+class Repeats:
+    """Values of the unique columns seen so far in the file, with the line of their first use."""
+
+    def __init__(self, fields: Sequence[str]) -> None:
+        self._first: dict[str, dict[str, int]] = {field: {} for field in fields}
+
+    def check(self, rows: Sequence[CsvRow]) -> list[FieldError]:
+        errors = []
+        for field, first in self._first.items():
+            for row in rows:
+                value = str(row.cells.get(field) or "").strip()
+                if value in first:
+                    errors.append(FieldError(field, f"{value!r} is repeated (also line {first[value]})",
+                                             row=row.line))
+                elif value:
+                    first[value] = row.line
+        return errors
+
+
+def _chunks(rows: Iterator[CsvRow], size: int) -> Iterator[list[CsvRow]]:
+    while chunk := list(islice(rows, size)):
+        yield chunk
+
+
+def _statements(session: Session, rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """``rows`` (grouped by their keys) in parts small enough for one multi-row INSERT each."""
+    if not rows:
+        return
+    rows = _batched(rows)
+    size = rows_per_statement(session, max(len(row) for row in rows))
+    for start in range(0, len(rows), size):
+        yield rows[start:start + size]
+
+
+def _external_id(row: CsvRow) -> str:
+    return str(row.cells.get("external_id") or "").strip()
 
 
 def _refresh_statistics(session: Session, model: type[Any], written: int) -> None:
@@ -188,20 +295,6 @@ def _validate(schema: type[BaseModel], row: CsvRow, errors: list[FieldError]) ->
     except ValidationError as exc:
         errors.extend(field_errors(exc, row=row.line))
         return None
-
-
-def _repeats(kind: Kind, rows: Sequence[CsvRow]) -> list[FieldError]:
-    errors = []
-    for field in kind.unique:
-        first: dict[str, int] = {}
-        for row in rows:
-            value = str(row.cells.get(field, "")).strip()
-            if value in first:
-                errors.append(FieldError(field, f"{value!r} is repeated (also line {first[value]})",
-                                         row=row.line))
-            elif value:
-                first[value] = row.line
-    return errors
 
 
 def _raise_if_any(errors: list[FieldError]) -> None:
