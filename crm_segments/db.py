@@ -83,12 +83,21 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Execution option naming how a SQLite transaction begins: "IMMEDIATE" (the default) or "DEFERRED".
+SQLITE_BEGIN = "crm_sqlite_begin"
+READ_ONLY = {SQLITE_BEGIN: "DEFERRED"}
+
+
 def _sqlite_on_begin(connection: Any) -> None:
     # IMMEDIATE takes the write lock up front: a deferred transaction that read first and then
     # writes after another connection committed fails at once with "database is locked" (the
-    # busy timeout does not apply to it), which would make scheduler jobs and web requests fail
-    # whenever they overlap. Writers now queue on the busy timeout instead.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # busy timeout does not apply to it), so every writer queues on the busy timeout instead.
+    # Readers (page views, exports) ask for DEFERRED: in WAL mode they never take or wait for the
+    # write lock, so a long read cannot hold up a writer and a writer cannot hold up a page.
+    mode = connection.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
+    if mode not in ("IMMEDIATE", "DEFERRED"):
+        raise ValueError(f"unknown SQLite begin mode {mode!r}")
+    connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Any]:

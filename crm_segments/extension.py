@@ -11,6 +11,7 @@ from sqlalchemy.orm import sessionmaker
 
 from crm_segments.config import Settings, settings_from_config
 from crm_segments.db import make_engine, make_session_factory
+from crm_segments.tasks.worker import TaskWorker
 
 EXTENSION_KEY = "crm_segments"
 
@@ -20,6 +21,7 @@ class State:
     settings: Settings
     engine: Engine
     session_factory: sessionmaker[Any]
+    task_worker: TaskWorker | None = None  # runs tasks queued by pages; None when turned off
 
 
 class CRMSegments:
@@ -40,9 +42,13 @@ class CRMSegments:
         app.config.setdefault("CRM_SEGMENTS_PUBLIC_URL", None)
         app.config.setdefault("CRM_SEGMENTS_OUTBOX_DIR", None)
         app.config.setdefault("CRM_SEGMENTS_PAGE_SIZE", 50)
+        app.config.setdefault("CRM_SEGMENTS_BACKGROUND_WORKER", True)
         settings = settings_from_config(app.config)
         engine = make_engine(settings.database_url)
-        app.extensions[EXTENSION_KEY] = State(settings, engine, make_session_factory(engine))
+        state = State(settings, engine, make_session_factory(engine))
+        if app.config["CRM_SEGMENTS_BACKGROUND_WORKER"]:
+            state.task_worker = TaskWorker(lambda: state.session_factory)
+        app.extensions[EXTENSION_KEY] = state
 
         from crm_segments.web import register_web
 

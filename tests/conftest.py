@@ -111,6 +111,8 @@ def app(database_url: str, session_factory: sessionmaker[Session], tmp_path: Pat
         "CRM_SEGMENTS_DATABASE_URL": database_url,
         "CRM_SEGMENTS_OUTBOX_DIR": str(tmp_path / "outbox"),
         "WTF_CSRF_ENABLED": True,
+        # Tests run queued tasks themselves (run_pending_tasks): requests share the test's connection.
+        "CRM_SEGMENTS_BACKGROUND_WORKER": False,
     }
     app = create_app(config)
     get_state(app).session_factory = session_factory  # requests join the test's transaction

@@ -6,6 +6,7 @@ from .profiles import Profile
 from .records import Job, JobLine, Opportunity, Quote, QuoteLine, SupportTicket
 from .scheduling import SchedulerJob, SchedulerLease
 from .segments import RfmScore, Segment, SegmentEvent, SegmentMember, SegmentSizePoint
+from .tasks import BackgroundTask
 from .tags import (
     SUPPRESSION_MODELS,
     TAGGING_MODELS,
@@ -27,6 +28,7 @@ from .users import ApiKey, User
 from .workflows import Enrollment, EnrollmentStep, Workflow
 
 __all__ = [
+    "BackgroundTask",
     "SUPPRESSION_MODELS",
     "TAGGING_MODELS",
     "ApiKey",

@@ -32,6 +32,8 @@ class ScheduledJob:
 JOBS: tuple[ScheduledJob, ...] = (
     ScheduledJob("segments.refresh_due", "crm_segments.segments.refresh:refresh_due_segments", 60,
                  "Refresh live and query segments whose interval has passed"),
+    ScheduledJob("tasks.run_pending", "crm_segments.tasks.worker:run_pending_tasks", 10,
+                 "Run background tasks queued by pages (refreshes, imports) that no web process ran"),
     ScheduledJob("tagging.auto_rules", "crm_segments.tagging.auto:run_auto_tag_rules", 900,
                  "Run enabled auto-tag rules over the whole base"),
     ScheduledJob("workflows.enroll", "crm_segments.automation.workflows.engine:enroll_due", 15,

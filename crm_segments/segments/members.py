@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,19 +63,24 @@ def neutralise(value: Any) -> str:
     return text
 
 
-def export_csv(session: Session, segment_id: int) -> Iterator[str]:
-    """The members as CSV text, one chunk of lines at a time, with a header line first."""
+def export_csv(new_session: Callable[[], Session], segment_id: int) -> Iterator[str]:
+    """The members as CSV text, one chunk of lines at a time, with a header line first.
+
+    Each chunk is read in a short session of its own that is closed before the chunk is yielded,
+    so a slow or abandoned download never holds a connection, a transaction or a lock.
+    """
     columns = [getattr(Profile, name) for name in EXPORT_COLUMNS]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([*EXPORT_COLUMNS, "entered_at"])
     after = 0
     while True:
-        rows = session.execute(
-            select(*columns, SegmentMember.entered_at)
-            .join(SegmentMember, SegmentMember.profile_id == Profile.id)
-            .where(SegmentMember.segment_id == segment_id, Profile.id > after)
-            .order_by(Profile.id).limit(EXPORT_CHUNK)).all()
+        with new_session() as session:
+            rows = session.execute(
+                select(*columns, SegmentMember.entered_at)
+                .join(SegmentMember, SegmentMember.profile_id == Profile.id)
+                .where(SegmentMember.segment_id == segment_id, Profile.id > after)
+                .order_by(Profile.id).limit(EXPORT_CHUNK)).all()
         for row in rows:
             writer.writerow([neutralise(v.isoformat() if isinstance(v, dt.datetime) else v) for v in row])
         yield buffer.getvalue()

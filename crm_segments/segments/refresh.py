@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Select
 
 from crm_segments.models import Segment, SegmentSizePoint
+from crm_segments.unit_of_work import each_in_own_transaction, error_message
 
 from .compiler import compile_rule
 from .dependencies import dependency_levels, segment_refs
@@ -87,7 +88,7 @@ def refresh_segment(session: Session, segment: Segment, *, now: dt.datetime) -> 
     except RefreshError:
         raise
     except Exception as exc:  # any failure of the rule or the database: nothing was changed
-        raise RefreshError(_message(exc)) from exc
+        raise RefreshError(error_message(exc)) from exc
     return RefreshResult(segment.id, segment.name, size, diff.entered, diff.exited, elapsed)
 
 
@@ -105,42 +106,33 @@ def _record_success(session: Session, segment: Segment, *, size: int, diff: Diff
     session.flush()
 
 
-def _message(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None)
-    text_ = str(orig if orig is not None else exc).strip() or type(exc).__name__
-    return text_.splitlines()[0][:MAX_ERROR]
+def record_refresh_error(session: Session, segment_id: int, message: str) -> None:
+    """Keep why the last refresh failed (the caller's transaction is one of its own)."""
+    session.execute(update(Segment).where(Segment.id == segment_id)
+                    .values(last_error=message[:MAX_ERROR], is_calculating=False))
 
 
-def record_refresh_error(session_factory: sessionmaker[Session], segment_id: int, message: str) -> None:
-    """Keep why the last refresh failed, in a transaction of its own."""
-    with session_factory() as session:
-        session.execute(update(Segment).where(Segment.id == segment_id)
-                        .values(last_error=message[:MAX_ERROR], is_calculating=False))
-        session.commit()
-
-
-def run_refresh(session_factory: sessionmaker[Session], segment_id: int, *, now: dt.datetime,
+def run_refresh(session_factory: Callable[[], Session], segment_id: int, *, now: dt.datetime,
                 rfm_checked: bool = False) -> RefreshResult:
     """Refresh one segment in a transaction of its own; a failure is recorded, not raised."""
-    with session_factory() as session:
+
+    def refresh_one(session: Session, segment_id: int) -> RefreshResult:
         lock_segment(session, segment_id)  # before any read: SQLite's write lock must come first
         refresh_settings(session)
         segment = session.get(Segment, segment_id)
         if segment is None:
             return RefreshResult(segment_id, "?", error="the segment no longer exists")
-        name = segment.name
-        try:
-            if not rfm_checked and segment_refs(segment).uses_rfm:
-                refresh_rfm(session, now=now)
-            result = refresh_segment(session, segment, now=now)
-            session.commit()
-            return result
-        except RefreshError as exc:
-            session.rollback()
-            message = str(exc)
-    log.warning("refresh of segment %s (%s) failed: %s", segment_id, name, message)
-    record_refresh_error(session_factory, segment_id, message)
-    return RefreshResult(segment_id, name, error=message)
+        if not rfm_checked and segment_refs(segment).uses_rfm:
+            refresh_rfm(session, now=now)
+        return refresh_segment(session, segment, now=now)
+
+    [outcome] = each_in_own_transaction(session_factory, [segment_id], refresh_one,
+                                        record_error=record_refresh_error, label="refresh of segment")
+    if outcome.result is not None:
+        return outcome.result
+    with session_factory() as session:
+        name = session.scalar(select(Segment.name).where(Segment.id == segment_id)) or "?"
+    return RefreshResult(segment_id, name, error=outcome.error)
 
 
 def refresh_settings(session: Session) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from crm_segments.db import utcnow
 from crm_segments.models import ApiKey, User
 from crm_segments.models.users import ROLES
 from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -60,7 +60,12 @@ def create_api_key(*, session: Session, email: str, name: str = "") -> tuple[Api
     return key, secret
 
 
-def user_for_api_key(*, session: Session, secret: str) -> User | None:
+# A key's last use is written at most this often, so reading through the API rarely writes.
+KEY_USE_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def api_key_for(*, session: Session, secret: str) -> ApiKey | None:
+    """The active key with this secret whose user is active, or None."""
     prefix, _, _ = secret.partition(".")
     key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
     if key is None or key.revoked_at is not None:
@@ -69,5 +74,12 @@ def user_for_api_key(*, session: Session, secret: str) -> User | None:
         return None
     if not key.user.is_active:
         return None
-    key.last_used_at = utcnow()
-    return key.user
+    return key
+
+
+def key_use_is_stale(key: ApiKey, *, now: dt.datetime) -> bool:
+    return key.last_used_at is None or key.last_used_at <= now - KEY_USE_RESOLUTION
+
+
+def record_key_use(*, session: Session, key_id: int, now: dt.datetime) -> None:
+    session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from crm_segments.db import UTCDateTime, utcnow
 from crm_segments.models import AutoTagRule
+from crm_segments.unit_of_work import each_in_own_transaction
 
 from .entities import entity_model
 from .rule_sql import RuleSpec, RuleStatements, Scope, Steps, matching_ids
@@ -159,20 +160,24 @@ def run_auto_tag_rules(
     now = now or utcnow()
     with session_factory() as session:
         rule_ids = [r.id for r in enabled_rules(session)]
+
+    def run_one(session: Session, rule_id: int) -> RunResult | None:
+        rule = session.get(AutoTagRule, rule_id)
+        if rule is None or not rule.enabled:
+            return None  # deleted or turned off since the list was read
+        return run_rule(session=session, rule=rule, now=now)
+
+    def record_error(session: Session, rule_id: int, message: str) -> None:
+        _record_error(session, rule_id, message, now)
+
+    outcomes = each_in_own_transaction(session_factory, rule_ids, run_one, record_error=record_error,
+                                       label="auto-tag rule")
     results = []
-    for rule_id in rule_ids:
-        with session_factory() as session:
-            try:
-                rule = session.get(AutoTagRule, rule_id)
-                if rule is None or not rule.enabled:
-                    continue
-                results.append(run_rule(session=session, rule=rule, now=now))
-                session.commit()
-            except Exception as exc:  # noqa: BLE001 - recorded on the rule, the other rules still run
-                session.rollback()
-                log.exception("auto-tag rule %s failed", rule_id)
-                results.append(RunResult(rule_id, 0, 0, error=str(exc)))
-                _record_error(session, rule_id, str(exc), now)
+    for outcome in outcomes:
+        if outcome.error is not None:
+            results.append(RunResult(outcome.item, 0, 0, error=outcome.error))
+        elif outcome.result is not None:
+            results.append(outcome.result)
     return results
 
 
@@ -180,4 +185,3 @@ def _record_error(session: Session, rule_id: int, message: str, now: dt.datetime
     rule = session.get(AutoTagRule, rule_id)
     if rule is not None:
         rule.last_run_at, rule.last_error = now, message[:2000]
-        session.commit()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from crm_segments.web.db import close_session
+from crm_segments.web.db import close_session, end_unit_of_work
 
 csrf = CSRFProtect()
 
@@ -13,6 +13,7 @@ csrf = CSRFProtect()
 def register_web(app: Flask, *, url_prefix: str, api_prefix: str) -> None:
     from crm_segments.web import api, auth, ui, webhooks
 
+    app.after_request(end_unit_of_work)
     app.teardown_appcontext(close_session)
     if "csrf" not in app.extensions:
         csrf.init_app(app)

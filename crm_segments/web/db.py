@@ -1,21 +1,49 @@
-"""One database session per request; the view that writes commits, teardown closes."""
+"""One unit of work per request: a session that is committed when the response succeeds, rolled back
+when it fails, and always closed.
+
+Views never commit: a response below 400 commits everything the request wrote, any other response
+(a refused form, an error page, an exception) rolls it back. GET and HEAD requests read in a deferred
+SQLite transaction, so a page never takes the write lock. A streamed body must not use this session:
+it is closed before the body is sent (see ``crm_segments.segments.members.export_csv``).
+"""
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import Response, current_app, g, has_request_context, request
 from sqlalchemy.orm import Session
 
+from crm_segments.db import READ_ONLY
 from crm_segments.extension import get_state
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def db_session() -> Session:
     if "crm_db" not in g:
-        g.crm_db = get_state(current_app).session_factory()
+        reading = has_request_context() and request.method in READ_METHODS
+        g.crm_db = get_state(current_app).session_factory(execution_options=READ_ONLY if reading else {})
     session: Session = g.crm_db
     return session
 
 
+def end_unit_of_work(response: Response) -> Response:
+    """Commit what a successful request wrote, roll back a failed one; runs before the body is sent,
+    so a failed commit still turns into an error response rather than a lie."""
+    session: Session | None = g.pop("crm_db", None)
+    if session is None:
+        return response
+    try:
+        if response.status_code < 400:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()  # the connection goes back to the pool before a streamed body starts
+    return response
+
+
 def close_session(_exc: BaseException | None = None) -> None:
+    """Teardown: a request that ended in an unhandled exception never reached ``end_unit_of_work``."""
     session: Session | None = g.pop("crm_db", None)
     if session is not None:
-        session.close()  # rolls back anything a failed view left uncommitted
+        session.close()  # rolls back anything left uncommitted

@@ -9,6 +9,7 @@ edit static lists.
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 from flask import (
@@ -20,7 +21,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask_login import current_user
@@ -31,7 +31,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms import FileField, IntegerField, SelectField, StringField, TextAreaField
 
 from crm_segments.automation.workflows.results import Results, results_by
-from crm_segments.db import utcnow
+from crm_segments.db import READ_ONLY, utcnow
 from crm_segments.extension import get_state
 from crm_segments.models import Profile, Segment, SegmentMember, Workflow
 from crm_segments.models.segments import SEGMENT_KINDS
@@ -39,13 +39,16 @@ from crm_segments.segments import cohorts, members, preview, reports, service, s
 from crm_segments.segments.explain import explain
 from crm_segments.segments.fields import rule_metadata
 from crm_segments.segments.prebuilt import reset_to_shipped
-from crm_segments.segments.refresh import run_refresh
 from crm_segments.segments.rules import RuleError, parse_rule
+from crm_segments.services.deletion import InUse
 from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
+from crm_segments.services.usages import segment_users
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
 from crm_segments.web.profile_sections import ProfileSection, add_profile_section
 from crm_segments.web.segment_chart import size_chart
+from crm_segments.tasks.queue import active_task
+from crm_segments.web.task_views import queue_task
 from crm_segments.web.ui import bp
 
 VIEWERS = ("admin", "sales")
@@ -85,13 +88,10 @@ def _errors(exc: ValidationFailed | Conflict) -> dict[str, str]:
     return {e.field: e.message for e in exc.errors}
 
 
-def _refresh_after_save(segment_id: int) -> None:
-    result = run_refresh(get_state(current_app).session_factory, segment_id, now=utcnow())
-    if result.ok:
-        flash(f"Saved and refreshed: {result.size:,} members (+{result.entered:,} −{result.exited:,}).",
-              "success")
-    else:
-        flash(f"Saved, but the refresh failed: {result.error}", "error")
+def _queue_refresh(segment_id: int) -> WerkzeugResponse:
+    """Refresh in the background (a refresh can take seconds at scale) and follow it on its page."""
+    task = queue_task("segment_refresh", {"segment_id": segment_id}, subject=f"segment:{segment_id}")
+    return redirect(url_for("crm_ui.task", task_id=task.id))
 
 
 # --- list and page ------------------------------------------------------------------------------
@@ -121,7 +121,7 @@ def segment(segment_id: int) -> str:
     return render_template(
         "crm_segments/segments/page.html", segment=seg, page=page, q=q, events=events, workflows=workflows,
         chart=size_chart(history), rule_text=service.rule_text(seg, service.segment_names(session)),
-        confirm=ConfirmForm(), members_form=MembersForm(),
+        confirm=ConfirmForm(), members_form=MembersForm(), refreshing=active_task(session, f"segment:{seg.id}"),
         next_url=url_for("crm_ui.segment", segment_id=seg.id, q=q or None, after=page.next_after)
         if page.next_after else None,
         older_url=url_for("crm_ui.segment", segment_id=seg.id, before=events.next_before, _anchor="log")
@@ -134,8 +134,9 @@ def segment(segment_id: int) -> str:
 def segment_export(segment_id: int) -> Response:
     seg = _segment_or_404(segment_id)
     filename = "".join(c if c.isalnum() else "-" for c in seg.name).strip("-").lower() or "segment"
-    chunks = members.export_csv(db_session(), seg.id)
-    return Response(stream_with_context(chunks), mimetype="text/csv",
+    factory = get_state(current_app).session_factory
+    chunks = members.export_csv(partial(factory, execution_options=READ_ONLY), seg.id)
+    return Response(chunks, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'})
 
 
@@ -145,14 +146,7 @@ def segment_refresh(segment_id: int) -> WerkzeugResponse:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     seg = _segment_or_404(segment_id)
-    db_session().rollback()  # the refresh runs in its own transaction
-    result = run_refresh(get_state(current_app).session_factory, seg.id, now=utcnow())
-    if result.ok:
-        flash(f"Refreshed {result.name}: {result.size:,} members (+{result.entered:,} −{result.exited:,}) "
-              f"in {result.duration_ms:,} ms.", "success")
-    else:
-        flash(f"The refresh failed and changed nothing: {result.error}", "error")
-    return redirect(url_for("crm_ui.segment", segment_id=segment_id))
+    return _queue_refresh(seg.id)
 
 
 # --- admin actions ------------------------------------------------------------------------------
@@ -166,29 +160,39 @@ def segment_reset(segment_id: int) -> WerkzeugResponse:
     try:
         reset_to_shipped(seg)
     except ValidationFailed as exc:
-        flash(str(exc), "error")
-        return redirect(url_for("crm_ui.segment", segment_id=segment_id))
-    db_session().commit()
-    _refresh_after_save(segment_id)
-    return redirect(url_for("crm_ui.segment", segment_id=segment_id))
-
-
-@bp.route("/segments/<int:segment_id>/delete", methods=["POST"])
-@role_required("admin")
-def segment_delete(segment_id: int) -> WerkzeugResponse:
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    seg = _segment_or_404(segment_id)
-    name = seg.name
-    try:
-        service.delete_segment(db_session(), seg)
-    except ValidationFailed as exc:
         db_session().rollback()
         flash(str(exc), "error")
         return redirect(url_for("crm_ui.segment", segment_id=segment_id))
-    db_session().commit()
-    flash(f"Deleted {name}.", "success")
+    flash(f"{seg.name} is back to its shipped rule.", "success")
+    return _queue_refresh(segment_id)
+
+
+@bp.route("/segments/<int:segment_id>/delete", methods=["GET", "POST"])
+@role_required("admin")
+def segment_delete(segment_id: int) -> tuple[str, int] | WerkzeugResponse:
+    """The page lists every user of the segment; the admin keeps it or deletes it and pauses the
+    workflows that use it. A post that would leave a user behind is refused with the same page."""
+    seg = _segment_or_404(segment_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        if request.method == "POST":
+            abort(400)
+        return _delete_page(seg, form, 200)
+    name = seg.name
+    try:
+        paused = service.delete_segment(db_session(), seg, on_use=request.form.get("on_use", "refuse"),
+                                        user_id=current_user.id)
+    except (InUse, ValidationFailed) as exc:
+        flash(f"Nothing was deleted: {exc}", "error")
+        return _delete_page(seg, form, 409 if isinstance(exc, InUse) else 422)
+    note = f" Paused workflows: {', '.join(w.name for w in paused)}." if paused else ""
+    flash(f"Deleted {name}.{note}", "success")
     return redirect(url_for("crm_ui.segments"))
+
+
+def _delete_page(seg: Segment, form: ConfirmForm, status: int) -> tuple[str, int]:
+    uses = segment_users(db_session(), seg)
+    return render_template("crm_segments/segments/delete.html", segment=seg, uses=uses, form=form), status
 
 
 @bp.route("/segments/<int:segment_id>/members", methods=["POST"])
@@ -221,7 +225,6 @@ def segment_members_change(segment_id: int) -> WerkzeugResponse:
         session.rollback()
         flash("Nothing was changed: " + "; ".join(str(e) for e in exc.errors[:20]), "error")
         return redirect(url_for("crm_ui.segment", segment_id=segment_id))
-    session.commit()
     flash(f"{diff.entered:,} added, {diff.exited:,} removed.", "success")
     return redirect(url_for("crm_ui.segment", segment_id=segment_id))
 
@@ -279,11 +282,10 @@ def segment_new() -> tuple[str, int] | WerkzeugResponse:
     except (ValidationFailed, Conflict) as exc:
         db_session().rollback()
         return _editor(form, None, _errors(exc))
-    db_session().commit()
     if seg.kind != "static":
-        _refresh_after_save(seg.id)
-    else:
-        flash(f"Created the static list {seg.name}.", "success")
+        flash(f"Created {seg.name}.", "success")
+        return _queue_refresh(seg.id)
+    flash(f"Created the static list {seg.name}.", "success")
     return redirect(url_for("crm_ui.segment", segment_id=seg.id))
 
 
@@ -302,9 +304,9 @@ def segment_edit(segment_id: int) -> tuple[str, int] | WerkzeugResponse:
     except (ValidationFailed, Conflict) as exc:
         db_session().rollback()
         return _editor(form, _segment_or_404(segment_id), _errors(exc))
-    db_session().commit()
     if seg.kind != "static":
-        _refresh_after_save(seg.id)
+        flash(f"Saved {seg.name}.", "success")
+        return _queue_refresh(seg.id)
     return redirect(url_for("crm_ui.segment", segment_id=seg.id))
 
 

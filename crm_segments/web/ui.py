@@ -31,6 +31,7 @@ PAGE_MODULES = (
     "crm_segments.web.segment_views",
     "crm_segments.web.message_views",
     "crm_segments.web.template_views",
+    "crm_segments.web.task_views",
 )
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 import io
 
 import pytest
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from crm_segments.segments.cohorts import cohorts
 from crm_segments.segments.members import export_csv, members_page, neutralise
@@ -107,13 +107,14 @@ def test_neutralise(value: str | None, cell: str) -> None:
     assert neutralise(value) == cell
 
 
-def test_csv_export_neutralises_formulas(session: Session) -> None:
+def test_csv_export_neutralises_formulas(session: Session, session_factory: sessionmaker[Session]) -> None:
     segment = make_segment(session)
     ProfileFactory(region="Ontario", company="=cmd|' /C calc'!A0", first_name="@evil")
     ProfileFactory(region="Ontario", company="Acme")
     refresh_segment(session, segment, now=NOW)
+    session.flush()
 
-    text = "".join(export_csv(session, segment.id))
+    text = "".join(export_csv(session_factory, segment.id))
     rows = list(csv.DictReader(io.StringIO(text)))
 
     assert [r["company"] for r in rows] == ["'=cmd|' /C calc'!A0", "Acme"]

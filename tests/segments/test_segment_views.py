@@ -18,6 +18,7 @@ from crm_segments.segments.refresh import refresh_segment
 from tests.factories import JobFactory, ProfileFactory
 from tests.segments.test_refresh import IN_ONTARIO, NOW, make_segment, members
 from tests.signed_in import csrf_token_from
+from tests.tasks import follow_task
 
 
 def _token(client: FlaskClient) -> str:
@@ -75,7 +76,8 @@ def test_admin_creates_a_live_segment_and_it_is_refreshed(admin_client: FlaskCli
         "csrf_token": token, "name": "Ontarians", "description": "", "kind": "live",
         "refresh_interval_minutes": "30", "rule": json.dumps(IN_ONTARIO)})
 
-    assert response.status_code == 302
+    page = follow_task(admin_client, response)
+    assert "Refreshed Ontarians: 1 members" in page and 'data-task-status="done"' in page
     segment = session.scalars(select(Segment).where(Segment.name == "Ontarians")).one()
     assert segment.refresh_interval_minutes == 30 and members(session, segment) == {inside.id}
 

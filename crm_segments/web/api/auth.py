@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Response, g, request
+from flask import Response, current_app, g, request
 
+from crm_segments.db import READ_ONLY, utcnow
+from crm_segments.extension import get_state
+from crm_segments.models import User
 from crm_segments.services import users
 from crm_segments.web.db import db_session
 
@@ -20,16 +23,33 @@ def require_api_key() -> tuple[Response, int] | None:
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         return _unauthorized("send an API key in the header 'Authorization: Bearer <key>'")
-    session = db_session()
-    user = users.user_for_api_key(session=session, secret=secret.strip())
+    user_id = _authenticated_user_id(secret.strip())
+    if user_id is None:
+        return _unauthorized("the API key is unknown or revoked, or its user is deactivated")
+    user = db_session().get(User, user_id)
     if user is None:
         return _unauthorized("the API key is unknown or revoked, or its user is deactivated")
-    session.commit()  # keeps the key's last use
     g.crm_api_user = user
     if route is not None and user.role not in route.roles:
         return error_response(403, "forbidden",
                               f"{route.summary.lower()} needs the API key of: {', '.join(route.roles)}")
     return None
+
+
+def _authenticated_user_id(secret: str) -> int | None:
+    """Check the key before the request's own unit of work starts; its last use is written in a
+    short transaction of its own (at most once a minute), so a read request stays a reader."""
+    factory = get_state(current_app).session_factory
+    now = utcnow()
+    with factory(execution_options=READ_ONLY) as session:
+        key = users.api_key_for(session=session, secret=secret)
+        if key is None:
+            return None
+        key_id, user_id, stale = key.id, key.user_id, users.key_use_is_stale(key, now=now)
+    if stale:
+        with factory() as session, session.begin():
+            users.record_key_use(session=session, key_id=key_id, now=now)
+    return user_id
 
 
 def _unauthorized(message: str) -> tuple[Response, int]:
