@@ -1,7 +1,9 @@
 """Tag management: create, rename, recolor, describe, merge and delete tags; usage counts.
 
 Merging and deleting touch every tagging of a tag, so both are set-based statements per entity
-type, and both write the audit trail for every tagging they change.
+type, and both write the audit trail for every tagging they change. Renaming and merging rewrite
+the rules and workflows that name the tag (tagging/renames.py); deleting a tag that something uses
+is refused unless its users are detached (services/deletion.py).
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ from sqlalchemy import Integer, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from crm_segments.db import utcnow
-from crm_segments.models import AutoTagRule, Tag, User
+from crm_segments.models import AutoTagRule, Tag, User, Workflow
 from crm_segments.models.tags import TAG_ENTITY_TYPES, normalize_tag_name
+from crm_segments.services.deletion import check_deletable, deletion_reason, pause_workflows
 from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
+from crm_segments.services.usages import APPLIES_TAG, Use, tag_users
 
 from .audit import Actor, events_insert
 from .entities import suppression_model, tagging_model
 from .names import DEFAULT_COLOR, clean_color, clean_description, clean_tag_name
+from .renames import rename_references
 from .sql import execute_count
 
 
@@ -66,11 +71,16 @@ def create_tag(
 def update_tag(
     *, session: Session, tag_id: int, name: object = None, color: object = None, description: object = None,
 ) -> Tag:
-    """Rename, recolor and/or describe a tag (fields left None are kept); all fields checked first."""
+    """Rename, recolor and/or describe a tag (fields left None are kept); all fields checked first.
+
+    A new name is written into every rule and workflow that names the tag, in the same transaction.
+    """
     tag = get_tag(session=session, tag_id=tag_id)
     cleaned = _cleaned(name=name, color=color, description=description)
     if "name" in cleaned:
         _check_name_free(session, cleaned["name"], tag.id)
+        if cleaned["name"] != tag.name:
+            rename_references(session, {tag.name_key: cleaned["name"]})
         tag.name, tag.name_key = cleaned["name"], normalize_tag_name(cleaned["name"])
     tag.color = cleaned.get("color", tag.color)
     tag.description = cleaned.get("description", tag.description)
@@ -137,7 +147,8 @@ def merge_tags(
 
     An entity that has the target already, or several of the sources, ends up with one tagging of
     the target (its earliest). Every source tagging gets a "removed" event and every new target
-    tagging an "added" event, with source ``merge``.
+    tagging an "added" event, with source ``merge``. Workflows triggered by a source tag are
+    triggered by the target, and rules and workflows naming a source name the target.
     """
     now = now or utcnow()
     target = get_tag(session=session, tag_id=target_id, field="target_id")
@@ -160,6 +171,9 @@ def merge_tags(
         _move_suppressions(session, entity_type, source_id_list, target.id)
     session.execute(update(AutoTagRule).where(AutoTagRule.tag_id.in_(source_id_list))
                     .values(tag_id=target.id).execution_options(synchronize_session=False))
+    session.execute(update(Workflow).where(Workflow.trigger_tag_id.in_(source_id_list))
+                    .values(trigger_tag_id=target.id).execution_options(synchronize_session=False))
+    rename_references(session, {s.name_key: target.name for s in sources})
     session.execute(delete(Tag).where(Tag.id.in_(source_id_list)))
     session.expire_all()
     return result
@@ -213,28 +227,46 @@ def _move_suppressions(session: Session, entity_type: str, source_ids: list[int]
 class DeletePreview:
     tag: Tag
     counts: dict[str, int]
-    rules: list[str]  # names of the auto-tag rules deleted with it
+    uses: list[Use]  # workflows, segments and auto-tag rules that use it
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
 
+    @property
+    def rules(self) -> list[str]:
+        """Names of the auto-tag rules that apply it: deleted with it when detached."""
+        return list(dict.fromkeys(u.name for u in self.uses if u.where == APPLIES_TAG))
+
 
 def delete_preview(*, session: Session, tag_id: int) -> DeletePreview:
-    """What deleting the tag removes, for the confirmation the UI asks for."""
+    """What deleting the tag removes and who uses it, for the page the UI asks on."""
     tag = get_tag(session=session, tag_id=tag_id)
-    rules = list(session.scalars(select(AutoTagRule.name).where(AutoTagRule.tag_id == tag.id)
-                                 .order_by(AutoTagRule.name)))
-    return DeletePreview(tag, tag_usage(session=session, tag_id=tag.id), rules)
+    return DeletePreview(tag, tag_usage(session=session, tag_id=tag.id), tag_users(session, tag))
+
+
+@dataclass(frozen=True)
+class TagDeletion:
+    removed: int  # taggings removed
+    paused: list[Workflow]  # workflows paused because they used the tag
 
 
 def delete_tag(
     *, session: Session, tag_id: int, user_id: int | None = None, source: str = "manual",
-    now: dt.datetime | None = None,
-) -> int:
-    """Delete the tag, its taggings (each audited as removed) and its rules; returns taggings removed."""
+    now: dt.datetime | None = None, on_use: str = "refuse",
+) -> TagDeletion:
+    """Delete the tag, its taggings (each audited as removed) and the auto-tag rules that apply it.
+
+    When something uses the tag, InUse is raised and nothing changes, unless ``on_use`` is
+    "detach": then the workflows that use it are paused with the reason. A segment or auto-tag rule
+    whose condition names it always refuses (services/deletion.py says why).
+    """
     now = now or utcnow()
     tag = get_tag(session=session, tag_id=tag_id)
+    what = f"tag {tag.name!r}"
+    uses = tag_users(session, tag)
+    check_deletable(what, uses, on_use)
+    paused = pause_workflows(session, uses, reason=deletion_reason(session, what, user_id=user_id, now=now))
     actor = Actor(source, user_id=user_id)
     removed = 0
     for entity_type in TAG_ENTITY_TYPES:
@@ -244,6 +276,6 @@ def delete_tag(
             entity_type=entity_type, action="removed", actor=actor, now=now))
     session.execute(delete(Tag).where(Tag.id == tag.id))
     session.expire_all()
-    return removed
+    return TagDeletion(removed, paused)
 
 

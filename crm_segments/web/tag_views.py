@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response
 from wtforms import StringField, TextAreaField
 
 from crm_segments.models import Tag
+from crm_segments.services.deletion import InUse
 from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.tagging import management
 from crm_segments.tagging.names import DEFAULT_COLOR
@@ -142,18 +143,29 @@ def tag_merge(tag_id: int) -> tuple[str, int] | Response:
 
 @bp.route("/tags/<int:tag_id>/delete", methods=["GET", "POST"])
 @role_required("admin")
-def tag_delete(tag_id: int) -> str | Response:
+def tag_delete(tag_id: int) -> tuple[str, int] | Response:
+    """The page lists every user of the tag; the admin keeps it or deletes it and pauses the
+    workflows that use it. A post that would leave a user behind is refused with the same page."""
     session = db_session()
     tag = _tag_or_404(tag_id)
     form = ConfirmForm()
     if form.validate_on_submit():
         name = tag.name
-        removed = management.delete_tag(session=session, tag_id=tag.id, user_id=current_user.id)
-        session.commit()
-        flash(f"Deleted tag {name!r}; it was removed from {removed:,} records.", "success")
+        try:
+            deleted = management.delete_tag(session=session, tag_id=tag.id, user_id=current_user.id,
+                                            on_use=request.form.get("on_use", "refuse"))
+        except (InUse, ValidationFailed) as exc:
+            flash(f"Nothing was deleted: {exc}", "error")
+            return _delete_page(tag, form, 409 if isinstance(exc, InUse) else 422)
+        paused = f" Paused workflows: {', '.join(w.name for w in deleted.paused)}." if deleted.paused else ""
+        flash(f"Deleted tag {name!r}; it was removed from {deleted.removed:,} records.{paused}", "success")
         return redirect(url_for("crm_ui.tags"))
-    preview = management.delete_preview(session=session, tag_id=tag.id)
-    return render_template("crm_segments/tags/delete.html", preview=preview, form=form)
+    return _delete_page(tag, form, 200)
+
+
+def _delete_page(tag: Tag, form: ConfirmForm, status: int) -> tuple[str, int]:
+    preview = management.delete_preview(session=db_session(), tag_id=tag.id)
+    return render_template("crm_segments/tags/delete.html", preview=preview, form=form), status
 
 
 @bp.route("/tags/suggest")

@@ -66,7 +66,7 @@ def test_deleting_and_merging_tags_need_an_admin(sales_api: Api, admin_api: Api,
     merged = admin_api.post("/tags/merge", json=merge)
     assert merged.status_code == 200 and merged.json["moved"] == {"profile": 2}
     deleted = admin_api.delete(f"/tags/{other.id}")
-    assert deleted.status_code == 200 and deleted.json == {"removed": 2}
+    assert deleted.status_code == 200 and deleted.json == {"removed": 2, "paused_workflow_ids": []}
     assert session.scalar(select(ProfileTag)) is None
 
 

@@ -125,7 +125,7 @@ def test_delete_reports_the_count_then_removes_and_audits(session: Session) -> N
     make_rule(session, tag, name="Golden rule")
     preview = delete_preview(session=session, tag_id=tag.id)
     assert preview.total == 4 and preview.counts["quote"] == 1 and preview.rules == ["Golden rule"]
-    assert delete_tag(session=session, tag_id=tag.id) == 4
+    assert delete_tag(session=session, tag_id=tag.id, on_use="detach").removed == 4
     assert session.scalar(select(func.count()).select_from(ProfileTag)) == 0
     assert session.scalar(select(func.count()).select_from(QuoteTag)) == 0
     assert session.scalar(select(func.count()).select_from(AutoTagRule)) == 0

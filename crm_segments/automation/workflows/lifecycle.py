@@ -49,6 +49,7 @@ def set_status(*, session: Session, workflow_id: int, status: str, now: dt.datet
     if status == "archived":
         finish_active(session, workflow, status="exited", reason="workflow archived", now=now)
         cancel_unsent(session, reason="workflow archived", now=now, workflow_id=workflow.id)
+    workflow.paused_reason = None  # a person decided what happens next
     workflow.status = status
     session.flush()
     return workflow

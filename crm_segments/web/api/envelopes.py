@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field, create_model
 
 from crm_segments.records import Kind
 
+from .usage_schemas import UseOut
+
 
 class FieldErrorOut(BaseModel):
     field: str
@@ -19,6 +21,8 @@ class ErrorDetail(BaseModel):
     code: str
     message: str
     fields: list[FieldErrorOut]
+    # With code "in_use" (409 on a delete): every workflow, segment and auto-tag rule that uses it.
+    used_by: list[UseOut] | None = None
 
 
 class ErrorBody(BaseModel):

@@ -23,7 +23,8 @@ ERROR_DESCRIPTIONS = {
     401: "No API key, or an unknown or revoked one",
     403: "The API key's user may not do this (e.g. changing workflows needs an admin's key)",
     404: "No such record",
-    409: "A unique field (external_id, number, sku, name) is already taken",
+    409: "A unique field (external_id, number, sku, name) is already taken, or (code in_use) what is "
+         "being deleted is used: used_by lists every workflow, segment and auto-tag rule that uses it",
     422: "Validation failed; each error names its field and nothing was written",
 }
 

@@ -49,6 +49,8 @@ class TagList(BaseModel):
 
 class DeletedTag(BaseModel):
     removed: int = Field(description="Taggings removed with the tag (each kept in the history).")
+    paused_workflow_ids: list[int] = Field(
+        default_factory=list, description="Workflows paused because they used the tag (on_use=detach).")
 
 
 class MergeIn(InputModel):

@@ -13,6 +13,7 @@ from flask import Response, g, jsonify, request
 
 from crm_segments.models import AutoTagRule, BulkOperation, Tag
 from crm_segments.records.validation import validate
+from crm_segments.services.deletion import InUse
 from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.tagging import auto, bulk, management, manual, rules, selection, suppressions
 from crm_segments.tagging.entities import entity_profile_id
@@ -44,6 +45,7 @@ from .tag_schemas import (
     TagOut,
     TagPatch,
 )
+from .usage_schemas import OnUseParams, in_use_response
 
 TAG = "tags"
 ENTITY_PATHS = {"profile": "profiles", "quote": "quotes", "job": "jobs", "opportunity": "opportunities"}
@@ -102,8 +104,14 @@ def update_tag(id: int) -> tuple[Response, int]:
 def delete_tag(id: int) -> tuple[Response, int]:
     if denied := _denied_unless_admin("deleting a tag"):
         return denied
-    removed = management.delete_tag(session=db_session(), tag_id=id, user_id=_user_id(), source="api")
-    return _committed(DeletedTag(removed=removed).model_dump())
+    params = validate(OnUseParams, request.args.to_dict())
+    try:
+        deleted = management.delete_tag(session=db_session(), tag_id=id, user_id=_user_id(), source="api",
+                                        on_use=params.on_use)
+    except InUse as exc:
+        return in_use_response(exc)
+    return _committed(DeletedTag(removed=deleted.removed,
+                                 paused_workflow_ids=[w.id for w in deleted.paused]).model_dump())
 
 
 def merge_tags() -> tuple[Response, int]:
@@ -340,8 +348,9 @@ def tag_routes() -> list[Route]:
         Route(tag_one, "PATCH", "tags_update", update_tag, "Rename, recolour or describe a tag", TAG,
               body=TagPatch, out=TagOut, errors=(400, 401, 404, 409, 422)),
         Route(tag_one, "DELETE", "tags_delete", delete_tag,
-              "Delete a tag and its taggings (GET it first for the count); admins", TAG, out=DeletedTag,
-              errors=(401, 403, 404)),
+              "Delete a tag and its taggings (GET it first for the count); admins. 409 lists what uses it "
+              "unless on_use=detach, which pauses the workflows that use it", TAG, query=(OnUseParams,),
+              out=DeletedTag, errors=(401, 403, 404, 409, 422)),
         *(route for entity_type in ENTITY_PATHS for route in entity_routes(entity_type)),
         Route("/bulk-tag-operations", "GET", "bulk_tag_operations_list", list_operations,
               "List bulk tag operations, newest first", TAG, query=(OperationListParams,),
