@@ -32,7 +32,7 @@ from crm_segments.models.tags import normalize_tag_name
 
 from .fields import RECORD_ROOTS, SOURCES, Field
 from .operators import OPERATORS, Operand, Temporal
-from .periods import shift
+from .periods import Now, instant
 from .rules import (
     AllOf,
     AnyOf,
@@ -58,11 +58,11 @@ _Only = tuple[int, ...] | BindParameter[Any]
 class _Context:
     scope: BoundScope
     parent: _Context | None
-    now: dt.datetime
+    now: Now
     only: _Only | None = None  # evaluate for these profiles only
 
 
-def compile_rule(rule: Rule, *, now: dt.datetime, profile_ids: ProfileIds | None = None) -> Select[Any]:
+def compile_rule(rule: Rule, *, now: Now, profile_ids: ProfileIds | None = None) -> Select[Any]:
     """``SELECT crm_profiles.id`` of the profiles matching ``rule`` (parsed with root="profile").
 
     ``profile_ids`` restricts the answer to those profiles and pushes the restriction into every
@@ -73,7 +73,7 @@ def compile_rule(rule: Rule, *, now: dt.datetime, profile_ids: ProfileIds | None
     return select(Profile.id).where(rule_predicate(rule, now=now, profile_ids=profile_ids))
 
 
-def rule_predicate(rule: Rule, *, now: dt.datetime, profile: Any = Profile,
+def rule_predicate(rule: Rule, *, now: Now, profile: Any = Profile,
                    profile_ids: ProfileIds | None = None) -> ColumnElement[bool]:
     """The rule as a WHERE condition on ``profile`` (the Profile class or an alias of it)."""
     only = _only(profile_ids)
@@ -81,7 +81,7 @@ def rule_predicate(rule: Rule, *, now: dt.datetime, profile: Any = Profile,
     return predicate if only is None else and_(profile.id.in_(only), predicate)
 
 
-def compile_record_rule(rule: Rule, *, entity: str, now: dt.datetime,
+def compile_record_rule(rule: Rule, *, entity: str, now: Now,
                         profile_ids: ProfileIds | None = None) -> Select[Any]:
     """Ids of the quotes / jobs / opportunities matching a record rule (parsed with root=entity);
     ``profile_ids`` restricts it to those profiles' records, as for compile_rule."""
@@ -109,7 +109,9 @@ def _restricted(owner: ColumnElement[Any] | InstrumentedAttribute[Any],
     return [] if ctx.only is None else [owner.in_(ctx.only)]
 
 
-def _aware(now: dt.datetime) -> dt.datetime:
+def _aware(now: Now) -> Now:
+    if not isinstance(now, dt.datetime):
+        return now
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     return now.astimezone(dt.UTC)
@@ -202,8 +204,8 @@ def _has_tag(cond: TagCondition, keys: list[str], ctx: _Context) -> ColumnElemen
                tag.name_key.in_(keys)]
     if cond.added_within is not None:
         window = cond.added_within
-        filters += [tagging.added_at >= shift(ctx.now, -window.value, window.unit),
-                    tagging.added_at <= ctx.now]
+        filters += [tagging.added_at >= instant(ctx.now, -window.value, window.unit),
+                    tagging.added_at <= instant(ctx.now)]
     if cond.source is not None:
         filters.append(tagging.source == cond.source)
     return exists(select(literal(1)).select_from(tagging).join(tag, tag.id == tagging.tag_id)

@@ -27,7 +27,7 @@ from sqlalchemy import Float, and_, extract, false, func, literal, or_, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from .fields import FieldType
-from .periods import UNITS, Unit, anniversary_ranges, shift, start_of_day, today
+from .periods import UNITS, Now, Unit, anniversary_ranges, instant, shift, start_of_day, today
 from .sqlfuncs import ascii_lower, fold_ascii
 
 ValueKind = Literal["none", "one", "many", "range", "period", "days"]
@@ -44,7 +44,7 @@ class Operand:
     value: Any = None
     unit: Unit | None = None
     ref: ColumnElement[Any] | None = None  # the other side, when comparing with a parent field
-    now: dt.datetime | None = None
+    now: Now | None = None  # a fixed time, or parameters of a statement built once (periods.BoundNow)
     temporal: Temporal = "datetime"
 
 
@@ -143,14 +143,14 @@ def _point(o: Operand, day: dt.date) -> Any:
 def _now(o: Operand) -> Any:
     assert o.now is not None
     if o.temporal == "datetime":
-        return o.now
+        return instant(o.now)
     return _point(o, today(o.now))
 
 
 def _shifted(o: Operand, amount: int) -> Any:
     assert o.now is not None and o.unit is not None
     if o.temporal == "datetime":
-        return shift(o.now, amount, o.unit)
+        return instant(o.now, amount, o.unit)
     return _point(o, shift(today(o.now), amount, o.unit))
 
 

@@ -7,9 +7,9 @@ are locked and diffed (membership.apply_diff restricted to the changed ids), so 
 changes no membership takes no segment lock.
 
 Speed: building the SQL of twenty rules costs more than running it for one profile, so each level's
-query is built once per minute and set of rules and reused with the ids as a parameter. Relative
-dates ("within the last 30 days") are therefore cut at the start of the current minute here; full
-refreshes use the exact time.
+query is built once per day and set of rules and reused with the ids and the time as parameters
+(periods.BoundNow). A change is evaluated at the exact time it happened, with the same cut-offs a
+full refresh at that time would use: a purchase finished a second ago is "within the last 30 days".
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from crm_segments.models import Profile, Segment, SegmentMember
 from .compiler import compile_rule, rule_predicate
 from .dependencies import RuleRefs, dependency_levels, rule_refs
 from .membership import Diff, adjust_member_count, apply_diff, lock_segment
+from .periods import BoundNow, today
 from .rules import Rule, RuleError, parse_rule
 
 log = logging.getLogger(__name__)
@@ -59,16 +60,19 @@ def _refs(document: str) -> RuleRefs:
 
 
 @lru_cache(maxsize=64)
-def _level_query(level: tuple[tuple[int, str], ...], minute: dt.datetime) -> Select[Any]:
-    """(segment id, profile id) of the profiles in ``:ids`` that match each segment of the level."""
+def _level_query(level: tuple[tuple[int, str], ...], day: dt.date) -> tuple[Select[Any], BoundNow]:
+    """(segment id, profile id) of the profiles in ``:ids`` that match each segment of the level,
+    and the time parameters it takes (``BoundNow.values`` of the evaluation time, on ``day``)."""
     ids: Any = bindparam("ids", expanding=True)
-    return union_all(*(
+    now = BoundNow(day)
+    query = union_all(*(
         # profile_ids= puts the restriction inside every subquery of the rule (compiler.py), not
         # only on the profile: an IN list is not carried into grouped subqueries by PostgreSQL.
         select(literal(segment_id, Integer).label("segment_id"), Profile.id.label("profile_id"))
-        .where(rule_predicate(_parsed(document), now=minute, profile_ids=ids))
+        .where(rule_predicate(_parsed(document), now=now, profile_ids=ids))
         for segment_id, document in level
-    ))  # type: ignore[return-value]
+    ))
+    return query, now  # type: ignore[return-value]
 
 
 def _live_segments(session: Session) -> list[LiveSegment]:
@@ -96,24 +100,24 @@ def reevaluate_profiles(session: Session, profile_ids: Iterable[int], *,
         return {}
     live = _live_segments(session)
     levels = dependency_levels(live, {s.id: _refs(s.document) for s in live})
-    minute = now.replace(second=0, microsecond=0)
     changes: dict[int, Diff] = {}
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
         for level in levels:
-            for segment in _segments_to_update(session, level, chunk, minute):
-                diff = _update(session, segment, chunk, now=now, minute=minute)
+            for segment in _segments_to_update(session, level, chunk, now):
+                diff = _update(session, segment, chunk, now=now)
                 if diff.changed:
                     changes[segment.id] = changes.get(segment.id, Diff()) + diff
     return changes
 
 
 def _segments_to_update(session: Session, level: Sequence[LiveSegment], ids: list[int],
-                        minute: dt.datetime) -> list[LiveSegment]:
-    """The segments of ``level`` whose stored membership of ``ids`` differs from their rule's."""
-    query = _level_query(tuple((s.id, s.document) for s in level), minute)
+                        now: dt.datetime) -> list[LiveSegment]:
+    """The segments of ``level`` whose stored membership of ``ids`` differs from their rule's at ``now``."""
+    query, bound_now = _level_query(tuple((s.id, s.document) for s in level), today(now))
     with _without_jit(session, enabled=len(ids) >= JIT_OFF_FROM):
-        should: set[tuple[Any, ...]] = {tuple(row) for row in session.execute(query, {"ids": ids})}
+        should: set[tuple[Any, ...]] = {tuple(row) for row in session.execute(
+            query, {"ids": ids, **bound_now.values(now)})}
     stored: set[tuple[Any, ...]] = {tuple(row) for row in session.execute(
         select(SegmentMember.segment_id, SegmentMember.profile_id).where(
             SegmentMember.profile_id.in_(ids), SegmentMember.segment_id.in_([s.id for s in level])))}
@@ -141,10 +145,9 @@ def _without_jit(session: Session, *, enabled: bool) -> Iterator[None]:
         session.execute(text("SELECT set_config('jit', :previous, true)"), {"previous": previous})
 
 
-def _update(session: Session, segment: LiveSegment, ids: list[int], *, now: dt.datetime,
-            minute: dt.datetime) -> Diff:
+def _update(session: Session, segment: LiveSegment, ids: list[int], *, now: dt.datetime) -> Diff:
     lock_segment(session, segment.id)
-    matched = compile_rule(_parsed(segment.document), now=minute, profile_ids=ids)
+    matched = compile_rule(_parsed(segment.document), now=now, profile_ids=ids)
     diff = apply_diff(session, segment.id, matched, now=now, version=segment.version, source="realtime",
                       scope=ids)
     adjust_member_count(session, segment.id, diff)

@@ -2,8 +2,9 @@
 for just those profiles (and their records), in the caller's transaction.
 
 Speed: building a rule's SQL costs far more than running it for one profile, so each rule's
-statements are built once per minute (relative dates such as "within the last 30 days" are cut at
-the start of the minute; full runs use the exact time) and run with the profile id as a parameter.
+statements are built once per day and run with the profile id and the time as parameters
+(segments.periods.BoundNow): a change is evaluated at the exact time it happened, with the cut-offs
+("within the last 30 days") a full run at that time would use.
 The id is compared with "=", one profile per execution: PostgreSQL then carries the constant into
 the rule's grouped subqueries (jobs GROUP BY profile_id HAVING ...) and reads just that profile's
 rows. A large batch (an import) is handled as sets of up to BATCH profiles instead: the rule is
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from crm_segments.db import UTCDateTime, utcnow
 from crm_segments.models import AutoTagRule
+from crm_segments.segments.periods import BoundNow, today
 
 from .auto import enabled_rules, run_rule, run_steps
 from .entities import entity_model
@@ -35,8 +37,10 @@ BATCH = 1_000  # more are re-evaluated as sets of this many (their ids are bound
 
 
 @lru_cache(maxsize=256)
-def profile_steps(spec: RuleSpec, minute: dt.datetime, postgresql: bool) -> Steps:
-    """The steps that add and remove a rule's tag for the one profile given as ``profile_id``."""
+def profile_steps(spec: RuleSpec, day: dt.date, postgresql: bool) -> tuple[Steps, BoundNow]:
+    """The steps that add and remove a rule's tag for the one profile given as ``profile_id``, and
+    the time parameters they take (``BoundNow.values`` of the evaluation time, on ``day``)."""
+    rule_now = BoundNow(day)
     profile_id: ColumnElement[int] = bindparam("profile_id", type_=Integer)
     if spec.entity_type == "profile":
         def scope(entity_id: Any) -> ColumnElement[bool]:
@@ -46,11 +50,11 @@ def profile_steps(spec: RuleSpec, minute: dt.datetime, postgresql: bool) -> Step
 
         def scope(entity_id: Any) -> ColumnElement[bool]:
             return entity_id.in_(select(model.id).where(model.profile_id == profile_id))  # type: ignore[no-any-return]
-    column = list(matching_ids(spec, now=minute).subquery("all_matches").c)[0]
+    column = list(matching_ids(spec, now=rule_now).subquery("all_matches").c)[0]
     match_id = select(column.label("id")).where(scope(column)).subquery("matches").c.id
     statements = RuleStatements(spec, match_id, postgresql=postgresql,
                                 now=bindparam("now", type_=UTCDateTime()), scope=scope)
-    return statements.change_steps()
+    return statements.change_steps(), rule_now
 
 
 def reevaluate_profiles(
@@ -67,33 +71,33 @@ def reevaluate_profiles(
     if not ids:
         return
     now = now or utcnow()
-    minute = now.replace(second=0, microsecond=0)
     postgresql = dialect_name(session) == "postgresql"
     rules = enabled_rules(session)
     try:
         with session.begin_nested():
             for rule in rules:
-                _reevaluate(session, rule, ids, now, minute, postgresql)
+                _reevaluate(session, rule, ids, now, postgresql)
         return
     except Exception:  # noqa: BLE001 - rolled back; each rule is tried again on its own below
         log.debug("an auto-tag rule failed for changed profiles; running the rules one by one")
     for rule in rules:
         try:
             with session.begin_nested():
-                _reevaluate(session, rule, ids, now, minute, postgresql)
+                _reevaluate(session, rule, ids, now, postgresql)
         except Exception:  # noqa: BLE001 - one broken rule must not block writes to profiles
             log.exception("auto-tag rule %s failed for changed profiles", rule.id)
 
 
 def _reevaluate(session: Session, rule: AutoTagRule, ids: list[int], now: dt.datetime,
-                minute: dt.datetime, postgresql: bool) -> None:
+                postgresql: bool) -> None:
     if len(ids) > ONE_BY_ONE:
         for start in range(0, len(ids), BATCH):
             run_rule(session=session, rule=rule, now=now, profile_ids=ids[start:start + BATCH])
         return
-    steps = profile_steps(RuleSpec.of(rule), minute, postgresql)
+    steps, rule_now = profile_steps(RuleSpec.of(rule), today(now), postgresql)
+    times = rule_now.values(now)
     for profile_id in ids:
-        run_steps(session, steps, {"profile_id": profile_id, "now": now})
+        run_steps(session, steps, {"profile_id": profile_id, "now": now, **times})
 
 
 def on_profiles_changed(session: Session, profile_ids: frozenset[int]) -> None:

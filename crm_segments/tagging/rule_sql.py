@@ -10,7 +10,6 @@ the same set just before the change.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from sqlalchemy import (
 
 from crm_segments.models import AutoTagRule
 from crm_segments.segments.compiler import compile_record_rule, compile_rule
+from crm_segments.segments.periods import Now
 
 from .audit import Actor, events_insert
 from .entities import suppression_model, tagging_model
@@ -59,7 +59,7 @@ class RuleSpec:
         return cls(rule.id, rule.entity_type, rule.tag_id, rule.mode, document)
 
 
-def matching_ids(spec: RuleSpec, *, now: dt.datetime,
+def matching_ids(spec: RuleSpec, *, now: Now,
                  profile_ids: Collection[int] | None = None) -> Select[Any]:
     """``SELECT id`` of the entities that satisfy the rule's condition at ``now``.
 

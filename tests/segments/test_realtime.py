@@ -15,10 +15,12 @@ from sqlalchemy.orm import Session
 from crm_segments.models import Segment, SegmentEvent, SegmentMember
 from crm_segments.records import KINDS, crud
 from crm_segments.segments.compiler import compile_rule
+from crm_segments.segments.periods import BoundNow
+from crm_segments.segments.prebuilt import BY_KEY
 from crm_segments.segments.realtime import _level_query, _without_jit, reevaluate_profiles
 from crm_segments.segments.refresh import refresh_segment
 from crm_segments.segments.rules import parse_rule
-from tests.factories import ProfileFactory
+from tests.factories import JobFactory, ProfileFactory, ProfileTagFactory, TagFactory
 from tests.segments.test_refresh import NOW, make_segment, members
 
 
@@ -135,7 +137,8 @@ def _subqueries_of(sql: str) -> list[str]:
 @pytest.mark.parametrize("name", sorted(RESTRICTED_RULES))
 def test_realtime_statements_restrict_every_subquery_to_the_changed_profiles(name: str) -> None:
     document = json.dumps(RESTRICTED_RULES[name], sort_keys=True)
-    level_sql = str(_level_query(((1, document),), NOW).compile(dialect=postgresql.dialect()))
+    level_query, _ = _level_query(((1, document),), NOW.date())
+    level_sql = str(level_query.compile(dialect=postgresql.dialect()))
     update_sql = str(compile_rule(parse_rule(RESTRICTED_RULES[name]), now=NOW, profile_ids=[7, 8])
                      .compile(dialect=postgresql.dialect()))
 
@@ -177,3 +180,79 @@ def test_big_batches_run_the_level_query_without_jit_then_restore_it(session: Se
     session.execute(text("SET LOCAL jit = on"))
     with _without_jit(session, enabled=False):
         assert session.scalar(text("SHOW jit")) == "on"
+
+
+# A change is evaluated at the time it happened: the same cut-offs as a full refresh at that instant.
+MID_MINUTE = dt.datetime(2025, 3, 1, 12, 0, 30, tzinfo=dt.UTC)
+WITHIN_30_DAYS = {"records": "jobs", "exists": True, "where": {"all": [
+    {"field": "status", "op": "eq", "value": "completed"},
+    {"field": "finished_at", "op": "within_last", "value": 30, "unit": "days"}]}}
+
+
+def test_a_purchase_completed_now_enters_active_and_new_customers_at_once(session: Session) -> None:
+    shipped = [make_segment(session, name=BY_KEY[key].name, rule=BY_KEY[key].build(BY_KEY[key].defaults))
+               for key in ("active_customers", "new_customers")]
+    recent = make_segment(session, name="Purchased within the last 30 days", rule=WITHIN_30_DAYS)
+    profile = ProfileFactory()
+
+    # The service stamps finished_at with the time of the write; the listener runs right after it.
+    crud.create(KINDS["jobs"], session=session, data={
+        "external_id": "J-NOW-1", "profile_id": profile.id, "title": "Roof", "status": "completed",
+        "amount": "120.00"})
+
+    for segment in (*shipped, recent):
+        assert members(session, segment) == {profile.id}, segment.name
+        assert member_events(session, segment, profile.id) == [("entered", "realtime")]
+
+
+def test_near_real_time_agrees_with_a_full_refresh_at_the_same_instant(session: Session) -> None:
+    just_now = ProfileFactory()  # finished 5 s before the instant: in the same minute
+    inside = ProfileFactory()  # 10 s inside the window's start
+    outside = ProfileFactory()  # 10 s before the window's start, in the minute after it
+    ahead = ProfileFactory()  # finished 10 s after the instant
+    window_start = MID_MINUTE - dt.timedelta(days=30)
+    for profile, finished in ((just_now, MID_MINUTE - dt.timedelta(seconds=5)),
+                              (inside, window_start + dt.timedelta(seconds=10)),
+                              (outside, window_start - dt.timedelta(seconds=10)),
+                              (ahead, MID_MINUTE + dt.timedelta(seconds=10))):
+        JobFactory(profile=profile, status="completed", finished_at=finished)
+    vip = TagFactory(name="vip")
+    ProfileTagFactory(profile=just_now, tag=vip, added_at=MID_MINUTE - dt.timedelta(seconds=2))
+    ProfileTagFactory(profile=outside, tag=vip, added_at=MID_MINUTE - dt.timedelta(days=1, seconds=10))
+    cases: list[tuple[dict[str, Any], set[int]]] = [
+        (WITHIN_30_DAYS, {just_now.id, inside.id}),
+        ({"records": "jobs", "where": {"field": "status", "op": "eq", "value": "completed"},
+          "first": {"field": "finished_at", "op": "within_last", "value": 30, "unit": "days"}},
+         {just_now.id, inside.id}),
+        ({"tags": ["vip"], "added_within": {"value": 1, "unit": "days"}}, {just_now.id}),
+    ]
+
+    for n, (rule, expected) in enumerate(cases):
+        refreshed = make_segment(session, name=f"rule {n}, refreshed", rule=rule)
+        refresh_segment(session, refreshed, now=MID_MINUTE)
+        live = make_segment(session, name=f"rule {n}, near-real-time", rule=rule)
+        reevaluate_profiles(session, [just_now.id, inside.id, outside.id, ahead.id], now=MID_MINUTE)
+
+        assert members(session, live) == members(session, refreshed) == expected, rule
+
+
+def test_the_cached_statement_evaluates_each_change_at_its_own_instant(session: Session) -> None:
+    segment = make_segment(session, name="Purchased within 30 days", rule=WITHIN_30_DAYS)
+    profile = ProfileFactory()
+    JobFactory(profile=profile, status="completed", finished_at=MID_MINUTE + dt.timedelta(seconds=10))
+    reevaluate_profiles(session, [profile.id], now=MID_MINUTE)  # the statement of the day is built
+    assert members(session, segment) == set()  # the purchase is not finished yet at that instant
+    built = _level_query.cache_info().misses
+
+    reevaluate_profiles(session, [profile.id], now=MID_MINUTE + dt.timedelta(seconds=15))
+
+    assert members(session, segment) == {profile.id}
+    assert _level_query.cache_info().misses == built  # same statement, later instant
+
+
+def test_time_parameters_belong_to_the_day_the_statement_was_built_for() -> None:
+    bound = BoundNow(MID_MINUTE.date())
+    bound.instant(-30, "days")
+    assert bound.values(MID_MINUTE) == {"rule_now_minus_30_days": MID_MINUTE - dt.timedelta(days=30)}
+    with pytest.raises(ValueError, match="2025-03-01"):
+        bound.values(MID_MINUTE + dt.timedelta(days=1))
