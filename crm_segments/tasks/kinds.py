@@ -41,6 +41,7 @@ class TaskKind:
 KINDS: dict[str, TaskKind] = {
     "segment_refresh": TaskKind("Segment refresh", "crm_segments.segments.refresh_task:refresh_task",
                                 ("admin", "sales")),
+    "bulk_tag": TaskKind("Bulk tagging", "crm_segments.tagging.bulk_task:bulk_tag_task", ("admin", "sales")),
     "csv_import": TaskKind("CSV import", "crm_segments.services.import_task:import_task", ("admin",)),
 }
 

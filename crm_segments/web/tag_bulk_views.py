@@ -17,12 +17,14 @@ from wtforms import RadioField, StringField
 from crm_segments.models import BulkOperation, Segment, Tag, User
 from crm_segments.services import record_queries
 from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
-from crm_segments.tagging import bulk, selection
+from crm_segments.tagging import bulk
+from crm_segments.tagging.bulk_task import SELECTION_FIELDS, check_action, selection_for, summary
 from crm_segments.tagging.csv_selection import csv_selection
 from crm_segments.tagging.names import clean_tag_name, find_tag, get_or_create_tags
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
 from crm_segments.web.tag_views import safe_redirect
+from crm_segments.web.task_views import queue_task
 from crm_segments.web.ui import bp
 
 OPERATIONS_PER_PAGE = 50
@@ -57,53 +59,11 @@ def tags_for(action: str, names: list[str], *, field: str = "tags") -> list[Tag]
     return found
 
 
-def summary(result: bulk.BulkResult) -> str:
-    """e.g. "Added 'vip' to 1,200 profiles (300 already had it). You can undo it under Bulk operations." """
-    nouns = {"profile": "profiles", "quote": "quotes", "job": "jobs", "opportunity": "opportunities"}
-    noun = nouns[result.operation.entity_type]
-    adding = result.operation.action == "add"
-    parts = []
-    for count in result.per_tag:
-        unchanged = result.selected - count.changed
-        note = f" ({unchanged:,} already {'had' if adding else 'lacked'} it)" if unchanged else ""
-        verb = f"Added {count.tag.name!r} to" if adding else f"Removed {count.tag.name!r} from"
-        parts.append(f"{verb} {count.changed:,} {noun}{note}")
-    return "; ".join(parts) + ". You can undo it under Bulk operations."
-
-
 def _entity_type() -> str:
     entity_type = request.form.get("entity_type", "").strip() or "profile"
     if entity_type != "profile" and entity_type not in record_queries.KINDS:
         raise ValidationFailed([FieldError("entity_type", "must be profile, quote, job or opportunity")])
     return entity_type
-
-
-def _selection_from_form() -> selection.Selection:
-    """The profiles (or, with entity_type, the quotes, jobs or opportunities) the bar chose."""
-    entity_type = _entity_type()
-    scope = request.form.get("scope", "")
-    if scope == "selected":
-        raw = request.form.get("ids", "")
-        ids: list[Any] = [int(p) if p.strip().isdigit() else p for p in raw.split(",") if p.strip()]
-        return selection.by_ids(session=db_session(), entity_type=entity_type, ids=ids)
-    if scope == "filter" and entity_type != "profile":
-        kind = record_queries.KINDS[entity_type]
-        form = request.form
-        return selection.by_record_filter(
-            entity_type, q=form.get("q"), status=form.get(kind.status_key), date_from=form.get("date_from"),
-            date_to=form.get("date_to"), amount_min=form.get("amount_min"),
-            amount_max=form.get("amount_max"), tag=form.get("tag"))
-    if scope == "filter":
-        return selection.by_filter(q=request.form.get("q"), region=request.form.get("region"),
-                                   lifecycle=request.form.get("lifecycle"), tag=request.form.get("tag"),
-                                   segment=request.form.get("segment"))
-    if scope == "segment" and entity_type == "profile":
-        raw_segment = request.form.get("segment_id", "")
-        return selection.by_segment(session=db_session(),
-                                    segment_id=int(raw_segment) if raw_segment.isdigit() else raw_segment)
-    if entity_type != "profile":
-        raise ValidationFailed([FieldError("scope", "choose selected rows or the filtered list")])
-    raise ValidationFailed([FieldError("scope", "choose selected rows, the filtered list or a segment")])
 
 
 def _back() -> Response:
@@ -116,20 +76,29 @@ def _back() -> Response:
 @bp.route("/tags/bulk", methods=["POST"])
 @role_required("admin", "sales")
 def tag_bulk() -> Response:
+    """Selected rows are tagged at once; a whole filtered list or segment is tagged by a background
+    task whose page follows it (a whole base can take seconds)."""
     session = db_session()
-    action = request.form.get("action", "")
+    action, scope = request.form.get("action", ""), request.form.get("scope", "")
+    fields = {key: value for key, value in request.form.items() if key in SELECTION_FIELDS}
     try:
-        chosen = _selection_from_form()
+        check_action(action)
+        entity_type = _entity_type()
+        chosen = selection_for(session, entity_type=entity_type, scope=scope, fields=fields)
         tags = tags_for(action, split_tag_names(request.form.get("tags", "")))
-        result = bulk.bulk_tag(session=session, action=action, selection=chosen, tags=tags,
-                               user_id=current_user.id)
+        if scope == "selected":
+            result = bulk.bulk_tag(session=session, action=action, selection=chosen, tags=tags,
+                                   user_id=current_user.id)
     except (ValidationFailed, NotFound) as exc:
         session.rollback()
         flash(f"Nothing was changed: {exc}", "error")
         return _back()
-    session.commit()
-    flash(summary(result), "success")
-    return _back()
+    if scope == "selected":
+        flash(summary(result), "success")
+        return _back()
+    task = queue_task("bulk_tag", {"action": action, "entity_type": entity_type, "scope": scope,
+                                   "fields": fields, "tag_ids": [t.id for t in tags]}, subject="bulk_tag")
+    return redirect(url_for("crm_ui.task", task_id=task.id))
 
 
 @bp.app_template_global("crm_bulk_segments")
@@ -164,7 +133,6 @@ def tag_bulk_csv() -> tuple[str, int] | Response:
         context.update(errors=exc.errors[:ERRORS_SHOWN], error_count=len(exc.errors),
                        filename=upload.filename)
         return render_template("crm_segments/tags/csv.html", **context), 422
-    session.commit()
     flash(summary(result), "success")
     return redirect(url_for("crm_ui.tag_operations"))
 
@@ -213,7 +181,6 @@ def tag_operation_undo(operation_id: int) -> Response:
         session.rollback()
         flash(exc.message, "error")
         return redirect(url_for("crm_ui.tag_operations"))
-    session.commit()
     flash(f"Undid bulk operation #{operation_id}: {result.reverted:,} taggings put back as they were.",
           "success")
     return redirect(url_for("crm_ui.tag_operations"))
