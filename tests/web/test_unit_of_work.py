@@ -5,6 +5,7 @@ client reads, and every connection goes back to the pool clean, on SQLite and Po
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -16,11 +17,11 @@ from sqlalchemy.engine import Engine, make_url
 from crm_segments import create_app
 from crm_segments.db import Base, make_engine, utcnow
 from crm_segments.extension import get_state
-from crm_segments.models import Profile, Segment, Tag
+from crm_segments.models import BackgroundTask, Profile, Segment, Tag
 from crm_segments.segments.members import EXPORT_CHUNK
 from crm_segments.segments.refresh import run_refresh
 from crm_segments.services import users
-from crm_segments.tasks.worker import run_pending_tasks
+from crm_segments.tasks.worker import TaskWorker, run_pending_tasks
 from crm_segments.web import csrf
 from crm_segments.web.db import db_session
 from tests.databases import postgres_reachable, private_postgres_database, skip_or_fail
@@ -208,3 +209,29 @@ def test_refresh_now_is_queued_and_its_page_shows_the_outcome(app: Flask, client
     assert 'data-task-status="done"' in done and f"{PROFILES:,} members" in done
     assert 'http-equiv="refresh"' not in done
     assert _engine(app).pool.checkedout() == 0 and idle_in_transaction(app) == 0
+
+
+def test_the_worker_thread_runs_a_queued_refresh_once_the_request_commits(
+        app: Flask, client: FlaskClient) -> None:
+    state = get_state(app)
+    state.task_worker = TaskWorker(lambda: state.session_factory)
+    try:
+        segment_id = _segment_id(app)
+        token = csrf_token_from(client.get(f"/segments/{segment_id}"))
+        response = client.post(f"/segments/{segment_id}/refresh", data={"csrf_token": token})
+        task_id = int(response.location.rsplit("/", 1)[1])
+        deadline = time.monotonic() + 60
+        while (status := _task_status(app, task_id)) not in ("done", "failed"):
+            assert time.monotonic() < deadline, f"the task is still {status} after 60 s"
+            time.sleep(0.05)  # polling a condition with a deadline, not waiting out a race
+        assert status == "done"
+        assert 'data-task-status="done"' in client.get(response.location).get_data(as_text=True)
+    finally:
+        state.task_worker.stop()
+        state.task_worker = None
+    assert _engine(app).pool.checkedout() == 0 and idle_in_transaction(app) == 0
+
+
+def _task_status(app: Flask, task_id: int) -> str:
+    with get_state(app).session_factory() as session:
+        return str(session.scalar(select(BackgroundTask.status).where(BackgroundTask.id == task_id)))
