@@ -7,17 +7,20 @@ committing, so the new members come from committed data in a transaction of thei
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crm_segments.models import Segment
+from crm_segments.db import utcnow
+from crm_segments.models import Segment, Workflow
 from crm_segments.models.segments import SEGMENT_KINDS
+from crm_segments.services.deletion import check_deletable, deletion_reason, pause_workflows
 from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
+from crm_segments.services.usages import segment_users
 
-from .cycles import segment_references
 from .describe import describe
 from .prebuilt import apply_parameters
 from .preview import parse_checked
@@ -69,7 +72,9 @@ def _apply(session: Session, segment: Segment, data: Mapping[str, Any], *, creat
     if unknown:
         raise ValidationFailed([FieldError(unknown[0], "unknown field")])
     if "name" in data:
-        segment.name = _name(session, data["name"], segment.id)
+        old_name, segment.name = segment.name, _name(session, data["name"], segment.id)
+        if segment.id is not None and old_name != segment.name:
+            _rename_in_triggers(session, segment, old_name)
     if "description" in data:
         description = data["description"] if data["description"] is not None else ""
         if not isinstance(description, str) or len(description) > 2000:
@@ -90,6 +95,13 @@ def _apply(session: Session, segment: Segment, data: Mapping[str, Any], *, creat
     for name in ("rule", "query_sql", "parameters"):
         if name in data and data[name] is not None and not _belongs(segment.kind, name):
             raise ValidationFailed([FieldError(name, f"a {segment.kind} segment has no {name}")])
+
+
+def _rename_in_triggers(session: Session, segment: Segment, old_name: str) -> None:
+    """Workflows keep their trigger segment's name for the editor and exports: follow the rename."""
+    for workflow in session.scalars(select(Workflow).where(Workflow.trigger_segment_id == segment.id)):
+        if (workflow.trigger_config or {}).get("segment") == old_name:
+            workflow.trigger_config = {**workflow.trigger_config, "segment": segment.name}
 
 
 def _belongs(kind: str, field: str) -> bool:
@@ -124,30 +136,25 @@ def _name(session: Session, raw: Any, segment_id: int | None) -> str:
     return name
 
 
-def dependents(session: Session, segment: Segment) -> list[str]:
-    """Names of the live segments whose rule tests membership of ``segment``."""
-    refs = {segment.id} | ({segment.key} if segment.key else set())
-    names = []
-    for other in session.scalars(select(Segment).where(Segment.kind == "live", Segment.id != segment.id)):
-        try:
-            used = {ref for _path, ref in segment_references(parse_rule(other.rule))}
-        except (RuleError, TypeError):
-            continue
-        if used & refs:
-            names.append(other.name)
-    return sorted(names)
+def delete_segment(session: Session, segment: Segment, *, on_use: str = "refuse", user_id: int | None = None,
+                   now: dt.datetime | None = None) -> list[Workflow]:
+    """Delete the segment; returns the workflows paused because they used it.
 
-
-def delete_segment(session: Session, segment: Segment) -> None:
+    When something uses it, InUse is raised and nothing changes, unless ``on_use`` is "detach":
+    then the workflows that use it (trigger, branch or goal rules) are paused with the reason.
+    Another segment's or an auto-tag rule's membership condition always refuses.
+    """
     if segment.is_builtin:
         raise ValidationFailed([FieldError("segment", f"{segment.name!r} is built in; reset it instead of "
                                                       "deleting it")])
-    users = dependents(session, segment)
-    if users:
-        raise ValidationFailed([FieldError("segment", f"{segment.name!r} is used by the rule of: "
-                                                      f"{', '.join(users)}")])
+    what = f"segment {segment.name!r}"
+    uses = segment_users(session, segment)
+    check_deletable(what, uses, on_use)
+    paused = pause_workflows(session, uses, reason=deletion_reason(session, what, user_id=user_id,
+                                                                   now=now or utcnow()))
     session.delete(segment)
     session.flush()
+    return paused
 
 
 def segment_names(session: Session) -> dict[int | str, str]:

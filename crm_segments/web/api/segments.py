@@ -15,6 +15,7 @@ from crm_segments.records.validation import validate
 from crm_segments.segments import members, preview, reports, service, static_lists
 from crm_segments.segments.prebuilt import reset_to_shipped
 from crm_segments.segments.refresh import run_refresh
+from crm_segments.services.deletion import InUse
 from crm_segments.services.errors import FieldError, ValidationFailed
 from crm_segments.web.db import db_session
 
@@ -39,6 +40,7 @@ from .segment_schemas import (
     SegmentOut,
     SegmentPatch,
 )
+from .usage_schemas import OnUseParams, in_use_response
 
 TAG = "segments"
 ONE = "/segments/<int:id>"
@@ -101,7 +103,12 @@ def update_segment(id: int) -> Reply:
 def delete_segment(id: int) -> Reply:
     if denied := _denied_unless_admin("deleting a segment"):
         return denied
-    service.delete_segment(db_session(), service.get_segment(db_session(), id))
+    params = validate(OnUseParams, request.args.to_dict())
+    segment = service.get_segment(db_session(), id)
+    try:
+        service.delete_segment(db_session(), segment, on_use=params.on_use, user_id=g.crm_api_user.id)
+    except InUse as exc:
+        return in_use_response(exc)
     db_session().commit()
     return Response(status=204), 204
 
@@ -192,8 +199,10 @@ def segment_routes() -> list[Route]:
               errors=(401, 404)),
         Route(ONE, "PATCH", "segments_update", update_segment, "Change a segment (admin)", TAG,
               body=SegmentPatch, out=SegmentOut, errors=(400, 401, 403, 404, 409, 422)),
-        Route(ONE, "DELETE", "segments_delete", delete_segment, "Delete a segment (admin)", TAG,
-              ok=(204,), errors=(401, 403, 404, 422)),
+        Route(ONE, "DELETE", "segments_delete", delete_segment,
+              "Delete a segment (admin). 409 lists what uses it unless on_use=detach, which pauses the "
+              "workflows that use it", TAG, query=(OnUseParams,), ok=(204,),
+              errors=(401, 403, 404, 409, 422)),
         Route(f"{ONE}/reset", "POST", "segments_reset", reset_segment,
               "Reset a built-in segment to its shipped rule (admin)", TAG, out=SegmentOut,
               errors=(401, 403, 404, 422)),
