@@ -14,6 +14,7 @@ text back and makes the file the source again.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,10 +22,13 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_segments.models import MessageTemplate
+from crm_segments.db import utcnow
+from crm_segments.models import MessageTemplate, Workflow
 from crm_segments.models.messaging import CONTENT_TYPES
 from crm_segments.resources import data_path
+from crm_segments.services.deletion import check_deletable, deletion_reason, pause_workflows
 from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
+from crm_segments.services.usages import template_users
 
 from .rendering import TemplateProblem, validate_template
 
@@ -233,6 +237,28 @@ def save_template(session: Session, *, key: str, text_body: str, subject: str | 
     row.updated_by_id = user_id
     session.flush()
     return row
+
+
+def delete_template(session: Session, key: str, *, on_use: str = "refuse", user_id: int | None = None,
+                    now: dt.datetime | None = None) -> list[Workflow]:
+    """Delete a template made here; returns the workflows paused because a step sends it.
+
+    While a workflow step sends it, InUse is raised unless ``on_use`` is "detach". A shipped
+    template comes from its file and cannot be deleted (reset it instead).
+    """
+    row = session.scalar(select(MessageTemplate).where(MessageTemplate.key == key))
+    if key in shipped_templates():
+        raise ValidationFailed([FieldError("key", f"{key!r} is a shipped template: reset it instead")])
+    if row is None:
+        raise NotFound(f"no message template {key!r}")
+    what = f"template {key!r}"
+    uses = template_users(session, key)
+    check_deletable(what, uses, on_use)
+    paused = pause_workflows(session, uses, reason=deletion_reason(session, what, user_id=user_id,
+                                                                   now=now or utcnow()))
+    session.delete(row)
+    session.flush()
+    return paused
 
 
 def reset_template(session: Session, key: str, *, user_id: int | None = None) -> MessageTemplate:

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from crm_segments.automation import template_preview
@@ -15,13 +16,16 @@ from crm_segments.automation.context import RECORD_MODELS
 from crm_segments.automation.template_store import (
     TemplateSource,
     TemplateState,
+    delete_template,
     reset_template,
     save_template,
     template_state,
     template_states,
 )
 from crm_segments.models.messaging import CHANNELS, CONTENT_TYPES
+from crm_segments.services.deletion import InUse
 from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
+from crm_segments.services.usages import template_users
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
 from crm_segments.web.ui import bp
@@ -144,3 +148,36 @@ def _reset(state: TemplateState) -> Response:
         session.commit()
         flash(f"{state.source.key} is back to its shipped text.", "success")
     return redirect(url_for("crm_ui.template_edit", key=state.source.key))
+
+
+class DeleteForm(FlaskForm):
+    """Only the CSRF token: the page itself is the confirmation."""
+
+
+@bp.route("/templates/<path:key>/delete", methods=["GET", "POST"])
+@role_required("admin")
+def template_delete(key: str) -> tuple[str, int] | Response:
+    """The page lists every workflow step that sends the template; the admin keeps it or deletes it
+    and pauses those workflows. Only templates made here can be deleted (shipped ones are reset)."""
+    state = _state_or_404(key)
+    if state.origin != "custom":
+        abort(404)
+    form = DeleteForm()
+    if form.validate_on_submit():
+        try:
+            paused = delete_template(db_session(), key, on_use=request.form.get("on_use", "refuse"),
+                                     user_id=current_user.id)
+        except (InUse, ValidationFailed) as exc:
+            flash(f"Nothing was deleted: {exc}", "error")
+            return _delete_page(state, form, 409 if isinstance(exc, InUse) else 422)
+        note = f" Paused workflows: {', '.join(w.name for w in paused)}." if paused else ""
+        flash(f"Deleted the template {key}.{note}", "success")
+        return redirect(url_for("crm_ui.templates"))
+    if request.method == "POST":
+        abort(400)
+    return _delete_page(state, form, 200)
+
+
+def _delete_page(state: TemplateState, form: DeleteForm, status: int) -> tuple[str, int]:
+    uses = template_users(db_session(), state.source.key)
+    return render_template("crm_segments/templates/delete.html", state=state, uses=uses, form=form), status
