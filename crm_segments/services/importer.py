@@ -6,8 +6,9 @@ and ``ValidationFailed`` lists every problem by line and column (the first MAX_E
 Otherwise rows are written in bulk (multi-row statements, not one ORM object per row).
 
 The file is streamed: rows are read, checked and written CHUNK_ROWS at a time inside one savepoint,
-so memory stays flat and no statement carries more bound parameters than the backend accepts
-(``statement_size``); the changed profiles are then signalled once, for the whole file.
+so memory stays flat; rows are written by executemany and looked up in IN lists of at most CHUNK
+keys, so no statement carries a bound parameter per row of the file. The changed profiles are then
+signalled once, for the whole file.
 
 - a row whose ``external_id`` already exists updates that row, changing only its non-empty cells;
   other rows are inserted;
@@ -34,14 +35,13 @@ from crm_segments.models import Job, JobLine, Quote, QuoteLine, User
 from crm_segments.records import KINDS, Kind, WriteContext
 from crm_segments.records.derive import complete_line
 from crm_segments.records.kind import Reference
-from crm_segments.records.prepare import CHUNK, Pending, prepare, resolve_references
+from crm_segments.records.prepare import CHUNK, Pending, lookup, prepare, resolve_references
 from crm_segments.records.references import PRODUCT
 from crm_segments.records.validation import field_errors
 from crm_segments.schemas import JobLineImport, QuoteLineImport
 from crm_segments.services.changes import profiles_changed
 from crm_segments.services.csv_rows import CsvRow, read_rows
 from crm_segments.services.errors import FieldError, ValidationFailed
-from crm_segments.services.statement_size import rows_per_statement
 
 
 @dataclass(frozen=True)
@@ -154,9 +154,14 @@ def _write_records(session: Session, kind: Kind, pending: Sequence[Pending], ctx
     changed = [{**item.values, "id": item.existing.id} for item in pending if item.existing is not None]
     if changed and hasattr(kind.model, "updated_at"):
         changed = [{**values, "updated_at": ctx.now} for values in changed]
+    for part in _same_keys(new):
+        # executemany of one single-row INSERT: the driver prepares it once and streams the rows.
+        # (A multi-row VALUES list costs its parsing per row and a bound parameter per value.)
+        session.execute(insert(kind.model.__table__), part)
     new_ids: list[int] = []
-    for part in _statements(session, new):
-        new_ids += session.scalars(insert(kind.model).returning(kind.model.id), part)
+    if kind.owner == "id" and new:  # profiles: their new ids are what changed
+        new_ids = list(lookup(session, kind.model, "external_id", [values["external_id"] for values in new])
+                       .values())
     if changed:  # executemany: one row's values per execution
         session.execute(update(kind.model), _batched(changed))
     report.created += len(new)
@@ -191,8 +196,8 @@ def _import_lines(session: Session, kind: LineKind, stream: IO[bytes] | IO[str],
         for start in range(0, len(parents), CHUNK):
             session.execute(delete(kind.model).where(fk.in_(parents[start:start + CHUNK])))
         replaced.update(parents)
-        for part in _statements(session, _uniform(kind.model, lines)):
-            session.execute(insert(kind.model), part)
+        for part in _same_keys(_uniform(kind.model, lines)):
+            session.execute(insert(kind.model.__table__), part)
         report.created += len(lines)
     problems.raise_if_any()
     _refresh_statistics(session, kind.model, report.created)
@@ -253,14 +258,12 @@ def _chunks(rows: Iterator[CsvRow], size: int) -> Iterator[list[CsvRow]]:
         yield chunk
 
 
-def _statements(session: Session, rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    """``rows`` (grouped by their keys) in parts small enough for one multi-row INSERT each."""
-    if not rows:
-        return
-    rows = _batched(rows)
-    size = rows_per_statement(session, max(len(row) for row in rows))
-    for start in range(0, len(rows), size):
-        yield rows[start:start + size]
+def _same_keys(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """``rows`` grouped by their keys: each group is one executemany."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    yield from groups.values()
 
 
 def _external_id(row: CsvRow) -> str:
