@@ -49,8 +49,8 @@ def test_api_answers_409_with_the_users_unless_asked_to_detach(admin_api: Api, s
     assert refused.status_code == 409
     error = refused.json["error"]
     assert error["code"] == "in_use" and "on_use=detach" in error["message"]
-    assert error["used_by"] == [{"kind": "workflow", "id": workflow.id, "name": "Welcome VIPs", "where": "trigger",
-                                 "status": "active", "is_condition": False}]
+    assert error["used_by"] == [{"kind": "workflow", "id": workflow.id, "name": "Welcome VIPs",
+                                 "where": "trigger", "status": "active", "is_condition": False}]
     session.expire_all()
     assert session.get(Tag, tag_id) is not None and session.get(Workflow, workflow.id).status == "active"
 
@@ -60,7 +60,8 @@ def test_api_answers_409_with_the_users_unless_asked_to_detach(admin_api: Api, s
     session.expire_all()
     paused = session.get(Workflow, workflow.id)
     assert session.get(Tag, tag_id) is None and paused.status == "paused"
-    assert re.fullmatch(r"tag 'VIP' was deleted at \d{4}-\d\d-\d\d \d\d:\d\d UTC by Key Owner", paused.paused_reason)
+    reason = r"tag 'VIP' was deleted at \d{4}-\d\d-\d\d \d\d:\d\d UTC by Key Owner"
+    assert re.fullmatch(reason, paused.paused_reason)
 
 
 def test_api_refuses_detaching_a_rule_condition_and_a_bad_choice(admin_api: Api, session: Session) -> None:
@@ -72,8 +73,9 @@ def test_api_refuses_detaching_a_rule_condition_and_a_bad_choice(admin_api: Api,
     bad = admin_api.delete(f"/tags/{tag.id}?on_use=later")
 
     assert refused.status_code == 409
-    assert refused.json["error"]["used_by"] == [{"kind": "segment", "id": segment.id, "name": "VIP list",
-                                                 "where": "rule.tags", "status": "live", "is_condition": True}]
+    assert refused.json["error"]["used_by"] == [{
+        "kind": "segment", "id": segment.id, "name": "VIP list", "where": "rule.tags", "status": "live",
+        "is_condition": True}]
     assert bad.status_code == 422 and bad.json["error"]["fields"][0]["field"] == "on_use"
     session.expire_all()
     assert session.get(Tag, tag_id) is not None

@@ -29,6 +29,7 @@ from .helpers import make_rule
 pytestmark = pytest.mark.usefixtures("backend")
 MINUTE = dt.timedelta(minutes=1)
 TAG_STEPS = [{"key": "thank", "type": "add_tag", "tag": "thanked"}]
+ELSEWHERE = {"field": "region", "op": "eq", "value": "x"}
 
 
 def _tag_workflow(session: Session, tag_name: str, **overrides: Any) -> Workflow:
@@ -70,7 +71,7 @@ def test_tag_users_finds_every_use_through_the_parsed_rules(session: Session) ->
     active_workflow(session, {**branching, "trigger": {"type": "segment_entered", "segment": segment.name}})
     applies = make_rule(session, vip, name="Applies VIP")
     tests_it = make_rule(session, TagFactory(name="Gold"), name="Tests VIP",
-                         condition={"any": [{"tags": ["vip"]}, {"field": "region", "op": "eq", "value": "x"}]})
+                         condition={"any": [{"tags": ["vip"]}, ELSEWHERE]})
 
     found = {(u.kind, u.name, u.where) for u in tag_users(session, vip)}
 
@@ -127,7 +128,8 @@ def test_a_rule_condition_using_the_tag_refuses_even_a_detach(session: Session) 
 
     assert {(u.kind, u.id) for u in refused.value.conditions} == {("segment", segment.id),
                                                                  ("auto_tag_rule", rule.id)}
-    assert "change the conditions of segment 'Tagged', auto-tag rule 'Gold from VIP' first" in str(refused.value)
+    message = str(refused.value)
+    assert "change the conditions of segment 'Tagged', auto-tag rule 'Gold from VIP' first" in message
     assert session.get(Tag, tag.id) is not None
 
 
@@ -142,7 +144,7 @@ def test_renaming_keeps_the_workflow_firing_and_the_segment_members(session: Ses
     tag = TagFactory(name="VIP")
     member = ProfileFactory()
     ProfileTagFactory(profile=member, tag=tag)
-    segment = _live_segment(session, {"any": [{"tags": ["vip"]}, {"field": "region", "op": "eq", "value": "x"}]})
+    segment = _live_segment(session, {"any": [{"tags": ["vip"]}, ELSEWHERE]})
     workflow = _tag_workflow(session, "vip", steps=[{"key": "again", "type": "remove_tag", "tag": "VIP"}])
     rule = make_rule(session, TagFactory(name="Gold"), condition={"tags": "VIP"}, name="Gold from VIP")
     before = _matches(session, segment)
