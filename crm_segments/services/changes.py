@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable
 
 from sqlalchemy.orm import Session
 
+from .whole_base import WHOLE_BASE_FROM
+
 Listener = Callable[[Session, frozenset[int]], None]
 
 
@@ -23,10 +25,19 @@ def listeners() -> list[Listener]:
     return [retag_changed_profiles, on_profiles_changed, enroll_changed_profiles]
 
 
+def whole_base_listeners() -> list[Listener]:
+    """The same three steps, for a change to more than ``WHOLE_BASE_FROM`` profiles (whole_base.py)."""
+    from crm_segments.automation.workflows.realtime import on_profiles_changed as enroll_changed_profiles
+
+    from .whole_base import refresh_live_segments, retag_everyone
+
+    return [retag_everyone, refresh_live_segments, enroll_changed_profiles]
+
+
 def profiles_changed(*, session: Session, profile_ids: Iterable[int]) -> None:
     ids = frozenset(profile_ids)
     if not ids:
         return
     session.flush()
-    for listener in listeners():
+    for listener in listeners() if len(ids) < WHOLE_BASE_FROM else whole_base_listeners():
         listener(session, ids)

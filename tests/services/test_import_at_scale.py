@@ -16,7 +16,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from crm_segments.db import utcnow
-from crm_segments.models import Enrollment, Profile, Segment, SegmentMember, Tag
+from crm_segments.models import AutoTagRule, Enrollment, Profile, Segment, SegmentMember, Tag
+from crm_segments.services import changes
 from crm_segments.services.errors import ValidationFailed
 from crm_segments.services.importer import import_csv
 from crm_segments.tagging.bulk import bulk_tag
@@ -83,6 +84,27 @@ def test_import_in_chunks_enrolls_everyone_once_and_a_re_import_updates(session:
     again = import_csv(session=session, kind="profiles", stream=_profiles_csv(230), chunk_rows=50)
     assert (again.created, again.updated) == (0, 230)
     assert _enrolled(session, workflow) == (230, 230)  # still in the segment: no second entry
+
+
+@pytest.mark.parametrize("threshold", [10_000, 100], ids=["per-profile", "whole-base"])
+def test_tag_and_segment_workflows_enroll_each_imported_profile_once(
+        session: Session, backend: str, threshold: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below the whole-base threshold each changed profile is re-evaluated; above it the rules and
+    segments run over the whole base (whole_base.py): either way every workflow enrolls once."""
+    monkeypatch.setattr(changes, "WHOLE_BASE_FROM", threshold)
+    segment_workflow = _entry_workflow(session)
+    tag = Tag(name="Lead", name_key="lead")
+    session.add(tag)
+    session.flush()
+    session.add(AutoTagRule(name="Leads", entity_type="profile", tag_id=tag.id, mode="live", enabled=True,
+                            condition={"field": "lifecycle_status", "op": "eq", "value": "lead"}))
+    tag_workflow = active_workflow(session, {
+        "name": "Lead nurture", "trigger": {"type": "tag_added", "tag": tag.name},
+        "steps": [{"key": "tag_one", "type": "add_tag", "tag": "nurtured"}],
+    }, at=utcnow() - dt.timedelta(minutes=1))
+    import_csv(session=session, kind="profiles", stream=_profiles_csv(230), chunk_rows=50)
+    assert _enrolled(session, segment_workflow) == (230, 230)
+    assert _enrolled(session, tag_workflow) == (230, 230)
 
 
 def test_a_bad_row_in_a_later_chunk_undoes_the_chunks_written_before(session: Session, backend: str) -> None:
