@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import click
 from flask import Flask
@@ -21,11 +22,11 @@ def configure_logging() -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
-def make_app() -> Flask:
+def make_app(config: dict[str, Any] | None = None) -> Flask:
     from crm_segments import create_app
 
     try:
-        return create_app()
+        return create_app(config)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 

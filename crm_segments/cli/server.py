@@ -1,19 +1,33 @@
-"""Commands that run the product: serve (web UI and API) and run (everything, for a newcomer)."""
+"""Commands that run the product: serve (web UI and API) and run (everything, for a newcomer).
+
+Both bind their listening socket before building the app, so the public URL (links in messages:
+unsubscribe, List-Unsubscribe) defaults to the address actually served, ``--port 0`` included.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import secrets
+import socket
 
 import click
+from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_segments.cli.admin import init_database
 from crm_segments.cli.context import configure_logging, make_app, unit_of_work
 from crm_segments.config import instance_dir
+from crm_segments.db import utcnow
+from crm_segments.extension import get_state
 from crm_segments.models import Profile
 from crm_segments.scheduler.runner import SchedulerRunner
+from crm_segments.segments.refresh import refresh_due_segments
 from crm_segments.services import users
+from crm_segments.tagging.auto import run_auto_tag_rules
+
+log = logging.getLogger(__name__)
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
 DEMO_PROFILES = 2000
@@ -28,9 +42,11 @@ def serve(host: str, port: int, threads: int) -> None:
     from waitress import serve as waitress_serve
 
     configure_logging()
-    app = make_app()
-    click.echo(f"crm-segments is listening on http://{host}:{port}/")
-    waitress_serve(app, host=host, port=port, threads=threads)
+    listener = listen(host, port)
+    address = served_url(listener)
+    app = app_served_at(address)
+    click.echo(f"crm-segments is listening on {address}/")
+    waitress_serve(app, sockets=[listener], threads=threads)
 
 
 @click.command("run")
@@ -44,7 +60,9 @@ def run(host: str, port: int, demo_profiles: int) -> None:
     from crm_segments.demo.seed import seed_demo
 
     configure_logging()
-    app = make_app()
+    listener = listen(host, port)  # connections wait in its queue until the first pages are ready
+    address = served_url(listener)
+    app = app_served_at(address)
     init_database(app)
     with unit_of_work(app) as session:
         empty = session.scalar(select(func.count()).select_from(Profile)) == 0
@@ -53,13 +71,65 @@ def run(host: str, port: int, demo_profiles: int) -> None:
         seed_demo(app, profiles=demo_profiles, seed=1)
     with unit_of_work(app) as session:
         password = _ensure_demo_admin(session)
+    prepare_first_pages(app)
     runner = SchedulerRunner(app)
     runner.start_in_background()  # stands by if a separate `crm-segments scheduler` already runs
-    click.echo(f"Sign in at http://{host}:{port}/ as {DEMO_ADMIN_EMAIL} with password {password}")
+    click.echo(f"Sign in at {address}/ as {DEMO_ADMIN_EMAIL} with password {password}")
     try:
-        waitress_serve(app, host=host, port=port, threads=8)
+        waitress_serve(app, sockets=[listener], threads=8)
     finally:
         runner.stop()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The bound, listening socket the server will serve on (``port`` 0: any free port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=1024)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def served_url(listener: socket.socket) -> str:
+    """``http://host:port`` of a listening socket; a wildcard address is named by this machine's name."""
+    host, port = listener.getsockname()[:2]
+    if host in ("0.0.0.0", "::"):
+        host = socket.gethostname()
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def app_served_at(address: str) -> Flask:
+    """The app, with PUBLIC_URL defaulting to ``address``; a PUBLIC_URL naming elsewhere is logged."""
+    configured = os.environ.get("PUBLIC_URL")
+    app = make_app(None if configured else {"CRM_SEGMENTS_PUBLIC_URL": address})
+    public = get_state(app).settings.public_url
+    if public != address:
+        log.warning("PUBLIC_URL is %s but this server listens on %s: links in messages (unsubscribe, "
+                    "List-Unsubscribe) point to %s", public, address, public)
+    click.echo(f"Links in messages point to {public}/")
+    return app
+
+
+def prepare_first_pages(app: Flask) -> None:
+    """Run the auto-tag rules, then fill every segment that is due, before the first page is served.
+
+    The scheduler's first runs come a minute (segments) to fifteen minutes (auto-tags) after start;
+    without this a new install shows every segment empty until then. Tags first: segment rules may
+    test the tags the rules set.
+    """
+    factory = get_state(app).session_factory
+    click.echo("Running auto-tag rules and filling segments...")
+    with app.app_context():
+        tagged = run_auto_tag_rules(factory)
+        refreshed = refresh_due_segments(factory, now=utcnow())
+    failed = [f"auto-tag rule {r.rule_id}: {r.error}" for r in tagged if r.error] + [
+        f"segment {r.name}: {r.error}" for r in refreshed if not r.ok]
+    for failure in failed:
+        click.echo(f"  failed, retried by the scheduler: {failure}", err=True)
+    click.echo(f"  {len(tagged)} auto-tag rules run ({sum(r.added for r in tagged)} tags added), "
+               f"{len(refreshed)} segments filled")
 
 
 def _ensure_demo_admin(session: Session) -> str:
