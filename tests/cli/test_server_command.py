@@ -22,6 +22,8 @@ from crm_segments.automation.links import unsubscribe_url
 from crm_segments.cli import main
 from crm_segments.db import make_engine
 from crm_segments.models import ProfileTag, Segment, SegmentMember
+from crm_segments.segments.realtime import _level_query
+from crm_segments.tagging.realtime import profile_steps
 from crm_segments.web.webhooks import public_base_url
 
 SIGN_IN = re.compile(r"Sign in at (http://127\.0\.0\.1:(\d+))/ as ")
@@ -142,3 +144,15 @@ def test_a_port_in_use_is_refused_with_its_address(instance: dict[str, str],
         assert f"cannot listen on 127.0.0.1:{port}" in result.output
     finally:
         listener.close()
+
+
+def test_serve_builds_the_near_real_time_statements_before_serving(instance: dict[str, str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    _level_query.cache_clear()
+    profile_steps.cache_clear()
+    _, listener, _ = _serve(monkeypatch, "--port", "0")
+    listener.close()
+
+    # The shipped live segments and auto-tag rules: the first change after start finds them built.
+    assert _level_query.cache_info().currsize >= 1
+    assert profile_steps.cache_info().currsize >= 1
