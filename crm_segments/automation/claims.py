@@ -9,6 +9,8 @@ sent, so nothing is lost.
 A row left in ``sending`` past the sending lease is different: the provider may have taken it. It is
 marked ``unknown`` and settled by delivery events (whose custom args / callback URL carry the
 message id), never re-sent blindly. Only the local outbox, which cannot duplicate, goes back to pending.
+
+Messages of a paused channel (channel_pauses.py) are not claimed at all.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_segments.models import Message
+
+from .channel_pauses import paused_channel_names
 
 STALLED_REASON = "the sender stopped before recording the outcome; waiting for delivery events"
 
@@ -39,7 +43,9 @@ def claim_due(session_factory: sessionmaker[Session], *, now: dt.datetime, limit
     with session_factory() as session, session.begin():
         due = (select(Message.id)
                .where(Message.status == "pending", Message.next_attempt_at <= now,
-                      or_(Message.claimed_until.is_(None), Message.claimed_until <= now))
+                      or_(Message.claimed_until.is_(None), Message.claimed_until <= now),
+                      # A paused channel's messages stay queued until an admin resumes it.
+                      Message.channel.not_in(paused_channel_names()))
                .order_by(Message.next_attempt_at, Message.id).limit(limit))
         claim = update(Message).values(claim_token=token, claimed_until=now + lease)
         if session.get_bind().dialect.name == "postgresql":

@@ -38,9 +38,9 @@ CHUNK = 64  # messages started per transaction (at least twice the threads)
 class DispatchReport:
     claimed: int = 0
     recovered: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)  # sent, retry, failed, unknown, suppressed...
+    outcomes: dict[str, int] = field(default_factory=dict)  # sent, retry, failed, unknown, paused...
     errors: int = 0
-    refused: set[str] = field(default_factory=set)  # channels whose credentials the provider refused
+    refused: set[str] = field(default_factory=set)  # channels paused because the provider refused the key
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, outcome: str, count: int = 1) -> None:
@@ -96,7 +96,7 @@ def dispatch_all(session_factory: sessionmaker[Session], *, settings: Settings,
         batch = dispatch_due(session_factory, settings=settings, now=now, limit=limit, base_url=base_url,
                              workers=workers)
         report.merge(batch)
-        # Refused credentials fail one message per channel and run, not the whole queue.
-        if not batch.claimed or batch.refused or time.monotonic() - started > budget:
+        # A channel paused by this batch is not claimed by the next one; the other channel goes on.
+        if not batch.claimed or time.monotonic() - started > budget:
             return report
         now = max(now, utcnow())

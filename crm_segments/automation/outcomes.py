@@ -6,6 +6,8 @@ outcome (usually just "sent"; see bulk.py).
   ``MAX_ATTEMPTS``;
 - no answer after the request left: ``unknown``, settled by delivery events, never re-sent;
 - refused for good: ``failed`` with the reason (a number that replied STOP also loses SMS consent);
+- credentials refused (401/403): back to ``pending``, as the provider took nothing, and the channel is
+  paused in the same transaction (channel_pauses.py);
 - not attempted (the channel's credentials were refused): back to ``pending``, as it never left.
 """
 
@@ -22,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crm_segments.models import Message, Profile
 
 from .bulk import update_rows
+from .channel_pauses import CHANNEL_NAMES, pause_channel
 from .channels import AmbiguousError, PermanentError, RetryableError
 from .consent import set_consent
 from .retry import MAX_ATTEMPTS, retry_delay
@@ -33,7 +36,7 @@ UNKNOWN_REASON = "no answer from the provider; waiting for delivery events"
 
 def record(session_factory: sessionmaker[Session], results: Sequence[Result], *,
            now: dt.datetime) -> list[str]:
-    """Write the outcomes; returns them (sent, retry, unknown, failed, account_problem, not_attempted)."""
+    """Write the outcomes; returns them (sent, retry, unknown, failed, paused, not_attempted)."""
     if not results:
         return []
     rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -55,14 +58,20 @@ def record(session_factory: sessionmaker[Session], results: Sequence[Result], *,
                     set_=lambda row: {**row, "status": "pending", "updated_at": now})
         update_rows(session, MESSAGES, rows["unknown"], where=sending, set_=lambda row: {
             **row, "status": "unknown", "status_reason": UNKNOWN_REASON, "updated_at": now})
-        update_rows(session, MESSAGES, rows["failed"] + rows["account_problem"], where=sending,
+        update_rows(session, MESSAGES, rows["failed"], where=sending,
                     set_=lambda row: {**row, "status": "failed", "failed_at": now, "updated_at": now})
+        # Refused credentials: nothing was taken, so the attempt does not count.
+        update_rows(session, MESSAGES, rows["paused"], where=sending, set_=lambda row: {
+            **row, "status": "pending", "attempts": m.attempts - 1, "updated_at": now})
         update_rows(session, MESSAGES, rows["not_attempted"], where=sending, set_=lambda row: {
             "status": "pending", "attempts": m.attempts - 1, "updated_at": now})
         for result in results:
             error = result.error
             if isinstance(error, PermanentError) and error.withdraw_consent:
                 _withdraw_consent(session, result, error, now=now)
+            if isinstance(error, PermanentError) and error.account_problem:
+                pause_channel(session, channel=result.handover.channel, provider=result.handover.provider,
+                              error=str(error), error_code=error.code, message_id=result.handover.id, now=now)
     return outcomes
 
 
@@ -74,6 +83,10 @@ def _outcome(result: Result, *, now: dt.datetime) -> tuple[str, dict[str, Any]]:
     error = result.error
     assert error is not None
     values: dict[str, Any] = {"last_error": str(error)[:2000], "error_code": error.code}
+    if isinstance(error, PermanentError) and error.account_problem:
+        values["status_reason"] = f"{CHANNEL_NAMES[result.handover.channel]} is paused: the provider " \
+                                  "refused the credentials; it goes out once an admin resumes the channel"
+        return "paused", values
     attempts = result.handover.attempts
     if isinstance(error, RetryableError) and attempts < MAX_ATTEMPTS:
         values.update(status_reason=f"retrying after attempt {attempts}",
@@ -83,8 +96,7 @@ def _outcome(result: Result, *, now: dt.datetime) -> tuple[str, dict[str, Any]]:
         return "unknown", values
     reason = str(error) if isinstance(error, PermanentError) else f"gave up after {attempts} attempts"
     values["status_reason"] = reason[:200]
-    account_problem = isinstance(error, PermanentError) and error.account_problem
-    return ("account_problem" if account_problem else "failed"), values
+    return "failed", values
 
 
 def _withdraw_consent(session: Session, result: Result, error: PermanentError, *, now: dt.datetime) -> None:

@@ -49,14 +49,17 @@ class Pipeline:
         self.refused: set[str] = set()  # channels whose credentials were refused in this run
 
     def run(self, claimed: list[Claimed], *, threads: int) -> list[int]:
-        """Send the claimed messages; returns the ids not attempted (their channel was refused)."""
+        """Send the claimed messages; returns the ids not attempted (their channel was paused)."""
         unattempted: list[int] = []
         pool = SendPool(self.channels, threads=threads)
         try:
             with pool:
                 for wave in waves(claimed):
                     for part in batched(wave, self.part_size):
-                        unattempted += [item.id for item in part if item.channel in pool.stopped]
+                        held = [item.id for item in part if item.channel in pool.stopped]
+                        if held:
+                            unattempted += held
+                            self.tally.add("paused", len(held))
                         self._start([item for item in part if item.channel not in pool.stopped], pool)
                     self._record(pool.collect())
         except BaseException:
@@ -82,8 +85,8 @@ class Pipeline:
             return outcomes.record(self.session_factory, results, now=self.now)
 
         for outcome in self._in_parts(record, results, what="outcome of message"):
-            if outcome != "not_attempted":
-                self.tally.add("failed" if outcome == "account_problem" else outcome)
+            # Only a paused channel leaves messages unattempted: they wait with it.
+            self.tally.add("paused" if outcome == "not_attempted" else outcome)
 
     def _give_back(self, pool: SendPool) -> None:
         """Interrupted: messages started but never given to a provider go back to pending (best

@@ -3,7 +3,8 @@
 Provider calls wait on the network, so ``threads`` of them run at once while the dispatcher's own
 thread does the database work (the pool's threads never touch the database). A channel's first message
 of a run is sent alone, on the caller's thread: if the provider refuses the credentials, every message
-would fail alike, so the channel stops there and its other messages are not attempted.
+would fail alike, so the channel stops there (and is paused, see channel_pauses.py) and its other
+messages are not attempted.
 """
 
 from __future__ import annotations

@@ -48,6 +48,7 @@ class Handover:
     channel: str
     attempts: int
     outgoing: Outgoing
+    provider: str
 
 
 @dataclass
@@ -85,7 +86,8 @@ def start(session_factory: sessionmaker[Session], items: Sequence[Claimed], *, t
                     started.outcomes.append(outcome)
                     continue
                 started.handovers.append(Handover(message.id, message.profile_id, message.channel,
-                                                  message.attempts, _outgoing(message, settings, base_url)))
+                                                  message.attempts, _outgoing(message, settings, base_url),
+                                                  channels[message.channel].provider))
     return started
 
 

@@ -1,7 +1,7 @@
 """All mapped models, imported here so ``Base.metadata`` is complete for migrations and tests."""
 
 from .catalog import Category, Product
-from .messaging import ConsentChange, Message, MessageEvent, MessageTemplate
+from .messaging import ChannelPause, ConsentChange, Message, MessageEvent, MessageTemplate
 from .profiles import Profile
 from .records import Job, JobLine, Opportunity, Quote, QuoteLine, SupportTicket
 from .scheduling import SchedulerJob, SchedulerLease
@@ -36,6 +36,7 @@ __all__ = [
     "BulkOperation",
     "BulkOperationItem",
     "Category",
+    "ChannelPause",
     "ConsentChange",
     "Enrollment",
     "EnrollmentStep",

@@ -153,3 +153,22 @@ class MessageTemplate(Base):
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("crm_users.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = created_at_column()
     updated_at: Mapped[dt.datetime] = updated_at_column()
+
+
+class ChannelPause(Base):
+    """A channel (email or SMS) whose provider refused the product's credentials.
+
+    While ``paused_at`` is set, no dispatcher in any process claims the channel's messages; they stay
+    queued. An admin resumes it (``resumed_at``/``resumed_by_id``) once the key is fixed. One row per
+    channel, kept after a resume so the last pause stays on record."""
+
+    __tablename__ = "crm_channel_pauses"
+
+    channel: Mapped[str] = mapped_column(choice(*CHANNELS, name="channel_pause_channel"), primary_key=True)
+    provider: Mapped[str] = mapped_column(choice(*PROVIDERS, name="channel_pause_provider"))
+    error: Mapped[str] = mapped_column(Text)        # the provider's own words
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    message_id: Mapped[int | None]                  # the message that got the refusal (no FK: history)
+    paused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    resumed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    resumed_by_id: Mapped[int | None] = mapped_column(ForeignKey("crm_users.id", ondelete="SET NULL"))

@@ -61,7 +61,7 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired()])
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     # Only same-site relative paths: an absolute "next" would be an open redirect. Browsers read
     # "/\evil.example" as "//evil.example" and drop tabs and newlines, so those are refused too.
     if (target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc
@@ -78,7 +78,7 @@ def login() -> str | Response:
                                   password=form.password.data or "")
         if user is not None:
             login_user(user)
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next")))
         flash("Wrong email or password.", "error")
     return render_template("crm_segments/login.html", form=form)
 

@@ -32,6 +32,7 @@ PAGE_MODULES = (
     "crm_segments.web.message_views",
     "crm_segments.web.template_views",
     "crm_segments.web.task_views",
+    "crm_segments.web.channel_views",
 )
 
 

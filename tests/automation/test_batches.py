@@ -133,21 +133,6 @@ def test_a_profiles_messages_in_one_batch_go_in_turn_and_share_the_cap(
     assert sorted(fake_sendgrid.recipients()) == sorted(p.email for p in profiles)
 
 
-def test_refused_credentials_fail_one_message_not_the_queue(
-        session: Session, session_factory: sessionmaker[Session], settings: Settings,
-        fake_sendgrid: FakeSendGrid) -> None:
-    import dataclasses
-
-    wrong_key = dataclasses.replace(settings, messaging=dataclasses.replace(settings.messaging,
-                                                                            sendgrid_api_key="SG.wrong"))
-    messages = [queue(session, reachable()) for _ in range(6)]
-    report = dispatch_all(session_factory, settings=wrong_key, now=T0, workers=4)
-    assert report["failed"] == 1 and report.refused == {"email"}
-    assert [fresh(session, m).status for m in messages[1:]] == ["pending"] * 5
-    assert len(fake_sendgrid.requests) == 1  # the channel's first message went alone
-    assert dispatch_all(session_factory, settings=settings, now=T0, workers=4)["sent"] == 5
-
-
 def test_the_send_job_sends_batch_after_batch_until_nothing_is_due(
         session: Session, session_factory: sessionmaker[Session], settings: Settings,
         fake_sendgrid: FakeSendGrid) -> None:

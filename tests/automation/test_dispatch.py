@@ -208,21 +208,6 @@ def test_one_rejected_recipient_never_stops_the_batch(
     assert all(fresh(session, m).status == "sent" for m in good + more)
 
 
-def test_refused_credentials_stop_the_channel_for_the_rest_of_the_batch(
-        session: Session, session_factory: sessionmaker[Session], settings: Settings,
-        fake_sendgrid: FakeSendGrid, fake_twilio: FakeTwilio) -> None:
-    wrong_key = dataclasses.replace(settings, messaging=dataclasses.replace(settings.messaging,
-                                                                            sendgrid_api_key="SG.wrong"))
-    emails = [queue(session, reachable()) for _ in range(3)]
-    sms = queue(session, reachable(), channel="sms")
-    report = dispatch_due(session_factory, settings=wrong_key, now=T0)
-    assert report["failed"] == 1 and report["sent"] == 1
-    assert "401" in (fresh(session, emails[0]).status_reason or "")
-    assert [fresh(session, m).status for m in emails[1:]] == ["pending", "pending"]
-    assert fresh(session, sms).status == "sent" and len(fake_sendgrid.requests) == 1
-    assert dispatch_due(session_factory, settings=settings, now=T0)["sent"] == 2
-
-
 def test_twilio_rate_limit_honours_retry_after(
         session: Session, session_factory: sessionmaker[Session], settings: Settings,
         fake_twilio: FakeTwilio) -> None:

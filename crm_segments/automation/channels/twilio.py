@@ -1,7 +1,8 @@
 """SMS through Twilio's Messages API with the official library, a timeout and a status callback URL.
 
 Twilio error codes decide what happens: 21610 (the recipient replied STOP) is permanent and
-withdraws SMS consent; 21211 / 21614 (invalid or non-mobile number) are permanent; 20429 and HTTP
+withdraws SMS consent; 21211 / 21614 (invalid or non-mobile number) are permanent; 20003 / 20005
+(credentials refused, account not active) and HTTP 401/403 pause the SMS channel; 20429 and HTTP
 429/5xx are retried. A read timeout or dropped connection after the request left is ambiguous.
 """
 
@@ -32,6 +33,9 @@ OPTED_OUT = 21610
 PERMANENT_CODES = {21211: "invalid 'To' number", 21614: "'To' is not a mobile number",
                    21408: "region not enabled", 21612: "cannot route to this number"}
 RETRY_CODES = {20429}
+# The account, not the message: every message would be refused alike, so the SMS channel pauses.
+ACCOUNT_CODES = {20003: "authentication failed", 20005: "account not active",
+                 10001: "account not active", 21472: "account not active"}
 
 
 class _HeaderKeepingClient(TwilioHttpClient):  # type: ignore[misc]
@@ -92,6 +96,8 @@ class TwilioChannel:
             return PermanentError(message, code=str(code), withdraw_consent=True)
         if code in PERMANENT_CODES:
             return PermanentError(message, code=str(code))
+        if code in ACCOUNT_CODES:
+            return PermanentError(message, code=str(code), account_problem=True)
         retry_after = parse_retry_after(self._http.last_headers.get("Retry-After"))
         if code in RETRY_CODES:
             return RetryableError(message, code=str(code), retry_after=retry_after)

@@ -11,6 +11,7 @@ from flask import Blueprint
 from crm_segments.records import KINDS
 
 from .auth import require_api_key
+from .channels import channel_routes
 from .errors import register_error_handlers
 from .messages import message_routes
 from .openapi import openapi_route
@@ -25,6 +26,7 @@ ROUTES += workflow_routes()
 ROUTES += tag_routes()
 ROUTES += segment_routes()
 ROUTES += message_routes()
+ROUTES += channel_routes()
 ROUTES.append(openapi_route(ROUTES))
 ROUTES_BY_ENDPOINT = {route.endpoint: route for route in ROUTES}
 
