@@ -17,6 +17,8 @@ from sqlalchemy.exc import ArgumentError
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
 EMAIL_PROVIDERS = ("sendgrid", "local")
 SMS_PROVIDERS = ("twilio", "local")
+DEFAULT_MAX_UPLOAD_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_JSON_BYTES = 1024 * 1024
 
 
 class ConfigError(ValueError):
@@ -71,6 +73,8 @@ class Settings:
     outbox_dir: Path
     public_url: str = "http://127.0.0.1:5000"
     messaging: MessagingSettings = field(default_factory=MessagingSettings)
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # a request body (CSV uploads, forms); more is 413
+    max_json_bytes: int = DEFAULT_MAX_JSON_BYTES  # a JSON body (the API); more is 413
 
 
 def instance_dir() -> Path:
@@ -124,6 +128,10 @@ def settings_from_config(config: Mapping[str, Any]) -> Settings:
         outbox_dir=Path(outbox),
         public_url=public_url.rstrip("/"),
         messaging=messaging_settings_from_config(config),
+        max_upload_bytes=_whole("MAX_UPLOAD_BYTES", config.get("CRM_SEGMENTS_MAX_UPLOAD_BYTES"),
+                                DEFAULT_MAX_UPLOAD_BYTES, low=1024, high=2**40),
+        max_json_bytes=_whole("MAX_JSON_BYTES", config.get("CRM_SEGMENTS_MAX_JSON_BYTES"),
+                              DEFAULT_MAX_JSON_BYTES, low=1024, high=2**40),
     )
 
 
@@ -277,6 +285,9 @@ def config_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         config["CRM_SEGMENTS_PUBLIC_URL"] = public
     if outbox := env.get("OUTBOX_DIR"):
         config["CRM_SEGMENTS_OUTBOX_DIR"] = outbox
+    for name in ("MAX_UPLOAD_BYTES", "MAX_JSON_BYTES"):
+        if value := env.get(f"CRM_SEGMENTS_{name}"):
+            config[f"CRM_SEGMENTS_{name}"] = value
     for name, conventional in MESSAGING_ENV.items():
         if value := env.get(f"CRM_SEGMENTS_{name}") or (conventional and env.get(conventional)):
             config[f"CRM_SEGMENTS_{name}"] = value

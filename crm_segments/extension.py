@@ -51,8 +51,11 @@ class CRMSegments:
         app.extensions[EXTENSION_KEY] = state
 
         from crm_segments.web import register_web
+        from crm_segments.web.limits import install_request_limits
 
-        register_web(app, url_prefix=url_prefix, api_prefix=api_prefix or f"{url_prefix}/api/v1")
+        api_prefix = api_prefix or f"{url_prefix}/api/v1"
+        install_request_limits(app, settings=settings, api_prefix=api_prefix)  # before any route
+        register_web(app, url_prefix=url_prefix, api_prefix=api_prefix)
 
 
 def get_state(app: Flask) -> State:

@@ -29,6 +29,8 @@ def _derive_ticket(values: dict[str, Any], existing: Any, ctx: WriteContext) -> 
     stamp_status(values, existing, ctx, "status", {"solved": "closed_at", "closed": "closed_at"})
     if existing is None and values.get("opened_at") is None:
         values["opened_at"] = ctx.now
+    elif "opened_at" in values and values["opened_at"] is None:
+        del values["opened_at"]  # a ticket always has an opening time: null keeps the stored one
 
 
 OPPORTUNITIES = Kind(

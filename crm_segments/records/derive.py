@@ -15,6 +15,8 @@ def complete_lines(values: dict[str, Any], total_field: str) -> None:
     """Give each line its amount (quantity × unit price) and the record its total, unless given."""
     lines = values.get("lines")
     if lines is None:
+        if total_field in values and values[total_field] is None:
+            del values[total_field]  # null without lines: keep the stored total (a new record: 0)
         return
     for line in lines:
         complete_line(line)

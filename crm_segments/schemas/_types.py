@@ -140,4 +140,6 @@ MoneyOut = Annotated[
     Decimal, PlainSerializer(lambda value: f"{value:.2f}", return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": r"^\d+\.\d{2}$"}, mode="serialization"),
 ]
-Id = Annotated[int, Field(ge=1)]
+# Row ids are PostgreSQL integer (32-bit) columns: a larger id can never name a row.
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]

@@ -32,7 +32,7 @@ class ProfileCreate(InputModel):
     company: Annotated[str, Text(200)] | None = None
     job_title: Annotated[str, Text(120)] | None = None
     industry: Annotated[str, Text(80)] | None = None
-    company_size: Annotated[int, Field(ge=0)] | None = None
+    company_size: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
     annual_revenue: Money | None = None
     birth_date: dt.date | None = None
     gender: Annotated[str, OneOf(GENDERS)] | None = None

@@ -169,11 +169,18 @@ def _sqlite_rows(cursor: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:
         yield from rows
 
 
-def _db_message(exc: Exception) -> str:
-    text_ = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    if "statement timeout" in text_:
+# SQLSTATE classes whose message is about the query's text (syntax, names, permissions), never about
+# the rows it read; any other error's text may quote a value, so only its class and code are shown.
+_TEXT_ONLY_CLASSES = ("42",)
+
+
+def _db_message(exc: psycopg.Error) -> str:
+    code = exc.sqlstate or ""
+    if code == "57014":  # query_canceled: the statement timeout
         return "the query took longer than the time limit"
-    return text_
+    if code.startswith(_TEXT_ONLY_CLASSES):
+        return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return f"the database refused the query ({type(exc).__name__}, SQLSTATE {code or 'unknown'})"
 
 
 def _engine(session: Session) -> Engine:
@@ -193,7 +200,9 @@ def query_ids(session: Session, sql: str, *, timeout_ms: int = DEFAULT_TIMEOUT_M
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int):
-                raise QueryFailed(f"the query must return profile ids (whole numbers), got {value!r}")
+                # The type only: the value itself is data the query read.
+                kind = type(value).__name__
+                raise QueryFailed(f"the query must return profile ids (whole numbers), got a {kind}")
             seen += 1
             if seen > row_limit:
                 raise QueryFailed(f"the query returned more than {row_limit:,} rows")

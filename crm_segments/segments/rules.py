@@ -53,6 +53,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, TypeAlias
 
 from crm_segments.models.tags import TAG_NAME_MAX, TAG_SOURCES
+from crm_segments.services.storable_text import PROBLEM, has_unstorable_text
 
 from .fields import (
     SOURCES,
@@ -73,6 +74,10 @@ MAX_TEXT = 500
 MAX_PERIOD = 10_000
 MAX_NUMBER = 1e15
 MAX_MONEY = Decimal("1e12")
+MAX_COUNT = 2**31 - 1  # compared with COUNT(*): a larger bound overflows the stores' integers
+MAX_SEGMENT_ID = 2**31 - 1  # segment ids are 32-bit integer columns
+MAX_DOCUMENT_NODES = 20_000  # objects, lists and scalars in one document
+MAX_JSON_DEPTH = 4 * MAX_DEPTH + 8  # JSON nesting: each rule level is at most a few JSON levels
 
 
 class RuleError(ValueError):
@@ -179,7 +184,35 @@ _MEASURES: tuple[MeasureKind, ...] = ("count", "sum", "avg", "first", "last")
 
 def parse_rule(doc: Any, *, root: str = "profile") -> Rule:
     """Validate a rule document; ``root`` is "profile" (segments) or "quote" / "job" / "opportunity"."""
+    _check_document(doc)
     return _parse(doc, "rule", root_scope(root), 0)
+
+
+def _check_document(doc: Any) -> None:
+    """Refuse what no store can hold before reading the rule: too deep or too large a document, text
+    with NUL characters or unpaired surrogates. Iterative, so a 5,000-deep document is no recursion."""
+    stack: list[tuple[Any, str, int]] = [(doc, "rule", 0)]
+    nodes = 0
+    while stack:
+        value, path, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_DOCUMENT_NODES:
+            raise RuleError("rule", f"a rule document has at most {MAX_DOCUMENT_NODES} values")
+        if depth > MAX_JSON_DEPTH:
+            raise RuleError(path, f"rules nest at most {MAX_DEPTH} levels deep")
+        if isinstance(value, str):
+            if has_unstorable_text(value):
+                raise RuleError(path, PROBLEM)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str) or has_unstorable_text(key):
+                    raise RuleError(path, f"keys are text that {PROBLEM.removeprefix('must ')}"
+                                    if isinstance(key, str) else "keys must be text")
+                stack.append((item, f"{path}.{key}", depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
+        elif value is not None and not isinstance(value, bool | int | float):
+            raise RuleError(path, "must be JSON: an object, list, text, number, true, false or null")
 
 
 def _parse(doc: Any, path: str, scope: Scope, depth: int) -> Rule:
@@ -338,8 +371,8 @@ def _scalar(raw: Any, path: str, field: Field) -> Any:
         return raw
     if kind == "number":
         if field is COUNT_FIELD:
-            if not _is_int(raw) or raw < 0:
-                raise RuleError(path, "must be a whole number, 0 or more")
+            if not _is_int(raw) or not 0 <= raw <= MAX_COUNT:
+                raise RuleError(path, f"must be a whole number from 0 to {MAX_COUNT}")
             return raw
         if (not isinstance(raw, int | float) or isinstance(raw, bool) or not math.isfinite(raw)
                 or abs(raw) > MAX_NUMBER):
@@ -450,7 +483,7 @@ def _parse_segment(doc: dict[str, Any], path: str, scope: Scope) -> SegmentCondi
     if not scope.is_profile:
         raise RuleError(f"{path}.segment", "segment membership is a profile condition")
     ref = doc["segment"]
-    if _is_int(ref) and ref > 0:
+    if _is_int(ref) and 0 < ref <= MAX_SEGMENT_ID:
         return SegmentCondition(ref)
     if isinstance(ref, str) and ref.strip() and len(ref) <= 120:
         return SegmentCondition(ref)

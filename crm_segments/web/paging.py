@@ -5,6 +5,9 @@ from __future__ import annotations
 from flask import request
 
 from crm_segments.services.errors import FieldError, ValidationFailed
+from crm_segments.services.keyset import MAX_CURSOR
+
+MAX_CURSOR_DIGITS = len(str(MAX_CURSOR))
 
 
 def cursor_arg(name: str, *, noun: str) -> int | None:
@@ -12,6 +15,6 @@ def cursor_arg(name: str, *, noun: str) -> int | None:
     raw = request.args.get(name, "").strip()
     if not raw:
         return None
-    if not raw.isdigit():
-        raise ValidationFailed([FieldError(name, f"must be a {noun} id (a whole number)")])
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_CURSOR_DIGITS or int(raw) > MAX_CURSOR:
+        raise ValidationFailed([FieldError(name, f"must be a {noun} id (a whole number up to {MAX_CURSOR})")])
     return int(raw)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
-from werkzeug.exceptions import HTTPException, InternalServerError
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
+from crm_segments.segments.query_segments import QueryFailed
 from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.web.db import close_session
 
@@ -39,18 +40,32 @@ def _not_found(exc: NotFound) -> tuple[Response, int]:
     return _rolled_back(error_response(404, "not_found", str(exc)))
 
 
+def _query_failed(exc: QueryFailed) -> tuple[Response, int]:
+    return _rolled_back(error_response(422, "query_failed", f"the query cannot run: {exc}",
+                                       [FieldError("query_sql", str(exc))]))
+
+
 def _bad_body(exc: BadBody) -> tuple[Response, int]:
     return _rolled_back(error_response(400, "malformed_json", str(exc), [FieldError("body", str(exc))]))
 
 
-def _http_error(exc: HTTPException) -> tuple[Response, int]:
-    # Errors Werkzeug raises inside an API view (too large a body, a crash) stay JSON too.
+def http_error_response(exc: HTTPException) -> tuple[Response, int]:
+    """Any HTTP error (unknown path, wrong method, too large a body, a crash) in the API's JSON shape."""
     status = exc.code or 500
     code = (exc.name or "error").lower().replace(" ", "_")
     message = exc.description or exc.name
     if isinstance(exc, InternalServerError):
         message = "an unexpected error happened; nothing was written"
-    return _rolled_back(error_response(status, code, message))
+    elif isinstance(exc, RequestEntityTooLarge):
+        message = f"the request body is larger than the {request.max_content_length} bytes accepted"
+    response, status = error_response(status, code, message)
+    if allow := dict(exc.get_headers()).get("Allow"):
+        response.headers["Allow"] = allow
+    return response, status
+
+
+def _http_error(exc: HTTPException) -> tuple[Response, int]:
+    return _rolled_back(http_error_response(exc))
 
 
 def register_error_handlers(bp: Blueprint) -> None:
@@ -59,3 +74,4 @@ def register_error_handlers(bp: Blueprint) -> None:
     bp.register_error_handler(Conflict, _conflict)
     bp.register_error_handler(NotFound, _not_found)
     bp.register_error_handler(BadBody, _bad_body)
+    bp.register_error_handler(QueryFailed, _query_failed)

@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from crm_segments.models.messaging import MESSAGE_STATUSES
 from crm_segments.schemas._base import FilterModel, InputModel, OutputModel
+from crm_segments.schemas._types import MAX_ID
 
 from .workflow_schemas import ResultsOut
 
@@ -22,10 +23,10 @@ class MessageFilters(FilterModel):
     channel: Literal["email", "sms"] | None = None
     status: StatusName | None = None
     category: Literal["transactional", "marketing", "test"] | None = None
-    workflow_id: int | None = Field(default=None, ge=1)
-    segment_id: int | None = Field(default=None, ge=1,
+    workflow_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    segment_id: int | None = Field(default=None, ge=1, le=MAX_ID,
                                    description="Messages of the workflows this segment triggers.")
-    profile_id: int | None = Field(default=None, ge=1)
+    profile_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     q: str = Field(default="", max_length=100, description="The profile's email or name (prefix).")
     template: str | None = Field(default=None, description="A template key, e.g. sales/quote_follow_up.")
     since: AwareDatetime | None = Field(default=None, description="Created at or after this time.")
@@ -113,10 +114,12 @@ class TemplateIn(InputModel):
 
 
 class PreviewIn(InputModel):
-    profile_id: int | None = Field(default=None, ge=1, description="Default: the profile of the latest "
+    profile_id: int | None = Field(default=None, ge=1, le=MAX_ID,
+                                   description="Default: the profile of the latest "
                                    "record the template shows, else the latest profile.")
     record_type: Literal["quote", "job", "opportunity", "ticket"] | None = None
-    record_id: int | None = Field(default=None, ge=1, description="Default: the profile's latest record "
+    record_id: int | None = Field(default=None, ge=1, le=MAX_ID,
+                                  description="Default: the profile's latest record "
                                   "of the type the template shows.")
     subject: str | None = Field(default=None, description="Preview this text instead of the saved one.")
     html_body: str | None = Field(default=None, description="Preview this text instead of the saved one.")

@@ -25,6 +25,8 @@ ERROR_DESCRIPTIONS = {
     404: "No such record",
     409: "A unique field (external_id, number, sku, name) is already taken, or (code in_use) what is "
          "being deleted is used: used_by lists every workflow, segment and auto-tag rule that uses it",
+    413: "The body is larger than the server accepts (CRM_SEGMENTS_MAX_JSON_BYTES, default 1 MB)",
+    415: "The body is not sent as application/json",
     422: "Validation failed; each error names its field and nothing was written",
 }
 
@@ -88,8 +90,16 @@ def _operation(route: Route, ref: Any) -> dict[str, Any]:
             schema = ref(route.out, "serialization") if route.out else {"type": "object"}
             response["content"] = {"application/json": {"schema": schema}}
         operation["responses"][str(status)] = response
-    errors = route.errors if set(route.roles) >= {"admin", "sales"} or 403 in route.errors \
-        else (*route.errors, 403)
+    errors = set(route.errors) if set(route.roles) >= {"admin", "sales"} or 403 in route.errors \
+        else {*route.errors, 403}
+    # What any route can answer for what it takes: a path id that names nothing, a refused query, a body
+    # that is not JSON, too large, or invalid.
+    if _RULE_PARAM.search(route.rule):
+        errors.add(404)
+    if route.query:
+        errors.add(422)
+    if route.body is not None:
+        errors |= {400, 413, 415, 422}
     if not route.public and route.roles != ("admin", "sales"):
         operation["description"] = f"Needs the API key of: {', '.join(route.roles)}."
     for status in sorted(errors):

@@ -9,8 +9,14 @@ from typing import Any
 
 from flask import Blueprint, request
 from pydantic import BaseModel
+from werkzeug.exceptions import UnsupportedMediaType
+
+from crm_segments.services.errors import FieldError, ValidationFailed
+from crm_segments.services.storable_text import PROBLEM, unstorable_paths
 
 from .errors import BadBody
+
+MAX_REPORTED = 20  # errors named in one answer
 
 
 @dataclass(frozen=True)
@@ -39,12 +45,19 @@ def register_routes(bp: Blueprint, routes: Sequence[Route]) -> None:
 
 
 def json_body() -> Any:
-    """The parsed JSON body, whatever the Content-Type says; BadBody names what is wrong."""
+    """The parsed JSON body; BadBody names what is wrong. A body sent without a Content-Type is read as
+    JSON; one that says it is something else (a form, text) is refused with 415."""
+    if request.content_type and not (request.mimetype == "application/json"
+                                     or request.mimetype.endswith("+json")):
+        raise UnsupportedMediaType(f"send the body as application/json, not {request.mimetype}")
     raw = request.get_data(as_text=False)
     if not raw.strip():
         raise BadBody("the request body is empty; send a JSON object")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadBody(f"the request body is not valid JSON: {exc}") from None
+    if bad := list(unstorable_paths(body))[:MAX_REPORTED]:
+        raise ValidationFailed([FieldError(path, PROBLEM) for path in bad])
+    return body
 

@@ -9,24 +9,29 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from crm_segments.schemas._base import InputModel, OutputModel
+from crm_segments.schemas._types import Id
+
+MAX_QUERY_SQL = 20_000
 
 
 class SegmentIn(InputModel):
-    name: str = Field(description="1-120 characters; unique regardless of letter case.")
+    name: str = Field(max_length=120, description="1-120 characters; unique regardless of letter case.")
     kind: Literal["live", "static", "query"] = "live"
-    description: str = ""
+    description: str = Field(default="", max_length=2000)
     rule: dict[str, Any] | None = Field(default=None, description="Live segments: the rule document.")
-    query_sql: str | None = Field(default=None, description="Query segments (admins): one read-only "
-                                                            "SELECT returning profile ids.")
-    refresh_interval_minutes: int = Field(default=60, description="0: only refreshed by hand.")
+    query_sql: str | None = Field(default=None, max_length=MAX_QUERY_SQL,
+                                  description="Query segments (admins): one read-only "
+                                              "SELECT returning profile ids.")
+    refresh_interval_minutes: int = Field(default=60, ge=0, le=525_600,
+                                          description="0: only refreshed by hand.")
 
 
 class SegmentPatch(InputModel):
-    name: str | None = None
-    description: str | None = None
+    name: str | None = Field(default=None, max_length=120)
+    description: str | None = Field(default=None, max_length=2000)
     rule: dict[str, Any] | None = None
-    query_sql: str | None = None
-    refresh_interval_minutes: int | None = None
+    query_sql: str | None = Field(default=None, max_length=MAX_QUERY_SQL)
+    refresh_interval_minutes: int | None = Field(default=None, ge=0, le=525_600)
     parameters: dict[str, Any] | None = Field(default=None, description="Built-ins: new parameter values; "
                                                                         "the rule is rebuilt from them.")
 
@@ -59,7 +64,7 @@ class SegmentList(BaseModel):
 
 class PreviewIn(InputModel):
     rule: dict[str, Any] | None = None
-    query_sql: str | None = None
+    query_sql: str | None = Field(default=None, max_length=MAX_QUERY_SQL)
     sample_size: int = Field(default=20, ge=0, le=100)
 
 
@@ -83,7 +88,7 @@ class MemberOut(ProfileBrief):
 
 class MemberParams(InputModel):
     limit: int = Field(default=50, ge=1, le=500)
-    after: int | None = Field(default=None, description="`next_after` of the previous page.")
+    after: Id | None = Field(default=None, description="`next_after` of the previous page.")
     q: str | None = Field(default=None, description="Prefix of the email, first or last name or company.")
 
 
@@ -94,7 +99,7 @@ class MemberPage(BaseModel):
 
 class MembersChangeIn(InputModel):
     action: Literal["add", "remove"]
-    profile_ids: list[int] = Field(min_length=1, max_length=100_000)
+    profile_ids: list[Id] = Field(min_length=1, max_length=100_000)
 
 
 class MembersChangeOut(BaseModel):
@@ -115,7 +120,7 @@ class RefreshOut(BaseModel):
 
 class EventParams(InputModel):
     limit: int = Field(default=50, ge=1, le=500)
-    before: int | None = Field(default=None, description="`next_before` of the previous page.")
+    before: Id | None = Field(default=None, description="`next_before` of the previous page.")
     kind: Literal["entered", "exited"] | None = None
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, current_app, g, jsonify, request
+from sqlalchemy.exc import DBAPIError
 
 from crm_segments.db import utcnow
 from crm_segments.extension import get_state
@@ -131,7 +132,14 @@ def preview_segment() -> Reply:
             return denied
         result = preview.preview_query(session, body.query_sql, sample_size=body.sample_size)
     else:
-        result = preview.preview_rule(session, body.rule, now=utcnow(), sample_size=body.sample_size)
+        try:
+            result = preview.preview_rule(session, body.rule, now=utcnow(), sample_size=body.sample_size)
+        except (DBAPIError, OverflowError) as exc:
+            # A rule the validator let through but the store cannot run: name the error class, not
+            # the database's text (it can quote data the query read).
+            cause = type(getattr(exc, "orig", None) or exc).__name__
+            raise ValidationFailed([FieldError("rule", f"the rule cannot run on this database ({cause})")]) \
+                from None
     out = PreviewOut(count=result.count, email_reachable=result.email_reachable,
                      sms_reachable=result.sms_reachable,
                      sample=[ProfileBrief.model_validate(_brief(p)) for p in result.sample])

@@ -10,20 +10,24 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from crm_segments.schemas._base import InputModel, OutputModel
+from crm_segments.schemas._types import Id
+
+MAX_TAGS_PER_REQUEST = 100
+MAX_IDS_PER_REQUEST = 10_000
 
 EntityType = Literal["profile", "quote", "job", "opportunity"]
 
 
 class TagIn(InputModel):
-    name: str = Field(description="1-64 characters; unique regardless of letter case.")
-    color: str = Field(default="#6b7280", description="#rrggbb")
-    description: str = ""
+    name: str = Field(max_length=64, description="1-64 characters; unique regardless of letter case.")
+    color: str = Field(default="#6b7280", max_length=7, description="#rrggbb")
+    description: str = Field(default="", max_length=500)
 
 
 class TagPatch(InputModel):
-    name: str | None = None
-    color: str | None = None
-    description: str | None = None
+    name: str | None = Field(default=None, max_length=64)
+    color: str | None = Field(default=None, max_length=7)
+    description: str | None = Field(default=None, max_length=500)
 
 
 class TagCounts(BaseModel):
@@ -54,8 +58,9 @@ class DeletedTag(BaseModel):
 
 
 class MergeIn(InputModel):
-    source_ids: list[int] = Field(min_length=1, description="Tags merged into the target and deleted.")
-    target_id: int
+    source_ids: list[Id] = Field(min_length=1, max_length=MAX_TAGS_PER_REQUEST,
+                                 description="Tags merged into the target and deleted.")
+    target_id: Id
 
 
 class MergeOut(BaseModel):
@@ -66,8 +71,9 @@ class MergeOut(BaseModel):
 
 
 class TaggingIn(InputModel):
-    name: str | None = Field(default=None, description="A tag name (created if new); or give tag_id.")
-    tag_id: int | None = None
+    name: str | None = Field(default=None, max_length=64,
+                             description="A tag name (created if new); or give tag_id.")
+    tag_id: Id | None = None
 
 
 class TaggingOut(BaseModel):
@@ -94,7 +100,7 @@ class ProfileFilterIn(InputModel):
     region: str | None = None
     lifecycle: str | None = None
     tag: str | None = Field(default=None, description="Profiles with this tag (any letter case).")
-    segment: int | None = Field(default=None, description="Current members of this segment id.")
+    segment: Id | None = Field(default=None, description="Current members of this segment id.")
 
 
 class RecordFilterIn(InputModel):
@@ -107,20 +113,24 @@ class RecordFilterIn(InputModel):
         default=None, description="Main date on or after this day (UTC): a quote's sent_at, a job's "
                                   "finished_at, an opportunity's expected_close.")
     date_to: dt.date | None = Field(default=None, description="Main date on or before this day (UTC).")
-    amount_min: Decimal | None = Field(default=None, description="Total, amount or value at least this.")
-    amount_max: Decimal | None = Field(default=None, description="Total, amount or value at most this.")
+    amount_min: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2,
+                                       description="Total, amount or value at least this.")
+    amount_max: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2,
+                                       description="Total, amount or value at most this.")
     tag: str | None = Field(default=None, description="Records with this tag (any letter case).")
 
 
 class BulkIn(InputModel):
     action: Literal["add", "remove"]
-    tags: list[str] = Field(min_length=1, description="Tag names; added ones are created when new.")
+    tags: list[str] = Field(min_length=1, max_length=MAX_TAGS_PER_REQUEST,
+                            description="Tag names; added ones are created when new.")
     entity_type: EntityType = "profile"
-    ids: list[int] | None = Field(default=None, description="Explicit entities (any entity type).")
+    ids: list[Id] | None = Field(default=None, max_length=MAX_IDS_PER_REQUEST,
+                                 description="Explicit entities (any entity type).")
     filter: ProfileFilterIn | None = Field(default=None, description="The profiles list's filter.")
     record_filter: RecordFilterIn | None = Field(
         default=None, description="The quote, job or opportunity list's filter (entity_type says which).")
-    segment_id: int | None = Field(default=None, description="The current members of a segment.")
+    segment_id: Id | None = Field(default=None, description="The current members of a segment.")
 
 
 class BulkTagCount(BaseModel):
@@ -152,29 +162,30 @@ class BulkOperationPage(BaseModel):
 
 class OperationListParams(InputModel):
     limit: int = Field(default=50, ge=1, le=500)
-    before: int | None = Field(default=None, description="Only operations older than this id.")
+    before: Id | None = Field(default=None, description="Only operations older than this id.")
 
 
 class RuleIn(InputModel):
-    name: str
+    name: str = Field(max_length=120)
     entity_type: EntityType = "profile"
     condition: dict[str, Any] = Field(description="A rule document (segment rule language).")
-    tag: str | None = Field(default=None, description="Tag name (created if new); or give tag_id.")
-    tag_id: int | None = None
+    tag: str | None = Field(default=None, max_length=64,
+                            description="Tag name (created if new); or give tag_id.")
+    tag_id: Id | None = None
     mode: Literal["sticky", "live"] = "sticky"
     enabled: bool = True
-    description: str = ""
+    description: str = Field(default="", max_length=2000)
 
 
 class RulePatch(InputModel):
-    name: str | None = None
+    name: str | None = Field(default=None, max_length=120)
     entity_type: EntityType | None = None
     condition: dict[str, Any] | None = None
-    tag: str | None = None
-    tag_id: int | None = None
+    tag: str | None = Field(default=None, max_length=64)
+    tag_id: Id | None = None
     mode: Literal["sticky", "live"] | None = None
     enabled: bool | None = None
-    description: str | None = None
+    description: str | None = Field(default=None, max_length=2000)
 
 
 class RuleOut(OutputModel):

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, Field
 
 from crm_segments.schemas._base import FilterModel, InputModel, OutputModel
+from crm_segments.schemas._types import MAX_ID
 
 
 class WorkflowOut(OutputModel):
@@ -74,7 +75,7 @@ class EnrollmentPage(BaseModel):
 
 class EnrollmentFilters(FilterModel):
     status: Literal["active", "completed", "exited", "goal_met"] | None = None
-    profile_id: int | None = Field(default=None, ge=1)
+    profile_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class ResultsOut(BaseModel):
