@@ -207,10 +207,18 @@ def check_parts(source: TemplateSource) -> list[FieldError]:
     return errors
 
 
+def _workflow_errors(session: Session, source: TemplateSource) -> list[FieldError]:
+    """A workflow that sends this template must give it every value it reads (template_fit.py)."""
+    from .workflows.template_fit import template_fit_errors
+
+    return template_fit_errors(session, source)
+
+
 def save_template(session: Session, *, key: str, text_body: str, subject: str | None = None,
                   html_body: str | None = None, channel: str | None = None, content_type: str | None = None,
                   name: str | None = None, user_id: int | None = None) -> MessageTemplate:
-    """Create or update a template after checking every part; nothing is written if one fails."""
+    """Create or update a template after checking every part, also against the triggers of the workflows
+    that send it; nothing is written if one fails."""
     row = session.scalar(select(MessageTemplate).where(MessageTemplate.key == key))
     current = get_template(session, key)
     channel = channel or (current.channel if current else None)
@@ -227,6 +235,8 @@ def save_template(session: Session, *, key: str, text_body: str, subject: str | 
                             text_body, subject=subject if channel == "email" else None,
                             html_body=(html_body or None) if channel == "email" else None)
     if errors := check_parts(source):
+        raise ValidationFailed(errors)
+    if errors := _workflow_errors(session, source):
         raise ValidationFailed(errors)
     if row is None:
         shipped = shipped_templates().get(key)

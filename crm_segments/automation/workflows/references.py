@@ -1,4 +1,5 @@
-"""Check what a definition points at: the trigger's segment or tag, the rules and the templates.
+"""Check what a definition points at: the trigger's segment or tag, the rules and the templates (which
+must render with what the trigger gives, see template_fit.py).
 
 All problems are collected and raised together, each naming its field, so an admin (or the author
 of a YAML file) fixes them in one go.
@@ -64,7 +65,7 @@ def resolve(session: Session, definition: WorkflowDefinition, *, prefix: str = "
         elif isinstance(step, SendEmail | NotifyOwner | SendSms):
             channel = "sms" if isinstance(step, SendSms) else "email"
             errors.extend(templates.template_errors(session, step.template, channel=channel,
-                                                    field=f"{where}.template"))
+                                                    field=f"{where}.template", trigger=trigger))
     if definition.goal is not None and definition.goal.rule is not None:
         errors.extend(rules.rule_errors(definition.goal.rule, field=f"{prefix}goal.rule"))
     if errors:

@@ -88,5 +88,5 @@ def count(session: Session, model: Any, *where: Any) -> int:
     return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
-EMAIL_TEMPLATE = "sales/quote_follow_up"
-SMS_TEMPLATE = "sales/quote_reminder"
+EMAIL_TEMPLATE = "evergreen/welcome"  # profile-only: the helpers' triggers attach no record
+SMS_TEMPLATE = "marketing/win_back_reminder"
