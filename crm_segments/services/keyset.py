@@ -9,14 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import BigInteger, Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from crm_segments.services.errors import FieldError, ValidationFailed
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
-MAX_CURSOR = 2**63 - 1  # the largest key either store can compare with (bigint, SQLite INTEGER)
+MAX_CURSOR = 2**63 - 1  # the largest key either store can hold (bigint, SQLite INTEGER)
+MAX_INTEGER_KEY = 2**31 - 1  # a PostgreSQL integer key: a larger cursor is "integer out of range"
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,10 @@ def keyset_page(session: Session, query: Select[Any], id_column: InstrumentedAtt
     """One page of ``query`` in ``id_column`` order, after ``after`` or ending before ``before``."""
     if after is not None and before is not None:
         raise ValidationFailed([FieldError("before", "give either after or before, not both")])
+    top = MAX_CURSOR if isinstance(id_column.type, BigInteger) else MAX_INTEGER_KEY
     for name, cursor in (("after", after), ("before", before)):
-        if cursor is not None and not 0 <= cursor <= MAX_CURSOR:
-            raise ValidationFailed([FieldError(name, f"must be an id from 0 to {MAX_CURSOR}")])
+        if cursor is not None and not 0 <= cursor <= top:
+            raise ValidationFailed([FieldError(name, f"must be an id from 0 to {top}")])
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationFailed([FieldError("limit", f"must be between 1 and {MAX_PAGE_SIZE}")])
     query = query.limit(limit + 1)

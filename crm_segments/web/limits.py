@@ -8,22 +8,22 @@ converter.
 from __future__ import annotations
 
 from flask import Flask, Response, abort, current_app, render_template, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter, Map
 
 from crm_segments.config import Settings
 from crm_segments.services.errors import FieldError
 from crm_segments.services.storable_text import PROBLEM, has_unstorable_text
 
-# The largest id either store can compare with: PostgreSQL's bigint and SQLite's INTEGER. A larger (or
-# negative) path id matches no route, so it is a 404 rather than an overflow inside the database driver.
-MAX_STORED_INT = 2**63 - 1
+# Every id in a path names a row of a PostgreSQL integer (32-bit) key. A larger (or negative) path id
+# matches no route, so it is a 404 rather than an "integer out of range" inside the database.
+MAX_PATH_ID = 2**31 - 1
 JSON_TYPES = ("application/json",)
 
 
 class BoundedIntConverter(IntegerConverter):
     def __init__(self, map: Map, *args: object, **kwargs: object) -> None:  # noqa: A002 - Werkzeug's name
-        kwargs.setdefault("max", MAX_STORED_INT)
+        kwargs.setdefault("max", MAX_PATH_ID)
         super().__init__(map, *args, **kwargs)  # type: ignore[arg-type]
 
 
@@ -39,6 +39,9 @@ def install_request_limits(app: Flask, *, settings: Settings, api_prefix: str) -
         if in_api() or request.mimetype in JSON_TYPES or request.mimetype.endswith("+json"):
             overall = current_app.config.get("MAX_CONTENT_LENGTH") or settings.max_json_bytes
             request.max_content_length = min(settings.max_json_bytes, overall)
+        routing = request.routing_exception
+        if isinstance(routing, MethodNotAllowed) and not _path_exists(routing):
+            request.routing_exception = NotFound()
         if in_api() and isinstance(request.routing_exception, HTTPException):
             return api_error(request.routing_exception)  # no such endpoint or method: still the API's shape
         if bad := [name for name, value in request.args.items(multi=True)
@@ -56,6 +59,21 @@ def install_request_limits(app: Flask, *, settings: Settings, api_prefix: str) -
 
     app.before_request(limit_and_route)
     app.register_error_handler(RequestEntityTooLarge, too_large)
+
+
+def _path_exists(exc: MethodNotAllowed) -> bool:
+    """Werkzeug answers 405 when a rule for another method has the same shape, even if the id in the
+    path is out of range for every rule; such a path names nothing, so it is a 404."""
+    adapter = current_app.create_url_adapter(request)
+    if adapter is None or not exc.valid_methods:
+        return True
+    try:
+        adapter.match(method=next(iter(exc.valid_methods)))
+    except NotFound:
+        return False
+    except HTTPException:
+        return True
+    return True
 
 
 def api_error(exc: HTTPException) -> tuple[Response, int]:

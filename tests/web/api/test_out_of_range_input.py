@@ -19,6 +19,7 @@ from .conftest import Api, count
 
 HUGE = "9" * 25  # beyond 64 bits
 JUST_OVER_64 = str(2**63)
+JUST_OVER_32 = str(2**31)  # PostgreSQL integer keys
 UI_PAGES = ["/profiles/{id}", "/segments/{id}", "/segments/{id}/export.csv", "/tags/{id}",
             "/workflows/{id}", "/messages/{id}", "/tags/rules/{id}", "/quotes/{id}"]
 API_PATHS = ["/profiles/{id}", "/quotes/{id}", "/segments/{id}", "/segments/1/overlap/{id}", "/tags/{id}",
@@ -31,20 +32,26 @@ def _error(response: Any) -> dict[str, Any]:
     return error
 
 
-@pytest.mark.parametrize("big", [HUGE, JUST_OVER_64])
+@pytest.mark.parametrize("big", [HUGE, JUST_OVER_64, JUST_OVER_32])
 @pytest.mark.parametrize("page", UI_PAGES)
 def test_ui_ids_beyond_any_store_are_not_found(admin_client: FlaskClient, page: str, big: str) -> None:
     assert admin_client.get(page.format(id=big)).status_code == 404
 
 
-@pytest.mark.parametrize("big", [HUGE, JUST_OVER_64])
+@pytest.mark.parametrize("big", [HUGE, JUST_OVER_64, JUST_OVER_32])
 @pytest.mark.parametrize("path", API_PATHS)
 def test_api_ids_beyond_any_store_are_json_404(api: Api, path: str, big: str) -> None:
+    for method in ("get", "patch", "post", "delete"):
+        response = getattr(api, method)(path.format(id=big), json={})
+        assert response.status_code in (404, 405), (method, response.status_code)
+        assert _error(response)["code"] in ("not_found", "method_not_allowed")
     response = api.get(path.format(id=big))
+    assert response.status_code == 404 and _error(response)["code"] == "not_found"
+    response = api.patch(path.format(id=big).replace("/tags", ""), json={})
     assert response.status_code == 404 and _error(response)["code"] == "not_found"
 
 
-@pytest.mark.parametrize("cursor", [HUGE, JUST_OVER_64, "-1", "١٢"])
+@pytest.mark.parametrize("cursor", [HUGE, JUST_OVER_64, JUST_OVER_32, "-1", "١٢"])
 def test_ui_cursors_out_of_range_are_refused(admin_client: FlaskClient, cursor: str) -> None:
     for page in ("/profiles", "/quotes"):
         for name in ("after", "before"):
@@ -52,7 +59,8 @@ def test_ui_cursors_out_of_range_are_refused(admin_client: FlaskClient, cursor: 
             assert response.status_code == 400 and name.encode() in response.data  # the form names it
 
 
-@pytest.mark.parametrize("query", [f"after={HUGE}", f"after={JUST_OVER_64}", "after=-5",
+@pytest.mark.parametrize("query", [f"after={HUGE}", f"after={JUST_OVER_64}", f"after={JUST_OVER_32}",
+                                   "after=-5",
                                    f"profile_id={JUST_OVER_64}"])
 def test_api_cursors_and_ids_in_the_query_out_of_range_are_422(api: Api, query: str) -> None:
     for path in ("/profiles", "/opportunities", "/messages"):
