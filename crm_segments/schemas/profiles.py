@@ -7,9 +7,11 @@ value changes the service records the time and the source (api, import, ui) itse
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field
+from pydantic import AfterValidator, AwareDatetime, Field
+from pydantic_core import PydanticCustomError
 
 from crm_segments.models.profiles import (
     EDUCATION_LEVELS,
@@ -21,6 +23,26 @@ from crm_segments.models.profiles import (
 
 from ._base import FilterModel, InputModel, OutputModel, partial
 from ._types import Country, Email, ExternalId, Money, MoneyOut, OneOf, Phone, Text, TimeZone
+
+MAX_CUSTOM_ATTRIBUTES_BYTES = 64 * 1024
+MAX_CUSTOM_ATTRIBUTES = 200
+
+
+def _small_blob(value: dict[str, Any]) -> dict[str, Any]:
+    size = len(json.dumps(value, default=str).encode())
+    if size > MAX_CUSTOM_ATTRIBUTES_BYTES:
+        raise PydanticCustomError("too_large", "at most {limit} bytes as JSON, got {size}",
+                                  {"limit": MAX_CUSTOM_ATTRIBUTES_BYTES, "size": size})
+    return value
+
+
+# Stored whole in one JSON column and read by every custom-field rule: kept small.
+CustomAttributes = Annotated[
+    dict[str, Any], AfterValidator(_small_blob),
+    Field(max_length=MAX_CUSTOM_ATTRIBUTES,
+          description=f"At most {MAX_CUSTOM_ATTRIBUTES} keys and {MAX_CUSTOM_ATTRIBUTES_BYTES} bytes "
+                      "as JSON."),
+]
 
 
 class ProfileCreate(InputModel):
@@ -52,7 +74,7 @@ class ProfileCreate(InputModel):
     lifecycle_status: Annotated[str, OneOf(LIFECYCLE_STATUSES)] = "lead"
     email_consent: bool = False
     sms_consent: bool = False
-    custom_attributes: dict[str, Any] | None = None
+    custom_attributes: CustomAttributes | None = None
 
 
 ProfileUpdate = partial(ProfileCreate, "ProfileUpdate")

@@ -104,6 +104,14 @@ def test_a_json_body_over_the_limit_is_413_and_nothing_is_stored(api: Api, sessi
     assert count(session, Profile) == before
 
 
+def test_a_custom_attributes_blob_has_a_size_limit(api: Api, session: Session) -> None:
+    before = count(session, Profile)
+    response = api.post("/profiles", json={"external_id": "blob", "custom_attributes": {"k": "x" * 70_000}})
+    assert response.status_code == 422 and _error(response)["fields"][0]["field"] == "custom_attributes"
+    assert "65536 bytes" in _error(response)["fields"][0]["message"]
+    assert count(session, Profile) == before
+
+
 def test_an_upload_over_the_limit_is_a_readable_413_page(app: Flask, admin_client: FlaskClient) -> None:
     app.config["MAX_CONTENT_LENGTH"] = 2048
     response = admin_client.post("/import", data={"file": (io.BytesIO(b"x" * 4096), "big.csv")},
