@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from crm_segments.db import UTCDateTime
 from crm_segments.models import Enrollment, ProfileTag, SegmentEvent, SegmentMember, TagEvent, Workflow
-from crm_segments.tagging.sql import id_values
+from crm_segments.tagging.sql import execute_count, id_values
 
 from .records import RECORD_MODELS, record_pick, status_column
 from .reentry import reentry_allowed
@@ -207,9 +207,15 @@ def insert_enrollments(session: Session, workflow: Workflow, query: Select[Any],
     rows = rows.with_only_columns(literal(workflow.id, Integer), *rows.selected_columns)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    if dialect == "postgresql":
+        # The candidates are found before the first row is written: planned against an enrollment
+        # table that is empty (a new workflow), the re-entry check became a scan per candidate of
+        # the rows the statement itself was inserting, quadratic in the candidates (minutes at 355k).
+        chosen = rows.cte("candidates").prefix_with("MATERIALIZED")
+        rows = select(*chosen.c)
     statement = (insert(cast(Table, Enrollment.__table__)).from_select(list(ENROLL_COLUMNS), rows)
-                 .on_conflict_do_nothing().returning(Enrollment.__table__.c.id))
-    return len(session.execute(statement).all())
+                 .on_conflict_do_nothing())
+    return execute_count(session, statement)
 
 
 def _key(prefix: str, column: Any) -> Any:
