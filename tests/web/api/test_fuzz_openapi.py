@@ -26,7 +26,7 @@ from crm_segments.web.api import ROUTES
 from crm_segments.web.api.openapi import build_spec
 from tests.factories import ProfileFactory, UserFactory
 
-MAX_EXAMPLES = 8  # per operation and store, each sent with both keys
+MAX_EXAMPLES = 3  # per operation and store, each sent with both keys
 SPEC = build_spec(ROUTES, server_url="/api/v1")
 schema = schemathesis.openapi.from_dict(SPEC)
 # The coverage phase's boundary cases cost seconds per operation; ids and cursors at and beyond the
