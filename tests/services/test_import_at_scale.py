@@ -9,10 +9,10 @@ import io
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from crm_segments.db import utcnow
@@ -76,7 +76,8 @@ def test_import_beyond_the_parameter_limit_enrolls_everyone_once(session: Sessio
     assert _enrolled(session, workflow) == (2_100, 2_100)
 
 
-def test_import_in_chunks_enrolls_everyone_once_and_a_re_import_updates(session: Session, backend: str) -> None:
+def test_import_in_chunks_enrolls_everyone_once_and_a_re_import_updates(session: Session,
+                                                                         backend: str) -> None:
     workflow = _entry_workflow(session)
     report = import_csv(session=session, kind="profiles", stream=_profiles_csv(230), chunk_rows=50)
     assert (report.rows, report.created) == (230, 230)
@@ -112,7 +113,8 @@ def test_a_bad_row_in_a_later_chunk_undoes_the_chunks_written_before(session: Se
     text = _profiles_csv(120).getvalue().decode() + "S-000007,Again,North,lead\nS-999999,Bad,North,zombie\n"
     with pytest.raises(ValidationFailed) as failed:
         import_csv(session=session, kind="profiles", stream=io.BytesIO(text.encode()), chunk_rows=50)
-    assert [(e.row, e.field) for e in failed.value.errors] == [(122, "external_id"), (123, "lifecycle_status")]
+    errors = [(e.row, e.field) for e in failed.value.errors]
+    assert errors == [(122, "external_id"), (123, "lifecycle_status")]
     assert "also line 9" in failed.value.errors[0].message
     assert _count(session, Profile) == before
 
@@ -151,7 +153,7 @@ def test_too_many_problems_stop_the_reading(session: Session, backend: str) -> N
 @pytest.mark.slow
 def test_bulk_tag_of_more_than_70k_ids(session: Session, backend: str) -> None:
     now = utcnow()
-    session.execute(insert(Profile.__table__), [
+    session.execute(insert(cast(Table, Profile.__table__)), [
         {"external_id": f"B-{n}", "created_at": now, "updated_at": now} for n in range(70_100)])
     ids = list(session.scalars(select(Profile.id).where(Profile.external_id.like("B-%"))))
     tag = Tag(name="Everyone", name_key="everyone")
