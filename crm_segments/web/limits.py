@@ -67,13 +67,15 @@ def _path_exists(exc: MethodNotAllowed) -> bool:
     adapter = current_app.create_url_adapter(request)
     if adapter is None or not exc.valid_methods:
         return True
-    try:
-        adapter.match(method=next(iter(exc.valid_methods)))
-    except NotFound:
-        return False
-    except HTTPException:
+    for method in sorted(exc.valid_methods):  # the same quirk can answer 405 for each one of them
+        try:
+            adapter.match(method=method)
+        except (NotFound, MethodNotAllowed):
+            continue
+        except HTTPException:  # a redirect: the path exists
+            return True
         return True
-    return True
+    return False
 
 
 def api_error(exc: HTTPException) -> tuple[Response, int]:
