@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, Numeric, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from crm_segments.sqlite_writers import WriteGate, gate_for, hold, let_go
 
 # Stable constraint names so migrations can alter and drop them on every backend.
 NAMING_CONVENTION = {
@@ -62,14 +66,23 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+SQLITE_BUSY_TIMEOUT = 30  # seconds a writer waits for another process's write lock
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; on SQLite turn on foreign keys (off by default) and WAL for concurrent readers."""
     if url.startswith("sqlite"):
-        kwargs.setdefault("connect_args", {"timeout": 30})
+        kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT})
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
+        database = engine.url.database or ""
+        gate = gate_for(str(Path(database).resolve())) if database and database != ":memory:" else None
         event.listen(engine, "connect", _sqlite_on_connect)
-        event.listen(engine, "begin", _sqlite_on_begin)
+        event.listen(engine, "begin", partial(_sqlite_on_begin, gate))
+        if gate is not None:
+            for name in ("commit", "rollback"):
+                event.listen(engine, name, _sqlite_on_end)
+            event.listen(engine, "checkin", _sqlite_on_checkin)
     return engine
 
 
@@ -88,16 +101,32 @@ SQLITE_BEGIN = "crm_sqlite_begin"
 READ_ONLY = {SQLITE_BEGIN: "DEFERRED"}
 
 
-def _sqlite_on_begin(connection: Any) -> None:
+def _sqlite_on_begin(gate: WriteGate | None, connection: Any) -> None:
     # IMMEDIATE takes the write lock up front: a deferred transaction that read first and then
     # writes after another connection committed fails at once with "database is locked" (the
     # busy timeout does not apply to it), so every writer queues on the busy timeout instead.
     # Readers (page views, exports) ask for DEFERRED: in WAL mode they never take or wait for the
     # write lock, so a long read cannot hold up a writer and a writer cannot hold up a page.
+    # Writers of this process queue for the lock in Python first (sqlite_writers.py).
     mode = connection.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
     if mode not in ("IMMEDIATE", "DEFERRED"):
         raise ValueError(f"unknown SQLite begin mode {mode!r}")
-    connection.exec_driver_sql(f"BEGIN {mode}")
+    if mode == "IMMEDIATE" and gate is not None:
+        gate.acquire(timeout=SQLITE_BUSY_TIMEOUT)
+        hold(connection.info, gate)
+    try:
+        connection.exec_driver_sql(f"BEGIN {mode}")
+    except BaseException:
+        let_go(connection.info)
+        raise
+
+
+def _sqlite_on_end(connection: Any) -> None:
+    let_go(connection.info)
+
+
+def _sqlite_on_checkin(_dbapi_connection: Any, record: Any) -> None:
+    let_go(record.info)  # a connection returned without its transaction ending
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Any]:

@@ -6,7 +6,6 @@ from .profiles import Profile
 from .records import Job, JobLine, Opportunity, Quote, QuoteLine, SupportTicket
 from .scheduling import SchedulerJob, SchedulerLease
 from .segments import RfmScore, Segment, SegmentEvent, SegmentMember, SegmentSizePoint
-from .tasks import BackgroundTask
 from .tags import (
     SUPPRESSION_MODELS,
     TAGGING_MODELS,
@@ -24,6 +23,7 @@ from .tags import (
     Tag,
     TagEvent,
 )
+from .tasks import BackgroundTask
 from .users import ApiKey, User
 from .workflows import Enrollment, EnrollmentStep, Workflow
 

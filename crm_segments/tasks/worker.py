@@ -17,7 +17,7 @@ from .kinds import KINDS, TaskInput, TaskResult, handler_for
 from .queue import MAX_ATTEMPTS, claim_next, finish
 
 log = logging.getLogger(__name__)
-POLL_SECONDS = 5.0  # the worker thread also looks for tasks queued by other processes this often
+IDLE_SECONDS = 5.0  # the worker thread ends when nothing was queued for this long; a wake starts it again
 
 # What each task running in this process is doing now, for its page ("Writing 1,200 rows ...").
 PROGRESS: dict[int, str] = {}
@@ -65,7 +65,9 @@ def _run(session_factory: Callable[[], Session], kind: str, given: TaskInput) ->
 
 
 class TaskWorker:
-    """One daemon thread per app that runs queued tasks; ``wake`` starts it on first use."""
+    """A daemon thread per app that runs queued tasks while there are any: ``wake`` starts it and it
+    ends once idle, so an app that queues nothing holds no thread and no connection. Tasks queued by
+    other processes, and those left by a process that stopped, are the scheduler's job."""
 
     def __init__(self, session_factory: Callable[[], Callable[[], Session]]) -> None:
         # A getter, so a factory replaced after start-up (tests, a host app) is the one used.
@@ -84,6 +86,11 @@ class TaskWorker:
                 self._thread.start()
         self._wake.set()
 
+    @property
+    def running(self) -> bool:
+        with self._lock:
+            return self._thread is not None and self._thread.is_alive()
+
     def stop(self, timeout: float = 10.0) -> None:
         with self._lock:
             self._stopping = True
@@ -97,6 +104,10 @@ class TaskWorker:
             self._wake.clear()
             try:
                 run_pending_tasks(self._session_factory())
-            except Exception:  # noqa: BLE001 - the next wake or poll tries again
+            except Exception:  # noqa: BLE001 - the next wake, or the scheduler, tries again
                 log.exception("background tasks could not be run")
-            self._wake.wait(POLL_SECONDS)
+            self._wake.wait(IDLE_SECONDS)
+            with self._lock:  # decided under the lock, so a wake now starts a new thread
+                if self._stopping or not self._wake.is_set():
+                    self._thread = None
+                    return

@@ -14,6 +14,7 @@ from crm_segments.web.auth import role_required
 from crm_segments.web.task_views import queue_task
 from crm_segments.web.ui import bp
 
+
 class ImportForm(FlaskForm):
     kind = SelectField("Type", choices=list(IMPORT_KINDS))
     file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to import.")])
@@ -27,6 +28,6 @@ def import_data() -> str | Response | tuple[str, int]:
     if not form.validate_on_submit():
         return render_template("crm_segments/import.html", **context), 400 if form.errors else 200
     upload = form.file.data
-    task = queue_task("csv_import", {"kind": form.kind.data or "", "filename": upload.filename or "upload.csv"},
-                      subject="import", payload=upload.read())
+    params = {"kind": form.kind.data or "", "filename": upload.filename or "upload.csv"}
+    task = queue_task("csv_import", params, subject="import", payload=upload.read())
     return redirect(url_for("crm_ui.task", task_id=task.id))

@@ -43,11 +43,11 @@ from crm_segments.segments.rules import RuleError, parse_rule
 from crm_segments.services.deletion import InUse
 from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.services.usages import segment_users
+from crm_segments.tasks.queue import active_task
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
 from crm_segments.web.profile_sections import ProfileSection, add_profile_section
 from crm_segments.web.segment_chart import size_chart
-from crm_segments.tasks.queue import active_task
 from crm_segments.web.task_views import queue_task
 from crm_segments.web.ui import bp
 
@@ -121,7 +121,8 @@ def segment(segment_id: int) -> str:
     return render_template(
         "crm_segments/segments/page.html", segment=seg, page=page, q=q, events=events, workflows=workflows,
         chart=size_chart(history), rule_text=service.rule_text(seg, service.segment_names(session)),
-        confirm=ConfirmForm(), members_form=MembersForm(), refreshing=active_task(session, f"segment:{seg.id}"),
+        confirm=ConfirmForm(), members_form=MembersForm(),
+        refreshing=active_task(session, f"segment:{seg.id}"),
         next_url=url_for("crm_ui.segment", segment_id=seg.id, q=q or None, after=page.next_after)
         if page.next_after else None,
         older_url=url_for("crm_ui.segment", segment_id=seg.id, before=events.next_before, _anchor="log")

@@ -86,6 +86,10 @@ def test_builder_edits_the_rule_and_the_preview_follows(chromium_path: str, serv
             expect(page.locator("#preview-count")).to_have_text("3")
             page.get_by_label("Name").fill("Customers or Quebec")
             page.get_by_role("button", name="Save and refresh").click()
+            # Saving queues the refresh; its page follows it and links back to the segment.
+            expect(page.get_by_role("status")).to_contain_text("Customers or Quebec: 3 members",
+                                                               timeout=30_000)
+            page.get_by_role("link", name="← Customers or Quebec").click()
             expect(page.get_by_role("heading", name="Customers or Quebec")).to_be_visible()
             expect(page.locator(".subtitle")).to_contain_text("3 members")
             expect(page.locator(".rule-text")).to_contain_text("Region contains bec")

@@ -21,6 +21,7 @@ from crm_segments.models import BackgroundTask, Profile, Segment, Tag
 from crm_segments.segments.members import EXPORT_CHUNK
 from crm_segments.segments.refresh import run_refresh
 from crm_segments.services import users
+from crm_segments.tasks import worker
 from crm_segments.tasks.worker import TaskWorker, run_pending_tasks
 from crm_segments.web import csrf
 from crm_segments.web.db import db_session
@@ -212,7 +213,8 @@ def test_refresh_now_is_queued_and_its_page_shows_the_outcome(app: Flask, client
 
 
 def test_the_worker_thread_runs_a_queued_refresh_once_the_request_commits(
-        app: Flask, client: FlaskClient) -> None:
+        app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker, "IDLE_SECONDS", 0.2)
     state = get_state(app)
     state.task_worker = TaskWorker(lambda: state.session_factory)
     try:
@@ -226,6 +228,10 @@ def test_the_worker_thread_runs_a_queued_refresh_once_the_request_commits(
             time.sleep(0.05)  # polling a condition with a deadline, not waiting out a race
         assert status == "done"
         assert 'data-task-status="done"' in client.get(response.location).get_data(as_text=True)
+        # With nothing left to run the thread ends, holding no connection; the next queue starts it.
+        while state.task_worker.running:
+            assert time.monotonic() < deadline, "the worker thread is still running with nothing queued"
+            time.sleep(0.05)
     finally:
         state.task_worker.stop()
         state.task_worker = None
