@@ -9,6 +9,9 @@ it is closed before the body is sent (see ``crm_segments.segments.members.export
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from flask import Response, current_app, g, has_request_context, request
 from sqlalchemy.orm import Session
 
@@ -16,11 +19,26 @@ from crm_segments.db import READ_ONLY
 from crm_segments.extension import get_state
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+View = TypeVar("View", bound=Callable[..., object])
+
+
+def reads_only(view: View) -> View:
+    """Mark a POST view that only reads (a preview): on SQLite it then never takes the write lock,
+    so a slow preview cannot hold up the writers."""
+    view.crm_reads_only = True  # type: ignore[attr-defined]
+    return view
+
+
+def _reading() -> bool:
+    if not has_request_context():
+        return False
+    view = current_app.view_functions.get(request.endpoint or "")
+    return request.method in READ_METHODS or bool(getattr(view, "crm_reads_only", False))
 
 
 def db_session() -> Session:
     if "crm_db" not in g:
-        reading = has_request_context() and request.method in READ_METHODS
+        reading = _reading()
         g.crm_db = get_state(current_app).session_factory(execution_options=READ_ONLY if reading else {})
     session: Session = g.crm_db
     return session

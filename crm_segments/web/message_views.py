@@ -155,7 +155,6 @@ def message_requeue(message_id: int) -> Response:
         session.rollback()
         flash(exc.message, "error")
     else:
-        session.commit()
         flash("The message is queued again; it goes out with the next dispatch.", "success")
     return redirect(url_for("crm_ui.message", message_id=message_id))
 

@@ -45,7 +45,7 @@ from crm_segments.services.errors import Conflict, FieldError, NotFound, Validat
 from crm_segments.services.usages import segment_users
 from crm_segments.tasks.queue import active_task
 from crm_segments.web.auth import role_required
-from crm_segments.web.db import db_session
+from crm_segments.web.db import db_session, reads_only
 from crm_segments.web.profile_sections import ProfileSection, add_profile_section
 from crm_segments.web.segment_chart import size_chart
 from crm_segments.web.task_views import queue_task
@@ -312,6 +312,7 @@ def segment_edit(segment_id: int) -> tuple[str, int] | WerkzeugResponse:
 
 
 @bp.route("/segments/preview", methods=["POST"])
+@reads_only
 @role_required("admin")
 def segment_preview() -> tuple[Response, int]:
     """Live preview for the editor: ``{"rule": ...}`` or ``{"query_sql": ...}`` as JSON."""

@@ -85,7 +85,6 @@ def entity_tag_add(entity_type: str, entity_id: int) -> Reply:
                                 tag_name=_value("name"), user_id=current_user.id)
     except (ValidationFailed, NotFound) as exc:
         return _failed(exc, entity_type, entity_id)
-    session.commit()
     if _wants_json():
         return jsonify(changed=change.changed, tag=tag_json(change.tag), source="manual",
                        remove_url=url_for("crm_ui.entity_tag_remove", entity_type=entity_type,
@@ -104,7 +103,6 @@ def entity_tag_remove(entity_type: str, entity_id: int) -> Reply:
                                    user_id=current_user.id)
     except (ValidationFailed, NotFound) as exc:
         return _failed(exc, entity_type, entity_id)
-    session.commit()
     if _wants_json():
         return jsonify(changed=change.changed, tag=tag_json(change.tag), suppressed=change.suppressed), 200
     if change.suppressed:
@@ -118,7 +116,6 @@ def entity_suppression_clear(entity_type: str, entity_id: int, tag_id: int) -> R
     session = db_session()
     cleared = suppressions.clear_suppression(session=session, entity_type=entity_type, entity_id=entity_id,
                                              tag_id=tag_id)
-    session.commit()
     if _wants_json():
         return jsonify(cleared=cleared), 200
     return _back(entity_type, entity_id)

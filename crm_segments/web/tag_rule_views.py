@@ -19,7 +19,8 @@ from crm_segments.tagging import auto, rules
 from crm_segments.tagging.manual import resolve_tag
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
-from crm_segments.web.tag_views import ConfirmForm, field_errors, safe_redirect
+from crm_segments.web.tag_views import ConfirmForm, field_errors
+from crm_segments.web.task_views import queue_task
 from crm_segments.web.ui import bp
 
 EXAMPLE = {"all": [{"field": "lifecycle_status", "op": "eq", "value": "customer"},
@@ -90,7 +91,6 @@ def tag_rule_new() -> tuple[str, int] | Response:
     except (ValidationFailed, Conflict, NotFound) as exc:
         session.rollback()
         return _page(form, None, _errors(exc))
-    session.commit()
     flash(f"Created rule {rule.name!r}. It runs with the next scheduled run, or use Run now.", "success")
     return redirect(url_for("crm_ui.tag_rule_edit", rule_id=rule.id))
 
@@ -113,7 +113,6 @@ def tag_rule_edit(rule_id: int) -> tuple[str, int] | Response:
     except (ValidationFailed, Conflict, NotFound) as exc:
         session.rollback()
         return _page(form, _rule_or_404(rule_id), _errors(exc))
-    session.commit()
     flash(f"Saved rule {rule.name!r}.", "success")
     return redirect(url_for("crm_ui.tag_rule_edit", rule_id=rule.id))
 
@@ -142,13 +141,9 @@ def _dry_run(rule: AutoTagRule | None, values: dict[str, Any]) -> auto.RunResult
 @bp.route("/tags/rules/<int:rule_id>/run", methods=["POST"])
 @role_required("admin")
 def tag_rule_run(rule_id: int) -> Response:
-    session = db_session()
     rule = _rule_or_404(rule_id)
-    result = auto.run_rule_now(session=session, rule_id=rule.id)
-    session.commit()
-    flash(f"Ran {rule.name!r}: {result.matched or 0:,} match, {result.added:,} tagged, "
-          f"{result.removed:,} untagged ({result.duration_ms:,} ms).", "success")
-    return safe_redirect(request.form.get("next"), url_for("crm_ui.tag_rules"))
+    task = queue_task("auto_tag_rule", {"rule_id": rule.id}, subject=f"auto_tag_rule:{rule.id}")
+    return redirect(url_for("crm_ui.task", task_id=task.id))
 
 
 @bp.route("/tags/rules/<int:rule_id>/reset", methods=["POST"])
@@ -159,9 +154,9 @@ def tag_rule_reset(rule_id: int) -> Response:
     try:
         rules.reset_to_shipped(session=session, rule_id=rule.id)
     except ValidationFailed as exc:
+        session.rollback()  # a redirect commits: undo whatever the refused reset wrote
         flash(str(exc), "error")
         return redirect(url_for("crm_ui.tag_rule_edit", rule_id=rule.id))
-    session.commit()
     flash(f"Reset {rule.name!r} to the shipped condition.", "success")
     return redirect(url_for("crm_ui.tag_rule_edit", rule_id=rule.id))
 
@@ -173,6 +168,5 @@ def tag_rule_delete(rule_id: int) -> Response:
     rule = _rule_or_404(rule_id)
     name = rule.name
     rules.delete_rule(session=session, rule_id=rule.id)
-    session.commit()
     flash(f"Deleted rule {name!r}; the tags it added stay.", "success")
     return redirect(url_for("crm_ui.tag_rules"))

@@ -77,7 +77,6 @@ def tags() -> tuple[str, int] | Response:
             session.rollback()
             errors = field_errors(exc)
         else:
-            session.commit()
             flash(f"Created tag {tag.name!r}.", "success")
             return redirect(url_for("crm_ui.tags"))
     summaries = management.list_tags(session=session)
@@ -102,7 +101,6 @@ def tag_edit(tag_id: int) -> tuple[str, int] | Response:
             errors = field_errors(exc)
             tag = _tag_or_404(tag_id)
         else:
-            session.commit()
             flash(f"Saved tag {tag.name!r}.", "success")
             return redirect(url_for("crm_ui.tag_edit", tag_id=tag.id))
     return _edit_page(tag, form, errors, MergeForm())
@@ -134,7 +132,6 @@ def tag_merge(tag_id: int) -> tuple[str, int] | Response:
         session.rollback()
         message = exc.errors[0].message if isinstance(exc, ValidationFailed) else str(exc)
         return _edit_page(_tag_or_404(tag_id), TagForm(obj=tag), {"target_id": message}, merge_form)
-    session.commit()
     moved = sum(result.moved.values())
     flash(f"Merged {', '.join(result.merged_names)} into {result.target.name!r}: {moved:,} taggings moved, "
           f"{sum(result.already_tagged.values()):,} already had it.", "success")

@@ -41,6 +41,8 @@ def _back_link(session: Session, task: BackgroundTask) -> tuple[str, str]:
         if segment is not None:
             return segment.name, url_for("crm_ui.segment", segment_id=segment.id)
         return "Segments", url_for("crm_ui.segments")
+    if task.kind == "auto_tag_rule":
+        return "Auto-tag rules", url_for("crm_ui.tag_rules")
     if task.kind == "bulk_tag":
         return "Bulk operations", url_for("crm_ui.tag_operations")
     return "Import", url_for("crm_ui.import_data")

@@ -100,7 +100,6 @@ def template_edit(key: str) -> tuple[str, int] | Response:
         except ValidationFailed as exc:
             session.rollback()
             return _editor(state, source=source, errors=exc.errors, status=400)
-        session.commit()
         flash(f"Saved {key}.", "success")
         return redirect(url_for("crm_ui.template_edit", key=key))
     profile = template_preview.find_profile(session, request.form.get("profile", ""))
@@ -131,7 +130,6 @@ def _test_send(state: TemplateState, source: TemplateSource, *, profile: Any, re
     except ValidationFailed as exc:
         session.rollback()
         return _editor(state, source=source, errors=exc.errors, status=400)
-    session.commit()
     unsaved = (" It uses the saved version: your unsaved changes are not in it."
                if source != state.source else "")
     flash(f"Test message queued to {message.to_address}; it goes out with the next dispatch.{unsaved}",
@@ -145,7 +143,6 @@ def _reset(state: TemplateState) -> Response:
         flash(f"{state.source.key} is not a shipped template; there is nothing to reset it to.", "error")
     else:
         reset_template(session, state.source.key, user_id=current_user.id)
-        session.commit()
         flash(f"{state.source.key} is back to its shipped text.", "success")
     return redirect(url_for("crm_ui.template_edit", key=state.source.key))
 

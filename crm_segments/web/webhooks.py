@@ -74,7 +74,6 @@ def sendgrid_events() -> tuple[dict[str, object], int]:
     if report.duplicates and not report.recorded and not report.ignored:
         session.rollback()
         return _refuse("replayed: every event of this request was already recorded")
-    session.commit()
     return {"recorded": report.recorded, "duplicates": report.duplicates, "ignored": report.ignored}, 200
 
 
@@ -89,7 +88,6 @@ def twilio_status(message_id: int) -> tuple[dict[str, object], int]:
         return _refuse("the X-Twilio-Signature does not match")
     session = db_session()
     recorded = record_status(session, message_id, request.form, now=utcnow())
-    session.commit()
     return {"recorded": recorded}, 200
 
 
@@ -101,7 +99,6 @@ def twilio_inbound() -> Response | tuple[dict[str, object], int]:
     if record_inbound(session, request.form, now=utcnow()) == "duplicate":
         session.rollback()
         return _refuse("replayed: this inbound message was already recorded")
-    session.commit()
     # Twilio's own opt-out handling answers STOP / START / HELP; nothing more to say.
     return Response('<?xml version="1.0" encoding="UTF-8"?><Response></Response>', mimetype="text/xml")
 
@@ -121,5 +118,4 @@ def unsubscribe_link(token: str) -> tuple[str, int]:
                                             else profile.sms_consent)), 200
     if unsubscribe(session, signing_key=signing_key, token=token, now=utcnow()) is None:
         return render_template("crm_segments/unsubscribe.html", state="invalid"), 403
-    session.commit()
     return render_template("crm_segments/unsubscribe.html", state="done"), 200

@@ -109,7 +109,6 @@ def _save(editor: EditorForm, *, workflow: Any) -> str | tuple[str, int] | Redir
         session.rollback()
         editor.errors = [FieldError(exc.field, exc.message)]
         return _editor(editor, workflow=workflow, status=409)
-    session.commit()
     flash(f"Saved {saved.name} (version {saved.version}).", "success")
     return redirect(url_for("crm_ui.workflow", workflow_id=saved.id))
 
@@ -156,7 +155,6 @@ def workflow_yaml(workflow_id: int) -> Any:
         errors = exc.errors if isinstance(exc, ValidationFailed) else [FieldError(exc.field, exc.message)]
         return render_template("crm_segments/workflows/yaml.html", workflow=found, text=text,
                                errors=errors), 400
-    session.commit()
     flash(f"Saved {saved.name} (version {saved.version}).", "success")
     return redirect(url_for("crm_ui.workflow", workflow_id=saved.id))
 
@@ -173,7 +171,6 @@ def workflow_status(workflow_id: int) -> Redirect:
         session.rollback()
         flash(str(exc), "error")
     else:
-        session.commit()
         flash(f"{found.name} is now {found.status}.", "success")
     return redirect(url_for("crm_ui.workflow", workflow_id=found.id))
 
@@ -189,7 +186,6 @@ def workflow_reset(workflow_id: int) -> Redirect:
         session.rollback()
         flash(str(exc), "error")
     else:
-        session.commit()
         flash(f"{found.name} is back to its shipped definition.", "success")
     return redirect(url_for("crm_ui.workflow", workflow_id=found.id))
 

@@ -196,6 +196,29 @@ def test_pages_leave_no_transaction_open(app: Flask, client: FlaskClient) -> Non
         assert write_lock_is_free(app), path
 
 
+def test_a_preview_reads_while_another_process_holds_the_write_lock(app: Flask, client: FlaskClient) -> None:
+    """The rule builder previews on every change; a preview is a POST that only reads, so on SQLite it
+    must not queue behind (or hold up) a writer."""
+    token = csrf_token_from(client.get("/segments/new"))
+    holder = None
+    engine = _engine(app)
+    if engine.dialect.name == "sqlite":
+        holder = sqlite3.connect(str(make_url(engine.url).database), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        response = client.post("/segments/preview", headers={"X-CSRFToken": token},
+                               json={"rule": {"field": "region", "op": "eq", "value": "North"}})
+        waited = time.monotonic() - started
+    finally:
+        if holder is not None:
+            holder.execute("ROLLBACK")
+            holder.close()
+    assert response.status_code == 200 and response.json["count"] == PROFILES
+    assert waited < 5, f"the preview waited {waited:.1f} s for the write lock"
+    assert _engine(app).pool.checkedout() == 0 and idle_in_transaction(app) == 0
+
+
 def test_refresh_now_is_queued_and_its_page_shows_the_outcome(app: Flask, client: FlaskClient) -> None:
     segment_id = _segment_id(app)
     token = csrf_token_from(client.get(f"/segments/{segment_id}"))

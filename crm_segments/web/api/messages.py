@@ -22,7 +22,7 @@ from crm_segments.models import Profile
 from crm_segments.records.validation import validate
 from crm_segments.schemas._base import PageParams
 from crm_segments.services.errors import FieldError, ValidationFailed
-from crm_segments.web.db import db_session
+from crm_segments.web.db import db_session, reads_only
 
 from .errors import error_response
 from .message_schemas import (
@@ -113,7 +113,6 @@ def update_template(key: str) -> tuple[Response, int]:
         raise ValidationFailed([FieldError(field, "an SMS template has only text_body")])
     save_template(session, key=key, text_body=body.text_body, subject=body.subject, html_body=body.html_body,
                   user_id=g.crm_api_user.id)
-    session.commit()
     return jsonify(_template(template_state(session, key))), 200
 
 
@@ -123,10 +122,10 @@ def reset(key: str) -> tuple[Response, int]:
     session = db_session()
     template_state(session, key)  # 404 for an unknown key
     reset_template(session, key, user_id=g.crm_api_user.id)
-    session.commit()
     return jsonify(_template(template_state(session, key))), 200
 
 
+@reads_only
 def preview(key: str) -> Response:
     from crm_segments.web.webhooks import public_base_url
 

@@ -38,23 +38,22 @@ def resource_routes(kind: Kind) -> list[Route]:
 
     def create_row() -> tuple[Response, int]:
         row = crud.create(kind, session=db_session(), data=json_body())
-        return _committed(serialize(kind, row), 201)
+        return _reply(serialize(kind, row), 201)
 
     def get_row(id: int) -> Response:
         return jsonify(serialize(kind, crud.get(kind, session=db_session(), id=id)))
 
     def update_row(id: int) -> tuple[Response, int]:
         row = crud.update(kind, session=db_session(), id=id, data=json_body())
-        return _committed(serialize(kind, row), 200)
+        return _reply(serialize(kind, row), 200)
 
     def delete_row(id: int) -> tuple[Response, int]:
         crud.delete(kind, session=db_session(), id=id)
-        db_session().commit()
         return Response(status=204), 204
 
     def upsert_row(external_id: str) -> tuple[Response, int]:
         row, created = crud.upsert(kind, session=db_session(), external_id=external_id, data=json_body())
-        return _committed(serialize(kind, row), 201 if created else 200)
+        return _reply(serialize(kind, row), 201 if created else 200)
 
     def batch_upsert() -> tuple[Response, int]:
         body = json_body()
@@ -68,7 +67,7 @@ def resource_routes(kind: Kind) -> list[Route]:
             items=[BatchItemOut(id=row.id, external_id=row.external_id, created=new)
                    for row, new in results],
         )
-        return _committed(result.model_dump(mode="json"), 200)
+        return _reply(result.model_dump(mode="json"), 200)
 
     return [
         Route(f"/{name}", "GET", f"{name}_list", list_rows, f"List {name}", name,
@@ -93,6 +92,5 @@ def resource_routes(kind: Kind) -> list[Route]:
     ]
 
 
-def _committed(data: dict[str, Any], status: int) -> tuple[Response, int]:
-    db_session().commit()
+def _reply(data: dict[str, Any], status: int) -> tuple[Response, int]:
     return jsonify(data), status

@@ -18,7 +18,7 @@ from crm_segments.segments.prebuilt import reset_to_shipped
 from crm_segments.segments.refresh import run_refresh
 from crm_segments.services.deletion import InUse
 from crm_segments.services.errors import FieldError, ValidationFailed
-from crm_segments.web.db import db_session
+from crm_segments.web.db import db_session, reads_only
 
 from .errors import error_response
 from .routes import Route, json_body
@@ -67,8 +67,7 @@ def _brief(profile: Profile) -> dict[str, Any]:
             "email": profile.email}
 
 
-def _committed(data: dict[str, Any], status: int = 200) -> tuple[Response, int]:
-    db_session().commit()
+def _reply(data: dict[str, Any], status: int = 200) -> tuple[Response, int]:
     return jsonify(data), status
 
 
@@ -85,7 +84,7 @@ def create_segment() -> Reply:
     body = validate(SegmentIn, json_body())
     data = body.model_dump(exclude_none=True)
     segment = service.create_segment(db_session(), data=data, actor_id=int(g.crm_api_user.id))
-    return _committed(serialize(segment), 201)
+    return _reply(serialize(segment), 201)
 
 
 def get_segment(id: int) -> Response:
@@ -98,7 +97,7 @@ def update_segment(id: int) -> Reply:
     body = validate(SegmentPatch, json_body())
     segment = service.get_segment(db_session(), id)
     service.update_segment(db_session(), segment, data=body.model_dump(exclude_unset=True))
-    return _committed(serialize(segment))
+    return _reply(serialize(segment))
 
 
 def delete_segment(id: int) -> Reply:
@@ -110,7 +109,6 @@ def delete_segment(id: int) -> Reply:
         service.delete_segment(db_session(), segment, on_use=params.on_use, user_id=g.crm_api_user.id)
     except InUse as exc:
         return in_use_response(exc)
-    db_session().commit()
     return Response(status=204), 204
 
 
@@ -119,9 +117,10 @@ def reset_segment(id: int) -> Reply:
         return denied
     segment = service.get_segment(db_session(), id)
     reset_to_shipped(segment)
-    return _committed(serialize(segment))
+    return _reply(serialize(segment))
 
 
+@reads_only
 def preview_segment() -> Reply:
     body = validate(PreviewIn, json_body())
     session = db_session()
@@ -165,7 +164,7 @@ def change_members(id: int) -> Reply:
     diff = static_lists.change_by_ids(session, segment, body.profile_ids, action=body.action, now=utcnow(),
                                       source="api", actor_id=int(g.crm_api_user.id))
     out = MembersChangeOut(entered=diff.entered, exited=diff.exited, member_count=segment.member_count)
-    return _committed(out.model_dump())
+    return _reply(out.model_dump())
 
 
 def refresh_segment(id: int) -> Reply:

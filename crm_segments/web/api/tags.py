@@ -62,8 +62,7 @@ def _denied_unless_admin(what: str) -> tuple[Response, int] | None:
     return error_response(403, "forbidden", f"{what} needs the API key of an admin")
 
 
-def _committed(data: dict[str, Any], status: int = 200) -> tuple[Response, int]:
-    db_session().commit()
+def _reply(data: dict[str, Any], status: int = 200) -> tuple[Response, int]:
     return jsonify(data), status
 
 
@@ -86,7 +85,7 @@ def create_tag() -> tuple[Response, int]:
     body = validate(TagIn, json_body())
     tag = management.create_tag(session=db_session(), name=body.name, color=body.color,
                                 description=body.description, user_id=_user_id())
-    return _committed(tag_out(tag), 201)
+    return _reply(tag_out(tag), 201)
 
 
 def get_tag(id: int) -> Response:
@@ -98,7 +97,7 @@ def update_tag(id: int) -> tuple[Response, int]:
     body = validate(TagPatch, json_body())
     tag = management.update_tag(session=db_session(), tag_id=id, name=body.name, color=body.color,
                                 description=body.description)
-    return _committed(tag_out(tag))
+    return _reply(tag_out(tag))
 
 
 def delete_tag(id: int) -> tuple[Response, int]:
@@ -110,7 +109,7 @@ def delete_tag(id: int) -> tuple[Response, int]:
                                         on_use=params.on_use)
     except InUse as exc:
         return in_use_response(exc)
-    return _committed(DeletedTag(removed=deleted.removed,
+    return _reply(DeletedTag(removed=deleted.removed,
                                  paused_workflow_ids=[w.id for w in deleted.paused]).model_dump())
 
 
@@ -122,7 +121,7 @@ def merge_tags() -> tuple[Response, int]:
                                    target_id=body.target_id, user_id=_user_id())
     data = MergeOut(target=TagOut.model_validate(tag_out(result.target)), merged=result.merged_names,
                     moved=result.moved, already_tagged=result.already_tagged)
-    return _committed(data.model_dump(mode="json"))
+    return _reply(data.model_dump(mode="json"))
 
 
 # Taggings of one entity
@@ -151,19 +150,18 @@ def entity_routes(entity_type: str) -> list[Route]:
         change = manual.add_tag(session=db_session(), entity_type=entity_type, entity_id=id,
                                 tag_name=body.name, tag_id=body.tag_id, user_id=_user_id(), source="api")
         data = TagChangeOut(changed=change.changed, tag=TagOut.model_validate(tag_out(change.tag)))
-        return _committed(data.model_dump(mode="json"), 201 if change.changed else 200)
+        return _reply(data.model_dump(mode="json"), 201 if change.changed else 200)
 
     def remove(id: int, tag_id: int) -> tuple[Response, int]:
         change = manual.remove_tag(session=db_session(), entity_type=entity_type, entity_id=id, tag_id=tag_id,
                                    user_id=_user_id(), source="api")
         data = TagChangeOut(changed=change.changed, tag=TagOut.model_validate(tag_out(change.tag)),
                             suppressed=change.suppressed)
-        return _committed(data.model_dump(mode="json"))
+        return _reply(data.model_dump(mode="json"))
 
     def clear(id: int, tag_id: int) -> tuple[Response, int]:
         suppressions.clear_suppression(session=db_session(), entity_type=entity_type, entity_id=id,
                                        tag_id=tag_id)
-        db_session().commit()
         return Response(status=204), 204
 
     name = ENTITY_PATHS[entity_type]
@@ -242,7 +240,7 @@ def create_operation() -> tuple[Response, int]:
     chosen = _bulk_selection(body)
     result = bulk.bulk_tag(session=db_session(), action=body.action, selection=chosen, tags=_bulk_tags(body),
                            user_id=_user_id())
-    return _committed(op_out(result.operation), 201)
+    return _reply(op_out(result.operation), 201)
 
 
 def list_operations() -> Response:
@@ -269,7 +267,7 @@ def undo_operation(id: int) -> Reply:
     if op.created_by_id != _user_id() and (denied := _denied_unless_admin("undoing another's operation")):
         return denied
     result = bulk.undo_bulk_operation(session=db_session(), operation_id=op.id, user_id=_user_id())
-    return _committed(op_out(result.operation))
+    return _reply(op_out(result.operation))
 
 
 # Auto-tag rules
@@ -292,7 +290,7 @@ def create_rule() -> Reply:
     rule = rules.create_rule(session=db_session(), name=body.name, entity_type=body.entity_type,
                              condition=body.condition, tag_name=body.tag, tag_id=body.tag_id, mode=body.mode,
                              enabled=body.enabled, description=body.description, user_id=_user_id())
-    return _committed(rule_out(rule), 201)
+    return _reply(rule_out(rule), 201)
 
 
 def get_rule(id: int) -> Response:
@@ -306,14 +304,13 @@ def update_rule(id: int) -> Reply:
     given = {k: v for k, v in body.model_dump(exclude_unset=True).items() if k not in ("tag", "tag_id")}
     rule = rules.update_rule(session=db_session(), rule_id=id, tag_name=body.tag, tag_id=body.tag_id,
                              user_id=_user_id(), **given)
-    return _committed(rule_out(rule))
+    return _reply(rule_out(rule))
 
 
 def delete_rule(id: int) -> Reply:
     if denied := _denied_unless_admin("changing auto-tag rules"):
         return denied
     rules.delete_rule(session=db_session(), rule_id=id)
-    db_session().commit()
     return Response(status=204), 204
 
 
@@ -329,7 +326,7 @@ def dry_run_rule(id: int) -> Response:
 def run_rule(id: int) -> Reply:
     if denied := _denied_unless_admin("running an auto-tag rule"):
         return denied
-    return _committed(_run_out(auto.run_rule_now(session=db_session(), rule_id=id)))
+    return _reply(_run_out(auto.run_rule_now(session=db_session(), rule_id=id)))
 
 
 def tag_routes() -> list[Route]:

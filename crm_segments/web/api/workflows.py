@@ -60,8 +60,7 @@ def _forbidden_unless_admin() -> tuple[Response, int] | None:
     return error_response(403, "forbidden", "changing workflows needs the API key of an admin")
 
 
-def _committed(data: dict[str, Any], status: int) -> tuple[Response, int]:
-    db_session().commit()
+def _reply(data: dict[str, Any], status: int) -> tuple[Response, int]:
     return jsonify(data), status
 
 
@@ -77,7 +76,7 @@ def create_workflow() -> tuple[Response, int]:
     if denied := _forbidden_unless_admin():
         return denied
     workflow = editing.create_workflow(session=db_session(), data=json_body(), user_id=g.crm_api_user.id)
-    return _committed(serialize(workflow), 201)
+    return _reply(serialize(workflow), 201)
 
 
 def get_workflow(id: int) -> Response:
@@ -88,14 +87,13 @@ def replace_workflow(id: int) -> tuple[Response, int]:
     if denied := _forbidden_unless_admin():
         return denied
     workflow = editing.update_workflow(session=db_session(), workflow_id=id, data=json_body())
-    return _committed(serialize(workflow), 200)
+    return _reply(serialize(workflow), 200)
 
 
 def delete_workflow(id: int) -> tuple[Response, int]:
     if denied := _forbidden_unless_admin():
         return denied
     queries.delete_workflow(session=db_session(), workflow_id=id)
-    db_session().commit()
     return Response(status=204), 204
 
 
@@ -104,7 +102,7 @@ def set_status(id: int) -> tuple[Response, int]:
         return denied
     body = validate(StatusIn, json_body())
     workflow = lifecycle.set_status(session=db_session(), workflow_id=id, status=body.status, now=utcnow())
-    return _committed(serialize(workflow), 200)
+    return _reply(serialize(workflow), 200)
 
 
 def workflow_dry_run(id: int) -> Response:
