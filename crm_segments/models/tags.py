@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import DDL, JSON, BigInteger, ForeignKey, Index, Integer, String, Text, event, text
+from sqlalchemy import DDL, JSON, BigInteger, ForeignKey, Index, Integer, String, Text, event, false, text
 from sqlalchemy.orm import Mapped, declared_attr, foreign, mapped_column, relationship
 
 from crm_segments.db import Base, UTCDateTime
@@ -39,12 +39,16 @@ def normalize_tag_name(name: str) -> str:
 
 class Tag(Base):
     __tablename__ = "crm_tags"
+    # A person's tags created in the last minute are counted before they create more.
+    __table_args__ = (Index("ix_crm_tags_created_by_at", "created_by_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(TAG_NAME_MAX))
     name_key: Mapped[str] = mapped_column(String(TAG_NAME_MAX), unique=True)
     color: Mapped[str] = mapped_column(String(7), default="#6b7280")
     description: Mapped[str] = mapped_column(String(500), default="")
+    # Shipped with the product (the shipped auto-tag rules apply it): only admins change it.
+    is_builtin: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("crm_users.id", ondelete="SET NULL")
     )

@@ -37,3 +37,16 @@ class Conflict(Exception):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class Forbidden(PermissionError):
+    """The user's role may not do this (e.g. a sales user changing a built-in tag); nothing was written."""
+
+
+class RateLimited(Exception):
+    """Too many of something in too short a time; ``retry_after`` is how many seconds until one more fits."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after

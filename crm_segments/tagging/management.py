@@ -19,12 +19,19 @@ from crm_segments.db import utcnow
 from crm_segments.models import AutoTagRule, Tag, User, Workflow
 from crm_segments.models.tags import TAG_ENTITY_TYPES, normalize_tag_name
 from crm_segments.services.deletion import check_deletable, deletion_reason, pause_workflows
-from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
+from crm_segments.services.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from crm_segments.services.usages import APPLIES_TAG, Use, tag_users
 
 from .audit import Actor, events_insert
 from .entities import suppression_model, tagging_model
-from .names import DEFAULT_COLOR, clean_color, clean_description, clean_tag_name
+from .names import (
+    DEFAULT_COLOR,
+    DEFAULT_TAGS_PER_MINUTE,
+    check_creation_rate,
+    clean_color,
+    clean_description,
+    clean_tag_name,
+)
 from .renames import rename_references
 from .sql import execute_count
 
@@ -56,11 +63,13 @@ def _check_name_free(session: Session, name: str, tag_id: int | None) -> None:
 
 def create_tag(
     *, session: Session, name: object, color: object = DEFAULT_COLOR, description: object = "",
-    user_id: int | None = None,
+    user_id: int | None = None, per_minute: int | None = DEFAULT_TAGS_PER_MINUTE,
 ) -> Tag:
-    """A new tag; Conflict (field ``name``) when one with that name in any case exists."""
+    """A new tag; Conflict (field ``name``) when one with that name in any case exists, RateLimited
+    when the user has created ``per_minute`` tags in the last minute."""
     cleaned = _cleaned(name=name, color=color, description=description)
     _check_name_free(session, cleaned["name"], None)
+    check_creation_rate(session=session, user_id=user_id, new=1, per_minute=per_minute)
     tag = Tag(name=cleaned["name"], name_key=normalize_tag_name(cleaned["name"]), color=cleaned["color"],
               description=cleaned["description"], created_by_id=user_id)
     session.add(tag)
@@ -70,12 +79,16 @@ def create_tag(
 
 def update_tag(
     *, session: Session, tag_id: int, name: object = None, color: object = None, description: object = None,
+    by_admin: bool = False,
 ) -> Tag:
     """Rename, recolor and/or describe a tag (fields left None are kept); all fields checked first.
 
-    A new name is written into every rule and workflow that names the tag, in the same transaction.
+    A built-in tag (shipped with the product) is changed only ``by_admin`` (Forbidden otherwise). A
+    new name is written into every rule and workflow that names the tag, in the same transaction.
     """
     tag = get_tag(session=session, tag_id=tag_id)
+    if tag.is_builtin and not by_admin:
+        raise Forbidden(f"{tag.name!r} is a built-in tag: only an admin can change it")
     cleaned = _cleaned(name=name, color=color, description=description)
     if "name" in cleaned:
         _check_name_free(session, cleaned["name"], tag.id)

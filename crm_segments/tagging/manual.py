@@ -20,7 +20,7 @@ from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
 
 from .audit import Actor, record_event
 from .entities import entity_profile_id, suppression_model, tagging_model
-from .names import clean_tag_name, find_tag, get_or_create_tag
+from .names import DEFAULT_TAGS_PER_MINUTE, clean_tag_name, find_tag, get_or_create_tag
 from .sql import execute_count, insert_ignore
 from .suppressions import rule_for_tag
 
@@ -36,9 +36,10 @@ class TagChange:
 
 def resolve_tag(
     *, session: Session, tag_name: object = None, tag_id: int | None = None, user_id: int | None = None,
-    create: bool = True,
+    create: bool = True, per_minute: int | None = DEFAULT_TAGS_PER_MINUTE,
 ) -> Tag:
-    """The tag named by id or by name (created when ``create`` and missing)."""
+    """The tag named by id or by name (created when ``create`` and missing, within the user's
+    ``per_minute`` new tags)."""
     if (tag_name is None) == (tag_id is None):
         raise ValidationFailed([FieldError("tag", "give either a tag name or a tag id")])
     if tag_id is not None:
@@ -47,7 +48,8 @@ def resolve_tag(
             raise NotFound(f"tag_id: no tag with id {tag_id}")
         return tag
     if create:
-        return get_or_create_tag(session=session, name=tag_name, created_by_id=user_id, field="tag")[0]
+        return get_or_create_tag(session=session, name=tag_name, created_by_id=user_id, field="tag",
+                                 per_minute=per_minute)[0]
     found = find_tag(session=session, name=clean_tag_name(tag_name, field="tag"))
     if found is None:
         raise NotFound(f"tag: no tag named {tag_name!r}")
@@ -57,12 +59,14 @@ def resolve_tag(
 def add_tag(
     *, session: Session, entity_type: str, entity_id: int, tag_name: object = None,
     tag_id: int | None = None, user_id: int | None = None, source: str = "manual",
-    now: dt.datetime | None = None,
+    now: dt.datetime | None = None, per_minute: int | None = DEFAULT_TAGS_PER_MINUTE,
 ) -> TagChange:
-    """Tag one entity; adding a tag it already has changes nothing and writes no audit."""
+    """Tag one entity; adding a tag it already has changes nothing and writes no audit. A new tag
+    named here counts against the user's ``per_minute`` new tags."""
     now = now or utcnow()
     profile_id = entity_profile_id(session=session, entity_type=entity_type, entity_id=entity_id)
-    tag = resolve_tag(session=session, tag_name=tag_name, tag_id=tag_id, user_id=user_id)
+    tag = resolve_tag(session=session, tag_name=tag_name, tag_id=tag_id, user_id=user_id,
+                      per_minute=per_minute)
     model = tagging_model(entity_type)
     added = execute_count(session, insert_ignore(session, model.__table__).values(
         entity_id=entity_id, tag_id=tag.id, source=source, added_by_id=user_id, added_at=now,

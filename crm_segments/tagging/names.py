@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import re
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm_segments.db import utcnow
 from crm_segments.models import Tag
 from crm_segments.models.tags import TAG_NAME_MAX, normalize_tag_name
-from crm_segments.services.errors import FieldError, ValidationFailed
+from crm_segments.services.errors import FieldError, RateLimited, ValidationFailed
 
-from .sql import execute_count, insert_ignore
+from .sql import dialect_name, execute_count, insert_ignore
 
 # Letters and digits of any script, spaces and a few punctuation marks. Commas are out so a list
 # of names can be typed "a, b"; quotes, angle brackets and control characters are out so a name
@@ -22,6 +25,12 @@ ALLOWED_DESCRIPTION = "letters, digits, spaces and . & + / : # ( ) ' ! ? - _"
 _HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 DEFAULT_COLOR = "#6b7280"
 DESCRIPTION_MAX = 500
+# Tag names one request may name (a bulk body, the bulk bar, a CSV tagging form).
+MAX_TAGS_PER_REQUEST = 20
+# New tags one person may create per minute (CRM_SEGMENTS_TAGS_PER_USER_PER_MINUTE); None: no limit.
+DEFAULT_TAGS_PER_MINUTE = 30
+RATE_WINDOW = dt.timedelta(minutes=1)
+_RATE_LOCK_NAMESPACE = 0x544147  # "TAG": pg_advisory_xact_lock(namespace, user id)
 
 
 def clean_tag_name(name: object, *, field: str = "name") -> str:
@@ -60,20 +69,47 @@ def find_tag(*, session: Session, name: str) -> Tag | None:
     return session.scalar(select(Tag).where(Tag.name_key == normalize_tag_name(name)))
 
 
+def check_creation_rate(*, session: Session, user_id: int | None, new: int, per_minute: int | None,
+                        now: dt.datetime | None = None) -> None:
+    """RateLimited when ``new`` more tags would make the user's creations in the last minute (their
+    tags' ``created_by_id`` and ``created_at``) exceed ``per_minute``. Tags made by the product (no
+    user) are not limited. On PostgreSQL one user's creations are counted one transaction at a time
+    (an advisory lock until commit), so concurrent requests cannot each pass the count."""
+    if user_id is None or per_minute is None or new <= 0:
+        return
+    now = now or utcnow()
+    if dialect_name(session) == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_RATE_LOCK_NAMESPACE, user_id)))
+    session.flush()
+    recent, oldest = session.execute(
+        select(func.count(), func.min(Tag.created_at))
+        .where(Tag.created_by_id == user_id, Tag.created_at > now - RATE_WINDOW)).one()
+    if recent + new <= per_minute:
+        return
+    wait = (oldest + RATE_WINDOW - now).total_seconds() if oldest is not None else 60
+    raise RateLimited(
+        f"at most {per_minute} new tags a minute per person: you created {recent} in the last minute "
+        f"and this would add {new}; use existing tags or try again in {max(1, math.ceil(wait))} s",
+        retry_after=max(1, math.ceil(wait)))
+
+
 def get_or_create_tag(
     *, session: Session, name: object, created_by_id: int | None = None,
     color: str = DEFAULT_COLOR, description: str = "", field: str = "name",
+    per_minute: int | None = DEFAULT_TAGS_PER_MINUTE,
 ) -> tuple[Tag, bool]:
     """The tag with this name in any letter case, created if missing; ``(tag, created)``.
 
     ``INSERT ... ON CONFLICT DO NOTHING`` on the unique name key makes two people creating the same
-    tag at once both end up with the one tag instead of one of them getting an error.
+    tag at once both end up with the one tag instead of one of them getting an error. A person
+    creating it is held to ``per_minute`` new tags a minute (RateLimited).
     """
     cleaned = clean_tag_name(name, field=field)
     key = normalize_tag_name(cleaned)
     existing = session.scalar(select(Tag).where(Tag.name_key == key))
     if existing is not None:
         return existing, False
+    check_creation_rate(session=session, user_id=created_by_id, new=1, per_minute=per_minute)
     session.flush()
     created = execute_count(session, insert_ignore(session, Tag.__table__).values(
         name=cleaned, name_key=key, color=color, description=description, created_by_id=created_by_id,
@@ -84,10 +120,17 @@ def get_or_create_tag(
 
 def get_or_create_tags(
     *, session: Session, names: Sequence[object], created_by_id: int | None = None, field: str = "tags",
+    per_minute: int | None = DEFAULT_TAGS_PER_MINUTE,
 ) -> list[Tag]:
-    """Several tags by name, in order, without duplicates; every name is checked before any is created."""
+    """Several tags by name, in order, without duplicates; every name is checked before any is created.
+
+    At most MAX_TAGS_PER_REQUEST names, and the new ones count against ``per_minute`` all at once:
+    either every missing tag is created or none is."""
     if not names:
         raise ValidationFailed([FieldError(field, "give at least one tag")])
+    if len(names) > MAX_TAGS_PER_REQUEST:
+        raise ValidationFailed([FieldError(
+            field, f"at most {MAX_TAGS_PER_REQUEST} tags at once (this request names {len(names):,})")])
     errors: list[FieldError] = []
     cleaned: dict[str, str] = {}
     for index, name in enumerate(names):
@@ -99,5 +142,8 @@ def get_or_create_tags(
         cleaned.setdefault(normalize_tag_name(value), value)
     if errors:
         raise ValidationFailed(errors)
-    return [get_or_create_tag(session=session, name=value, created_by_id=created_by_id)[0]
+    known = set(session.scalars(select(Tag.name_key).where(Tag.name_key.in_(list(cleaned)))))
+    check_creation_rate(session=session, user_id=created_by_id, new=len(set(cleaned) - known),
+                        per_minute=per_minute)
+    return [get_or_create_tag(session=session, name=value, created_by_id=created_by_id, per_minute=None)[0]
             for value in cleaned.values()]

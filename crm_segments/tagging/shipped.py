@@ -1,7 +1,8 @@
 """The auto-tag rules the product ships with, created by ``init-db`` (idempotently).
 
 Each is a plain rule document with its parameters spelled out as named constants, documented in
-docs/tagging.md. Admins may edit them; "reset to shipped" restores the document below.
+docs/tagging.md. Admins may edit them; "reset to shipped" restores the document below. The tags they
+apply are built-in tags: only admins rename, recolour or describe them.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def install_shipped_rules(session: Session) -> None:
             continue
         tag, _ = get_or_create_tag(session=session, name=shipped.tag, color=shipped.color,
                                    description=shipped.description)
+        tag.is_builtin = True  # only admins change it (tagging/management.py)
         session.add(AutoTagRule(
             key=shipped.key, name=shipped.name, description=shipped.description,
             entity_type=shipped.entity_type, condition=shipped.condition, shipped_condition=shipped.condition,

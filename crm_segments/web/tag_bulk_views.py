@@ -16,14 +16,14 @@ from wtforms import RadioField, StringField
 
 from crm_segments.models import BulkOperation, Segment, Tag, User
 from crm_segments.services import record_queries
-from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
+from crm_segments.services.errors import Conflict, FieldError, NotFound, RateLimited, ValidationFailed
 from crm_segments.tagging import bulk
 from crm_segments.tagging.bulk_task import SELECTION_FIELDS, check_action, selection_for, summary
 from crm_segments.tagging.csv_selection import csv_selection
-from crm_segments.tagging.names import clean_tag_name, find_tag, get_or_create_tags
+from crm_segments.tagging.names import MAX_TAGS_PER_REQUEST, clean_tag_name, find_tag, get_or_create_tags
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
-from crm_segments.web.tag_views import safe_redirect
+from crm_segments.web.tag_views import safe_redirect, tags_per_minute
 from crm_segments.web.task_views import queue_task
 from crm_segments.web.ui import bp
 
@@ -36,12 +36,17 @@ def split_tag_names(raw: str) -> list[str]:
 
 
 def tags_for(action: str, names: list[str], *, field: str = "tags") -> list[Tag]:
-    """Tags to add are created when missing; tags to remove must exist."""
+    """Tags to add are created when missing (within the person's new tags a minute); tags to remove
+    must exist. At most MAX_TAGS_PER_REQUEST names either way."""
     session = db_session()
     if action == "add":
-        return get_or_create_tags(session=session, names=names, created_by_id=current_user.id, field=field)
+        return get_or_create_tags(session=session, names=names, created_by_id=current_user.id, field=field,
+                                  per_minute=tags_per_minute())
     if not names:
         raise ValidationFailed([FieldError(field, "give at least one tag")])
+    if len(names) > MAX_TAGS_PER_REQUEST:
+        raise ValidationFailed([FieldError(
+            field, f"at most {MAX_TAGS_PER_REQUEST} tags at once (this request names {len(names):,})")])
     found: list[Tag] = []
     errors: list[FieldError] = []
     for index, name in enumerate(names):
@@ -89,7 +94,7 @@ def tag_bulk() -> Response:
         if scope == "selected":
             result = bulk.bulk_tag(session=session, action=action, selection=chosen, tags=tags,
                                    user_id=current_user.id)
-    except (ValidationFailed, NotFound) as exc:
+    except (ValidationFailed, NotFound, RateLimited) as exc:
         session.rollback()
         flash(f"Nothing was changed: {exc}", "error")
         return _back()
@@ -128,11 +133,12 @@ def tag_bulk_csv() -> tuple[str, int] | Response:
         chosen = csv_selection(session=session, content=upload.stream.read(), filename=upload.filename or "")
         result = bulk.bulk_tag(session=session, action=form.action.data or "", selection=chosen, tags=tags,
                                user_id=current_user.id)
-    except ValidationFailed as exc:
+    except (ValidationFailed, RateLimited) as exc:
         session.rollback()
-        context.update(errors=exc.errors[:ERRORS_SHOWN], error_count=len(exc.errors),
-                       filename=upload.filename)
-        return render_template("crm_segments/tags/csv.html", **context), 422
+        found = exc.errors if isinstance(exc, ValidationFailed) else [FieldError("tags", exc.message)]
+        context.update(errors=found[:ERRORS_SHOWN], error_count=len(found), filename=upload.filename)
+        return render_template("crm_segments/tags/csv.html", **context), \
+            429 if isinstance(exc, RateLimited) else 422
     flash(summary(result), "success")
     return redirect(url_for("crm_ui.tag_operations"))
 

@@ -16,13 +16,13 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from crm_segments.models import Job, Opportunity, Profile, Quote, Tag
-from crm_segments.services.errors import NotFound, ValidationFailed
+from crm_segments.services.errors import NotFound, RateLimited, ValidationFailed
 from crm_segments.tagging import audit, manual, suppressions
 from crm_segments.tagging.entities import entity_profile_id
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
 from crm_segments.web.profile_sections import ProfileSection, add_profile_section
-from crm_segments.web.tag_views import safe_redirect, tag_json
+from crm_segments.web.tag_views import safe_redirect, tag_json, tags_per_minute
 from crm_segments.web.ui import bp
 
 ENTITY = "<any(profile, quote, job, opportunity):entity_type>/<int:entity_id>"
@@ -55,13 +55,13 @@ def _profile_of(entity_type: str, entity_id: int) -> int | None:
         return None
 
 
-def _failed(exc: ValidationFailed | NotFound, entity_type: str, entity_id: int) -> Reply:
+def _failed(exc: ValidationFailed | NotFound | RateLimited, entity_type: str, entity_id: int) -> Reply:
     db_session().rollback()
-    status = 404 if isinstance(exc, NotFound) else 422
-    message = str(exc) if isinstance(exc, NotFound) else "; ".join(e.message for e in exc.errors)
+    status = 404 if isinstance(exc, NotFound) else 429 if isinstance(exc, RateLimited) else 422
+    message = "; ".join(e.message for e in exc.errors) if isinstance(exc, ValidationFailed) else str(exc)
     if _wants_json():
-        fields = [] if isinstance(exc, NotFound) else [{"field": e.field, "message": e.message}
-                                                      for e in exc.errors]
+        fields = [{"field": e.field, "message": e.message}
+                  for e in exc.errors] if isinstance(exc, ValidationFailed) else []
         return jsonify(error={"message": message, "fields": fields}), status
     if status == 404:
         abort(404)
@@ -82,8 +82,9 @@ def entity_tag_add(entity_type: str, entity_id: int) -> Reply:
     session = db_session()
     try:
         change = manual.add_tag(session=session, entity_type=entity_type, entity_id=entity_id,
-                                tag_name=_value("name"), user_id=current_user.id)
-    except (ValidationFailed, NotFound) as exc:
+                                tag_name=_value("name"), user_id=current_user.id,
+                                per_minute=tags_per_minute())
+    except (ValidationFailed, NotFound, RateLimited) as exc:
         return _failed(exc, entity_type, entity_id)
     if _wants_json():
         return jsonify(changed=change.changed, tag=tag_json(change.tag), source="manual",

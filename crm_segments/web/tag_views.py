@@ -1,7 +1,9 @@
 """The tags page: every tag with its usage; create, rename, recolor, describe, merge and delete.
 
-Everyone signed in sees and edits tags; merging and deleting (which change many records at once)
-are for admins, and deleting shows what will be removed before it is confirmed.
+Everyone signed in sees and edits tags; built-in tags (shipped with the product) are changed by
+admins only; merging and deleting (which change many records at once) are for admins, and deleting
+shows what will be removed before it is confirmed. A person creates at most
+CRM_SEGMENTS_TAGS_PER_USER_PER_MINUTE new tags a minute, here and wherever tags are named.
 """
 
 from __future__ import annotations
@@ -9,16 +11,24 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import case, or_, select
 from werkzeug.wrappers import Response
 from wtforms import StringField, TextAreaField
 
+from crm_segments.extension import get_state
 from crm_segments.models import Tag
 from crm_segments.services.deletion import InUse
-from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
+from crm_segments.services.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ValidationFailed,
+)
 from crm_segments.tagging import management
 from crm_segments.tagging.names import DEFAULT_COLOR
 from crm_segments.web.auth import role_required
@@ -49,10 +59,17 @@ def safe_redirect(target: str | None, fallback: str) -> Response:
     return redirect(fallback)
 
 
-def field_errors(exc: ValidationFailed | Conflict) -> dict[str, str]:
+def field_errors(exc: ValidationFailed | Conflict | RateLimited) -> dict[str, str]:
     if isinstance(exc, Conflict):
         return {exc.field: exc.message}
+    if isinstance(exc, RateLimited):
+        return {"name": exc.message}
     return {e.field: e.message for e in exc.errors}
+
+
+def tags_per_minute() -> int | None:
+    """New tags one person may create per minute (CRM_SEGMENTS_TAGS_PER_USER_PER_MINUTE)."""
+    return get_state(current_app).settings.tags_per_user_per_minute
 
 
 def _tag_or_404(tag_id: int) -> Tag:
@@ -68,19 +85,20 @@ def tags() -> tuple[str, int] | Response:
     session = db_session()
     form = TagForm()
     errors: dict[str, str] = {}
+    status = 200
     if form.validate_on_submit():
         try:
             tag = management.create_tag(session=session, name=form.name.data or "",
                                         color=form.color.data or DEFAULT_COLOR,
-                                        description=form.description.data or "", user_id=current_user.id)
-        except (ValidationFailed, Conflict) as exc:
+                                        description=form.description.data or "", user_id=current_user.id,
+                                        per_minute=tags_per_minute())
+        except (ValidationFailed, Conflict, RateLimited) as exc:
             session.rollback()
-            errors = field_errors(exc)
+            errors, status = field_errors(exc), 429 if isinstance(exc, RateLimited) else 422
         else:
             flash(f"Created tag {tag.name!r}.", "success")
             return redirect(url_for("crm_ui.tags"))
     summaries = management.list_tags(session=session)
-    status = 422 if errors else 200
     return render_template("crm_segments/tags/list.html", summaries=summaries, form=form,
                            errors=errors), status
 
@@ -95,7 +113,11 @@ def tag_edit(tag_id: int) -> tuple[str, int] | Response:
     if form.validate_on_submit():
         try:
             management.update_tag(session=session, tag_id=tag.id, name=form.name.data or "",
-                                  color=form.color.data or "", description=form.description.data or "")
+                                  color=form.color.data or "", description=form.description.data or "",
+                                  by_admin=current_user.role == "admin")
+        except Forbidden:
+            session.rollback()
+            abort(403)
         except (ValidationFailed, Conflict) as exc:
             session.rollback()
             errors = field_errors(exc)

@@ -6,7 +6,14 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
 from crm_segments.segments.query_segments import QueryFailed
-from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
+from crm_segments.services.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ValidationFailed,
+)
 from crm_segments.web.db import close_session
 
 
@@ -38,6 +45,16 @@ def _conflict(exc: Conflict) -> tuple[Response, int]:
 
 def _not_found(exc: NotFound) -> tuple[Response, int]:
     return _rolled_back(error_response(404, "not_found", str(exc)))
+
+
+def _forbidden(exc: Forbidden) -> tuple[Response, int]:
+    return _rolled_back(error_response(403, "forbidden", str(exc)))
+
+
+def _rate_limited(exc: RateLimited) -> tuple[Response, int]:
+    response, status = _rolled_back(error_response(429, "rate_limited", exc.message))
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response, status
 
 
 def _query_failed(exc: QueryFailed) -> tuple[Response, int]:
@@ -73,5 +90,7 @@ def register_error_handlers(bp: Blueprint) -> None:
     bp.register_error_handler(ValidationFailed, _validation_failed)
     bp.register_error_handler(Conflict, _conflict)
     bp.register_error_handler(NotFound, _not_found)
+    bp.register_error_handler(Forbidden, _forbidden)
+    bp.register_error_handler(RateLimited, _rate_limited)
     bp.register_error_handler(BadBody, _bad_body)
     bp.register_error_handler(QueryFailed, _query_failed)

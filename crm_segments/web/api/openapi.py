@@ -28,6 +28,8 @@ ERROR_DESCRIPTIONS = {
     413: "The body is larger than the server accepts (CRM_SEGMENTS_MAX_JSON_BYTES, default 1 MB)",
     415: "The body is not sent as application/json",
     422: "Validation failed; each error names its field and nothing was written",
+    429: "Too many in too short a time (e.g. new tags per person per minute); Retry-After says when to "
+         "try again, and nothing was written",
 }
 
 

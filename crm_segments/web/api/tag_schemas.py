@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 
 from crm_segments.schemas._base import InputModel, OutputModel
 from crm_segments.schemas._types import Id
+from crm_segments.tagging.names import MAX_TAGS_PER_REQUEST
 
-MAX_TAGS_PER_REQUEST = 100
+MAX_MERGE_SOURCES = 100
 MAX_IDS_PER_REQUEST = 10_000
 
 EntityType = Literal["profile", "quote", "job", "opportunity"]
@@ -42,6 +43,7 @@ class TagOut(OutputModel):
     name: str
     color: str
     description: str
+    is_builtin: bool = Field(description="Shipped with the product: only an admin's key may change it.")
     created_by_id: int | None
     created_at: dt.datetime
     counts: TagCounts | None = Field(default=None, description="Taggings per entity type.")
@@ -58,7 +60,7 @@ class DeletedTag(BaseModel):
 
 
 class MergeIn(InputModel):
-    source_ids: list[Id] = Field(min_length=1, max_length=MAX_TAGS_PER_REQUEST,
+    source_ids: list[Id] = Field(min_length=1, max_length=MAX_MERGE_SOURCES,
                                  description="Tags merged into the target and deleted.")
     target_id: Id
 
@@ -123,7 +125,8 @@ class RecordFilterIn(InputModel):
 class BulkIn(InputModel):
     action: Literal["add", "remove"]
     tags: list[str] = Field(min_length=1, max_length=MAX_TAGS_PER_REQUEST,
-                            description="Tag names; added ones are created when new.")
+                            description="Tag names; added ones are created when new (each person "
+                                        "creates at most CRM_SEGMENTS_TAGS_PER_USER_PER_MINUTE a minute).")
     entity_type: EntityType = "profile"
     ids: list[Id] | None = Field(default=None, max_length=MAX_IDS_PER_REQUEST,
                                  description="Explicit entities (any entity type).")

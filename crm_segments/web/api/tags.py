@@ -1,16 +1,18 @@
 """Tagging endpoints: tags (CRUD, merge), the taggings of each entity, bulk operations (by ids, by
 profile or record filter, by segment) and their undo, auto-tag rules (CRUD, dry run, run now).
 
-Every API key may read and tag; merging and deleting tags and changing rules need an admin's key,
-and a bulk operation is undone by its author or an admin.
+Every API key may read and tag; merging and deleting tags, changing built-in tags and changing rules
+need an admin's key, and a bulk operation is undone by its author or an admin. A person creates at most
+CRM_SEGMENTS_TAGS_PER_USER_PER_MINUTE new tags a minute (429 with Retry-After past it).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, g, jsonify, request
+from flask import Response, current_app, g, jsonify, request
 
+from crm_segments.extension import get_state
 from crm_segments.models import AutoTagRule, BulkOperation, Tag
 from crm_segments.records.validation import validate
 from crm_segments.services.deletion import InUse
@@ -56,6 +58,10 @@ def _user_id() -> int:
     return int(g.crm_api_user.id)
 
 
+def _per_minute() -> int | None:
+    return get_state(current_app).settings.tags_per_user_per_minute
+
+
 def _denied_unless_admin(what: str) -> tuple[Response, int] | None:
     if g.crm_api_user.role == "admin":
         return None
@@ -68,8 +74,8 @@ def _reply(data: dict[str, Any], status: int = 200) -> tuple[Response, int]:
 
 def tag_out(tag: Tag, counts: dict[str, int] | None = None) -> dict[str, Any]:
     data: dict[str, Any] = TagOut.model_validate(
-        {**{k: getattr(tag, k) for k in ("id", "name", "color", "description", "created_by_id",
-                                         "created_at")},
+        {**{k: getattr(tag, k) for k in ("id", "name", "color", "description", "is_builtin",
+                                          "created_by_id", "created_at")},
          "counts": TagCounts(**counts) if counts is not None else None}).model_dump(mode="json")
     return data
 
@@ -84,7 +90,7 @@ def list_tags() -> Response:
 def create_tag() -> tuple[Response, int]:
     body = validate(TagIn, json_body())
     tag = management.create_tag(session=db_session(), name=body.name, color=body.color,
-                                description=body.description, user_id=_user_id())
+                                description=body.description, user_id=_user_id(), per_minute=_per_minute())
     return _reply(tag_out(tag), 201)
 
 
@@ -96,7 +102,7 @@ def get_tag(id: int) -> Response:
 def update_tag(id: int) -> tuple[Response, int]:
     body = validate(TagPatch, json_body())
     tag = management.update_tag(session=db_session(), tag_id=id, name=body.name, color=body.color,
-                                description=body.description)
+                                description=body.description, by_admin=g.crm_api_user.role == "admin")
     return _reply(tag_out(tag))
 
 
@@ -148,7 +154,8 @@ def entity_routes(entity_type: str) -> list[Route]:
     def add(id: int) -> tuple[Response, int]:
         body = validate(TaggingIn, json_body())
         change = manual.add_tag(session=db_session(), entity_type=entity_type, entity_id=id,
-                                tag_name=body.name, tag_id=body.tag_id, user_id=_user_id(), source="api")
+                                tag_name=body.name, tag_id=body.tag_id, user_id=_user_id(), source="api",
+                                per_minute=_per_minute())
         data = TagChangeOut(changed=change.changed, tag=TagOut.model_validate(tag_out(change.tag)))
         return _reply(data.model_dump(mode="json"), 201 if change.changed else 200)
 
@@ -170,7 +177,7 @@ def entity_routes(entity_type: str) -> list[Route]:
               out=EntityTags, errors=(401, 404)),
         Route(f"{base}/tags", "POST", f"{name}_tags_add", add,
               f"Tag a {entity_type} (201), or 200 when it already has the tag", TAG, body=TaggingIn,
-              ok=(200, 201), out=TagChangeOut, errors=(400, 401, 404, 422)),
+              ok=(200, 201), out=TagChangeOut, errors=(400, 401, 404, 422, 429)),
         Route(f"{base}/tags/<int:tag_id>", "DELETE", f"{name}_tags_remove", remove,
               f"Untag a {entity_type}; an automatic tag removed this way stays off (suppressed)", TAG,
               out=TagChangeOut, errors=(401, 404)),
@@ -222,7 +229,8 @@ def _record_filter_selection(entity_type: str, chosen: RecordFilterIn) -> select
 
 def _bulk_tags(body: BulkIn) -> list[Tag]:
     if body.action == "add":
-        return get_or_create_tags(session=db_session(), names=list(body.tags), created_by_id=_user_id())
+        return get_or_create_tags(session=db_session(), names=list(body.tags), created_by_id=_user_id(),
+                                  per_minute=_per_minute())
     found, errors = [], []
     for index, name in enumerate(body.tags):
         tag = find_tag(session=db_session(), name=clean_tag_name(name, field=f"tags[{index}]"))
@@ -331,19 +339,20 @@ def run_rule(id: int) -> Reply:
 
 def tag_routes() -> list[Route]:
     tag_one, op_one, rule_one = "/tags/<int:id>", "/bulk-tag-operations/<int:id>", "/auto-tag-rules/<int:id>"
-    write = (400, 401, 403, 404, 409, 422)
+    write = (400, 401, 403, 404, 409, 422, 429)
     return [
         Route("/tags", "GET", "tags_list", list_tags, "List tags with their usage per entity type", TAG,
               out=TagList, errors=(401,)),
         Route("/tags", "POST", "tags_create", create_tag, "Create a tag", TAG, body=TagIn, ok=(201,),
-              out=TagOut, errors=(400, 401, 409, 422)),
+              out=TagOut, errors=(400, 401, 409, 422, 429)),
         Route("/tags/merge", "POST", "tags_merge", merge_tags,
               "Merge tags into one (taggings move without duplicates); admins", TAG, body=MergeIn,
               out=MergeOut, errors=(400, 401, 403, 404, 422)),
         Route(tag_one, "GET", "tags_get", get_tag, "Get a tag with its usage", TAG, out=TagOut,
               errors=(401, 404)),
-        Route(tag_one, "PATCH", "tags_update", update_tag, "Rename, recolour or describe a tag", TAG,
-              body=TagPatch, out=TagOut, errors=(400, 401, 404, 409, 422)),
+        Route(tag_one, "PATCH", "tags_update", update_tag,
+              "Rename, recolour or describe a tag; a built-in tag needs an admin's key", TAG,
+              body=TagPatch, out=TagOut, errors=(400, 401, 403, 404, 409, 422)),
         Route(tag_one, "DELETE", "tags_delete", delete_tag,
               "Delete a tag and its taggings (GET it first for the count); admins. 409 lists what uses it "
               "unless on_use=detach, which pauses the workflows that use it", TAG, query=(OnUseParams,),
@@ -355,7 +364,7 @@ def tag_routes() -> list[Route]:
         Route("/bulk-tag-operations", "POST", "bulk_tag_operations_create", create_operation,
               "Add or remove tags on ids, the profiles matching a filter, the quotes, jobs or opportunities "
               "matching a record_filter, or a segment's members", TAG,
-              body=BulkIn, ok=(201,), out=BulkOperationOut, errors=(400, 401, 404, 422)),
+              body=BulkIn, ok=(201,), out=BulkOperationOut, errors=(400, 401, 404, 422, 429)),
         Route(op_one, "GET", "bulk_tag_operations_get", get_operation, "Get a bulk tag operation", TAG,
               out=BulkOperationOut, errors=(401, 404)),
         Route(f"{op_one}/undo", "POST", "bulk_tag_operations_undo", undo_operation,
