@@ -21,6 +21,7 @@ import crm_segments.models  # noqa: F401  (fills Base.metadata)
 from crm_segments import create_app
 from crm_segments.db import Base, make_engine
 from crm_segments.extension import get_state
+from crm_segments.segments.query_role import install_query_role
 from tests.databases import postgres_reachable, private_postgres_database, skip_or_fail
 from tests.factories import bind_session
 
@@ -32,6 +33,9 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 def _create_schema(url: str) -> None:
     engine = make_engine(url)
     Base.metadata.create_all(engine)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            install_query_role(conn)  # as the migrations do: query segments run as this role
     engine.dispose()
 
 

@@ -1,4 +1,5 @@
-"""Database-query segments: what the validator refuses, read-only runs with a time and row limit."""
+"""Running database-query segments: read-only, time- and row-limited, guarded by the database itself,
+and failing with the kind of error and where, never the database's text or a value it read."""
 
 from __future__ import annotations
 
@@ -7,65 +8,46 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import delete, insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from crm_segments.models import Profile
-from crm_segments.segments.query_segments import QueryFailed, query_ids, validate_query
-from crm_segments.segments.refresh import refresh_segment
-from crm_segments.services.errors import ValidationFailed
+from crm_segments.models import Profile, Segment, User
+from crm_segments.segments import query_segments
+from crm_segments.segments.query_segments import QueryFailed, query_ids
+from crm_segments.segments.refresh import RefreshError, refresh_segment, run_refresh
+from tests.segments.test_query_check import ACCEPTED
 from tests.segments.test_refresh import NOW, make_segment, members
 
 GOOD = "SELECT id FROM crm_profiles WHERE region = 'Yukon' AND id % 1 = 0  -- a modulo and a comment"
 SLOW = ("WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 100000000) "
         "SELECT n FROM t WHERE n < 0")
-
-
-@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
-@pytest.mark.parametrize(("sql", "reason"), [
-    ("DELETE FROM crm_profiles", "only a SELECT"),
-    ("UPDATE crm_profiles SET region = 'x'", "only a SELECT"),
-    ("SELECT id FROM crm_profiles; SELECT 1", "exactly one SELECT statement"),
-    ("SELECT id FROM crm_profiles; DROP TABLE crm_profiles", "exactly one SELECT statement"),
-    ("SELECT id INTO stolen FROM crm_profiles", "SELECT INTO"),
-    ("SELECT id FROM crm_profiles FOR UPDATE", "locking clause"),
-    ("SELECT id FROM crm_profiles WHERE pg_sleep(5) IS NOT NULL", "pg_sleep"),
-    ("SELECT pg_read_file('/etc/passwd')", "pg_read_file"),
-    ("SELECT id FROM crm_profiles WHERE set_config('a', 'b', false) = 'b'", "set_config"),
-    ("WITH gone AS (DELETE FROM crm_profiles RETURNING id) SELECT id FROM gone", "DELETE"),
-    ("SELECT id FROM crm_users", "crm_users may not be read"),
-    ("SELECT id FROM pg_catalog.pg_authid", "only the CRM's own tables"),
-    ("SELECT name FROM sqlite_master", "sqlite_master may not be read"),
-    ("SELECT id FROM crm_profiles WHERE email = :email", "parameters"),
-    ("SELECT id, email FROM crm_profiles", "exactly one column"),
-    ("SELECT * FROM crm_profiles", "exactly one column"),
-    ("VACUUM", "only a SELECT"),
-    ("SELEC id FROM crm_profiles", "cannot read the query"),
-    ("", "enter a SELECT"),
-])
-def test_refused(sql: str, reason: str, dialect: str) -> None:
-    with pytest.raises(ValidationFailed) as caught:
-        validate_query(sql, dialect=dialect)
-    assert caught.value.errors[0].field == "query_sql"
-    assert reason in caught.value.errors[0].message
-
-
-@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
-def test_accepted(dialect: str) -> None:
-    sql = ("WITH buyers AS (SELECT profile_id FROM crm_jobs WHERE status = 'completed' "
-           "GROUP BY profile_id HAVING count(*) >= 2) "
-           "SELECT p.id FROM crm_profiles AS p JOIN buyers b ON b.profile_id = p.id WHERE p.id % 2 = 0;")
-    assert validate_query(sql, dialect=dialect).endswith("p.id % 2 = 0")
+SECRET_EMAIL = "secret.value@example.com"
+SECRET_HASH = "pbkdf2:sha256:600000$secret-salt$secret-hash-value"
 
 
 @pytest.fixture
 def committed(engine: Engine) -> Iterator[list[int]]:
-    """Profiles committed outside the test's transaction: the read-only connection sees only those."""
-    rows = [{"external_id": f"QS-{i}", "region": "Yukon" if i < 3 else "Nunavut"} for i in range(5)]
+    """Profiles (and a user) committed outside the test's transaction: the query's connection sees only
+    committed rows."""
+    rows = [{"external_id": f"QS-{i}", "region": "Yukon" if i < 3 else "Nunavut",
+             "email": SECRET_EMAIL if i == 4 else None} for i in range(5)]
     with engine.begin() as conn:
         ids = [conn.execute(insert(Profile).returning(Profile.id), row).scalar_one() for row in rows]
+        user_id = conn.execute(insert(User).returning(User.id), {
+            "email": "query.victim@example.com", "password_hash": SECRET_HASH, "role": "admin"}).scalar_one()
     yield ids
     with engine.begin() as conn:
         conn.execute(delete(Profile).where(Profile.id.in_(ids)))
+        conn.execute(delete(User).where(User.id == user_id))
+
+
+def run(session: Session, sql: str, **limits: int) -> list[int]:
+    return sorted(i for chunk in query_ids(session, sql, **limits) for i in chunk)
+
+
+def failure(session: Session, sql: str) -> str:
+    with pytest.raises(QueryFailed) as caught:
+        run(session, sql)
+    return str(caught.value)
 
 
 def test_query_segment_refresh_reads_the_query(committed: list[int], session: Session) -> None:
@@ -76,20 +58,60 @@ def test_query_segment_refresh_reads_the_query(committed: list[int], session: Se
     assert members(session, segment) == set(committed[:3]) and result.entered == 3
 
 
+def test_every_accepted_query_runs_on_its_store(session: Session, backend: str) -> None:
+    # Each function and construct on the allowlist is one the store (and SQLite's authorizer) runs.
+    for sql in ACCEPTED["both"] + ACCEPTED[backend]:
+        assert isinstance(run(session, sql), list), sql
+
+
 def test_query_ids_refuses_more_rows_than_the_limit(committed: list[int], session: Session) -> None:
     with pytest.raises(QueryFailed, match="more than 2 rows"):
-        list(query_ids(session, GOOD, row_limit=2))
-    assert sorted(i for chunk in query_ids(session, GOOD, row_limit=3) for i in chunk) == committed[:3]
+        run(session, GOOD, row_limit=2)
+    assert run(session, GOOD, row_limit=3) == committed[:3]
 
 
 def test_query_must_return_ids(committed: list[int], session: Session) -> None:
-    with pytest.raises(QueryFailed, match="profile ids"):
-        list(query_ids(session, "SELECT region FROM crm_profiles WHERE region = 'Yukon'"))
+    message = failure(session, "SELECT email FROM crm_profiles WHERE email IS NOT NULL")
+    assert "profile ids" in message and "got a str" in message and SECRET_EMAIL not in message
 
 
 def test_slow_query_is_stopped_by_the_time_limit(session: Session) -> None:
     with pytest.raises(QueryFailed, match="time limit"):
-        list(query_ids(session, SLOW, timeout_ms=200))
+        run(session, SLOW, timeout_ms=200)
+
+
+def test_an_unknown_column_is_named_with_its_position(session: Session, backend: str) -> None:
+    message = failure(session, "SELECT id FROM crm_profiles WHERE no_such_column = 1")
+    kind = "undefined column (SQLSTATE 42703)" if backend == "postgresql" else "unknown column"
+    assert message.startswith(kind), message
+    assert "of the checked query, near" in message and "no_such_column" in message
+
+
+def test_a_database_error_never_shows_a_value_the_query_read(committed: list[int], session: Session,
+                                                             backend: str) -> None:
+    if backend == "postgresql":  # PostgreSQL's own text would be: invalid input syntax ... "secret..."
+        message = failure(session, "SELECT id FROM crm_profiles WHERE CAST(email AS INTEGER) = 1")
+        assert message.startswith("invalid text representation (SQLSTATE 22P02)"), message
+    else:  # SQLite's own text would be "malformed JSON"; an unknown shape shows only its error code
+        message = failure(session, "SELECT id FROM crm_profiles WHERE json_extract(email, '$.a') = 1")
+        assert message == "the database refused the query (SQLITE_ERROR)", message
+    assert "secret" not in message and "JSON" not in message and "syntax" not in message
+
+
+def test_a_failing_refresh_keeps_no_value_in_last_error(committed: list[int], session: Session,
+                                                        session_factory: sessionmaker[Session],
+                                                        backend: str) -> None:
+    reads_email = ("SELECT id FROM crm_profiles WHERE CAST(email AS INTEGER) = 1" if backend == "postgresql"
+                   else "SELECT id FROM crm_profiles WHERE json_extract(email, '$.a') = 1")
+    segment = make_segment(session, name="Leaky", kind="query", rule=None, query_sql=reads_email)
+    session.commit()  # a savepoint of the test's transaction: the refresh's sessions see the segment
+
+    result = run_refresh(session_factory, segment.id, now=NOW)
+
+    session.expire_all()
+    stored = session.get(Segment, segment.id)
+    assert stored is not None and stored.last_error == result.error and result.error
+    assert "secret" not in stored.last_error and "JSON" not in stored.last_error
 
 
 def test_failing_query_refresh_changes_nothing(committed: list[int], session: Session) -> None:
@@ -98,7 +120,59 @@ def test_failing_query_refresh_changes_nothing(committed: list[int], session: Se
     segment.query_sql = "SELECT id FROM crm_profiles WHERE no_such_column = 1"
     session.flush()
 
-    with pytest.raises(Exception, match="no_such_column"):
+    with pytest.raises(RefreshError, match="no_such_column"):
         refresh_segment(session, segment, now=NOW)
 
     assert members(session, segment) == set(committed[:3])
+
+
+# The database's own guard, under the check: what the check would refuse is refused by the store too.
+
+def _unchecked(engine: Engine, sql: str) -> list[tuple[object, ...]]:
+    with query_segments._readonly_rows(engine, sql, timeout_ms=5000, limit=10) as rows:
+        return list(rows)
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT id FROM crm_users",
+    "SELECT password_hash FROM crm_users",
+    "SELECT id FROM crm_profiles WHERE email IN (SELECT email FROM crm_users)",
+])
+def test_the_database_refuses_tables_outside_the_crm_data(committed: list[int], engine: Engine, sql: str,
+                                                          backend: str) -> None:
+    with pytest.raises(QueryFailed) as caught:
+        _unchecked(engine, sql)
+    kind = "insufficient privilege (SQLSTATE 42501)" if backend == "postgresql" else "refused by the database"
+    assert str(caught.value).startswith(kind), caught.value
+    assert "secret" not in str(caught.value)
+
+
+def test_postgresql_runs_the_query_as_the_read_only_role(committed: list[int], engine: Engine,
+                                                         backend: str) -> None:
+    if backend != "postgresql":
+        pytest.skip("roles are PostgreSQL's")
+    assert _unchecked(engine, "SELECT current_user") == [("crm_segments_query",)]
+    assert _unchecked(engine, "SELECT current_setting('transaction_read_only')") == [("on",)]
+    leak = "SELECT query_to_xml('SELECT password_hash FROM crm_users', true, true, '')::text"
+    with pytest.raises(QueryFailed, match=r"^insufficient privilege \(SQLSTATE 42501\)$"):
+        _unchecked(engine, leak)
+
+
+def test_sqlite_authorizer_allows_only_the_listed_functions(committed: list[int], engine: Engine,
+                                                            backend: str) -> None:
+    if backend != "sqlite":
+        pytest.skip("the authorizer is SQLite's")
+    assert _unchecked(engine, "SELECT count(*) FROM crm_profiles WHERE lower(region) = 'yukon'") == [(3,)]
+    for sql in ("SELECT randomblob(8)", "SELECT load_extension('x')", "SELECT sqlite_version()",
+                "SELECT name FROM sqlite_master", "SELECT name FROM pragma_table_list"):
+        with pytest.raises(QueryFailed, match="refused by the database's guard"):
+            _unchecked(engine, sql)
+
+
+def test_postgresql_without_the_role_refuses_query_segments(session: Session, backend: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    if backend != "postgresql":
+        pytest.skip("roles are PostgreSQL's")
+    monkeypatch.setattr(query_segments, "QUERY_ROLE", "crm_segments_no_such_role")
+    message = failure(session, GOOD)
+    assert "crm_segments_no_such_role, which does not exist" in message and "docs/security.md" in message

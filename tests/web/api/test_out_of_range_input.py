@@ -180,4 +180,5 @@ def test_a_failing_query_preview_is_422_without_the_database_text(api: Api, back
     assert response.status_code == 422, response.data[:300]
     error = _error(response)
     assert error["fields"][0]["field"] == "query_sql"
-    assert "DivisionByZero" in error["message"] and "22012" in error["message"]
+    assert "division by zero" in error["message"] and "22012" in error["message"]
+    assert "secret@example.com" not in response.get_data(as_text=True)
