@@ -19,6 +19,7 @@ EMAIL_PROVIDERS = ("sendgrid", "local")
 SMS_PROVIDERS = ("twilio", "local")
 DEFAULT_MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_JSON_BYTES = 1024 * 1024
+DEFAULT_TAGS_PER_USER_PER_MINUTE = 30
 
 
 class ConfigError(ValueError):
@@ -68,6 +69,18 @@ class MessagingSettings:
 
 
 @dataclass(frozen=True)
+class TemplateLimits:
+    """What one render of a message template may use: preview, test send, the check at save time and
+    the real send alike (see automation/template_sandbox.py)."""
+
+    time_limit: float = 2.0            # seconds of wall time
+    max_email_bytes: int = 1024 * 1024  # an email's subject, HTML and text together, UTF-8
+    max_sms_chars: int = 1600          # one SMS body (Twilio's limit)
+    memory_mb: int = 256               # memory a render may take beyond the renderer's own
+    workers: int = 2                   # renderer processes per app process (renders at once)
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str
     outbox_dir: Path
@@ -75,6 +88,9 @@ class Settings:
     messaging: MessagingSettings = field(default_factory=MessagingSettings)
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # a request body (CSV uploads, forms); more is 413
     max_json_bytes: int = DEFAULT_MAX_JSON_BYTES  # a JSON body (the API); more is 413
+    # New tags one person may create per minute (UI and API); None: no limit.
+    tags_per_user_per_minute: int | None = DEFAULT_TAGS_PER_USER_PER_MINUTE
+    templates: TemplateLimits = field(default_factory=TemplateLimits)
 
 
 def instance_dir() -> Path:
@@ -132,6 +148,29 @@ def settings_from_config(config: Mapping[str, Any]) -> Settings:
                                 DEFAULT_MAX_UPLOAD_BYTES, low=1024, high=2**40),
         max_json_bytes=_whole("MAX_JSON_BYTES", config.get("CRM_SEGMENTS_MAX_JSON_BYTES"),
                               DEFAULT_MAX_JSON_BYTES, low=1024, high=2**40),
+        tags_per_user_per_minute=_limit("TAGS_PER_USER_PER_MINUTE",
+                                        config.get("CRM_SEGMENTS_TAGS_PER_USER_PER_MINUTE"),
+                                        DEFAULT_TAGS_PER_USER_PER_MINUTE, high=100_000),
+        templates=template_limits_from_config(config),
+    )
+
+
+def template_limits_from_config(config: Mapping[str, Any]) -> TemplateLimits:
+    defaults = TemplateLimits()
+    time_limit = _positive("TEMPLATE_TIME_LIMIT", config.get("CRM_SEGMENTS_TEMPLATE_TIME_LIMIT"),
+                           defaults.time_limit)
+    if time_limit > 60:
+        raise ConfigError(f"CRM_SEGMENTS_TEMPLATE_TIME_LIMIT: {time_limit:g} s is more than 60 s")
+
+    def get(name: str, default: int, low: int, high: int) -> int:
+        value = config.get(f"CRM_SEGMENTS_TEMPLATE_{name}")
+        return _whole(f"TEMPLATE_{name}", value, default, low=low, high=high)
+    return TemplateLimits(
+        time_limit=time_limit,
+        max_email_bytes=get("MAX_EMAIL_BYTES", defaults.max_email_bytes, 1024, 64 * 1024 * 1024),
+        max_sms_chars=get("MAX_SMS_CHARS", defaults.max_sms_chars, 1, 1600),
+        memory_mb=get("MEMORY_MB", defaults.memory_mb, 16, 16384),
+        workers=get("WORKERS", defaults.workers, 1, 32),
     )
 
 
@@ -226,6 +265,13 @@ def _whole(name: str, value: Any, default: int, *, low: int, high: int) -> int:
     return int(text)
 
 
+def _limit(name: str, value: Any, default: int, *, high: int) -> int | None:
+    """A whole number from 1 to ``high``, or ``none`` for no limit."""
+    if isinstance(value, str) and value.strip().lower() in ("none", "off"):
+        return None
+    return _whole(name, value, default, low=1, high=high)
+
+
 def _check_time_zone(name: str, value: str) -> None:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -285,7 +331,7 @@ def config_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         config["CRM_SEGMENTS_PUBLIC_URL"] = public
     if outbox := env.get("OUTBOX_DIR"):
         config["CRM_SEGMENTS_OUTBOX_DIR"] = outbox
-    for name in ("MAX_UPLOAD_BYTES", "MAX_JSON_BYTES"):
+    for name in ("MAX_UPLOAD_BYTES", "MAX_JSON_BYTES", "TAGS_PER_USER_PER_MINUTE", *TEMPLATE_ENV):
         if value := env.get(f"CRM_SEGMENTS_{name}"):
             config[f"CRM_SEGMENTS_{name}"] = value
     for name, conventional in MESSAGING_ENV.items():
@@ -293,6 +339,10 @@ def config_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
             config[f"CRM_SEGMENTS_{name}"] = value
     return config
 
+
+# Template limits read from the environment as CRM_SEGMENTS_<NAME>.
+TEMPLATE_ENV = ("TEMPLATE_TIME_LIMIT", "TEMPLATE_MAX_EMAIL_BYTES", "TEMPLATE_MAX_SMS_CHARS",
+                "TEMPLATE_MEMORY_MB", "TEMPLATE_WORKERS")
 
 # Messaging settings read from the environment as CRM_SEGMENTS_<NAME>, or under the provider's
 # conventional variable name where there is one.

@@ -44,6 +44,9 @@ class CRMSegments:
         app.config.setdefault("CRM_SEGMENTS_PAGE_SIZE", 50)
         app.config.setdefault("CRM_SEGMENTS_BACKGROUND_WORKER", True)
         settings = settings_from_config(app.config)
+        from crm_segments.automation.rendering import configure as configure_rendering
+
+        configure_rendering(settings.templates)  # per process: the last app set up sets the limits
         engine = make_engine(settings.database_url)
         state = State(settings, engine, make_session_factory(engine))
         if app.config["CRM_SEGMENTS_BACKGROUND_WORKER"]:

@@ -4,6 +4,7 @@ row are what every retry sends."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -12,7 +13,7 @@ from crm_segments.models import Message, Profile, User
 
 from . import links
 from .context import build_context
-from .rendering import TemplateProblem, render, wrap
+from .rendering import TemplateProblem, render_parts
 from .template_store import TemplateCache, TemplateSource, get_template
 
 UNSUBSCRIBE_PREVIEW = "unsubscribe-link-preview"
@@ -53,8 +54,7 @@ def compose(session: Session, message: Message, profile: Profile, *, settings: S
                             record_id=message.record_id,
                             unsubscribe_url=link or links.unsubscribe_url(base_url, UNSUBSCRIBE_PREVIEW),
                             extra=extra)
-    context = {name: wrap(name, value) for name, value in context.items()}  # once, not once per part
-    parts = {kind: render(text, kind, context) for kind, text in source.parts().items()}
+    parts = render_parts(source.parts(), context, limits=settings.templates)  # one request, every part
     message.subject = parts.get("subject")
     message.html_body = parts.get("html")
     message.text_body = parts.get("text") or parts.get("sms") or ""
@@ -65,7 +65,12 @@ def compose(session: Session, message: Message, profile: Profile, *, settings: S
 def preview(session: Session, source: TemplateSource, *, profile: Profile, base_url: str,
             record_type: str | None = None, record_id: int | None = None) -> dict[str, str]:
     """Every part of a template rendered for a real profile (the editor's preview); the unsubscribe
-    link is a harmless placeholder. Raises TemplateProblem naming what is missing."""
-    context = build_context(session, profile=profile, record_type=record_type, record_id=record_id,
-                            unsubscribe_url=links.unsubscribe_url(base_url, UNSUBSCRIBE_PREVIEW))
-    return {kind: render(text, kind, context) for kind, text in source.parts().items()}
+    link is a harmless placeholder. Raises TemplateProblem naming what is missing or the bound hit."""
+    return render_parts(source.parts(), preview_context(session, profile=profile, base_url=base_url,
+                                                        record_type=record_type, record_id=record_id))
+
+
+def preview_context(session: Session, *, profile: Profile, base_url: str, record_type: str | None = None,
+                    record_id: int | None = None) -> dict[str, Any]:
+    return build_context(session, profile=profile, record_type=record_type, record_id=record_id,
+                         unsubscribe_url=links.unsubscribe_url(base_url, UNSUBSCRIBE_PREVIEW))

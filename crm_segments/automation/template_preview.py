@@ -2,7 +2,9 @@
 record, such as the profile's latest quote; and a test send of a saved template to a user.
 
 Problems come back as ValidationFailed naming the part's field (``subject``, ``html_body``,
-``text_body``) and the line, as saving does.
+``text_body``) and the line, as saving does; a render past its limits (time, memory, output size) is
+one of them. Saving a template renders it for the preview profile too, and refuses it when that render
+hits a limit (``preview_profile_limits``).
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import TemplateSyntaxError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -19,10 +20,11 @@ from crm_segments.services.errors import FieldError, ValidationFailed
 from crm_segments.services.profile_queries import search_condition
 
 from .context import RECORD_MODELS
-from .rendering import TemplateProblem, names_used
+from .rendering import TemplateProblem, names_used, render_all
 from .template_store import TemplateSource
 
 PART_FIELDS = {"subject": "subject", "html": "html_body", "text": "text_body", "sms": "text_body"}
+SAVE_CHECK_BASE_URL = "https://crm.example.com"  # the unsubscribe link's host when a save renders a preview
 
 
 @dataclass(frozen=True)
@@ -35,12 +37,7 @@ class Preview:
 
 def record_types_used(source: TemplateSource) -> list[str]:
     """The record types (quote, job, ...) a template's parts refer to, in RECORD_MODELS order."""
-    names: set[str] = set()
-    for kind, text in source.parts().items():
-        try:
-            names |= names_used(text, kind)
-        except TemplateSyntaxError:
-            continue
+    names: set[str] = set().union(*names_used(source.parts()).values())
     used = [name for name in RECORD_MODELS if name in names]
     return used or (["quote"] if "record" in names else [])
 
@@ -129,6 +126,24 @@ def preview_template(session: Session, source: TemplateSource, *, profile: Profi
             raise ValidationFailed([_no_record(profile, record.missing)]) from None
         raise ValidationFailed([FieldError(PART_FIELDS.get(exc.kind, exc.kind), exc.message)]) from None
     return Preview(profile, record.type, record.id, parts)
+
+
+def preview_profile_limits(session: Session, source: TemplateSource) -> list[FieldError]:
+    """The render limits (time, memory, output size) ``source`` goes past for the profile and record the
+    preview shows first, as errors on the parts' fields; other problems are the sample's to find."""
+    from .compose import preview_context
+
+    profile = default_profile(session, source)
+    if profile is None:
+        return []
+    record = _record(session, source, profile, None, None)
+    context = preview_context(session, profile=profile, base_url=SAVE_CHECK_BASE_URL, record_type=record.type,
+                              record_id=record.id)
+    _, problems = render_all(source.parts(), context)
+    name = profile.full_name or profile.email or f"profile {profile.id}"
+    return [FieldError(PART_FIELDS.get(kind, kind), f"{problem.message} (rendered for {name}, the preview "
+                                                    "profile)")
+            for kind, problem in problems.items() if problem.limit]
 
 
 def send_test(session: Session, source: TemplateSource, *, user: User, profile: Profile | None,

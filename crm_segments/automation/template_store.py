@@ -30,7 +30,7 @@ from crm_segments.services.deletion import check_deletable, deletion_reason, pau
 from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.services.usages import template_users
 
-from .rendering import TemplateProblem, validate_template
+from .rendering import validate_parts
 
 
 @dataclass(frozen=True)
@@ -193,17 +193,18 @@ def _shipped(source: TemplateSource) -> dict[str, str | None]:
     return {"subject": source.subject, "html_body": source.html_body, "text_body": source.text_body}
 
 
+PART_FIELDS = {"subject": "subject", "html": "html_body", "text": "text_body", "sms": "text_body"}
+
+
 def check_parts(source: TemplateSource) -> list[FieldError]:
-    """Every part renders against the sample context; errors name the part and the missing value."""
+    """Every part renders against the sample context within the render limits; errors name the part
+    and the missing value or the limit."""
     errors: list[FieldError] = []
-    fields = {"subject": "subject", "html": "html_body", "text": "text_body", "sms": "text_body"}
     if source.channel == "email" and not (source.subject or "").strip():
         errors.append(FieldError("subject", "an email needs a subject"))
-    for kind, text in source.parts().items():
-        try:
-            validate_template(text, kind)
-        except TemplateProblem as exc:
-            errors.append(FieldError(fields[kind], exc.message))
+    _, problems = validate_parts(source.parts())
+    for kind, problem in problems.items():
+        errors.append(FieldError(PART_FIELDS.get(kind, kind), problem.message))
     return errors
 
 
@@ -214,11 +215,18 @@ def _workflow_errors(session: Session, source: TemplateSource) -> list[FieldErro
     return template_fit_errors(session, source)
 
 
+def _preview_profile_errors(session: Session, source: TemplateSource) -> list[FieldError]:
+    """A render limit the template hits for the profile the preview shows (template_preview.py)."""
+    from .template_preview import preview_profile_limits
+
+    return preview_profile_limits(session, source)
+
+
 def save_template(session: Session, *, key: str, text_body: str, subject: str | None = None,
                   html_body: str | None = None, channel: str | None = None, content_type: str | None = None,
                   name: str | None = None, user_id: int | None = None) -> MessageTemplate:
     """Create or update a template after checking every part, also against the triggers of the workflows
-    that send it; nothing is written if one fails."""
+    that send it and within the render limits for the preview profile; nothing is written if one fails."""
     row = session.scalar(select(MessageTemplate).where(MessageTemplate.key == key))
     current = get_template(session, key)
     channel = channel or (current.channel if current else None)
@@ -237,6 +245,8 @@ def save_template(session: Session, *, key: str, text_body: str, subject: str | 
     if errors := check_parts(source):
         raise ValidationFailed(errors)
     if errors := _workflow_errors(session, source):
+        raise ValidationFailed(errors)
+    if errors := _preview_profile_errors(session, source):
         raise ValidationFailed(errors)
     if row is None:
         shipped = shipped_templates().get(key)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crm_segments.automation.context import sample_context
-from crm_segments.automation.rendering import TemplateProblem, validate_template
+from crm_segments.automation.rendering import validate_parts
 from crm_segments.automation.template_store import TemplateSource
 from crm_segments.models import Workflow
 from crm_segments.services.errors import FieldError
@@ -54,14 +54,8 @@ def trigger_context(record: str | None) -> dict[str, Any]:
 
 def fit_problems(source: TemplateSource, record: str | None) -> list[tuple[str, str]]:
     """(form field, problem) for each part of ``source`` that cannot render with what the trigger gives."""
-    context = trigger_context(record)
-    problems = []
-    for kind, text in source.parts().items():
-        try:
-            validate_template(text, kind, context)
-        except TemplateProblem as exc:
-            problems.append((PART_FIELDS[kind], f"{kind}: {exc.message}"))
-    return problems
+    _, problems = validate_parts(source.parts(), trigger_context(record))
+    return [(PART_FIELDS.get(kind, kind), f"{kind}: {problem.message}") for kind, problem in problems.items()]
 
 
 def step_fit_errors(source: TemplateSource, *, trigger_type: str, config: Mapping[str, Any],

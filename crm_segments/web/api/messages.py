@@ -1,7 +1,8 @@
 """Message and message template endpoints: the message log (same filters as the page, keyset pages,
 newest first), one message with its delivery events; templates: list, get, update (checked like the
 editor: nothing is saved when a part fails), reset to shipped, and preview against a real profile.
-Reading is open to every API key; changing a template needs the key of an admin."""
+Reading is open to every API key; changing or previewing a template (which renders it) needs the key of
+an admin."""
 
 from __future__ import annotations
 
@@ -96,10 +97,10 @@ def get_template(key: str) -> Response:
     return jsonify(_template(template_state(db_session(), key)))
 
 
-def _forbidden_unless_admin() -> tuple[Response, int] | None:
+def _forbidden_unless_admin(what: str = "changing") -> tuple[Response, int] | None:
     if getattr(g, "crm_api_user", None) is not None and g.crm_api_user.role == "admin":
         return None
-    return error_response(403, "forbidden", "changing message templates needs the API key of an admin")
+    return error_response(403, "forbidden", f"{what} message templates needs the API key of an admin")
 
 
 def update_template(key: str) -> tuple[Response, int]:
@@ -126,9 +127,11 @@ def reset(key: str) -> tuple[Response, int]:
 
 
 @reads_only
-def preview(key: str) -> Response:
+def preview(key: str) -> Response | tuple[Response, int]:
     from crm_segments.web.webhooks import public_base_url
 
+    if denied := _forbidden_unless_admin("previewing"):
+        return denied
     session = db_session()
     state = template_state(session, key)
     body = validate(PreviewIn, json_body())
@@ -179,5 +182,5 @@ def message_routes() -> list[Route]:
               errors=(401, 403, 404)),
         Route(f"{one_template}/preview", "POST", "templates_preview", preview,
               "Render a template (or unsaved text) for a real profile and triggering record", TEMPLATES,
-              body=PreviewIn, out=PreviewOut, errors=(400, 401, 404, 422)),
+              body=PreviewIn, out=PreviewOut, errors=(400, 401, 403, 404, 422)),
     ]

@@ -1,0 +1,208 @@
+"""Rendering a message template has bounds (time, memory, output size) that hold for previews, test
+sends, the check at save time and the real send: a template past one stops with an error naming the
+limit, and the renderer goes on with the next render."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import resource
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_segments.automation import render_pool
+from crm_segments.automation.dispatch import dispatch_due
+from crm_segments.automation.rendering import (
+    TemplateProblem,
+    names_used,
+    render,
+    render_all,
+)
+from crm_segments.automation.template_store import save_template
+from crm_segments.config import ConfigError, Settings, TemplateLimits, config_from_env, settings_from_config
+from crm_segments.models import MessageTemplate
+from crm_segments.services.errors import ValidationFailed
+
+from .conftest import T0
+from .helpers import fresh, queue, reachable
+
+SHORT = TemplateLimits(time_limit=0.5)
+# 10^10 empty iterations: Python needs minutes for them.
+NESTED = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+# Explodes only for the profile of Spin Co.
+SPIN = ("Hello {{ profile.first_name }}\n"
+        "{% if profile.company == 'Spin Co' %}" + NESTED + "{% endif %}")
+
+
+@pytest.fixture
+def short_limits() -> Iterator[TemplateLimits]:
+    """The process's limits set to a 0.5 s time limit for one test (renders that use no settings)."""
+    before = render_pool.current_limits()
+    render_pool.configure(SHORT)
+    yield SHORT
+    render_pool.configure(before)
+
+
+@pytest.fixture
+def own_pool() -> Iterator[render_pool.RenderPool]:
+    """A pool of one renderer for this test alone."""
+    pool = render_pool.RenderPool(1)
+    saved, saved_owner = render_pool._pool, render_pool._owner
+    render_pool._pool, render_pool._owner = pool, os.getpid()
+    yield pool
+    render_pool._pool, render_pool._owner = saved, saved_owner
+    pool.close()
+
+
+def _problem(source: str, kind: str = "text", limits: TemplateLimits = SHORT) -> TemplateProblem:
+    with pytest.raises(TemplateProblem) as caught:
+        render(source, kind, {"profile": {"first_name": "Ann"}}, limits=limits)
+    return caught.value
+
+
+def test_nested_loops_stop_at_the_time_limit_naming_the_line() -> None:
+    started = time.monotonic()
+    problem = _problem("Hello {{ profile.first_name }}\n" + NESTED)
+    elapsed = time.monotonic() - started
+    assert problem.limit and problem.kind == "text" and problem.line == 2
+    assert problem.message == "line 2: rendering took longer than the limit of 0.5 s"
+    assert 0.5 <= elapsed < 0.5 + render_pool.GRACE + 1.0
+    assert render("Hi {{ name }}", "text", {"name": "Ann"}, limits=SHORT) == "Hi Ann"  # the renderer goes on
+
+
+def test_a_huge_string_multiplication_is_refused_before_it_allocates() -> None:
+    problem = _problem("{{ 'a' * 10**9 }}")
+    assert problem.limit
+    assert problem.message == ("line 1: '*' would make 1,000,000,000 characters; a message may have at most "
+                               "1,048,576")
+    assert _problem("{{ [1, 2] * 10**8 }}").message.endswith("would make 200,000,000 items; a message may "
+                                                             "have at most 1,048,576")
+    assert render("{{ '-' * 20 }} {{ 6 * 7 }}", "text", {}) == "-------------------- 42"
+
+
+def test_a_huge_range_and_a_huge_power_are_refused() -> None:
+    assert _problem("{% for i in range(10**9) %}{% endfor %}").message == (
+        "line 1: range() of 1,000,000,000 numbers; at most 100,000 are allowed")
+    assert "'**' would make a number of about 1,000,000 digits" in _problem("{{ 10 ** 1000000 }}").message
+    assert render("{{ range(3)|join(',') }} {{ 2 ** 10 }}", "text", {}) == "0,1,2 1024"
+
+
+def test_output_longer_than_the_limit_stops_the_render() -> None:
+    email = _problem("{% for i in range(100000) %}{{ 'x' * 100 }}{% endfor %}", "html")
+    assert email.limit and email.line == 1
+    assert "the email is longer than 1,048,576 bytes" in email.message
+    sms = _problem("x" * 1601, "sms")
+    assert sms.message == "line 1: longer than 1600 characters; an SMS may have at most 1600"
+    short_sms = dataclasses.replace(SHORT, max_sms_chars=160)
+    assert render("x" * 160, "sms", {}, limits=short_sms) == "x" * 160
+    assert "at most 160" in _problem("x" * 161, "sms", short_sms).message
+
+
+def test_the_email_limit_counts_subject_html_and_text_together() -> None:
+    small = dataclasses.replace(SHORT, max_email_bytes=2048)
+    parts = {"subject": "Hi", "html": "<p>{{ 'é' * 600 }}</p>",
+             "text": "{% for i in range(900) %}x{% endfor %}"}
+    texts, problems = render_all(parts, {}, limits=small)
+    assert set(texts) == {"subject", "html"}  # 2 + 1,207 bytes so far, then 900 more is too much
+    assert problems["text"].limit and "longer than 2,048 bytes" in problems["text"].message
+
+
+def test_a_render_that_needs_too_much_memory_fails_and_the_next_one_works() -> None:
+    problem = _problem("{{ 'a'|center(900000000) }}")
+    assert problem.limit and problem.message == "rendering needed more than the limit of 256 MB of memory"
+    assert render("{{ 'ok'|center(6) }}", "text", {}) == "  ok  "
+
+
+def test_a_renderer_that_does_not_answer_is_killed_and_replaced(own_pool: render_pool.RenderPool) -> None:
+    """The hard bound, for work no signal interrupts (one long C call): the renderer is stopped here."""
+    assert render("warm", "text", {}, limits=SHORT) == "warm"
+    (stuck,) = own_pool.pids()
+    os.kill(stuck, signal.SIGSTOP)
+    started = time.monotonic()
+    problem = _problem("Hello")
+    assert time.monotonic() - started < SHORT.time_limit + render_pool.GRACE + 1.0
+    assert problem.limit
+    assert problem.message == "rendering took longer than the limit of 0.5 s and was stopped"
+    with pytest.raises(ProcessLookupError):
+        os.kill(stuck, 0)  # killed and reaped
+    assert render("Hi {{ name }}", "text", {"name": "Bo"}, limits=SHORT) == "Hi Bo"
+    assert own_pool.pids() != [stuck]
+
+
+def test_the_names_a_template_reads_are_found_without_evaluating_it_here() -> None:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KB
+    found = names_used({"text": "{{ quote.number }}{{ 'a'|center(900000000) }}",
+                        "subject": "{{ owner.name }}"})
+    assert found == {"text": {"quote"}, "subject": {"owner"}}
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 100_000  # Jinja would fold 900 MB
+
+
+def test_the_sandbox_still_refuses_internals() -> None:
+    assert "not allowed" in _problem("{{ profile.__class__.__mro__ }}").message
+    assert not _problem("{{ profile.__class__.__mro__ }}").limit
+
+
+def test_limits_come_from_the_config_and_bad_values_name_the_setting() -> None:
+    base = {"CRM_SEGMENTS_DATABASE_URL": "sqlite://"}
+    assert settings_from_config(base).templates == TemplateLimits()
+    limits = settings_from_config({**base, "CRM_SEGMENTS_TEMPLATE_TIME_LIMIT": "0.5",
+                                   "CRM_SEGMENTS_TEMPLATE_MAX_EMAIL_BYTES": 4096,
+                                   "CRM_SEGMENTS_TEMPLATE_MAX_SMS_CHARS": "160",
+                                   "CRM_SEGMENTS_TEMPLATE_MEMORY_MB": "64",
+                                   "CRM_SEGMENTS_TEMPLATE_WORKERS": "3"}).templates
+    assert limits == TemplateLimits(time_limit=0.5, max_email_bytes=4096, max_sms_chars=160, memory_mb=64,
+                                    workers=3)
+    for name, value in [("TIME_LIMIT", "0"), ("TIME_LIMIT", "61"), ("MAX_SMS_CHARS", "1601"),
+                        ("MAX_EMAIL_BYTES", "10"), ("WORKERS", "0"), ("MEMORY_MB", "lots")]:
+        with pytest.raises(ConfigError, match=f"CRM_SEGMENTS_TEMPLATE_{name}"):
+            settings_from_config({**base, f"CRM_SEGMENTS_TEMPLATE_{name}": value})
+    env = {"SECRET_KEY": "x" * 16, "DATABASE_URL": "sqlite://", "CRM_SEGMENTS_TEMPLATE_TIME_LIMIT": "1.5"}
+    assert config_from_env(env)["CRM_SEGMENTS_TEMPLATE_TIME_LIMIT"] == "1.5"
+
+
+@pytest.mark.usefixtures("backend", "short_limits")
+def test_save_renders_for_the_preview_profile_and_refuses_a_template_it_stops_on(session: Session) -> None:
+    reachable(first_name="Sol", company="Spin Co")  # the latest profile: the one the preview shows
+    with pytest.raises(ValidationFailed) as caught:
+        save_template(session, key="marketing/spin", channel="email", subject="Hi", text_body=SPIN)
+    (error,) = caught.value.errors
+    assert error.field == "text_body"
+    assert error.message == ("line 2: rendering took longer than the limit of 0.5 s (rendered for "
+                             f"{_name(session)}, the preview profile)")
+    assert session.scalars(select(MessageTemplate)).all() == []
+    with pytest.raises(ValidationFailed, match="took longer than the limit"):  # the sample trips it too
+        save_template(session, key="marketing/spin", channel="email", subject="Hi", text_body=NESTED)
+
+
+def _name(session: Session) -> str:
+    from crm_segments.models import Profile
+
+    profile = session.scalars(select(Profile).order_by(Profile.id.desc())).first()
+    assert profile is not None
+    return profile.full_name or profile.email or f"profile {profile.id}"
+
+
+@pytest.mark.usefixtures("backend", "short_limits")
+def test_a_template_that_stops_for_one_profile_fails_that_message_and_the_others_are_sent(
+        session: Session, session_factory: sessionmaker[Session], settings: Settings) -> None:
+    spin = reachable(first_name="Sol", company="Spin Co")
+    before, after = reachable(first_name="Ann"), reachable(first_name="Bo")  # Bo: the preview profile
+    save_template(session, key="marketing/spin", channel="email", subject="Hi {{ profile.first_name }}",
+                  text_body=SPIN)  # neither the sample nor Bo trips it
+    messages = [queue(session, profile, template="marketing/spin") for profile in (before, spin, after)]
+    started = time.monotonic()
+    report = dispatch_due(session_factory, settings=dataclasses.replace(settings, templates=SHORT), now=T0)
+    assert time.monotonic() - started < 10  # one 0.5 s render past the limit, not minutes
+    assert report["sent"] == 2 and report["failed"] == 1
+    first, stopped, last = (fresh(session, m) for m in messages)
+    assert (first.status, last.status) == ("sent", "sent")
+    assert first.text_body.startswith("Hello Ann") and last.text_body.startswith("Hello Bo")
+    assert stopped.status == "failed"
+    assert stopped.status_reason == ("template marketing/spin: text: line 2: rendering took longer than the "
+                                     "limit of 0.5 s")
+
