@@ -75,8 +75,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT})
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        database = engine.url.database or ""
-        gate = gate_for(str(Path(database).resolve())) if database and database != ":memory:" else None
+        gate = write_gate(engine)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", partial(_sqlite_on_begin, gate))
         if gate is not None:
@@ -84,6 +83,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 event.listen(engine, name, _sqlite_on_end)
             event.listen(engine, "checkin", _sqlite_on_checkin)
     return engine
+
+
+def write_gate(engine: Engine) -> WriteGate | None:
+    """The gate the writers of this process queue at for a SQLite file (None for other stores and
+    in-memory databases); it also keeps how long they waited."""
+    database = engine.url.database or ""
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return gate_for(str(Path(database).resolve()))
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
