@@ -1,11 +1,14 @@
 """What the browser soak watches while a day's work runs against the served app.
 
-- ``Journal``: every HTTP exchange the server answers (WSGI middleware: status, seconds until the
-  last byte of the body was handed to the server, requests still running), and what the browser saw
-  (5xx responses, slow responses), filed under the step of the day that caused it.
-- ``LockProbe``: on SQLite, how long each transaction of the app's engine waited in its BEGIN (the
-  write lock: the busy timeout would otherwise hide the wait), and statements refused with
-  "database is locked".
+- ``Journal``: every HTTP exchange the server answers (WSGI middleware: status, seconds from the
+  moment the server hands the request to the app until the last byte of the body was handed back,
+  requests still running, and on SQLite how long the request waited for the write lock), and what the
+  browser saw (5xx responses, each page's time in the browser), filed under the step of the day that
+  caused it.
+- ``LockProbe``: on SQLite, how long each transaction of the app's engine waited in its BEGIN (SQLite's
+  own lock, with its busy timeout), and statements refused with "database is locked". The wait for
+  the process's write gate, before the BEGIN, is measured by the gate itself
+  (``crm_segments.sqlite_writers``) and added to each request's wait.
 - ``idle_in_transaction``: PostgreSQL backends of the app left "idle in transaction".
 """
 
@@ -35,13 +38,15 @@ class Exchange:
     status: int | None = None
     seconds: float | None = None  # None while the response is still being produced
     error: str | None = None
+    lock_wait: float = 0.0  # seconds the request waited for SQLite's write lock (gate and BEGIN)
 
     def describe(self) -> str:
         took = f"{self.seconds:.2f} s" if self.seconds is not None else \
             f"still running after {time.monotonic() - self.started:.1f} s"
         outcome = f"{self.status}" if self.status is not None else "no status"
         extra = f" ({self.error})" if self.error else ""
-        return f"{self.client} {self.method} {self.path} -> {outcome} in {took}{extra}"
+        waited = f", {self.lock_wait:.2f} s of it waiting for the write lock" if self.lock_wait >= .01 else ""
+        return f"{self.client} {self.method} {self.path} -> {outcome} in {took}{waited}{extra}"
 
 
 @dataclass
@@ -58,6 +63,15 @@ class LockWait:
         return f"{self.waiter} waited {self.seconds:.2f} s in {self.statement!r}{extra}"
 
 
+@dataclass(frozen=True)
+class BrowserTiming:
+    step: str
+    method: str
+    url: str
+    resource: str  # document, fetch, xhr
+    seconds: float  # from the request's start until its response's last byte, as the browser saw it
+
+
 @dataclass
 class Journal:
     """The day's log; ``step`` names what the people are doing now."""
@@ -65,6 +79,7 @@ class Journal:
     step: str = "start"
     exchanges: list[Exchange] = field(default_factory=list)
     browser_problems: list[tuple[str, str]] = field(default_factory=list)
+    browser_timings: list[BrowserTiming] = field(default_factory=list)
     lock: Any = field(default_factory=threading.Lock)
 
     def open(self, client: str, method: str, path: str) -> Exchange:
@@ -83,6 +98,19 @@ class Journal:
         with self.lock:
             self.browser_problems.append((self.step, text))
 
+    def browser_timing(self, method: str, url: str, resource: str, seconds: float) -> None:
+        with self.lock:
+            self.browser_timings.append(BrowserTiming(self.step, method, url, resource, seconds))
+
+    def slowest(self, count: int = 5) -> list[Exchange]:
+        with self.lock:
+            done = [e for e in self.exchanges if e.seconds is not None]
+        return sorted(done, key=lambda e: e.seconds or 0.0, reverse=True)[:count]
+
+    def slowest_in_browser(self, count: int = 5) -> list[BrowserTiming]:
+        with self.lock:
+            return sorted(self.browser_timings, key=lambda t: t.seconds, reverse=True)[:count]
+
     def of_step(self, step: str) -> list[Exchange]:
         with self.lock:
             return [e for e in self.exchanges if e.step == step]
@@ -94,11 +122,16 @@ class Journal:
 
 
 class RecordingMiddleware:
-    """WSGI middleware: files every request, its status and how long its whole body took."""
+    """WSGI middleware: files every request, its status, how long its whole body took and, given
+    ``lock_waited`` (the seconds the calling thread has waited for the write lock in all, read before
+    and after), how long the request waited for the write lock. A WSGI server runs the app, its body
+    and the body's close in one thread, so the difference is this request's wait."""
 
-    def __init__(self, app: Callable[..., Any], journal: Journal) -> None:
+    def __init__(self, app: Callable[..., Any], journal: Journal,
+                 lock_waited: Callable[[], float] | None = None) -> None:
         self.app = app
         self.journal = journal
+        self.lock_waited = lock_waited or (lambda: 0.0)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         agent = environ.get("HTTP_USER_AGENT", "")
@@ -107,6 +140,11 @@ class RecordingMiddleware:
         if environ.get("QUERY_STRING"):
             path += "?" + environ["QUERY_STRING"]
         exchange = self.journal.open(client, environ.get("REQUEST_METHOD", ""), path)
+        waited_before = self.lock_waited()
+
+        def done(error: str | None, status: int | None = None) -> None:
+            exchange.lock_wait = self.lock_waited() - waited_before
+            self.journal.close(exchange, status, error)
 
         def recording_start_response(status: str, headers: list[tuple[str, str]],
                                      exc_info: Any = None) -> Any:
@@ -116,9 +154,9 @@ class RecordingMiddleware:
         try:
             body = self.app(environ, recording_start_response)
         except BaseException as exc:
-            self.journal.close(exchange, 500, error=repr(exc))
+            done(repr(exc), 500)
             raise
-        return _RecordedBody(body, lambda error: self.journal.close(exchange, None, error))
+        return _RecordedBody(body, done)
 
 
 class _RecordedBody:
@@ -146,8 +184,9 @@ class _RecordedBody:
 
 
 class LockProbe:
-    """Times every BEGIN on a SQLite engine (where the write lock is waited for) and notes statements
-    refused with "database is locked", naming the request or thread that waited."""
+    """Times every BEGIN on a SQLite engine (where SQLite's own lock is waited for) and notes statements
+    refused with "database is locked", naming the request or thread that waited; ``waited_in_this_thread``
+    adds up the BEGIN waits of the calling thread."""
 
     def __init__(self, engine: Engine, journal: Journal) -> None:
         self.engine = engine
@@ -155,6 +194,7 @@ class LockProbe:
         self.waits: list[LockWait] = []
         self._pending: dict[int, tuple[float, str, bool, str]] = {}
         self._lock = threading.Lock()
+        self._this_thread = threading.local()
         event.listen(engine, "before_cursor_execute", self._before)
         event.listen(engine, "after_cursor_execute", self._after)
         event.listen(engine, "handle_error", self._failed)
@@ -194,8 +234,13 @@ class LockProbe:
     def _note(self, pending: tuple[float, str, bool, str], error: str | None) -> None:
         started, waiter, in_request, statement = pending
         wait = LockWait(self.journal.step, waiter, in_request, statement, time.monotonic() - started, error)
+        self._this_thread.waited = self.waited_in_this_thread() + wait.seconds
         with self._lock:
             self.waits.append(wait)
+
+    def waited_in_this_thread(self) -> float:
+        waited: float = getattr(self._this_thread, "waited", 0.0)
+        return waited
 
     def of_step(self, step: str) -> list[LockWait]:
         with self._lock:

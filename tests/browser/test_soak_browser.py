@@ -38,11 +38,13 @@ from crm_segments import create_app
 from crm_segments.automation.workflows import editing
 from crm_segments.cli.admin import init_database
 from crm_segments.cli.context import unit_of_work
+from crm_segments.db import write_gate
 from crm_segments.demo.seed import seed_demo
 from crm_segments.extension import get_state
 from crm_segments.models import Profile, User
 from crm_segments.scheduler.runner import SchedulerRunner
 from crm_segments.services import users
+from crm_segments.sqlite_writers import waited_in_this_thread
 from crm_segments.tagging import management
 from tests.browser.conftest import CHROMIUM_ARGS
 from tests.browser.soak import (
@@ -144,8 +146,13 @@ def served(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.M
         searched = prepare(app)
         journal = Journal()
         probe = LockProbe(engine, journal) if engine.dialect.name == "sqlite" else None
+        gate = write_gate(engine)
+        if gate is not None:
+            gate.forget_longest()  # the day's waits only, not the preparation's
         checker = create_engine(url, poolclass=NullPool) if store == "postgresql" else None
-        server = create_server(RecordingMiddleware(app, journal), host="127.0.0.1", port=0, threads=8)
+        lock_waited = (lambda: waited_in_this_thread() + probe.waited_in_this_thread()) if probe else None
+        server = create_server(RecordingMiddleware(app, journal, lock_waited), host="127.0.0.1", port=0,
+                               threads=8)
         serving = threading.Thread(target=server.run, name="waitress", daemon=True)
         serving.start()
         runner = SchedulerRunner(app)
@@ -199,6 +206,8 @@ class Day:
                 self.problems.append(f"[{name}] server error: {exchange.describe()}")
             elif exchange.seconds is not None and exchange.seconds > PAGE_BUDGET:
                 self.problems.append(f"[{name}] slower than {PAGE_BUDGET:.0f} s: {exchange.describe()}")
+            if exchange.lock_wait > LOCK_BUDGET:
+                self.problems.append(f"[{name}] waited for the SQLite write lock: {exchange.describe()}")
         for exchange in served.journal.running_too_long():
             self.problems.append(f"[{name}] slower than {PAGE_BUDGET:.0f} s: {exchange.describe()}")
         for step, text in list(served.journal.browser_problems):
@@ -225,9 +234,25 @@ class Day:
 
     def report(self) -> str:
         unique = list(dict.fromkeys(self.problems))
-        steps = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.timings)
         return (f"{len(unique)} problem(s) in the day on {self.served.store}:\n  " + "\n  ".join(unique)
-                + f"\nsteps: {steps}")
+                + "\n" + self.figures())
+
+    def figures(self) -> str:
+        """The day in numbers: each step's time, the slowest exchanges as the server and the browser
+        timed them, and the longest wait for SQLite's write lock."""
+        journal = self.served.journal
+        steps = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.timings)
+        lines = [f"steps ({sum(s for _, s in self.timings):.0f} s): {steps}", "slowest in the server:"]
+        lines += [f"  [{e.step}] {e.describe()}" for e in journal.slowest()]
+        lines.append("slowest in the browser:")
+        lines += [f"  [{t.step}] {t.method} {t.url} ({t.resource}) {t.seconds:.2f} s"
+                  for t in journal.slowest_in_browser()]
+        gate = write_gate(get_state(self.served.app).engine)
+        if gate is not None:
+            longest = gate.longest
+            lines.append(f"longest wait for the write gate: {longest.seconds:.3f} s by "
+                         f"{longest.waiter or '-'} while {longest.holder or '-'} wrote")
+        return "\n".join(lines)
 
 
 class DayEnded(AssertionError):
@@ -245,6 +270,7 @@ def watch(page: Any, served: ServedApp) -> None:
         if not request.url.startswith(served.url) or request.resource_type not in PAGE_TYPES:
             return
         took = request.timing.get("responseEnd", -1)
+        served.journal.browser_timing(request.method, request.url, request.resource_type, took / 1000)
         if took > PAGE_BUDGET * 1000:
             served.journal.browser_problem(
                 f"{request.method} {request.url} take {took / 1000:.2f} s (over {PAGE_BUDGET:.0f} s)")
@@ -519,5 +545,6 @@ def test_a_day_of_work_keeps_every_page_fast_and_every_connection_clean(served: 
                     f"{CALL_TAG!r} is deleted and {WORKFLOW_NAME!r} is still active on it"
         finally:
             browser.close()
+    print(f"\nthe day on {served.store}:\n{day.figures()}")
     assert not day.problems, day.report()
 
