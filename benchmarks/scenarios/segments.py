@@ -4,7 +4,7 @@ re-evaluating every live segment for one changed profile.
     python -m benchmarks.run segments-refresh segments-preview segments-realtime --profiles 100000 \
         --schema models
 
-Targets (issue 3, PostgreSQL, 1M profiles): all pre-created segments refreshed < 60 s in total and
+Targets (PostgreSQL, 1M profiles): all pre-created segments refreshed < 60 s in total and
 none > 10 s; preview count < 2 s; one changed profile re-evaluated for every live segment < 50 ms;
 the refresh process < 300 MB.
 """

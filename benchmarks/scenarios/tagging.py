@@ -3,7 +3,7 @@ base, and adding a tag on a profile page through the web UI.
 
     python -m benchmarks.run tag-bulk-filter tag-auto-rules tag-add-web tag-realtime --profiles 100000
 
-Targets (issue 4, PostgreSQL, 1M profiles): bulk tag of 100,000 filtered profiles < 2 s and its undo
+Targets (PostgreSQL, 1M profiles): bulk tag of 100,000 filtered profiles < 2 s and its undo
 < 2 s; all shipped rules < 30 s; adding a tag on a profile page < 100 ms server time; re-running
 the rules for one changed profile: milliseconds.
 """

@@ -4,7 +4,7 @@ through the API through to its follow-up enrollment.
     python -m benchmarks.run workflow-burst --profiles 10000
     python -m benchmarks.run workflow-quote-api --profiles 100000
 
-Targets (issue 5, PostgreSQL): 10,000 profiles entering a segment at once have all their first emails
+Targets (PostgreSQL): 10,000 profiles entering a segment at once have all their first emails
 handed to the (fake, loopback) provider within 60 s, rendering included, at least 300 messages/s;
 a quote saved through the API is followed by its profile's follow-up enrollment within 5 s.
 """
