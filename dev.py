@@ -2,7 +2,7 @@
 """Set up a virtual environment and run crm-segments or its tests; needs only Python 3.11+.
 
     python3 dev.py run     install, migrate, seed demo data, start the web UI and scheduler
-    python3 dev.py test    install with test tools, run the whole test suite
+    python3 dev.py test    install with test tools (and Chromium, as root on Debian), run the whole suite
 
 Extra arguments go to the command (e.g. `python3 dev.py test -k segments`).
 """
@@ -40,6 +40,21 @@ def ensure_environment(extras: str) -> None:
     stamp.write_text(digest)
 
 
+def ensure_browser() -> None:
+    """The browser tests drive Debian's Chromium; install it where this user may (root with apt)."""
+    if Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists():
+        return
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or not Path("/usr/bin/apt-get").exists():
+        print("Chromium is missing (apt-get install chromium chromium-driver): browser tests will say so",
+              flush=True)
+        return
+    print("Installing Debian's chromium and chromium-driver for the browser tests ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("run", "test"):
         print(__doc__)
@@ -50,6 +65,7 @@ def main(argv: list[str]) -> int:
         ensure_environment("")
         return subprocess.call([str(BIN / "crm-segments"), "run", *rest])
     ensure_environment("[test]")
+    ensure_browser()
     return subprocess.call([str(PYTHON), "-m", "pytest", *rest])
 
 
