@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
 EMAIL_PROVIDERS = ("sendgrid", "local")
 SMS_PROVIDERS = ("twilio", "local")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_JSON_BYTES = 1024 * 1024
 DEFAULT_TAGS_PER_USER_PER_MINUTE = 30
@@ -66,6 +67,8 @@ class MessagingSettings:
     email_frequency_cap: FrequencyCap | None = FrequencyCap(1, dt.timedelta(days=1))
     sms_frequency_cap: FrequencyCap | None = FrequencyCap(1, dt.timedelta(days=1))
     webhook_max_age: dt.timedelta = dt.timedelta(minutes=10)  # older signed webhooks are refused
+    # The provider libraries' own loggers: Twilio's logs every request at INFO.
+    provider_log_level: str = "WARNING"
 
 
 @dataclass(frozen=True)
@@ -93,14 +96,15 @@ class Settings:
     templates: TemplateLimits = field(default_factory=TemplateLimits)
 
 
-def instance_dir() -> Path:
-    path = Path(os.environ.get("CRM_SEGMENTS_INSTANCE_DIR", "instance")).resolve()
+def instance_dir(configured: Any = None) -> Path:
+    """``configured`` (a host app's CRM_SEGMENTS_INSTANCE_DIR), else the environment's, else ./instance."""
+    path = Path(configured or os.environ.get("CRM_SEGMENTS_INSTANCE_DIR") or "instance").resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def default_database_url() -> str:
-    return f"sqlite:///{instance_dir() / 'crm_segments.db'}"
+def default_database_url(instance: Path | None = None) -> str:
+    return f"sqlite:///{(instance or instance_dir()) / 'crm_segments.db'}"
 
 
 def validate_database_url(url: str, *, name: str = "DATABASE_URL") -> str:
@@ -125,7 +129,7 @@ def load_secret_key(env: Mapping[str, str]) -> str:
         if len(key) < 16:
             raise ConfigError("SECRET_KEY: must be at least 16 characters")
         return key
-    path = instance_dir() / "secret_key"
+    path = instance_dir(env.get("CRM_SEGMENTS_INSTANCE_DIR")) / "secret_key"
     if not path.exists():
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
@@ -134,11 +138,12 @@ def load_secret_key(env: Mapping[str, str]) -> str:
 
 def settings_from_config(config: Mapping[str, Any]) -> Settings:
     """Build Settings from a Flask config whose CRM_SEGMENTS_* keys have been filled."""
-    url = config.get("CRM_SEGMENTS_DATABASE_URL") or default_database_url()
+    instance = instance_dir(config.get("CRM_SEGMENTS_INSTANCE_DIR"))
+    url = config.get("CRM_SEGMENTS_DATABASE_URL") or default_database_url(instance)
     public_url = str(config.get("CRM_SEGMENTS_PUBLIC_URL") or "http://127.0.0.1:5000")
     if not public_url.startswith(("http://", "https://")):
         raise ConfigError(f"CRM_SEGMENTS_PUBLIC_URL: {public_url!r} must start with http:// or https://")
-    outbox = config.get("CRM_SEGMENTS_OUTBOX_DIR") or instance_dir() / "outbox"
+    outbox = config.get("CRM_SEGMENTS_OUTBOX_DIR") or instance / "outbox"
     return Settings(
         database_url=validate_database_url(url, name="CRM_SEGMENTS_DATABASE_URL"),
         outbox_dir=Path(outbox),
@@ -224,6 +229,8 @@ def messaging_settings_from_config(config: Mapping[str, Any]) -> MessagingSettin
                                  defaults.email_frequency_cap),
         sms_frequency_cap=_cap("SMS_FREQUENCY_CAP", config.get("CRM_SEGMENTS_SMS_FREQUENCY_CAP"),
                                defaults.sms_frequency_cap),
+        provider_log_level=_one_of("PROVIDER_LOG_LEVEL", (get("PROVIDER_LOG_LEVEL") or "WARNING").upper(),
+                                   LOG_LEVELS),
     )
 
 
@@ -322,11 +329,13 @@ def _cap(name: str, value: Any, default: FrequencyCap | None) -> FrequencyCap | 
 def config_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The standalone app's Flask config, read from the environment."""
     env = os.environ if env is None else env
-    url = env.get("DATABASE_URL") or default_database_url()
+    url = env.get("DATABASE_URL") or default_database_url(instance_dir(env.get("CRM_SEGMENTS_INSTANCE_DIR")))
     config: dict[str, Any] = {
         "SECRET_KEY": load_secret_key(env),
         "CRM_SEGMENTS_DATABASE_URL": validate_database_url(url),
     }
+    if instance := env.get("CRM_SEGMENTS_INSTANCE_DIR"):
+        config["CRM_SEGMENTS_INSTANCE_DIR"] = instance
     if public := env.get("PUBLIC_URL"):
         config["CRM_SEGMENTS_PUBLIC_URL"] = public
     if outbox := env.get("OUTBOX_DIR"):
@@ -355,4 +364,5 @@ MESSAGING_ENV: dict[str, str | None] = {
     "PROVIDER_TIMEOUT": None, "SEND_THREADS": None, "DEFAULT_TIME_ZONE": None,
     "EMAIL_SEND_WINDOW": None, "SMS_SEND_WINDOW": None,
     "EMAIL_FREQUENCY_CAP": None, "SMS_FREQUENCY_CAP": None,
+    "SENDGRID_HOST": None, "TWILIO_API_URL": None, "PROVIDER_LOG_LEVEL": None,
 }
