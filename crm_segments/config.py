@@ -21,6 +21,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_JSON_BYTES = 1024 * 1024
 DEFAULT_TAGS_PER_USER_PER_MINUTE = 30
+DEFAULT_TAGS_PER_REQUEST = 20
+MAX_TAGS_PER_REQUEST = 100  # the highest CRM_SEGMENTS_TAGS_PER_REQUEST (and the API schema's bound)
 
 
 class ConfigError(ValueError):
@@ -93,6 +95,8 @@ class Settings:
     max_json_bytes: int = DEFAULT_MAX_JSON_BYTES  # a JSON body (the API); more is 413
     # New tags one person may create per minute (UI and API); None: no limit.
     tags_per_user_per_minute: int | None = DEFAULT_TAGS_PER_USER_PER_MINUTE
+    # Tag names one request may name (a bulk body, the bulk bar, a CSV tagging form).
+    tags_per_request: int = DEFAULT_TAGS_PER_REQUEST
     templates: TemplateLimits = field(default_factory=TemplateLimits)
 
 
@@ -156,6 +160,8 @@ def settings_from_config(config: Mapping[str, Any]) -> Settings:
         tags_per_user_per_minute=_limit("TAGS_PER_USER_PER_MINUTE",
                                         config.get("CRM_SEGMENTS_TAGS_PER_USER_PER_MINUTE"),
                                         DEFAULT_TAGS_PER_USER_PER_MINUTE, high=100_000),
+        tags_per_request=_whole("TAGS_PER_REQUEST", config.get("CRM_SEGMENTS_TAGS_PER_REQUEST"),
+                                DEFAULT_TAGS_PER_REQUEST, low=1, high=MAX_TAGS_PER_REQUEST),
         templates=template_limits_from_config(config),
     )
 
@@ -340,7 +346,8 @@ def config_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         config["CRM_SEGMENTS_PUBLIC_URL"] = public
     if outbox := env.get("OUTBOX_DIR"):
         config["CRM_SEGMENTS_OUTBOX_DIR"] = outbox
-    for name in ("MAX_UPLOAD_BYTES", "MAX_JSON_BYTES", "TAGS_PER_USER_PER_MINUTE", *TEMPLATE_ENV):
+    for name in ("MAX_UPLOAD_BYTES", "MAX_JSON_BYTES", "TAGS_PER_USER_PER_MINUTE", "TAGS_PER_REQUEST",
+                 *TEMPLATE_ENV):
         if value := env.get(f"CRM_SEGMENTS_{name}"):
             config[f"CRM_SEGMENTS_{name}"] = value
     for name, conventional in MESSAGING_ENV.items():

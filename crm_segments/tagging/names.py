@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm_segments.config import DEFAULT_TAGS_PER_REQUEST, DEFAULT_TAGS_PER_USER_PER_MINUTE
 from crm_segments.db import utcnow
 from crm_segments.models import Tag
 from crm_segments.models.tags import TAG_NAME_MAX, normalize_tag_name
@@ -25,10 +26,8 @@ ALLOWED_DESCRIPTION = "letters, digits, spaces and . & + / : # ( ) ' ! ? - _"
 _HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 DEFAULT_COLOR = "#6b7280"
 DESCRIPTION_MAX = 500
-# Tag names one request may name (a bulk body, the bulk bar, a CSV tagging form).
-MAX_TAGS_PER_REQUEST = 20
 # New tags one person may create per minute (CRM_SEGMENTS_TAGS_PER_USER_PER_MINUTE); None: no limit.
-DEFAULT_TAGS_PER_MINUTE = 30
+DEFAULT_TAGS_PER_MINUTE = DEFAULT_TAGS_PER_USER_PER_MINUTE
 RATE_WINDOW = dt.timedelta(minutes=1)
 _RATE_LOCK_NAMESPACE = 0x544147  # "TAG": pg_advisory_xact_lock(namespace, user id)
 
@@ -118,19 +117,26 @@ def get_or_create_tag(
     return tag, bool(created)
 
 
+def check_tags_per_request(names: Sequence[object], *, field: str = "tags",
+                           per_request: int = DEFAULT_TAGS_PER_REQUEST) -> None:
+    """ValidationFailed (naming ``field``) unless 1 to ``per_request`` names are given
+    (CRM_SEGMENTS_TAGS_PER_REQUEST)."""
+    if not names:
+        raise ValidationFailed([FieldError(field, "give at least one tag")])
+    if len(names) > per_request:
+        raise ValidationFailed([FieldError(
+            field, f"at most {per_request} tags at once (this request names {len(names):,})")])
+
+
 def get_or_create_tags(
     *, session: Session, names: Sequence[object], created_by_id: int | None = None, field: str = "tags",
-    per_minute: int | None = DEFAULT_TAGS_PER_MINUTE,
+    per_minute: int | None = DEFAULT_TAGS_PER_MINUTE, per_request: int = DEFAULT_TAGS_PER_REQUEST,
 ) -> list[Tag]:
     """Several tags by name, in order, without duplicates; every name is checked before any is created.
 
-    At most MAX_TAGS_PER_REQUEST names, and the new ones count against ``per_minute`` all at once:
+    At most ``per_request`` names, and the new ones count against ``per_minute`` all at once:
     either every missing tag is created or none is."""
-    if not names:
-        raise ValidationFailed([FieldError(field, "give at least one tag")])
-    if len(names) > MAX_TAGS_PER_REQUEST:
-        raise ValidationFailed([FieldError(
-            field, f"at most {MAX_TAGS_PER_REQUEST} tags at once (this request names {len(names):,})")])
+    check_tags_per_request(names, field=field, per_request=per_request)
     errors: list[FieldError] = []
     cleaned: dict[str, str] = {}
     for index, name in enumerate(names):
@@ -147,3 +153,26 @@ def get_or_create_tags(
                         per_minute=per_minute)
     return [get_or_create_tag(session=session, name=value, created_by_id=created_by_id, per_minute=None)[0]
             for value in cleaned.values()]
+
+
+def existing_tags(
+    *, session: Session, names: Sequence[object], field: str = "tags",
+    per_request: int = DEFAULT_TAGS_PER_REQUEST,
+) -> list[Tag]:
+    """Several tags that must exist (to remove them), in order; every missing name is an error."""
+    check_tags_per_request(names, field=field, per_request=per_request)
+    found: list[Tag] = []
+    errors: list[FieldError] = []
+    for index, name in enumerate(names):
+        try:
+            tag = find_tag(session=session, name=clean_tag_name(name, field=f"{field}[{index}]"))
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+            continue
+        if tag is None:
+            errors.append(FieldError(f"{field}[{index}]", f"no tag named {name!r}"))
+        else:
+            found.append(tag)
+    if errors:
+        raise ValidationFailed(errors)
+    return found

@@ -20,6 +20,7 @@ from crm_segments.services.errors import Conflict, FieldError, NotFound, Validat
 
 from .entities import check_entity_type
 from .manual import resolve_tag
+from .names import DEFAULT_TAGS_PER_MINUTE
 
 NAME_MAX = 120
 _UNSET: Any = object()
@@ -93,12 +94,15 @@ def _check_name_free(session: Session, name: str, rule_id: int | None) -> None:
 def create_rule(
     *, session: Session, name: Any, entity_type: Any, condition: Any, tag_name: Any = None,
     tag_id: int | None = None, mode: Any = "sticky", enabled: Any = True, description: Any = "",
-    user_id: int | None = None,
+    user_id: int | None = None, per_minute: int | None = DEFAULT_TAGS_PER_MINUTE,
 ) -> AutoTagRule:
+    """A new rule; a tag named that does not exist yet is created, counted against the user's
+    ``per_minute`` new tags (RateLimited past it)."""
     cleaned = _clean({"name": name, "entity_type": entity_type, "condition": condition, "mode": mode,
                       "enabled": enabled, "description": description}, None)
     _check_name_free(session, cleaned["name"], None)
-    tag = resolve_tag(session=session, tag_name=tag_name, tag_id=tag_id, user_id=user_id)
+    tag = resolve_tag(session=session, tag_name=tag_name, tag_id=tag_id, user_id=user_id,
+                      per_minute=per_minute)
     rule = AutoTagRule(**cleaned, tag_id=tag.id, created_by_id=user_id)
     session.add(rule)
     session.flush()
@@ -108,7 +112,7 @@ def create_rule(
 def update_rule(
     *, session: Session, rule_id: int, name: Any = _UNSET, entity_type: Any = _UNSET, condition: Any = _UNSET,
     tag_name: Any = None, tag_id: int | None = None, mode: Any = _UNSET, enabled: Any = _UNSET,
-    description: Any = _UNSET, user_id: int | None = None,
+    description: Any = _UNSET, user_id: int | None = None, per_minute: int | None = DEFAULT_TAGS_PER_MINUTE,
 ) -> AutoTagRule:
     """Change the given fields (others are kept); every field is checked before anything changes."""
     rule = get_rule(session=session, rule_id=rule_id)
@@ -119,7 +123,8 @@ def update_rule(
     if "name" in cleaned:
         _check_name_free(session, cleaned["name"], rule.id)
     if tag_name is not None or tag_id is not None:
-        rule.tag_id = resolve_tag(session=session, tag_name=tag_name, tag_id=tag_id, user_id=user_id).id
+        rule.tag_id = resolve_tag(session=session, tag_name=tag_name, tag_id=tag_id, user_id=user_id,
+                                  per_minute=per_minute).id
     for key, value in cleaned.items():
         setattr(rule, key, value)
     session.flush()

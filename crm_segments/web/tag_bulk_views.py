@@ -20,10 +20,10 @@ from crm_segments.services.errors import Conflict, FieldError, NotFound, RateLim
 from crm_segments.tagging import bulk
 from crm_segments.tagging.bulk_task import SELECTION_FIELDS, check_action, selection_for, summary
 from crm_segments.tagging.csv_selection import csv_selection
-from crm_segments.tagging.names import MAX_TAGS_PER_REQUEST, clean_tag_name, find_tag, get_or_create_tags
+from crm_segments.tagging.names import existing_tags, get_or_create_tags
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
-from crm_segments.web.tag_views import safe_redirect, tags_per_minute
+from crm_segments.web.tag_views import safe_redirect, tags_per_minute, tags_per_request
 from crm_segments.web.task_views import queue_task
 from crm_segments.web.ui import bp
 
@@ -37,31 +37,12 @@ def split_tag_names(raw: str) -> list[str]:
 
 def tags_for(action: str, names: list[str], *, field: str = "tags") -> list[Tag]:
     """Tags to add are created when missing (within the person's new tags a minute); tags to remove
-    must exist. At most MAX_TAGS_PER_REQUEST names either way."""
+    must exist. At most CRM_SEGMENTS_TAGS_PER_REQUEST names either way."""
     session = db_session()
     if action == "add":
         return get_or_create_tags(session=session, names=names, created_by_id=current_user.id, field=field,
-                                  per_minute=tags_per_minute())
-    if not names:
-        raise ValidationFailed([FieldError(field, "give at least one tag")])
-    if len(names) > MAX_TAGS_PER_REQUEST:
-        raise ValidationFailed([FieldError(
-            field, f"at most {MAX_TAGS_PER_REQUEST} tags at once (this request names {len(names):,})")])
-    found: list[Tag] = []
-    errors: list[FieldError] = []
-    for index, name in enumerate(names):
-        try:
-            tag = find_tag(session=session, name=clean_tag_name(name, field=f"{field}[{index}]"))
-        except ValidationFailed as exc:
-            errors.extend(exc.errors)
-            continue
-        if tag is None:
-            errors.append(FieldError(f"{field}[{index}]", f"no tag named {name!r}"))
-        else:
-            found.append(tag)
-    if errors:
-        raise ValidationFailed(errors)
-    return found
+                                  per_minute=tags_per_minute(), per_request=tags_per_request())
+    return existing_tags(session=session, names=names, field=field, per_request=tags_per_request())
 
 
 def _entity_type() -> str:

@@ -14,12 +14,12 @@ from wtforms import BooleanField, SelectField, StringField, TextAreaField
 
 from crm_segments.models import AutoTagRule
 from crm_segments.models.tags import AUTO_TAG_MODES, TAG_ENTITY_TYPES
-from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
+from crm_segments.services.errors import Conflict, FieldError, NotFound, RateLimited, ValidationFailed
 from crm_segments.tagging import auto, rules
 from crm_segments.tagging.manual import resolve_tag
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
-from crm_segments.web.tag_views import ConfirmForm, field_errors
+from crm_segments.web.tag_views import ConfirmForm, field_errors, tags_per_minute
 from crm_segments.web.task_views import queue_task
 from crm_segments.web.ui import bp
 
@@ -55,10 +55,10 @@ def _values(form: RuleForm) -> dict[str, Any]:
 
 
 def _page(form: RuleForm, rule: AutoTagRule | None, errors: dict[str, str],
-          dry: auto.RunResult | None = None) -> tuple[str, int]:
+          dry: auto.RunResult | None = None, status: int | None = None) -> tuple[str, int]:
     return render_template("crm_segments/tags/rule_form.html", form=form, rule=rule, errors=errors, dry=dry,
                            confirm=ConfirmForm(), example=json.dumps(EXAMPLE, indent=2),
-                           modes=AUTO_TAG_MODES), 422 if errors else 200
+                           modes=AUTO_TAG_MODES), status or (422 if errors else 200)
 
 
 def _rule_or_404(rule_id: int) -> AutoTagRule:
@@ -87,10 +87,11 @@ def tag_rule_new() -> tuple[str, int] | Response:
         values = _values(form)
         if request.form.get("dry_run"):
             return _page(form, None, {}, _dry_run(None, values))
-        rule = rules.create_rule(session=session, user_id=current_user.id, **values)
-    except (ValidationFailed, Conflict, NotFound) as exc:
+        rule = rules.create_rule(session=session, user_id=current_user.id, per_minute=tags_per_minute(),
+                                 **values)
+    except (ValidationFailed, Conflict, NotFound, RateLimited) as exc:
         session.rollback()
-        return _page(form, None, _errors(exc))
+        return _page(form, None, _errors(exc), status=_status(exc))
     flash(f"Created rule {rule.name!r}. It runs with the next scheduled run, or use Run now.", "success")
     return redirect(url_for("crm_ui.tag_rule_edit", rule_id=rule.id))
 
@@ -109,17 +110,24 @@ def tag_rule_edit(rule_id: int) -> tuple[str, int] | Response:
         values = _values(form)
         if request.form.get("dry_run"):
             return _page(form, rule, {}, _dry_run(rule, values))
-        rules.update_rule(session=session, rule_id=rule.id, user_id=current_user.id, **values)
-    except (ValidationFailed, Conflict, NotFound) as exc:
+        rules.update_rule(session=session, rule_id=rule.id, user_id=current_user.id,
+                          per_minute=tags_per_minute(), **values)
+    except (ValidationFailed, Conflict, NotFound, RateLimited) as exc:
         session.rollback()
-        return _page(form, _rule_or_404(rule_id), _errors(exc))
+        return _page(form, _rule_or_404(rule_id), _errors(exc), status=_status(exc))
     flash(f"Saved rule {rule.name!r}.", "success")
     return redirect(url_for("crm_ui.tag_rule_edit", rule_id=rule.id))
 
 
-def _errors(exc: ValidationFailed | Conflict | NotFound) -> dict[str, str]:
+def _status(exc: Exception) -> int:
+    return 429 if isinstance(exc, RateLimited) else 422
+
+
+def _errors(exc: ValidationFailed | Conflict | NotFound | RateLimited) -> dict[str, str]:
     if isinstance(exc, NotFound):
         return {"tag": str(exc)}
+    if isinstance(exc, RateLimited):
+        return {"tag": exc.message}
     errors: dict[str, str] = {}
     for field, message in field_errors(exc).items():
         key = "condition" if field.startswith("condition") else field

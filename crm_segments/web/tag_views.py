@@ -72,6 +72,11 @@ def tags_per_minute() -> int | None:
     return get_state(current_app).settings.tags_per_user_per_minute
 
 
+def tags_per_request() -> int:
+    """Tag names one request may name (CRM_SEGMENTS_TAGS_PER_REQUEST)."""
+    return get_state(current_app).settings.tags_per_request
+
+
 def _tag_or_404(tag_id: int) -> Tag:
     try:
         return management.get_tag(session=db_session(), tag_id=tag_id)

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -12,15 +17,16 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from crm_segments.config import ConfigError, settings_from_config
-from crm_segments.db import utcnow
+from crm_segments.config import DEFAULT_TAGS_PER_REQUEST, ConfigError, settings_from_config
+from crm_segments.db import Base, make_engine, make_session_factory, utcnow
 from crm_segments.extension import get_state
 from crm_segments.models import AutoTagRule, Tag, User
 from crm_segments.services import users
 from crm_segments.services.errors import Forbidden, RateLimited, ValidationFailed
 from crm_segments.tagging.management import create_tag, update_tag
-from crm_segments.tagging.names import MAX_TAGS_PER_REQUEST, get_or_create_tag, get_or_create_tags
+from crm_segments.tagging.names import get_or_create_tag, get_or_create_tags
 from crm_segments.tagging.shipped import SHIPPED_RULES, install_shipped_rules
+from tests.databases import postgres_reachable, private_postgres_database, skip_or_fail
 from tests.factories import ProfileFactory, TagFactory, UserFactory
 from tests.web.api.conftest import Api
 
@@ -112,12 +118,12 @@ def test_tag_page_lets_an_admin_change_a_builtin_tag(admin_client: FlaskClient, 
 
 def test_one_request_names_at_most_the_limit_of_tags(session: Session) -> None:
     user = UserFactory()
-    names = [f"t{i}" for i in range(MAX_TAGS_PER_REQUEST + 1)]
-    with pytest.raises(ValidationFailed, match=f"at most {MAX_TAGS_PER_REQUEST} tags"):
+    names = [f"t{i}" for i in range(DEFAULT_TAGS_PER_REQUEST + 1)]
+    with pytest.raises(ValidationFailed, match=f"at most {DEFAULT_TAGS_PER_REQUEST} tags"):
         get_or_create_tags(session=session, names=names, created_by_id=user.id)
     assert _tag_count(session) == 0
-    assert len(get_or_create_tags(session=session, names=names[:MAX_TAGS_PER_REQUEST],
-                                  created_by_id=user.id, per_minute=None)) == MAX_TAGS_PER_REQUEST
+    assert len(get_or_create_tags(session=session, names=names[:DEFAULT_TAGS_PER_REQUEST],
+                                  created_by_id=user.id, per_minute=None)) == DEFAULT_TAGS_PER_REQUEST
 
 
 def test_bulk_bodies_and_the_bulk_bar_refuse_thousands_of_tags(client: FlaskClient, sales_client: FlaskClient,
@@ -131,7 +137,7 @@ def test_bulk_bodies_and_the_bulk_bar_refuse_thousands_of_tags(client: FlaskClie
     bar = sales_client.post("/tags/bulk", data={
         "csrf_token": token, "scope": "selected", "ids": str(profile.id), "tags": ", ".join(names),
         "action": "add", "next": "/profiles"}, follow_redirects=True)
-    assert f"at most {MAX_TAGS_PER_REQUEST} tags at once" in bar.get_data(as_text=True)
+    assert f"at most {DEFAULT_TAGS_PER_REQUEST} tags at once" in bar.get_data(as_text=True)
     assert _tag_count(session) == 0
 
 
@@ -216,3 +222,113 @@ def test_the_limit_is_a_setting() -> None:
     assert settings_from_config(off).tags_per_user_per_minute is None
     with pytest.raises(ConfigError, match="CRM_SEGMENTS_TAGS_PER_USER_PER_MINUTE"):
         settings_from_config({**base, "CRM_SEGMENTS_TAGS_PER_USER_PER_MINUTE": "0"})
+
+
+def _settings(app: Flask, **changes: object) -> None:
+    state = get_state(app)
+    state.settings = dataclasses.replace(state.settings, **changes)  # type: ignore[arg-type]
+
+
+def test_tags_per_request_is_a_setting(app: Flask, client: FlaskClient, sales_client: FlaskClient,
+                                       session: Session) -> None:
+    base = {"CRM_SEGMENTS_DATABASE_URL": "sqlite://"}
+    assert settings_from_config(base).tags_per_request == DEFAULT_TAGS_PER_REQUEST
+    assert settings_from_config({**base, "CRM_SEGMENTS_TAGS_PER_REQUEST": "5"}).tags_per_request == 5
+    for bad in ("0", "101", "none"):
+        with pytest.raises(ConfigError, match="CRM_SEGMENTS_TAGS_PER_REQUEST"):
+            settings_from_config({**base, "CRM_SEGMENTS_TAGS_PER_REQUEST": bad})
+    _settings(app, tags_per_request=2)
+    profile = ProfileFactory()
+    for name in "xyz":
+        TagFactory(name=name, name_key=name)
+    sales = _api(client, session, "sales")
+    for action in ("add", "remove"):
+        refused = sales.post("/bulk-tag-operations", json={"action": action, "tags": ["x", "y", "z"],
+                                                           "ids": [profile.id]})
+        assert refused.status_code == 422
+        message = "at most 2 tags at once (this request names 3)"
+        assert refused.json["error"]["fields"] == [{"field": "tags", "message": message}]
+    bar = sales_client.post("/tags/bulk", data={
+        "csrf_token": page_token(sales_client, "/profiles"), "scope": "selected", "ids": str(profile.id),
+        "tags": "x, y, z", "action": "add", "next": "/profiles"}, follow_redirects=True)
+    assert "at most 2 tags at once" in bar.get_data(as_text=True)
+    assert sales.post("/bulk-tag-operations", json={"action": "add", "tags": ["x", "y"],
+                                                    "ids": [profile.id]}).status_code == 201
+
+
+def test_auto_tag_rules_naming_new_tags_count_against_the_limit(app: Flask, client: FlaskClient,
+                                                                admin_client: FlaskClient,
+                                                                session: Session) -> None:
+    _limit(app, 1)
+    admin = _api(client, session, "admin")
+    condition = {"field": "lifecycle_status", "op": "eq", "value": "customer"}
+    made = admin.post("/auto-tag-rules", json={"name": "R1", "entity_type": "profile", "condition": condition,
+                                               "tag": "Brand new"})
+    assert made.status_code == 201
+    refused = admin.post("/auto-tag-rules", json={"name": "R2", "entity_type": "profile",
+                                                  "condition": condition, "tag": "Another new"})
+    assert refused.status_code == 429 and refused.json["error"]["code"] == "rate_limited"
+    patched = admin.patch(f"/auto-tag-rules/{made.json['id']}", json={"tag": "Another new"})
+    assert patched.status_code == 429
+    # The page: the admin signed in there is another person with their own count.
+    token = page_token(admin_client, "/tags/rules/new")
+    form = {"csrf_token": token, "name": "R3", "description": "", "entity_type": "profile", "mode": "sticky",
+            "enabled": "y", "condition": json.dumps(condition)}
+    assert admin_client.post("/tags/rules/new", data={**form, "tag": "Page new"}).status_code == 302
+    page = admin_client.post("/tags/rules/new", data={**form, "name": "R4", "tag": "Page newer"})
+    assert page.status_code == 429 and "at most 1 new tags a minute" in page.get_data(as_text=True)
+    session.expire_all()
+    assert set(session.scalars(select(AutoTagRule.name))) == {"R1", "R3"}
+    assert _tag_count(session) == 2
+
+
+# The per-minute limit under concurrent requests: real commits on separate connections.
+
+WORKERS, PER_MINUTE = 6, 5
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tags.db'}"
+        return
+    if reason := postgres_reachable():
+        skip_or_fail(reason)
+    with private_postgres_database() as url:
+        yield url
+
+
+def test_concurrent_requests_of_one_person_stay_within_the_limit(fresh_database: str) -> None:
+    engine = make_engine(fresh_database, pool_size=WORKERS + 1) if fresh_database.startswith("postgresql") \
+        else make_engine(fresh_database)
+    try:
+        Base.metadata.create_all(engine)
+        factory = make_session_factory(engine)
+        with factory() as session, session.begin():
+            user = User(email="busy@example.com", name="Busy", role="sales", password_hash="x")
+            session.add(user)
+            session.flush()
+            user_id = user.id
+        start = threading.Barrier(WORKERS)
+
+        def create_two(worker: int) -> bool:
+            """Two new tags in one transaction; False when refused."""
+            with factory() as session:
+                start.wait()
+                try:
+                    get_or_create_tags(session=session, names=[f"w{worker} a", f"w{worker} b"],
+                                       created_by_id=user_id, per_minute=PER_MINUTE)
+                except RateLimited:
+                    session.rollback()
+                    return False
+                session.commit()
+                return True
+
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            done = list(pool.map(create_two, range(WORKERS)))
+        with factory() as session:
+            created = session.scalar(select(func.count()).where(Tag.created_by_id == user_id))
+        # One at a time, two requests fit in five and the third would make six.
+        assert done.count(True) == PER_MINUTE // 2 and created == 2 * (PER_MINUTE // 2)
+    finally:
+        engine.dispose()

@@ -9,9 +9,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from crm_segments.config import MAX_TAGS_PER_REQUEST
 from crm_segments.schemas._base import InputModel, OutputModel
 from crm_segments.schemas._types import Id
-from crm_segments.tagging.names import MAX_TAGS_PER_REQUEST
 
 MAX_MERGE_SOURCES = 100
 MAX_IDS_PER_REQUEST = 10_000
@@ -125,8 +125,9 @@ class RecordFilterIn(InputModel):
 class BulkIn(InputModel):
     action: Literal["add", "remove"]
     tags: list[str] = Field(min_length=1, max_length=MAX_TAGS_PER_REQUEST,
-                            description="Tag names; added ones are created when new (each person "
-                                        "creates at most CRM_SEGMENTS_TAGS_PER_USER_PER_MINUTE a minute).")
+                            description="Tag names, at most CRM_SEGMENTS_TAGS_PER_REQUEST (default 20); "
+                                        "added ones are created when new (each person creates at most "
+                                        "CRM_SEGMENTS_TAGS_PER_USER_PER_MINUTE a minute).")
     entity_type: EntityType = "profile"
     ids: list[Id] | None = Field(default=None, max_length=MAX_IDS_PER_REQUEST,
                                  description="Explicit entities (any entity type).")

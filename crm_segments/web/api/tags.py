@@ -19,7 +19,7 @@ from crm_segments.services.deletion import InUse
 from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.tagging import auto, bulk, management, manual, rules, selection, suppressions
 from crm_segments.tagging.entities import entity_profile_id
-from crm_segments.tagging.names import clean_tag_name, find_tag, get_or_create_tags
+from crm_segments.tagging.names import existing_tags, get_or_create_tags
 from crm_segments.web.db import db_session
 
 from .errors import error_response
@@ -228,19 +228,11 @@ def _record_filter_selection(entity_type: str, chosen: RecordFilterIn) -> select
 
 
 def _bulk_tags(body: BulkIn) -> list[Tag]:
+    per_request = get_state(current_app).settings.tags_per_request
     if body.action == "add":
         return get_or_create_tags(session=db_session(), names=list(body.tags), created_by_id=_user_id(),
-                                  per_minute=_per_minute())
-    found, errors = [], []
-    for index, name in enumerate(body.tags):
-        tag = find_tag(session=db_session(), name=clean_tag_name(name, field=f"tags[{index}]"))
-        if tag is None:
-            errors.append(FieldError(f"tags[{index}]", f"no tag named {name!r}"))
-        else:
-            found.append(tag)
-    if errors:
-        raise ValidationFailed(errors)
-    return found
+                                  per_minute=_per_minute(), per_request=per_request)
+    return existing_tags(session=db_session(), names=list(body.tags), per_request=per_request)
 
 
 def create_operation() -> tuple[Response, int]:
@@ -297,7 +289,8 @@ def create_rule() -> Reply:
     body = validate(RuleIn, json_body())
     rule = rules.create_rule(session=db_session(), name=body.name, entity_type=body.entity_type,
                              condition=body.condition, tag_name=body.tag, tag_id=body.tag_id, mode=body.mode,
-                             enabled=body.enabled, description=body.description, user_id=_user_id())
+                             enabled=body.enabled, description=body.description, user_id=_user_id(),
+                             per_minute=_per_minute())
     return _reply(rule_out(rule), 201)
 
 
@@ -311,7 +304,7 @@ def update_rule(id: int) -> Reply:
     body = validate(RulePatch, json_body())
     given = {k: v for k, v in body.model_dump(exclude_unset=True).items() if k not in ("tag", "tag_id")}
     rule = rules.update_rule(session=db_session(), rule_id=id, tag_name=body.tag, tag_id=body.tag_id,
-                             user_id=_user_id(), **given)
+                             user_id=_user_id(), per_minute=_per_minute(), **given)
     return _reply(rule_out(rule))
 
 
