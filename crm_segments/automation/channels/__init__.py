@@ -24,8 +24,10 @@ __all__ = ["Accepted", "AmbiguousError", "Channel", "Outgoing", "PermanentError"
 def make_channels(settings: Settings) -> dict[str, Channel]:
     """The channel for each of "email" and "sms", as the settings choose (clients are reused)."""
     from .local import LocalOutboxChannel
+    from .provider_logs import configure as configure_provider_logs
 
     messaging = settings.messaging
+    configure_provider_logs(messaging.provider_log_level)
     local = LocalOutboxChannel(outbox_dir=settings.outbox_dir, email_from=messaging.email_from)
     channels: dict[str, Channel] = {"email": local, "sms": local}
     if messaging.email_provider == "sendgrid" and messaging.sendgrid_api_key:

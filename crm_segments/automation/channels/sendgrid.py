@@ -16,6 +16,7 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import CustomArg, From, Header, Mail
 
+from . import provider_logs
 from .base import Accepted, AmbiguousError, Outgoing, RetryableError, classify_status, parse_retry_after
 
 MESSAGE_ID_ARG = "crm_message_id"
@@ -27,6 +28,7 @@ class SendGridChannel:
 
     def __init__(self, *, api_key: str, email_from: str, host: str = "https://api.sendgrid.com",
                  timeout: float = 10.0) -> None:
+        provider_logs.register_secrets(api_key)
         self._client = SendGridAPIClient(api_key, host=host)
         self.email_from = email_from
         self._from = From(email_from)  # parsed once; Mail only reads it (threads share it)

@@ -19,6 +19,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
+from . import provider_logs
 from .base import (
     Accepted,
     AmbiguousError,
@@ -62,6 +63,7 @@ class TwilioChannel:
     def __init__(self, *, account_sid: str, auth_token: str, from_number: str | None = None,
                  messaging_service_sid: str | None = None, api_url: str = "https://api.twilio.com",
                  timeout: float = 10.0) -> None:
+        provider_logs.register_secrets(account_sid, auth_token)  # the SID is in every request's URL
         self._http = _HeaderKeepingClient(timeout=timeout)
         self._client = Client(account_sid, auth_token, http_client=self._http)
         # The library builds every Messages URL from its API domain's base URL.
@@ -78,19 +80,19 @@ class TwilioChannel:
         except TwilioException as exc:  # TwilioRestException and the newer TwilioServiceException
             raise self._classify(exc) from None
         except requests.exceptions.ConnectTimeout as exc:
-            raise RetryableError(f"Twilio unreachable: {exc}", code="connect") from None
+            raise RetryableError(f"Twilio unreachable: {_masked(exc)}", code="connect") from None
         except requests.exceptions.ConnectionError as exc:
             if _not_connected(exc):
-                raise RetryableError(f"Twilio unreachable: {exc}", code="connect") from None
-            raise AmbiguousError(f"no answer from Twilio: {exc}", code="no_answer") from None
+                raise RetryableError(f"Twilio unreachable: {_masked(exc)}", code="connect") from None
+            raise AmbiguousError(f"no answer from Twilio: {_masked(exc)}", code="no_answer") from None
         except requests.exceptions.RequestException as exc:  # read timeout and the like
-            raise AmbiguousError(f"no answer from Twilio: {exc}", code="no_answer") from None
+            raise AmbiguousError(f"no answer from Twilio: {_masked(exc)}", code="no_answer") from None
         return Accepted(created.sid)
 
     def _classify(self, exc: TwilioException) -> Exception:
         status = int(getattr(exc, "status", 0) or 0)
         code = getattr(exc, "code", None)
-        text = getattr(exc, "msg", None) or getattr(exc, "detail", None) or str(exc)
+        text = provider_logs.mask(getattr(exc, "msg", None) or getattr(exc, "detail", None) or str(exc))
         message = f"Twilio {status} error {code}: {text}"
         if code == OPTED_OUT:
             return PermanentError(message, code=str(code), withdraw_consent=True)
@@ -102,6 +104,11 @@ class TwilioChannel:
         if code in RETRY_CODES:
             return RetryableError(message, code=str(code), retry_after=retry_after)
         return classify_status(status, message, code=str(code) if code else None, retry_after=retry_after)
+
+
+def _masked(exc: Exception) -> str:
+    """The error's text (requests names the URL, which holds the account SID) without credentials."""
+    return provider_logs.mask(str(exc))
 
 
 def _not_connected(exc: requests.exceptions.ConnectionError) -> bool:
