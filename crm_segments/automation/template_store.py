@@ -30,6 +30,8 @@ from crm_segments.services.deletion import check_deletable, deletion_reason, pau
 from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.services.usages import template_users
 
+from .context import sample_context
+from .opt_out import opt_out_errors
 from .rendering import validate_parts
 
 
@@ -197,14 +199,15 @@ PART_FIELDS = {"subject": "subject", "html": "html_body", "text": "text_body", "
 
 
 def check_parts(source: TemplateSource) -> list[FieldError]:
-    """Every part renders against the sample context within the render limits; errors name the part
-    and the missing value or the limit."""
+    """Every part renders against the sample context within the render limits, and a marketing template
+    says how to opt out (opt_out.py); errors name the part and the missing value, limit or link."""
     errors: list[FieldError] = []
     if source.channel == "email" and not (source.subject or "").strip():
         errors.append(FieldError("subject", "an email needs a subject"))
-    _, problems = validate_parts(source.parts())
+    texts, problems = validate_parts(source.parts())
     for kind, problem in problems.items():
         errors.append(FieldError(PART_FIELDS.get(kind, kind), problem.message))
+    errors += opt_out_errors(source.channel, source.content_type, texts, sample_context()["unsubscribe_url"])
     return errors
 
 

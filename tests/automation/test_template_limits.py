@@ -36,7 +36,8 @@ SHORT = TemplateLimits(time_limit=0.5)
 NESTED = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
 # Explodes only for the profile of Spin Co.
 SPIN = ("Hello {{ profile.first_name }}\n"
-        "{% if profile.company == 'Spin Co' %}" + NESTED + "{% endif %}")
+        "{% if profile.company == 'Spin Co' %}" + NESTED + "{% endif %}\n"
+        "Unsubscribe: {{ unsubscribe_url }}")  # a marketing email shows it
 
 
 @pytest.fixture

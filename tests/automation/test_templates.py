@@ -102,7 +102,8 @@ def test_quote_follow_up_shows_the_quotes_number_total_and_lines(session: Sessio
 def test_saving_checks_every_part_and_writes_nothing_on_error(session: Session) -> None:
     with pytest.raises(ValidationFailed) as caught:
         save_template(session, key="sales/quote_follow_up", subject="Quote {{ quote.numbr }}",
-                      text_body="Hi {{ profile.first_name }}", html_body="<p>{{ profile.nick }}</p>")
+                      text_body="Hi {{ profile.first_name }} {{ unsubscribe_url }}",
+                      html_body="<p>{{ profile.nick }}</p>")
     fields = {e.field: e.message for e in caught.value.errors}
     assert "quote.numbr is undefined" in fields["subject"]
     assert "profile.nick is undefined" in fields["html_body"]
@@ -117,7 +118,7 @@ def test_installer_edit_and_reset_to_shipped(session: Session) -> None:
     rows = session.scalars(select(MessageTemplate)).all()
     assert len(rows) == len(shipped_templates()) and all(r.is_builtin for r in rows)
     save_template(session, key="evergreen/welcome", subject="Hello {{ profile.first_name }}",
-                  text_body="Welcome!", html_body="")
+                  text_body="Welcome! Unsubscribe: {{ unsubscribe_url }}", html_body="")
     install_templates(session)  # leaves the edit alone
     edited = get_template(session, "evergreen/welcome")
     assert edited is not None and edited.subject == "Hello {{ profile.first_name }}"

@@ -21,6 +21,7 @@ from crm_segments.models import MessageTemplate
 
 pytestmark = pytest.mark.usefixtures("backend")
 KEY = "evergreen/welcome"
+EDITED = "Edited text. Unsubscribe: {{ unsubscribe_url }}"
 
 
 def _row(session: Session, key: str = KEY) -> MessageTemplate:
@@ -53,11 +54,11 @@ def test_an_unedited_row_follows_its_file(session: Session) -> None:
 def test_an_edit_overrides_its_file_until_reset(session: Session) -> None:
     install_templates(session)
     _as_if_installed_from_an_older_file(_row(session))
-    save_template(session, key=KEY, subject="Hello {{ profile.first_name }}", text_body="Edited text")
+    save_template(session, key=KEY, subject="Hello {{ profile.first_name }}", text_body=EDITED)
     install_templates(session)  # an upgrade leaves the edit alone
-    assert get_template(session, KEY).text_body == "Edited text"  # type: ignore[union-attr]
+    assert get_template(session, KEY).text_body == EDITED  # type: ignore[union-attr]
     assert template_state(session, KEY).origin == "edited"
-    assert next(t for t in list_templates(session) if t.key == KEY).text_body == "Edited text"
+    assert next(t for t in list_templates(session) if t.key == KEY).text_body == EDITED
 
     reset_template(session, KEY)
     assert get_template(session, KEY) == shipped_templates()[KEY]
@@ -66,7 +67,7 @@ def test_an_edit_overrides_its_file_until_reset(session: Session) -> None:
 
 def test_a_template_made_in_the_database_is_custom(session: Session) -> None:
     save_template(session, key="sales/spring_offer", channel="email", subject="Spring offer",
-                  text_body="Hi {{ profile.first_name }}")
+                  text_body="Hi {{ profile.first_name }}\nUnsubscribe: {{ unsubscribe_url }}")
     state = template_state(session, "sales/spring_offer")
     assert (state.origin, state.shipped, state.source.content_type) == ("custom", None, "sales")
     assert "sales/spring_offer" in {t.key for t in list_templates(session)}

@@ -122,7 +122,8 @@ def test_templates_are_read_by_any_key(api: Api, spec: dict[str, Any]) -> None:
 
 def test_only_admins_change_templates_and_bad_parts_save_nothing(
         api: Api, admin_api: Api, sales_api: Api, session: Session, spec: dict[str, Any]) -> None:
-    body = {"subject": "Your quote {{ quote.number }}", "text_body": "Hi {{ profile.first_name }}"}
+    body = {"subject": "Your quote {{ quote.number }}",
+            "text_body": "Hi {{ profile.first_name }}\nUnsubscribe: {{ unsubscribe_url }}"}
     denied = sales_api.put(f"/templates/{KEY}", json=body)
     assert denied.status_code == 403 and denied.json["error"]["code"] == "forbidden"
 
