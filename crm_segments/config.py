@@ -21,6 +21,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_JSON_BYTES = 1024 * 1024
 DEFAULT_TAGS_PER_USER_PER_MINUTE = 30
+DEFAULT_QUERY_SEGMENT_TIMEOUT = 30.0  # seconds one run of a database-query segment may take
+MAX_QUERY_SEGMENT_TIMEOUT = 3600.0
 DEFAULT_TAGS_PER_REQUEST = 20
 MAX_TAGS_PER_REQUEST = 100  # the highest CRM_SEGMENTS_TAGS_PER_REQUEST (and the API schema's bound)
 
@@ -98,6 +100,8 @@ class Settings:
     # Tag names one request may name (a bulk body, the bulk bar, a CSV tagging form).
     tags_per_request: int = DEFAULT_TAGS_PER_REQUEST
     templates: TemplateLimits = field(default_factory=TemplateLimits)
+    # Seconds a database-query segment's query may run (the statement timeout); previews stop sooner.
+    query_segment_timeout: float = DEFAULT_QUERY_SEGMENT_TIMEOUT
 
 
 def instance_dir(configured: Any = None) -> Path:
@@ -163,7 +167,16 @@ def settings_from_config(config: Mapping[str, Any]) -> Settings:
         tags_per_request=_whole("TAGS_PER_REQUEST", config.get("CRM_SEGMENTS_TAGS_PER_REQUEST"),
                                 DEFAULT_TAGS_PER_REQUEST, low=1, high=MAX_TAGS_PER_REQUEST),
         templates=template_limits_from_config(config),
+        query_segment_timeout=_query_segment_timeout(config.get("CRM_SEGMENTS_QUERY_SEGMENT_TIMEOUT")),
     )
+
+
+def _query_segment_timeout(value: Any) -> float:
+    seconds = _positive("QUERY_SEGMENT_TIMEOUT", value, DEFAULT_QUERY_SEGMENT_TIMEOUT)
+    if not 1 <= seconds <= MAX_QUERY_SEGMENT_TIMEOUT:
+        raise ConfigError(f"CRM_SEGMENTS_QUERY_SEGMENT_TIMEOUT: {seconds:g} s must be from 1 to "
+                          f"{MAX_QUERY_SEGMENT_TIMEOUT:g} s")
+    return seconds
 
 
 def template_limits_from_config(config: Mapping[str, Any]) -> TemplateLimits:
@@ -347,7 +360,7 @@ def config_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     if outbox := env.get("OUTBOX_DIR"):
         config["CRM_SEGMENTS_OUTBOX_DIR"] = outbox
     for name in ("MAX_UPLOAD_BYTES", "MAX_JSON_BYTES", "TAGS_PER_USER_PER_MINUTE", "TAGS_PER_REQUEST",
-                 *TEMPLATE_ENV):
+                 "QUERY_SEGMENT_TIMEOUT", *TEMPLATE_ENV):
         if value := env.get(f"CRM_SEGMENTS_{name}"):
             config[f"CRM_SEGMENTS_{name}"] = value
     for name, conventional in MESSAGING_ENV.items():

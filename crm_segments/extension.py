@@ -45,8 +45,10 @@ class CRMSegments:
         app.config.setdefault("CRM_SEGMENTS_BACKGROUND_WORKER", True)
         settings = settings_from_config(app.config)
         from crm_segments.automation.rendering import configure as configure_rendering
+        from crm_segments.segments.query_segments import configure as configure_query_segments
 
         configure_rendering(settings.templates)  # per process: the last app set up sets the limits
+        configure_query_segments(settings.query_segment_timeout)  # likewise
         engine = make_engine(settings.database_url)
         state = State(settings, engine, make_session_factory(engine))
         if app.config["CRM_SEGMENTS_BACKGROUND_WORKER"]:

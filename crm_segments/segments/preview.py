@@ -20,12 +20,12 @@ from crm_segments.services.errors import FieldError, ValidationFailed
 
 from .compiler import compile_rule
 from .cycles import check_no_cycles
-from .query_segments import query_ids
+from .query_segments import configured_timeout_ms, query_ids
 from .rules import RuleError, parse_rule
 
 SAMPLE_SIZE = 20
 PREVIEW_QUERY_ROWS = 1_000_000
-PREVIEW_QUERY_TIMEOUT_MS = 10_000
+PREVIEW_QUERY_TIMEOUT_MS = 10_000  # at most: a preview answers a page; the setting may be lower
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,8 @@ def preview_query(session: Session, sql: str, *, sample_size: int = SAMPLE_SIZE)
     """
     total = by_email = by_sms = 0
     sample_ids: list[int] = []
-    for chunk in query_ids(session, sql, timeout_ms=PREVIEW_QUERY_TIMEOUT_MS, row_limit=PREVIEW_QUERY_ROWS):
+    timeout_ms = min(configured_timeout_ms(), PREVIEW_QUERY_TIMEOUT_MS)
+    for chunk in query_ids(session, sql, timeout_ms=timeout_ms, row_limit=PREVIEW_QUERY_ROWS):
         part = preview_ids(session, select(Profile.id).where(Profile.id.in_(chunk)), sample_size=0)
         total, by_email = total + part.count, by_email + part.email_reachable
         by_sms += part.sms_reachable

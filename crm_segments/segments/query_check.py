@@ -13,6 +13,8 @@ escapes, dollar quotes, nested comments, optimizer hints).
 
 from __future__ import annotations
 
+import re
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
@@ -30,6 +32,7 @@ from .query_allowlist import (
 )
 
 FIELD = "query_sql"
+_PLAIN_NAME = re.compile(r"[^\W\d][\w$]*")
 MAX_QUERY_LENGTH = 20_000
 _SQLGLOT_DIALECTS = {"postgresql": "postgres", "sqlite": "sqlite"}
 _NAMES = {  # what a refused node is called in the message, where its sqlglot key is not plain SQL
@@ -119,6 +122,10 @@ def _check_node(node: exp.Expr, dialect: str) -> None:
         raise refuse(f"{_name(node)} is not allowed in a query segment")
     elif kind is exp.Var and not isinstance(node.parent, VAR_PARENTS):
         raise refuse(f"the word {node.name} is not allowed here in a query segment")
+    elif isinstance(node, exp.Identifier) and not node.quoted and not _PLAIN_NAME.fullmatch(node.name):
+        # SQLite reads $name, :name and @name as parameters wherever sqlglot reads a name
+        raise refuse(f"the name {node.name} is not allowed in a query segment: parameters are not, "
+                     "and a column so named is written in double quotes")
     elif isinstance(node, exp.DataType):
         _check_type(node, dialect)
     elif isinstance(node, exp.Table):

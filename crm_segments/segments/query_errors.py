@@ -14,6 +14,7 @@ import sqlite3
 import psycopg
 
 TIMED_OUT = "the query took longer than the time limit"
+UNEXPECTED = "the query could not be run ({kind}); nothing was changed"
 _TOKEN = re.compile(r'"[^"]{0,60}"|\w{1,60}|\S')
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _GENERIC = {"Error", "DatabaseError", "InterfaceError", "InternalError", "OperationalError",
@@ -32,6 +33,26 @@ _SQLITE_SHAPES = [
     (re.compile(r"access to [\w.]+ is prohibited$"), _GUARD),
     (re.compile(r"not authorized$"), _GUARD),
 ]
+
+
+class QueryFailed(Exception):
+    """The query was valid but running it failed: timeout, too many rows, not ids, a database error.
+
+    The message never carries the database's own text.
+    """
+
+
+def failure_message(exc: BaseException) -> str:
+    """What a user is shown, and a segment keeps, for any failure while previewing or refreshing a query
+    segment: QueryFailed's own message, else only the kind of error, never its text."""
+    if isinstance(exc, QueryFailed):
+        return str(exc)
+    cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
+    if isinstance(cause, psycopg.Error):
+        return postgres_message(cause, query="", offset=0)
+    if isinstance(cause, sqlite3.Error):
+        return sqlite_message(cause, query="")
+    return UNEXPECTED.format(kind=type(exc).__name__)
 
 
 def postgres_message(exc: psycopg.Error, *, query: str, offset: int) -> str:

@@ -31,29 +31,35 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from crm_segments.config import DEFAULT_QUERY_SEGMENT_TIMEOUT
 from crm_segments.models import Profile
 
 from .query_allowlist import DATA_TABLES, QUERY_ROLE, SQLITE_CALLS
 from .query_check import FIELD, MAX_QUERY_LENGTH, checked_sql, validate_query
-from .query_errors import postgres_message, role_message, sqlite_message
+from .query_errors import QueryFailed, postgres_message, role_message, sqlite_message
 
-__all__ = ["DEFAULT_ROW_LIMIT", "DEFAULT_TIMEOUT_MS", "FIELD", "MAX_QUERY_LENGTH", "QueryFailed",
-           "checked_sql", "query_ids", "stage_query", "validate_query"]
+__all__ = ["DEFAULT_ROW_LIMIT", "FIELD", "MAX_QUERY_LENGTH", "QueryFailed", "checked_sql", "configure",
+           "configured_timeout_ms", "query_ids", "stage_query", "validate_query"]
 
-DEFAULT_TIMEOUT_MS = 30_000
 DEFAULT_ROW_LIMIT = 1_000_000
 CHUNK = 10_000
 CURSOR = "crm_query_segment"
 
+_timeout = {"seconds": DEFAULT_QUERY_SEGMENT_TIMEOUT}
+
+
+def configure(timeout_seconds: float) -> None:
+    """The statement timeout of every query segment run in this process (``init_app`` sets it from
+    CRM_SEGMENTS_QUERY_SEGMENT_TIMEOUT)."""
+    _timeout["seconds"] = timeout_seconds
+
+
+def configured_timeout_ms() -> int:
+    return int(_timeout["seconds"] * 1000)
+
+
 STAGE = Table("crm_tmp_query_ids", MetaData(), Column("profile_id", BigInteger, primary_key=True),
               prefixes=["TEMPORARY"])
-
-
-class QueryFailed(Exception):
-    """The query was valid but running it failed: timeout, too many rows, not ids, a database error.
-
-    The message never carries the database's own text (query_errors.py).
-    """
 
 
 def _wrapped(sql: str, limit: int) -> tuple[str, int]:
@@ -141,13 +147,17 @@ def _engine(session: Session) -> Engine:
     return session.get_bind().engine
 
 
-def query_ids(session: Session, sql: str, *, timeout_ms: int = DEFAULT_TIMEOUT_MS,
+def query_ids(session: Session, sql: str, *, timeout_ms: int | None = None,
               row_limit: int = DEFAULT_ROW_LIMIT) -> Iterator[list[int]]:
-    """Validate and run ``sql`` read-only; yield its profile ids in chunks (at most ``row_limit``)."""
+    """Validate and run ``sql`` read-only; yield its profile ids in chunks (at most ``row_limit``).
+
+    ``timeout_ms`` defaults to the configured statement timeout.
+    """
     engine = _engine(session)
     checked = checked_sql(sql, dialect=engine.dialect.name)
+    limit_ms = configured_timeout_ms() if timeout_ms is None else timeout_ms
     seen = 0
-    with _readonly_rows(engine, checked, timeout_ms=timeout_ms, limit=row_limit + 1) as rows:
+    with _readonly_rows(engine, checked, timeout_ms=limit_ms, limit=row_limit + 1) as rows:
         chunk: list[int] = []
         for row in rows:
             value = row[0]

@@ -25,6 +25,7 @@ from crm_segments.unit_of_work import each_in_own_transaction, error_message
 from .compiler import compile_rule
 from .dependencies import dependency_levels, segment_refs
 from .membership import Diff, apply_diff, count_members, lock_segment
+from .query_errors import failure_message
 from .query_segments import stage_query
 from .rules import parse_rule
 from .statistics import analyze_stale_tables
@@ -88,7 +89,10 @@ def refresh_segment(session: Session, segment: Segment, *, now: dt.datetime) -> 
     except RefreshError:
         raise
     except Exception as exc:  # any failure of the rule or the database: nothing was changed
-        raise RefreshError(error_message(exc)) from exc
+        # A query segment's failure is described without the database's text, which can quote
+        # values its query read (query_errors.py).
+        message = failure_message(exc) if segment.kind == "query" else error_message(exc)
+        raise RefreshError(message) from exc
     return RefreshResult(segment.id, segment.name, size, diff.entered, diff.exited, elapsed)
 
 

@@ -9,6 +9,7 @@ edit static lists.
 from __future__ import annotations
 
 import json
+import logging
 from functools import partial
 from typing import Any
 
@@ -39,6 +40,7 @@ from crm_segments.segments import cohorts, members, preview, reports, service, s
 from crm_segments.segments.explain import explain
 from crm_segments.segments.fields import rule_metadata
 from crm_segments.segments.prebuilt import reset_to_shipped
+from crm_segments.segments.query_errors import QueryFailed, failure_message
 from crm_segments.segments.rules import RuleError, parse_rule
 from crm_segments.services.deletion import InUse
 from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -51,6 +53,7 @@ from crm_segments.web.segment_chart import size_chart
 from crm_segments.web.task_views import queue_task
 from crm_segments.web.ui import bp
 
+log = logging.getLogger(__name__)
 VIEWERS = ("admin", "sales")
 
 
@@ -330,9 +333,13 @@ def segment_preview() -> tuple[Response, int]:
     except ValidationFailed as exc:
         first = exc.errors[0]
         return jsonify(error={"field": first.field, "message": first.message}), 422
-    except Exception as exc:  # a query that failed to run: tell the editor, never a 500 page
+    except QueryFailed as exc:  # the query ran and failed: its kind and where, never the database's text
         session.rollback()
         return jsonify(error={"field": "query_sql", "message": str(exc)}), 422
+    except Exception as exc:  # tell the editor, never a 500 page; the text stays in the log
+        session.rollback()
+        log.exception("segment preview failed")
+        return jsonify(error={"field": "query_sql", "message": failure_message(exc)}), 422
     return jsonify(count=result.count, email_reachable=result.email_reachable,
                    sms_reachable=result.sms_reachable,
                    sample=[{"id": p.id, "name": p.full_name, "email": p.email,

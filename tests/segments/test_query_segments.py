@@ -3,42 +3,28 @@ and failing with the kind of error and where, never the database's text or a val
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from sqlalchemy import delete, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_segments.models import Profile, Segment, User
+from crm_segments.models import Segment
 from crm_segments.segments import query_segments
 from crm_segments.segments.query_segments import QueryFailed, query_ids
 from crm_segments.segments.refresh import RefreshError, refresh_segment, run_refresh
+from tests.segments.query_world import (
+    LEAKY_QUERY,
+    LEAKY_SHOWN,
+    ON_POSTGRESQL,
+    ON_SQLITE,
+    SECRET_EMAIL,
+    SECRET_WORD,
+)
 from tests.segments.test_query_check import ACCEPTED
 from tests.segments.test_refresh import NOW, make_segment, members
 
 GOOD = "SELECT id FROM crm_profiles WHERE region = 'Yukon' AND id % 1 = 0  -- a modulo and a comment"
 SLOW = ("WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 100000000) "
         "SELECT n FROM t WHERE n < 0")
-SECRET_EMAIL = "secret.value@example.com"
-SECRET_HASH = "pbkdf2:sha256:600000$secret-salt$secret-hash-value"
-
-
-@pytest.fixture
-def committed(engine: Engine) -> Iterator[list[int]]:
-    """Profiles (and a user) committed outside the test's transaction: the query's connection sees only
-    committed rows."""
-    rows = [{"external_id": f"QS-{i}", "region": "Yukon" if i < 3 else "Nunavut",
-             "email": SECRET_EMAIL if i == 4 else None} for i in range(5)]
-    with engine.begin() as conn:
-        ids = [conn.execute(insert(Profile).returning(Profile.id), row).scalar_one() for row in rows]
-        user_id = conn.execute(insert(User).returning(User.id), {
-            "email": "query.victim@example.com", "password_hash": SECRET_HASH, "role": "admin"}).scalar_one()
-    yield ids
-    with engine.begin() as conn:
-        conn.execute(delete(Profile).where(Profile.id.in_(ids)))
-        conn.execute(delete(User).where(User.id == user_id))
-
 
 def run(session: Session, sql: str, **limits: int) -> list[int]:
     return sorted(i for chunk in query_ids(session, sql, **limits) for i in chunk)
@@ -89,21 +75,17 @@ def test_an_unknown_column_is_named_with_its_position(session: Session, backend:
 
 def test_a_database_error_never_shows_a_value_the_query_read(committed: list[int], session: Session,
                                                              backend: str) -> None:
-    if backend == "postgresql":  # PostgreSQL's own text would be: invalid input syntax ... "secret..."
-        message = failure(session, "SELECT id FROM crm_profiles WHERE CAST(email AS INTEGER) = 1")
-        assert message.startswith("invalid text representation (SQLSTATE 22P02)"), message
-    else:  # SQLite's own text would be "malformed JSON"; an unknown shape shows only its error code
-        message = failure(session, "SELECT id FROM crm_profiles WHERE json_extract(email, '$.a') = 1")
-        assert message == "the database refused the query (SQLITE_ERROR)", message
-    assert "secret" not in message and "JSON" not in message and "syntax" not in message
+    # PostgreSQL's own text would be: invalid input syntax for type integer: "secret..."; SQLite's
+    # "malformed JSON" has no known shape, so only its error code is shown.
+    message = failure(session, LEAKY_QUERY[backend])
+    assert message.startswith(LEAKY_SHOWN[backend]), message
+    assert SECRET_WORD not in message and "JSON" not in message and "syntax" not in message
 
 
 def test_a_failing_refresh_keeps_no_value_in_last_error(committed: list[int], session: Session,
                                                         session_factory: sessionmaker[Session],
                                                         backend: str) -> None:
-    reads_email = ("SELECT id FROM crm_profiles WHERE CAST(email AS INTEGER) = 1" if backend == "postgresql"
-                   else "SELECT id FROM crm_profiles WHERE json_extract(email, '$.a') = 1")
-    segment = make_segment(session, name="Leaky", kind="query", rule=None, query_sql=reads_email)
+    segment = make_segment(session, name="Leaky", kind="query", rule=None, query_sql=LEAKY_QUERY[backend])
     session.commit()  # a savepoint of the test's transaction: the refresh's sessions see the segment
 
     result = run_refresh(session_factory, segment.id, now=NOW)
@@ -111,7 +93,8 @@ def test_a_failing_refresh_keeps_no_value_in_last_error(committed: list[int], se
     session.expire_all()
     stored = session.get(Segment, segment.id)
     assert stored is not None and stored.last_error == result.error and result.error
-    assert "secret" not in stored.last_error and "JSON" not in stored.last_error
+    assert stored.last_error.startswith(LEAKY_SHOWN[backend]), stored.last_error
+    assert SECRET_WORD not in stored.last_error and "JSON" not in stored.last_error
 
 
 def test_failing_query_refresh_changes_nothing(committed: list[int], session: Session) -> None:
@@ -144,13 +127,11 @@ def test_the_database_refuses_tables_outside_the_crm_data(committed: list[int], 
         _unchecked(engine, sql)
     kind = "insufficient privilege (SQLSTATE 42501)" if backend == "postgresql" else "refused by the database"
     assert str(caught.value).startswith(kind), caught.value
-    assert "secret" not in str(caught.value)
+    assert SECRET_WORD not in str(caught.value)
 
 
-def test_postgresql_runs_the_query_as_the_read_only_role(committed: list[int], engine: Engine,
-                                                         backend: str) -> None:
-    if backend != "postgresql":
-        pytest.skip("roles are PostgreSQL's")
+@ON_POSTGRESQL
+def test_postgresql_runs_the_query_as_the_read_only_role(committed: list[int], engine: Engine) -> None:
     assert _unchecked(engine, "SELECT current_user") == [("crm_segments_query",)]
     assert _unchecked(engine, "SELECT current_setting('transaction_read_only')") == [("on",)]
     leak = "SELECT query_to_xml('SELECT password_hash FROM crm_users', true, true, '')::text"
@@ -158,10 +139,8 @@ def test_postgresql_runs_the_query_as_the_read_only_role(committed: list[int], e
         _unchecked(engine, leak)
 
 
-def test_sqlite_authorizer_allows_only_the_listed_functions(committed: list[int], engine: Engine,
-                                                            backend: str) -> None:
-    if backend != "sqlite":
-        pytest.skip("the authorizer is SQLite's")
+@ON_SQLITE
+def test_sqlite_authorizer_allows_only_the_listed_functions(committed: list[int], engine: Engine) -> None:
     assert _unchecked(engine, "SELECT count(*) FROM crm_profiles WHERE lower(region) = 'yukon'") == [(3,)]
     for sql in ("SELECT randomblob(8)", "SELECT load_extension('x')", "SELECT sqlite_version()",
                 "SELECT name FROM sqlite_master", "SELECT name FROM pragma_table_list"):
@@ -169,10 +148,9 @@ def test_sqlite_authorizer_allows_only_the_listed_functions(committed: list[int]
             _unchecked(engine, sql)
 
 
-def test_postgresql_without_the_role_refuses_query_segments(session: Session, backend: str,
+@ON_POSTGRESQL
+def test_postgresql_without_the_role_refuses_query_segments(session: Session,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    if backend != "postgresql":
-        pytest.skip("roles are PostgreSQL's")
     monkeypatch.setattr(query_segments, "QUERY_ROLE", "crm_segments_no_such_role")
     message = failure(session, GOOD)
     assert "crm_segments_no_such_role, which does not exist" in message and "docs/security.md" in message
