@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from crm_segments import email_addresses
 from crm_segments.config import Settings
 from crm_segments.models import Message, Profile
 
@@ -42,6 +43,8 @@ def check(session: Session, message: Message, profile: Profile, *, settings: Set
         return Hold("failed", f"template {message.template_key}: {exc}"[:200])
     if not message.to_address:
         return Hold("suppressed", "no email address" if message.channel == "email" else "no phone number")
+    if message.channel == "email" and (refusal := _unsendable_address(message)):
+        return Hold("suppressed", refusal)
     to_staff = message.category == "test" or message.recipient_user_id is not None
     if not to_staff and (refusal := _consent_refusal(message, profile)):
         return Hold("suppressed", refusal)
@@ -51,6 +54,19 @@ def check(session: Session, message: Message, profile: Profile, *, settings: Set
     if free := caps.free_at(message):
         return Hold("pending", "frequency cap reached", free)
     caps.count(message)
+    return None
+
+
+def _unsendable_address(message: Message) -> str | None:
+    """An address stored before the provider's rule was checked where addresses come in: its domain
+    goes in IDNA form; one the provider cannot take is suppressed here rather than sent to fail."""
+    address = message.to_address or ""
+    try:
+        sendable = email_addresses.sendable(address)
+    except email_addresses.AddressRefused as exc:
+        return f"email address {address} {exc}"[:200]
+    if sendable != address:
+        message.to_address = sendable
     return None
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm_segments import email_addresses
 from crm_segments.models import Message, Profile, User
 from crm_segments.services.errors import FieldError, ValidationFailed
 from crm_segments.services.profile_queries import search_condition
@@ -161,6 +162,12 @@ def send_test(session: Session, source: TemplateSource, *, user: User, profile: 
                                                          "e.g. +15551234567")])
     if not address:
         raise ValidationFailed([FieldError("to_address", "no address to send the test to")])
+    if source.channel == "email":
+        try:  # one the provider cannot take is refused now rather than sent to fail
+            address = email_addresses.normalize(address) if (to_address or "").strip() \
+                else email_addresses.sendable(address)
+        except email_addresses.AddressRefused as exc:
+            raise ValidationFailed([FieldError("to_address", f"{address} {exc}")]) from None
     rendered = preview_template(session, source, profile=profile, base_url=base_url, record_type=record_type,
                                 record_id=record_id)
     record_type, record_id = rendered.record_type, rendered.record_id

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BeforeValidator,
@@ -25,6 +24,8 @@ from pydantic import (
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
+
+from crm_segments import email_addresses
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 # Separators people type in phone numbers; removing them never changes the number.
@@ -62,8 +63,8 @@ class OneOf:
 
 def _email(value: str) -> str:
     try:
-        return validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
+        return email_addresses.normalize(value)  # the domain in IDNA (punycode) form
+    except email_addresses.AddressRefused as exc:
         reason = {"reason": str(exc)}
         raise PydanticCustomError("email", "not a valid email address: {reason}", reason) from None
 
@@ -105,7 +106,9 @@ def _strip(value: Any) -> Any:
 
 Email = Annotated[
     str, BeforeValidator(_strip), AfterValidator(_email),
-    WithJsonSchema({"type": "string", "format": "email", "maxLength": 254}),
+    WithJsonSchema({"type": "string", "format": "email", "maxLength": 254,
+                    "description": "ASCII before the @ (what the email provider accepts); an "
+                                   "internationalised domain is stored in its IDNA (punycode) form"}),
 ]
 Phone = Annotated[
     str, AfterValidator(_phone),

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from crm_segments import email_addresses
 from crm_segments.models import ApiKey, User
 from crm_segments.models.users import ROLES
 from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -19,8 +19,8 @@ MIN_PASSWORD_LENGTH = 8
 def create_user(*, session: Session, email: str, password: str, role: str, name: str = "") -> User:
     errors = []
     try:
-        email = validate_email(email, check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
+        email = email_addresses.normalize(email).lower()
+    except email_addresses.AddressRefused as exc:
         errors.append(FieldError("email", str(exc)))
     if role not in ROLES:
         errors.append(FieldError("role", f"must be one of {', '.join(ROLES)}"))
@@ -38,7 +38,11 @@ def create_user(*, session: Session, email: str, password: str, role: str, name:
 
 
 def find_user_by_email(*, session: Session, email: str) -> User | None:
-    return session.scalar(select(User).where(User.email == email.strip().lower()))
+    try:
+        key = email_addresses.lookup_key(email.strip())  # as stored: an IDN domain in punycode
+    except email_addresses.AddressRefused:
+        key = email.strip()
+    return session.scalar(select(User).where(User.email == key.lower()))
 
 
 def authenticate(*, session: Session, email: str, password: str) -> User | None:

@@ -13,10 +13,10 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm_segments import email_addresses
 from crm_segments.models import Profile
 from crm_segments.services.errors import FieldError, ValidationFailed
 
@@ -93,8 +93,8 @@ def _normalized(column: str, value: str) -> str:
             raise ValueError(f"is longer than {EXTERNAL_ID_MAX} characters")
         return value
     try:
-        return validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
+        return email_addresses.lookup_key(value)  # as stored: an IDN domain in punycode
+    except email_addresses.AddressRefused as exc:
         raise ValueError(f"{value!r} is not a valid email address: {exc}") from None
 
 

@@ -1,0 +1,79 @@
+"""Email addresses as the provider takes them: domains in IDNA form, ASCII local parts only."""
+
+from __future__ import annotations
+
+import timeit
+
+import pytest
+from sqlalchemy.orm import Session
+
+from crm_segments import email_addresses
+from crm_segments.email_addresses import AddressRefused, lookup_key, normalize, sendable
+from crm_segments.services import users
+from crm_segments.services.errors import ValidationFailed
+from crm_segments.tagging.csv_selection import csv_selection
+from tests.factories import ProfileFactory
+
+
+@pytest.mark.parametrize(("given", "stored"), [
+    ("Ann.Lee@Example.COM", "Ann.Lee@example.com"),
+    ("anna@bücher.example", "anna@xn--bcher-kva.example"),
+    ("anna@BÜCHER.de", "anna@xn--bcher-kva.de"),
+    ("li@例え.jp", "li@xn--r8jz45g.jp"),
+])
+def test_a_domain_is_kept_in_its_idna_form(given: str, stored: str) -> None:
+    assert normalize(given) == stored
+    assert sendable(given) == (given if given.isascii() else stored)
+    assert lookup_key(given) == stored
+
+
+@pytest.mark.parametrize(("given", "named"), [
+    ("josé@example.com", "'é'"),
+    ("ñandú@bücher.example", "'ñ', 'ú'"),
+    ("用户@例え.jp", "'户', '用'"),
+])
+def test_a_local_part_the_provider_cannot_take_is_refused_naming_the_characters(given: str,
+                                                                                named: str) -> None:
+    for check in (normalize, sendable):
+        with pytest.raises(AddressRefused) as refused:
+            check(given)
+        assert named in str(refused.value) and "SendGrid" in str(refused.value)
+    assert lookup_key(given) == given  # stored before the rule, it can still be found
+
+
+@pytest.mark.parametrize("given", ["nope", "a@", "@example.com", "a@b@example.com", "a@-example.com"])
+def test_what_is_not_an_address_is_refused(given: str) -> None:
+    for check in (normalize, lookup_key):
+        with pytest.raises(AddressRefused):
+            check(given)
+
+
+def test_an_ascii_address_costs_no_more_than_the_syntax_check_it_always_had() -> None:
+    """The importer validates every row: the provider's rule adds an ASCII test, nothing more."""
+    from email_validator import validate_email
+
+    address = "firstname.lastname1234@subdomain.example-company.com"
+
+    def cost(check: object) -> float:
+        return min(timeit.repeat(check, number=2000, repeat=5)) / 2000  # type: ignore[arg-type]
+
+    syntax_only = cost(lambda: validate_email(address, check_deliverability=False).normalized)
+    assert cost(lambda: normalize(address)) < syntax_only * 2
+    assert cost(lambda: sendable(address)) < syntax_only / 20  # at send time: a string test
+
+
+def test_users_are_stored_and_found_by_the_idna_form(session: Session, backend: str) -> None:
+    user = users.create_user(session=session, email="Ops@Bücher.example", password="long enough",
+                             role="sales")
+    assert user.email == "ops@xn--bcher-kva.example"
+    assert users.find_user_by_email(session=session, email="ops@bücher.example") is user
+    with pytest.raises(ValidationFailed) as refused:
+        users.create_user(session=session, email="josé@example.com", password="long enough", role="sales")
+    [error] = refused.value.errors
+    assert error.field == "email" and "'é'" in error.message
+
+
+def test_a_csv_selection_by_email_finds_the_idna_form(session: Session, backend: str) -> None:
+    anna = ProfileFactory(email=email_addresses.normalize("anna@bücher.example"))
+    selection = csv_selection(session=session, content="email\nanna@bücher.example\n")
+    assert session.scalars(selection.ids).all() == [anna.id]
