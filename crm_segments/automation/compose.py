@@ -4,6 +4,7 @@ row are what every retry sends."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from .rendering import TemplateProblem, render_parts
 from .template_store import TemplateCache, TemplateSource, get_template
 
 UNSUBSCRIBE_PREVIEW = "unsubscribe-link-preview"
+Rendered = dict[str, str] | TemplateProblem  # a message's parts by kind, or why it cannot be rendered
 
 
 def unsubscribe_link(message: Message, *, settings: Settings, base_url: str) -> str | None:
@@ -38,10 +40,28 @@ def recipient(session: Session, message: Message, profile: Profile) -> str | Non
 
 
 def compose(session: Session, message: Message, profile: Profile, *, settings: Settings, base_url: str,
-            now: dt.datetime, templates: TemplateCache | None = None) -> None:
-    """Fill the row's address and rendered parts; raises TemplateProblem when it cannot be rendered."""
+            now: dt.datetime, templates: TemplateCache | None = None,
+            rendered: Mapping[int, Rendered] | None = None) -> None:
+    """Fill the row's address and rendered parts; raises TemplateProblem when it cannot be rendered.
+    ``rendered``: the parts (or the problem) already rendered for a message, by id (see
+    ``render_ahead``); a message not in it is rendered now."""
     if message.rendered_at is not None:
         return
+    ahead = rendered.get(message.id) if rendered is not None else None
+    if isinstance(ahead, TemplateProblem):
+        raise ahead
+    parts = ahead if ahead is not None else render_message(session, message, profile, settings=settings,
+                                                           base_url=base_url, templates=templates)
+    message.subject = parts.get("subject")
+    message.html_body = parts.get("html")
+    message.text_body = parts.get("text") or parts.get("sms") or ""
+    message.to_address = recipient(session, message, profile)
+    message.rendered_at = now
+
+
+def render_message(session: Session, message: Message, profile: Profile, *, settings: Settings,
+                   base_url: str, templates: TemplateCache | None = None) -> dict[str, str]:
+    """The message's parts rendered from its template, by kind; raises TemplateProblem."""
     key = message.template_key
     source = templates.get(session, key) if templates is not None else get_template(session, key)
     if source is None:
@@ -54,12 +74,7 @@ def compose(session: Session, message: Message, profile: Profile, *, settings: S
                             record_id=message.record_id,
                             unsubscribe_url=link or links.unsubscribe_url(base_url, UNSUBSCRIBE_PREVIEW),
                             extra=extra)
-    parts = render_parts(source.parts(), context, limits=settings.templates)  # one request, every part
-    message.subject = parts.get("subject")
-    message.html_body = parts.get("html")
-    message.text_body = parts.get("text") or parts.get("sms") or ""
-    message.to_address = recipient(session, message, profile)
-    message.rendered_at = now
+    return render_parts(source.parts(), context, limits=settings.templates)  # one request, every part
 
 
 def preview(session: Session, source: TemplateSource, *, profile: Profile, base_url: str,

@@ -1,5 +1,7 @@
 """Start a batch of claimed messages in one transaction: take the claims, apply the gates, render, and
-commit ``sending`` for those that may go, before any of them is handed to a provider.
+commit ``sending`` for those that may go, before any of them is handed to a provider. The messages are
+rendered just before, in a read transaction of their own (``render_ahead``), so no lock is held while a
+template renders.
 
 The transaction's first statements lock what the checks depend on: on PostgreSQL an advisory lock per
 profile (taken in id order, so two dispatchers cannot deadlock), so two dispatchers cannot both pass
@@ -21,14 +23,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import Integer
 
 from crm_segments.config import Settings
+from crm_segments.db import READ_ONLY
 from crm_segments.models import Message, Profile
 
 from . import gates, links
 from .caps import FrequencyCaps
 from .channels import Channel, Outgoing
 from .claims import Claimed
-from .compose import unsubscribe_link
+from .compose import Rendered, render_message, unsubscribe_link
 from .prefetch import prefetch
+from .rendering import TemplateProblem
 from .template_store import TemplateCache
 
 _PROFILE_LOCK_NAMESPACE = 0x43524D  # "CRM": the first key of pg_advisory_xact_lock(int, int)
@@ -61,6 +65,8 @@ def start(session_factory: sessionmaker[Session], items: Sequence[Claimed], *, t
           channels: dict[str, Channel], settings: Settings, base_url: str, now: dt.datetime,
           templates: TemplateCache) -> Started:
     started = Started()
+    rendered = render_ahead(session_factory, items, token=token, settings=settings, base_url=base_url,
+                            templates=templates)
     with session_factory() as session, session.begin():
         if session.get_bind().dialect.name == "postgresql":
             session.execute(_LOCK_PROFILES, {"namespace": _PROFILE_LOCK_NAMESPACE,
@@ -81,7 +87,8 @@ def start(session_factory: sessionmaker[Session], items: Sequence[Claimed], *, t
         with session.no_autoflush:  # one flush at the end writes every row
             for message, profile in rows:
                 outcome = _take(session, message, profile, channel=channels[message.channel],
-                                settings=settings, base_url=base_url, now=now, caps=caps, templates=templates)
+                                settings=settings, base_url=base_url, now=now, caps=caps, templates=templates,
+                                rendered=rendered)
                 if outcome != "sending":
                     started.outcomes.append(outcome)
                     continue
@@ -91,13 +98,37 @@ def start(session_factory: sessionmaker[Session], items: Sequence[Claimed], *, t
     return started
 
 
+def render_ahead(session_factory: sessionmaker[Session], items: Sequence[Claimed], *, token: str,
+                 settings: Settings, base_url: str, templates: TemplateCache) -> dict[int, Rendered]:
+    """The parts of the claimed messages not rendered yet, or why one cannot be, by message id.
+
+    Rendered in a read transaction before the one that starts them: a render may take up to the time
+    limit (CRM_SEGMENTS_TEMPLATE_TIME_LIMIT), and that transaction holds SQLite's only write lock and
+    PostgreSQL's locks on the part's profiles. A row that changes in between is rendered again there."""
+    with session_factory(execution_options=READ_ONLY) as session:
+        rows = session.execute(
+            select(Message, Profile).join(Profile, Profile.id == Message.profile_id)
+            .where(Message.id.in_([item.id for item in items]), Message.claim_token == token,
+                   Message.status == "pending", Message.rendered_at.is_(None))).all()
+        loaded = prefetch(session, rows)  # noqa: F841 - keeps the rows in the identity map
+        rendered: dict[int, Rendered] = {}
+        for message, profile in rows:
+            try:
+                rendered[message.id] = render_message(session, message, profile, settings=settings,
+                                                      base_url=base_url, templates=templates)
+            except TemplateProblem as exc:
+                rendered[message.id] = exc
+    return rendered
+
+
 def _take(session: Session, message: Message, profile: Profile, *, channel: Channel, settings: Settings,
-          base_url: str, now: dt.datetime, caps: FrequencyCaps, templates: TemplateCache) -> str:
+          base_url: str, now: dt.datetime, caps: FrequencyCaps, templates: TemplateCache,
+          rendered: dict[int, Rendered]) -> str:
     """Apply the gates to a held row and set its new state: "sending", or why it is held back."""
     message.claim_token = message.claimed_until = None
     message.attempted_at, message.provider, message.updated_at = now, channel.provider, now
     hold = gates.check(session, message, profile, settings=settings, base_url=base_url, now=now,
-                       caps=caps, templates=templates)
+                       caps=caps, templates=templates, rendered=rendered)
     if hold is None:
         message.status, message.attempts = "sending", message.attempts + 1
         return "sending"

@@ -37,7 +37,7 @@ import math
 import os
 import pickle
 import signal
-import sys
+import struct
 import types
 from collections.abc import Generator, Iterator, Mapping
 from decimal import Decimal
@@ -423,24 +423,42 @@ def handle(request: Mapping[str, Any]) -> dict[str, Any]:
                 "retire": True}
 
 
+HEADER = struct.Struct("!Q")  # each message on the pipes: its length, then its bytes (render_pool.py)
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    chunks: list[bytes] = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _send(fd: int, data: bytes) -> None:
+    view = memoryview(HEADER.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def serve() -> None:
     """The renderer's loop: one request at a time until its parent closes the pipe."""
-    from multiprocessing.connection import Connection
-
-    requests, replies = Connection(0, writable=False), Connection(1, readable=False)
-    sys.stdout = sys.stderr  # the reply pipe carries replies only
+    requests, replies = os.dup(0), os.dup(1)
+    os.dup2(2, 1)  # the reply pipe carries replies only: a stray print goes to the error output
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which closes the pipe
     signal.signal(signal.SIGALRM, _on_alarm)
-    replies.send_bytes(b'{"ready": true}')
-    while True:
-        try:
-            request = pickle.loads(requests.recv_bytes())
-        except EOFError:
-            return
-        reply = handle(request)
-        replies.send_bytes(json.dumps(reply).encode("ascii"))
-        if reply.get("retire"):
-            return
+    try:
+        _send(replies, b'{"ready": true}')
+        while True:
+            (size,) = HEADER.unpack(_read_exactly(requests, HEADER.size))
+            reply = handle(pickle.loads(_read_exactly(requests, size)))
+            _send(replies, json.dumps(reply).encode("ascii"))
+            if reply.get("retire"):
+                return
+    except (EOFError, BrokenPipeError):
+        return  # the parent has gone or has given up on this renderer
 
 
 if __name__ == "__main__":

@@ -8,8 +8,13 @@ import dataclasses
 import os
 import resource
 import signal
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -53,10 +58,9 @@ def short_limits() -> Iterator[TemplateLimits]:
 def own_pool() -> Iterator[render_pool.RenderPool]:
     """A pool of one renderer for this test alone."""
     pool = render_pool.RenderPool(1)
-    saved, saved_owner = render_pool._pool, render_pool._owner
-    render_pool._pool, render_pool._owner = pool, os.getpid()
+    saved, render_pool._pool = render_pool._pool, pool
     yield pool
-    render_pool._pool, render_pool._owner = saved, saved_owner
+    render_pool._pool = saved
     pool.close()
 
 
@@ -133,6 +137,150 @@ def test_a_renderer_that_does_not_answer_is_killed_and_replaced(own_pool: render
         os.kill(stuck, 0)  # killed and reaped
     assert render("Hi {{ name }}", "text", {"name": "Bo"}, limits=SHORT) == "Hi Bo"
     assert own_pool.pids() != [stuck]
+
+
+@pytest.mark.parametrize(("source", "bound"), [
+    ("{{ '{:>900000000}'.format('a') }}", "memory"),               # str.format width
+    ("{{ '%0900000000d' % 1 }}", "memory"),                        # printf-style width
+    ("{{ '%900000000s'|format('a') }}", "memory"),                 # the format filter
+    ("{{ 'a'|center(900000000) }}", "memory"),
+    ("{{ 'a\nb'|indent(900000000) }}", "memory"),
+    ("{% set s = 'x' * 1000000 %}{{ s|replace('x', s) }}", "memory"),  # 10^12 characters
+    ("{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+     "memory"),                                                     # doubling a string
+    ("{% set ns = namespace(s=[1]) %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+     "memory"),                                                     # doubling a list
+    ("{{ [[0] * 1000000] * 1000000 }}", "time"),                   # 10^12 items printed
+    ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "nested"),  # a macro calling itself
+    ("{% macro f(n) %}{% if n < 40 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}{% endmacro %}{{ f(0) }}",
+     "time"),                                                       # 2^40 calls
+    ("{{ 10 * 'a' * 10**8 }}", "'*' would make"),
+    ("{{ ([1] * 1000)|map('string')|join * 1000000 }}", "'*' would make"),
+])
+def test_tricks_that_allocate_or_loop_without_bound_stop_at_a_limit(source: str, bound: str) -> None:
+    started = time.monotonic()
+    problem = _problem(source)
+    assert time.monotonic() - started < SHORT.time_limit + render_pool.GRACE + 2.0
+    assert problem.limit, problem.message
+    expected = {"memory": "rendering needed more than the limit of 256 MB of memory",
+                "time": "rendering took longer than the limit of 0.5 s",
+                "nested": "too deeply nested (a macro that calls itself?)"}.get(bound, bound)
+    assert expected in problem.message
+    assert render("still {{ 'fine' }}", "text", {}, limits=SHORT) == "still fine"
+
+
+def _state(pid: int) -> str | None:
+    """The process's state letter (``Z``: ended but not reaped), or None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def _until(condition: object, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+def test_a_renderer_killed_while_idle_is_replaced_and_no_render_fails(
+        own_pool: render_pool.RenderPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert render("warm", "text", {}, limits=SHORT) == "warm"
+    (killed,) = own_pool.pids()
+    os.kill(killed, signal.SIGKILL)
+    _until(lambda: _state(killed) == "Z", "the renderer did not end")
+    assert render("Hi {{ name }}", "text", {"name": "Cy"}, limits=SHORT) == "Hi Cy"
+    assert _state(killed) is None  # reaped: no zombie left
+    (fresh_pid,) = own_pool.pids()
+    assert fresh_pid != killed
+    # Killed just after it was seen alive: the request finds its pipe closed and goes to a fresh one.
+    monkeypatch.setattr(render_pool._Renderer, "alive", lambda self: True)
+    os.kill(fresh_pid, signal.SIGKILL)
+    _until(lambda: _state(fresh_pid) == "Z", "the renderer did not end")
+    assert render("Hi {{ name }}", "text", {"name": "Di"}, limits=SHORT) == "Hi Di"
+    assert _state(fresh_pid) is None and own_pool.pids() not in ([], [fresh_pid])
+
+
+def test_a_renderer_killed_while_rendering_fails_that_render_and_the_next_works(
+        own_pool: render_pool.RenderPool) -> None:
+    assert render("warm", "text", {}, limits=SHORT) == "warm"
+    (renderer,) = own_pool.pids()
+    with ThreadPoolExecutor(1) as thread:
+        rendering = thread.submit(render_all, {"text": NESTED}, {}, limits=TemplateLimits(time_limit=30))
+        _until(lambda: own_pool.busy == 1, "the render did not start")
+        os.kill(renderer, signal.SIGKILL)
+        texts, problems = rendering.result(timeout=30)
+    assert texts == {} and problems["text"].limit
+    assert problems["text"].message == "the template renderer stopped while rendering"
+    assert _state(renderer) is None
+    assert render("Hi {{ name }}", "text", {"name": "Ed"}, limits=SHORT) == "Hi Ed"
+
+
+def test_a_frozen_renderer_never_holds_up_the_thread_that_sends_it_a_request(
+        own_pool: render_pool.RenderPool) -> None:
+    """A request larger than a pipe holds cannot be written to a renderer that does not read: the
+    write has the same deadline as the answer."""
+    assert render("warm", "text", {}, limits=SHORT) == "warm"
+    (frozen,) = own_pool.pids()
+    os.kill(frozen, signal.SIGSTOP)
+    started = time.monotonic()
+    with pytest.raises(TemplateProblem) as caught:
+        render("Hi {{ profile.first_name|length }}", "text", {"profile": {"first_name": "x" * 4_000_000}},
+               limits=SHORT)
+    assert time.monotonic() - started < SHORT.time_limit + render_pool.GRACE + 1.0
+    assert caught.value.message == "rendering took longer than the limit of 0.5 s and was stopped"
+    assert _state(frozen) is None
+    assert render("{{ n }}", "text", {"n": 4_000_000}, limits=SHORT) == "4000000"
+
+
+def test_a_forked_child_renders_with_renderers_of_its_own() -> None:
+    assert render("parent", "text", {}) == "parent"
+    parent_renderers = render_pool.pool().pids()
+    answer_read, answer_write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            ok = (render("Hi {{ n }}", "text", {"n": "child"}) == "Hi child"
+                  and not set(render_pool.pool().pids()) & set(parent_renderers))
+            render_pool.pool().close()
+            os.write(answer_write, b"ok" if ok else b"no")
+        finally:
+            os._exit(0)
+    os.close(answer_write)
+    os.waitpid(child, 0)
+    assert os.read(answer_read, 2) == b"ok"
+    os.close(answer_read)
+    assert render("parent {{ again }}", "text", {"again": "again"}) == "parent again"
+    assert set(parent_renderers) <= set(render_pool.pool().pids())  # the child never used them
+
+
+EXITING = textwrap.dedent("""
+    import threading
+    from crm_segments.automation import render_pool
+    from crm_segments.automation.rendering import render, render_all
+    from crm_segments.config import TemplateLimits
+
+    nested = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    threading.Thread(target=render_all, args=({"text": nested}, {}),
+                     kwargs={"limits": TemplateLimits(time_limit=30)}, daemon=True).start()
+    while render_pool.pool().busy < 1:
+        pass
+    assert render("idle after this", "text", {}) == "idle after this"
+    print(*render_pool.pool().pids(), flush=True)
+""")
+
+
+def test_no_renderer_outlives_its_process() -> None:
+    """One renderer idle and one stuck in a render when the process exits: both are ended and
+    reaped by it, none is left behind as an orphan or a zombie."""
+    done = subprocess.run([sys.executable, "-c", EXITING], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    pids = [int(pid) for pid in done.stdout.split()]
+    assert len(pids) == 2
+    assert [_state(pid) for pid in pids] == [None, None]
 
 
 def test_the_names_a_template_reads_are_found_without_evaluating_it_here() -> None:

@@ -1,0 +1,190 @@
+"""A served app (waitress, 8 threads, a real SQLite file or PostgreSQL database) stays responsive while
+templates render past their limits: bad previews run in the renderer processes while a sign-in, a
+page and a write answer at once, and a sender stuck on one message's render holds no lock a page
+needs."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pytest
+import requests
+from flask import Flask
+from sqlalchemy import select
+
+from crm_segments import create_app
+from crm_segments.automation import render_pool
+from crm_segments.automation.dispatch import DispatchReport, dispatch_due
+from crm_segments.automation.outbox import enqueue_message
+from crm_segments.automation.template_store import save_template
+from crm_segments.db import Base, make_engine, utcnow
+from crm_segments.extension import get_state
+from crm_segments.models import Message, Profile
+from crm_segments.services import users
+from tests.databases import postgres_reachable, private_postgres_database, skip_or_fail
+
+PASSWORD = "served-limits-password"
+TIME_LIMIT = 1.0
+# 10^10 empty iterations: Python needs minutes for them.
+NESTED = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+SPIN = "Hello {{ profile.first_name }}\n{% if profile.company == 'Spin Co' %}" + NESTED + "{% endif %}"
+QUICK = 1.0  # seconds a sign-in, page or write may take while renders are stopped at the limit
+
+
+@dataclass
+class Served:
+    url: str
+    app: Flask
+    admin_key: str
+    profile_id: int
+
+    def api(self, method: str, path: str, **kwargs: object) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.admin_key}"}
+        return requests.request(method, f"{self.url}/api/v1{path}", headers=headers, timeout=60,
+                                **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('served-limits') / 'crm.db'}"
+        return
+    reason = postgres_reachable()
+    if reason:
+        skip_or_fail(reason)
+    with private_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    from waitress.server import create_server
+
+    engine = make_engine(database_url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    limits = render_pool.current_limits()
+    folder = tmp_path_factory.mktemp("served-instance")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CRM_SEGMENTS_INSTANCE_DIR", str(folder))
+        app = create_app({"CRM_SEGMENTS_DATABASE_URL": database_url,
+                          "SECRET_KEY": "served-secret-key-0123456789",
+                          "CRM_SEGMENTS_OUTBOX_DIR": str(folder / "outbox"),
+                          "CRM_SEGMENTS_TEMPLATE_TIME_LIMIT": str(TIME_LIMIT),
+                          "CRM_SEGMENTS_BACKGROUND_WORKER": False})
+    factory = get_state(app).session_factory
+    with factory() as session, session.begin():
+        users.create_user(session=session, email="ada@example.com", password=PASSWORD, role="admin")
+        _, secret = users.create_api_key(session=session, email="ada@example.com", name="admin key")
+        profile = Profile(external_id="ann", first_name="Ann", email="ann@example.com", email_consent=True)
+        session.add(profile)
+        session.flush()
+        profile_id = profile.id
+    server = create_server(app, host="127.0.0.1", port=0, threads=8)
+    serving = threading.Thread(target=server.run, name="waitress", daemon=True)
+    serving.start()
+    try:
+        yield Served(f"http://127.0.0.1:{server.effective_port}", app, secret, profile_id)
+    finally:
+        server.task_dispatcher.shutdown()
+        server.close()
+        for channel in list(server._map.values()):
+            channel.close()
+        serving.join(timeout=10)
+        get_state(app).engine.dispose()
+        render_pool.configure(limits)
+
+
+def _sign_in(url: str) -> float:
+    """Seconds a browser's sign-in takes: the form, then posting it; asserts it worked."""
+    started = time.monotonic()
+    browser = requests.Session()
+    form = browser.get(f"{url}/login", timeout=60)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form.text)
+    assert token is not None
+    signed_in = browser.post(f"{url}/login", data={"email": "ada@example.com", "password": PASSWORD,
+                                                   "csrf_token": token.group(1)},
+                             allow_redirects=False, timeout=60)
+    assert signed_in.status_code == 302, signed_in.text[:500]
+    return time.monotonic() - started
+
+
+def _when_busy(count: int, *, running: list[Future[object]] | None = None) -> None:
+    """Wait until ``count`` renders are under way in the renderer processes."""
+    deadline = time.monotonic() + 30
+    while render_pool.pool().busy < count:
+        assert time.monotonic() < deadline, "the renders did not start"
+        assert not running or not all(f.done() for f in running), "the renders ended before they were seen"
+        time.sleep(0.01)
+
+
+def test_a_sign_in_a_page_and_a_write_answer_while_bad_previews_render(served: Served) -> None:
+    _sign_in(served.url)  # warm: the first request of a process imports and compiles more
+    bad = {"profile_id": served.profile_id, "text_body": NESTED}
+    workers = render_pool.current_limits().workers
+    with ThreadPoolExecutor(6) as previews:
+        started = time.monotonic()
+        running = [previews.submit(served.api, "POST", "/templates/evergreen/welcome/preview", json=bad)
+                   for _ in range(6)]
+        _when_busy(workers, running=running)
+        sign_in = _sign_in(served.url)
+        page_started = time.monotonic()
+        page = requests.get(f"{served.url}/login", timeout=60)
+        page_took = time.monotonic() - page_started
+        write_started = time.monotonic()
+        tag = served.api("POST", "/tags", json={"name": "Responsive"})
+        write_took = time.monotonic() - write_started
+        unfinished = sum(not f.done() for f in running)
+        answers = [f.result() for f in running]
+        all_took = time.monotonic() - started
+    assert (page.status_code, tag.status_code) == (200, 201), tag.text
+    assert unfinished > 0, "the previews had all ended: nothing was measured against them"
+    assert sign_in < QUICK and page_took < QUICK and write_took < QUICK, (sign_in, page_took, write_took)
+    for answer in answers:
+        assert answer.status_code == 422
+        (field,) = answer.json()["error"]["fields"]
+        assert field == {"field": "text_body",
+                         "message": f"line 1: rendering took longer than the limit of {TIME_LIMIT:g} s"}
+    # Two renderers: the six previews took three rounds of the time limit, not one render each at once.
+    assert all_took >= 3 * TIME_LIMIT
+
+
+def test_a_sender_stopped_on_one_render_holds_up_no_page(served: Served) -> None:
+    """The scheduler runs in the web process (``crm-segments run``): while it renders a message past
+    the limit, a page that writes answers at once, and the next message is sent in the same run."""
+    factory = get_state(served.app).session_factory
+    now = utcnow()
+    with factory() as session, session.begin():
+        save_template(session, key="transactional/spin", channel="email",
+                      subject="Hi {{ profile.first_name }}", text_body=SPIN)
+        ids = []
+        for n, company in enumerate(["Spin Co", "Spin Co", "Acme"]):
+            profile = Profile(external_id=f"spin-{n}", first_name=f"P{n}", company=company,
+                              email=f"p{n}@example.com", email_consent=True)
+            session.add(profile)
+            session.flush()
+            ids.append(enqueue_message(session, dedupe_key=f"spin:{n}", profile_id=profile.id,
+                                       channel="email", template="transactional/spin",
+                                       category="transactional", now=now).id)
+    settings = get_state(served.app).settings
+    with ThreadPoolExecutor(1) as sender:
+        dispatched: Future[DispatchReport] = sender.submit(dispatch_due, factory, settings=settings, now=now)
+        _when_busy(1, running=[dispatched])  # type: ignore[list-item]
+        write_started = time.monotonic()
+        tag = served.api("POST", "/tags", json={"name": "While sending"})
+        write_took = time.monotonic() - write_started
+        sending = not dispatched.done()
+        report = dispatched.result()
+    assert tag.status_code == 201, tag.text
+    assert sending and write_took < QUICK, write_took
+    assert (report["failed"], report["sent"]) == (2, 1)
+    with factory() as session:
+        rows = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(ids)))}
+    assert [rows[i].status for i in ids] == ["failed", "failed", "sent"]
+    assert rows[ids[0]].status_reason == ("template transactional/spin: text: line 2: rendering took longer "
+                                          f"than the limit of {TIME_LIMIT:g} s")
