@@ -128,6 +128,14 @@ def _samples(tmp: Path) -> dict[str, Sample]:
         "CRM_SEGMENTS_DEFAULT_TIME_ZONE": Sample("Europe/Paris", _messaging("default_time_zone")),
         "CRM_SEGMENTS_PROVIDER_TIMEOUT": Sample("2.5", _messaging("provider_timeout"), 2.5),
         "CRM_SEGMENTS_SEND_THREADS": Sample("32", _messaging("send_threads"), 32),
+        "CRM_SEGMENTS_SMS_HELP_TEXT": Sample("Acme Shop: reply STOP to opt out. Help: +15550001111",
+                                             _messaging("sms_help_text")),
+        "CRM_SEGMENTS_SIGNIN_LIMIT_PER_ACCOUNT": Sample("5 per 10 minutes",
+                                                        lambda s, app: s.accounts.signin_limit_per_account),
+        "CRM_SEGMENTS_SIGNIN_LIMIT_PER_ADDRESS": Sample("50 per hour",
+                                                        lambda s, app: s.accounts.signin_limit_per_address),
+        "CRM_SEGMENTS_RATE_LIMIT_STORAGE_URI": Sample("memory:///sign-in",
+                                                      lambda s, app: s.accounts.rate_limit_storage_uri),
     }
 
 
