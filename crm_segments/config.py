@@ -88,11 +88,26 @@ class TemplateLimits:
 
 
 @dataclass(frozen=True)
+class AccountSettings:
+    """Sign-in throttling (see web/signin_limits.py): Flask-Limiter limit strings, None for no limit.
+
+    Only failed attempts count. Per account, whatever the address: slows guessing one person's
+    password from many machines. Per address, whatever the account: slows trying many accounts.
+    """
+
+    signin_limit_per_account: str | None = "10 per 15 minutes"
+    signin_limit_per_address: str | None = "30 per 15 minutes"
+    # Where the counts live: memory:// is per process; several processes (or hosts) share redis://...
+    rate_limit_storage_uri: str = "memory://"
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str
     outbox_dir: Path
     public_url: str = "http://127.0.0.1:5000"
     messaging: MessagingSettings = field(default_factory=MessagingSettings)
+    accounts: AccountSettings = field(default_factory=AccountSettings)
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # a request body (CSV uploads, forms); more is 413
     max_json_bytes: int = DEFAULT_MAX_JSON_BYTES  # a JSON body (the API); more is 413
     # New tags one person may create per minute (UI and API); None: no limit.
@@ -157,6 +172,7 @@ def settings_from_config(config: Mapping[str, Any]) -> Settings:
         outbox_dir=Path(outbox),
         public_url=public_url.rstrip("/"),
         messaging=messaging_settings_from_config(config),
+        accounts=account_settings_from_config(config),
         max_upload_bytes=_whole("MAX_UPLOAD_BYTES", config.get("CRM_SEGMENTS_MAX_UPLOAD_BYTES"),
                                 DEFAULT_MAX_UPLOAD_BYTES, low=1024, high=2**40),
         max_json_bytes=_whole("MAX_JSON_BYTES", config.get("CRM_SEGMENTS_MAX_JSON_BYTES"),
@@ -196,6 +212,53 @@ def template_limits_from_config(config: Mapping[str, Any]) -> TemplateLimits:
         memory_mb=get("MEMORY_MB", defaults.memory_mb, 16, 16384),
         workers=get("WORKERS", defaults.workers, 1, 32),
     )
+
+
+def account_settings_from_config(config: Mapping[str, Any]) -> AccountSettings:
+    defaults = AccountSettings()
+    return AccountSettings(
+        signin_limit_per_account=_rate_limit("SIGNIN_LIMIT_PER_ACCOUNT",
+                                             config.get("CRM_SEGMENTS_SIGNIN_LIMIT_PER_ACCOUNT"),
+                                             defaults.signin_limit_per_account),
+        signin_limit_per_address=_rate_limit("SIGNIN_LIMIT_PER_ADDRESS",
+                                             config.get("CRM_SEGMENTS_SIGNIN_LIMIT_PER_ADDRESS"),
+                                             defaults.signin_limit_per_address),
+        rate_limit_storage_uri=_storage_uri("RATE_LIMIT_STORAGE_URI",
+                                            config.get("CRM_SEGMENTS_RATE_LIMIT_STORAGE_URI"),
+                                            defaults.rate_limit_storage_uri),
+    )
+
+
+def _rate_limit(name: str, value: Any, default: str | None) -> str | None:
+    """A Flask-Limiter limit string ("10 per 15 minutes", "5/minute;20/hour"), or none."""
+    from limits import parse_many
+
+    if value is None or str(value).strip() == "":
+        return default
+    text = str(value).strip()
+    if text.lower() in _OFF:
+        return None
+    try:
+        parse_many(text)
+    except ValueError:
+        raise ConfigError(f"CRM_SEGMENTS_{name}: {value!r} is not a limit like '10 per 15 minutes' "
+                          "(or none)") from None
+    return text
+
+
+def _storage_uri(name: str, value: Any, default: str) -> str:
+    from limits import storage
+
+    schemes = {scheme for kind in (storage.MemoryStorage, storage.RedisStorage, storage.RedisClusterStorage,
+                                   storage.RedisSentinelStorage, storage.MemcachedStorage,
+                                   storage.MongoDBStorage) for scheme in kind.STORAGE_SCHEME or ()}
+    text = str(value).strip() if value is not None and str(value).strip() else default
+    scheme = text.partition("://")[0]
+    if "://" not in text or scheme not in schemes:
+        known = ", ".join(sorted(schemes))
+        # Only the scheme is echoed: the URI may carry a password.
+        raise ConfigError(f"CRM_SEGMENTS_{name}: the scheme {scheme!r} is not one of {known}")
+    return text
 
 
 def messaging_settings_from_config(config: Mapping[str, Any]) -> MessagingSettings:
@@ -366,7 +429,14 @@ def config_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     for name, conventional in MESSAGING_ENV.items():
         if value := env.get(f"CRM_SEGMENTS_{name}") or (conventional and env.get(conventional)):
             config[f"CRM_SEGMENTS_{name}"] = value
+    for name in ACCOUNT_ENV:
+        if value := env.get(f"CRM_SEGMENTS_{name}"):
+            config[f"CRM_SEGMENTS_{name}"] = value
     return config
+
+
+# Sign-in limits read from the environment as CRM_SEGMENTS_<NAME>.
+ACCOUNT_ENV = ("SIGNIN_LIMIT_PER_ACCOUNT", "SIGNIN_LIMIT_PER_ADDRESS", "RATE_LIMIT_STORAGE_URI")
 
 
 # Template limits read from the environment as CRM_SEGMENTS_<NAME>.

@@ -26,6 +26,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(choice(*ROLES, name="user_role"))
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Part of every session's sign-in token: raising it (sign-out, a new password, deactivation)
+    # ends every session signed in before.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[dt.datetime] = created_at_column()
 
     api_keys: Mapped[list[ApiKey]] = relationship(
@@ -52,7 +55,9 @@ class User(Base):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        """Flask-Login's token in the session cookie: the id and the session version, so a cookie
+        saved before a sign-out or a password change no longer signs anybody in."""
+        return f"{self.id}:{self.session_version}"
 
 
 class ApiKey(Base):

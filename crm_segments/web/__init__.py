@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
+from crm_segments.extension import get_state
 from crm_segments.web.db import close_session, end_unit_of_work
 
 csrf = CSRFProtect()
@@ -25,3 +26,6 @@ def register_web(app: Flask, *, url_prefix: str, api_prefix: str) -> None:
     app.register_blueprint(api.bp, url_prefix=api_prefix)
     csrf.exempt(webhooks.bp)  # providers sign their requests; unsubscribe links carry a signed token
     app.register_blueprint(webhooks.bp, url_prefix=url_prefix or None)
+    from crm_segments.web.signin_limits import install_signin_limits
+
+    install_signin_limits(app, get_state(app).settings.accounts, "crm_auth.login")

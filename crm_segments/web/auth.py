@@ -7,7 +7,7 @@ from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
@@ -15,8 +15,10 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
 from crm_segments.models import User
-from crm_segments.services import users
+from crm_segments.services import accounts, users
 from crm_segments.web.db import db_session
+from crm_segments.web.limits import MAX_PATH_ID
+from crm_segments.web.signin_limits import failed_attempt, refused_with
 
 bp = Blueprint("crm_auth", __name__, template_folder="templates")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,15 +31,21 @@ def init_login(app: Flask) -> None:
     manager = LoginManager()
     manager.login_view = "crm_auth.login"
     manager.login_message_category = "info"
-    manager.user_loader(_load_user)
+    manager.user_loader(load_user)
     manager.init_app(app)
 
 
-def _load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
+def load_user(token: str) -> User | None:
+    """Flask-Login's user loader for the token ``User.get_id`` makes ("<id>:<session version>"); a host
+    app with its own LoginManager calls this for crm_segments users. A token made before the user's
+    sessions were ended (sign-out, new password, deactivation) loads nobody."""
+    user_id, _, version = token.partition(":")
+    if not (user_id.isdigit() and version.isdigit() and int(user_id) <= MAX_PATH_ID):
         return None
     user = db_session().get(User, int(user_id))
-    return user if user is not None and user.is_active else None
+    if user is None or not user.is_active or user.session_version != int(version):
+        return None
+    return user
 
 
 def role_required(*roles: str) -> Callable[[F], F]:
@@ -79,11 +87,27 @@ def login() -> str | Response:
         if user is not None:
             login_user(user)
             return redirect(safe_next(request.args.get("next")))
+        failed_attempt()
         flash("Wrong email or password.", "error")
     return render_template("crm_segments/login.html", form=form)
 
 
+@refused_with("crm_auth.login")
+def too_many_sign_ins(retry_after: int) -> Response:
+    message = (f"Too many failed sign-ins for this account or from this address. Try again in "
+               f"{wait_phrase(retry_after)}.")
+    return make_response(render_template("crm_segments/login.html", form=LoginForm(), refusal=message))
+
+
+def wait_phrase(seconds: int) -> str:
+    minutes = -(-seconds // 60)
+    return f"{seconds} seconds" if seconds < 120 else f"{minutes} minutes"
+
+
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
+    if current_user.is_authenticated:
+        # A copy of the session cookie (another browser, a stolen one) stops working too.
+        accounts.end_sessions(session=db_session(), user=current_user)
     logout_user()
     return redirect(url_for("crm_auth.login"))
