@@ -2,6 +2,7 @@
 
 from .catalog import Category, Product
 from .messaging import ChannelPause, ConsentChange, Message, MessageEvent, MessageTemplate
+from .privacy import Erasure
 from .profiles import Profile
 from .records import Job, JobLine, Opportunity, Quote, QuoteLine, SupportTicket
 from .scheduling import SchedulerJob, SchedulerLease
@@ -40,6 +41,7 @@ __all__ = [
     "ConsentChange",
     "Enrollment",
     "EnrollmentStep",
+    "Erasure",
     "Job",
     "JobLine",
     "JobTag",

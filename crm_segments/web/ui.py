@@ -33,6 +33,7 @@ PAGE_MODULES = (
     "crm_segments.web.template_views",
     "crm_segments.web.task_views",
     "crm_segments.web.channel_views",
+    "crm_segments.web.privacy_views",
 )
 
 

@@ -15,6 +15,11 @@ from pathlib import Path
 from .base import Accepted, Outgoing
 
 
+def outbox_path(outbox_dir: Path, message_id: int, channel: str) -> Path:
+    """The one file of a message in the local outbox."""
+    return Path(outbox_dir) / f"message-{message_id:08d}.{'eml' if channel == 'email' else 'txt'}"
+
+
 class LocalOutboxChannel:
     provider = "local"
     idempotent = True
@@ -24,7 +29,7 @@ class LocalOutboxChannel:
         self.email_from = email_from
 
     def path_for(self, message_id: int, channel: str) -> Path:
-        return self.outbox_dir / f"message-{message_id:08d}.{'eml' if channel == 'email' else 'txt'}"
+        return outbox_path(self.outbox_dir, message_id, channel)
 
     def send(self, message: Outgoing) -> Accepted:
         path = self.path_for(message.message_id, message.channel)

@@ -15,6 +15,7 @@ from .channels import channel_routes
 from .errors import register_error_handlers
 from .messages import message_routes
 from .openapi import openapi_route
+from .personal_data import personal_data_routes
 from .resources import resource_routes
 from .routes import Route, register_routes
 from .segments import segment_routes
@@ -22,6 +23,7 @@ from .tags import tag_routes
 from .workflows import workflow_routes
 
 ROUTES: list[Route] = [route for kind in KINDS.values() for route in resource_routes(kind)]
+ROUTES += personal_data_routes()
 ROUTES += workflow_routes()
 ROUTES += tag_routes()
 ROUTES += segment_routes()

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
+from crm_segments.models import Profile
 from crm_segments.records import Kind, crud
 from crm_segments.records.crud import MAX_BATCH
 from crm_segments.records.validation import validate
@@ -15,9 +16,13 @@ from crm_segments.services.errors import FieldError, ValidationFailed
 from crm_segments.web.db import db_session
 
 from .envelopes import BatchItemOut, BatchResult, batch_of, page_of
+from .personal_data import erase
 from .routes import ADMIN_ONLY, Route, json_body
 
 PAGING = ("limit", "after")
+DELETE_SUMMARY = {"profiles": "Erase a profile: delete it and everything that names it (records, tags, "
+                              "segment history, messages and their outbox files, consent history, inbound "
+                              "texts); an audit row keeps ids and counts only"}
 
 
 def serialize(kind: Kind, row: Any) -> dict[str, Any]:
@@ -48,7 +53,10 @@ def resource_routes(kind: Kind) -> list[Route]:
         return _reply(serialize(kind, row), 200)
 
     def delete_row(id: int) -> tuple[Response, int]:
-        crud.delete(kind, session=db_session(), id=id)
+        if kind.model is Profile:
+            erase(id)  # the profile and everything that names it
+        else:
+            crud.delete(kind, session=db_session(), id=id)
         return Response(status=204), 204
 
     def upsert_row(external_id: str) -> tuple[Response, int]:
@@ -80,8 +88,8 @@ def resource_routes(kind: Kind) -> list[Route]:
         Route(one, "PATCH", f"{name}_update", update_row, f"Change the given fields of a {label}", name,
               body=kind.update_schema, out=kind.out_schema, errors=(400, 401, 404, 409, 422),
               roles=ADMIN_ONLY),
-        Route(one, "DELETE", f"{name}_delete", delete_row, f"Delete a {label}", name,
-              ok=(204,), errors=(401, 404), roles=ADMIN_ONLY),
+        Route(one, "DELETE", f"{name}_delete", delete_row, DELETE_SUMMARY.get(name, f"Delete a {label}"),
+              name, ok=(204,), errors=(401, 404), roles=ADMIN_ONLY),
         Route(by_key, "PUT", f"{name}_upsert", upsert_row,
               f"Create the {label} with this external id (201) or change the given fields (200)", name,
               body=kind.update_schema, ok=(200, 201), out=kind.out_schema, errors=(400, 401, 409, 422),

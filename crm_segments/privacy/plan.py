@@ -1,0 +1,255 @@
+"""What each table holds about one profile, and what an erasure does with it.
+
+Every table of ``Base.metadata`` has a rule here (tests/privacy/test_plan.py fails otherwise):
+
+- ``delete``: the erasure deletes the person's rows itself (tables that reference the person without a
+  foreign key: by phone number, by e-mail address, by a plain id).
+- ``cascade``: the rows go with the profile, or with its records, messages and enrollments, through
+  foreign keys (ON DELETE CASCADE) or the triggers that stand in for them.
+- ``scrub``: rows about many people that may name this one in free text (a filter typed into a bulk
+  operation, a queued import); the erasure overwrites the naming columns and keeps the row.
+- ``none``: the table holds nothing about profiles (why says so).
+
+``rows`` selects the person's rows (for the export, the counts and the erasure); ``references`` names
+the plain integer columns that hold a profile id without a foreign key, so the erasure test checks them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Text, and_, cast, false, func, null, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from crm_segments.models import (
+    BackgroundTask,
+    BulkOperation,
+    BulkOperationItem,
+    ConsentChange,
+    Enrollment,
+    EnrollmentStep,
+    Job,
+    JobLine,
+    JobTag,
+    JobTagSuppression,
+    Message,
+    MessageEvent,
+    Opportunity,
+    OpportunityTag,
+    OpportunityTagSuppression,
+    Profile,
+    ProfileTag,
+    ProfileTagSuppression,
+    Quote,
+    QuoteLine,
+    QuoteTag,
+    QuoteTagSuppression,
+    RfmScore,
+    SegmentEvent,
+    SegmentMember,
+    SupportTicket,
+    TagEvent,
+)
+
+MIN_NEEDLE = 5  # shorter values (an external id "P1") would match unrelated text
+SCRUBBED = "(removed: it named an erased profile)"
+
+
+@dataclass(frozen=True)
+class Person:
+    """A profile as the erasure and the export find it: its id, addresses, and the values that name it
+    in free text (lower case, as typed and as JSON writes them)."""
+
+    profile_id: int
+    email: str | None
+    phone: str | None
+    needles: tuple[str, ...]
+    uploads: tuple[int, ...] = ()  # queued tasks whose uploaded file names the person
+
+    @classmethod
+    def of(cls, session: Session, profile: Profile) -> Person:
+        values = [profile.email, profile.phone, profile.external_id,
+                  " ".join(p for p in (profile.first_name, profile.last_name) if p)]
+        needles: set[str] = set()
+        for value in values:
+            if value and len(value) >= MIN_NEEDLE:
+                needles |= {value.lower(), json.dumps(value)[1:-1].lower()}
+        ordered = tuple(sorted(needles))
+        uploads = tuple(task_id for task_id, payload in session.execute(
+            select(BackgroundTask.id, BackgroundTask.payload).where(BackgroundTask.payload.is_not(None)))
+            if payload is not None and any(n.encode() in bytes(payload).lower() for n in ordered))
+        return cls(profile.id, profile.email, profile.phone, ordered, uploads)
+
+
+Where = Callable[[Person], ColumnElement[bool]]
+Erase = Literal["delete", "cascade", "scrub", "none"]
+
+
+@dataclass(frozen=True)
+class TableRule:
+    erase: Erase
+    why: str
+    rows: Where | None = None
+    export: str | None = None               # the section of the export; None: not exported (why says)
+    references: tuple[str, ...] = ()        # plain integer columns holding a profile id
+    scrub: Mapping[str, Any] = field(default_factory=dict)  # column -> value written over a named row
+    hidden: tuple[str, ...] = ()            # columns the export leaves out (internal bookkeeping)
+
+
+def _owned(model: Any, person: Person) -> ColumnElement[bool]:
+    return model.profile_id == person.profile_id  # type: ignore[no-any-return]
+
+
+def _records(model: Any) -> Callable[[Person], Any]:
+    return lambda person: select(model.id).where(model.profile_id == person.profile_id)
+
+
+_quotes, _jobs, _opportunities = _records(Quote), _records(Job), _records(Opportunity)
+_messages, _enrollments = _records(Message), _records(Enrollment)
+_RECORDS = {"profile": lambda p: select(Profile.id).where(Profile.id == p.profile_id),
+            "quote": _quotes, "job": _jobs, "opportunity": _opportunities}
+
+
+def _entity(model: Any, entity_type: str) -> Where:
+    return lambda person: model.entity_id.in_(_RECORDS[entity_type](person))
+
+
+def _bulk_items(person: Person) -> ColumnElement[bool]:
+    return or_(*(and_(BulkOperationItem.entity_id.in_(ids(person)),
+                      BulkOperationItem.operation_id.in_(
+                          select(BulkOperation.id).where(BulkOperation.entity_type == entity_type)))
+                 for entity_type, ids in _RECORDS.items()))
+
+
+def _unlinked_events(person: Person) -> ColumnElement[bool]:
+    """Provider events about the person that found no message: inbound texts from their number, and
+    delivery events that name their number or address."""
+    payload = MessageEvent.payload
+    named: list[ColumnElement[bool]] = []
+    if person.phone:
+        named += [payload["From"].as_string() == person.phone, payload["To"].as_string() == person.phone]
+    if person.email:
+        named.append(func.lower(payload["email"].as_string()) == person.email.lower())
+    return and_(MessageEvent.message_id.is_(None), or_(*named)) if named else false()
+
+
+def _message_events(person: Person) -> ColumnElement[bool]:
+    return or_(MessageEvent.profile_id == person.profile_id, MessageEvent.message_id.in_(_messages(person)),
+               _unlinked_events(person))
+
+
+def _naming(*columns: InstrumentedAttribute[Any]) -> Callable[[Person], ColumnElement[bool]]:
+    """Rows where any of ``columns`` (as text, any case) contains a value that names the person."""
+    def where(person: Person) -> ColumnElement[bool]:
+        return or_(false(), *(func.lower(cast(column, Text)).contains(needle, autoescape=True)
+                              for column in columns for needle in person.needles))
+    return where
+
+
+def _tasks(person: Person) -> ColumnElement[bool]:
+    named = _naming(BackgroundTask.subject, BackgroundTask.params, BackgroundTask.outcome,
+                    BackgroundTask.details)(person)
+    return or_(named, BackgroundTask.id.in_(person.uploads)) if person.uploads else named
+
+
+def _none(why: str) -> TableRule:
+    return TableRule("none", why)
+
+
+PLAN: dict[str, TableRule] = {
+    # The profile and what belongs to it.
+    "crm_profiles": TableRule("delete", "the profile itself; deleting it cascades to the tables below",
+                              rows=lambda p: Profile.id == p.profile_id, export="profile"),
+    "crm_quotes": TableRule("cascade", "the profile's quotes", rows=lambda p: _owned(Quote, p),
+                            export="quotes"),
+    "crm_quote_lines": TableRule("cascade", "lines of the profile's quotes",
+                                 rows=lambda p: QuoteLine.quote_id.in_(_quotes(p)), export="quote_lines"),
+    "crm_jobs": TableRule("cascade", "the profile's jobs", rows=lambda p: _owned(Job, p), export="jobs"),
+    "crm_job_lines": TableRule("cascade", "lines of the profile's jobs",
+                               rows=lambda p: JobLine.job_id.in_(_jobs(p)), export="job_lines"),
+    "crm_opportunities": TableRule("cascade", "the profile's opportunities",
+                                   rows=lambda p: _owned(Opportunity, p), export="opportunities"),
+    "crm_support_tickets": TableRule("cascade", "the profile's support tickets",
+                                     rows=lambda p: _owned(SupportTicket, p), export="tickets"),
+    "crm_rfm_scores": TableRule("cascade", "the profile's RFM scores", rows=lambda p: _owned(RfmScore, p),
+                                export="rfm_scores"),
+    # Tags.
+    "crm_profile_tags": TableRule("cascade", "the profile's tags (deleted by the profile's triggers)",
+                                  rows=_entity(ProfileTag, "profile"), export="profile_tags",
+                                  references=("entity_id",)),
+    "crm_quote_tags": TableRule("cascade", "tags of the profile's quotes", rows=_entity(QuoteTag, "quote"),
+                                export="quote_tags"),
+    "crm_job_tags": TableRule("cascade", "tags of the profile's jobs", rows=_entity(JobTag, "job"),
+                              export="job_tags"),
+    "crm_opportunity_tags": TableRule("cascade", "tags of the profile's opportunities",
+                                      rows=_entity(OpportunityTag, "opportunity"), export="opportunity_tags"),
+    "crm_profile_tag_suppressions": TableRule(
+        "cascade", "automatic tags removed by hand from the profile",
+        rows=_entity(ProfileTagSuppression, "profile"), export="profile_tag_suppressions"),
+    "crm_quote_tag_suppressions": TableRule(
+        "cascade", "the same for its quotes", rows=_entity(QuoteTagSuppression, "quote"),
+        export="quote_tag_suppressions"),
+    "crm_job_tag_suppressions": TableRule(
+        "cascade", "the same for its jobs", rows=_entity(JobTagSuppression, "job"),
+        export="job_tag_suppressions"),
+    "crm_opportunity_tag_suppressions": TableRule(
+        "cascade", "the same for its opportunities", rows=_entity(OpportunityTagSuppression, "opportunity"),
+        export="opportunity_tag_suppressions"),
+    "crm_tag_events": TableRule("cascade", "the tag history of the profile and its records (the profile's "
+                                "triggers delete it)", rows=lambda p: _owned(TagEvent, p),
+                                export="tag_history", references=("profile_id",)),
+    "crm_bulk_operation_items": TableRule(
+        "delete", "what a bulk removal took off the profile or its records, kept for undo; a plain id, "
+                  "no foreign key", rows=_bulk_items),
+    "crm_bulk_operations": TableRule(
+        "scrub", "bulk operations over many entities; one whose filter or description names the person "
+                 "loses them (its counts and tags stay)",
+        rows=_naming(BulkOperation.selection_description, BulkOperation.selection),
+        scrub={"selection_description": SCRUBBED, "selection": null()}),
+    # Segments.
+    "crm_segment_members": TableRule("cascade", "the segments the profile is in",
+                                     rows=lambda p: _owned(SegmentMember, p), export="segment_memberships"),
+    "crm_segment_events": TableRule("cascade", "the profile's segment entries and exits",
+                                    rows=lambda p: _owned(SegmentEvent, p), export="segment_history"),
+    # Messages and consent.
+    "crm_messages": TableRule("cascade", "messages to or about the profile (its local outbox files are "
+                              "deleted with them)", rows=lambda p: _owned(Message, p), export="messages",
+                              hidden=("claim_token", "claimed_until")),
+    "crm_message_events": TableRule(
+        "delete", "delivery events of the profile's messages, and provider events with no message that "
+                  "name the profile's number or address (inbound texts)",
+        rows=_message_events, export="message_events", hidden=("payload",)),
+    "crm_consent_changes": TableRule("cascade", "the profile's consent history",
+                                     rows=lambda p: _owned(ConsentChange, p), export="consent_history"),
+    # Workflows.
+    "crm_workflow_enrollments": TableRule(
+        "cascade", "the profile's workflow enrollments", rows=lambda p: _owned(Enrollment, p),
+        export="workflow_enrollments"),
+    "crm_workflow_enrollment_steps": TableRule(
+        "cascade", "the steps run for those enrollments",
+        rows=lambda p: EnrollmentStep.enrollment_id.in_(_enrollments(p)), export="workflow_steps"),
+    # Background work.
+    "crm_tasks": TableRule(
+        "scrub", "background tasks (imports, bulk tagging, refreshes); one whose parameters, report or "
+                 "queued upload names the person loses them, and a queued one is not run",
+        rows=_tasks, scrub={"params": {}, "details": null(), "outcome": SCRUBBED, "payload": null()}),
+    # Nothing about profiles.
+    "crm_erasures": _none("the audit of erasures: ids and counts only"),
+    "crm_users": _none("the product's own users (staff), not profiles"),
+    "crm_api_keys": _none("API keys of users"),
+    "crm_categories": _none("the product catalogue"),
+    "crm_products": _none("the product catalogue"),
+    "crm_tags": _none("tag names and colours"),
+    "crm_auto_tag_rules": _none("rules written by admins; one that names a person by value is theirs to "
+                                "change"),
+    "crm_segments": _none("segment definitions written by admins and their member counts"),
+    "crm_segment_sizes": _none("segment sizes over time: counts"),
+    "crm_workflows": _none("workflow definitions"),
+    "crm_message_templates": _none("message templates"),
+    "crm_channel_pauses": _none("a channel's provider refused the credentials: the provider's error"),
+    "crm_scheduler_jobs": _none("the scheduler's job store"),
+    "crm_scheduler_leases": _none("which process runs the scheduler"),
+}
