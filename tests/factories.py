@@ -17,8 +17,8 @@ from functools import lru_cache
 import factory
 from factory.alchemy import SQLAlchemyModelFactory
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
 
+from crm_segments import passwords
 from crm_segments.models import (
     Category,
     Job,
@@ -61,7 +61,7 @@ def _current_session() -> Session:
 @lru_cache(maxsize=16)
 def password_hash(password: str) -> str:
     # Hashing is deliberately slow; cache it so creating many users stays fast.
-    return generate_password_hash(password)
+    return passwords.hash_password(password)
 
 
 def _at(days_ago: int) -> dt.datetime:

@@ -47,6 +47,7 @@ def serve(host: str, port: int, threads: int) -> None:
     listener = listen(host, port)
     address = served_url(listener)
     app = app_served_at(address)
+    warm_templates(app)
     warm_near_real_time(app)
     click.echo(f"crm-segments is listening on {address}/")
     waitress_serve(app, sockets=[listener], threads=threads)
@@ -75,6 +76,7 @@ def run(host: str, port: int, demo_profiles: int) -> None:
     with unit_of_work(app) as session:
         password = _ensure_demo_admin(session)
     prepare_first_pages(app)
+    warm_templates(app)
     warm_near_real_time(app)
     runner = SchedulerRunner(app)
     runner.start_in_background()  # stands by if a separate `crm-segments scheduler` already runs
@@ -134,6 +136,14 @@ def prepare_first_pages(app: Flask) -> None:
         click.echo(f"  failed, retried by the scheduler: {failure}", err=True)
     click.echo(f"  {len(tagged)} auto-tag rules run ({sum(r.added for r in tagged)} tags added), "
                f"{len(refreshed)} segments filled")
+
+
+def warm_templates(app: Flask) -> None:
+    """Compile every page template now (about half a second for all of them), so no first view of a
+    page compiles its templates, a few tenths of a second each on a busy machine, while a person waits."""
+    env = app.jinja_env
+    for name in env.list_templates(filter_func=lambda name: name.startswith("crm_segments/")):
+        env.get_template(name)
 
 
 def warm_near_real_time(app: Flask) -> None:

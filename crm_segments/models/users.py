@@ -8,8 +8,8 @@ import secrets
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from werkzeug.security import check_password_hash, generate_password_hash
 
+from crm_segments import passwords
 from crm_segments.db import Base, UTCDateTime
 
 from ._columns import choice, created_at_column
@@ -36,10 +36,10 @@ class User(Base):
     )
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = passwords.hash_password(password)
 
     def check_password(self, password: str) -> bool:
-        return check_password_hash(self.password_hash, password)
+        return passwords.verify_password(self.password_hash, password)
 
     @property
     def is_admin(self) -> bool:

@@ -8,7 +8,7 @@ import hmac
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from crm_segments import email_addresses
+from crm_segments import email_addresses, passwords
 from crm_segments.models import ApiKey, User
 from crm_segments.models.users import ROLES
 from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -47,9 +47,24 @@ def find_user_by_email(*, session: Session, email: str) -> User | None:
 
 def authenticate(*, session: Session, email: str, password: str) -> User | None:
     user = find_user_by_email(session=session, email=email)
-    if user is None or not user.is_active or not user.check_password(password):
+    if user is None or not user.is_active:
+        passwords.verify_nobody(password)
+        return None
+    if not user.check_password(password):
         return None
     return user
+
+
+def rehashed_password(user: User, password: str) -> str | None:
+    """A new hash of the password ``user`` just signed in with, when the stored one is out of date."""
+    return passwords.hash_password(password) if passwords.needs_rehash(user.password_hash) else None
+
+
+def replace_password_hash(*, session: Session, user: User, new_hash: str) -> bool:
+    """Store ``new_hash`` unless the password changed since ``user`` was read; True if stored."""
+    stored = session.execute(update(User).where(User.id == user.id, User.password_hash == user.password_hash)
+                             .values(password_hash=new_hash).execution_options(synchronize_session=False))
+    return bool(stored.rowcount)  # type: ignore[attr-defined]
 
 
 def create_api_key(*, session: Session, email: str, name: str = "") -> tuple[ApiKey, str]:

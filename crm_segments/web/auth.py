@@ -16,7 +16,7 @@ from wtforms.validators import DataRequired
 
 from crm_segments.models import User
 from crm_segments.services import accounts, users
-from crm_segments.web.db import db_session
+from crm_segments.web.db import db_session, reads_only, writing_session
 from crm_segments.web.limits import MAX_PATH_ID
 from crm_segments.web.signin_limits import failed_attempt, refused_with
 
@@ -79,12 +79,16 @@ def safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@reads_only  # checking a password takes a while: on SQLite, not while holding the write lock
 def login() -> str | Response:
     form = LoginForm()
     if form.validate_on_submit():
-        user = users.authenticate(session=db_session(), email=form.email.data or "",
-                                  password=form.password.data or "")
+        password = form.password.data or ""
+        user = users.authenticate(session=db_session(), email=form.email.data or "", password=password)
         if user is not None:
+            new_hash = users.rehashed_password(user, password)
+            if new_hash is not None:
+                users.replace_password_hash(session=writing_session(), user=user, new_hash=new_hash)
             login_user(user)
             return redirect(safe_next(request.args.get("next")))
         failed_attempt()

@@ -39,9 +39,25 @@ def _reading() -> bool:
 def db_session() -> Session:
     if "crm_db" not in g:
         reading = _reading()
-        g.crm_db = get_state(current_app).session_factory(execution_options=READ_ONLY if reading else {})
+        g.crm_db = get_state(current_app).session_factory(execution_options=READ_ONLY if reading else {},
+                                                          info={"crm_reading": reading})
     session: Session = g.crm_db
     return session
+
+
+def writing_session() -> Session:
+    """The request's session, able to write. A view marked ``reads_only`` that finds it must write
+    after all (a sign-in that replaces an out-of-date password hash) calls this: its reading
+    transaction ends and a writing one begins, so the slow part before it held no write lock."""
+    session = db_session()
+    if not session.info.get("crm_reading"):
+        return session
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("a reading session holds changes; write through writing_session() only")
+    session.close()
+    g.crm_db = get_state(current_app).session_factory(info={"crm_reading": False})
+    writing: Session = g.crm_db
+    return writing
 
 
 def end_unit_of_work(response: Response) -> Response:

@@ -156,3 +156,24 @@ def test_serve_builds_the_near_real_time_statements_before_serving(instance: dic
     # The shipped live segments and auto-tag rules: the first change after start finds them built.
     assert _level_query.cache_info().currsize >= 1
     assert profile_steps.cache_info().currsize >= 1
+
+
+def test_serve_compiles_every_page_template_before_serving(instance: dict[str, str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    app, listener, _ = _serve(monkeypatch, "--port", "0")
+    listener.close()
+    env = app.jinja_env
+    pages = env.list_templates(filter_func=lambda name: name.startswith("crm_segments/"))
+    assert len(pages) > 20
+
+    compiled: list[str] = []
+    compile_template = env.compile
+
+    def counting(source: str, name: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        compiled.append(name or "?")
+        return compile_template(source, name, *args, **kwargs)
+
+    monkeypatch.setattr(env, "compile", counting)
+    for name in pages:
+        env.get_template(name)
+    assert compiled == [], f"compiled on first use: {compiled}"
