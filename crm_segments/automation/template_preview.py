@@ -123,7 +123,7 @@ def preview_template(session: Session, source: TemplateSource, *, profile: Profi
         parts = preview(session, source, profile=profile, base_url=base_url, record_type=record.type,
                         record_id=record.id)
     except TemplateProblem as exc:
-        if record.missing is not None:
+        if record.missing is not None and not exc.limit:  # a limit is the template's, whatever the record
             raise ValidationFailed([_no_record(profile, record.missing)]) from None
         raise ValidationFailed([FieldError(PART_FIELDS.get(exc.kind, exc.kind), exc.message)]) from None
     return Preview(profile, record.type, record.id, parts)

@@ -1,6 +1,7 @@
-"""The message template editor (admins): templates by content type and channel; edit, checked at save
-time (nothing is saved when a part fails); preview against a real profile and record; a test send to
-yourself; reset a shipped template to its file."""
+"""The message template editor: templates by content type and channel; edit, checked at save time
+(nothing is saved when a part fails); preview against a real profile and record; a test send to
+yourself; reset a shipped template to its file. Sales people see the templates; only admins change,
+preview or test them (each renders template text, see automation/render_pool.py)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ ACTIONS = ("save", "preview", "test_send", "reset")
 
 
 @bp.route("/templates")
-@role_required("admin")
+@role_required("admin", "sales")
 def templates() -> str:
     channel = request.args.get("channel", "")
     channel = channel if channel in CHANNELS else ""
@@ -81,11 +82,13 @@ def _editor(state: TemplateState, *, source: TemplateSource | None = None,
 
 
 @bp.route("/templates/<path:key>", methods=["GET", "POST"])
-@role_required("admin")
+@role_required("admin", "sales")
 def template_edit(key: str) -> tuple[str, int] | Response:
     state = _state_or_404(key)
     if request.method == "GET":
         return _editor(state)
+    if current_user.role != "admin":
+        abort(403)
     action = request.form.get("action", "")
     if action not in ACTIONS:
         abort(400)

@@ -53,7 +53,7 @@ NAV_ITEMS = (
     NavItem("Tags", "crm_ui.tags", "crm_ui.tag"),
     NavItem("Workflows", "crm_ui.workflows", "crm_ui.workflow"),
     NavItem("Messages", "crm_ui.messages", "crm_ui.message"),
-    NavItem("Templates", "crm_ui.templates", "crm_ui.template", roles=("admin",)),
+    NavItem("Templates", "crm_ui.templates", "crm_ui.template"),  # sales see them, admins change them
     NavItem("Import", "crm_ui.import_data", "crm_ui.import", roles=("admin",)),
 )
 

@@ -53,12 +53,21 @@ def test_templates_are_listed_by_content_type_and_channel(admin_client: FlaskCli
     assert re.search(r'<a href="/templates"[^>]*class="active"', page)
 
 
-def test_only_admins_use_the_editor(sales_client: FlaskClient) -> None:
-    assert sales_client.get("/templates").status_code == 403
-    assert sales_client.get(URL).status_code == 403
+def test_sales_see_templates_and_only_admins_change_preview_or_test_them(sales_client: FlaskClient,
+                                                                         session: Session) -> None:
+    listed = sales_client.get("/templates")
+    assert listed.status_code == 200 and f'href="{URL}"' in listed.get_data(as_text=True)
+    page = sales_client.get(URL).get_data(as_text=True)
+    assert 'id="template-read-only"' in page and shipped_templates()[KEY].subject in html.unescape(page)
+    assert len(re.findall(r"<textarea[^>]* readonly>", page)) == 3
+    for action in ("save", "reset", "preview", "test_send"):
+        assert f'value="{action}"' not in page
     token = csrf_token_from(sales_client.get("/messages"))
-    assert sales_client.post(URL, data={"csrf_token": token, "action": "save",
-                                        "text_body": "x"}).status_code == 403
+    for action in ("save", "reset", "preview", "test_send"):
+        refused = sales_client.post(URL, data={"csrf_token": token, "action": action, "text_body": "x"})
+        assert refused.status_code == 403, action
+    assert session.scalars(select(MessageTemplate)).first() is None
+    assert session.scalars(select(Message)).first() is None
 
 
 def test_save_overrides_the_file_and_reset_restores_it(admin_client: FlaskClient, session: Session,
