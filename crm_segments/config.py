@@ -289,7 +289,8 @@ def messaging_settings_from_config(config: Mapping[str, Any]) -> MessagingSettin
         signing_key=str(config.get("SECRET_KEY") or ""),
         email_provider=email_provider,
         sms_provider=sms_provider,
-        email_from=get("EMAIL_FROM") or defaults.email_from,
+        email_from=_sender(get("EMAIL_FROM")) if email_provider == "sendgrid" else (
+            get("EMAIL_FROM") or defaults.email_from),
         sendgrid_api_key=sendgrid_key,
         sendgrid_host=_url("SENDGRID_HOST", get("SENDGRID_HOST") or defaults.sendgrid_host),
         sendgrid_webhook_public_key=get("SENDGRID_WEBHOOK_PUBLIC_KEY"),
@@ -314,6 +315,20 @@ def messaging_settings_from_config(config: Mapping[str, Any]) -> MessagingSettin
         provider_log_level=_one_of("PROVIDER_LOG_LEVEL", (get("PROVIDER_LOG_LEVEL") or "WARNING").upper(),
                                    LOG_LEVELS),
     )
+
+
+def _sender(value: str | None) -> str:
+    """The From of SendGrid mail: its address as the provider takes it (an IDN domain in IDNA form)."""
+    from email.utils import parseaddr
+
+    from crm_segments.email_addresses import AddressRefused, normalize
+
+    address = parseaddr(value or "")[1]
+    try:
+        sendable = normalize(address)
+    except AddressRefused as exc:
+        raise ConfigError(f"CRM_SEGMENTS_EMAIL_FROM: {address!r} {exc}") from None
+    return (value or "").replace(address, sendable)
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> str:

@@ -77,3 +77,15 @@ def test_a_csv_selection_by_email_finds_the_idna_form(session: Session, backend:
     anna = ProfileFactory(email=email_addresses.normalize("anna@bücher.example"))
     selection = csv_selection(session=session, content="email\nanna@bücher.example\n")
     assert session.scalars(selection.ids).all() == [anna.id]
+
+
+def test_the_sendgrid_sender_is_checked_at_start() -> None:
+    from crm_segments.config import ConfigError, messaging_settings_from_config
+
+    def sender(value: str) -> str:
+        config = {"CRM_SEGMENTS_SENDGRID_API_KEY": "SG.key", "CRM_SEGMENTS_EMAIL_FROM": value}
+        return messaging_settings_from_config(config).email_from
+
+    assert sender("Café Shop <shop@bücher.example>") == "Café Shop <shop@xn--bcher-kva.example>"
+    with pytest.raises(ConfigError, match="CRM_SEGMENTS_EMAIL_FROM.*'é'"):
+        sender("Shop <josé@example.com>")
