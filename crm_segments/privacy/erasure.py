@@ -60,7 +60,7 @@ def _outbox_files(session: Session, person: Person, outbox_dir: Path) -> list[Pa
 
 
 def erasure_preview(*, session: Session, profile_id: int, outbox_dir: Path) -> Preview:
-    person = Person.of(session, _profile(session, profile_id))
+    person = Person.of(session, _profile(session, profile_id), uploads=True)
     return Preview(profile_id, _counts(session, person), _outbox_files(session, person, outbox_dir))
 
 
@@ -70,7 +70,7 @@ def erase_profile(*, session: Session, profile_id: int, outbox_dir: Path, user_i
     no such profile. Never commits: the caller's transaction does."""
     now = now or utcnow()
     profile = _profile(session, profile_id)
-    person = Person.of(session, profile)
+    person = Person.of(session, profile, uploads=True)
     counts = _counts(session, person)
     files = _outbox_files(session, person, outbox_dir)
     session.flush()

@@ -70,7 +70,9 @@ class Person:
     uploads: tuple[int, ...] = ()  # queued tasks whose uploaded file names the person
 
     @classmethod
-    def of(cls, session: Session, profile: Profile) -> Person:
+    def of(cls, session: Session, profile: Profile, *, uploads: bool = False) -> Person:
+        """The person of ``profile``; with ``uploads``, also the queued uploads that name them (read in
+        full, so only for an erasure)."""
         values = [profile.email, profile.phone, profile.external_id,
                   " ".join(p for p in (profile.first_name, profile.last_name) if p)]
         needles: set[str] = set()
@@ -78,10 +80,11 @@ class Person:
             if value and len(value) >= MIN_NEEDLE:
                 needles |= {value.lower(), json.dumps(value)[1:-1].lower()}
         ordered = tuple(sorted(needles))
-        uploads = tuple(task_id for task_id, payload in session.execute(
+        named = tuple(task_id for task_id, payload in session.execute(
             select(BackgroundTask.id, BackgroundTask.payload).where(BackgroundTask.payload.is_not(None)))
-            if payload is not None and any(n.encode() in bytes(payload).lower() for n in ordered))
-        return cls(profile.id, profile.email, profile.phone, ordered, uploads)
+            if payload is not None and any(n.encode() in bytes(payload).lower() for n in ordered)) \
+            if uploads else ()
+        return cls(profile.id, profile.email, profile.phone, ordered, named)
 
 
 Where = Callable[[Person], ColumnElement[bool]]

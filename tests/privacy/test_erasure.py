@@ -27,7 +27,7 @@ def _counts(session: Session, profile_id: int) -> dict[str, int]:
     session.flush()
     profile = session.get(Profile, profile_id)
     assert profile is not None
-    who = Identified.of(session, profile)
+    who = Identified.of(session, profile, uploads=True)
     return {name: int(session.scalar(select(func.count()).select_from(Base.metadata.tables[name])
                                      .where(rule.rows(who))) or 0)
             for name, rule in PLAN.items() if rule.rows is not None}
@@ -46,6 +46,29 @@ def _profile_columns(name: str) -> set[str]:
     by_key = {c.name for c in table.columns
               if any(fk.column.table.name == "crm_profiles" for fk in c.foreign_keys)}
     return by_key | set(PLAN[name].references)
+
+
+def _keys(session: Session, profile_id: int) -> dict[str, set[tuple[Any, ...]]]:
+    """The primary keys of the person's rows in every table the erasure deletes from (itself or by cascade)."""
+    profile = session.get(Profile, profile_id)
+    assert profile is not None
+    who = Identified.of(session, profile, uploads=True)
+    keys = {}
+    for name, rule in PLAN.items():
+        if rule.rows is not None and rule.erase in ("delete", "cascade"):
+            table = Base.metadata.tables[name]
+            keys[name] = {tuple(row) for row in session.execute(select(*table.primary_key.columns)
+                                                                .where(rule.rows(who)))}
+    return keys
+
+
+def _still_there(session: Session, keys: dict[str, set[tuple[Any, ...]]]) -> list[str]:
+    found = []
+    for name, wanted in keys.items():
+        table = Base.metadata.tables[name]
+        present = {tuple(row) for row in session.execute(select(*table.primary_key.columns))}
+        found += [f"{name} {key}" for key in sorted(wanted & present)]
+    return found
 
 
 def _what_remains(session: Session, gone: Person) -> list[str]:
@@ -77,6 +100,7 @@ def test_erasure_leaves_nothing_that_names_the_person(session: Session, outbox: 
     # The test data reaches every table the plan says can hold the person's rows.
     assert [name for name, count in before.items() if count == 0] == []
     others_before = _counts(session, other.profile.id)
+    keys = _keys(session, zoe.profile.id)
     admin = UserFactory(role="admin")
 
     preview = erasure_preview(session=session, profile_id=zoe.profile.id, outbox_dir=outbox)
@@ -86,6 +110,7 @@ def test_erasure_leaves_nothing_that_names_the_person(session: Session, outbox: 
     session.expire_all()
 
     assert _what_remains(session, zoe) == []
+    assert _still_there(session, keys) == []  # rows that hold only ids (bulk undo items) included
     assert not any(path.exists() for path in zoe.files)
     # Everyone else's data stays as it was, files included.
     assert _counts(session, other.profile.id) == others_before
