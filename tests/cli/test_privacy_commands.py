@@ -32,9 +32,10 @@ def test_export_then_erase_a_profile(database: str, tmp_path: Path) -> None:
         session.flush()
         profile_id = profile.id
     runner = CliRunner()
-    exported = runner.invoke(main, ["export-profile", str(profile_id), "--output", str(tmp_path / "ada.json")])
+    output = tmp_path / "ada.json"
+    exported = runner.invoke(main, ["export-profile", str(profile_id), "--output", str(output)])
     assert exported.exit_code == 0, exported.output
-    assert json.loads((tmp_path / "ada.json").read_text())["profile"]["email"] == "ada.lovelace@example.org"
+    assert json.loads(output.read_text())["profile"]["email"] == "ada.lovelace@example.org"
 
     kept = runner.invoke(main, ["erase-profile", str(profile_id)], input="n\n")
     assert kept.exit_code != 0

@@ -49,7 +49,7 @@ def _profile_columns(name: str) -> set[str]:
 
 
 def _keys(session: Session, profile_id: int) -> dict[str, set[tuple[Any, ...]]]:
-    """The primary keys of the person's rows in every table the erasure deletes from (itself or by cascade)."""
+    """Primary keys of the person's rows in every table the erasure deletes from (itself or by cascade)."""
     profile = session.get(Profile, profile_id)
     assert profile is not None
     who = Identified.of(session, profile, uploads=True)
