@@ -21,6 +21,9 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_JSON_BYTES = 1024 * 1024
 DEFAULT_TAGS_PER_USER_PER_MINUTE = 30
+# The answer to an SMS HELP / INFO: carriers expect one; set your brand and a contact in it.
+DEFAULT_SMS_HELP_TEXT = ("Reply STOP to stop receiving our texts, START to receive them again. "
+                         "Msg & data rates may apply.")
 DEFAULT_QUERY_SEGMENT_TIMEOUT = 30.0  # seconds one run of a database-query segment may take
 MAX_QUERY_SEGMENT_TIMEOUT = 3600.0
 DEFAULT_TAGS_PER_REQUEST = 20
@@ -71,6 +74,7 @@ class MessagingSettings:
     email_frequency_cap: FrequencyCap | None = FrequencyCap(1, dt.timedelta(days=1))
     sms_frequency_cap: FrequencyCap | None = FrequencyCap(1, dt.timedelta(days=1))
     webhook_max_age: dt.timedelta = dt.timedelta(minutes=10)  # older signed webhooks are refused
+    sms_help_text: str | None = DEFAULT_SMS_HELP_TEXT  # None: HELP gets no answer from here
     # The provider libraries' own loggers: Twilio's logs every request at INFO.
     provider_log_level: str = "WARNING"
 
@@ -312,6 +316,7 @@ def messaging_settings_from_config(config: Mapping[str, Any]) -> MessagingSettin
                                  defaults.email_frequency_cap),
         sms_frequency_cap=_cap("SMS_FREQUENCY_CAP", config.get("CRM_SEGMENTS_SMS_FREQUENCY_CAP"),
                                defaults.sms_frequency_cap),
+        sms_help_text=_help_text(config.get("CRM_SEGMENTS_SMS_HELP_TEXT"), defaults.sms_help_text),
         provider_log_level=_one_of("PROVIDER_LOG_LEVEL", (get("PROVIDER_LOG_LEVEL") or "WARNING").upper(),
                                    LOG_LEVELS),
     )
@@ -329,6 +334,18 @@ def _sender(value: str | None) -> str:
     except AddressRefused as exc:
         raise ConfigError(f"CRM_SEGMENTS_EMAIL_FROM: {address!r} {exc}") from None
     return (value or "").replace(address, sendable)
+
+
+def _help_text(value: Any, default: str | None) -> str | None:
+    """The HELP answer; ``none`` for no answer (Twilio's own opt-out handling answers HELP)."""
+    if value is None:
+        return default
+    text = " ".join(str(value).split())
+    if text.lower() in _OFF:
+        return None
+    if len(text) > 320:  # two SMS segments at most: a HELP answer is read on a phone
+        raise ConfigError(f"CRM_SEGMENTS_SMS_HELP_TEXT: {len(text)} characters; at most 320 (or none)")
+    return text
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -468,6 +485,6 @@ MESSAGING_ENV: dict[str, str | None] = {
     "TWILIO_MESSAGING_SERVICE_SID": "TWILIO_MESSAGING_SERVICE_SID",
     "PROVIDER_TIMEOUT": None, "SEND_THREADS": None, "DEFAULT_TIME_ZONE": None,
     "EMAIL_SEND_WINDOW": None, "SMS_SEND_WINDOW": None,
-    "EMAIL_FREQUENCY_CAP": None, "SMS_FREQUENCY_CAP": None,
+    "EMAIL_FREQUENCY_CAP": None, "SMS_FREQUENCY_CAP": None, "SMS_HELP_TEXT": None,
     "SENDGRID_HOST": None, "TWILIO_API_URL": None, "PROVIDER_LOG_LEVEL": None,
 }

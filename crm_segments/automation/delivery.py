@@ -3,7 +3,7 @@ and never back; each provider event is recorded once, so a replayed webhook chan
 
 An ``unknown`` message (the sender never heard back) is settled here: any event about it proves the
 provider took it. A hard bounce marks the address bounced; a spam report or an unsubscribe event
-withdraws consent with an audit entry.
+withdraws consent; each writes a consent history row (services/consent.py).
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from crm_segments.models import Message, MessageEvent, Profile
-
-from .consent import mark_email_bounced, set_consent
+from crm_segments.services.consent import Actor, record_bounce, set_consent
 
 # Higher ranks win; equal ranks let a later event replace an earlier one (a bounce after delivery).
 STATUS_RANK = {
@@ -42,6 +41,8 @@ class DeliveryEvent:
     detail: str = ""
     hard_bounce: bool = False      # stop email to the address
     withdraws: str | None = None   # the channel whose consent the recipient withdrew
+    withdrawn_by: str = "webhook"  # the consent history's source for it: "complaint" for a spam report
+    actor: str = ""                # who, for the consent history: the recipient, as the provider names it
     payload: dict[str, Any] = field(default_factory=dict)
 
 
@@ -62,11 +63,14 @@ def record_event(session: Session, event: DeliveryEvent, *, now: dt.datetime) ->
     _advance(message, event, now=now)
     profile = session.get(Profile, message.profile_id)
     if profile is not None and message.recipient_user_id is None:
+        actor = Actor(event.actor or event.provider)
         if event.hard_bounce and message.channel == "email":
-            mark_email_bounced(profile, now=now)
+            record_bounce(session, profile=profile, actor=actor, message_id=message.id, now=now,
+                          detail=f"{event.provider} {event.event}: {event.detail}".rstrip(": "))
         if event.withdraws:
-            set_consent(session, profile=profile, channel=event.withdraws, granted=False, source="webhook",
-                        detail=f"{event.provider} {event.event}", message_id=message.id, now=now)
+            set_consent(session, profile=profile, channel=event.withdraws, granted=False,
+                        source=event.withdrawn_by, actor=actor, detail=f"{event.provider} {event.event}",
+                        message_id=message.id, now=now)
     session.flush()
     return True
 

@@ -22,11 +22,11 @@ from sqlalchemy import Table, case, func, or_
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_segments.models import Message, Profile
+from crm_segments.services.consent import Actor, set_consent
 
 from .bulk import update_rows
 from .channel_pauses import CHANNEL_NAMES, pause_channel
 from .channels import AmbiguousError, PermanentError, RetryableError
-from .consent import set_consent
 from .retry import MAX_ATTEMPTS, retry_delay
 from .sending import Result
 
@@ -103,5 +103,5 @@ def _withdraw_consent(session: Session, result: Result, error: PermanentError, *
     profile = session.get(Profile, result.handover.profile_id)
     if profile is not None:
         set_consent(session, profile=profile, channel=result.handover.channel, granted=False,
-                    source="sms_keyword", detail=f"provider refused: {error}",
+                    source="sms_keyword", actor=Actor("Twilio"), detail=f"provider refused: {error}",
                     message_id=result.handover.id, now=now)

@@ -75,7 +75,10 @@ def to_event(item: dict[str, Any]) -> DeliveryEvent | None:
         provider="sendgrid", event_id=f"sendgrid:{event_id}", event=name, occurred_at=occurred,
         status=STATUSES[name], message_id=int(raw_id) if raw_id.isdigit() else None,
         provider_message_id=sg_message_id.split(".", 1)[0] or None, detail=reason,
-        hard_bounce=hard_bounce, withdraws=withdraws, payload=item,
+        hard_bounce=hard_bounce, withdraws=withdraws,
+        withdrawn_by="complaint" if name == "spamreport" else "webhook",
+        actor=f"{item['email']} via SendGrid" if isinstance(item.get("email"), str) else "SendGrid",
+        payload=item,
     )
 
 

@@ -117,8 +117,17 @@ class MessageEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+# What can change consent (or, for "bounce", stop email without changing it). The profile's own
+# ``*_consent_source`` keeps CONSENT_SOURCES: a complaint shows there as "webhook".
+CONSENT_CHANGE_SOURCES = (*CONSENT_SOURCES, "bounce", "complaint")
+
+
 class ConsentChange(Base):
-    """An audit entry: a profile's email or SMS consent changed, when, through what and why."""
+    """The consent history: a profile's email or SMS consent changed (or its address bounced), when,
+    through what (``source``), by whom (``actor``, and ``user_id`` for a person of the product) and why.
+
+    ``previous_source`` and ``previous_at`` keep what the profile said before the change, so a START
+    can give back the consent a STOP withdrew (``restores_id`` names that STOP's row)."""
 
     __tablename__ = "crm_consent_changes"
     __table_args__ = (Index("ix_crm_consent_changes_profile_at", "profile_id", "changed_at"),)
@@ -128,8 +137,13 @@ class ConsentChange(Base):
     channel: Mapped[str] = mapped_column(choice(*CHANNELS, name="consent_change_channel"))
     old_value: Mapped[bool]
     new_value: Mapped[bool]
-    source: Mapped[str] = mapped_column(choice(*CONSENT_SOURCES, name="consent_change_source"))
+    source: Mapped[str] = mapped_column(choice(*CONSENT_CHANGE_SOURCES, name="consent_change_source"))
+    actor: Mapped[str] = mapped_column(String(200), default="")
     detail: Mapped[str] = mapped_column(String(500), default="")
+    previous_source: Mapped[str | None] = mapped_column(String(20))
+    previous_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    restores_id: Mapped[int | None] = mapped_column(
+        _BigId, ForeignKey("crm_consent_changes.id", ondelete="SET NULL"))
     message_id: Mapped[int | None] = mapped_column(ForeignKey("crm_messages.id", ondelete="SET NULL"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("crm_users.id", ondelete="SET NULL"))
     changed_at: Mapped[dt.datetime] = created_at_column()

@@ -113,8 +113,11 @@ def upsert_many(kind: Kind, *, session: Session, items: Sequence[Any],
     errors += [FieldError(f"items[{i.index}].{i.field}", i.message) for i in issues]
     if errors:
         raise ValidationFailed(sorted(errors, key=_item_order))
+    audited = kind.audit(session, pending, ctx) if kind.audit else None
     rows = [_apply(kind, session, item) for item in pending]
     _flush(kind, session)
+    if audited is not None:
+        audited(rows)
     _signal(session, [kind.profile_of(row) for row in rows] + _old_owners(kind, pending))
     return [(row, item.existing is None) for row, item in zip(rows, pending, strict=True)]
 
@@ -132,8 +135,11 @@ def _write_one(kind: Kind, session: Session, item: Pending, ctx: WriteContext) -
     issues = prepare(kind, session=session, items=[item], ctx=ctx, describe=lambda _: "in this request")
     _raise_for(issues)
     old_owner = _old_owners(kind, [item])
+    audited = kind.audit(session, [item], ctx) if kind.audit else None
     row = _apply(kind, session, item)
     _flush(kind, session)
+    if audited is not None:
+        audited([row])
     _signal(session, [kind.profile_of(row), *old_owner])
     return row
 

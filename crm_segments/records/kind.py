@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.interfaces import LoaderOption
 
 from crm_segments.db import utcnow
@@ -17,10 +18,12 @@ SOURCES = ("api", "import", "ui")
 
 @dataclass(frozen=True)
 class WriteContext:
-    """Where a write comes from (recorded with consent changes) and the time it happens at."""
+    """Where a write comes from and who makes it (recorded with consent changes), and its time."""
 
     source: str = "api"
     now: dt.datetime = field(default_factory=utcnow)
+    actor: str = ""               # who, as the consent history shows it (a user's email, an API key)
+    user_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ class Children:
 
 # Fills in derived values (totals, consent times, status times) before a row is written.
 Derive = Callable[[dict[str, Any], Any, WriteContext], None]
+# Audit rows for a batch of writes (consent history): called with the session, the pending items and
+# the context before the rows change, so it can read their old values; what it returns is called with
+# the written rows (in the same order) once they have ids.
+Audit = Callable[[Session, Sequence[Any], WriteContext], Callable[[Sequence[Any]], None]]
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,7 @@ class Kind:
     children: Children | None = None
     owner: str | None = "profile_id"     # attribute holding the profile a row belongs to
     derive: Derive | None = None
+    audit: Audit | None = None
     load: tuple[LoaderOption, ...] = ()  # eager loads for what out_schema reads
 
     def profile_of(self, row: Any) -> int | None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from crm_segments.models import Profile
+from sqlalchemy.orm import Session
+
+from crm_segments.models import ConsentChange, Profile
+from crm_segments.models.messaging import CHANNELS
 from crm_segments.schemas import ProfileCreate, ProfileFilters, ProfileOut, ProfileUpdate
+from crm_segments.services.consent import ACTOR_LENGTH
 
 from .derive import record_consent
 from .kind import Kind, WriteContext
@@ -18,8 +23,36 @@ def _derive(values: dict[str, Any], existing: Any, ctx: WriteContext) -> None:
         values["email_bounced_at"] = None
 
 
+def _consent_history(session: Session, items: Sequence[Any],
+                     ctx: WriteContext) -> Callable[[Sequence[Any]], None]:
+    """A history row for each consent the write changes (``record_consent`` stamped its time); a new
+    profile without consent has nothing to record."""
+    planned: list[tuple[int, ConsentChange]] = []
+    for index, item in enumerate(items):
+        for channel in CHANNELS:
+            flag = f"{channel}_consent"
+            if f"{flag}_at" not in item.values or (item.existing is None and not item.values[flag]):
+                continue
+            old = item.existing
+            planned.append((index, ConsentChange(
+                channel=channel, old_value=bool(old is not None and getattr(old, flag)),
+                new_value=bool(item.values[flag]), source=ctx.source, actor=ctx.actor[:ACTOR_LENGTH],
+                previous_source=getattr(old, f"{flag}_source") if old is not None else None,
+                previous_at=getattr(old, f"{flag}_at") if old is not None else None,
+                user_id=ctx.user_id, changed_at=ctx.now)))
+
+    def write(rows: Sequence[Any]) -> None:
+        for index, change in planned:
+            change.profile_id = rows[index].id
+            session.add(change)
+        if planned:
+            session.flush()
+
+    return write
+
+
 PROFILES = Kind(
     name="profiles", label="profile", model=Profile,
     create_schema=ProfileCreate, update_schema=ProfileUpdate, out_schema=ProfileOut,
-    filter_schema=ProfileFilters, owner="id", derive=_derive,
+    filter_schema=ProfileFilters, owner="id", derive=_derive, audit=_consent_history,
 )

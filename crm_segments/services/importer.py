@@ -14,7 +14,9 @@ signalled once, for the whole file.
   other rows are inserted;
 - ``quote_lines`` / ``job_lines`` rows replace all the lines of each quote / job they name (so a
   re-import does not duplicate lines); the quote's total and the job's amount are left as they are;
-- a consent column that changes a profile's consent records the time and the source "import".
+- a consent column that changes a profile's consent records the time and the source "import", and
+  writes a consent history row naming the line and who imported (set-based: one INSERT ... SELECT a
+  chunk and channel, never a statement per row).
 
 References point at rows already in the database: import categories before products, products and
 profiles before quotes, quotes before jobs and quote lines.
@@ -22,6 +24,7 @@ profiles before quotes, quotes before jobs and quote lines.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,10 +32,27 @@ from itertools import islice
 from typing import IO, Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    String,
+    cast,
+    column,
+    delete,
+    insert,
+    literal,
+    not_,
+    null,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
-from crm_segments.models import Job, JobLine, Quote, QuoteLine, User
+from crm_segments.db import UTCDateTime
+from crm_segments.models import ConsentChange, Job, JobLine, Profile, Quote, QuoteLine, User
+from crm_segments.models.messaging import CHANNELS
 from crm_segments.records import KINDS, Kind, WriteContext
 from crm_segments.records.derive import complete_line
 from crm_segments.records.kind import Reference
@@ -41,6 +61,7 @@ from crm_segments.records.references import PRODUCT
 from crm_segments.records.validation import field_errors
 from crm_segments.schemas import JobLineImport, QuoteLineImport
 from crm_segments.services.changes import profiles_changed
+from crm_segments.services.consent import ACTOR_LENGTH
 from crm_segments.services.csv_rows import CsvRow, read_rows
 from crm_segments.services.errors import FieldError, ValidationFailed
 
@@ -100,7 +121,7 @@ def import_csv(*, session: Session, kind: str, stream: IO[bytes] | IO[str],
                user: User | None = None, chunk_rows: int = CHUNK_ROWS) -> ImportReport:
     """Import one CSV file of ``kind``; raise ValidationFailed (nothing written) on any bad row.
 
-    ``user`` is who imports; kept for the audit trail of callers, it does not change what is written.
+    ``user`` is who imports: the consent history names them (else "command line").
     The file is read, checked and written ``chunk_rows`` rows at a time, all in one savepoint of the
     caller's transaction: a bad row anywhere undoes the rows already written.
     """
@@ -109,15 +130,16 @@ def import_csv(*, session: Session, kind: str, stream: IO[bytes] | IO[str],
     with session.begin_nested(), _custom_plans(session):
         if kind in LINE_KINDS:
             return _import_lines(session, LINE_KINDS[kind], stream, chunk_rows)
-        return _import_records(session, KINDS[kind], stream, chunk_rows)
+        ctx = WriteContext(source="import", actor=user.email if user is not None else "command line",
+                           user_id=user.id if user is not None else None)
+        return _import_records(session, KINDS[kind], stream, chunk_rows, ctx)
 
 
 def _import_records(session: Session, kind: Kind, stream: IO[bytes] | IO[str],
-                    chunk_rows: int) -> ImportReport:
+                    chunk_rows: int, ctx: WriteContext) -> ImportReport:
     report = ImportReport(kind.name, 0)
     problems = Problems()
     repeats = Repeats(kind.unique)
-    ctx = WriteContext(source="import")
     owners: set[int] = set()
     for rows in _chunks(read_rows(stream, columns=columns_of(kind.name), required=("external_id",)),
                         chunk_rows):
@@ -159,15 +181,70 @@ def _write_records(session: Session, kind: Kind, pending: Sequence[Pending], ctx
         # executemany of one single-row INSERT: the driver prepares it once and streams the rows.
         # (A multi-row VALUES list costs its parsing per row and a bound parameter per value.)
         session.execute(insert(kind.model.__table__), part)
-    new_ids: list[int] = []
+    new_ids: dict[str, int] = {}
     if kind.owner == "id" and new:  # profiles: their new ids are what changed
-        new_ids = list(lookup(session, kind.model, "external_id", [values["external_id"] for values in new])
-                       .values())
+        new_ids = lookup(session, kind.model, "external_id", [values["external_id"] for values in new])
     if changed:  # executemany: one row's values per execution
         session.execute(update(kind.model), _batched(changed))
+    if kind.model is Profile:
+        _consent_history(session, pending, new_ids, ctx)
     report.created += len(new)
     report.updated += len(changed)
-    return new_ids
+    return list(new_ids.values())
+
+
+def _consent_history(session: Session, pending: Sequence[Pending], new_ids: dict[str, int],
+                     ctx: WriteContext) -> None:
+    """A consent history row for each consent this chunk changed (``record_consent`` stamped its
+    time): one INSERT ... SELECT a channel, its rows bound as arrays. The consent it replaced comes from
+    the rows read before the write, so the profiles table is not read again."""
+    for channel in CHANNELS:
+        flag = f"{channel}_consent"
+        rows = []
+        for item in pending:
+            if f"{flag}_at" not in item.values:
+                continue
+            old = item.existing
+            if old is None:
+                if item.values[flag]:  # a new profile without consent has nothing to record
+                    rows.append((new_ids[item.values["external_id"]], item.index, False, None, None))
+            else:
+                rows.append((old.id, item.index, bool(getattr(old, flag)), getattr(old, f"{flag}_source"),
+                             getattr(old, f"{flag}_at")))
+        if not rows:
+            continue
+        given = _history_values(session, rows)
+        select_rows = select(
+            given.c.profile_id, literal(channel), given.c.old, not_(given.c.old), literal("import"),
+            literal(ctx.actor[:ACTOR_LENGTH]), literal("CSV import, line ") + cast(given.c.line, String),
+            given.c.source, given.c.at, literal(ctx.user_id, Integer) if ctx.user_id is not None else null(),
+            literal(ctx.now, UTCDateTime()),
+        )
+        session.execute(insert(ConsentChange).from_select(
+            ["profile_id", "channel", "old_value", "new_value", "source", "actor", "detail",
+             "previous_source", "previous_at", "user_id", "changed_at"], select_rows))
+
+
+def _history_values(session: Session, rows: Sequence[tuple[int, int, bool, str | None, Any]]) -> Any:
+    """(profile_id, line, old consent, its source, its time) rows as a table bound in one parameter per
+    column (PostgreSQL arrays) or one JSON parameter (SQLite), never one per row."""
+    dialect = session.get_bind().dialect
+    columns: dict[str, TypeEngine[Any]] = {"profile_id": Integer(), "line": Integer(), "old": Boolean(),
+                                           "source": String(), "at": UTCDateTime()}
+    if dialect.name == "postgresql":
+        ids, lines, olds, sources, ats = (list(column) for column in zip(*rows, strict=True))
+        clause = text("SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:lines AS integer[]), "
+                      "CAST(:olds AS boolean[]), CAST(:sources AS text[]), CAST(:ats AS timestamptz[])) "
+                      "AS v(profile_id, line, old, source, at)").bindparams(
+            ids=ids, lines=lines, olds=olds, sources=sources, ats=ats)
+    else:
+        stored = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)  # SQLite keeps times as text
+        assert stored is not None
+        data = [[pid, line, int(old), source, stored(at)] for pid, line, old, source, at in rows]
+        picks = ", ".join(f"json_extract(value, '$[{i}]') AS {name}" for i, name in enumerate(columns))
+        clause = text(f"SELECT {picks} FROM json_each(:rows)").bindparams(rows=json.dumps(data))
+    typed = clause.columns(*(column(name, type_) for name, type_ in columns.items()))
+    return typed.subquery("history_values")
 
 
 def _import_lines(session: Session, kind: LineKind, stream: IO[bytes] | IO[str],

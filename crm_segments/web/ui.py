@@ -20,6 +20,7 @@ bp = Blueprint("crm_ui", __name__, template_folder="templates", static_folder="s
 
 PAGE_MODULES = (
     "crm_segments.web.profiles",
+    "crm_segments.web.consent_views",
     "crm_segments.web.record_views",
     "crm_segments.web.import_views",
     "crm_segments.web.outbox_views",

@@ -9,6 +9,7 @@ import logging
 
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 from flask.blueprints import BlueprintSetupState
+from twilio.twiml.messaging_response import MessagingResponse
 
 from crm_segments.automation import links
 from crm_segments.automation.sendgrid_events import (
@@ -96,26 +97,42 @@ def twilio_inbound() -> Response | tuple[dict[str, object], int]:
     if not _twilio_signed():
         return _refuse("the X-Twilio-Signature does not match")
     session = db_session()
-    if record_inbound(session, request.form, now=utcnow()) == "duplicate":
+    inbound = record_inbound(session, request.form, now=utcnow())
+    if inbound.kind == "duplicate":
         session.rollback()
         return _refuse("replayed: this inbound message was already recorded")
-    # Twilio's own opt-out handling answers STOP / START / HELP; nothing more to say.
-    return Response('<?xml version="1.0" encoding="UTF-8"?><Response></Response>', mimetype="text/xml")
+    # Twilio confirms STOP and START itself (carriers require it); HELP is answered here, unless
+    # Advanced Opt-Out already did.
+    help_text = _settings().messaging.sms_help_text
+    twiml = MessagingResponse()
+    if inbound.kind == "help" and help_text and not inbound.answered_by_twilio:
+        twiml.message(help_text)
+    return Response(str(twiml), mimetype="text/xml")
 
 
-@bp.route(links.UNSUBSCRIBE_PATH, methods=["GET", "POST"])
-def unsubscribe_link(token: str) -> tuple[str, int]:
-    """GET asks for confirmation; POST (the button, or a mailbox's one-click request) unsubscribes."""
-    session = db_session()
-    signing_key = _settings().messaging.signing_key
-    if request.method == "GET":
-        found = profile_for_token(session, signing_key=signing_key, token=token)
-        if found is None:
-            return render_template("crm_segments/unsubscribe.html", state="invalid"), 403
-        request_, profile = found
-        return render_template("crm_segments/unsubscribe.html", state="confirm", channel=request_.channel,
-                               already=not (profile.email_consent if request_.channel == "email"
-                                            else profile.sms_consent)), 200
-    if unsubscribe(session, signing_key=signing_key, token=token, now=utcnow()) is None:
-        return render_template("crm_segments/unsubscribe.html", state="invalid"), 403
-    return render_template("crm_segments/unsubscribe.html", state="done"), 200
+def _unsubscribe_page(state: str, status: int, **context: object) -> tuple[str, int, dict[str, str]]:
+    # The page is for the recipient alone: never indexed, never cached by a proxy.
+    return (render_template("crm_segments/unsubscribe.html", state=state, **context), status,
+            {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"})
+
+
+@bp.get(links.UNSUBSCRIBE_PATH)
+def unsubscribe_confirm(token: str) -> tuple[str, int, dict[str, str]]:
+    """GET (and HEAD, which link scanners send) only asks: nothing changes until a POST."""
+    found = profile_for_token(db_session(), signing_key=_settings().messaging.signing_key, token=token)
+    if found is None:
+        return _unsubscribe_page("invalid", 403)
+    request_, profile = found
+    granted = profile.email_consent if request_.channel == "email" else profile.sms_consent
+    return _unsubscribe_page("confirm", 200, channel=request_.channel, already=not granted)
+
+
+@bp.post(links.UNSUBSCRIBE_PATH)
+def unsubscribe_link(token: str) -> tuple[str, int, dict[str, str]]:
+    """The button on the page, or a mailbox's one-click request (RFC 8058: a POST whose body is
+    List-Unsubscribe=One-Click): the signed token is the authority, so no CSRF token is asked for."""
+    one_click = request.form.get("List-Unsubscribe") == "One-Click"
+    if unsubscribe(db_session(), signing_key=_settings().messaging.signing_key, token=token, now=utcnow(),
+                   how="one-click" if one_click else "confirmed") is None:
+        return _unsubscribe_page("invalid", 403)
+    return _unsubscribe_page("done", 200)

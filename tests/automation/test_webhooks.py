@@ -147,8 +147,15 @@ def test_a_bounce_stops_email_to_the_address_and_a_spam_report_withdraws_consent
         "bounced", "550 5.1.1 no such user")
     assert complaining.email_consent is False and complaining.email_bounced_at is None
     [change] = consent_changes(session, complaining)
-    assert (change.source, change.detail, change.message_id) == ("webhook", "sendgrid spamreport", second.id)
+    assert (change.source, change.detail, change.message_id) == (
+        "complaint", "sendgrid spamreport", second.id)
+    assert change.actor == f"{second.to_address or 'x@example.com'} via SendGrid"
+    assert complaining.email_consent_source == "webhook"  # the profile keeps the door it came in by
     assert fresh(session, second).status == "spam_report"
+    [bounce] = consent_changes(session, bouncing)  # consent unchanged, and in the history
+    assert (bounce.source, bounce.old_value, bounce.new_value, bounce.message_id) == (
+        "bounce", True, True, first.id)
+    assert "550 5.1.1 no such user" in bounce.detail
 
 
 def test_an_unknown_message_is_settled_by_its_events(client: FlaskClient, session: Session,

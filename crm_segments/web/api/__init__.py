@@ -12,6 +12,7 @@ from crm_segments.records import KINDS
 
 from .auth import require_api_key
 from .channels import channel_routes
+from .consent import consent_routes
 from .errors import register_error_handlers
 from .messages import message_routes
 from .openapi import openapi_route
@@ -24,6 +25,7 @@ from .workflows import workflow_routes
 
 ROUTES: list[Route] = [route for kind in KINDS.values() for route in resource_routes(kind)]
 ROUTES += personal_data_routes()
+ROUTES += consent_routes()
 ROUTES += workflow_routes()
 ROUTES += tag_routes()
 ROUTES += segment_routes()

@@ -46,6 +46,8 @@ def _authenticated_user_id(secret: str) -> int | None:
         if key is None:
             return None
         key_id, user_id, stale = key.id, key.user_id, users.key_use_is_stale(key, now=now)
+        # How audit trails (the consent history) name the key a change came through.
+        g.crm_api_key_label = f"API key {key.prefix}" + (f" ({key.name})" if key.name else "")
     if stale:
         with factory() as session, session.begin():
             users.record_key_use(session=session, key_id=key_id, now=now)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, g, jsonify, request
 
 from crm_segments.models import Profile
-from crm_segments.records import Kind, crud
+from crm_segments.records import Kind, WriteContext, crud
 from crm_segments.records.crud import MAX_BATCH
 from crm_segments.records.validation import validate
 from crm_segments.schemas._base import PageParams
@@ -30,6 +30,13 @@ def serialize(kind: Kind, row: Any) -> dict[str, Any]:
     return data
 
 
+def write_context() -> WriteContext:
+    """An API write: its source and who makes it (the key's user and the key), for the audit trails."""
+    user = g.crm_api_user
+    return WriteContext(source="api", actor=f"{user.email}, {g.get('crm_api_key_label', 'API key')}",
+                        user_id=user.id)
+
+
 def resource_routes(kind: Kind) -> list[Route]:
     name, label = kind.name, kind.label
     one, by_key = f"/{name}/<int:id>", f"/{name}/by-external-id/<external_id>"
@@ -42,14 +49,14 @@ def resource_routes(kind: Kind) -> list[Route]:
         return jsonify(items=[serialize(kind, row) for row in page.items], next_after=page.next_after)
 
     def create_row() -> tuple[Response, int]:
-        row = crud.create(kind, session=db_session(), data=json_body())
+        row = crud.create(kind, session=db_session(), data=json_body(), ctx=write_context())
         return _reply(serialize(kind, row), 201)
 
     def get_row(id: int) -> Response:
         return jsonify(serialize(kind, crud.get(kind, session=db_session(), id=id)))
 
     def update_row(id: int) -> tuple[Response, int]:
-        row = crud.update(kind, session=db_session(), id=id, data=json_body())
+        row = crud.update(kind, session=db_session(), id=id, data=json_body(), ctx=write_context())
         return _reply(serialize(kind, row), 200)
 
     def delete_row(id: int) -> tuple[Response, int]:
@@ -60,7 +67,8 @@ def resource_routes(kind: Kind) -> list[Route]:
         return Response(status=204), 204
 
     def upsert_row(external_id: str) -> tuple[Response, int]:
-        row, created = crud.upsert(kind, session=db_session(), external_id=external_id, data=json_body())
+        row, created = crud.upsert(kind, session=db_session(), external_id=external_id, data=json_body(),
+                                   ctx=write_context())
         return _reply(serialize(kind, row), 201 if created else 200)
 
     def batch_upsert() -> tuple[Response, int]:
@@ -68,7 +76,7 @@ def resource_routes(kind: Kind) -> list[Route]:
         items = body.get("items") if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise ValidationFailed([FieldError("items", "must be a list of objects")])
-        results = crud.upsert_many(kind, session=db_session(), items=items)
+        results = crud.upsert_many(kind, session=db_session(), items=items, ctx=write_context())
         created = sum(1 for _, new in results if new)
         result = BatchResult(
             created=created, updated=len(results) - created,
