@@ -119,6 +119,8 @@ class Settings:
     # Tag names one request may name (a bulk body, the bulk bar, a CSV tagging form).
     tags_per_request: int = DEFAULT_TAGS_PER_REQUEST
     templates: TemplateLimits = field(default_factory=TemplateLimits)
+    # A thread of the web process runs the tasks pages queue; off, only the scheduler runs them.
+    background_worker: bool = True
     # Seconds a database-query segment's query may run (the statement timeout); previews stop sooner.
     query_segment_timeout: float = DEFAULT_QUERY_SEGMENT_TIMEOUT
 
@@ -187,6 +189,7 @@ def settings_from_config(config: Mapping[str, Any]) -> Settings:
         tags_per_request=_whole("TAGS_PER_REQUEST", config.get("CRM_SEGMENTS_TAGS_PER_REQUEST"),
                                 DEFAULT_TAGS_PER_REQUEST, low=1, high=MAX_TAGS_PER_REQUEST),
         templates=template_limits_from_config(config),
+        background_worker=_flag("BACKGROUND_WORKER", config.get("CRM_SEGMENTS_BACKGROUND_WORKER"), True),
         query_segment_timeout=_query_segment_timeout(config.get("CRM_SEGMENTS_QUERY_SEGMENT_TIMEOUT")),
     )
 
@@ -348,6 +351,20 @@ def _help_text(value: Any, default: str | None) -> str | None:
     return text
 
 
+def _flag(name: str, value: Any, default: bool) -> bool:
+    """A boolean, from app.config as it is or from the environment as true/false, 1/0, yes/no, on/off."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"CRM_SEGMENTS_{name}: {value!r} is not true or false")
+
+
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ConfigError(f"CRM_SEGMENTS_{name}: {value!r} is not one of {', '.join(allowed)}")
@@ -448,6 +465,8 @@ def config_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SECRET_KEY": load_secret_key(env),
         "CRM_SEGMENTS_DATABASE_URL": validate_database_url(url),
     }
+    if worker := env.get("CRM_SEGMENTS_BACKGROUND_WORKER"):
+        config["CRM_SEGMENTS_BACKGROUND_WORKER"] = worker
     if instance := env.get("CRM_SEGMENTS_INSTANCE_DIR"):
         config["CRM_SEGMENTS_INSTANCE_DIR"] = instance
     if public := env.get("PUBLIC_URL"):

@@ -51,7 +51,7 @@ class CRMSegments:
         configure_query_segments(settings.query_segment_timeout)  # likewise
         engine = make_engine(settings.database_url)
         state = State(settings, engine, make_session_factory(engine))
-        if app.config["CRM_SEGMENTS_BACKGROUND_WORKER"]:
+        if settings.background_worker:
             state.task_worker = TaskWorker(lambda: state.session_factory)
         app.extensions[EXTENSION_KEY] = state
 

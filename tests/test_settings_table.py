@@ -20,6 +20,7 @@ from crm_segments import create_app
 from crm_segments.automation import render_pool
 from crm_segments.config import Settings
 from crm_segments.extension import CRMSegments, get_state
+from crm_segments.segments import query_segments
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 HOST_SECRET = "host-secret-key-0123456789"
@@ -91,10 +92,14 @@ def _samples(tmp: Path) -> dict[str, Sample]:
         "CRM_SEGMENTS_INSTANCE_DIR": Sample(
             str(tmp / "chosen-instance"), lambda s, app: (s.database_url, s.outbox_dir),
             (f"sqlite:///{tmp / 'chosen-instance' / 'crm_segments.db'}", tmp / "chosen-instance" / "outbox")),
+        "CRM_SEGMENTS_BACKGROUND_WORKER": Sample(
+            "false", lambda s, app: (s.background_worker, get_state(app).task_worker), (False, None)),
         "CRM_SEGMENTS_MAX_UPLOAD_BYTES": Sample("2048", _settings("max_upload_bytes"), 2048),
         "CRM_SEGMENTS_MAX_JSON_BYTES": Sample("4096", _settings("max_json_bytes"), 4096),
         "CRM_SEGMENTS_TAGS_PER_USER_PER_MINUTE": Sample("7", _settings("tags_per_user_per_minute"), 7),
         "CRM_SEGMENTS_TAGS_PER_REQUEST": Sample("9", _settings("tags_per_request"), 9),
+        "CRM_SEGMENTS_QUERY_SEGMENT_TIMEOUT": Sample(
+            "5", lambda s, app: (s.query_segment_timeout, query_segments.configured_timeout_ms()), (5.0, 5000)),
         "CRM_SEGMENTS_TEMPLATE_TIME_LIMIT": Sample("1.5", _templates("time_limit"), 1.5),
         "CRM_SEGMENTS_TEMPLATE_MAX_EMAIL_BYTES": Sample("65536", _templates("max_email_bytes"), 65536),
         "CRM_SEGMENTS_TEMPLATE_MAX_SMS_CHARS": Sample("320", _templates("max_sms_chars"), 320),
@@ -147,9 +152,12 @@ SETTINGS = documented_settings(README.read_text(encoding="utf-8"))
 ALL_NAMES = sorted({*SETTINGS, *(config_key(name) for name in SETTINGS)})
 
 
-def test_the_readme_documents_settings() -> None:
+def test_the_readme_documents_settings_in_its_tables() -> None:
     assert "DATABASE_URL" in SETTINGS and "CRM_SEGMENTS_SEND_THREADS" in SETTINGS
     assert len(SETTINGS) == len(set(SETTINGS)), "a setting is documented twice"
+    # A setting named only in prose would escape the tests below: it needs a row.
+    named = set(re.findall(r"`(CRM_SEGMENTS_[A-Z0-9_]+)", README.read_text(encoding="utf-8")))
+    assert named - set(SETTINGS) == set()
 
 
 @pytest.fixture
@@ -165,16 +173,18 @@ def sample(request: pytest.FixtureRequest, tmp_path: Path) -> Sample:
 @pytest.fixture(autouse=True)
 def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No documented setting comes from the test runner's own environment; process-wide state that an
-    app sets up (render limits, provider log levels) is put back afterwards."""
+    app sets up (render limits, the query-segment timeout, provider log levels) is put back afterwards."""
     import logging
 
     for name in ALL_NAMES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CRM_SEGMENTS_INSTANCE_DIR", str(tmp_path / "instance"))
     limits = render_pool.current_limits()
+    query_timeout_ms = query_segments.configured_timeout_ms()
     levels = {name: logging.getLogger(name).level for name in ("twilio", "sendgrid", "python_http_client")}
     yield
     render_pool.configure(limits)
+    query_segments.configure(query_timeout_ms / 1000)
     for name, level in levels.items():
         logging.getLogger(name).setLevel(level)
 
