@@ -13,10 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_segments.automation.template_store import check_parts, save_template, shipped_templates
+from crm_segments.automation.workflows.editing import create_workflow
 from crm_segments.models import MessageTemplate
 from crm_segments.services import users
 from crm_segments.services.errors import ValidationFailed
-from tests.factories import AdminFactory
+from tests.factories import AdminFactory, TagFactory
 
 pytestmark = pytest.mark.usefixtures("backend")
 LINK = "{{ unsubscribe_url }}"
@@ -86,3 +87,17 @@ def test_the_api_refuses_and_names_the_field(client: FlaskClient, session: Sessi
     assert refused.status_code == 422
     assert [e["field"] for e in refused.json["error"]["fields"]] == ["text_body"]
     assert session.scalars(select(MessageTemplate)).all() == []
+
+
+def test_a_marketing_step_cannot_send_a_transactional_template(session: Session) -> None:
+    TagFactory(name="vip")
+    trigger = {"type": "tag_added", "tag": "vip"}
+    alert = {"key": "mail", "type": "send_email", "template": "transactional/owner_alert"}
+    with pytest.raises(ValidationFailed) as caught:
+        create_workflow(session=session, data={"name": "Promo", "trigger": trigger, "steps": [alert]})
+    [error] = caught.value.errors
+    assert error.field == "steps[0].template" and "is transactional, with no way to opt out" in error.message
+    steps = [{"key": "text", "type": "send_sms", "template": "marketing/win_back_reminder"},
+             {**alert, "category": "transactional"}]
+    saved = create_workflow(session=session, data={"name": "Ok", "trigger": trigger, "steps": steps})
+    assert saved.name == "Ok"

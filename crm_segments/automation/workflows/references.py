@@ -65,7 +65,8 @@ def resolve(session: Session, definition: WorkflowDefinition, *, prefix: str = "
         elif isinstance(step, SendEmail | NotifyOwner | SendSms):
             channel = "sms" if isinstance(step, SendSms) else "email"
             errors.extend(templates.template_errors(session, step.template, channel=channel,
-                                                    field=f"{where}.template", trigger=trigger))
+                                                    field=f"{where}.template", trigger=trigger,
+                                                    category=getattr(step, "category", None)))
     if definition.goal is not None and definition.goal.rule is not None:
         errors.extend(rules.rule_errors(definition.goal.rule, field=f"{prefix}goal.rule"))
     if errors:

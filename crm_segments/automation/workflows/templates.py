@@ -11,8 +11,12 @@ from .definition import DateTrigger, SegmentTrigger, TagTrigger
 
 
 def template_errors(session: Session, key: str, *, channel: str, field: str,
-                    trigger: SegmentTrigger | TagTrigger | DateTrigger | None = None) -> list[FieldError]:
-    """``trigger``: the definition's trigger model; without it only existence and channel are checked."""
+                    trigger: SegmentTrigger | TagTrigger | DateTrigger | None = None,
+                    category: str | None = None) -> list[FieldError]:
+    """``trigger``: the definition's trigger model; without it only existence and channel are checked.
+    ``category``: the step's; a marketing step must send a marketing template (one that says how to
+    opt out, checked when it is saved: opt_out.py), not a transactional one."""
+    from crm_segments.automation.opt_out import is_marketing
     from crm_segments.automation.template_store import get_template, template_problem
 
     from .template_fit import step_fit_errors
@@ -21,7 +25,12 @@ def template_errors(session: Session, key: str, *, channel: str, field: str,
     if problem:
         return [FieldError(field, problem)]
     source = get_template(session, key)
+    errors = []
+    if category == "marketing" and source is not None and not is_marketing(source.content_type):
+        errors.append(FieldError(field, f"template {key!r} is transactional, with no way to opt out: a "
+                                        "marketing step sends a marketing template (or make the step "
+                                        "transactional)"))
     if trigger is None or source is None:
-        return []
-    return step_fit_errors(source, trigger_type=trigger.type, config=trigger.model_dump(mode="json"),
-                           field=field)
+        return errors
+    return errors + step_fit_errors(source, trigger_type=trigger.type, config=trigger.model_dump(mode="json"),
+                                    field=field)
