@@ -63,12 +63,12 @@ def test_an_ascii_address_costs_no_more_than_the_syntax_check_it_always_had() ->
 
 
 def test_users_are_stored_and_found_by_the_idna_form(session: Session, backend: str) -> None:
-    user = users.create_user(session=session, email="Ops@Bücher.example", password="long enough",
+    user = users.create_user(session=session, email="Ops@Bücher.example", password="long enough!",
                              role="sales")
     assert user.email == "ops@xn--bcher-kva.example"
     assert users.find_user_by_email(session=session, email="ops@bücher.example") is user
     with pytest.raises(ValidationFailed) as refused:
-        users.create_user(session=session, email="josé@example.com", password="long enough", role="sales")
+        users.create_user(session=session, email="josé@example.com", password="long enough!", role="sales")
     [error] = refused.value.errors
     assert error.field == "email" and "'é'" in error.message
 

@@ -9,11 +9,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from crm_segments import email_addresses, passwords
+from crm_segments.accounts import password_policy
 from crm_segments.models import ApiKey, User
 from crm_segments.models.users import ROLES
 from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
-
-MIN_PASSWORD_LENGTH = 8
 
 
 def create_user(*, session: Session, email: str, password: str, role: str, name: str = "") -> User:
@@ -24,8 +23,8 @@ def create_user(*, session: Session, email: str, password: str, role: str, name:
         errors.append(FieldError("email", str(exc)))
     if role not in ROLES:
         errors.append(FieldError("role", f"must be one of {', '.join(ROLES)}"))
-    if len(password) < MIN_PASSWORD_LENGTH:
-        errors.append(FieldError("password", f"must be at least {MIN_PASSWORD_LENGTH} characters"))
+    errors += [FieldError("password", problem)
+               for problem in password_policy.problems(password, email=email)]
     if errors:
         raise ValidationFailed(errors)
     if find_user_by_email(session=session, email=email) is not None:

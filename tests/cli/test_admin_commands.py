@@ -59,7 +59,7 @@ def test_create_user_and_api_key(database: str) -> None:
 @pytest.mark.parametrize(
     ("args", "field"),
     [
-        (["--email", "not-an-email", "--role", "admin", "--password", "long enough"], "email"),
+        (["--email", "not-an-email", "--role", "admin", "--password", "long enough!"], "email"),
         (["--email", "a@example.com", "--role", "admin", "--password", "short"], "password"),
     ],
 )
@@ -87,3 +87,19 @@ def test_bad_database_url_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setenv("DATABASE_URL", "oracle://x")
     result = CliRunner().invoke(main, ["init-db"])
     assert result.exit_code != 0 and "DATABASE_URL" in result.output
+
+
+@pytest.mark.parametrize(("password", "problem"), [
+    ("elevenchars", "must be at least 12 characters"),
+    ("password1234", "is one of the most common passwords"),
+    ("Sunshine2024!", "is one of the most common passwords"),
+    ("sam@example.com", "must not be the email address"),
+    ("abababababab", "must use at least 5 different characters"),
+])
+def test_create_user_applies_the_password_policy(database: str, password: str, problem: str) -> None:
+    runner = CliRunner()
+    assert runner.invoke(main, ["init-db"]).exit_code == 0
+    result = runner.invoke(main, ["create-user", "--email", "sam@example.com", "--role", "sales",
+                                  "--password", password])
+    assert result.exit_code != 0
+    assert f"password: {problem}" in result.output
