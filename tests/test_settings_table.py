@@ -99,7 +99,8 @@ def _samples(tmp: Path) -> dict[str, Sample]:
         "CRM_SEGMENTS_TAGS_PER_USER_PER_MINUTE": Sample("7", _settings("tags_per_user_per_minute"), 7),
         "CRM_SEGMENTS_TAGS_PER_REQUEST": Sample("9", _settings("tags_per_request"), 9),
         "CRM_SEGMENTS_QUERY_SEGMENT_TIMEOUT": Sample(
-            "5", lambda s, app: (s.query_segment_timeout, query_segments.configured_timeout_ms()), (5.0, 5000)),
+            "5", lambda s, app: (s.query_segment_timeout, query_segments.configured_timeout_ms()),
+            (5.0, 5000)),
         "CRM_SEGMENTS_TEMPLATE_TIME_LIMIT": Sample("1.5", _templates("time_limit"), 1.5),
         "CRM_SEGMENTS_TEMPLATE_MAX_EMAIL_BYTES": Sample("65536", _templates("max_email_bytes"), 65536),
         "CRM_SEGMENTS_TEMPLATE_MAX_SMS_CHARS": Sample("320", _templates("max_sms_chars"), 320),

@@ -3,12 +3,16 @@ and failing with the kind of error and where, never the database's text or a val
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+
 import pytest
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_segments.models import Segment
 from crm_segments.segments import query_segments
+from crm_segments.segments.preview import preview_query
 from crm_segments.segments.query_segments import QueryFailed, query_ids
 from crm_segments.segments.refresh import RefreshError, refresh_segment, run_refresh
 from tests.segments.query_world import (
@@ -64,6 +68,25 @@ def test_query_must_return_ids(committed: list[int], session: Session) -> None:
 def test_slow_query_is_stopped_by_the_time_limit(session: Session) -> None:
     with pytest.raises(QueryFailed, match="time limit"):
         run(session, SLOW, timeout_ms=200)
+
+
+@pytest.fixture
+def short_timeout() -> Iterator[None]:
+    """CRM_SEGMENTS_QUERY_SEGMENT_TIMEOUT of a quarter second, as init_app sets it."""
+    before = query_segments.configured_timeout_ms()
+    query_segments.configure(0.25)
+    yield
+    query_segments.configure(before / 1000)
+
+
+def test_refresh_and_preview_stop_at_the_configured_timeout(short_timeout: None, session: Session) -> None:
+    segment = make_segment(session, name="Slow", kind="query", rule=None, query_sql=SLOW)
+    started = time.monotonic()
+    with pytest.raises(RefreshError, match="^the query took longer than the time limit$"):
+        refresh_segment(session, segment, now=NOW)
+    with pytest.raises(QueryFailed, match="^the query took longer than the time limit$"):
+        preview_query(session, SLOW)
+    assert time.monotonic() - started < 5  # two quarter-second limits, not the default 30 s
 
 
 def test_an_unknown_column_is_named_with_its_position(session: Session, backend: str) -> None:
