@@ -1,7 +1,8 @@
 """Profile input, output and filter schemas.
 
 Consent: ``email_consent`` and ``sms_consent`` are the only consent fields a client sends; when a
-value changes the service records the time and the source (api, import, ui) itself.
+value changes the service records the time and the source (api, import, ui) itself, and a consent
+history row (services/consent.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from ._base import FilterModel, InputModel, OutputModel, partial
 from ._types import Country, Email, ExternalId, Money, MoneyOut, OneOf, Phone, Text, TimeZone
 
 MAX_CUSTOM_ATTRIBUTES_BYTES = 64 * 1024
+CONSENT_CHANGE = ("A change records its time and the source api on the profile, and a row of its consent "
+                  "history naming the API key (GET /profiles/{id}/consent-history).")
 MAX_CUSTOM_ATTRIBUTES = 200
 
 
@@ -72,8 +75,8 @@ class ProfileCreate(InputModel):
     acquisition_channel: Annotated[str, Text(80)] | None = None
     acquisition_campaign: Annotated[str, Text(120)] | None = None
     lifecycle_status: Annotated[str, OneOf(LIFECYCLE_STATUSES)] = "lead"
-    email_consent: bool = False
-    sms_consent: bool = False
+    email_consent: bool = Field(default=False, description=CONSENT_CHANGE)
+    sms_consent: bool = Field(default=False, description=CONSENT_CHANGE)
     custom_attributes: CustomAttributes | None = None
 
 
