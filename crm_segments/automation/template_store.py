@@ -225,12 +225,12 @@ def _preview_profile_errors(session: Session, source: TemplateSource) -> list[Fi
     return preview_profile_limits(session, source)
 
 
-def save_template(session: Session, *, key: str, text_body: str, subject: str | None = None,
-                  html_body: str | None = None, channel: str | None = None, content_type: str | None = None,
-                  name: str | None = None, user_id: int | None = None) -> MessageTemplate:
-    """Create or update a template after checking every part, also against the triggers of the workflows
-    that send it and within the render limits for the preview profile; nothing is written if one fails."""
-    row = session.scalar(select(MessageTemplate).where(MessageTemplate.key == key))
+def check_template(session: Session, *, key: str, text_body: str, subject: str | None = None,
+                   html_body: str | None = None, channel: str | None = None, content_type: str | None = None,
+                   name: str | None = None) -> TemplateSource:
+    """The template as ``save_template`` would save it, after every check it makes; raises
+    ValidationFailed. It only reads, so a page can check in a reading transaction first: a template that
+    renders slowly or past a limit is then refused before SQLite's write lock is taken."""
     current = get_template(session, key)
     channel = channel or (current.channel if current else None)
     content_type = content_type or (current.content_type if current else key.split("/", 1)[0])
@@ -251,6 +251,17 @@ def save_template(session: Session, *, key: str, text_body: str, subject: str | 
         raise ValidationFailed(errors)
     if errors := _preview_profile_errors(session, source):
         raise ValidationFailed(errors)
+    return source
+
+
+def save_template(session: Session, *, key: str, text_body: str, subject: str | None = None,
+                  html_body: str | None = None, channel: str | None = None, content_type: str | None = None,
+                  name: str | None = None, user_id: int | None = None) -> MessageTemplate:
+    """Create or update a template after checking every part, also against the triggers of the workflows
+    that send it and within the render limits for the preview profile; nothing is written if one fails."""
+    source = check_template(session, key=key, text_body=text_body, subject=subject, html_body=html_body,
+                            channel=channel, content_type=content_type, name=name)
+    row = session.scalar(select(MessageTemplate).where(MessageTemplate.key == key))
     if row is None:
         shipped = shipped_templates().get(key)
         row = MessageTemplate(key=key, is_builtin=shipped is not None,

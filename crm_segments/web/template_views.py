@@ -17,18 +17,20 @@ from crm_segments.automation.context import RECORD_MODELS
 from crm_segments.automation.template_store import (
     TemplateSource,
     TemplateState,
+    check_template,
     delete_template,
     reset_template,
     save_template,
     template_state,
     template_states,
 )
+from crm_segments.models import Profile
 from crm_segments.models.messaging import CHANNELS, CONTENT_TYPES
 from crm_segments.services.deletion import InUse
 from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.services.usages import template_users
 from crm_segments.web.auth import role_required
-from crm_segments.web.db import db_session
+from crm_segments.web.db import db_session, reads_only, writing_session
 from crm_segments.web.ui import bp
 from crm_segments.web.webhooks import public_base_url
 
@@ -82,6 +84,7 @@ def _editor(state: TemplateState, *, source: TemplateSource | None = None,
 
 
 @bp.route("/templates/<path:key>", methods=["GET", "POST"])
+@reads_only  # every action renders first, reading; one that then writes takes writing_session()
 @role_required("admin", "sales")
 def template_edit(key: str) -> tuple[str, int] | Response:
     state = _state_or_404(key)
@@ -98,10 +101,12 @@ def template_edit(key: str) -> tuple[str, int] | Response:
     source = _edited(state, request.form)
     if action == "save":
         try:
-            save_template(session, key=key, text_body=source.text_body, subject=source.subject,
+            check_template(session, key=key, text_body=source.text_body, subject=source.subject,
+                           html_body=source.html_body)  # a slow or refused render holds no write lock
+            save_template(writing_session(), key=key, text_body=source.text_body, subject=source.subject,
                           html_body=source.html_body, user_id=current_user.id)
         except ValidationFailed as exc:
-            session.rollback()
+            db_session().rollback()
             return _editor(state, source=source, errors=exc.errors, status=400)
         flash(f"Saved {key}.", "success")
         return redirect(url_for("crm_ui.template_edit", key=key))
@@ -124,14 +129,18 @@ def template_edit(key: str) -> tuple[str, int] | Response:
 
 def _test_send(state: TemplateState, source: TemplateSource, *, profile: Any, record_type: str | None,
                record_id: int | None) -> tuple[str, int] | Response:
-    session = db_session()
+    base_url = public_base_url(current_app)
     try:
+        # Rendered while reading first: a slow or refused render holds no write lock.
+        template_preview.preview_template(db_session(), state.source, profile=profile, base_url=base_url,
+                                          record_type=record_type, record_id=record_id)
+        session = writing_session()
+        profile = session.get(Profile, profile.id) if profile is not None else None
         message = template_preview.send_test(session, state.source, user=current_user, profile=profile,
-                                             base_url=public_base_url(current_app),
-                                             to_address=request.form.get("to_address"),
+                                             base_url=base_url, to_address=request.form.get("to_address"),
                                              record_type=record_type, record_id=record_id)
     except ValidationFailed as exc:
-        session.rollback()
+        db_session().rollback()
         return _editor(state, source=source, errors=exc.errors, status=400)
     unsaved = (" It uses the saved version: your unsaved changes are not in it."
                if source != state.source else "")
@@ -141,7 +150,7 @@ def _test_send(state: TemplateState, source: TemplateSource, *, profile: Any, re
 
 
 def _reset(state: TemplateState) -> Response:
-    session = db_session()
+    session = writing_session()
     if state.shipped is None:
         flash(f"{state.source.key} is not a shipped template; there is nothing to reset it to.", "error")
     else:

@@ -5,12 +5,14 @@ needs."""
 
 from __future__ import annotations
 
+import html
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import requests
@@ -21,7 +23,7 @@ from crm_segments import create_app
 from crm_segments.automation import render_pool
 from crm_segments.automation.dispatch import DispatchReport, dispatch_due
 from crm_segments.automation.outbox import enqueue_message
-from crm_segments.automation.template_store import save_template
+from crm_segments.automation.template_store import save_template, template_state
 from crm_segments.db import Base, make_engine, utcnow
 from crm_segments.extension import get_state
 from crm_segments.models import Message, Profile
@@ -34,6 +36,8 @@ TIME_LIMIT = 1.0
 NESTED = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
 SPIN = "Hello {{ profile.first_name }}\n{% if profile.company == 'Spin Co' %}" + NESTED + "{% endif %}"
 QUICK = 1.0  # seconds a sign-in, page or write may take while renders are stopped at the limit
+KEY = "transactional/owner_alert"
+TOO_SLOW = f"rendering took longer than the limit of {TIME_LIMIT:g} s"
 
 
 @dataclass
@@ -100,58 +104,126 @@ def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         render_pool.configure(limits)
 
 
-def _sign_in(url: str) -> float:
-    """Seconds a browser's sign-in takes: the form, then posting it; asserts it worked."""
+def _signed_in(url: str) -> tuple[requests.Session, float]:
+    """A browser signed in as the admin, and the seconds the sign-in took (the form, then posting it)."""
     started = time.monotonic()
     browser = requests.Session()
     form = browser.get(f"{url}/login", timeout=60)
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form.text)
-    assert token is not None
     signed_in = browser.post(f"{url}/login", data={"email": "ada@example.com", "password": PASSWORD,
-                                                   "csrf_token": token.group(1)},
+                                                   "csrf_token": _token(form.text)},
                              allow_redirects=False, timeout=60)
     assert signed_in.status_code == 302, signed_in.text[:500]
-    return time.monotonic() - started
+    return browser, time.monotonic() - started
 
 
-def _when_busy(count: int, *, running: list[Future[object]] | None = None) -> None:
+def _token(page: str) -> str:
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
+
+
+def _editor(browser: requests.Session, url: str, action: str, *, token: str | None = None,
+            **fields: str) -> requests.Response:
+    """Post the template editor's form with ``action`` (with the page's CSRF token unless given)."""
+    token = token or _token(browser.get(f"{url}/templates/{KEY}", timeout=60).text)
+    return browser.post(f"{url}/templates/{KEY}", data={"csrf_token": token, "action": action,
+                                                        "subject": "Hi", **fields}, timeout=60)
+
+
+def _editor_errors(answer: requests.Response) -> list[str]:
+    assert answer.status_code == 400, answer.text[:500]
+    block = answer.text.split('id="template-errors"')[1].split("</div>")[0]
+    return [html.unescape(f"{field}: {message}")
+            for field, message in re.findall(r"<li><strong>(\w+)</strong>: (.*?)</li>", block, re.S)]
+
+
+def _api_errors(answer: requests.Response) -> list[str]:
+    assert answer.status_code == 422, answer.text[:500]
+    return [f"{f['field']}: {f['message']}" for f in answer.json()["error"]["fields"]]
+
+
+def _when_busy(count: int, *, running: Sequence[Future[Any]]) -> None:
     """Wait until ``count`` renders are under way in the renderer processes."""
     deadline = time.monotonic() + 30
     while render_pool.pool().busy < count:
         assert time.monotonic() < deadline, "the renders did not start"
-        assert not running or not all(f.done() for f in running), "the renders ended before they were seen"
+        assert not all(f.done() for f in running), "the renders ended before they were seen"
         time.sleep(0.01)
 
 
-def test_a_sign_in_a_page_and_a_write_answer_while_bad_previews_render(served: Served) -> None:
-    _sign_in(served.url)  # warm: the first request of a process imports and compiles more
-    bad = {"profile_id": served.profile_id, "text_body": NESTED}
-    workers = render_pool.current_limits().workers
-    with ThreadPoolExecutor(6) as previews:
+def _timed(call: Callable[[], requests.Response]) -> tuple[requests.Response, float]:
+    started = time.monotonic()
+    answer = call()
+    return answer, time.monotonic() - started
+
+
+def test_a_sign_in_a_page_and_a_write_answer_while_bad_templates_render(served: Served) -> None:
+    """Six requests that render past the time limit at once (previews and saves, in the editor and the
+    API): two renderers take three rounds of the limit, and the server answers everything else."""
+    browser, _ = _signed_in(served.url)  # also warms: a process's first requests import more
+    preview = f"/templates/{KEY}/preview"
+    bad: list[Callable[[], requests.Response]] = [
+        lambda: served.api("POST", preview, json={"profile_id": served.profile_id, "text_body": NESTED}),
+        lambda: served.api("POST", preview, json={"profile_id": served.profile_id, "text_body": NESTED}),
+        lambda: served.api("PUT", f"/templates/{KEY}", json={"subject": "Hi", "text_body": NESTED}),
+        lambda: _editor(browser, served.url, "preview", text_body=NESTED),
+        lambda: _editor(browser, served.url, "preview", text_body=NESTED),
+        lambda: _editor(browser, served.url, "save", text_body=NESTED),
+    ]
+    with ThreadPoolExecutor(len(bad)) as threads:
         started = time.monotonic()
-        running = [previews.submit(served.api, "POST", "/templates/evergreen/welcome/preview", json=bad)
-                   for _ in range(6)]
-        _when_busy(workers, running=running)
-        sign_in = _sign_in(served.url)
-        page_started = time.monotonic()
-        page = requests.get(f"{served.url}/login", timeout=60)
-        page_took = time.monotonic() - page_started
-        write_started = time.monotonic()
-        tag = served.api("POST", "/tags", json={"name": "Responsive"})
-        write_took = time.monotonic() - write_started
+        running = [threads.submit(call) for call in bad]
+        _when_busy(render_pool.current_limits().workers, running=running)
+        _, sign_in = _signed_in(served.url)
+        page, page_took = _timed(lambda: requests.get(f"{served.url}/login", timeout=60))
+        tag, write_took = _timed(lambda: served.api("POST", "/tags", json={"name": "Responsive"}))
         unfinished = sum(not f.done() for f in running)
         answers = [f.result() for f in running]
         all_took = time.monotonic() - started
     assert (page.status_code, tag.status_code) == (200, 201), tag.text
-    assert unfinished > 0, "the previews had all ended: nothing was measured against them"
+    assert unfinished > 0, "the renders had all ended: nothing was measured against them"
     assert sign_in < QUICK and page_took < QUICK and write_took < QUICK, (sign_in, page_took, write_took)
-    for answer in answers:
-        assert answer.status_code == 422
-        (field,) = answer.json()["error"]["fields"]
-        assert field == {"field": "text_body",
-                         "message": f"line 1: rendering took longer than the limit of {TIME_LIMIT:g} s"}
-    # Two renderers: the six previews took three rounds of the time limit, not one render each at once.
-    assert all_took >= 3 * TIME_LIMIT
+    stopped = [f"text_body: line 1: {TOO_SLOW}"]
+    assert [_api_errors(a) for a in answers[:3]] == [stopped] * 3
+    assert [_editor_errors(a) for a in answers[3:]] == [stopped] * 3
+    assert all_took >= 3 * TIME_LIMIT  # two renderers, six renders
+
+
+def test_a_template_page_rendering_past_the_limit_holds_no_write_lock(served: Served) -> None:
+    """Saving, previewing and test-sending render before anything is written: while one of them renders
+    past the limit, a write from another request answers at once (on SQLite the write lock is free)."""
+    factory = get_state(served.app).session_factory
+    with factory() as session, session.begin():
+        sol = Profile(external_id="sol", first_name="Sol", company="Spin Co", email="sol@example.com")
+        session.add_all([sol, Profile(external_id="bo", first_name="Bo", company="Acme")])  # Bo: previewed
+        session.flush()
+        save_template(session, key=KEY, channel="email", subject="Hi", text_body=SPIN)
+        sol_id = sol.id
+    browser, _ = _signed_in(served.url)
+    token = _token(browser.get(f"{served.url}/templates/{KEY}", timeout=60).text)
+    bad: list[Callable[[], requests.Response]] = [
+        lambda: _editor(browser, served.url, "save", token=token, text_body=NESTED),
+        lambda: _editor(browser, served.url, "preview", token=token, text_body=SPIN, profile=str(sol_id)),
+        lambda: _editor(browser, served.url, "test_send", token=token, profile=str(sol_id)),
+        lambda: served.api("PUT", f"/templates/{KEY}", json={"subject": "Hi", "text_body": NESTED}),
+    ]
+    answers, writes = [], []
+    with ThreadPoolExecutor(1) as thread:
+        for n, call in enumerate(bad):  # one at a time: the write is timed from the start of its render
+            running = thread.submit(call)
+            _when_busy(1, running=[running])
+            name = f"While rendering {n}"
+            tag, took = _timed(lambda: served.api("POST", "/tags", json={"name": name}))  # noqa: B023
+            assert tag.status_code == 201 and not running.done()
+            writes.append(took)
+            answers.append(running.result())
+    assert max(writes) < QUICK, writes
+    assert _editor_errors(answers[0]) == [f"text_body: line 1: {TOO_SLOW}"]
+    assert _editor_errors(answers[1]) == _editor_errors(answers[2]) == [f"text_body: line 2: {TOO_SLOW}"]
+    assert _api_errors(answers[3]) == [f"text_body: line 1: {TOO_SLOW}"]
+    with factory() as session:
+        assert session.scalars(select(Message)).all() == []
+        assert template_state(session, KEY).source.text_body == SPIN
 
 
 def test_a_sender_stopped_on_one_render_holds_up_no_page(served: Served) -> None:
@@ -174,7 +246,7 @@ def test_a_sender_stopped_on_one_render_holds_up_no_page(served: Served) -> None
     settings = get_state(served.app).settings
     with ThreadPoolExecutor(1) as sender:
         dispatched: Future[DispatchReport] = sender.submit(dispatch_due, factory, settings=settings, now=now)
-        _when_busy(1, running=[dispatched])  # type: ignore[list-item]
+        _when_busy(1, running=[dispatched])
         write_started = time.monotonic()
         tag = served.api("POST", "/tags", json={"name": "While sending"})
         write_took = time.monotonic() - write_started

@@ -14,6 +14,7 @@ from crm_segments.automation import message_log, template_preview
 from crm_segments.automation.template_store import (
     TemplateSource,
     TemplateState,
+    check_template,
     reset_template,
     save_template,
     template_state,
@@ -23,7 +24,7 @@ from crm_segments.models import Profile
 from crm_segments.records.validation import validate
 from crm_segments.schemas._base import PageParams
 from crm_segments.services.errors import FieldError, ValidationFailed
-from crm_segments.web.db import db_session, reads_only
+from crm_segments.web.db import db_session, reads_only, writing_session
 
 from .errors import error_response
 from .message_schemas import (
@@ -103,15 +104,18 @@ def _forbidden_unless_admin(what: str = "changing") -> tuple[Response, int] | No
     return error_response(403, "forbidden", f"{what} message templates needs the API key of an admin")
 
 
+@reads_only  # checked (rendered) while reading; only then does it take writing_session()
 def update_template(key: str) -> tuple[Response, int]:
     if denied := _forbidden_unless_admin():
         return denied
-    session = db_session()
-    state = template_state(session, key)
+    state = template_state(db_session(), key)
     body = validate(TemplateIn, json_body())
     if state.source.channel == "sms" and (body.subject or body.html_body):
         field = "subject" if body.subject else "html_body"
         raise ValidationFailed([FieldError(field, "an SMS template has only text_body")])
+    check_template(db_session(), key=key, text_body=body.text_body, subject=body.subject,
+                   html_body=body.html_body)  # a slow or refused render holds no write lock
+    session = writing_session()
     save_template(session, key=key, text_body=body.text_body, subject=body.subject, html_body=body.html_body,
                   user_id=g.crm_api_user.id)
     return jsonify(_template(template_state(session, key))), 200
