@@ -28,4 +28,5 @@ def register_web(app: Flask, *, url_prefix: str, api_prefix: str) -> None:
     app.register_blueprint(webhooks.bp, url_prefix=url_prefix or None)
     from crm_segments.web.signin_limits import install_signin_limits
 
-    install_signin_limits(app, get_state(app).settings.accounts, "crm_auth.login")
+    install_signin_limits(app, get_state(app).settings.accounts, "crm_auth.login",
+                          "crm_ui.account_password")

@@ -35,6 +35,7 @@ PAGE_MODULES = (
     "crm_segments.web.task_views",
     "crm_segments.web.channel_views",
     "crm_segments.web.privacy_views",
+    "crm_segments.web.account_views",
 )
 
 
@@ -56,6 +57,7 @@ NAV_ITEMS = (
     NavItem("Messages", "crm_ui.messages", "crm_ui.message"),
     NavItem("Templates", "crm_ui.templates", "crm_ui.template"),  # sales see them, admins change them
     NavItem("Import", "crm_ui.import_data", "crm_ui.import", roles=("admin",)),
+    NavItem("Users", "crm_ui.users", "crm_ui.user", roles=("admin",)),
 )
 
 ERROR_PAGES = {
