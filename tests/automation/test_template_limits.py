@@ -283,6 +283,59 @@ def test_no_renderer_outlives_its_process() -> None:
     assert [_state(pid) for pid in pids] == [None, None]
 
 
+def _renderers_marked(mark: str) -> list[int]:
+    """Renderer processes whose environment carries ``mark`` (inherited from the process that ran them)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if (b"template_sandbox" in (proc / "cmdline").read_bytes()
+                    and mark.encode() in (proc / "environ").read_bytes()):
+                found.append(int(proc.name))
+        except (OSError, ValueError):
+            continue  # not a process, or it has just ended
+    return found
+
+
+def test_send_due_fails_the_message_past_the_limit_sends_the_next_and_leaves_no_renderer(
+        tmp_path: Path) -> None:
+    """The command line process (as the scheduler's) renders through its own renderers and ends them."""
+    import datetime as dt
+    import uuid
+
+    from crm_segments.db import Base, make_engine, make_session_factory
+    from crm_segments.models import Message, Profile
+
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    due = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    with make_session_factory(engine)() as session, session.begin():
+        save_template(session, key="transactional/spin", channel="email", subject="Hi", text_body=SPIN)
+        for n, company in enumerate(["Spin Co", "Acme"]):
+            profile = Profile(external_id=f"P-{n}", first_name=f"P{n}", company=company,
+                              email=f"p{n}@example.com", email_consent=True)
+            session.add(profile)
+            session.flush()
+            session.add(Message(dedupe_key=f"cli:{n}", profile_id=profile.id, channel="email",
+                                category="transactional", template_key="transactional/spin", context={},
+                                next_attempt_at=due))
+    mark = uuid.uuid4().hex
+    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "k" * 32, "OUTBOX_DIR": str(tmp_path / "outbox"),
+           "CRM_SEGMENTS_INSTANCE_DIR": str(tmp_path / "instance"), "CRM_SEGMENTS_TEMPLATE_TIME_LIMIT": "0.5",
+           "CRM_TEST_RENDERER_MARK": mark}
+    done = subprocess.run([sys.executable, "-c", "from crm_segments.cli import main; main()", "send-due"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("2 due, 0 recovered: ")
+    assert "1 sent" in done.stdout and "1 failed" in done.stdout
+    with make_session_factory(engine)() as session:
+        reasons = [m.status_reason for m in session.scalars(select(Message).order_by(Message.id))]
+    engine.dispose()
+    stopped = "template transactional/spin: text: line 2: rendering took longer than the limit of 0.5 s"
+    assert reasons == [stopped, None]
+    assert _renderers_marked(mark) == []
+
+
 def test_the_names_a_template_reads_are_found_without_evaluating_it_here() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KB
     found = names_used({"text": "{{ quote.number }}{{ 'a'|center(900000000) }}",
