@@ -14,6 +14,7 @@ __all__ = ["CRMSegments", "create_app"]
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """The standalone app: settings from the environment, overridden by ``config``."""
     from crm_segments.config import config_from_env
+    from crm_segments.web.security_headers import cover_whole_app
     from crm_segments.web.ui import register_app_error_pages
 
     app = Flask(__name__)
@@ -22,4 +23,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     CRMSegments(app)
     register_app_error_pages(app)
+    cover_whole_app(app)
     return app

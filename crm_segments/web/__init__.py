@@ -26,7 +26,9 @@ def register_web(app: Flask, *, url_prefix: str, api_prefix: str) -> None:
     app.register_blueprint(api.bp, url_prefix=api_prefix)
     csrf.exempt(webhooks.bp)  # providers sign their requests; unsubscribe links carry a signed token
     app.register_blueprint(webhooks.bp, url_prefix=url_prefix or None)
+    from crm_segments.web.security_headers import install_security_headers
     from crm_segments.web.signin_limits import install_signin_limits
 
+    install_security_headers(app, get_state(app).settings)
     install_signin_limits(app, get_state(app).settings.accounts, "crm_auth.login",
                           "crm_ui.account_password")

@@ -28,7 +28,7 @@
     return "Something went wrong (HTTP " + result.status + "). Please try again.";
   }
 
-  // Same rule as the server's crm_tag_style: dark text on light colours, white on dark ones.
+  // Same rule as the server's crm_tag_data: dark text on light colours, white on dark ones.
   function textColor(hex) {
     if (!/^#[0-9a-fA-F]{6}$/.test(hex || "")) { return "#ffffff"; }
     var r = parseInt(hex.substr(1, 2), 16), g = parseInt(hex.substr(3, 2), 16), b = parseInt(hex.substr(5, 2), 16);
