@@ -5,15 +5,18 @@
   requests still running, and on SQLite how long the request waited for the write lock), and what the
   browser saw (5xx responses, each page's time in the browser), filed under the step of the day that
   caused it.
-- ``LockProbe``: on SQLite, how long each transaction of the app's engine waited in its BEGIN (SQLite's
-  own lock, with its busy timeout), and statements refused with "database is locked". The wait for
-  the process's write gate, before the BEGIN, is measured by the gate itself
+- ``LockProbe``: on SQLite, how long each writing transaction of the app's engine waited in its BEGIN
+  IMMEDIATE (SQLite's own lock, with its busy timeout), and statements refused with "database is
+  locked". The wait for the process's write gate, before the BEGIN, is measured by the gate itself
   (``crm_segments.sqlite_writers``) and added to each request's wait.
+- ``LogWatch``: log records of the served process (the app, the scheduler, the task worker, the server)
+  at ERROR and above, and any that says "database is locked", filed under the step.
 - ``idle_in_transaction``: PostgreSQL backends of the app left "idle in transaction".
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -110,6 +113,19 @@ class Journal:
     def slowest_in_browser(self, count: int = 5) -> list[BrowserTiming]:
         with self.lock:
             return sorted(self.browser_timings, key=lambda t: t.seconds, reverse=True)[:count]
+
+    def longest_lock_waits(self, count: int = 5) -> list[Exchange]:
+        with self.lock:
+            waited = [e for e in self.exchanges if e.lock_wait > 0]
+        return sorted(waited, key=lambda e: e.lock_wait, reverse=True)[:count]
+
+    def all_exchanges(self) -> list[Exchange]:
+        with self.lock:
+            return list(self.exchanges)
+
+    def all_browser_timings(self) -> list[BrowserTiming]:
+        with self.lock:
+            return list(self.browser_timings)
 
     def of_step(self, step: str) -> list[Exchange]:
         with self.lock:
@@ -220,7 +236,7 @@ class LockProbe:
     def _after(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         with self._lock:
             pending = self._pending.pop(id(conn), None)
-        if pending is not None and statement.lstrip().upper().startswith("BEGIN"):
+        if pending is not None and _takes_the_lock(statement):
             self._note(pending, None)
 
     def _failed(self, context: Any) -> None:
@@ -228,7 +244,7 @@ class LockProbe:
         with self._lock:
             pending = self._pending.pop(id(conn), None) if conn is not None else None
         message = str(context.original_exception)
-        if pending is not None and (pending[3].upper().startswith("BEGIN") or "locked" in message):
+        if pending is not None and (_takes_the_lock(pending[3]) or "locked" in message):
             self._note(pending, message)
 
     def _note(self, pending: tuple[float, str, bool, str], error: str | None) -> None:
@@ -246,6 +262,10 @@ class LockProbe:
         with self._lock:
             return [w for w in self.waits if w.step == step]
 
+    def every(self) -> list[LockWait]:
+        with self._lock:
+            return list(self.waits)
+
     def waiting_now(self) -> list[LockWait]:
         """BEGINs still waiting for the lock for longer than the budget."""
         now = time.monotonic()
@@ -253,7 +273,46 @@ class LockProbe:
             return [LockWait(self.journal.step, waiter, in_request, statement, now - started,
                              "still waiting")
                     for started, waiter, in_request, statement in self._pending.values()
-                    if statement.upper().startswith("BEGIN") and now - started > LOCK_BUDGET]
+                    if _takes_the_lock(statement) and now - started > LOCK_BUDGET]
+
+
+def _takes_the_lock(statement: str) -> bool:
+    """A BEGIN that takes the write lock (IMMEDIATE); a DEFERRED one, a reader's, waits for nothing."""
+    words = statement.upper().split()
+    return bool(words) and words[0] == "BEGIN" and "DEFERRED" not in words
+
+
+class LogWatch(logging.Handler):
+    """Keeps the log records of the day at ERROR and above, and any that says "database is locked"."""
+
+    def __init__(self, journal: Journal) -> None:
+        super().__init__(logging.DEBUG)
+        self.journal = journal
+        self.records: list[tuple[str, str]] = []  # (step, what was logged)
+        self._lock_records = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f" ({type(record.exc_info[1]).__name__}: {record.exc_info[1]})"
+        if record.levelno >= logging.ERROR or "database is locked" in text:
+            with self._lock_records:
+                self.records.append((self.journal.step, f"{record.levelname} {record.name}: {text[:300]}"))
+
+    def of_step(self, step: str) -> list[str]:
+        with self._lock_records:
+            return [text for at, text in self.records if at == step]
+
+    def every(self) -> list[tuple[str, str]]:
+        with self._lock_records:
+            return list(self.records)
+
+    def __enter__(self) -> LogWatch:
+        logging.getLogger().addHandler(self)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        logging.getLogger().removeHandler(self)
 
 
 def idle_in_transaction(checker: Engine, *, timeout: float = 3 * IDLE_LIMIT) -> list[str]:

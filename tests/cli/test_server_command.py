@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import re
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,13 @@ def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.delenv("PUBLIC_URL", raising=False)
     monkeypatch.delenv("SECRET_KEY", raising=False)
     return env
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze() -> Iterator[None]:
+    """``serve`` freezes what exists when it starts; here that is the test run's own objects."""
+    yield
+    gc.unfreeze()
 
 
 def _lines_until(process: subprocess.Popen[str], pattern: re.Pattern[str], timeout: float) -> list[str]:
@@ -177,3 +186,12 @@ def test_serve_compiles_every_page_template_before_serving(instance: dict[str, s
     for name in pages:
         env.get_template(name)
     assert compiled == [], f"compiled on first use: {compiled}"
+
+
+def test_serve_leaves_what_start_up_made_out_of_garbage_collections(instance: dict[str, str],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    gc.unfreeze()
+    _, listener, _ = _serve(monkeypatch, "--port", "0")
+    listener.close()
+    frozen = gc.get_freeze_count()
+    assert frozen > 50_000, frozen  # the app, its modules and compiled templates
