@@ -33,6 +33,7 @@ from .query_allowlist import (
 
 FIELD = "query_sql"
 _PLAIN_NAME = re.compile(r"[^\W\d][\w$]*")
+_CALL = re.compile(r"(\w+)\(")
 MAX_QUERY_LENGTH = 20_000
 _SQLGLOT_DIALECTS = {"postgresql": "postgres", "sqlite": "sqlite"}
 _NAMES = {  # what a refused node is called in the message, where its sqlglot key is not plain SQL
@@ -115,10 +116,12 @@ def _check_node(node: exp.Expr, dialect: str) -> None:
     elif kind not in allowed_nodes(dialect):
         if isinstance(node, tuple(_NAMES)):
             raise refuse(f"{_name(node)} is not allowed in a query segment")
+        if isinstance(node, exp.Func | exp.Binary) and (called := _called_as(node, dialect)):
+            raise refuse(f"the function {called}() is not allowed in a query segment")
         if isinstance(node, exp.Binary):
             raise refuse(f"the operator in {_snippet(node, dialect)} is not allowed in a query segment")
-        if isinstance(node, exp.Func):
-            raise refuse(f"the function {_function_name(node, dialect)}() is not allowed in a query segment")
+        if isinstance(node, exp.Func):  # a keyword such as current_user
+            raise refuse(f"the function {node.sql_name().lower()}() is not allowed in a query segment")
         raise refuse(f"{_name(node)} is not allowed in a query segment")
     elif kind is exp.Var and not isinstance(node.parent, VAR_PARENTS):
         raise refuse(f"the word {node.name} is not allowed here in a query segment")
@@ -143,12 +146,11 @@ def _snippet(node: exp.Expr, dialect: str) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _function_name(node: exp.Func, dialect: str) -> str:
-    """The name the function is written with: age, random, current_user."""
-    if isinstance(node, exp.Anonymous):
-        return str(node.name)
-    head = _snippet(node, dialect).split("(")[0].strip().upper()
-    return (head if head in type(node).sql_names() else node.sql_name()).lower()
+def _called_as(node: exp.Expr, dialect: str) -> str | None:
+    """The name the function is called by in the store's SQL (json_agg, div), or None when it is
+    written as an operator, a keyword or a cast."""
+    call = _CALL.match(_snippet(node, dialect))
+    return call.group(1).lower() if call and call.group(1).upper() not in ("CAST", "TRY_CAST") else None
 
 
 def _check_named_function(node: exp.Expr, dialect: str) -> None:

@@ -5,9 +5,10 @@ Guards, each always applied:
    data tables, listed functions, operators and types); what runs is the SQL generated from the
    checked tree, checked again.
 2. At the database: on PostgreSQL the query runs as the role ``crm_segments_query`` (SELECT on the
-   CRM data tables only), in a READ ONLY transaction with ``SET LOCAL statement_timeout``; on SQLite
-   on a ``mode=ro`` connection whose authorizer allows reading only the CRM data tables and calling
-   only the listed functions, with a progress-handler deadline.
+   CRM data tables only), in a READ ONLY transaction with ``SET LOCAL statement_timeout``
+   (CRM_SEGMENTS_QUERY_SEGMENT_TIMEOUT); on SQLite on a ``mode=ro`` connection whose authorizer allows
+   reading only the CRM data tables and calling only the listed functions, with a progress-handler
+   deadline.
 3. At most ``row_limit`` ids are read; more is an error, never a silently cut segment.
 4. A failure says what kind of error and where (query_errors.py), never the database's own text,
    which can quote the values the query read.

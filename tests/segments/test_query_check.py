@@ -155,7 +155,10 @@ def test_refused_naming_what(sql: str, refused: str, dialect: str) -> None:
      "the operator in custom_attributes @> '{}' is not allowed"),
     ("SELECT id FROM crm_profiles WHERE custom_attributes ? 'a'", "the operator in"),
     ("SELECT id FROM crm_profiles WHERE to_timestamp('1', 'x') IS NULL OR generate_series(1, 2) = 1",
-     "the function"),
+     "the function generate_series() is not allowed"),
+    # named as written, whatever sqlglot calls it
+    ("SELECT id FROM crm_profiles WHERE json_agg(email) IS NOT NULL", "the function json_agg() is not"),
+    ("SELECT id FROM crm_profiles WHERE div(id, 2) = 0", "the function div() is not allowed"),
     # a backslash is never an escape: the string ends where PostgreSQL ends it, or it does not parse
     ("SELECT id FROM crm_profiles WHERE email = 'a\\' , query_to_xml('x', true, true, '') , '",
      "cannot read the query"),
@@ -171,6 +174,9 @@ def test_refused_on_postgresql(sql: str, refused: str) -> None:
     ("SELECT id FROM crm_profiles WHERE to_char(created_at, 'YYYY') = ''", "the function to_char()"),
     ("SELECT id FROM crm_profiles WHERE printf('%s', email) = ''", "the function printf()"),
     ("SELECT id FROM crm_profiles WHERE \"julianday\"(created_at) > 0", "must be written without quotes"),
+    # SQLite reads $name as a parameter
+    ("SELECT id FROM crm_profiles WHERE id = $x", "the name $x is not allowed in a query segment"),
+    ("SELECT id FROM crm_profiles WHERE email REGEXP 'a'", "the operator in email REGEXP 'a' is not allowed"),
 ])
 def test_refused_on_sqlite(sql: str, refused: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
