@@ -225,7 +225,7 @@ class Day:
                    [(step, text) for step, text in served.log.every() if step == name],
                    [w for w in served.probe.every() if w.step == name] if served.probe else [])
         for exchange in journal.running_too_long():
-            self.problems.append(f"[{exchange.step}] slower than {PAGE_BUDGET:.0f} s: {exchange.describe()}")
+            self.problems.append(f"[{exchange.step}] slower than {PAGE_BUDGET:g} s: {exchange.describe()}")
         if served.probe is not None:
             for wait in served.probe.waiting_now():
                 if wait.in_request:
@@ -248,13 +248,13 @@ class Day:
             if e.status is not None and e.status >= 500:
                 self.problems.append(f"[{e.step}] server error: {e.describe()}")
             if e.seconds is not None and e.seconds > PAGE_BUDGET:
-                self.problems.append(f"[{e.step}] slower than {PAGE_BUDGET:.0f} s: {e.describe()}")
+                self.problems.append(f"[{e.step}] slower than {PAGE_BUDGET:g} s: {e.describe()}")
             if e.lock_wait > LOCK_BUDGET:
                 self.problems.append(f"[{e.step}] waited for the SQLite write lock: {e.describe()}")
         for t in timings:
             if t.seconds > PAGE_BUDGET:
                 self.problems.append(f"[{t.step}] the browser saw {t.method} {t.url} ({t.resource}) take "
-                                     f"{t.seconds:.2f} s (over {PAGE_BUDGET:.0f} s)")
+                                     f"{t.seconds:.2f} s (over {PAGE_BUDGET:g} s)")
         for step, text in seen:
             self.problems.append(f"[{step}] the browser saw {text}")
         for step, text in logged:
@@ -295,7 +295,8 @@ class Day:
         gate = write_gate(get_state(self.served.app).engine)
         if gate is not None:
             lines.append("longest waits of a request for the write lock:")
-            lines += [f"  [{e.step}] {e.describe()}" for e in journal.longest_lock_waits()] or ["  none"]
+            lines += [f"  {e.lock_wait:.3f} s [{e.step}] {e.describe()}"
+                      for e in journal.longest_lock_waits()] or ["  none"]
             longest = gate.longest
             lines.append(f"longest wait for the write gate by anyone: {longest.seconds:.3f} s by "
                          f"{longest.waiter or '-'} while {longest.holder or '-'} wrote")
