@@ -9,7 +9,8 @@ at SQLite's own lock and its busy timeout.
 
 Every wait is measured where it happens: ``waited_in_this_thread`` is how long the calling thread has
 waited for a gate in all (a request's wait is the difference between its end and its start), and each
-gate keeps its longest wait, who waited and who held the lock meanwhile (``WriteGate.longest``).
+gate keeps its longest wait, who waited and who held the lock meanwhile (``WriteGate.longest``), and
+its longest hold, the most any writer can have had to wait (``WriteGate.longest_hold``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,15 @@ class Wait:
 
 NO_WAIT = Wait(0.0, "", "")
 
+
+@dataclass(frozen=True)
+class Hold:
+    seconds: float
+    holder: str  # the name of the thread that held the lock
+
+
+NO_HOLD = Hold(0.0, "")
+
 _this_thread = threading.local()
 
 
@@ -52,6 +62,7 @@ class WriteGate:
         self.owner_name = ""
         self.held_since = 0.0
         self._longest = NO_WAIT
+        self._longest_hold = NO_HOLD
         self._longest_lock = threading.Lock()
 
     def acquire(self, *, timeout: float) -> float:
@@ -74,8 +85,12 @@ class WriteGate:
         return now - started
 
     def release(self) -> None:
+        held = Hold(time.monotonic() - self.held_since, self.owner_name)
         self.owner, self.owner_name = None, ""
         self._lock.release()
+        with self._longest_lock:
+            if held.seconds > self._longest_hold.seconds:
+                self._longest_hold = held
 
     def _note(self, wait: Wait) -> None:
         _this_thread.waited = waited_in_this_thread() + wait.seconds
@@ -89,10 +104,16 @@ class WriteGate:
         with self._longest_lock:
             return self._longest
 
-    def forget_longest(self) -> Wait:
-        """Return the longest wait so far and start over."""
+    @property
+    def longest_hold(self) -> Hold:
+        """The longest any thread has held this gate (since the last ``forget_longest``)."""
         with self._longest_lock:
-            longest, self._longest = self._longest, NO_WAIT
+            return self._longest_hold
+
+    def forget_longest(self) -> Wait:
+        """Return the longest wait so far and start over, for the waits and the holds."""
+        with self._longest_lock:
+            longest, self._longest, self._longest_hold = self._longest, NO_WAIT, NO_HOLD
             return longest
 
 

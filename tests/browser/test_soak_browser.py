@@ -300,6 +300,8 @@ class Day:
             longest = gate.longest
             lines.append(f"longest wait for the write gate by anyone: {longest.seconds:.3f} s by "
                          f"{longest.waiter or '-'} while {longest.holder or '-'} wrote")
+            hold = gate.longest_hold
+            lines.append(f"longest hold of the write gate: {hold.seconds:.3f} s by {hold.holder or '-'}")
         return "\n".join(lines)
 
 
