@@ -5,6 +5,8 @@ demo profiles), a sales person and an admin working in fast succession.
 The day: sign in, search, tag a profile, bulk tag a selection and undo it, build and save a segment,
 refresh it, export it 30 times (some downloads abandoned halfway), import a CSV, edit and preview a
 template, turn a workflow on, watch its message reach the outbox, delete the tag the workflow uses.
+While the bulk tagging, the refresh and the import run, the sales person also tags and untags a
+profile in another tab a few times a second, so writers meet.
 
 After every step, and over the whole day at its end: no response was a 5xx, every page, download and
 call took under a second (in the server and in the browser, sign-in included), nothing logged an error
@@ -20,6 +22,7 @@ import csv
 import gc
 import http.client
 import io
+import json
 import re
 import socket
 import struct
@@ -422,6 +425,61 @@ def abandoned_export(served: ServedApp, path: str, cookie: str) -> bytes:
         sock.close()
 
 
+class TaggingMeanwhile:
+    """The sales person tagging and untagging a profile in another tab (the tag editor's own calls: JSON
+    with the page's CSRF token) a few times a second while a step runs, so the step's long work meets
+    other writers. Every answer is journalled by the server like any other; an answer other than 200 or
+    201, a call that fails, or no call at all is one of the day's problems."""
+
+    TAG = "Follow up"
+    PACE = 0.3  # seconds between one person's clicks
+
+    def __init__(self, served: ServedApp, problems: list[str], cookie: str, csrf: str,
+                 profile_id: int) -> None:
+        self.served, self.problems = served, problems
+        self.cookie, self.csrf, self.profile_id = cookie, csrf, profile_id
+        self.failures: list[str] = []
+        self.calls = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._click, name="tagging meanwhile", daemon=True)
+
+    def __enter__(self) -> TaggingMeanwhile:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=ACTION_TIMEOUT_MS / 1000)
+        if self._thread.is_alive():
+            self.failures.append("a tagging call did not end")
+        elif not self.calls:
+            self.failures.append("no tagging call was made")
+        step = self.served.journal.step
+        self.problems.extend(f"[{step}] tagging meanwhile: {failure}" for failure in self.failures)
+
+    def _click(self) -> None:
+        host, port = self.served.url.removeprefix("http://").split(":")
+        adding = True
+        while not self._stop.is_set():
+            path = f"/tags/entity/profile/{self.profile_id}/{'add' if adding else 'remove'}"
+            conn = http.client.HTTPConnection(host, int(port), timeout=ACTION_TIMEOUT_MS / 1000)
+            try:
+                conn.request("POST", path, body=json.dumps({"name": self.TAG}), headers={
+                    "Cookie": self.cookie, "X-CSRFToken": self.csrf, "Content-Type": "application/json",
+                    "Accept": "application/json", "User-Agent": f"{RAW_AGENT} (tagging meanwhile)"})
+                response = conn.getresponse()
+                body = response.read()[:200]
+                if response.status not in (200, 201):
+                    self.failures.append(f"POST {path} -> {response.status} {body!r}")
+            except OSError as exc:
+                self.failures.append(f"POST {path} failed: {exc!r}")
+            finally:
+                conn.close()
+            self.calls += 1
+            adding = not adding
+            self._stop.wait(self.PACE)  # a person's pace, not a wait for an outcome
+
+
 def members_shown(page: Any) -> int:
     subtitle = page.locator(".page-header .subtitle").first.inner_text()
     found = re.search(r"([\d,]+) members", subtitle)
@@ -468,8 +526,13 @@ def test_a_day_of_work_keeps_every_page_fast_and_every_connection_clean(served: 
                 sales.locator("#profiles-table").get_by_role("link", name=searched.full_name).first.click()
                 expect(sales.get_by_role("heading", name=searched.full_name).first).to_be_visible()
                 add_tag_in_editor(sales, "Key account", create=True)
+                csrf = sales.locator(".tag-editor").first.get_attribute("data-csrf")
+                assert csrf, "the tag editor carries no CSRF token"
 
-            with day.step("bulk tag a selection and undo it"):
+            def tagging_meanwhile() -> TaggingMeanwhile:
+                return TaggingMeanwhile(served, day.problems, session_cookie(sales), csrf or "", searched.id)
+
+            with day.step("bulk tag a selection and undo it"), tagging_meanwhile():
                 sales.goto(f"{url}/profiles")
                 rows = sales.locator("#profiles-table tbody tr")
                 for n in range(3):
@@ -486,7 +549,7 @@ def test_a_day_of_work_keeps_every_page_fast_and_every_connection_clean(served: 
                 sales.goto(f"{url}/profiles?tag=Spring+promo")
                 expect(sales.get_by_text(re.compile("No profiles match"))).to_be_visible()
 
-            with day.step("build and save a segment"):
+            with day.step("build and save a segment"), tagging_meanwhile():
                 admin.goto(f"{url}/segments/new")
                 expect(admin.locator("#preview-count")).to_have_text(re.compile(r"^[1-9][\d,]*$"))
                 admin.get_by_label("Name").fill(SEGMENT_NAME)
@@ -501,7 +564,7 @@ def test_a_day_of_work_keeps_every_page_fast_and_every_connection_clean(served: 
                 segment_url = admin.url.split("?")[0]
                 assert re.search(r"/segments/\d+$", segment_url), segment_url
 
-            with day.step("refresh the segment"):
+            with day.step("refresh the segment"), tagging_meanwhile():
                 sales.goto(segment_url)
                 sales.get_by_role("button", name="Refresh now").click()
                 outcome(sales, re.compile(r"refreshed", re.I))
@@ -533,7 +596,7 @@ def test_a_day_of_work_keeps_every_page_fast_and_every_connection_clean(served: 
                 sales.goto(segment_url)  # the app still answers the people who exported
                 expect(sales.get_by_role("heading", name=SEGMENT_NAME)).to_be_visible()
 
-            with day.step("import a CSV"):
+            with day.step("import a CSV"), tagging_meanwhile():
                 admin.goto(f"{url}/import")
                 admin.get_by_label("Type").select_option("profiles")
                 admin.get_by_label("CSV file").set_input_files(
