@@ -37,7 +37,8 @@ class FakeProviderProcesses:
             raise ValueError("the fake provider processes always check every request")
         self.kind = kind
         self.processes = processes
-        # api_key, account_sid, ...; latency: seconds each answer waits (a provider far away)
+        # api_key, account_sid, ...; latency: seconds each answer waits (a provider far away);
+        # handshake: seconds each new connection waits first (its TCP and TLS round trips)
         self.options = {**options, "check_after": check_after}
         self.spec_error_samples: list[str] = []
         self._context = multiprocessing.get_context("spawn")
@@ -133,8 +134,9 @@ def _serve(kind: str, options: dict[str, Any], port: int, slot: int, counts: Any
     module, _, name = FAKES[kind].partition(":")
     options = dict(options)
     latency = options.pop("latency", 0.0)
+    handshake = options.pop("handshake", 0.0)
     fake = getattr(importlib.import_module(module), name)(**options)
-    fake.latency = latency
+    fake.latency, fake.handshake = latency, handshake
     fake.start(port=port, reuse_port=True)
     ready.set()
     reported = 0

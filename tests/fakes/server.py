@@ -40,6 +40,7 @@ class Received:
     headers: Headers
     body: bytes
     at: dt.datetime
+    peer: tuple[str, int] = ("", 0)  # the client's address and port: one port per connection
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -50,16 +51,18 @@ class Reply:
     status: int
     body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    close: threading.Event | None = None  # close the connection after this answer, then set it
 
 
 @dataclass
 class Fault:
-    kind: str                     # "status", "slow", "drop" or "block"
+    kind: str                     # "status", "slow", "drop", "block" or "close"
     status: int = 500
     retry_after: int | None = None
     delay: float = 0.0
     accept: bool = False          # the provider took the message before the fault hit the answer
     blocker: Blocker | None = None
+    closed: threading.Event | None = None  # "close": set once the connection is closed
 
 
 @dataclass
@@ -80,6 +83,9 @@ class Blocker:
 class FakeProvider:
     spec_file: str = ""
     latency = 0.0  # seconds every answer waits, like a provider across the internet (benchmarks)
+    # Seconds a new connection waits before its first request is read: the TCP and TLS handshakes'
+    # round trips to a provider across the internet, paid once per connection (benchmarks).
+    handshake = 0.0
 
     def __init__(self, *, validate: bool = True, check_after: bool = False) -> None:
         """``validate``: check every request against the provider's OpenAPI definition, before it is
@@ -172,6 +178,13 @@ class FakeProvider:
         self._faults.append(Fault("block", accept=True, blocker=blocker))
         return blocker
 
+    def close_after_next(self) -> threading.Event:
+        """Answer the next request, then close its connection without saying so, as a provider closes
+        an idle kept-alive connection; the event is set once it is closed."""
+        closed = threading.Event()
+        self._faults.append(Fault("close", accept=True, closed=closed))
+        return closed
+
     # -- provider behaviour (subclasses) ---------------------------------------------------------
 
     def authenticate(self, request: Received) -> Reply | None:
@@ -227,6 +240,8 @@ class FakeProvider:
             fault.blocker._release.wait(BLOCK_TIMEOUT)
         elif fault.kind == "drop":
             return None
+        elif fault.kind == "close":
+            reply.close = fault.closed
         return reply
 
     def _check(self, request: Received) -> str | None:
@@ -258,13 +273,18 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: _Server
 
+    def setup(self) -> None:
+        super().setup()
+        if self.server.fake.handshake:
+            time.sleep(self.server.fake.handshake)
+
     def do_POST(self) -> None:  # noqa: N802 - the http.server naming
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
         request = Received(method=self.command, path=parts.path, query=parts.query,
                            headers=Headers(list(self.headers.items())), body=body,
-                           at=dt.datetime.now(dt.UTC))
+                           at=dt.datetime.now(dt.UTC), peer=self.client_address[:2])
         reply = self.server.fake.handle(request)
         if reply is None:
             self.close_connection = True
@@ -285,6 +305,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
         except OSError:
             self.close_connection = True  # the client gave up (timeout) or was killed
+        if reply.close is not None:
+            self.close_connection = True
+            try:
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)  # the FIN goes now, not when the handler ends
+            except OSError:
+                pass
+            reply.close.set()
 
     do_GET = do_POST
 

@@ -35,7 +35,8 @@ def make_channels(settings: Settings) -> dict[str, Channel]:
 
         channels["email"] = SendGridChannel(api_key=messaging.sendgrid_api_key,
                                             email_from=messaging.email_from,
-                                            host=messaging.sendgrid_host, timeout=messaging.provider_timeout)
+                                            host=messaging.sendgrid_host, timeout=messaging.provider_timeout,
+                                            connections=messaging.send_threads)
     if messaging.sms_provider == "twilio" and messaging.twilio_account_sid and messaging.twilio_auth_token:
         from .twilio import TwilioChannel
 
@@ -43,5 +44,6 @@ def make_channels(settings: Settings) -> dict[str, Channel]:
                                         auth_token=messaging.twilio_auth_token,
                                         from_number=messaging.twilio_from_number,
                                         messaging_service_sid=messaging.twilio_messaging_service_sid,
-                                        api_url=messaging.twilio_api_url, timeout=messaging.provider_timeout)
+                                        api_url=messaging.twilio_api_url, timeout=messaging.provider_timeout,
+                                        connections=messaging.send_threads)
     return channels

@@ -2,19 +2,32 @@
 
 The product's message id rides in ``custom_args`` so every delivery event (and the settling of an
 ambiguous send) finds its row; bulk mail carries List-Unsubscribe and one-click unsubscribe headers.
+
+The library's HTTP client (python_http_client) opens a new connection for every request (urllib). Here
+it sends over a pool of kept-alive connections instead (urllib3, at most one per send thread): the
+library still builds every request (URL, headers, JSON body) and raises its own HTTPError subclasses;
+only the transport behind ``Client._make_request``, the seam the library keeps for it, is replaced.
+A request on a kept-alive connection that fails after it may have left is ambiguous, like any other
+(never resent); urllib3 retries nothing.
 """
 
 from __future__ import annotations
 
-import http.client
+import io
 import json
+import ssl
 import time
 import urllib.error
-from typing import Any
+import urllib.request
+from typing import Any, cast
+from urllib.parse import urlsplit
 
-from python_http_client.exceptions import HTTPError
+import python_http_client
+import urllib3
+from python_http_client.exceptions import HTTPError, handle_error
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import CustomArg, From, Header, Mail
+from urllib3.exceptions import ConnectTimeoutError, SSLError
 
 from . import provider_logs
 from .base import Accepted, AmbiguousError, Outgoing, RetryableError, classify_status, parse_retry_after
@@ -27,9 +40,15 @@ class SendGridChannel:
     idempotent = False
 
     def __init__(self, *, api_key: str, email_from: str, host: str = "https://api.sendgrid.com",
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, connections: int = 8) -> None:
+        """``connections``: kept-alive connections to SendGrid (the send threads that share this channel)."""
         provider_logs.register_secrets(api_key)
-        self._client = SendGridAPIClient(api_key, host=host)
+        library = SendGridAPIClient(api_key, host=host)
+        # The library sets its Client up the same way (and replaces it when the region changes).
+        self._client = PooledClient(pool=connection_pool(host, size=connections), host=library.client.host,
+                                    request_headers=library.client.request_headers, version=3,
+                                    timeout=timeout)
+        self._mail_send = self._client.mail.send
         self.email_from = email_from
         self._from = From(email_from)  # parsed once; Mail only reads it (threads share it)
         self.timeout = timeout
@@ -48,16 +67,77 @@ class SendGridChannel:
     def send(self, message: Outgoing) -> Accepted:
         body = self.build(message)
         try:
-            response = self._client.client.mail.send.post(request_body=body, timeout=self.timeout)
+            response = self._mail_send.post(request_body=body, timeout=self.timeout)
         except HTTPError as exc:
             raise _from_http_error(exc) from None
-        except urllib.error.URLError as exc:
-            # urllib wraps failures *before* the request was sent (refused, DNS, connect timeout).
-            raise RetryableError(f"SendGrid unreachable: {exc.reason}", code="connect") from None
-        except (OSError, http.client.HTTPException) as exc:
-            # After the request left: read timeout, reset or closed connection. It may have been taken.
+        except ConnectTimeoutError as exc:  # and NewConnectionError, NameResolutionError: nothing left
+            raise RetryableError(f"SendGrid unreachable: {exc}", code="connect") from None
+        except SSLError as exc:
+            if _certificate_refused(exc):  # refused during the handshake, before the request
+                raise RetryableError(f"SendGrid unreachable: {exc}", code="connect") from None
+            raise AmbiguousError(f"no answer from SendGrid: {exc!r}", code="no_answer") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            # The request may have left: read timeout, reset or closed connection. It may have been taken.
             raise AmbiguousError(f"no answer from SendGrid: {exc!r}", code="no_answer") from None
         return Accepted(response.headers.get("X-Message-Id"))
+
+
+class PooledClient(python_http_client.Client):  # type: ignore[misc]
+    """python_http_client's Client, sending each request it builds over ``pool``."""
+
+    def __init__(self, *, pool: urllib3.PoolManager, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._pool = pool
+
+    def _build_client(self, name: str | None = None) -> PooledClient:
+        # As the library's, but the client for a path segment (client.mail.send) is one of these too.
+        return PooledClient(pool=self._pool, host=self.host, version=self._version,
+                            request_headers=self.request_headers,
+                            url_path=self._url_path + [name] if name else self._url_path,
+                            append_slash=self.append_slash, timeout=self.timeout)
+
+    def _make_request(self, opener: object, request: urllib.request.Request,
+                      timeout: float | None = None) -> _Answer:
+        url = request.get_full_url()
+        answer = self._pool.request(request.get_method(), url, body=cast(bytes | None, request.data),
+                                    headers=dict(request.header_items()), timeout=timeout or self.timeout,
+                                    retries=False, redirect=False)
+        if answer.status >= 400:
+            # What urllib raises for an error status, turned into the library's exception as it does.
+            raise handle_error(urllib.error.HTTPError(url, answer.status, answer.reason or "",
+                                                      answer.headers, io.BytesIO(answer.data)))  # type: ignore[arg-type]
+        return _Answer(answer)
+
+
+class _Answer:
+    """What python_http_client's Response reads from an answer (urllib's interface)."""
+
+    def __init__(self, answer: urllib3.BaseHTTPResponse) -> None:
+        self._answer = answer
+
+    def getcode(self) -> int:
+        return self._answer.status
+
+    def read(self) -> bytes:
+        return self._answer.data
+
+    def info(self) -> urllib3.HTTPHeaderDict:
+        return self._answer.headers
+
+
+def connection_pool(url: str, *, size: int) -> urllib3.PoolManager:
+    """Up to ``size`` kept-alive connections to ``url``'s host, through the proxy the environment names
+    for it (HTTPS_PROXY, NO_PROXY...), as urllib would have used."""
+    parts = urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(parts.netloc):
+        return urllib3.ProxyManager(proxy, num_pools=2, maxsize=size)
+    return urllib3.PoolManager(num_pools=2, maxsize=size)
+
+
+def _certificate_refused(exc: SSLError) -> bool:
+    reason = exc.args[0] if exc.args else None
+    return isinstance(reason, ssl.SSLCertVerificationError | ssl.CertificateError)
 
 
 def _from_http_error(exc: HTTPError) -> Exception:

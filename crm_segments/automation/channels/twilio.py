@@ -4,6 +4,10 @@ Twilio error codes decide what happens: 21610 (the recipient replied STOP) is pe
 withdraws SMS consent; 21211 / 21614 (invalid or non-mobile number) are permanent; 20003 / 20005
 (credentials refused, account not active) and HTTP 401/403 pause the SMS channel; 20429 and HTTP
 429/5xx are retried. A read timeout or dropped connection after the request left is ambiguous.
+
+The library's client keeps a ``requests`` session, but its pool holds at most ``min(32, CPUs + 4)``
+connections (https only); here the session keeps one kept-alive connection per send thread, and
+retries nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
@@ -40,11 +45,15 @@ ACCOUNT_CODES = {20003: "authentication failed", 20005: "account not active",
 
 
 class _HeaderKeepingClient(TwilioHttpClient):  # type: ignore[misc]
-    """Keeps the last answer's headers (per thread): TwilioRestException does not carry Retry-After."""
+    """Keeps the last answer's headers (per thread): TwilioRestException does not carry Retry-After.
+    Its session keeps up to ``connections`` connections alive."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, connections: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._last = threading.local()
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=connections, max_retries=0)
+        for prefix in ("https://", "http://"):
+            self.session.mount(prefix, adapter)
 
     @property
     def last_headers(self) -> Mapping[str, str]:
@@ -62,9 +71,10 @@ class TwilioChannel:
 
     def __init__(self, *, account_sid: str, auth_token: str, from_number: str | None = None,
                  messaging_service_sid: str | None = None, api_url: str = "https://api.twilio.com",
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, connections: int = 8) -> None:
+        """``connections``: kept-alive connections to Twilio (the send threads that share this channel)."""
         provider_logs.register_secrets(account_sid, auth_token)  # the SID is in every request's URL
-        self._http = _HeaderKeepingClient(timeout=timeout)
+        self._http = _HeaderKeepingClient(timeout=timeout, connections=connections)
         self._client = Client(account_sid, auth_token, http_client=self._http)
         # The library builds every Messages URL from its API domain's base URL.
         self._client.api.base_url = api_url
