@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import timeit
+from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from crm_segments import email_addresses
@@ -89,3 +92,49 @@ def test_the_sendgrid_sender_is_checked_at_start() -> None:
     assert sender("Café Shop <shop@bücher.example>") == "Café Shop <shop@xn--bcher-kva.example>"
     with pytest.raises(ConfigError, match="CRM_SEGMENTS_EMAIL_FROM.*'é'"):
         sender("Shop <josé@example.com>")
+
+
+def _outcome(check: Callable[[str], str], value: str) -> str:
+    try:
+        return "ok: " + check(value)
+    except AddressRefused as exc:
+        return f"refused: {exc}"
+
+
+EDGE_CASES = [
+    "ann.smith.1@example.com", "Ann.Smith@Example.COM", "a@b.co", "x_y+z@sub.domain.org",
+    "o'brien@example.ie", "a!#$%&'*+/=?^_`{|}~-@example.com", "Info@example.com", "SALES@Example.com",
+    "postmaster@example.com", "a@xn--bcher-kva.example", "a@XN--BCHER-KVA.example", "a@localhost",
+    "a@example", "a@test", "a@foo.test", "a@foo.invalid", "a@foo.local", "a@foo.onion", "a@1.2.3.4",
+    "a@example.123", "a@-example.com", "a@example-.com", "a@exa_mple.com", "a@example..com",
+    "a@.example.com", "a@example.com.", ".a@example.com", "a.@example.com", "a..b@example.com",
+    "a@b@example.com", "@example.com", "a@", "a", "", "a b@example.com", '"a b"@example.com',
+    "Ann <a@example.com>", "a@[127.0.0.1]", "ä@example.com", "a@bücher.example", "a@example.com\n",
+    "a" * 64 + "@example.com", "a" * 65 + "@example.com", "a@" + "b" * 63 + ".com",
+    "a@" + "b" * 64 + ".com", "a" * 200 + "@" + "b" * 40 + ".example.com",
+    "a" * 230 + "@" + "b" * 19 + ".com", "a" * 231 + "@" + "b" * 19 + ".com",
+    "a" * 240 + "@xn--bcher-kva.ex", "a@" + ".".join(["b" * 60] * 4) + ".com",
+]
+
+
+@pytest.mark.parametrize("value", EDGE_CASES)
+def test_the_shortcut_for_plain_addresses_agrees_with_email_validator(value: str) -> None:
+    assert _outcome(normalize, value) == _outcome(email_addresses._checked, value)
+
+
+def test_plain_addresses_take_the_shortcut() -> None:
+    assert email_addresses._plain("Ann.Smith.7@Example.COM") == "Ann.Smith.7@example.com"
+    assert email_addresses._plain("a@foo.test") is None  # refused: email-validator gives the reason
+    assert email_addresses._plain("ä@example.com") is None
+
+
+ATOMS = st.text(alphabet="aZ09.-_+'!@ \"<>[]äxn", min_size=0, max_size=12)
+DOMAINS = st.sampled_from(["example.com", "Example.COM", "xn--bcher-kva.example", "localhost", "foo.test",
+                           "b.co", "a-.com", "123.45", "bücher.de", "ex..com", ""])
+
+
+@settings(max_examples=400, deadline=None)
+@given(local=ATOMS, domain=st.one_of(DOMAINS, ATOMS), padding=st.integers(0, 250))
+def test_any_input_the_same_with_and_without_the_shortcut(local: str, domain: str, padding: int) -> None:
+    for value in (f"{local}@{domain}", f"{local}{'a' * padding}@{domain}", local):
+        assert _outcome(normalize, value) == _outcome(email_addresses._checked, value), value
