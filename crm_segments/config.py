@@ -68,6 +68,12 @@ class MessagingSettings:
     twilio_api_url: str = "https://api.twilio.com"
     provider_timeout: float = 10.0
     send_threads: int = 8  # provider calls at once; more for a distant provider (network-bound)
+    # Seconds a dispatcher's claim on a message lasts unless renewed (it renews every third of it):
+    # the messages of a sender that died are taken over after at most this long.
+    claim_lease: float = 30.0
+    # An ``unknown`` message with no delivery event for this long becomes ``unconfirmed``, for a person
+    # to send again or close (SendGrid retries its event webhook for up to 24 hours).
+    unconfirmed_after: dt.timedelta = dt.timedelta(hours=24)
     default_time_zone: str = "UTC"
     email_send_window: SendWindow | None = None
     sms_send_window: SendWindow | None = SendWindow(dt.time(8), dt.time(21))
@@ -310,6 +316,9 @@ def messaging_settings_from_config(config: Mapping[str, Any]) -> MessagingSettin
                                    defaults.provider_timeout),
         send_threads=_whole("SEND_THREADS", config.get("CRM_SEGMENTS_SEND_THREADS"), defaults.send_threads,
                             low=1, high=64),
+        claim_lease=_claim_lease(config.get("CRM_SEGMENTS_CLAIM_LEASE"), defaults.claim_lease),
+        unconfirmed_after=_duration("UNCONFIRMED_AFTER", config.get("CRM_SEGMENTS_UNCONFIRMED_AFTER"),
+                                    defaults.unconfirmed_after),
         default_time_zone=time_zone,
         email_send_window=_window("EMAIL_SEND_WINDOW", config.get("CRM_SEGMENTS_EMAIL_SEND_WINDOW"),
                                   defaults.email_send_window),
@@ -323,6 +332,29 @@ def messaging_settings_from_config(config: Mapping[str, Any]) -> MessagingSettin
         provider_log_level=_one_of("PROVIDER_LOG_LEVEL", (get("PROVIDER_LOG_LEVEL") or "WARNING").upper(),
                                    LOG_LEVELS),
     )
+
+
+def _claim_lease(value: Any, default: float) -> float:
+    seconds = _positive("CLAIM_LEASE", value, default)
+    if not 2 <= seconds <= 3600:
+        raise ConfigError(f"CRM_SEGMENTS_CLAIM_LEASE: {seconds:g} s must be from 2 to 3600 s")
+    return seconds
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(name: str, value: Any, default: dt.timedelta) -> dt.timedelta:
+    """``90s``, ``30m``, ``24h``, ``2d`` or a number of seconds."""
+    if isinstance(value, dt.timedelta):
+        return value
+    if value is None or str(value).strip() == "":
+        return default
+    match = _DURATION.match(str(value).lower())
+    if match is None or float(match.group(1)) <= 0:
+        raise ConfigError(f"CRM_SEGMENTS_{name}: {value!r} is not a duration like 90s, 30m, 24h or 2d")
+    return dt.timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 
 def _sender(value: str | None) -> str:
@@ -502,7 +534,8 @@ MESSAGING_ENV: dict[str, str | None] = {
     "TWILIO_ACCOUNT_SID": "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN": "TWILIO_AUTH_TOKEN",
     "TWILIO_FROM_NUMBER": "TWILIO_FROM_NUMBER",
     "TWILIO_MESSAGING_SERVICE_SID": "TWILIO_MESSAGING_SERVICE_SID",
-    "PROVIDER_TIMEOUT": None, "SEND_THREADS": None, "DEFAULT_TIME_ZONE": None,
+    "PROVIDER_TIMEOUT": None, "SEND_THREADS": None, "CLAIM_LEASE": None, "UNCONFIRMED_AFTER": None,
+    "DEFAULT_TIME_ZONE": None,
     "EMAIL_SEND_WINDOW": None, "SMS_SEND_WINDOW": None,
     "EMAIL_FREQUENCY_CAP": None, "SMS_FREQUENCY_CAP": None, "SMS_HELP_TEXT": None,
     "SENDGRID_HOST": None, "TWILIO_API_URL": None, "PROVIDER_LOG_LEVEL": None,

@@ -2,14 +2,16 @@
 with one grouped query per capped channel, then each message the batch lets through counts too, so
 two messages to one profile in one batch are capped exactly like two batches one after the other.
 
-The counts are read after the dispatcher holds its profiles' locks (see ``starting.py``), so a
-message another dispatcher marked ``sending`` a moment ago is counted.
+The counts are read when a part is checked, and again, for the few messages about to go, after the
+dispatcher holds their profiles' locks (``starting.mark_sending``), so a message another dispatcher
+marked ``sending`` a moment ago is counted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,8 +21,19 @@ from crm_segments.models import Message
 
 CAPPED_CATEGORIES = ("marketing",)  # transactional and test messages are exempt
 # Statuses that mean the message went out (or may have): they count against a frequency cap.
-COUNTS_AS_SENT = ("sending", "unknown", "sent", "delivered", "opened", "clicked", "unsubscribed",
-                  "spam_report", "bounced")
+COUNTS_AS_SENT = ("sending", "unknown", "unconfirmed", "sent", "delivered", "opened", "clicked",
+                  "unsubscribed", "spam_report", "bounced")
+
+
+class Capped(Protocol):
+    """A message as the caps see it (a Message row, or a Handover about to be sent)."""
+
+    @property
+    def profile_id(self) -> int: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def category(self) -> str: ...
 
 
 def channel_cap(channel: str, settings: Settings) -> FrequencyCap | None:
@@ -31,7 +44,7 @@ def channel_cap(channel: str, settings: Settings) -> FrequencyCap | None:
 class FrequencyCaps:
     """Capped sends per (profile, channel) in the cap's window: counted once, then kept up to date."""
 
-    def __init__(self, session: Session, messages: Iterable[Message], *, settings: Settings,
+    def __init__(self, session: Session, messages: Iterable[Capped], *, settings: Settings,
                  now: dt.datetime) -> None:
         self.settings = settings
         self.now = now
@@ -51,7 +64,7 @@ class FrequencyCaps:
             for profile_id, count, oldest in rows:
                 self._sent[(profile_id, channel)] = (int(count), oldest)
 
-    def free_at(self, message: Message) -> dt.datetime | None:
+    def free_at(self, message: Capped) -> dt.datetime | None:
         """When the profile's cap on this channel frees up, or None when it is not reached."""
         cap = channel_cap(message.channel, self.settings)
         if cap is None or message.category not in CAPPED_CATEGORIES:
@@ -61,7 +74,7 @@ class FrequencyCaps:
             return None
         return max(oldest + cap.window, self.now + dt.timedelta(minutes=1))
 
-    def count(self, message: Message) -> None:
+    def count(self, message: Capped) -> None:
         """The message goes out now: it counts against its profile's cap from here on."""
         if message.category not in CAPPED_CATEGORIES:
             return

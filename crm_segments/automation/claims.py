@@ -1,14 +1,18 @@
 """Which due messages a dispatcher takes, and what happens to messages a stopped sender left behind.
 
-A claim marks pending rows with a token and a short lease and is committed before anything is sent;
-two dispatchers never claim the same row (PostgreSQL: one ``UPDATE`` of the rows a ``SELECT ... FOR
-UPDATE SKIP LOCKED`` returned; SQLite: one atomic UPDATE, as SQLite runs one writer at a time). A claim that
-expires (its dispatcher died before starting the send) makes the row claimable again: nothing was
-sent, so nothing is lost.
+A claim marks pending rows with a token and a short lease (CRM_SEGMENTS_CLAIM_LEASE, 30 s) and is
+committed before anything is sent; two dispatchers never claim the same row (PostgreSQL: one ``UPDATE``
+of the rows a ``SELECT ... FOR UPDATE SKIP LOCKED`` returned; SQLite: one atomic UPDATE, as SQLite runs
+one writer at a time). The dispatcher renews the lease of the rows it still holds every third of it
+(``renew``), so a claim runs out only when its dispatcher has stopped: a pending row is then claimable
+again (nothing was sent, so nothing is lost), within one lease of the crash.
 
-A row left in ``sending`` past the sending lease is different: the provider may have taken it. It is
-marked ``unknown`` and settled by delivery events (whose custom args / callback URL carry the
-message id), never re-sent blindly. Only the local outbox, which cannot duplicate, goes back to pending.
+A row is marked ``sending`` just before its call and keeps its claim until the outcome is written. A
+``sending`` row whose claim ran out is different: the provider may have taken it. It is marked
+``unknown`` and settled by delivery events (whose custom args / callback URL carry the message id),
+never re-sent blindly; one still without an event after CRM_SEGMENTS_UNCONFIRMED_AFTER becomes
+``unconfirmed``, for a person to send again or close from the message log. Only the local outbox, which
+cannot duplicate, goes back to pending.
 
 Messages of a paused channel (channel_pauses.py) are not claimed at all.
 """
@@ -17,9 +21,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_segments.models import Message
@@ -27,6 +32,7 @@ from crm_segments.models import Message
 from .channel_pauses import paused_channel_names
 
 STALLED_REASON = "the sender stopped before recording the outcome; waiting for delivery events"
+UNCONFIRMED_REASON = "no delivery event confirmed it; send it again or close it"
 
 
 @dataclass(frozen=True)
@@ -71,15 +77,42 @@ def release(session_factory: sessionmaker[Session], *, token: str, ids: list[int
                         .execution_options(synchronize_session=False))
 
 
+def renew(session_factory: sessionmaker[Session], *, token: str, ids: Sequence[int],
+          until: dt.datetime) -> int:
+    """Extend this dispatcher's claims on ``ids`` (those still pending or sending) to ``until``."""
+    if not ids:
+        return 0
+    with session_factory() as session, session.begin():
+        result = session.execute(update(Message).where(Message.id.in_(ids), Message.claim_token == token,
+                                                       Message.status.in_(("pending", "sending")))
+                                 .values(claimed_until=until).execution_options(synchronize_session=False))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 def recover_stalled(session_factory: sessionmaker[Session], *, now: dt.datetime,
-                    lease: dt.timedelta) -> int:
-    """Rows stuck in ``sending``: local outbox ones go back to pending, the others become unknown."""
-    stalled = (Message.status == "sending", Message.attempted_at < now - lease)
+                    lease: dt.timedelta, unconfirmed_after: dt.timedelta | None = None) -> int:
+    """Rows whose sender stopped in ``sending``: local outbox ones go back to pending, the others
+    become unknown (keeping the claim's token, so a late answer to that sender still counts). With
+    ``unconfirmed_after``, unknown rows without an event for that long become unconfirmed.
+
+    ``lease``: how long a ``sending`` row without a claim (marked before claims were kept on sending
+    rows) may stay so."""
+    stalled = (Message.status == "sending",
+               or_(Message.claimed_until < now,
+                   and_(Message.claimed_until.is_(None), Message.attempted_at < now - lease)))
     with session_factory() as session, session.begin():
         local = session.execute(update(Message).where(*stalled, Message.provider == "local")
-                                .values(status="pending", next_attempt_at=now, updated_at=now)
+                                .values(status="pending", next_attempt_at=now, updated_at=now,
+                                        claim_token=None, claimed_until=None)
                                 .execution_options(synchronize_session=False))
         remote = session.execute(update(Message).where(*stalled, Message.provider != "local")
-                                 .values(status="unknown", status_reason=STALLED_REASON, updated_at=now)
+                                 .values(status="unknown", status_reason=STALLED_REASON, claimed_until=None,
+                                         updated_at=now)
                                  .execution_options(synchronize_session=False))
+        if unconfirmed_after is not None:
+            # An event about an unknown message settles it (delivery.py): still unknown, none came.
+            session.execute(update(Message).where(Message.status == "unknown",
+                                                  Message.updated_at < now - unconfirmed_after)
+                            .values(status="unconfirmed", status_reason=UNCONFIRMED_REASON, updated_at=now)
+                            .execution_options(synchronize_session=False))
     return int(local.rowcount) + int(remote.rowcount)  # type: ignore[attr-defined]

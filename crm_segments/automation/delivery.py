@@ -1,9 +1,9 @@
 """Delivery events move a message forward (sent -> delivered -> opened -> clicked, or to a failure)
 and never back; each provider event is recorded once, so a replayed webhook changes nothing.
 
-An ``unknown`` message (the sender never heard back) is settled here: any event about it proves the
-provider took it. A hard bounce marks the address bounced; a spam report or an unsubscribe event
-withdraws consent; each writes a consent history row (services/consent.py).
+An ``unknown`` or ``unconfirmed`` message (the sender never heard back) is settled here: any event
+about it proves the provider took it. A hard bounce marks the address bounced; a spam report or an
+unsubscribe event withdraws consent; each writes a consent history row (services/consent.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from crm_segments.services.consent import Actor, record_bounce, set_consent
 
 # Higher ranks win; equal ranks let a later event replace an earlier one (a bounce after delivery).
 STATUS_RANK = {
-    "pending": 0, "sending": 1, "unknown": 1, "sent": 2,
+    "pending": 0, "sending": 1, "unknown": 1, "unconfirmed": 1, "sent": 2,
     "delivered": 3, "bounced": 3, "dropped": 3, "failed": 3, "undelivered": 3,
     "opened": 4, "clicked": 5, "unsubscribed": 6, "spam_report": 6,
 }
@@ -98,7 +98,7 @@ def _advance(message: Message, event: DeliveryEvent, *, now: dt.datetime) -> Non
         message.sent_at = event.occurred_at  # any event proves the provider took it
     status = event.status
     if status is None:
-        if message.status in ("sending", "unknown"):
+        if message.status in ("sending", "unknown", "unconfirmed"):
             message.status, message.status_reason = "sent", None
         return
     if (column := TIMESTAMPS.get(status)) and getattr(message, column) is None:

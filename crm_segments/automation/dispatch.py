@@ -1,14 +1,17 @@
 """Send due messages exactly once, a batch at a time.
 
-(1) One statement claims up to ``limit`` due messages and is committed (claims.py). Then, a part of
-``chunk`` messages at a time (pipeline.py): (2) one transaction takes the part's claims, checks
-consent, quiet hours and caps (gates.py), renders, and commits ``sending`` (starting.py); (3) the
-part is handed to the channels on a few threads, with no transaction open (sending.py); (4) the
-answers are written, one transaction for all that have come back (outcomes.py).
+(1) One statement claims up to ``limit`` due messages and is committed (claims.py); the claims are
+renewed while the batch runs. Then, in pipeline.py: (2) a part of ``chunk`` messages at a time, one
+transaction takes the part's claims, checks consent, quiet hours and caps (gates.py) and stores what
+each message will say (starting.prepare); (3) as send threads come free, one short transaction marks as
+many messages ``sending`` as there are free threads (starting.mark_sending) and they are handed to the
+channels, with no transaction open (sending.py); (4) the answers are written, one transaction for all
+that have come back (outcomes.py).
 
-A crash between (3) and (4) leaves ``sending``: after the lease it becomes ``unknown`` and is settled by
-delivery events instead of being sent again (claims.recover_stalled). A message is marked ``sending``
-at most about two parts ahead of its provider call.
+A crash between (3) and (4) leaves at most ``workers`` messages ``sending``: once their claim runs out
+(CRM_SEGMENTS_CLAIM_LEASE) they become ``unknown`` and are settled by delivery events instead of being
+sent again (claims.recover_stalled); the crashed sender's other claimed messages are sent by the next
+dispatcher.
 """
 
 from __future__ import annotations
@@ -25,13 +28,12 @@ from crm_segments.db import utcnow
 
 from . import claims
 from .channels import Channel, make_channels
-from .pipeline import Pipeline
+from .pipeline import Pipeline, RunClock
 
-CLAIM_LEASE = dt.timedelta(minutes=5)
-# Far longer than a provider call can take (timeout 10 s): a row older than this in "sending" has
-# lost its sender.
+# Far longer than a provider call can take (timeout 10 s): a row left "sending" without a claim (as
+# rows were marked before claims stayed on them) and older than this has lost its sender.
 SENDING_LEASE = dt.timedelta(minutes=5)
-CHUNK = 64  # messages started per transaction (at least twice the threads)
+CHUNK = 64  # messages prepared per transaction (at least twice the threads)
 
 
 @dataclass
@@ -59,24 +61,33 @@ class DispatchReport:
         return self.outcomes.get(outcome, 0)
 
 
+def claim_lease(settings: Settings) -> dt.timedelta:
+    return dt.timedelta(seconds=settings.messaging.claim_lease)
+
+
 def dispatch_due(session_factory: sessionmaker[Session], *, settings: Settings,
                  now: dt.datetime | None = None, limit: int = 500,
                  channels: dict[str, Channel] | None = None, base_url: str | None = None,
-                 claim_lease: dt.timedelta = CLAIM_LEASE, sending_lease: dt.timedelta = SENDING_LEASE,
+                 sending_lease: dt.timedelta = SENDING_LEASE,
                  workers: int = 1, chunk: int | None = None) -> DispatchReport:
     """Send up to ``limit`` due messages; returns what happened to each.
 
-    ``workers``: provider calls at once (threads that only talk to the provider). ``chunk``: messages
-    started per transaction (default: at least ``CHUNK`` and twice ``workers``)."""
-    now = now or utcnow()
+    ``now``: when the run starts (the clock runs on from it). ``workers``: provider calls at once
+    (threads that only talk to the provider), and so the most messages ``sending`` at once. ``chunk``:
+    messages prepared per transaction (default: at least ``CHUNK`` and twice ``workers``)."""
+    clock = RunClock(now or utcnow())
+    now = clock.start
     channels = channels if channels is not None else make_channels(settings)
-    report = DispatchReport(recovered=claims.recover_stalled(session_factory, now=now, lease=sending_lease))
-    token, claimed = claims.claim_due(session_factory, now=now, limit=limit, lease=claim_lease)
+    lease = claim_lease(settings)
+    report = DispatchReport(recovered=claims.recover_stalled(
+        session_factory, now=now, lease=sending_lease,
+        unconfirmed_after=settings.messaging.unconfirmed_after))
+    token, claimed = claims.claim_due(session_factory, now=now, limit=limit, lease=lease)
     report.claimed = len(claimed)
     if claimed:
         pipeline = Pipeline(session_factory, token=token, channels=channels, settings=settings,
-                            base_url=base_url or settings.public_url, now=now, tally=report,
-                            part_size=chunk or max(CHUNK, 2 * workers))
+                            base_url=base_url or settings.public_url, clock=clock, tally=report,
+                            part_size=chunk or max(CHUNK, 2 * workers), lease=lease)
         unattempted = pipeline.run(claimed, threads=workers)
         report.refused = pipeline.refused
         claims.release(session_factory, token=token, ids=unattempted)
@@ -90,7 +101,8 @@ def dispatch_all(session_factory: sessionmaker[Session], *, settings: Settings,
     """Dispatch batch after batch until one finds nothing due or ``budget`` seconds have passed (the
     scheduler's send job: a burst goes out as it is queued, not ``limit`` messages per tick)."""
     started = time.monotonic()
-    now = now or utcnow()
+    clock = RunClock(now or utcnow())
+    now = clock.start
     report = DispatchReport()
     while True:
         batch = dispatch_due(session_factory, settings=settings, now=now, limit=limit, base_url=base_url,
@@ -99,4 +111,4 @@ def dispatch_all(session_factory: sessionmaker[Session], *, settings: Settings,
         # A channel paused by this batch is not claimed by the next one; the other channel goes on.
         if not batch.claimed or time.monotonic() - started > budget:
             return report
-        now = max(now, utcnow())
+        now = max(clock(), utcnow())

@@ -1,14 +1,19 @@
-"""Start a batch of claimed messages in one transaction: take the claims, apply the gates, render, and
-commit ``sending`` for those that may go, before any of them is handed to a provider. The messages are
-rendered just before, in a read transaction of their own (``render_ahead``), so no lock is held while a
-template renders.
+"""Get claimed messages ready, a part at a time, and mark them ``sending`` a few at a time, each group
+just before its provider calls.
 
-The transaction's first statements lock what the checks depend on: on PostgreSQL an advisory lock per
-profile (taken in id order, so two dispatchers cannot deadlock), so two dispatchers cannot both pass
-one profile's frequency cap; then one UPDATE of the claimed rows that are still pending and ours, which
-locks them (and on SQLite takes the single write lock). Profiles, owners, records and recent sends
-are loaded once for the batch; every row's outcome is written by the flush at the end (a few
-executemany UPDATEs, grouped by the columns they change).
+``prepare``: one transaction per part takes the claims, applies the gates and stores what each message
+will say (rendered just before, in a read transaction of its own, ``render_ahead``, so no lock is held
+while a template renders). A message held back gets its state (suppressed, skipped, failed, or pending
+until quiet hours end or a cap frees up); one that may go stays ``pending`` and claimed. Profiles,
+owners, records and recent sends are loaded once for the part; every row's outcome is written by the
+flush at the end (a few executemany UPDATEs, grouped by the columns they change).
+
+``mark_sending``: one short transaction per group (no larger than the free send threads) marks it
+``sending``, so after a hard kill only the calls that were under way are in doubt. It first takes an
+advisory lock per profile on PostgreSQL (in id order, so two dispatchers cannot deadlock; on SQLite the
+transaction holds the only write lock) and counts the profiles' recent sends again, so two dispatchers
+cannot both pass one profile's frequency cap: a message over it waits, as at ``prepare``. Only rows
+still pending and claimed by this dispatcher are marked.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import Integer
@@ -27,6 +33,7 @@ from crm_segments.db import READ_ONLY
 from crm_segments.models import Message, Profile
 
 from . import gates, links
+from .bulk import update_rows
 from .caps import FrequencyCaps
 from .channels import Channel, Outgoing
 from .claims import Claimed
@@ -43,14 +50,19 @@ _LOCK_PROFILES = text(
 ).bindparams(bindparam("ids", type_=ARRAY(Integer)))
 
 
+MESSAGES = cast(Table, Message.__table__)
+CAP_REACHED = "frequency cap reached"
+
+
 @dataclass(frozen=True)
 class Handover:
-    """A message committed as ``sending``: what its channel is given."""
+    """A message that passed its checks: what its channel is given once it is marked ``sending``."""
 
     id: int
     profile_id: int
     channel: str
-    attempts: int
+    category: str
+    attempts: int  # counting the attempt it is about to make
     outgoing: Outgoing
     provider: str
 
@@ -61,16 +73,14 @@ class Started:
     outcomes: list[str] = field(default_factory=list)  # of the rows held back or lost
 
 
-def start(session_factory: sessionmaker[Session], items: Sequence[Claimed], *, token: str,
-          channels: dict[str, Channel], settings: Settings, base_url: str, now: dt.datetime,
-          templates: TemplateCache) -> Started:
+def prepare(session_factory: sessionmaker[Session], items: Sequence[Claimed], *, token: str,
+            channels: dict[str, Channel], settings: Settings, base_url: str, now: dt.datetime,
+            templates: TemplateCache) -> Started:
+    """Check and store a part of claimed messages; returns those that may go (still ``pending``)."""
     started = Started()
     rendered = render_ahead(session_factory, items, token=token, settings=settings, base_url=base_url,
                             templates=templates)
     with session_factory() as session, session.begin():
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(_LOCK_PROFILES, {"namespace": _PROFILE_LOCK_NAMESPACE,
-                                             "ids": sorted({item.profile_id for item in items})})
         held = set(session.scalars(
             update(Message)
             .where(Message.id.in_([item.id for item in items]), Message.claim_token == token,
@@ -89,13 +99,51 @@ def start(session_factory: sessionmaker[Session], items: Sequence[Claimed], *, t
                 outcome = _take(session, message, profile, channel=channels[message.channel],
                                 settings=settings, base_url=base_url, now=now, caps=caps, templates=templates,
                                 rendered=rendered)
-                if outcome != "sending":
+                if outcome != "ready":
                     started.outcomes.append(outcome)
                     continue
                 started.handovers.append(Handover(message.id, message.profile_id, message.channel,
-                                                  message.attempts, _outgoing(message, settings, base_url),
+                                                  message.category, message.attempts + 1,
+                                                  _outgoing(message, settings, base_url),
                                                   channels[message.channel].provider))
     return started
+
+
+def mark_sending(session: Session, handovers: Sequence[Handover], *, token: str, settings: Settings,
+                 now: dt.datetime, lease: dt.timedelta) -> Started:
+    """Mark a group ``sending``, in the caller's transaction, just before its calls; returns the
+    handovers to send now.
+
+    The claim stays on a ``sending`` row and is renewed with the others: a row whose claim runs out
+    has lost its sender (claims.recover_stalled)."""
+    marked = Started()
+    if not handovers:
+        return marked
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_LOCK_PROFILES, {"namespace": _PROFILE_LOCK_NAMESPACE,
+                                         "ids": sorted({h.profile_id for h in handovers})})
+    caps = FrequencyCaps(session, handovers, settings=settings, now=now)
+    going: list[Handover] = []
+    waiting: list[dict[str, Any]] = []
+    for handover in handovers:
+        if free := caps.free_at(handover):
+            waiting.append({"id": handover.id, "next_attempt_at": free})
+        else:
+            caps.count(handover)
+            going.append(handover)
+    m = MESSAGES.c
+    ours = (m.claim_token == token, m.status == "pending")
+    update_rows(session, MESSAGES, waiting, where=ours, set_=lambda row: {
+        "next_attempt_at": row["next_attempt_at"], "status_reason": CAP_REACHED, "claim_token": None,
+        "claimed_until": None, "updated_at": now})
+    held = set(session.scalars(
+        update(Message).where(Message.id.in_([h.id for h in going]), *ours)
+        .values(status="sending", attempts=Message.attempts + 1, attempted_at=now,
+                claimed_until=now + lease, updated_at=now)
+        .returning(Message.id).execution_options(synchronize_session=False))) if going else set()
+    marked.handovers = [h for h in going if h.id in held]
+    marked.outcomes = ["deferred"] * len(waiting) + ["lost_claim"] * (len(going) - len(held))
+    return marked
 
 
 def render_ahead(session_factory: sessionmaker[Session], items: Sequence[Claimed], *, token: str,
@@ -124,14 +172,15 @@ def render_ahead(session_factory: sessionmaker[Session], items: Sequence[Claimed
 def _take(session: Session, message: Message, profile: Profile, *, channel: Channel, settings: Settings,
           base_url: str, now: dt.datetime, caps: FrequencyCaps, templates: TemplateCache,
           rendered: dict[int, Rendered]) -> str:
-    """Apply the gates to a held row and set its new state: "sending", or why it is held back."""
-    message.claim_token = message.claimed_until = None
-    message.attempted_at, message.provider, message.updated_at = now, channel.provider, now
+    """Apply the gates to a held row: "ready" (it stays pending and claimed, with what it will say), or
+    why it is held back (its new state)."""
+    message.provider, message.updated_at = channel.provider, now
     hold = gates.check(session, message, profile, settings=settings, base_url=base_url, now=now,
                        caps=caps, templates=templates, rendered=rendered)
     if hold is None:
-        message.status, message.attempts = "sending", message.attempts + 1
-        return "sending"
+        return "ready"
+    message.claim_token = message.claimed_until = None
+    message.attempted_at = now
     message.status, message.status_reason = hold.status, hold.reason
     if hold.status == "pending":
         message.next_attempt_at = hold.until or now

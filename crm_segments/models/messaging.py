@@ -26,6 +26,7 @@ MESSAGE_STATUSES = (
     "pending",      # waiting for its send time (or a retry, quiet hours, a frequency cap)
     "sending",      # handed to the provider; outcome not written yet
     "unknown",      # the provider may have taken it (timeout, crash): settled by delivery events
+    "unconfirmed",  # unknown, and no delivery event came in time: a person sends it again or closes it
     "sent",         # the provider accepted it
     "delivered", "opened", "clicked",
     "bounced", "dropped", "failed", "undelivered",  # did not arrive

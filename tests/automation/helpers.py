@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from typing import Any
 
@@ -48,3 +49,8 @@ def consent_changes(session: Session, profile: Profile) -> list[ConsentChange]:
 
 def count_messages(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(Message)) or 0)
+
+
+def soon_after(value: dt.datetime | None, expected: dt.datetime, *, within: float = 5.0) -> bool:
+    """``value`` is ``expected`` or a moment later: a run's clock moves on from the ``now`` it is given."""
+    return value is not None and expected <= value < expected + dt.timedelta(seconds=within)

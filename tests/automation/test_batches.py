@@ -1,5 +1,6 @@
-"""The dispatcher works a batch at a time: parts started in one transaction, sends on a few threads,
-outcomes written together. Each message still ends in its own right state, exactly once."""
+"""The dispatcher works a batch at a time: parts checked in one transaction, a few messages marked
+sending as threads come free, sends on a few threads, outcomes written together. Each message still
+ends in its own right state, exactly once."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_segments.automation import gates
+from crm_segments.automation import gates, starting
 from crm_segments.automation.channels import Accepted, Outgoing
-from crm_segments.automation.dispatch import CLAIM_LEASE, SENDING_LEASE, dispatch_all, dispatch_due
+from crm_segments.automation.dispatch import claim_lease, dispatch_all, dispatch_due
 from crm_segments.config import Settings
 from crm_segments.models import Message
 from tests.fakes import FakeSendGrid
@@ -42,16 +43,17 @@ def test_a_batch_with_rate_limits_and_a_refused_address_ends_each_message_in_its
 
     limited, unavailable, refused = (fresh(session, messages[n]) for n in (3, 7, 9))
     assert (limited.status, limited.error_code, limited.attempts) == ("pending", "429", 1)
-    assert limited.next_attempt_at == T0 + dt.timedelta(seconds=600)  # Retry-After, not the 30 s back-off
+    # Retry-After, not the 30 s back-off, counted from the answer (a moment after the run's start)
+    assert T0 + dt.timedelta(seconds=600) <= limited.next_attempt_at < T0 + dt.timedelta(seconds=610)
     assert (unavailable.status, unavailable.error_code) == ("pending", "503")
-    assert unavailable.next_attempt_at == T0 + dt.timedelta(seconds=30)
+    assert T0 + dt.timedelta(seconds=30) <= unavailable.next_attempt_at < T0 + dt.timedelta(seconds=40)
     assert (refused.status, refused.error_code) == ("failed", "400")
     assert "Does not contain a valid address" in (refused.status_reason or "")
     others = [fresh(session, m) for n, m in enumerate(messages) if n not in (3, 7, 9)]
     assert {m.status for m in others} == {"sent"}
     assert all(m.provider_message_id for m in others)
 
-    later = dispatch_due(session_factory, settings=settings, now=T0 + dt.timedelta(minutes=10), workers=4)
+    later = dispatch_due(session_factory, settings=settings, now=T0 + dt.timedelta(minutes=11), workers=4)
     assert (later.claimed, later["sent"]) == (2, 2)
     assert dispatch_due(session_factory, settings=settings, now=T0 + dt.timedelta(days=1)).claimed == 0
     assert _sent_ids(fake_sendgrid) == Counter(m.id for n, m in enumerate(messages) if n != 9)  # once each
@@ -74,7 +76,7 @@ def statements(session_factory: sessionmaker[Session]) -> list[str]:
     event.remove(connection, "before_cursor_execute", record)
 
 
-def test_a_part_is_started_and_recorded_with_a_few_statements_whatever_its_size(
+def test_a_batch_takes_a_few_statements_per_part_and_per_group_handed_over(
         session: Session, session_factory: sessionmaker[Session], settings: Settings,
         fake_sendgrid: FakeSendGrid, statements: list[str], caplog: pytest.LogCaptureFixture) -> None:
     for _ in range(40):
@@ -84,14 +86,40 @@ def test_a_part_is_started_and_recorded_with_a_few_statements_whatever_its_size(
     with caplog.at_level(logging.WARNING, logger="crm_segments.automation"):
         report = dispatch_due(session_factory, settings=settings, now=T0, workers=4, chunk=16)
     assert report["sent"] == 40 and len(fake_sendgrid.messages) == 40
-    assert caplog.records == []  # no part fell back to one message per transaction
-    updates = [s for s in statements if s.startswith("UPDATE crm_messages")]
+    assert caplog.records == []  # nothing fell back to one message per transaction
+    data = [s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO"))]
     parts = 3
-    # recovery (2) + claim (1), then per part: take (1), write the rendered rows (1), write outcomes
-    # (1 per group of answers; the pool returns them in a few groups).
-    assert len(updates) <= 3 + parts * 5, updates
-    data = [s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
-    assert len(data) < 40  # not a statement per message
+    taken = [s for s in data if s.startswith("UPDATE crm_messages SET claim_token=crm_messages.claim_token")]
+    marks = [s for s in data if s.startswith("UPDATE crm_messages SET status=") and "attempts=(" in s]
+    assert len(taken) == parts
+    assert 40 / 4 <= len(marks) <= 40  # a group is at most the threads
+    answers = [s for s in data if s.startswith("UPDATE crm_messages SET status=CASE")]
+    assert len(answers) <= len(marks) + 4  # written with the next mark; after the last, as they come
+    # recovery (3), the claim (1) and the templates (1); per part: take, load the rows (2), the caps'
+    # count, write the rendered rows (5); per group: profile locks (PostgreSQL), the caps' count, the
+    # mark (3); and the answers.
+    assert len(data) <= 5 + parts * 5 + len(marks) * 3 + len(answers), data
+
+
+def test_no_more_messages_are_sending_at_once_than_there_are_threads(
+        session: Session, session_factory: sessionmaker[Session], settings: Settings,
+        fake_sendgrid: FakeSendGrid, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a hard kill can leave in doubt: the rows ``sending`` when a group has just been marked."""
+    messages = [queue(session, reachable()) for _ in range(40)]
+    fake_sendgrid.latency = 0.01
+    sending_after_each_mark: list[int] = []
+    mark = starting.mark_sending
+
+    def counting(session: Session, *args: Any, **kwargs: Any) -> starting.Started:
+        marked = mark(session, *args, **kwargs)
+        sending_after_each_mark.append(session.scalar(
+            select(func.count()).select_from(Message).where(Message.status == "sending")) or 0)
+        return marked
+
+    monkeypatch.setattr(starting, "mark_sending", counting)
+    assert dispatch_due(session_factory, settings=settings, now=T0, workers=4, chunk=16)["sent"] == 40
+    assert 2 <= max(sending_after_each_mark) <= 4  # sends overlap, never more than the threads
+    assert _sent_ids(fake_sendgrid) == Counter(m.id for m in messages)
 
 
 def test_one_failing_row_is_redone_alone_and_never_holds_back_its_part(
@@ -111,10 +139,10 @@ def test_one_failing_row_is_redone_alone_and_never_holds_back_its_part(
     assert (report["sent"], report.errors) == (5, 1)
     stuck = fresh(session, bad)
     assert (stuck.status, stuck.attempts) == ("pending", 0) and stuck.claim_token is not None
-    assert dispatch_due(session_factory, settings=settings, now=T0 + dt.timedelta(minutes=1)).claimed == 0
+    assert dispatch_due(session_factory, settings=settings, now=T0 + dt.timedelta(seconds=5)).claimed == 0
 
     monkeypatch.setattr(gates, "check", check)
-    after_claim = T0 + CLAIM_LEASE + dt.timedelta(seconds=1)
+    after_claim = T0 + claim_lease(settings) + dt.timedelta(minutes=1)
     assert dispatch_due(session_factory, settings=settings, now=after_claim)["sent"] == 1
     assert _sent_ids(fake_sendgrid) == Counter(m.id for m in messages)
 
@@ -170,14 +198,16 @@ def test_an_interrupted_run_gives_back_what_never_left_and_never_sends_twice(
     channel = _StopsAtTheThird(fake_sendgrid)
     with pytest.raises(_Interrupted):
         dispatch_due(session_factory, settings=settings, now=T0, channels={"email": channel, "sms": channel})
-    # Started in one part: two went out (outcome not written), the third was being handed over, and
-    # the three after it never left, so they are pending again.
-    assert [fresh(session, m).status for m in messages] == ["sending"] * 3 + ["pending"] * 3
-    assert [fresh(session, m).attempts for m in messages[3:]] == [0, 0, 0]
+    # Checked in one part, marked sending one at a time (one thread): two went out and were recorded,
+    # the third was being handed over, and the three after it were never marked, so they are pending
+    # again, with no claim.
+    assert [fresh(session, m).status for m in messages] == ["sent"] * 2 + ["sending"] + ["pending"] * 3
+    given_back = [fresh(session, m) for m in messages[3:]]
+    assert [(m.attempts, m.claim_token) for m in given_back] == [(0, None)] * 3
 
-    after_lease = T0 + SENDING_LEASE + dt.timedelta(seconds=1)
+    after_lease = T0 + claim_lease(settings) + dt.timedelta(seconds=1)
     report = dispatch_due(session_factory, settings=settings, now=after_lease, workers=4)
-    assert (report.recovered, report["sent"]) == (3, 3)
-    assert [fresh(session, m).status for m in messages] == ["unknown"] * 3 + ["sent"] * 3
+    assert (report.recovered, report["sent"]) == (1, 3)
+    assert [fresh(session, m).status for m in messages] == ["sent"] * 2 + ["unknown"] + ["sent"] * 3
     went_out = [messages[0].id, messages[1].id, *(m.id for m in messages[3:])]
     assert _sent_ids(fake_sendgrid) == Counter(went_out)

@@ -1,19 +1,23 @@
 """Exactly once under concurrency and crashes, on databases whose commits are real.
 
 - Two dispatchers at once: every message reaches the provider once.
-- A sender killed after the provider took the message but before the outcome was written: after a
-  restart the message is ``unknown`` (not re-sent), and the provider's delivery event settles it.
+- A sender killed after the provider took the message but before the outcome was written: once its
+  claim runs out the message is ``unknown`` (not re-sent), and the provider's delivery event settles it.
 - A sender killed before the provider call: the claim expires and the message goes out once.
+- A sender that runs longer than the claim's lease renews its claims: nobody takes them over.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +29,7 @@ import crm_segments.models  # noqa: F401  (fills Base.metadata)
 from crm_segments.automation import claims
 from crm_segments.automation.channels import Accepted, Outgoing
 from crm_segments.automation.channels.sendgrid import SendGridChannel
-from crm_segments.automation.dispatch import SENDING_LEASE, dispatch_due
+from crm_segments.automation.dispatch import SENDING_LEASE, claim_lease, dispatch_due
 from crm_segments.automation.sendgrid_events import record_sendgrid_events
 from crm_segments.config import Settings
 from crm_segments.db import Base, make_engine, make_session_factory
@@ -158,9 +162,10 @@ def test_killed_after_the_provider_took_it_is_not_sent_again(
     assert _statuses(factory) == {message_id: "sending"}
     assert len(fake_sendgrid.messages) == 1
 
-    # Restarted dispatchers: within the lease the row is left alone; after it, it becomes unknown.
-    assert dispatch_due(factory, settings=settings, now=T0 + dt.timedelta(minutes=1)).claimed == 0
-    after_lease = T0 + SENDING_LEASE + dt.timedelta(seconds=1)
+    # Restarted dispatchers: within the claim's lease the row is left alone; after it, it becomes unknown.
+    within = dispatch_due(factory, settings=settings, now=T0 + dt.timedelta(seconds=5))
+    assert (within.claimed, within.recovered) == (0, 0)
+    after_lease = T0 + claim_lease(settings) + dt.timedelta(minutes=1)
     assert dispatch_due(factory, settings=settings, now=after_lease).recovered == 1
     dispatch_due(factory, settings=settings, now=after_lease + dt.timedelta(hours=1))
     assert _statuses(factory) == {message_id: "unknown"}
@@ -176,6 +181,27 @@ def test_killed_after_the_provider_took_it_is_not_sent_again(
         row = session.get(Message, message_id)
         assert row is not None
         assert (row.status, row.provider_message_id) == ("delivered", accepted["message_id"])
+
+
+def test_a_sender_running_past_the_lease_keeps_its_claims(
+        factory: sessionmaker[Session], settings: Settings, fake_sendgrid: FakeSendGrid) -> None:
+    ids = _profiles_with_messages(factory, 24)
+    short = dataclasses.replace(settings, messaging=dataclasses.replace(settings.messaging, claim_lease=2.0))
+    fake_sendgrid.latency = 0.15  # one thread: the batch takes ~3.6 s, the claims last 2 s unless renewed
+    started = time.monotonic()
+    sender = threading.Thread(target=dispatch_due, args=(factory,),
+                              kwargs={"settings": short, "now": T0, "workers": 1})
+    sender.start()
+    taken_over = []
+    while sender.is_alive():  # another dispatcher, looking again and again on the same clock
+        now = T0 + dt.timedelta(seconds=time.monotonic() - started)
+        other = dispatch_due(factory, settings=short, now=now, workers=1)
+        taken_over.append(other.claimed + other.recovered)
+        sender.join(timeout=0.2)
+    assert time.monotonic() - started > 3  # the run outlasted the lease
+    assert len(taken_over) > 10 and sum(taken_over) == 0
+    assert Counter(_sent_ids(fake_sendgrid)) == Counter(ids)
+    assert set(_statuses(factory).values()) == {"sent"}
 
 
 class _Crash(BaseException):

@@ -63,6 +63,10 @@ def test_provider_keys_from_their_usual_environment_variables_select_the_provide
     ({"CRM_SEGMENTS_SEND_THREADS": "0"}, "CRM_SEGMENTS_SEND_THREADS"),
     ({"CRM_SEGMENTS_SEND_THREADS": "many"}, "CRM_SEGMENTS_SEND_THREADS"),
     ({"CRM_SEGMENTS_SEND_THREADS": "65"}, "CRM_SEGMENTS_SEND_THREADS"),
+    ({"CRM_SEGMENTS_CLAIM_LEASE": "1"}, "CRM_SEGMENTS_CLAIM_LEASE"),
+    ({"CRM_SEGMENTS_CLAIM_LEASE": "soon"}, "CRM_SEGMENTS_CLAIM_LEASE"),
+    ({"CRM_SEGMENTS_UNCONFIRMED_AFTER": "a day"}, "CRM_SEGMENTS_UNCONFIRMED_AFTER"),
+    ({"CRM_SEGMENTS_UNCONFIRMED_AFTER": "0h"}, "CRM_SEGMENTS_UNCONFIRMED_AFTER"),
     ({"CRM_SEGMENTS_SENDGRID_HOST": "api.sendgrid.com"}, "CRM_SEGMENTS_SENDGRID_HOST"),
 ])
 def test_a_bad_setting_is_named(config: dict[str, str], named: str) -> None:
@@ -81,3 +85,13 @@ def test_the_app_refuses_to_start_with_a_bad_messaging_setting(monkeypatch: pyte
 def test_send_threads_default_and_setting() -> None:
     assert messaging_settings_from_config({}).send_threads == 8
     assert messaging_settings_from_config({"CRM_SEGMENTS_SEND_THREADS": "32"}).send_threads == 32
+
+
+def test_claim_lease_and_unconfirmed_after_defaults_and_forms() -> None:
+    import datetime as dt
+
+    defaults = messaging_settings_from_config({})
+    assert (defaults.claim_lease, defaults.unconfirmed_after) == (30.0, dt.timedelta(hours=24))
+    for text, seconds in (("90", 90), ("90s", 90), ("30m", 1800), ("2d", 172800), ("1.5h", 5400)):
+        chosen = messaging_settings_from_config({"CRM_SEGMENTS_UNCONFIRMED_AFTER": text})
+        assert chosen.unconfirmed_after == dt.timedelta(seconds=seconds)

@@ -41,6 +41,7 @@ class Received:
     body: bytes
     at: dt.datetime
     peer: tuple[str, int] = ("", 0)  # the client's address and port: one port per connection
+    answered_at: dt.datetime | None = None  # when the answer had been written (None: dropped)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -303,6 +304,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
+            self.wfile.flush()
+            request.answered_at = dt.datetime.now(dt.UTC)
         except OSError:
             self.close_connection = True  # the client gave up (timeout) or was killed
         if reply.close is not None:

@@ -13,8 +13,8 @@ from crm_segments.schemas._types import MAX_ID
 
 from .workflow_schemas import ResultsOut
 
-StatusName = Literal["pending", "sending", "unknown", "sent", "delivered", "opened", "clicked",
-                     "bounced", "dropped", "failed", "undelivered", "unsubscribed", "spam_report",
+StatusName = Literal["pending", "sending", "unknown", "unconfirmed", "sent", "delivered", "opened",
+                     "clicked", "bounced", "dropped", "failed", "undelivered", "unsubscribed", "spam_report",
                      "suppressed", "skipped"]
 assert set(get_args(StatusName)) == set(MESSAGE_STATUSES), "StatusName must list every message status"
 
