@@ -80,14 +80,17 @@ def cancel_pending(session: Session, *, reason: str, enrollment_id: int | None =
 
 
 def requeue_message(session: Session, message_id: int, *, now: dt.datetime | None = None) -> Message:
-    """Send a failed or unknown message again: a person's decision (an unknown one may have arrived)."""
+    """Send a failed, unknown or unconfirmed message again: a person's decision (an unknown one may have
+    arrived)."""
     message = session.get(Message, message_id)
     if message is None:
         raise NotFound(f"message {message_id} does not exist")
-    if message.status not in ("failed", "unknown"):
-        raise Conflict("status", f"only failed or unknown messages can be sent again, not {message.status}")
+    if message.status not in ("failed", "unknown", "unconfirmed"):
+        raise Conflict("status", "only failed, unknown or unconfirmed messages can be sent again, not "
+                                 f"{message.status}")
     message.status, message.status_reason, message.next_attempt_at = "pending", None, now or utcnow()
     message.attempts = 0
+    message.claim_token = message.claimed_until = None
     session.flush()
     return message
 

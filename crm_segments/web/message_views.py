@@ -1,5 +1,6 @@
 """The message log: every message with filters, one message with its content and delivery timeline,
-and (admins) sending a failed or unknown message again. Sales and admins view."""
+and (admins) sending a failed or unknown message again, and sending again or closing the unconfirmed
+messages the filters select, all at once. Sales and admins view."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ import datetime as dt
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from crm_segments.automation import message_log
+from crm_segments.automation import message_log, unconfirmed
 from crm_segments.automation.outbox import requeue_message
 from crm_segments.automation.template_store import list_templates
 from crm_segments.automation.workflows.results import Results, results_by, workflow_results
 from crm_segments.config import MessagingSettings
+from crm_segments.db import utcnow
 from crm_segments.extension import get_state
 from crm_segments.models import Profile, Workflow
 from crm_segments.models.messaging import CHANNELS, MESSAGE_CATEGORIES, MESSAGE_STATUSES
@@ -122,6 +125,9 @@ def messages() -> tuple[str, int]:
         profile_filter=session.get(Profile, filters.profile_id) if filters.profile_id else None,
         segment_names=dict(segments), workflow_names=dict(message_log.workflow_names(session=session)),
         local_outbox=uses_local_outbox(settings),
+        unconfirmed=unconfirmed.count_unconfirmed(session, filters) if not errors else 0,
+        unconfirmed_url=url_for("crm_ui.messages", **(current | {"status": "unconfirmed"})),
+        unconfirmed_fields={k: v for k, v in current.items() if k not in ("status", "after")},
         next_url=url_for("crm_ui.messages", **current, after=page.next_after) if page.next_after else None,
     )
     return render_template("crm_segments/messages/list.html", **context), 400 if errors else 200
@@ -157,6 +163,29 @@ def message_requeue(message_id: int) -> Response:
     else:
         flash("The message is queued again; it goes out with the next dispatch.", "success")
     return redirect(url_for("crm_ui.message", message_id=message_id))
+
+
+UNCONFIRMED_ACTIONS = {"requeue": (unconfirmed.send_again, "{n} unconfirmed message{s} queued again; "
+                                  "they go out with the next dispatch."),
+                       "close": (unconfirmed.close, "{n} unconfirmed message{s} closed as failed.")}
+
+
+@bp.route("/messages/unconfirmed/<action>", methods=["POST"])
+@role_required("admin")
+def messages_unconfirmed(action: str) -> Response:
+    """Send again, or close, every unconfirmed message the log's filters (posted with the form) select."""
+    if action not in UNCONFIRMED_ACTIONS:
+        abort(404)
+    try:
+        filters = read_filter(request.form)
+    except ValidationFailed:
+        abort(400)
+    decide, done = UNCONFIRMED_ACTIONS[action]
+    count = decide(db_session(), filters=filters, actor=current_user.email, now=utcnow())
+    flash(done.format(n=count, s="" if count == 1 else "s"), "success")
+    kept: dict[str, Any] = {name: request.form[name] for name in FILTER_FIELDS
+                            if request.form.get(name) and name != "status"}
+    return redirect(url_for("crm_ui.messages", **kept))
 
 
 def _profile_messages(session: Session, profile: Profile) -> dict[str, Any]:

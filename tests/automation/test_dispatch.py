@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from crm_segments.automation.dispatch import dispatch_due
 from crm_segments.automation.links import read_unsubscribe_token
 from crm_segments.automation.retry import MAX_ATTEMPTS
+from crm_segments.automation.sendgrid_events import record_sendgrid_events
 from crm_segments.config import Settings
 from tests.factories import QuoteFactory, QuoteLineFactory
 from tests.fakes import FakeSendGrid, FakeTwilio
+from tests.fakes.webhooks import sendgrid_event
 
 from .conftest import BASE_URL, T0
 from .helpers import consent_changes, fresh, queue, reachable, soon_after
@@ -166,6 +168,26 @@ def test_a_timeout_after_the_request_left_is_unknown_and_never_resent(
     row = fresh(session, message)
     assert (row.status, row.error_code) == ("unknown", "no_answer")
     assert len(fake_sendgrid.requests) == 1 and len(fake_sendgrid.messages) == 1
+
+
+def test_an_unknown_message_without_events_becomes_unconfirmed_and_an_event_still_settles_it(
+        session: Session, session_factory: sessionmaker[Session], settings: Settings,
+        fake_sendgrid: FakeSendGrid) -> None:
+    settings = dataclasses.replace(settings, messaging=dataclasses.replace(
+        settings.messaging, provider_timeout=0.3, unconfirmed_after=dt.timedelta(hours=1)))
+    message = queue(session, reachable())
+    fake_sendgrid.slow_next(1.0)  # taken, answered too late
+    assert dispatch_due(session_factory, settings=settings, now=T0)["unknown"] == 1
+    dispatch_due(session_factory, settings=settings, now=T0 + dt.timedelta(minutes=59))
+    assert fresh(session, message).status == "unknown"
+    dispatch_due(session_factory, settings=settings, now=T0 + dt.timedelta(minutes=61))
+    row = fresh(session, message)
+    assert row.status == "unconfirmed" and "send it again or close it" in (row.status_reason or "")
+    assert len(fake_sendgrid.requests) == 1  # never sent again on its own
+
+    [accepted] = fake_sendgrid.messages  # SendGrid's events find it by the id in custom args
+    record_sendgrid_events(session, [sendgrid_event(accepted, "processed")], now=T0 + dt.timedelta(hours=2))
+    assert fresh(session, message).status == "sent"
 
 
 def test_a_dropped_connection_is_unknown_too(

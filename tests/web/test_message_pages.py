@@ -176,7 +176,7 @@ def test_admin_requeues_a_failed_message_with_csrf(admin_client: FlaskClient, se
     sent = message(session, ProfileFactory())
     refused = admin_client.post(f"/messages/{sent.id}/requeue", data={"csrf_token": csrf_token_from(page)},
                                 follow_redirects=True)
-    assert "only failed or unknown messages" in refused.get_data(as_text=True)
+    assert "only failed, unknown or unconfirmed messages" in refused.get_data(as_text=True)
     session.expire_all()
     assert session.get(Message, sent.id).status == "sent"  # type: ignore[union-attr]
 

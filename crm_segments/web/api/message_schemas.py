@@ -33,6 +33,28 @@ class MessageFilters(FilterModel):
     until: AwareDatetime | None = Field(default=None, description="Created before this time.")
 
 
+class UnconfirmedIn(InputModel):
+    """Which unconfirmed messages: every one the filters select (the message log's, but for status),
+    or only those of ``ids`` among them. Send ``{}`` for all of them."""
+
+    ids: list[int] | None = Field(default=None, min_length=1, max_length=1000,
+                                  description="Only these messages (those still unconfirmed).")
+    channel: Literal["email", "sms"] | None = None
+    category: Literal["transactional", "marketing", "test"] | None = None
+    workflow_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    segment_id: int | None = Field(default=None, ge=1, le=MAX_ID,
+                                   description="Messages of the workflows this segment triggers.")
+    profile_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    q: str = Field(default="", max_length=100, description="The profile's email or name (prefix).")
+    template: str | None = Field(default=None, description="A template key, e.g. sales/quote_follow_up.")
+    since: AwareDatetime | None = Field(default=None, description="Created at or after this time.")
+    until: AwareDatetime | None = Field(default=None, description="Created before this time.")
+
+
+class UnconfirmedOut(BaseModel):
+    count: int = Field(description="How many unconfirmed messages were sent again (or closed).")
+
+
 class MessageOut(OutputModel):
     id: int
     channel: str

@@ -1,5 +1,6 @@
 """Message and message template endpoints: the message log (same filters as the page, keyset pages,
-newest first), one message with its delivery events; templates: list, get, update (checked like the
+newest first), one message with its delivery events, sending again or closing unconfirmed messages in
+bulk (an admin's key); templates: list, get, update (checked like the
 editor: nothing is saved when a part fails), reset to shipped, and preview against a real profile.
 Reading is open to every API key; changing or previewing a template (which renders it) needs the key of
 an admin."""
@@ -10,7 +11,7 @@ from typing import Any
 
 from flask import Response, current_app, g, jsonify, request
 
-from crm_segments.automation import message_log, template_preview
+from crm_segments.automation import message_log, template_preview, unconfirmed
 from crm_segments.automation.template_store import (
     TemplateSource,
     TemplateState,
@@ -20,6 +21,7 @@ from crm_segments.automation.template_store import (
     template_state,
     template_states,
 )
+from crm_segments.db import utcnow
 from crm_segments.models import Profile
 from crm_segments.records.validation import validate
 from crm_segments.schemas._base import PageParams
@@ -41,8 +43,10 @@ from .message_schemas import (
     TemplateIn,
     TemplateList,
     TemplateOut,
+    UnconfirmedIn,
+    UnconfirmedOut,
 )
-from .routes import Route, json_body
+from .routes import ADMIN_ONLY, Route, json_body
 from .workflow_schemas import ResultsParams
 
 MESSAGES, TEMPLATES = "messages", "message templates"
@@ -65,6 +69,22 @@ def get_message(id: int) -> Response:
     out = MessageDetailOut.model_validate(
         {**columns, "events": [MessageEventOut.model_validate(e) for e in detail.events]})
     return jsonify(out.model_dump(mode="json"))
+
+
+def _decide_unconfirmed(decide: unconfirmed.Decide) -> Response:
+    body = validate(UnconfirmedIn, json_body())
+    filters = message_log.as_filter(body.model_dump(exclude={"ids"}))
+    count = decide(db_session(), filters=filters, ids=body.ids, actor=f"{g.crm_api_user.email} (API)",
+                   now=utcnow())
+    return jsonify(UnconfirmedOut(count=count).model_dump(mode="json"))
+
+
+def requeue_unconfirmed() -> Response:
+    return _decide_unconfirmed(unconfirmed.send_again)
+
+
+def close_unconfirmed() -> Response:
+    return _decide_unconfirmed(unconfirmed.close)
 
 
 def segment_results() -> Response:
@@ -170,6 +190,14 @@ def message_routes() -> list[Route]:
         Route("/messages/<int:id>", "GET", "messages_get", get_message,
               "Get a message with its rendered content and delivery events", MESSAGES, out=MessageDetailOut,
               errors=(401, 404)),
+        Route("/messages/unconfirmed/requeue", "POST", "messages_unconfirmed_requeue", requeue_unconfirmed,
+              "Send again the unconfirmed messages selected (no delivery event confirmed them: some may "
+              "have arrived, and their recipients get a second copy); they go out with the next dispatch",
+              MESSAGES, body=UnconfirmedIn, out=UnconfirmedOut, errors=(400, 401, 403, 422),
+              roles=ADMIN_ONLY),
+        Route("/messages/unconfirmed/close", "POST", "messages_unconfirmed_close", close_unconfirmed,
+              "Close the unconfirmed messages selected as failed, naming who closed them", MESSAGES,
+              body=UnconfirmedIn, out=UnconfirmedOut, errors=(400, 401, 403, 422), roles=ADMIN_ONLY),
         Route("/segment-results", "GET", "segment_results", segment_results,
               "Results of segment-triggered workflows per trigger segment: enrolled, sent, delivered, "
               "opened, clicked, bounced, unsubscribed, converted", MESSAGES, query=(ResultsParams,),

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_segments.automation.template_store import shipped_templates
-from crm_segments.models import MessageTemplate
+from crm_segments.models import Message, MessageTemplate
 from crm_segments.services import users
 from tests.factories import AdminFactory, ProfileFactory, QuoteFactory
 from tests.web.message_data import T0, event, message, workflow
@@ -205,3 +205,32 @@ def test_results_per_segment(api: Api, session: Session, spec: dict[str, Any]) -
     later = api.get("/segment-results", query_string={"since": (T0 + dt.timedelta(days=1)).isoformat()})
     assert later.json["items"][0]["enrolled"] == 0
     assert list(_fields(api.get("/segment-results?since=yesterday"))) == ["since"]
+
+
+def test_unconfirmed_messages_are_sent_again_or_closed_in_bulk_by_an_admin_key(
+        admin_api: Api, sales_api: Api, session: Session, spec: dict[str, Any]) -> None:
+    def unconfirmed(**values: Any) -> Any:
+        return message(session, ProfileFactory(), status="unconfirmed", sent_at=None, **values)
+
+    emails = [unconfirmed() for _ in range(3)]
+    sms = unconfirmed(channel="sms", to_address="+15551230000")
+    sent = message(session, ProfileFactory())
+
+    denied = sales_api.post("/messages/unconfirmed/requeue", json={})
+    assert denied.status_code == 403 and denied.json["error"]["code"] == "forbidden"
+    bad = admin_api.post("/messages/unconfirmed/close", json={"status": "sent"})
+    assert bad.status_code == 422 and bad.json["error"]["fields"][0]["field"] == "status"
+    assert admin_api.post("/messages/unconfirmed/close", json={"ids": []}).status_code == 422
+
+    closed = admin_api.post("/messages/unconfirmed/close", json={"ids": [emails[0].id, sent.id]})
+    assert closed.status_code == 200 and closed.json == {"count": 1}  # a sent one is left alone
+    _check(spec, "/messages/unconfirmed/close", "post", 200, closed.json)
+    again = admin_api.post("/messages/unconfirmed/requeue", json={"channel": "email"})
+    assert again.json == {"count": 2}
+    session.expire_all()
+    statuses = [session.get(Message, m.id).status for m in (*emails, sms, sent)]  # type: ignore[union-attr]
+    assert statuses == ["failed", "pending", "pending", "unconfirmed", "sent"]
+    reason = session.get(Message, emails[1].id).status_reason  # type: ignore[union-attr]
+    assert reason is not None and "(API)" in reason
+    listed = admin_api.get("/messages?status=unconfirmed").json["items"]
+    assert [m["id"] for m in listed] == [sms.id]
