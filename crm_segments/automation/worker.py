@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_POLL = 1.0        # seconds between looks at an empty queue
 DEFAULT_BATCH = 500       # messages claimed at once
+DEFAULT_LANES = 2         # batches sent at once
 WORKFLOW_INTERVAL = 5.0   # seconds between runs of due workflow steps, when there were none
 SUMMARY_INTERVAL = 60.0   # seconds between log lines while sending
 FAILURE_PAUSE = 5.0       # seconds before trying again after a batch failed as a whole
@@ -44,13 +45,20 @@ class WorkerStats:
 
 class SendWorker:
     def __init__(self, app: Flask, *, poll: float = DEFAULT_POLL, batch: int = DEFAULT_BATCH,
-                 workflows: bool = False) -> None:
+                 lanes: int = DEFAULT_LANES, workflows: bool = False) -> None:
+        """``lanes``: batches sent at once, each by a dispatcher thread of its own with its share of the
+        send threads. A dispatcher spends most of its time waiting (on the database and the renderers)
+        while its send threads wait on the provider; a second one sends while the first waits."""
         self.app = app
         self.poll, self.batch, self.workflows = poll, batch, workflows
-        # The channels keep as many connections to each provider (make_channels).
+        # The channels keep as many connections to each provider (make_channels), shared by the lanes.
         self.threads = get_state(app).settings.messaging.send_threads
+        self.lanes = max(1, min(lanes, self.threads))
         self.stats = WorkerStats()
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._since = DispatchReport()  # what the next log line sums up
+        self._last_summary = time.monotonic()
 
     def request_stop(self) -> None:
         """End the loop after the batch under way (safe from a signal handler)."""
@@ -61,46 +69,55 @@ class SendWorker:
         return self._stop.is_set()
 
     def run_forever(self, *, on_idle: Callable[[], None] | None = None) -> WorkerStats:
-        """Send until asked to stop; ``on_idle`` is called each time the queue is found empty."""
-        runner = None
+        """Send until asked to stop; ``on_idle`` is called each time a lane finds nothing due."""
+        threads = [threading.Thread(target=self._lane, args=(lane, on_idle), name=f"crm-dispatch-{lane}",
+                                    daemon=True) for lane in range(1, self.lanes)]
         if self.workflows:
-            runner = threading.Thread(target=self._run_workflows, name="crm-workflow-steps", daemon=True)
-            runner.start()
-        last_summary, since = time.monotonic(), DispatchReport()
+            threads.append(threading.Thread(target=self._run_workflows, name="crm-workflow-steps",
+                                            daemon=True))
+        for thread in threads:
+            thread.start()
         try:
-            while not self._stop.is_set():
-                try:
-                    report = self.send_batch()
-                except Exception:  # the database went away: try again after a pause, as the scheduler does
-                    log.exception("sending due messages failed")
-                    self._stop.wait(max(self.poll, FAILURE_PAUSE))
-                    continue
-                since.merge(report)
-                idle = not report.claimed
-                if since.claimed and (idle or time.monotonic() - last_summary > SUMMARY_INTERVAL):
-                    log.info("messages: %s claimed, %s recovered, %s", since.claimed, since.recovered,
-                             dict(sorted(since.outcomes.items())))
-                    last_summary, since = time.monotonic(), DispatchReport()
-                if idle:
-                    if on_idle is not None:
-                        on_idle()
-                    self._stop.wait(self.poll)
+            self._lane(0, on_idle)
         finally:
             self._stop.set()
-            if runner is not None:
-                runner.join()
+            for thread in threads:
+                thread.join()
         return self.stats
 
-    def send_batch(self) -> DispatchReport:
+    def _lane(self, lane: int, on_idle: Callable[[], None] | None) -> None:
+        # The send threads shared out: 64 over 3 lanes is 22, 21 and 21.
+        threads = self.threads // self.lanes + (lane < self.threads % self.lanes)
+        while not self._stop.is_set():
+            try:
+                report = self.send_batch(threads=threads)
+            except Exception:  # the database went away: try again after a pause, as the scheduler does
+                log.exception("sending due messages failed")
+                self._stop.wait(max(self.poll, FAILURE_PAUSE))
+                continue
+            if not report.claimed:
+                if on_idle is not None:
+                    on_idle()
+                self._stop.wait(self.poll)
+
+    def send_batch(self, *, threads: int | None = None) -> DispatchReport:
         """Claim and send one batch of due messages (nothing when none is due)."""
         from crm_segments.web.webhooks import public_base_url
 
         state = get_state(self.app)
         report = dispatch_due(state.session_factory, settings=state.settings, now=utcnow(), limit=self.batch,
-                              base_url=public_base_url(self.app), workers=self.threads)
-        if report.claimed:
-            self.stats.batches += 1
-        self.stats.report.merge(report)
+                              base_url=public_base_url(self.app), workers=threads or self.threads)
+        with self._lock:
+            if report.claimed:
+                self.stats.batches += 1
+            self.stats.report.merge(report)
+            self._since.merge(report)
+            since = self._since
+            if since.claimed and (not report.claimed
+                                  or time.monotonic() - self._last_summary > SUMMARY_INTERVAL):
+                log.info("messages: %s claimed, %s recovered, %s", since.claimed, since.recovered,
+                         dict(sorted(since.outcomes.items())))
+                self._since, self._last_summary = DispatchReport(), time.monotonic()
         return report
 
     def _run_workflows(self) -> None:
