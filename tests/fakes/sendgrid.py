@@ -6,6 +6,7 @@ Talk to it with the official library: ``SendGridAPIClient(api_key, host=fake.url
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
 
 from .server import FakeProvider, Received, Reply
@@ -21,16 +22,18 @@ class FakeSendGrid(FakeProvider):
         super().__init__(validate=validate, check_after=check_after)
         self.api_key = api_key
         self.invalid_addresses: set[str] = set()  # answered 400 "Does not contain a valid address."
-        # Temporary failures for one recipient, whatever order concurrent requests arrive in.
-        self.address_faults: dict[str, list[tuple[int, int | None]]] = {}
+        # Temporary failures for one recipient, whatever order concurrent requests arrive in:
+        # (status, Retry-After, seconds before the answer).
+        self.address_faults: dict[str, list[tuple[int, int | None, float]]] = {}
 
     def reject_address(self, email: str) -> None:
         self.invalid_addresses.add(email.lower())
 
     def fail_address(self, email: str, status: int, *, retry_after: int | None = None,
-                     times: int = 1) -> None:
-        """Answer the next ``times`` messages to ``email`` with ``status`` (429, 500...)."""
-        self.address_faults.setdefault(email.lower(), []).extend([(status, retry_after)] * times)
+                     times: int = 1, delay: float = 0.0) -> None:
+        """Answer the next ``times`` messages to ``email`` with ``status`` (429, 500...), ``delay``
+        seconds after they came (nothing is taken)."""
+        self.address_faults.setdefault(email.lower(), []).extend([(status, retry_after, delay)] * times)
 
     def authenticate(self, request: Received) -> Reply | None:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
@@ -48,7 +51,8 @@ class FakeSendGrid(FakeProvider):
                     faults = self.address_faults.get(recipient["email"].lower())
                     fault = faults.pop(0) if faults else None
                 if fault is not None:
-                    status, retry_after = fault
+                    status, retry_after, delay = fault
+                    time.sleep(delay)
                     reply = self.error_reply(status, f"error {status}")
                     if retry_after is not None:
                         reply.headers["Retry-After"] = str(retry_after)
