@@ -189,6 +189,17 @@ def test_twilio_status_callbacks(client: FlaskClient, session: Session) -> None:
     assert row.status == "delivered" and row.delivered_at is not None
 
 
+def test_an_unconfirmed_sms_is_settled_by_its_status_callback(client: FlaskClient, session: Session) -> None:
+    message = queue(session, reachable(), channel="sms")
+    message.status, message.provider = "unconfirmed", "twilio"  # no answer, and no callback for a day
+    session.flush()
+    sid = "SM" + "4" * 32  # the callback URL names the message: its sid is learnt from it
+    queued = {"MessageSid": sid, "MessageStatus": "sent"}
+    assert _twilio_post(client, status_callback_url("", message.id), queued).json == {"recorded": True}
+    row = fresh(session, message)
+    assert (row.status, row.provider_message_id) == ("sent", sid) and row.sent_at is not None
+
+
 def test_twilio_failure_with_21610_withdraws_sms_consent(client: FlaskClient, session: Session) -> None:
     profile = reachable()
     message = _sent(session, profile, channel="sms", provider_id="SM" + "3" * 32)
