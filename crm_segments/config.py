@@ -67,7 +67,9 @@ class MessagingSettings:
     twilio_messaging_service_sid: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
     provider_timeout: float = 10.0
-    send_threads: int = 8  # provider calls at once; more for a distant provider (network-bound)
+    # Provider calls at once per sending process (threads that wait on the network): a provider 50 ms
+    # away takes about this many / 0.05 s messages a second at most.
+    send_threads: int = 64
     # Seconds a dispatcher's claim on a message lasts unless renewed (it renews every third of it):
     # the messages of a sender that died are taken over after at most this long.
     claim_lease: float = 30.0
@@ -127,6 +129,8 @@ class Settings:
     templates: TemplateLimits = field(default_factory=TemplateLimits)
     # A thread of the web process runs the tasks pages queue; off, only the scheduler runs them.
     background_worker: bool = True
+    # The scheduler's send job sends due messages; off, only `crm-segments worker` processes do.
+    scheduler_sends: bool = True
     # Seconds a database-query segment's query may run (the statement timeout); previews stop sooner.
     query_segment_timeout: float = DEFAULT_QUERY_SEGMENT_TIMEOUT
 
@@ -196,6 +200,7 @@ def settings_from_config(config: Mapping[str, Any]) -> Settings:
                                 DEFAULT_TAGS_PER_REQUEST, low=1, high=MAX_TAGS_PER_REQUEST),
         templates=template_limits_from_config(config),
         background_worker=_flag("BACKGROUND_WORKER", config.get("CRM_SEGMENTS_BACKGROUND_WORKER"), True),
+        scheduler_sends=_flag("SCHEDULER_SENDS", config.get("CRM_SEGMENTS_SCHEDULER_SENDS"), True),
         query_segment_timeout=_query_segment_timeout(config.get("CRM_SEGMENTS_QUERY_SEGMENT_TIMEOUT")),
     )
 
@@ -499,6 +504,8 @@ def config_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     }
     if worker := env.get("CRM_SEGMENTS_BACKGROUND_WORKER"):
         config["CRM_SEGMENTS_BACKGROUND_WORKER"] = worker
+    if sends := env.get("CRM_SEGMENTS_SCHEDULER_SENDS"):
+        config["CRM_SEGMENTS_SCHEDULER_SENDS"] = sends
     if instance := env.get("CRM_SEGMENTS_INSTANCE_DIR"):
         config["CRM_SEGMENTS_INSTANCE_DIR"] = instance
     if public := env.get("PUBLIC_URL"):

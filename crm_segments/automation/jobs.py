@@ -29,3 +29,11 @@ def dispatch_due_messages(session_factory: sessionmaker[Session], *, now: dt.dat
     if report.claimed or report.recovered:
         log.info("messages: %s claimed, %s recovered, %s", report.claimed, report.recovered, report.outcomes)
     return report
+
+
+def scheduled_dispatch(session_factory: sessionmaker[Session], *, now: dt.datetime) -> DispatchReport:
+    """The scheduler's send job: nothing when `crm-segments worker` processes send instead
+    (CRM_SEGMENTS_SCHEDULER_SENDS=false); the scheduler still makes messages due (workflow steps)."""
+    if not get_state(current_app).settings.scheduler_sends:
+        return DispatchReport()
+    return dispatch_due_messages(session_factory, now=now)

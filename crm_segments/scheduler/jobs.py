@@ -41,7 +41,7 @@ JOBS: tuple[ScheduledJob, ...] = (
     ScheduledJob("workflows.advance", "crm_segments.automation.workflows.engine:advance_due", 15,
                  "Run due workflow steps: goals and exits first, then messages, waits, branches, tags"),
     # Each run sends batch after batch until nothing is due (at most ~50 s); an idle run is 3 statements.
-    ScheduledJob("messages.dispatch_due", "crm_segments.automation.jobs:dispatch_due_messages", 5,
+    ScheduledJob("messages.dispatch_due", "crm_segments.automation.jobs:scheduled_dispatch", 5,
                  "Send due messages and retry failed ones"),
 )
 

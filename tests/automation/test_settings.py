@@ -83,7 +83,7 @@ def test_the_app_refuses_to_start_with_a_bad_messaging_setting(monkeypatch: pyte
 
 
 def test_send_threads_default_and_setting() -> None:
-    assert messaging_settings_from_config({}).send_threads == 8
+    assert messaging_settings_from_config({}).send_threads == 64
     assert messaging_settings_from_config({"CRM_SEGMENTS_SEND_THREADS": "32"}).send_threads == 32
 
 

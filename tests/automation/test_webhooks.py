@@ -282,15 +282,15 @@ def test_outbox_page_lists_local_messages(client: FlaskClient, session: Session)
 
 
 def test_the_scheduled_job_sends_with_links_under_the_public_url(app: Flask, session: Session) -> None:
-    from crm_segments.automation.jobs import dispatch_due_messages
+    from crm_segments.automation.jobs import scheduled_dispatch
     from crm_segments.scheduler.jobs import JOBS, resolve
 
     job = next(j for j in JOBS if j.id == "messages.dispatch_due")
-    assert resolve(job.target) is dispatch_due_messages
+    assert resolve(job.target) is scheduled_dispatch
     now = dt.datetime.now(dt.UTC)
     message = queue(session, reachable(time_zone="UTC"), now=now)
     with app.app_context():
-        dispatch_due_messages(get_state(app).session_factory, now=now)
+        scheduled_dispatch(get_state(app).session_factory, now=now)
     row = fresh(session, message)
     assert (row.status, row.provider) == ("sent", "local")
     outbox = Path(app.config["CRM_SEGMENTS_OUTBOX_DIR"]) / f"message-{message.id:08d}.eml"

@@ -175,3 +175,24 @@ def test_a_stop_request_ends_the_worker_after_the_batch_under_way(
     assert process.returncode == 0, err
     assert "Worker stopped: 1 messages in 1 batches (1 sent)." in out
     assert _statuses(factory) == {message: "sent"} and len(fake_sendgrid.requests) == 1
+
+
+def test_with_scheduler_sends_off_the_scheduled_job_leaves_sending_to_the_workers(
+        committed_url: str, factory: sessionmaker[Session], fake_sendgrid: FakeSendGrid, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from crm_segments.automation.jobs import scheduled_dispatch
+
+    ids = _queue(factory, 3)
+    for name, value in {**_environment(committed_url, fake_sendgrid, tmp_path),
+                        "CRM_SEGMENTS_SCHEDULER_SENDS": "false"}.items():
+        monkeypatch.setenv(name, value)
+    app: Flask = create_app()
+    try:
+        with app.app_context():
+            report = scheduled_dispatch(get_state(app).session_factory, now=dt.datetime.now(dt.UTC))
+        assert report.claimed == 0 and set(_statuses(factory).values()) == {"pending"}
+        worker = SendWorker(app, poll=0.05)
+        assert worker.run_forever(on_idle=worker.request_stop).report["sent"] == 3
+    finally:
+        get_state(app).engine.dispose()
+    assert _sent_ids(fake_sendgrid) == sorted(ids)
