@@ -41,6 +41,10 @@ def channel_cap(channel: str, settings: Settings) -> FrequencyCap | None:
     return messaging.email_frequency_cap if channel == "email" else messaging.sms_frequency_cap
 
 
+def is_capped(message: Capped, settings: Settings) -> bool:
+    return message.category in CAPPED_CATEGORIES and channel_cap(message.channel, settings) is not None
+
+
 class FrequencyCaps:
     """Capped sends per (profile, channel) in the cap's window: counted once, then kept up to date."""
 

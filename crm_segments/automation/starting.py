@@ -34,7 +34,7 @@ from crm_segments.models import Message, Profile
 
 from . import gates, links
 from .bulk import update_rows
-from .caps import FrequencyCaps
+from .caps import FrequencyCaps, is_capped
 from .channels import Channel, Outgoing
 from .claims import Claimed
 from .compose import Rendered, render_message, unsubscribe_link
@@ -119,9 +119,10 @@ def mark_sending(session: Session, handovers: Sequence[Handover], *, token: str,
     marked = Started()
     if not handovers:
         return marked
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_LOCK_PROFILES, {"namespace": _PROFILE_LOCK_NAMESPACE,
-                                         "ids": sorted({h.profile_id for h in handovers})})
+    # Only a capped message needs its profile's recent sends counted again, under the profile's lock.
+    capped = {h.profile_id for h in handovers if is_capped(h, settings)}
+    if capped and session.get_bind().dialect.name == "postgresql":
+        session.execute(_LOCK_PROFILES, {"namespace": _PROFILE_LOCK_NAMESPACE, "ids": sorted(capped)})
     caps = FrequencyCaps(session, handovers, settings=settings, now=now)
     going: list[Handover] = []
     waiting: list[dict[str, Any]] = []
