@@ -2,7 +2,8 @@
 is killed: the crash tests kill it (SIGKILL) in the middle of a run and start another.
 
 Usage: python -m tests.automation.send_loop_process DATABASE_URL SENDGRID_URL API_KEY THREADS LEASE
-       UNCONFIRMED_AFTER BACK_OFF (seconds; BACK_OFF: the first retry's back-off, short for the test)
+       UNCONFIRMED_AFTER BACK_OFF [BATCH] (seconds; BACK_OFF: the first retry's back-off, short for the
+       test; BATCH: messages claimed at once, 100 by default)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ BATCH = 100  # claimed at once: a kill leaves claimed messages that were not sta
 
 
 def main(database_url: str, sendgrid_url: str, api_key: str, threads: str, lease: str,
-         unconfirmed_after: str, back_off: str) -> None:
+         unconfirmed_after: str, back_off: str, batch: str = str(BATCH)) -> None:
     retry.BASE_DELAY = dt.timedelta(seconds=float(back_off))
     settings = Settings(
         database_url=database_url, outbox_dir=Path("/nonexistent"), public_url="https://crm.example.com",
@@ -32,9 +33,9 @@ def main(database_url: str, sendgrid_url: str, api_key: str, threads: str, lease
             unconfirmed_after=dt.timedelta(seconds=float(unconfirmed_after))))
     factory = make_session_factory(make_engine(database_url))
     while True:
-        if not dispatch_due(factory, settings=settings, limit=BATCH, workers=int(threads)).claimed:
+        if not dispatch_due(factory, settings=settings, limit=int(batch), workers=int(threads)).claimed:
             time.sleep(0.05)  # the send job's next look
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:8])
+    main(*sys.argv[1:9])

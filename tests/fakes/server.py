@@ -282,6 +282,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - the http.server naming
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the client went away mid-request (killed): a server drops it
+            self.close_connection = True
+            return
         parts = urlsplit(self.path)
         request = Received(method=self.command, path=parts.path, query=parts.query,
                            headers=Headers(list(self.headers.items())), body=body,
