@@ -192,6 +192,8 @@ def test_a_sender_running_past_the_lease_keeps_its_claims(
     sender = threading.Thread(target=dispatch_due, args=(factory,),
                               kwargs={"settings": short, "now": T0, "workers": 1})
     sender.start()
+    while not fake_sendgrid.requests and sender.is_alive():  # the sender has claimed them all
+        time.sleep(0.01)
     taken_over = []
     while sender.is_alive():  # another dispatcher, looking again and again on the same clock
         now = T0 + dt.timedelta(seconds=time.monotonic() - started)
