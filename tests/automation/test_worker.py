@@ -130,7 +130,7 @@ def test_a_worker_sends_batch_after_batch_until_nothing_is_due(
     for name, value in _environment(committed_url, fake_sendgrid, tmp_path).items():
         monkeypatch.setenv(name, value)
     app: Flask = create_app()
-    worker = SendWorker(app, batch=10, poll=0.05)
+    worker = SendWorker(app, batch=10, poll=0.05, lanes=1)  # one lane: the batches follow each other
     try:
         stats = worker.run_forever(on_idle=worker.request_stop)  # stops the first time it finds nothing due
     finally:
@@ -196,3 +196,47 @@ def test_with_scheduler_sends_off_the_scheduled_job_leaves_sending_to_the_worker
     finally:
         get_state(app).engine.dispose()
     assert _sent_ids(fake_sendgrid) == sorted(ids)
+
+
+def test_with_workflows_a_worker_runs_due_steps_and_sends_what_they_queue(
+        committed_url: str, factory: sessionmaker[Session], fake_sendgrid: FakeSendGrid, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from crm_segments.automation.workflows.engine import enroll_due
+    from tests.automation.workflows.helpers import (
+        EMAIL_TEMPLATE,
+        active_workflow,
+        definition,
+        enter,
+        make_segment,
+    )
+
+    entered = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    with factory() as session, session.begin():
+        segment = make_segment(session)
+        active_workflow(session, definition(segment, steps=[
+            {"key": "hello", "type": "send_email", "template": EMAIL_TEMPLATE},
+            {"key": "later", "type": "wait", "duration": {"days": 1}}]), at=entered)
+        profiles = [Profile(external_id=f"F{n}", first_name=f"F{n}", email=f"f{n}@example.com",
+                            email_consent=True, time_zone="UTC") for n in range(5)]
+        session.add_all(profiles)
+        session.flush()
+        enter(session, segment, *profiles, at=entered + dt.timedelta(seconds=1))
+    assert enroll_due(factory, now=dt.datetime.now(dt.UTC)) == 5  # the scheduler's part
+    for name, value in _environment(committed_url, fake_sendgrid, tmp_path).items():
+        monkeypatch.setenv(name, value)
+    app: Flask = create_app()
+    worker = SendWorker(app, poll=0.05, workflows=True)
+    deadline = time.monotonic() + WAIT
+
+    def stop_once_sent() -> None:
+        if len(fake_sendgrid.messages) == 5:
+            worker.request_stop()
+        elif time.monotonic() > deadline:
+            raise AssertionError(f"{len(fake_sendgrid.messages)} of 5 sent within {WAIT:g} s")
+
+    try:
+        worker.run_forever(on_idle=stop_once_sent)
+    finally:
+        get_state(app).engine.dispose()
+    assert sorted(fake_sendgrid.recipients()) == [f"f{n}@example.com" for n in range(5)]
+    assert set(_statuses(factory).values()) == {"sent"}
