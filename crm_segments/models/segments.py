@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from crm_segments.db import Base, Money, UTCDateTime
 
 from ._columns import choice, created_at_column, updated_at_column
+from .triggers import MEMBER_SEGMENT_TRIGGERS
 
 SEGMENT_KINDS = ("live", "static", "query")
 SEGMENT_EVENT_KINDS = ("entered", "exited")
@@ -54,11 +55,11 @@ class SegmentMember(Base):
     """A profile's membership of a segment (materialized by segments/membership.py).
 
     ``segment_id`` references ``crm_segments.id`` through triggers rather than a foreign key
-    (MEMBER_SEGMENT_TRIGGERS below): a segment's first fill inserts up to one row per profile, and a
-    foreign key checks every row on its own (a query and a lock of the same segment row, about as
-    much as writing the row). The triggers check each statement's segments once, lock them against
-    deletion as the foreign key would, and delete a segment's members with it. ``profile_id`` keeps
-    its foreign key.
+    (MEMBER_SEGMENT_TRIGGERS in models/triggers.py): a segment's first fill inserts up to one row per
+    profile, and a foreign key checks every row on its own (a query and a lock of the same segment row,
+    about as much as writing the row). The triggers check each statement's segments once, lock them
+    against deletion as the foreign key would, and delete a segment's members with it. ``profile_id``
+    keeps its foreign key.
     """
 
     __tablename__ = "crm_segment_members"
@@ -69,77 +70,6 @@ class SegmentMember(Base):
         ForeignKey("crm_profiles.id", ondelete="CASCADE"), primary_key=True
     )
     entered_at: Mapped[dt.datetime] = created_at_column()
-
-
-# --- crm_segment_members.segment_id -> crm_segments.id, enforced set-based ---------------------
-# The same statements are in the migration that replaced the foreign key (keep them in step).
-# PostgreSQL: statement-level triggers over the inserted / updated rows (one check per statement),
-# locking the segments FOR KEY SHARE like a foreign key check; SQLite: row triggers (cheap there).
-MEMBER_SEGMENT_TRIGGERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    # dialect: (statements after crm_segment_members is created, after crm_segments is created)
-    "postgresql": ((
-        """CREATE OR REPLACE FUNCTION crm_segment_members_check_segment() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        DECLARE
-            wanted integer[];
-            found integer;
-        BEGIN
-            SELECT array_agg(segment_id) INTO wanted FROM (SELECT DISTINCT segment_id FROM written) w;
-            IF wanted IS NULL THEN
-                RETURN NULL;
-            END IF;
-            PERFORM 1 FROM crm_segments s WHERE s.id = ANY (wanted) FOR KEY SHARE OF s;
-            GET DIAGNOSTICS found = ROW_COUNT;
-            IF found < cardinality(wanted) THEN
-                RAISE EXCEPTION 'crm_segment_members refers to a segment that does not exist'
-                    USING ERRCODE = 'foreign_key_violation';
-            END IF;
-            RETURN NULL;
-        END $$""",
-        """CREATE TRIGGER crm_segment_members_check_segment_insert AFTER INSERT ON crm_segment_members
-        REFERENCING NEW TABLE AS written FOR EACH STATEMENT
-        EXECUTE FUNCTION crm_segment_members_check_segment()""",
-        """CREATE TRIGGER crm_segment_members_check_segment_update AFTER UPDATE ON crm_segment_members
-        REFERENCING NEW TABLE AS written FOR EACH STATEMENT
-        EXECUTE FUNCTION crm_segment_members_check_segment()""",
-    ), (
-        """CREATE OR REPLACE FUNCTION crm_segments_delete_members() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            DELETE FROM crm_segment_members m USING removed r WHERE m.segment_id = r.id;
-            RETURN NULL;
-        END $$""",
-        """CREATE TRIGGER crm_segments_delete_members AFTER DELETE ON crm_segments
-        REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION crm_segments_delete_members()""",
-        """CREATE OR REPLACE FUNCTION crm_segments_keep_member_ids() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            IF EXISTS (SELECT 1 FROM crm_segment_members WHERE segment_id = OLD.id) THEN
-                RAISE EXCEPTION 'update on table "crm_segments" changes the id of a segment with members'
-                    USING ERRCODE = 'foreign_key_violation';
-            END IF;
-            RETURN NEW;
-        END $$""",
-        """CREATE TRIGGER crm_segments_keep_member_ids BEFORE UPDATE OF id ON crm_segments
-        FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION crm_segments_keep_member_ids()""",
-    )),
-    "sqlite": ((
-        """CREATE TRIGGER crm_segment_members_check_segment_insert BEFORE INSERT ON crm_segment_members
-        FOR EACH ROW WHEN NOT EXISTS (SELECT 1 FROM crm_segments WHERE id = NEW.segment_id)
-        BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END""",
-        """CREATE TRIGGER crm_segment_members_check_segment_update BEFORE UPDATE OF segment_id
-        ON crm_segment_members
-        FOR EACH ROW WHEN NOT EXISTS (SELECT 1 FROM crm_segments WHERE id = NEW.segment_id)
-        BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END""",
-    ), (
-        """CREATE TRIGGER crm_segments_delete_members AFTER DELETE ON crm_segments
-        FOR EACH ROW BEGIN DELETE FROM crm_segment_members WHERE segment_id = OLD.id; END""",
-        """CREATE TRIGGER crm_segments_keep_member_ids BEFORE UPDATE OF id ON crm_segments
-        FOR EACH ROW WHEN OLD.id <> NEW.id
-            AND EXISTS (SELECT 1 FROM crm_segment_members WHERE segment_id = OLD.id)
-        BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END""",
-    )),
-}
 
 
 def _install_member_segment_triggers() -> None:

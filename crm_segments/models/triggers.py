@@ -1,0 +1,297 @@
+"""Trigger DDL of the schema, the one text both the models (create_all) and the migrations run.
+
+Some references are enforced by triggers rather than foreign keys (set-based checks, see below). The
+models install these statements after create_all; the migration that introduced each set executes the
+same constants. A change to a trigger is a new constant beside the old one and a migration that runs
+it, with the models switched to the new one: the constants a migration cites never change
+(tests/test_schema_truth.py compares the two schemas).
+"""
+
+from __future__ import annotations
+
+# --- crm_segment_members.segment_id -> crm_segments.id, enforced set-based ---------------------
+# PostgreSQL: statement-level triggers over the inserted / updated rows (one check per statement),
+# locking the segments FOR KEY SHARE like a foreign key check; SQLite: row triggers (cheap there).
+MEMBER_SEGMENT_TRIGGERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # dialect: (statements after crm_segment_members is created, after crm_segments is created)
+    "postgresql": ((
+        """CREATE OR REPLACE FUNCTION crm_segment_members_check_segment() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            wanted integer[];
+            found integer;
+        BEGIN
+            SELECT array_agg(segment_id) INTO wanted FROM (SELECT DISTINCT segment_id FROM written) w;
+            IF wanted IS NULL THEN
+                RETURN NULL;
+            END IF;
+            PERFORM 1 FROM crm_segments s WHERE s.id = ANY (wanted) FOR KEY SHARE OF s;
+            GET DIAGNOSTICS found = ROW_COUNT;
+            IF found < cardinality(wanted) THEN
+                RAISE EXCEPTION 'crm_segment_members refers to a segment that does not exist'
+                    USING ERRCODE = 'foreign_key_violation';
+            END IF;
+            RETURN NULL;
+        END $$""",
+        """CREATE TRIGGER crm_segment_members_check_segment_insert AFTER INSERT ON crm_segment_members
+        REFERENCING NEW TABLE AS written FOR EACH STATEMENT
+        EXECUTE FUNCTION crm_segment_members_check_segment()""",
+        """CREATE TRIGGER crm_segment_members_check_segment_update AFTER UPDATE ON crm_segment_members
+        REFERENCING NEW TABLE AS written FOR EACH STATEMENT
+        EXECUTE FUNCTION crm_segment_members_check_segment()""",
+    ), (
+        """CREATE OR REPLACE FUNCTION crm_segments_delete_members() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            DELETE FROM crm_segment_members m USING removed r WHERE m.segment_id = r.id;
+            RETURN NULL;
+        END $$""",
+        """CREATE TRIGGER crm_segments_delete_members AFTER DELETE ON crm_segments
+        REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION crm_segments_delete_members()""",
+        """CREATE OR REPLACE FUNCTION crm_segments_keep_member_ids() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF EXISTS (SELECT 1 FROM crm_segment_members WHERE segment_id = OLD.id) THEN
+                RAISE EXCEPTION 'update on table "crm_segments" changes the id of a segment with members'
+                    USING ERRCODE = 'foreign_key_violation';
+            END IF;
+            RETURN NEW;
+        END $$""",
+        """CREATE TRIGGER crm_segments_keep_member_ids BEFORE UPDATE OF id ON crm_segments
+        FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION crm_segments_keep_member_ids()""",
+    )),
+    "sqlite": ((
+        """CREATE TRIGGER crm_segment_members_check_segment_insert BEFORE INSERT ON crm_segment_members
+        FOR EACH ROW WHEN NOT EXISTS (SELECT 1 FROM crm_segments WHERE id = NEW.segment_id)
+        BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END""",
+        """CREATE TRIGGER crm_segment_members_check_segment_update BEFORE UPDATE OF segment_id
+        ON crm_segment_members
+        FOR EACH ROW WHEN NOT EXISTS (SELECT 1 FROM crm_segments WHERE id = NEW.segment_id)
+        BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END""",
+    ), (
+        """CREATE TRIGGER crm_segments_delete_members AFTER DELETE ON crm_segments
+        FOR EACH ROW BEGIN DELETE FROM crm_segment_members WHERE segment_id = OLD.id; END""",
+        """CREATE TRIGGER crm_segments_keep_member_ids BEFORE UPDATE OF id ON crm_segments
+        FOR EACH ROW WHEN OLD.id <> NEW.id
+            AND EXISTS (SELECT 1 FROM crm_segment_members WHERE segment_id = OLD.id)
+        BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END""",
+    )),
+}
+
+
+# --- crm_profile_tags and crm_tag_events -> crm_profiles, crm_profile_tags -> crm_tags, set-based ----
+# Tags (few rows per statement) are checked as a foreign key would, once per statement: the distinct
+# tags written are locked FOR KEY SHARE; deleting a tag deletes its profile taggings (in READ
+# COMMITTED only, where the cascade's fresh snapshot sees the taggings of writers it waited for).
+#
+# PostgreSQL: one check per statement (a statement-level trigger over the written rows, an anti-join
+# on the profiles' primary key index), and instead of a lock on every referenced profile row, one
+# advisory lock: writers of taggings and tag events hold it shared until they commit, deleting
+# profiles takes it exclusively first. So a deletion waits for writers in flight, and then its cascade
+# (a fresh snapshot) sees their rows; a writer that comes after a deletion waits for it to commit, and
+# then its check (a fresh snapshot) sees the profile gone and fails with foreign_key_violation. Fresh
+# snapshots per statement are READ COMMITTED (the product's isolation level); in REPEATABLE READ or
+# SERIALIZABLE a writer locks the profile rows FOR KEY SHARE as a foreign key would, and deleting
+# profiles is refused. Profile ids never change (an update of a referenced id is refused).
+# SQLite: row triggers (cheap there, and one writer at a time).
+PROFILE_REFERENCE_LOCK = 7165064466093351283  # pg_advisory_xact_lock key ("crm_tags" as 8 bytes)
+
+
+def _pg_check_profiles(table: str, column: str) -> tuple[str, ...]:
+    function = f"{table}_check_profile"
+    return (
+        f"""CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            missing bigint;
+        BEGIN
+            IF current_setting('transaction_isolation') = 'read committed' THEN
+                PERFORM pg_advisory_xact_lock_shared({PROFILE_REFERENCE_LOCK});
+            ELSE
+                PERFORM 1 FROM crm_profiles p WHERE p.id IN (SELECT w.{column} FROM written w)
+                    FOR KEY SHARE OF p;
+            END IF;
+            SELECT w.{column} INTO missing FROM written w
+                WHERE NOT EXISTS (SELECT 1 FROM crm_profiles p WHERE p.id = w.{column}) LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
+                    MESSAGE = 'insert or update on table "{table}": no profile with id ' || missing;
+            END IF;
+            RETURN NULL;
+        END $$""",
+        f"""CREATE OR REPLACE TRIGGER {table}_check_profile_insert AFTER INSERT ON {table}
+        REFERENCING NEW TABLE AS written FOR EACH STATEMENT
+        EXECUTE FUNCTION {function}()""",
+        f"""CREATE OR REPLACE TRIGGER {table}_check_profile_update AFTER UPDATE ON {table}
+        REFERENCING NEW TABLE AS written FOR EACH STATEMENT
+        EXECUTE FUNCTION {function}()""",
+    )
+
+
+def _sqlite_check_profiles(table: str, column: str) -> tuple[str, ...]:
+    missing = f"NOT EXISTS (SELECT 1 FROM crm_profiles WHERE id = NEW.{column})"
+    return (
+        f"""CREATE TRIGGER IF NOT EXISTS {table}_check_profile_insert BEFORE INSERT ON {table}
+        FOR EACH ROW WHEN {missing}
+        BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END""",
+        f"""CREATE TRIGGER IF NOT EXISTS {table}_check_profile_update
+        BEFORE UPDATE OF {column} ON {table}
+        FOR EACH ROW WHEN {missing}
+        BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END""",
+    )
+
+
+TAGGING_REFERENCE_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "postgresql": (
+        *_pg_check_profiles("crm_profile_tags", "entity_id"),
+        *_pg_check_profiles("crm_tag_events", "profile_id"),
+        """CREATE OR REPLACE FUNCTION crm_profile_tags_check_tag() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            wanted integer[];
+            found integer;
+        BEGIN
+            SELECT array_agg(tag_id) INTO wanted FROM (SELECT DISTINCT tag_id FROM written) w;
+            IF wanted IS NULL THEN
+                RETURN NULL;
+            END IF;
+            PERFORM 1 FROM crm_tags t WHERE t.id = ANY (wanted) FOR KEY SHARE OF t;
+            GET DIAGNOSTICS found = ROW_COUNT;
+            IF found < cardinality(wanted) THEN
+                RAISE EXCEPTION 'insert or update on table "crm_profile_tags": no such tag'
+                    USING ERRCODE = 'foreign_key_violation';
+            END IF;
+            RETURN NULL;
+        END $$""",
+        """CREATE OR REPLACE TRIGGER crm_profile_tags_check_tag_insert AFTER INSERT ON crm_profile_tags
+        REFERENCING NEW TABLE AS written FOR EACH STATEMENT
+        EXECUTE FUNCTION crm_profile_tags_check_tag()""",
+        """CREATE OR REPLACE TRIGGER crm_profile_tags_check_tag_update AFTER UPDATE ON crm_profile_tags
+        REFERENCING NEW TABLE AS written FOR EACH STATEMENT
+        EXECUTE FUNCTION crm_profile_tags_check_tag()""",
+        """CREATE OR REPLACE FUNCTION crm_tags_delete_profile_tags() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF current_setting('transaction_isolation') <> 'read committed' THEN
+                RAISE EXCEPTION 'tags are deleted in READ COMMITTED transactions only'
+                    USING ERRCODE = 'feature_not_supported';
+            END IF;
+            DELETE FROM crm_profile_tags t USING removed r WHERE t.tag_id = r.id;
+            RETURN NULL;
+        END $$""",
+        """CREATE OR REPLACE TRIGGER crm_tags_delete_profile_tags AFTER DELETE ON crm_tags
+        REFERENCING OLD TABLE AS removed FOR EACH STATEMENT
+        EXECUTE FUNCTION crm_tags_delete_profile_tags()""",
+        """CREATE OR REPLACE FUNCTION crm_tags_keep_profile_tag_ids() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF EXISTS (SELECT 1 FROM crm_profile_tags WHERE tag_id = OLD.id) THEN
+                RAISE EXCEPTION 'update on table "crm_tags" changes the id of a tag in use'
+                    USING ERRCODE = 'foreign_key_violation';
+            END IF;
+            RETURN NEW;
+        END $$""",
+        """CREATE OR REPLACE TRIGGER crm_tags_keep_profile_tag_ids BEFORE UPDATE OF id ON crm_tags
+        FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)
+        EXECUTE FUNCTION crm_tags_keep_profile_tag_ids()""",
+        f"""CREATE OR REPLACE FUNCTION crm_profiles_lock_tag_references() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF current_setting('transaction_isolation') <> 'read committed' THEN
+                RAISE EXCEPTION 'profiles and their tags are deleted in READ COMMITTED transactions only'
+                    USING ERRCODE = 'feature_not_supported';
+            END IF;
+            PERFORM pg_advisory_xact_lock({PROFILE_REFERENCE_LOCK});
+            RETURN NULL;
+        END $$""",
+        """CREATE OR REPLACE TRIGGER crm_profiles_lock_tag_references BEFORE DELETE OR TRUNCATE
+        ON crm_profiles FOR EACH STATEMENT EXECUTE FUNCTION crm_profiles_lock_tag_references()""",
+        """CREATE OR REPLACE FUNCTION crm_profiles_delete_tag_references() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            DELETE FROM crm_profile_tags t USING removed r WHERE t.entity_id = r.id;
+            DELETE FROM crm_tag_events e USING removed r WHERE e.profile_id = r.id;
+            RETURN NULL;
+        END $$""",
+        """CREATE OR REPLACE TRIGGER crm_profiles_delete_tag_references AFTER DELETE ON crm_profiles
+        REFERENCING OLD TABLE AS removed FOR EACH STATEMENT
+        EXECUTE FUNCTION crm_profiles_delete_tag_references()""",
+        """CREATE OR REPLACE FUNCTION crm_profiles_truncate_tag_references() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            DELETE FROM crm_profile_tags;
+            DELETE FROM crm_tag_events;
+            RETURN NULL;
+        END $$""",
+        """CREATE OR REPLACE TRIGGER crm_profiles_truncate_tag_references AFTER TRUNCATE ON crm_profiles
+        FOR EACH STATEMENT EXECUTE FUNCTION crm_profiles_truncate_tag_references()""",
+        """CREATE OR REPLACE FUNCTION crm_profiles_keep_tag_reference_ids() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF EXISTS (SELECT 1 FROM crm_profile_tags WHERE entity_id = OLD.id)
+                    OR EXISTS (SELECT 1 FROM crm_tag_events WHERE profile_id = OLD.id) THEN
+                RAISE EXCEPTION 'update on table "crm_profiles" changes the id of a profile with tags'
+                    USING ERRCODE = 'foreign_key_violation';
+            END IF;
+            RETURN NEW;
+        END $$""",
+        """CREATE OR REPLACE TRIGGER crm_profiles_keep_tag_reference_ids BEFORE UPDATE OF id ON crm_profiles
+        FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)
+        EXECUTE FUNCTION crm_profiles_keep_tag_reference_ids()""",
+    ),
+    "sqlite": (
+        *_sqlite_check_profiles("crm_profile_tags", "entity_id"),
+        *_sqlite_check_profiles("crm_tag_events", "profile_id"),
+        """CREATE TRIGGER IF NOT EXISTS crm_profile_tags_check_tag_insert BEFORE INSERT ON crm_profile_tags
+        FOR EACH ROW WHEN NOT EXISTS (SELECT 1 FROM crm_tags WHERE id = NEW.tag_id)
+        BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END""",
+        """CREATE TRIGGER IF NOT EXISTS crm_profile_tags_check_tag_update
+        BEFORE UPDATE OF tag_id ON crm_profile_tags
+        FOR EACH ROW WHEN NOT EXISTS (SELECT 1 FROM crm_tags WHERE id = NEW.tag_id)
+        BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END""",
+        """CREATE TRIGGER IF NOT EXISTS crm_tags_delete_profile_tags AFTER DELETE ON crm_tags
+        FOR EACH ROW BEGIN DELETE FROM crm_profile_tags WHERE tag_id = OLD.id; END""",
+        """CREATE TRIGGER IF NOT EXISTS crm_tags_keep_profile_tag_ids BEFORE UPDATE OF id ON crm_tags
+        FOR EACH ROW WHEN OLD.id <> NEW.id AND EXISTS (SELECT 1 FROM crm_profile_tags WHERE tag_id = OLD.id)
+        BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END""",
+        """CREATE TRIGGER IF NOT EXISTS crm_profiles_delete_tag_references AFTER DELETE ON crm_profiles
+        FOR EACH ROW BEGIN
+            DELETE FROM crm_profile_tags WHERE entity_id = OLD.id;
+            DELETE FROM crm_tag_events WHERE profile_id = OLD.id;
+        END""",
+        """CREATE TRIGGER IF NOT EXISTS crm_profiles_keep_tag_reference_ids
+        BEFORE UPDATE OF id ON crm_profiles FOR EACH ROW WHEN OLD.id <> NEW.id
+            AND (EXISTS (SELECT 1 FROM crm_profile_tags WHERE entity_id = OLD.id)
+                 OR EXISTS (SELECT 1 FROM crm_tag_events WHERE profile_id = OLD.id))
+        BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END""",
+    ),
+}
+
+# (table, trigger) and function names of each set, for the migrations' downgrades.
+MEMBER_SEGMENT_TRIGGER_NAMES = (
+    ("crm_segment_members", "crm_segment_members_check_segment_insert"),
+    ("crm_segment_members", "crm_segment_members_check_segment_update"),
+    ("crm_segments", "crm_segments_delete_members"),
+    ("crm_segments", "crm_segments_keep_member_ids"),
+)
+MEMBER_SEGMENT_FUNCTIONS = ("crm_segment_members_check_segment", "crm_segments_delete_members",
+                            "crm_segments_keep_member_ids")
+TAGGING_REFERENCE_TRIGGER_NAMES = (
+    ("crm_profile_tags", "crm_profile_tags_check_profile_insert"),
+    ("crm_profile_tags", "crm_profile_tags_check_profile_update"),
+    ("crm_tag_events", "crm_tag_events_check_profile_insert"),
+    ("crm_tag_events", "crm_tag_events_check_profile_update"),
+    ("crm_profile_tags", "crm_profile_tags_check_tag_insert"),
+    ("crm_profile_tags", "crm_profile_tags_check_tag_update"),
+    ("crm_tags", "crm_tags_delete_profile_tags"),
+    ("crm_tags", "crm_tags_keep_profile_tag_ids"),
+    ("crm_profiles", "crm_profiles_lock_tag_references"),
+    ("crm_profiles", "crm_profiles_delete_tag_references"),
+    ("crm_profiles", "crm_profiles_truncate_tag_references"),
+    ("crm_profiles", "crm_profiles_keep_tag_reference_ids"),
+)
+TAGGING_REFERENCE_FUNCTIONS = (
+    "crm_profile_tags_check_profile", "crm_tag_events_check_profile", "crm_profile_tags_check_tag",
+    "crm_tags_delete_profile_tags", "crm_tags_keep_profile_tag_ids", "crm_profiles_lock_tag_references",
+    "crm_profiles_delete_tag_references", "crm_profiles_truncate_tag_references",
+    "crm_profiles_keep_tag_reference_ids",
+)
