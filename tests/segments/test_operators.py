@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from crm_segments.models import Profile, RfmScore
 from crm_segments.segments.compiler import compile_rule
-from crm_segments.segments.reference import evaluate
 from crm_segments.segments.rules import parse_rule
 from tests.factories import ProfileFactory
+from tests.segments.reference import evaluate
 
 NOW = dt.datetime(2024, 3, 15, 12, 0, tzinfo=dt.UTC)
 TICK = dt.timedelta(microseconds=1)

@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 
 from crm_segments.db import make_engine
 from crm_segments.segments.compiler import compile_record_rule, compile_rule
-from crm_segments.segments.reference import evaluate, evaluate_record
 from crm_segments.segments.rules import parse_rule
 from tests.databases import postgres_reachable, skip_or_fail
+from tests.segments.reference import evaluate, evaluate_record
 
 from .strategies import rule
 from .world import World, worlds

@@ -24,10 +24,9 @@ from decimal import Decimal
 from typing import Any
 
 from crm_segments.models.tags import normalize_tag_name
-
-from .fields import SOURCES, Field
-from .periods import shift
-from .rules import (
+from crm_segments.segments.fields import SOURCES, Field
+from crm_segments.segments.periods import shift
+from crm_segments.segments.rules import (
     AllOf,
     AnyOf,
     FieldCondition,
