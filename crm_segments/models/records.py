@@ -151,10 +151,6 @@ class Opportunity(Base):
     created_at: Mapped[dt.datetime] = created_at_column()
     updated_at: Mapped[dt.datetime] = updated_at_column()
 
-    @property
-    def is_won(self) -> bool:
-        return self.stage == "won"
-
 
 class SupportTicket(Base):
     __tablename__ = "crm_support_tickets"

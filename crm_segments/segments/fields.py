@@ -33,7 +33,6 @@ from crm_segments.models.records import (
 from crm_segments.models.tags import TAG_SOURCES
 
 FieldType = Literal["text", "number", "money", "date", "datetime", "boolean", "enum"]
-FIELD_TYPES: tuple[FieldType, ...] = ("text", "number", "money", "date", "datetime", "boolean", "enum")
 CUSTOM_TYPES: tuple[FieldType, ...] = ("text", "number", "boolean", "date")
 CUSTOM_PREFIX = "custom."
 RFM_PREFIX = "rfm."

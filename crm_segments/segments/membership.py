@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from crm_segments.db import UTCDateTime
-from crm_segments.models import Profile, Segment, SegmentEvent, SegmentMember
+from crm_segments.models import Segment, SegmentEvent, SegmentMember
 
 MEMBERS: Table = SegmentMember.__table__  # type: ignore[assignment]
 EVENTS: Table = SegmentEvent.__table__  # type: ignore[assignment]
@@ -204,8 +204,3 @@ def _inserted(session: Session, statement: Any) -> int:
 def count_members(session: Session, segment_id: int) -> int:
     return session.scalar(select(func.count()).select_from(MEMBERS).where(
         MEMBERS.c.segment_id == segment_id)) or 0
-
-
-def existing_profiles(ids: Collection[int]) -> Select[Any]:
-    """The given ids that are real profiles (a selection for static lists)."""
-    return select(Profile.id).where(Profile.id.in_(sorted(set(ids))))

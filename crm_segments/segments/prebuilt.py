@@ -262,8 +262,3 @@ def install_builtin_segments(session: Session) -> list[Segment]:
 def install_segments(session: Session) -> None:
     """The installer ``init-db`` runs (services/defaults.py)."""
     install_builtin_segments(session)
-
-
-def installed_at_defaults(segment: Segment) -> bool:
-    """Whether a built-in still has its shipped rule."""
-    return bool(segment.is_builtin and segment.rule == segment.shipped_rule)

@@ -17,15 +17,13 @@ from crm_segments.services.errors import FieldError, ValidationFailed
 
 from .step_types import EXIT, NEXT, Branch, Step
 
-# Records a trigger can attach and dates a date trigger can watch.
-RECORD_TYPES = ("quote", "job", "opportunity", "ticket")
+# Dates a date trigger can watch.
 DATE_FIELDS: dict[str, tuple[str, ...]] = {
     "quote": ("sent_at", "expires_at", "decided_at"),
     "job": ("scheduled_at", "finished_at"),
     "opportunity": ("closed_at",),
     "ticket": ("opened_at", "closed_at"),
 }
-TAGGABLE = ("profile", "quote", "job", "opportunity")
 
 
 class RecordPick(InputModel):

@@ -23,8 +23,6 @@ from .step_types import EXIT, NEXT
 from .triggers import existing_members
 from .waits import wait_end
 
-CHANNEL_OF = {"send_email": "email", "send_sms": "sms", "notify_owner": "email"}
-
 
 @dataclass(frozen=True)
 class DryRunRow:

@@ -112,4 +112,3 @@ Step = Annotated[
     Field(discriminator="type"),
 ]
 STEP_TYPES = ("send_email", "send_sms", "wait", "branch", "add_tag", "remove_tag", "notify_owner", "exit")
-MESSAGE_STEP_TYPES = ("send_email", "send_sms", "notify_owner")
