@@ -2,7 +2,8 @@
 """Set up a virtual environment and run crm-segments or its tests; needs only Python 3.11+.
 
     python3 dev.py run     install, migrate, seed demo data, start the web UI and scheduler
-    python3 dev.py test    install with test tools (and Chromium, as root on Debian), run the whole suite
+    python3 dev.py test    install with test tools (and Chromium, as root on Debian), run ruff and mypy,
+                           then the whole suite
 
 Extra arguments go to the command (e.g. `python3 dev.py test -k segments`).
 """
@@ -17,26 +18,28 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
+CONSTRAINTS = ROOT / "constraints.txt"  # pinned versions: every install resolves the same set
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 
 
 def ensure_environment(extras: str) -> None:
-    """Create .venv and install the project; reinstall only when pyproject.toml changed."""
+    """Create .venv and install the project; reinstall only when pyproject.toml or the pins changed."""
     if sys.version_info < (3, 11):  # noqa: UP036  (this file runs on whatever python3 is)
         sys.exit(f"crm-segments needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if not PYTHON.exists():
         print("Creating virtual environment in .venv ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + CONSTRAINTS.read_bytes()
+                            + extras.encode()).hexdigest()
     stamp = VENV / f".installed-{extras or 'base'}"
     if stamp.exists() and stamp.read_text() == digest:
         return
     print(f"Installing crm-segments{extras} and its dependencies ...", flush=True)
     pip = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "--editable", f"{ROOT}{extras}"], check=True)
+    subprocess.run([*pip, "--constraint", str(CONSTRAINTS), "--editable", f"{ROOT}{extras}"], check=True)
     stamp.write_text(digest)
 
 
@@ -66,6 +69,11 @@ def main(argv: list[str]) -> int:
         return subprocess.call([str(BIN / "crm-segments"), "run", *rest])
     ensure_environment("[test]")
     ensure_browser()
+    for check in (["ruff", "check", "."], ["mypy"]):  # lint and types first: a failure stops the run
+        print(f"Running {' '.join(check)} ...", flush=True)
+        status = subprocess.call([str(PYTHON), "-m", *check])
+        if status:
+            return status
     return subprocess.call([str(PYTHON), "-m", "pytest", *rest])
 
 
