@@ -14,6 +14,7 @@ from crm_segments.services.consent import ACTOR_LENGTH
 
 from .derive import record_consent
 from .kind import Kind, WriteContext
+from .references import OWNER
 
 
 def _derive(values: dict[str, Any], existing: Any, ctx: WriteContext) -> None:
@@ -54,5 +55,5 @@ def _consent_history(session: Session, items: Sequence[Any],
 PROFILES = Kind(
     name="profiles", label="profile", model=Profile,
     create_schema=ProfileCreate, update_schema=ProfileUpdate, out_schema=ProfileOut,
-    filter_schema=ProfileFilters, owner="id", derive=_derive, audit=_consent_history,
+    filter_schema=ProfileFilters, references=(OWNER,), owner="id", derive=_derive, audit=_consent_history,
 )

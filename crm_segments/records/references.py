@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crm_segments.models import Category, Product, Profile, Quote
+from crm_segments.models import Category, Product, Profile, Quote, User
 
 from .kind import Reference
 
@@ -11,3 +11,4 @@ PRODUCT = Reference("product_id", "product_sku", Product, "sku", "product")
 QUOTE = Reference("quote_id", "quote_external_id", Quote, "external_id", "quote")
 CATEGORY = Reference("category_id", "category_external_id", Category, "external_id", "category")
 PARENT_CATEGORY = Reference("parent_id", "parent_external_id", Category, "external_id", "category")
+OWNER = Reference("owner_id", "owner_email", User, "email", "owner")

@@ -23,7 +23,7 @@ from crm_segments.models.profiles import (
 )
 
 from ._base import FilterModel, InputModel, OutputModel, partial
-from ._types import Country, Email, ExternalId, Money, MoneyOut, OneOf, Phone, Text, TimeZone
+from ._types import Country, Email, ExternalId, Id, Money, MoneyOut, OneOf, Phone, Text, TimeZone
 
 MAX_CUSTOM_ATTRIBUTES_BYTES = 64 * 1024
 CONSENT_CHANGE = ("A change records its time and the source api on the profile, and a row of its consent "
@@ -48,8 +48,16 @@ CustomAttributes = Annotated[
 ]
 
 
+# Users' emails are stored lower-cased (services/users.py), so the owner is looked up that way.
+OwnerEmail = Annotated[Email, AfterValidator(str.lower)]
+
+
 class ProfileCreate(InputModel):
     external_id: ExternalId = Field(description="The host CRM's key for this profile.")
+    owner_id: Id | None = Field(default=None, description="The user who looks after this customer.")
+    owner_email: OwnerEmail | None = Field(
+        default=None, description="The owner's sign-in email; an alternative to owner_id."
+    )
     first_name: Annotated[str, Text(100)] | None = None
     last_name: Annotated[str, Text(100)] | None = None
     email: Email | None = None
@@ -86,6 +94,7 @@ ProfileUpdate = partial(ProfileCreate, "ProfileUpdate")
 class ProfileOut(OutputModel):
     id: int
     external_id: str
+    owner_id: int | None = None
     first_name: str | None
     last_name: str | None
     email: str | None
@@ -127,6 +136,7 @@ class ProfileOut(OutputModel):
 
 class ProfileFilters(FilterModel):
     external_id: str | None = None
+    owner_id: Id | None = None
     email: str | None = None
     lifecycle_status: Annotated[str, OneOf(LIFECYCLE_STATUSES)] | None = None
     region: str | None = None
