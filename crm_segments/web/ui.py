@@ -95,6 +95,7 @@ def layout_context() -> dict[str, Any]:
 
 _HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 DEFAULT_TAG_COLOR = "#6b7280"
+TAG_TEXT_DARK = "#111827"
 
 
 @bp.app_template_global("crm_tag_data")
@@ -102,10 +103,22 @@ def tag_data(color: str | None) -> Markup:
     """A tag badge's colour (only a #rrggbb value) and readable text on it, as data attributes that
     crm.js applies: the Content-Security-Policy allows no inline style attribute."""
     color = color if color and _HEX_COLOR.fullmatch(color) else DEFAULT_TAG_COLOR
-    red, green, blue = (int(color[i:i + 2], 16) for i in (1, 3, 5))
-    luminance = 0.299 * red + 0.587 * green + 0.114 * blue  # perceived brightness, 0-255
-    text = "#111827" if luminance > 160 else "#ffffff"
-    return Markup(f'data-tag-color="{color}" data-tag-text="{text}"')
+    return Markup(f'data-tag-color="{color}" data-tag-text="{tag_text_color(color)}"')
+
+
+def _luminance(color: str) -> float:
+    """WCAG relative luminance of a #rrggbb colour."""
+    channels = (int(color[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    red, green, blue = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def tag_text_color(color: str) -> str:
+    """Dark or white text, whichever has the higher WCAG contrast on the tag's colour (tags.js agrees)."""
+    background = _luminance(color)
+    dark = (background + 0.05) / (_luminance(TAG_TEXT_DARK) + 0.05)
+    white = 1.05 / (background + 0.05)
+    return TAG_TEXT_DARK if dark >= white else "#ffffff"
 
 
 def error_page(exc: HTTPException) -> tuple[str, int]:

@@ -3,8 +3,11 @@
 //  - a form or submit button with data-confirm asks before it submits;
 //  - a select with data-autosubmit submits its form when it changes;
 //  - a tag badge takes its colours from data-tag-color and data-tag-text;
-//  - an element with data-share gets the --share custom property (the cohort table's bars).
-// Pages work without it: no question asked, a Show button, default tag colours.
+//  - an element with data-share gets the --share custom property (the cohort table's bars);
+//  - on narrow screens the top bar's Menu button opens and closes the navigation (Escape closes it);
+//  - a table box that scrolls sideways with nothing focusable in it takes focus, so keys scroll it.
+// Pages work without it: no question asked, a Show button, default tag colours, the navigation
+// always open.
 (function () {
   "use strict";
 
@@ -32,10 +35,45 @@
     });
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", function () { paint(document); });
-  } else {
+  function setUpMenu() {
+    var button = document.querySelector(".topbar .menu-toggle");
+    var bar = button && button.closest(".topbar");
+    if (!bar) { return; }
+    function show(open) {
+      bar.classList.toggle("menu-open", open);
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    }
+    button.hidden = false;
+    bar.classList.add("has-menu");
+    button.addEventListener("click", function () { show(!bar.classList.contains("menu-open")); });
+    bar.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && bar.classList.contains("menu-open")) {
+        show(false);
+        button.focus();
+      }
+    });
+  }
+
+  function focusScrollers() {
+    document.querySelectorAll(".table-wrap:not([tabindex])").forEach(function (box) {
+      if (box.scrollWidth > box.clientWidth &&
+          !box.querySelector("a[href], button, input, select, textarea, summary, [tabindex]")) {
+        box.tabIndex = 0;
+      }
+    });
+  }
+
+  function ready() {
     paint(document);
+    setUpMenu();
+    focusScrollers();
+    window.addEventListener("resize", focusScrollers);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", ready);
+  } else {
+    ready();
   }
   window.crmPaint = paint;  // for scripts that insert server-rendered badges
 })();

@@ -28,11 +28,20 @@
     return "Something went wrong (HTTP " + result.status + "). Please try again.";
   }
 
-  // Same rule as the server's crm_tag_data: dark text on light colours, white on dark ones.
+  // Same rule as the server's crm_tag_data: dark or white text, whichever has the higher WCAG contrast.
+  function luminance(hex) {
+    var sum = 0, weights = [0.2126, 0.7152, 0.0722];
+    for (var i = 0; i < 3; i++) {
+      var c = parseInt(hex.substr(1 + 2 * i, 2), 16) / 255;
+      sum += weights[i] * (c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4));
+    }
+    return sum;
+  }
   function textColor(hex) {
-    if (!/^#[0-9a-fA-F]{6}$/.test(hex || "")) { return "#ffffff"; }
-    var r = parseInt(hex.substr(1, 2), 16), g = parseInt(hex.substr(3, 2), 16), b = parseInt(hex.substr(5, 2), 16);
-    return 0.299 * r + 0.587 * g + 0.114 * b > 160 ? "#111827" : "#ffffff";
+    if (!/^#[0-9a-fA-F]{6}$/.test(hex || "")) { hex = "#6b7280"; }
+    var background = luminance(hex);
+    var dark = (background + 0.05) / (luminance("#111827") + 0.05), white = 1.05 / (background + 0.05);
+    return dark >= white ? "#111827" : "#ffffff";
   }
 
   function badge(tag) {

@@ -1,0 +1,207 @@
+"""Every page, as an admin and as a sales person, in Chromium at 1,280 px and at 390 px: axe-core
+(vendored in tests/browser/vendor) reports no serious or critical WCAG 2.1 A/AA violation, every
+control takes keyboard focus and shows it, nothing overflows its card at 1,280 px, no page scrolls
+sideways at 390 px, and at 390 px a menu button opens the navigation.
+
+The pages are the CSP test's: every GET page of the plugin's blueprints, ids filled from its rows
+(the navigation's pages and the records linked from them among them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import CHROMIUM_ARGS
+from tests.browser.test_csp_browser import ADMIN, SALES, Site, Watched, page_paths
+from tests.browser.test_csp_browser import site as site  # noqa: F401  (the pages' server and rows)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+WIDE = {"width": 1280, "height": 900}
+NARROW = {"width": 390, "height": 844}
+# Resize events fire in a rendering update before its animation frame callbacks.
+NEXT_FRAME = "() => new Promise((done) => requestAnimationFrame(() => done(null)))"
+AXE_RUN = """
+async () => {
+  const result = await axe.run(document, {
+    runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+    resultTypes: ["violations"],
+  });
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => v.id + " (" + v.impact + "): " + v.nodes.slice(0, 3).map(
+      (n) => n.target.join(" ") + " " + (n.failureSummary || "").replace(/\\s+/g, " ").slice(0, 160)
+    ).join(" | ") + (v.nodes.length > 3 ? " | +" + (v.nodes.length - 3) + " more" : ""));
+}
+"""
+DESCRIBE = """
+function describe(el) {
+  let name = el.tagName.toLowerCase();
+  if (el.id) name += "#" + el.id;
+  if (typeof el.className === "string" && el.className.trim()) {
+    name += "." + el.className.trim().split(/\\s+/).join(".");
+  }
+  const text = (el.textContent || el.getAttribute("aria-label") || el.name || "").replace(/\\s+/g, " ")
+    .trim().slice(0, 40);
+  return text ? name + " '" + text + "'" : name;
+}
+"""
+# A card or section whose content reaches past its edge, a scroll box inside one that scrolls
+# sideways (a code block may), or a page wider than the window.
+OVERFLOW = "() => {" + DESCRIBE + """
+  const found = [];
+  for (const card of document.querySelectorAll(".card, .section")) {
+    if (!card.getClientRects().length) continue;
+    if (card.scrollWidth > card.clientWidth + 1) {
+      found.push(describe(card) + ": content " + card.scrollWidth + " px in " + card.clientWidth + " px");
+    }
+    for (const box of card.querySelectorAll("*")) {
+      const style = getComputedStyle(box);
+      if (!["auto", "scroll"].includes(style.overflowX) || box.matches("pre, textarea")) continue;
+      if (box.scrollWidth > box.clientWidth + 1) {
+        found.push(describe(box) + " scrolls: " + box.scrollWidth + " px in " + box.clientWidth + " px");
+      }
+    }
+  }
+  const page = document.documentElement;
+  if (page.scrollWidth > innerWidth) found.push("page is " + page.scrollWidth + " px wide in " + innerWidth);
+  return found;
+}
+"""
+# The outermost elements that reach past the window's right edge (not those a scroll box clips).
+SIDEWAYS = "() => {" + DESCRIBE + """
+  const page = document.documentElement;
+  if (page.scrollWidth <= innerWidth) return null;
+  const clipped = (el) => {
+    for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
+      if (getComputedStyle(up).overflowX !== "visible") return true;
+    }
+    return false;
+  };
+  const wide = (el) => el && el !== document.body && el.getBoundingClientRect().right > innerWidth + 1;
+  const out = [...document.querySelectorAll("body *")].filter(
+    (el) => wide(el) && !wide(el.parentElement) && el.getClientRects().length && !clipped(el));
+  return page.scrollWidth + " px wide in " + innerWidth + ": " + out.slice(0, 4).map(
+    (el) => describe(el).slice(0, 60) + " " + Math.round(el.getBoundingClientRect().width) + " px"
+  ).join(", ");
+}
+"""
+# Each rendered control is focused in turn: it must take focus and then show an outline or a ring.
+FOCUS = "() => {" + DESCRIBE + """
+  const found = [];
+  const controls = "a[href], button, input:not([type=hidden]), select, textarea, summary";
+  for (const el of document.querySelectorAll(controls)) {
+    if (el.disabled || !el.getClientRects().length || getComputedStyle(el).visibility === "hidden") continue;
+    if (el.closest("details:not([open])") && !el.matches("details > summary")) continue;
+    if (el.tabIndex < 0) { found.push(describe(el) + ": out of the tab order"); continue; }
+    el.focus({preventScroll: true});
+    if (document.activeElement !== el) { found.push(describe(el) + ": takes no focus"); continue; }
+    const style = getComputedStyle(el);
+    const outline = style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0;
+    if (!outline && style.boxShadow === "none") found.push(describe(el) + ": no visible focus");
+  }
+  if (document.activeElement) document.activeElement.blur();
+  return found;
+}
+"""
+
+
+def _check_page(watched: Watched, path: str, problems: dict[str, list[str]]) -> None:
+    page = watched.page
+    page.set_viewport_size(WIDE)
+    status = watched.visit(path)
+    if status >= 400:
+        return  # a page this role may not see: the error page is checked once below
+    page.keyboard.press("Tab")  # a keyboard user: focus that script moves is shown as such
+    found = [f"axe {line}" for line in page.evaluate(AXE_RUN)]
+    found += [f"1280 px: {line}" for line in page.evaluate(OVERFLOW)]
+    found += [f"focus: {line}" for line in page.evaluate(FOCUS)]
+    page.set_viewport_size(NARROW)
+    page.evaluate(NEXT_FRAME)  # the page's resize handlers have run
+    sideways = page.evaluate(SIDEWAYS)
+    if sideways:
+        found.append(f"390 px: {sideways}")
+    found += [f"390 px: axe {line}" for line in page.evaluate(AXE_RUN)]
+    if found:
+        problems[path] = found
+
+
+def _check_menu(page: Any, site: Site) -> None:
+    """At 390 px the navigation folds behind a button that mouse and keyboard open and close."""
+    from playwright.sync_api import expect
+
+    page.set_viewport_size(NARROW)
+    page.goto(f"{site.url}/segments")
+    nav = page.get_by_role("navigation", name="Main")
+    button = page.get_by_role("button", name="Menu")
+    expect(button).to_be_visible()
+    expect(button).to_have_attribute("aria-expanded", "false")
+    expect(nav).to_be_hidden()
+    button.click()
+    expect(button).to_have_attribute("aria-expanded", "true")
+    expect(nav).to_be_visible()
+    links = nav.get_by_role("link")
+    assert links.count() >= 7
+    for index in range(links.count()):
+        box = links.nth(index).bounding_box()
+        assert box is not None and 0 <= box["x"] and box["x"] + box["width"] <= NARROW["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]
+    assert page.evaluate(AXE_RUN) == []  # the open menu too
+    button.press("Enter")
+    expect(nav).to_be_hidden()
+    button.press("Space")
+    expect(nav).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(nav).to_be_hidden()
+    expect(button).to_be_focused()
+    nav.page.get_by_role("button", name="Menu").press("Enter")
+    page.keyboard.press("Tab")
+    expect(nav.get_by_role("link").first).to_be_focused()
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{site.url}/profiles")
+    # wide again: no button, the links in the bar
+    page.set_viewport_size(WIDE)
+    expect(page.get_by_role("button", name="Menu")).to_be_hidden()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+
+
+def test_every_page_is_accessible_and_fits_at_both_widths(site: Site, chromium_path: str) -> None:  # noqa: F811
+    from playwright.sync_api import sync_playwright
+
+    paths = page_paths(site)
+    assert len(paths) >= 45
+    problems: dict[str, list[str]] = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            for account in (ADMIN, SALES):
+                watched = Watched(browser, site, account)
+                watched.context.add_init_script(path=str(AXE))
+                checked: dict[str, list[str]] = {}
+                for path in paths:
+                    _check_page(watched, path, checked)
+                problems.update({f"{account[0]} {path}": found for path, found in checked.items()})
+                _check_menu(watched.page, site)
+                assert watched.problems == [], account[0]
+                watched.close()
+            # signed out: the sign-in page, an error page, the unsubscribe page
+            context = browser.new_context()
+            context.add_init_script(path=str(AXE))
+            page = context.new_page()
+            for path in ("/login", f"/unsubscribe/{site.ids['token']}", "/no-such-page"):
+                for size in (WIDE, NARROW):
+                    page.set_viewport_size(size)
+                    page.goto(f"{site.url}{path}")
+                    found = page.evaluate(AXE_RUN) + page.evaluate(OVERFLOW)
+                    if found:
+                        problems[f"signed out {path} {size['width']}"] = found
+            context.close()
+        finally:
+            browser.close()
+    report = "\n".join(f"{where}:\n  " + "\n  ".join(found) for where, found in problems.items())
+    assert problems == {}, report
+
