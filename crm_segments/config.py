@@ -135,10 +135,12 @@ class Settings:
     query_segment_timeout: float = DEFAULT_QUERY_SEGMENT_TIMEOUT
 
 
-def instance_dir(configured: Any = None) -> Path:
-    """``configured`` (a host app's CRM_SEGMENTS_INSTANCE_DIR), else the environment's, else ./instance."""
+def instance_dir(configured: Any = None, *, create: bool = True) -> Path:
+    """``configured`` (a host app's CRM_SEGMENTS_INSTANCE_DIR), else the environment's, else ./instance;
+    made unless ``create`` is false (a host's app writes there only for the default database)."""
     path = Path(configured or os.environ.get("CRM_SEGMENTS_INSTANCE_DIR") or "instance").resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -177,8 +179,10 @@ def load_secret_key(env: Mapping[str, str]) -> str:
 
 def settings_from_config(config: Mapping[str, Any]) -> Settings:
     """Build Settings from a Flask config whose CRM_SEGMENTS_* keys have been filled."""
-    instance = instance_dir(config.get("CRM_SEGMENTS_INSTANCE_DIR"))
-    url = config.get("CRM_SEGMENTS_DATABASE_URL") or default_database_url(instance)
+    configured_url = config.get("CRM_SEGMENTS_DATABASE_URL")
+    # The folder is made only for the default SQLite file; the outbox's when a message is written there.
+    instance = instance_dir(config.get("CRM_SEGMENTS_INSTANCE_DIR"), create=not configured_url)
+    url = configured_url or default_database_url(instance)
     public_url = str(config.get("CRM_SEGMENTS_PUBLIC_URL") or "http://127.0.0.1:5000")
     if not public_url.startswith(("http://", "https://")):
         raise ConfigError(f"CRM_SEGMENTS_PUBLIC_URL: {public_url!r} must start with http:// or https://")

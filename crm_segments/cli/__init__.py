@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from flask.cli import AppGroup, with_appcontext
 
 from crm_segments.cli import (
     accounts,
@@ -23,6 +24,18 @@ def main() -> None:
     pass
 
 
-for module in (admin, accounts, data, messages, privacy, scheduler, segments, server, worker, workflows):
+MODULES = (admin, accounts, data, messages, privacy, scheduler, segments, server, worker, workflows)
+for module in MODULES:
     for command in module.COMMANDS:
         main.add_command(command)
+
+
+def host_command_group() -> AppGroup:
+    """The same commands as ``flask crm-segments ...`` on a host app's CLI (CRMSegments.init_app adds
+    it): they work on the host's app and its app.config rather than an app built from the environment."""
+    # The group pushes the host's app context, which stays for the command under it.
+    group = AppGroup("crm-segments", help=main.help, callback=with_appcontext(lambda: None))
+    for module in MODULES:
+        for command in module.COMMANDS:
+            group.add_command(command)
+    return group

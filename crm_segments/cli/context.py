@@ -8,11 +8,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 from sqlalchemy.orm import Session
 
 from crm_segments.config import ConfigError
-from crm_segments.extension import get_state
+from crm_segments.extension import EXTENSION_KEY, get_state
 
 
 def configure_logging() -> None:
@@ -23,6 +23,12 @@ def configure_logging() -> None:
 
 
 def make_app(config: dict[str, Any] | None = None) -> Flask:
+    """The app a command works on: under a host's ``flask crm-segments ...`` the host's app (its
+    app.config decides, ``config`` is not applied), else the standalone app from the environment with
+    ``config`` over it."""
+    if has_app_context() and EXTENSION_KEY in current_app.extensions:
+        host: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+        return host
     from crm_segments import create_app
 
     try:
