@@ -19,7 +19,7 @@ def send_due() -> None:
     app = make_app()
     with app.app_context():
         factory = get_state(app).session_factory
-        report = dispatch_due_messages(factory, now=utcnow())
+        report = dispatch_due_messages(get_state(app), now=utcnow())
         with factory() as session:
             paused = paused_states(session)
     outcomes = ", ".join(f"{count} {outcome}" for outcome, count in sorted(report.outcomes.items()))

@@ -1,7 +1,8 @@
 """The declarative list of periodic jobs, with stable ids, and the function APScheduler calls.
 
-Each target is ``module:function`` taking ``(session_factory, *, now)``; it opens its own
-transactions, so a failing segment or message never undoes the others.
+Each target is ``module:function`` taking the extension's state, ``(state, *, now)``; it opens its
+own transactions, so a failing segment or message never undoes the others. No Flask app is involved:
+the scheduler's runner hands its state to ``run_job``.
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask
-
 from crm_segments.db import utcnow
-from crm_segments.extension import get_state
+from crm_segments.extension import State
 
 log = logging.getLogger(__name__)
 
@@ -30,29 +29,20 @@ class ScheduledJob:
 
 
 JOBS: tuple[ScheduledJob, ...] = (
-    ScheduledJob("segments.refresh_due", "crm_segments.segments.refresh:refresh_due_segments", 60,
+    ScheduledJob("segments.refresh_due", "crm_segments.scheduler.targets:refresh_due", 60,
                  "Refresh live and query segments whose interval has passed"),
-    ScheduledJob("tasks.run_pending", "crm_segments.tasks.worker:run_pending_tasks", 10,
+    ScheduledJob("tasks.run_pending", "crm_segments.scheduler.targets:run_pending", 10,
                  "Run background tasks queued by pages (refreshes, imports) that no web process ran"),
-    ScheduledJob("tagging.auto_rules", "crm_segments.tagging.auto:run_auto_tag_rules", 900,
+    ScheduledJob("tagging.auto_rules", "crm_segments.scheduler.targets:auto_tag_rules", 900,
                  "Run enabled auto-tag rules over the whole base"),
-    ScheduledJob("workflows.enroll", "crm_segments.automation.workflows.engine:enroll_due", 15,
+    ScheduledJob("workflows.enroll", "crm_segments.scheduler.targets:enroll", 15,
                  "Enroll profiles into workflows from segment entries, tags added and record dates"),
-    ScheduledJob("workflows.advance", "crm_segments.automation.workflows.engine:advance_due", 15,
+    ScheduledJob("workflows.advance", "crm_segments.scheduler.targets:advance", 15,
                  "Run due workflow steps: goals and exits first, then messages, waits, branches, tags"),
     # Each run sends batch after batch until nothing is due (at most ~50 s); an idle run is 3 statements.
     ScheduledJob("messages.dispatch_due", "crm_segments.automation.jobs:scheduled_dispatch", 5,
                  "Send due messages and retry failed ones"),
 )
-
-# The app whose database the jobs use; set by the runner in the scheduler's own process.
-_app: Flask | None = None
-
-
-def bind_app(app: Flask | None) -> None:
-    global _app
-    _app = app
-
 
 def resolve(target: str) -> Callable[..., Any]:
     module_name, _, attribute = target.partition(":")
@@ -60,13 +50,13 @@ def resolve(target: str) -> Callable[..., Any]:
     return function
 
 
-def run_job(job_id: str, now: dt.datetime | None = None) -> None:
-    """Entry point stored in the job store: look the job up by id and run it in an app context."""
-    if _app is None:
-        raise RuntimeError("scheduler jobs need an app: call bind_app(app) first")
+def run_job(job_id: str, now: dt.datetime | None = None, *, state: State | None = None) -> None:
+    """Entry point stored in the job store with the job id only (the runner's executor adds its
+    ``state``): look the job up by id and run it."""
+    if state is None:
+        raise RuntimeError(f"scheduled job {job_id} needs the extension's state")
     job = next((j for j in JOBS if j.id == job_id), None)
     if job is None:
         log.warning("scheduled job %s is no longer declared; skipped", job_id)
         return
-    with _app.app_context():
-        resolve(job.target)(get_state(_app).session_factory, now=now or utcnow())
+    resolve(job.target)(state, now=now or utcnow())

@@ -7,12 +7,14 @@ Missed runs after downtime are coalesced into one (misfire_grace_time=None, coal
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import os
 import socket
 import threading
 import uuid
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -20,10 +22,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
 from crm_segments.db import utcnow
-from crm_segments.extension import get_state
+from crm_segments.extension import State, get_state
 from crm_segments.models import SchedulerJob
 from crm_segments.scheduler import lease
-from crm_segments.scheduler.jobs import JOBS, bind_app, run_job
+from crm_segments.scheduler.jobs import JOBS, run_job
 
 log = logging.getLogger(__name__)
 LEASE_NAME = "scheduler"
@@ -85,14 +87,14 @@ class SchedulerRunner:
             self._stop_scheduler()
 
     def _start_scheduler(self) -> None:
-        bind_app(self.app)
-        engine = get_state(self.app).engine
+        state = get_state(self.app)
+        engine = state.engine
         # SQLite has one writer at a time: jobs run one after another rather than queue on its lock.
         workers = 1 if engine.dialect.name == "sqlite" else 4
         scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(
                 engine=engine, tablename=SchedulerJob.__tablename__)},
-            executors={"default": ThreadPoolExecutor(workers)},
+            executors={"default": StateExecutor(state, workers)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=dt.UTC,
         )
@@ -106,6 +108,24 @@ class SchedulerRunner:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
             self.scheduler = None
+
+
+class StateExecutor(ThreadPoolExecutor):  # type: ignore[misc]
+    """Runs the stored jobs with this process's state: the job store keeps ``run_job`` and the job's
+    id only (its rows outlive any process), and each run gets ``state``."""
+
+    def __init__(self, state: State, max_workers: int) -> None:
+        super().__init__(max_workers)
+        self.state = state
+
+    def submit_job(self, job: Any, run_times: list[dt.datetime]) -> None:
+        # A copy: the scheduler writes the stored job back after submitting it, which must not
+        # carry the state. The copy is rebuilt from the job's own state (APScheduler 3 pickles jobs
+        # that way), plus the two links it keeps outside it.
+        bound = copy.copy(job)
+        bound._scheduler, bound._jobstore_alias = job._scheduler, job._jobstore_alias
+        bound.kwargs = {**job.kwargs, "state": self.state}
+        super().submit_job(bound, run_times)
 
 
 def reconcile_jobs(scheduler: BackgroundScheduler) -> None:

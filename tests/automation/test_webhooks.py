@@ -289,8 +289,7 @@ def test_the_scheduled_job_sends_with_links_under_the_public_url(app: Flask, ses
     assert resolve(job.target) is scheduled_dispatch
     now = dt.datetime.now(dt.UTC)
     message = queue(session, reachable(time_zone="UTC"), now=now)
-    with app.app_context():
-        scheduled_dispatch(get_state(app).session_factory, now=now)
+    scheduled_dispatch(get_state(app), now=now)  # no app context: the state is all a job needs
     row = fresh(session, message)
     assert (row.status, row.provider) == ("sent", "local")
     outbox = Path(app.config["CRM_SEGMENTS_OUTBOX_DIR"]) / f"message-{message.id:08d}.eml"

@@ -188,8 +188,7 @@ def test_with_scheduler_sends_off_the_scheduled_job_leaves_sending_to_the_worker
         monkeypatch.setenv(name, value)
     app: Flask = create_app()
     try:
-        with app.app_context():
-            report = scheduled_dispatch(get_state(app).session_factory, now=dt.datetime.now(dt.UTC))
+        report = scheduled_dispatch(get_state(app), now=dt.datetime.now(dt.UTC))
         assert report.claimed == 0 and set(_statuses(factory).values()) == {"pending"}
         worker = SendWorker(app, poll=0.05)
         assert worker.run_forever(on_idle=worker.request_stop).report["sent"] == 3

@@ -7,9 +7,11 @@ import threading
 from typing import Any
 
 runs: list[dt.datetime] = []
+states: list[Any] = []
 ran = threading.Event()
 
 
-def record_run(session_factory: Any, *, now: dt.datetime) -> None:
+def record_run(state: Any, *, now: dt.datetime) -> None:
     runs.append(now)
+    states.append(state)
     ran.set()

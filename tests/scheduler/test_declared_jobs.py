@@ -41,20 +41,13 @@ def seeded_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
 
 @pytest.mark.parametrize("job", jobs.JOBS, ids=lambda job: job.id)
 def test_declared_job_runs_against_a_real_database(seeded_app: Flask, job: jobs.ScheduledJob) -> None:
-    jobs.bind_app(seeded_app)
-    try:
-        jobs.run_job(job.id, now=dt.datetime.now(dt.UTC))
-        jobs.run_job(job.id, now=dt.datetime.now(dt.UTC))  # a second run right after is harmless
-    finally:
-        jobs.bind_app(None)
+    state = get_state(seeded_app)  # the jobs need the state only, no app context
+    jobs.run_job(job.id, now=dt.datetime.now(dt.UTC), state=state)
+    jobs.run_job(job.id, now=dt.datetime.now(dt.UTC), state=state)  # a second run right after is harmless
 
 
 def test_refresh_job_fills_the_shipped_segments(seeded_app: Flask) -> None:
-    jobs.bind_app(seeded_app)
-    try:
-        jobs.run_job("segments.refresh_due", now=dt.datetime.now(dt.UTC))
-    finally:
-        jobs.bind_app(None)
+    jobs.run_job("segments.refresh_due", now=dt.datetime.now(dt.UTC), state=get_state(seeded_app))
     with get_state(seeded_app).session_factory() as session:
         refreshed = session.scalar(select(func.count()).select_from(Segment)
                                    .where(Segment.last_refreshed_at.is_not(None)))

@@ -50,6 +50,7 @@ def test_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
     import crm_segments.scheduler.runner as runner_module
     monkeypatch.setattr(runner_module, "JOBS", jobs.JOBS)
     targets.runs.clear()
+    targets.states.clear()
     targets.ran.clear()
 
 
@@ -101,6 +102,10 @@ def test_missed_runs_after_downtime_run_once(scheduler_app: Flask, test_jobs: No
     finally:
         restarted.stop()
     assert len(targets.runs) == 1  # coalesced: ten missed runs, one execution
+    assert targets.states == [get_state(scheduler_app)]  # the job ran with the runner's state
+    with engine.begin() as conn:  # and the stored job keeps only its id
+        job_state = pickle.loads(conn.scalar(select(stored.c.job_state)))
+    assert (job_state["args"], job_state["kwargs"]) == (("test.record",), {})
     with engine.begin() as conn:
         next_run = conn.scalar(select(stored.c.next_run_time))
     assert next_run > dt.datetime.now(dt.UTC).timestamp()

@@ -156,8 +156,7 @@ def test_test_send_goes_to_the_admin_and_never_counts_toward_a_cap(
 
     def dispatch() -> int:
         """What the scheduler runs every few seconds: send the due messages."""
-        with app.app_context():
-            return dispatch_due_messages(state.session_factory, now=utcnow())["sent"]
+        return dispatch_due_messages(state, now=utcnow())["sent"]
 
     assert dispatch() == 1
     session.expire_all()

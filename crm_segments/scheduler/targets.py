@@ -1,0 +1,39 @@
+"""The scheduled targets: each takes the extension's state and the time, ``(state, *, now)``, and hands
+the domain job what it needs (most need only the session factory)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from crm_segments.extension import State
+
+
+def refresh_due(state: State, *, now: dt.datetime) -> Any:
+    from crm_segments.segments.refresh import refresh_due_segments
+
+    return refresh_due_segments(state.session_factory, now=now)
+
+
+def run_pending(state: State, *, now: dt.datetime) -> Any:
+    from crm_segments.tasks.worker import run_pending_tasks
+
+    return run_pending_tasks(state.session_factory, now=now)
+
+
+def auto_tag_rules(state: State, *, now: dt.datetime) -> Any:
+    from crm_segments.tagging.auto import run_auto_tag_rules
+
+    return run_auto_tag_rules(state.session_factory, now=now)
+
+
+def enroll(state: State, *, now: dt.datetime) -> Any:
+    from crm_segments.automation.workflows.engine import enroll_due
+
+    return enroll_due(state.session_factory, now=now)
+
+
+def advance(state: State, *, now: dt.datetime) -> Any:
+    from crm_segments.automation.workflows.engine import advance_due
+
+    return advance_due(state.session_factory, now=now)
