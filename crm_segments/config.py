@@ -133,6 +133,8 @@ class Settings:
     scheduler_sends: bool = True
     # Seconds a database-query segment's query may run (the statement timeout); previews stop sooner.
     query_segment_timeout: float = DEFAULT_QUERY_SEGMENT_TIMEOUT
+    # A host CRM owns profiles and records: the pages that create and edit them are turned off.
+    records_read_only: bool = False
 
 
 def instance_dir(configured: Any = None, *, create: bool = True) -> Path:
@@ -206,6 +208,7 @@ def settings_from_config(config: Mapping[str, Any]) -> Settings:
         background_worker=_flag("BACKGROUND_WORKER", config.get("CRM_SEGMENTS_BACKGROUND_WORKER"), True),
         scheduler_sends=_flag("SCHEDULER_SENDS", config.get("CRM_SEGMENTS_SCHEDULER_SENDS"), True),
         query_segment_timeout=_query_segment_timeout(config.get("CRM_SEGMENTS_QUERY_SEGMENT_TIMEOUT")),
+        records_read_only=_flag("RECORDS_READ_ONLY", config.get("CRM_SEGMENTS_RECORDS_READ_ONLY"), False),
     )
 
 
@@ -510,6 +513,8 @@ def config_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         config["CRM_SEGMENTS_BACKGROUND_WORKER"] = worker
     if sends := env.get("CRM_SEGMENTS_SCHEDULER_SENDS"):
         config["CRM_SEGMENTS_SCHEDULER_SENDS"] = sends
+    if read_only := env.get("CRM_SEGMENTS_RECORDS_READ_ONLY"):
+        config["CRM_SEGMENTS_RECORDS_READ_ONLY"] = read_only
     if instance := env.get("CRM_SEGMENTS_INSTANCE_DIR"):
         config["CRM_SEGMENTS_INSTANCE_DIR"] = instance
     if public := env.get("PUBLIC_URL"):

@@ -23,6 +23,7 @@ PAGE_MODULES = (
     "crm_segments.web.profiles",
     "crm_segments.web.consent_views",
     "crm_segments.web.record_views",
+    "crm_segments.web.record_edit_views",
     "crm_segments.web.import_views",
     "crm_segments.web.outbox_views",
     "crm_segments.web.workflow_views",
