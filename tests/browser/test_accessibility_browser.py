@@ -116,6 +116,8 @@ def _check_page(watched: Watched, path: str, problems: dict[str, list[str]]) -> 
     status = watched.visit(path)
     if status >= 400:
         return  # a page this role may not see: the error page is checked once below
+    if page.locator("#rule-builder").count():  # the segment builder's preview has come back
+        page.wait_for_selector("#preview-count, #preview-error")
     page.keyboard.press("Tab")  # a keyboard user: focus that script moves is shown as such
     found = [f"axe {line}" for line in page.evaluate(AXE_RUN)]
     found += [f"1280 px: {line}" for line in page.evaluate(OVERFLOW)]
@@ -205,3 +207,53 @@ def test_every_page_is_accessible_and_fits_at_both_widths(site: Site, chromium_p
     report = "\n".join(f"{where}:\n  " + "\n  ".join(found) for where, found in problems.items())
     assert problems == {}, report
 
+
+
+def test_the_wait_step_labels_its_own_inputs_and_the_preview_fits(site: Site, chromium_path: str) -> None:  # noqa: F811
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            watched = Watched(browser, site, ADMIN)
+            page = watched.page
+            page.set_viewport_size(WIDE)
+
+            # Each number of a wait step is named by the unit written after it: "3 days" is days = 3.
+            edit = f"/workflows/{site.ids['workflow_id']}/edit"
+            watched.visit(edit)
+            wait = page.locator(".step-row", has=page.locator(".wait-choice")).first
+            days, hours = wait.get_by_label("days", exact=True), wait.get_by_label("hours", exact=True)
+            assert days.get_attribute("name", timeout=5000).endswith("-days")  # type: ignore[union-attr]
+            assert hours.get_attribute("name").endswith("-hours")  # type: ignore[union-attr]
+            unit = wait.locator(".wait-unit", has_text="days")
+            days_box, unit_box = days.bounding_box(), unit.bounding_box()
+            # the number and its unit side by side, in one label, on one line
+            assert days_box and unit_box and unit_box["x"] <= days_box["x"] and unit_box["width"] < 160
+            assert days_box["y"] >= unit_box["y"] and days_box["height"] <= unit_box["height"]
+            wait.get_by_label("For", exact=True).check()
+            days.fill("3")
+            hours.fill("0")
+            page.get_by_role("button", name="Save", exact=True).click()
+            page.wait_for_load_state("load")
+            watched.visit(edit)
+            wait = page.locator(".step-row", has=page.locator(".wait-choice")).first
+            expect(wait.get_by_label("days", exact=True)).to_have_value("3")
+
+            # The builder's preview keeps a long unbroken address inside its card.
+            watched.visit("/segments/new")
+            page.wait_for_selector("#preview-count")
+            page.evaluate("""() => {
+              const item = document.createElement("li");
+              item.textContent = "a.very.long.address.without.any.break." + "x".repeat(60) + "@example.com";
+              document.querySelector("#segment-preview").append(item);
+            }""")
+            assert page.evaluate(OVERFLOW) == []
+            # Its ghost buttons (NOT, +where, ×) read as the page's text, not light grey.
+            ghost = page.locator("#rule-builder .btn-ghost").first
+            expect(ghost).to_be_visible()
+            assert ghost.evaluate("e => getComputedStyle(e).color") == "rgb(31, 41, 51)"
+            assert watched.problems == []
+            watched.close()
+        finally:
+            browser.close()
