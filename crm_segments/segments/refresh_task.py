@@ -22,5 +22,6 @@ def refresh_task(session_factory: Callable[[], Session], task: TaskInput,
     if not result.ok:
         return TaskResult(False, f"The refresh of {result.name} failed and changed nothing: {result.error}",
                           details)
-    return TaskResult(True, f"Refreshed {result.name}: {result.size:,} members (+{result.entered:,} "
+    members = "member" if result.size == 1 else "members"
+    return TaskResult(True, f"Refreshed {result.name}: {result.size:,} {members} (+{result.entered:,} "
                             f"−{result.exited:,}) in {result.duration_ms:,} ms.", details)

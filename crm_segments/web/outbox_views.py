@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app, render_template, request
+from flask_login import current_user
 
 from crm_segments.automation.outbox import local_outbox
 from crm_segments.extension import get_state
@@ -18,4 +19,6 @@ def outbox() -> str:
     settings = get_state(current_app).settings
     messages = local_outbox(db_session(), channel=channel)
     return render_template("crm_segments/outbox.html", messages=messages, channel=channel,
-                           outbox_dir=settings.outbox_dir, messaging=settings.messaging)
+                           # the server's file system is the admins' business
+                           outbox_dir=settings.outbox_dir if current_user.role == "admin" else None,
+                           messaging=settings.messaging)

@@ -138,7 +138,9 @@ def tag_operations() -> str:
     more = len(operations) > OPERATIONS_PER_PAGE
     operations = operations[:OPERATIONS_PER_PAGE]
     user_ids = {o.created_by_id for o in operations} | {o.undone_by_id for o in operations}
-    names = dict(session.execute(select(User.id, User.name).where(User.id.in_(user_ids - {None}))).all())
+    # a user without a name is shown by email
+    names = {user_id: name or email for user_id, name, email in session.execute(
+        select(User.id, User.name, User.email).where(User.id.in_(user_ids - {None}))).all()}
     return render_template("crm_segments/tags/operations.html", operations=operations, names=names,
                            form=UndoForm(), next_before=operations[-1].id if more else None)
 

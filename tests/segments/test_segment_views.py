@@ -77,9 +77,10 @@ def test_admin_creates_a_live_segment_and_it_is_refreshed(admin_client: FlaskCli
         "refresh_interval_minutes": "30", "rule": json.dumps(IN_ONTARIO)})
 
     page = follow_task(admin_client, response)
-    assert "Refreshed Ontarians: 1 members" in page and 'data-task-status="done"' in page
+    assert "Refreshed Ontarians: 1 member (+1" in page and 'data-task-status="done"' in page
     segment = session.scalars(select(Segment).where(Segment.name == "Ontarians")).one()
     assert segment.refresh_interval_minutes == 30 and members(session, segment) == {inside.id}
+    assert "live segment · 1 member\n" in admin_client.get(f"/segments/{segment.id}").get_data(as_text=True)
 
 
 def test_editor_shows_errors_at_their_path_and_saves_nothing(admin_client: FlaskClient,
@@ -149,7 +150,9 @@ def test_reset_builtin_and_refuse_deleting_it(admin_client: FlaskClient, session
 
     admin_client.post(f"/segments/{segment.id}/delete", data={"csrf_token": token})
     assert session.get(Segment, segment.id) is not None
-    admin_client.post(f"/segments/{segment.id}/reset", data={"csrf_token": token})
+    reset = follow_task(admin_client,
+                        admin_client.post(f"/segments/{segment.id}/reset", data={"csrf_token": token}))
+    assert f"{segment.name} is back to its shipped rule." in reset and "Saved" not in reset
 
     session.refresh(segment)
     assert segment.rule == segment.shipped_rule and segment.parameters == {"days": 90}
