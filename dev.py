@@ -65,7 +65,7 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     os.chdir(ROOT)
     if command == "run":
-        ensure_environment("")
+        ensure_environment("[postgres]")  # DATABASE_URL may name PostgreSQL
         return subprocess.call([str(BIN / "crm-segments"), "run", *rest])
     ensure_environment("[test]")
     ensure_browser()

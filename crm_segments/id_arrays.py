@@ -13,10 +13,9 @@ import array
 import struct
 import sys
 from collections.abc import Collection
+from functools import cache
 from typing import Any
 
-from psycopg.adapt import Dumper
-from psycopg.pq import Format
 from sqlalchemy import BindParameter, bindparam
 from sqlalchemy.orm import Session
 from sqlalchemy.types import UserDefinedType
@@ -42,12 +41,20 @@ class Int4Array:
         self.data = header + body.tobytes()
 
 
-class Int4ArrayDumper(Dumper):
-    format = Format.BINARY
-    oid = INT4_ARRAY_OID
+@cache
+def _dumper() -> type:
+    """psycopg's dumper for Int4Array; made on first use, as psycopg is the PostgreSQL extra's."""
+    from psycopg.adapt import Dumper
+    from psycopg.pq import Format
 
-    def dump(self, obj: Int4Array) -> bytes:
-        return obj.data
+    class Int4ArrayDumper(Dumper):
+        format = Format.BINARY
+        oid = INT4_ARRAY_OID
+
+        def dump(self, obj: Int4Array) -> bytes:
+            return obj.data
+
+    return Int4ArrayDumper
 
 
 class IdArray(UserDefinedType[Any]):
@@ -65,5 +72,5 @@ class IdArray(UserDefinedType[Any]):
 def id_array(session: Session, name: str, ids: Collection[int]) -> BindParameter[Any]:
     """``ids`` as one bound ``integer[]`` parameter for statements run on ``session``'s connection."""
     driver: Any = session.connection().connection.driver_connection
-    driver.adapters.register_dumper(Int4Array, Int4ArrayDumper)
+    driver.adapters.register_dumper(Int4Array, _dumper())
     return bindparam(name, ids, type_=IdArray())

@@ -10,8 +10,16 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from typing import TYPE_CHECKING
 
-import psycopg
+try:  # the PostgreSQL driver is an extra (crm-segments[postgres]); SQLite alone needs none
+    import psycopg
+
+    POSTGRES_ERRORS: tuple[type[Exception], ...] = (psycopg.Error,)
+except ImportError:
+    POSTGRES_ERRORS = ()
+if TYPE_CHECKING:
+    import psycopg
 
 TIMED_OUT = "the query took longer than the time limit"
 UNEXPECTED = "the query could not be run ({kind}); nothing was changed"
@@ -48,8 +56,8 @@ def failure_message(exc: BaseException) -> str:
     if isinstance(exc, QueryFailed):
         return str(exc)
     cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
-    if isinstance(cause, psycopg.Error):
-        return postgres_message(cause, query="", offset=0)
+    if isinstance(cause, POSTGRES_ERRORS):
+        return postgres_message(cause, query="", offset=0)  # type: ignore[arg-type]
     if isinstance(cause, sqlite3.Error):
         return sqlite_message(cause, query="")
     return UNEXPECTED.format(kind=type(exc).__name__)

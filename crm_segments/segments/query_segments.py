@@ -26,7 +26,6 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
-import psycopg
 from sqlalchemy import BigInteger, Column, MetaData, Table, delete, exists, insert, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -37,7 +36,7 @@ from crm_segments.models import Profile
 
 from .query_allowlist import DATA_TABLES, QUERY_ROLE, SQLITE_CALLS
 from .query_check import FIELD, MAX_QUERY_LENGTH, checked_sql, validate_query
-from .query_errors import QueryFailed, postgres_message, role_message, sqlite_message
+from .query_errors import POSTGRES_ERRORS, QueryFailed, postgres_message, role_message, sqlite_message
 
 __all__ = ["DEFAULT_ROW_LIMIT", "FIELD", "MAX_QUERY_LENGTH", "QueryFailed", "checked_sql", "configure",
            "configured_timeout_ms", "query_ids", "stage_query", "validate_query"]
@@ -109,15 +108,16 @@ def _postgres_rows(driver: Any, statement: str, *, sql: str, offset: int,
         cursor.execute("SET LOCAL standard_conforming_strings = on")  # a backslash is never an escape
         try:
             cursor.execute(f'SET LOCAL ROLE "{QUERY_ROLE}"')
-        except psycopg.Error as exc:
-            raise QueryFailed(role_message(exc, QUERY_ROLE)) from None
+        except POSTGRES_ERRORS as exc:
+            raise QueryFailed(role_message(exc, QUERY_ROLE)) from None  # type: ignore[arg-type]
         declare = f"DECLARE {CURSOR} NO SCROLL CURSOR FOR "
         try:
             cursor.execute(declare + statement)
             while rows := cursor.execute(f"FETCH FORWARD {CHUNK} FROM {CURSOR}").fetchall():
                 yield from (tuple(row) for row in rows)
-        except psycopg.Error as exc:
-            raise QueryFailed(postgres_message(exc, query=sql, offset=len(declare) + offset)) from None
+        except POSTGRES_ERRORS as exc:
+            raise QueryFailed(postgres_message(exc, query=sql,  # type: ignore[arg-type]
+                                               offset=len(declare) + offset)) from None
 
 
 _SQLITE_READ, _SQLITE_SELECT, _SQLITE_FUNCTION, _SQLITE_RECURSIVE = 20, 21, 31, 33
