@@ -10,6 +10,7 @@ made; a new page whose path needs an id this test cannot fill fails it, so it is
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -156,10 +157,8 @@ def page_paths(site: Site) -> list[str]:
             missing = args - set(values)
             assert not missing, f"{rule.rule}: no id for {sorted(missing)}; add a row for it to this test"
             path = rule.rule
-            for name, value in values.items():
-                path = path.replace(f"<{name}>", str(value))
-                for converter in ("int", "path", "any(quotes, jobs, opportunities)"):
-                    path = path.replace(f"<{converter}:{name}>", str(value))
+            for name, value in values.items():  # <name> or <converter:name>, whatever the converter
+                path = re.sub(rf"<(?:[^<>:]+:)?{name}>", str(value), path)
             paths.append(path)
     return paths
 

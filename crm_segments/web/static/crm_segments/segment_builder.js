@@ -104,8 +104,9 @@
     i.addEventListener("input", function () { onInput(i.value); });
     return i;
   }
-  function button(text, onClick, cls) {
-    return el("button", {type: "button", class: "btn btn-small " + (cls || ""), on: {click: onClick}}, text);
+  function button(text, onClick, cls, label) {
+    return el("button", {type: "button", class: "btn btn-small " + (cls || ""), "aria-label": label || null,
+                         title: label || null, on: {click: onClick}}, text);
   }
 
   // --- state -------------------------------------------------------------------------------
@@ -117,7 +118,19 @@
     textarea.value = JSON.stringify(rule, null, 2);
     requestPreview({rule: rule, segment_id: segmentId}, 400);
   }
-  function rerender() { root.replaceChildren(editor(rule, "profile", function (n) { rule = n; rerender(); })); changed(); }
+  // Redrawing replaces every control; focus goes back to the control at the same place in the tab
+  // order, so a keyboard user stays where they were: on the same select after a change, on the new
+  // condition after "+ condition", on the next control after a removal.
+  function controls() { return Array.prototype.slice.call(root.querySelectorAll("button, input, select, textarea")); }
+  function rerender() {
+    var place = root.contains(document.activeElement) ? controls().indexOf(document.activeElement) : -1;
+    root.replaceChildren(editor(rule, "profile", function (n) { rule = n; rerender(); }));
+    if (place >= 0) {
+      var after = controls();
+      if (after.length) { after[Math.min(place, after.length - 1)].focus(); }
+    }
+    changed();
+  }
 
   function newField(scope) {
     var field = fieldsFor(scope)[0];
@@ -162,7 +175,7 @@
       select([{value: "all", label: "All of"}, {value: "any", label: "Any of"}], kind, function (v) {
         node[v] = node[kind]; delete node[kind]; rerender();
       }, "Group type"),
-      button("NOT", function () { replace({not: node}); }, "btn-ghost"));
+      button("NOT", function () { replace({not: node}); }, "btn-ghost", "NOT: match the opposite of this group"));
     box.append(head);
     var list = el("div", {class: "rb-children"});
     node[kind].forEach(function (child, i) {
@@ -170,7 +183,7 @@
       row.append(editor(child, scope, function (n) { node[kind][i] = n; rerender(); }),
         button("×", function () {
           if (node[kind].length > 1) { node[kind].splice(i, 1); rerender(); }
-        }, "btn-ghost rb-remove"));
+        }, "btn-ghost rb-remove", "Remove this condition"));
       list.append(row);
     });
     box.append(list);
@@ -330,7 +343,7 @@
           {min: 0, size: 5, "aria-label": "Window"}),
         select(meta.units.map(function (u) { return {value: u, label: u}; }), node.within.unit,
           function (v) { node.within.unit = v; changed(); }, "Window unit"),
-        button("×", function () { delete node.within; rerender(); }, "btn-ghost"));
+        button("×", function () { delete node.within; rerender(); }, "btn-ghost", "Remove the time window"));
     } else {
       head.append(button("+ time window", function () { node.within = {value: 90, unit: "days"}; rerender(); }, "btn-ghost"));
     }
