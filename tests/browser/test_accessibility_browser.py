@@ -221,6 +221,17 @@ def test_the_wait_step_labels_its_own_inputs_and_the_preview_fits(site: Site, ch
             page = watched.page
             page.set_viewport_size(WIDE)
 
+            # The first Tab shows a link past the navigation; Enter on it leads into the content.
+            watched.visit("/profiles")
+            page.keyboard.press("Tab")
+            skip = page.get_by_role("link", name="Skip to content")
+            expect(skip).to_be_focused()
+            expect(skip).to_be_in_viewport()
+            page.keyboard.press("Enter")
+            assert page.evaluate("document.activeElement.id") == "main"
+            page.keyboard.press("Tab")
+            assert page.evaluate("document.querySelector('main').contains(document.activeElement)")
+
             # Each number of a wait step is named by the unit written after it: "3 days" is days = 3.
             edit = f"/workflows/{site.ids['workflow_id']}/edit"
             watched.visit(edit)
