@@ -50,7 +50,7 @@ function describe(el) {
   return text ? name + " '" + text + "'" : name;
 }
 """
-# A card or section whose content reaches past its edge, a scroll box inside one that scrolls
+# A card or section whose content reaches past its edge, a table or other scroll box that scrolls
 # sideways (a code block may), or a page wider than the window.
 OVERFLOW = "() => {" + DESCRIBE + """
   const found = [];
@@ -59,12 +59,12 @@ OVERFLOW = "() => {" + DESCRIBE + """
     if (card.scrollWidth > card.clientWidth + 1) {
       found.push(describe(card) + ": content " + card.scrollWidth + " px in " + card.clientWidth + " px");
     }
-    for (const box of card.querySelectorAll("*")) {
-      const style = getComputedStyle(box);
-      if (!["auto", "scroll"].includes(style.overflowX) || box.matches("pre, textarea")) continue;
-      if (box.scrollWidth > box.clientWidth + 1) {
-        found.push(describe(box) + " scrolls: " + box.scrollWidth + " px in " + box.clientWidth + " px");
-      }
+  }
+  for (const box of document.querySelectorAll("body *")) {
+    const style = getComputedStyle(box);
+    if (!["auto", "scroll"].includes(style.overflowX) || box.matches("pre, textarea")) continue;
+    if (box.scrollWidth > box.clientWidth + 1) {
+      found.push(describe(box) + " scrolls: " + box.scrollWidth + " px in " + box.clientWidth + " px");
     }
   }
   const page = document.documentElement;
