@@ -70,12 +70,13 @@ class CRMSegments:
       ``sales``) or None; the plugin's pages then sign that person in (kept as a plugin user by
       email) and send everyone else to the host's login view. Unset, the plugin's own accounts and
       sign-in page are used (a host LoginManager must then load them with ``web.auth.load_user``).
-    - Web: ``CRM_SEGMENTS_PAGE_SIZE``, ``CRM_SEGMENTS_MAX_UPLOAD_BYTES``,
+    - Web: ``CRM_SEGMENTS_PAGE_SIZE``, ``CRM_SEGMENTS_RECORDS_READ_ONLY`` (the host owns profiles
+      and records: the plugin's record forms are off), ``CRM_SEGMENTS_MAX_UPLOAD_BYTES``,
       ``CRM_SEGMENTS_MAX_JSON_BYTES``, ``CRM_SEGMENTS_TAGS_PER_USER_PER_MINUTE``,
       ``CRM_SEGMENTS_TAGS_PER_REQUEST``, ``CRM_SEGMENTS_SIGNIN_LIMIT_PER_ACCOUNT``,
       ``CRM_SEGMENTS_SIGNIN_LIMIT_PER_ADDRESS``, ``CRM_SEGMENTS_RATE_LIMIT_STORAGE_URI``.
     - Background work: ``CRM_SEGMENTS_BACKGROUND_WORKER``, ``CRM_SEGMENTS_SCHEDULER_SENDS``,
-      ``CRM_SEGMENTS_QUERY_SEGMENT_TIMEOUT``.
+      ``CRM_SEGMENTS_NIGHTLY_FULL_REFRESH``, ``CRM_SEGMENTS_QUERY_SEGMENT_TIMEOUT``.
     - Templates: ``CRM_SEGMENTS_TEMPLATE_TIME_LIMIT``, ``CRM_SEGMENTS_TEMPLATE_MAX_EMAIL_BYTES``,
       ``CRM_SEGMENTS_TEMPLATE_MAX_SMS_CHARS``, ``CRM_SEGMENTS_TEMPLATE_MEMORY_MB``,
       ``CRM_SEGMENTS_TEMPLATE_WORKERS``.
