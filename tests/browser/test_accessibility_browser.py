@@ -162,7 +162,7 @@ def _check_menu(page: Any, site: Site) -> None:
     page.keyboard.press("Escape")
     expect(nav).to_be_hidden()
     expect(button).to_be_focused()
-    nav.page.get_by_role("button", name="Menu").press("Enter")
+    button.press("Enter")
     page.keyboard.press("Tab")
     expect(nav.get_by_role("link").first).to_be_focused()
     page.keyboard.press("Enter")
@@ -208,7 +208,6 @@ def test_every_page_is_accessible_and_fits_at_both_widths(site: Site, chromium_p
             browser.close()
     report = "\n".join(f"{where}:\n  " + "\n  ".join(found) for where, found in problems.items())
     assert problems == {}, report
-
 
 
 def test_the_wait_step_labels_its_own_inputs_and_the_preview_fits(site: Site, chromium_path: str) -> None:  # noqa: F811
