@@ -12,8 +12,7 @@ from crm_segments.extension import State
 def refresh_due(state: State, *, now: dt.datetime) -> Any:
     from crm_segments.segments.refresh import refresh_due_segments
 
-    return refresh_due_segments(state.session_factory, now=now,
-                                nightly_full=state.settings.nightly_full_refresh)
+    return refresh_due_segments(state.session_factory, now=now)
 
 
 def run_pending(state: State, *, now: dt.datetime) -> Any:
