@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from crm_segments.sqlite_writers import WriteGate, gate_for, hold, let_go
+from crm_segments.kernel.sqlite_writers import WriteGate, gate_for, hold, let_go
 
 # Stable constraint names so migrations can alter and drop them on every backend.
 NAMING_CONVENTION = {

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from crm_segments import sqlite_writers
-from crm_segments.sqlite_writers import WriteGate, WriterWouldWaitOnItself
+from crm_segments.kernel import sqlite_writers
+from crm_segments.kernel.sqlite_writers import WriteGate, WriterWouldWaitOnItself
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ from sqlalchemy import Select, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import NotFound
 from crm_segments.models import Message
 from crm_segments.models.messaging import CHANNELS, ChannelPause
-from crm_segments.services.errors import NotFound
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from crm_segments.services.errors import FieldError
+from crm_segments.kernel.errors import FieldError
 
 from .sms_keywords import STOP_WORDS
 

@@ -16,9 +16,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from crm_segments.db import utcnow
+from crm_segments.kernel.errors import Conflict, NotFound
 from crm_segments.models import Message
 from crm_segments.models.messaging import CHANNELS, MESSAGE_CATEGORIES
-from crm_segments.services.errors import Conflict, NotFound
 
 
 def enqueue_message(session: Session, *, dedupe_key: str, profile_id: int, channel: str, template: str,

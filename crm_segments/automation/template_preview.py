@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_segments import email_addresses
+from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import Message, Profile, User
-from crm_segments.services.errors import FieldError, ValidationFailed
 from crm_segments.services.profile_queries import search_condition
 
 from .context import RECORD_MODELS

@@ -23,11 +23,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_segments.db import utcnow
+from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.models import MessageTemplate, Workflow
 from crm_segments.models.messaging import CONTENT_TYPES
 from crm_segments.resources import data_path
 from crm_segments.services.deletion import check_deletable, deletion_reason, pause_workflows
-from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.services.usages import template_users
 
 from .context import sample_context

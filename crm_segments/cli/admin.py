@@ -7,10 +7,10 @@ import click
 from crm_segments import migrate
 from crm_segments.cli.context import make_app, unit_of_work
 from crm_segments.extension import get_state
+from crm_segments.kernel.errors import Conflict, NotFound, ValidationFailed
 from crm_segments.models.users import ROLES
 from crm_segments.services import users
 from crm_segments.services.defaults import install_defaults
-from crm_segments.services.errors import Conflict, NotFound, ValidationFailed
 
 
 def init_database(app: object) -> None:

@@ -10,7 +10,7 @@ from typing import IO
 import click
 
 from crm_segments.cli.context import make_app, unit_of_work
-from crm_segments.services.errors import ValidationFailed
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.services.importer import IMPORT_KINDS, import_csv
 
 

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from crm_segments.automation.channels.local import outbox_path
 from crm_segments.db import Base, utcnow
+from crm_segments.kernel.errors import NotFound
 from crm_segments.models import BackgroundTask, Erasure, Message, Profile
-from crm_segments.services.errors import NotFound
 
 from .plan import PLAN, Person
 

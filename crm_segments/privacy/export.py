@@ -16,8 +16,8 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from crm_segments.db import Base, utcnow
+from crm_segments.kernel.errors import NotFound
 from crm_segments.models import Product, Profile, Segment, Tag, Workflow
-from crm_segments.services.errors import NotFound
 
 from .plan import PLAN, Person
 

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from crm_segments.services.errors import FieldError, ValidationFailed
+from crm_segments.kernel.errors import FieldError, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 

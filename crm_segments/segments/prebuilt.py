@@ -21,9 +21,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import Segment
 from crm_segments.models.profiles import DEMOGRAPHIC_FIELDS, FIRMOGRAPHIC_FIELDS
-from crm_segments.services.errors import FieldError, ValidationFailed
 
 Params = dict[str, Any]
 Doc = dict[str, Any]

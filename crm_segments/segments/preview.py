@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
+from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import Profile
-from crm_segments.services.errors import FieldError, ValidationFailed
 
 from .compiler import compile_rule
 from .cycles import check_no_cycles

@@ -20,7 +20,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
-from crm_segments.services.errors import FieldError, ValidationFailed
+from crm_segments.kernel.errors import FieldError, ValidationFailed
 
 from .query_allowlist import (
     DATA_TABLES,

@@ -19,8 +19,8 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Select
 
+from crm_segments.kernel.unit_of_work import each_in_own_transaction, error_message
 from crm_segments.models import Segment, SegmentSizePoint
-from crm_segments.unit_of_work import each_in_own_transaction, error_message
 
 from .compiler import compile_rule
 from .dependencies import dependency_levels, segment_refs

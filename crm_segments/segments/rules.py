@@ -52,8 +52,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, TypeAlias
 
+from crm_segments.kernel.storable_text import PROBLEM, has_unstorable_text
 from crm_segments.models.tags import TAG_NAME_MAX, TAG_SOURCES
-from crm_segments.services.storable_text import PROBLEM, has_unstorable_text
 
 from .fields import (
     SOURCES,

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import Profile, Segment, SegmentSizePoint
-from crm_segments.services.errors import FieldError, ValidationFailed
 from crm_segments.tagging.csv_selection import read_keys
 from crm_segments.tagging.selection import by_ids
 from crm_segments.tagging.sql import line_values

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 
 from sqlalchemy.orm import Session
 
-from .whole_base import WHOLE_BASE_FROM
+from crm_segments.services.whole_base import WHOLE_BASE_FROM
 
 Listener = Callable[[Session, frozenset[int]], None]
 
@@ -28,8 +28,7 @@ def listeners() -> list[Listener]:
 def whole_base_listeners() -> list[Listener]:
     """The same three steps, for a change to more than ``WHOLE_BASE_FROM`` profiles (whole_base.py)."""
     from crm_segments.automation.workflows.realtime import on_profiles_changed as enroll_changed_profiles
-
-    from .whole_base import refresh_live_segments, retag_everyone
+    from crm_segments.services.whole_base import refresh_live_segments, retag_everyone
 
     return [retag_everyone, refresh_live_segments, enroll_changed_profiles]
 

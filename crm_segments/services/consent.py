@@ -19,9 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_segments.db import utcnow
+from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import ConsentChange, Profile
 from crm_segments.models.messaging import CHANNELS
-from crm_segments.services.errors import FieldError, ValidationFailed
 
 # Sources the history knows that the profile's own source column shows as the door they came in by.
 PROFILE_SOURCE = {"complaint": "webhook", "bounce": "webhook"}

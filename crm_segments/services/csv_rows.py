@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from crm_segments.services.errors import FieldError, ValidationFailed
+from crm_segments.kernel.errors import FieldError, ValidationFailed
 
 HEADER_LINE = 1
 LIST_COLUMNS = frozenset({"interests"})          # "golf; sailing" -> ["golf", "sailing"]

@@ -16,10 +16,9 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import User, Workflow
-from crm_segments.services.errors import FieldError, ValidationFailed
-
-from .usages import Use
+from crm_segments.services.usages import Use
 
 OnUse = Literal["refuse", "detach"]
 ON_USE: tuple[OnUse, ...] = ("refuse", "detach")

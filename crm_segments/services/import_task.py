@@ -7,11 +7,10 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import User
+from crm_segments.services.importer import import_csv
 from crm_segments.tasks.kinds import TaskInput, TaskResult
-
-from .errors import ValidationFailed
-from .importer import import_csv
 
 ERRORS_KEPT = 1000  # a file can have many bad rows; the page lists this many
 

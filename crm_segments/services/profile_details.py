@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager
 
+from crm_segments.kernel.errors import NotFound
 from crm_segments.models import (
     Job,
     Opportunity,
@@ -20,7 +21,6 @@ from crm_segments.models import (
     SupportTicket,
     Tag,
 )
-from crm_segments.services.errors import NotFound
 
 # A long-standing customer can have years of records; the page shows the latest of each kind.
 RECORDS_PER_KIND = 100

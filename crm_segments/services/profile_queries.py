@@ -30,11 +30,11 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from crm_segments.kernel.errors import FieldError, ValidationFailed
+from crm_segments.kernel.keyset import DEFAULT_PAGE_SIZE, KeysetPage, keyset_page
 from crm_segments.models import Profile, ProfileTag, Segment, SegmentMember, Tag
 from crm_segments.models.profiles import LIFECYCLE_STATUSES
 from crm_segments.models.tags import normalize_tag_name
-from crm_segments.services.errors import FieldError, ValidationFailed
-from crm_segments.services.keyset import DEFAULT_PAGE_SIZE, KeysetPage, keyset_page
 
 MAX_QUERY_LENGTH = 100
 _LIKE_ESCAPE = "/"

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import NotFound
 from crm_segments.models import Job, JobLine, Product, Profile, Quote, QuoteLine
-from crm_segments.services.errors import NotFound
 from crm_segments.services.record_queries import RecordKind, record_kind
 from crm_segments.tagging import manual
 

@@ -33,11 +33,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, func, select, true
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import FieldError, ValidationFailed
+from crm_segments.kernel.keyset import DEFAULT_PAGE_SIZE, keyset_page
 from crm_segments.models import Job, Opportunity, Profile, Quote, Tag
 from crm_segments.models.records import JOB_STATUSES, OPPORTUNITY_STAGES, QUOTE_STATUSES
 from crm_segments.models.tags import normalize_tag_name
-from crm_segments.services.errors import FieldError, ValidationFailed
-from crm_segments.services.keyset import DEFAULT_PAGE_SIZE, keyset_page
 from crm_segments.services.profile_queries import MAX_QUERY_LENGTH, search_condition
 from crm_segments.tagging.entities import tagging_model
 

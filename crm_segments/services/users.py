@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from crm_segments import email_addresses, passwords
 from crm_segments.accounts import password_policy
+from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.models import ApiKey, User
 from crm_segments.models.users import ROLES
-from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
 
 
 def create_user(*, session: Session, email: str, password: str, role: str, name: str = "") -> User:

@@ -21,8 +21,8 @@ from sqlalchemy import Column, Integer, MetaData, Select, Table, func, insert, l
 from sqlalchemy.orm import Session
 
 from crm_segments.db import UTCDateTime, utcnow
+from crm_segments.kernel.unit_of_work import each_in_own_transaction
 from crm_segments.models import AutoTagRule
-from crm_segments.unit_of_work import each_in_own_transaction
 
 from .entities import entity_model
 from .rule_sql import RuleSpec, RuleStatements, Scope, Steps, matching_ids

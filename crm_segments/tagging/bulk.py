@@ -21,9 +21,9 @@ from sqlalchemy import Integer, String, and_, delete, func, insert, literal, sel
 from sqlalchemy.orm import Session
 
 from crm_segments.db import UTCDateTime, utcnow
+from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.models import BulkOperation, BulkOperationItem, Tag
 from crm_segments.models.tags import BULK_ACTIONS
-from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
 
 from .audit import Actor, events_insert
 from .entities import suppression_model, tagging_model

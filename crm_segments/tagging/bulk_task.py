@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.models import Tag
 from crm_segments.services import record_queries
-from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.tasks.kinds import TaskInput, TaskResult
 
 from . import bulk, selection

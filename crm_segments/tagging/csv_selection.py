@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_segments import email_addresses
+from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import Profile
-from crm_segments.services.errors import FieldError, ValidationFailed
 
 from .selection import Selection
 from .sql import line_values

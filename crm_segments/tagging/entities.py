@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.models import SUPPRESSION_MODELS, TAGGING_MODELS, Job, Opportunity, Profile, Quote
 from crm_segments.models.tags import TAG_ENTITY_TYPES
-from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
 
 ENTITY_MODELS: dict[str, Any] = {
     "profile": Profile,

@@ -16,10 +16,10 @@ from sqlalchemy import Integer, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from crm_segments.db import utcnow
+from crm_segments.kernel.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from crm_segments.models import AutoTagRule, Tag, User, Workflow
 from crm_segments.models.tags import TAG_ENTITY_TYPES, normalize_tag_name
 from crm_segments.services.deletion import check_deletable, deletion_reason, pause_workflows
-from crm_segments.services.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from crm_segments.services.usages import APPLIES_TAG, Use, tag_users
 
 from .audit import Actor, events_insert

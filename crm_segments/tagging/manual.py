@@ -15,8 +15,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from crm_segments.db import utcnow
+from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.models import Tag
-from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
 
 from .audit import Actor, record_event
 from .entities import entity_profile_id, suppression_model, tagging_model

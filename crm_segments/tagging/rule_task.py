@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from crm_segments.services.errors import NotFound
+from crm_segments.kernel.errors import NotFound
 from crm_segments.tasks.kinds import TaskInput, TaskResult
 
 from .auto import run_rule_now

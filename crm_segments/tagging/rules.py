@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.models import AutoTagRule
 from crm_segments.models.tags import AUTO_TAG_MODES
 from crm_segments.segments.rules import Rule, RuleError, parse_rule
-from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
 
 from .entities import check_entity_type
 from .manual import resolve_tag

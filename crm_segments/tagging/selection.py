@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.models import Segment, SegmentMember
-from crm_segments.services.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.services.profile_queries import filtered_profile_ids_select
 from crm_segments.services.record_queries import filtered_record_ids_select, validate_record_filter
 

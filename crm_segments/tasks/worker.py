@@ -10,8 +10,8 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session, undefer
 
 from crm_segments.db import utcnow
+from crm_segments.kernel.unit_of_work import error_message
 from crm_segments.models import BackgroundTask
-from crm_segments.unit_of_work import error_message
 
 from .kinds import KINDS, TaskInput, TaskResult, handler_for
 from .queue import MAX_ATTEMPTS, claim_next, finish

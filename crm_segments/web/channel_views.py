@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 
 from crm_segments.automation.channel_pauses import ChannelState, channel_state, paused_states, resume_channel
 from crm_segments.db import utcnow
-from crm_segments.services.errors import NotFound
+from crm_segments.kernel.errors import NotFound
 from crm_segments.web.auth import role_required, safe_next
 from crm_segments.web.db import db_session
 from crm_segments.web.ui import bp

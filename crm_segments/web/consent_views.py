@@ -11,9 +11,9 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import ConsentChange, Profile
 from crm_segments.services import consent
-from crm_segments.services.errors import ValidationFailed
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
 from crm_segments.web.profile_sections import ProfileSection, add_profile_section

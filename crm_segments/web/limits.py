@@ -12,8 +12,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 from werkzeug.routing import IntegerConverter, Map
 
 from crm_segments.config import Settings
-from crm_segments.services.errors import FieldError
-from crm_segments.services.storable_text import PROBLEM, has_unstorable_text
+from crm_segments.kernel.errors import FieldError
+from crm_segments.kernel.storable_text import PROBLEM, has_unstorable_text
 
 # Every id in a path names a row of a PostgreSQL integer (32-bit) key. A larger (or negative) path id
 # matches no route, so it is a 404 rather than an "integer out of range" inside the database.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import request
 
-from crm_segments.services.errors import FieldError, ValidationFailed
-from crm_segments.services.keyset import MAX_CURSOR
+from crm_segments.kernel.errors import FieldError, ValidationFailed
+from crm_segments.kernel.keyset import MAX_CURSOR
 
 MAX_CURSOR_DIGITS = len(str(MAX_CURSOR))
 

@@ -17,8 +17,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import Product
-from crm_segments.services.errors import FieldError, ValidationFailed
 
 # Alternatives to a field the form shows (the API's keys), and what the record services stamp
 # themselves when the status changes; consent has its own form on the profile page.

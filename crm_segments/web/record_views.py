@@ -8,8 +8,8 @@ from typing import Any
 from flask import abort, current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from crm_segments.kernel.errors import NotFound, ValidationFailed
 from crm_segments.services import record_details, record_queries
-from crm_segments.services.errors import NotFound, ValidationFailed
 from crm_segments.services.record_queries import KINDS_BY_PATH, RecordKind
 from crm_segments.tagging import audit
 from crm_segments.web.auth import role_required

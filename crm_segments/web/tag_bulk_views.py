@@ -14,9 +14,9 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 from wtforms import RadioField, StringField
 
+from crm_segments.kernel.errors import Conflict, FieldError, NotFound, RateLimited, ValidationFailed
 from crm_segments.models import BulkOperation, Segment, Tag, User
 from crm_segments.services import record_queries
-from crm_segments.services.errors import Conflict, FieldError, NotFound, RateLimited, ValidationFailed
 from crm_segments.tagging import bulk
 from crm_segments.tagging.bulk_task import SELECTION_FIELDS, check_action, selection_for, summary
 from crm_segments.tagging.csv_selection import csv_selection

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from crm_segments.kernel.errors import NotFound, RateLimited, ValidationFailed
 from crm_segments.models import Job, Opportunity, Profile, Quote, Tag
-from crm_segments.services.errors import NotFound, RateLimited, ValidationFailed
 from crm_segments.tagging import audit, manual, suppressions
 from crm_segments.tagging.entities import entity_profile_id
 from crm_segments.web.auth import role_required

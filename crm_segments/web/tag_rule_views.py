@@ -12,9 +12,9 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 
+from crm_segments.kernel.errors import Conflict, FieldError, NotFound, RateLimited, ValidationFailed
 from crm_segments.models import AutoTagRule
 from crm_segments.models.tags import AUTO_TAG_MODES, TAG_ENTITY_TYPES
-from crm_segments.services.errors import Conflict, FieldError, NotFound, RateLimited, ValidationFailed
 from crm_segments.tagging import auto, rules
 from crm_segments.tagging.manual import resolve_tag
 from crm_segments.web.auth import role_required

@@ -19,9 +19,7 @@ from werkzeug.wrappers import Response
 from wtforms import StringField, TextAreaField
 
 from crm_segments.extension import get_state
-from crm_segments.models import Tag
-from crm_segments.services.deletion import InUse
-from crm_segments.services.errors import (
+from crm_segments.kernel.errors import (
     Conflict,
     FieldError,
     Forbidden,
@@ -29,6 +27,8 @@ from crm_segments.services.errors import (
     RateLimited,
     ValidationFailed,
 )
+from crm_segments.models import Tag
+from crm_segments.services.deletion import InUse
 from crm_segments.tagging import management
 from crm_segments.tagging.names import DEFAULT_COLOR
 from crm_segments.web.auth import role_required

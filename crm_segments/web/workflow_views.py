@@ -18,9 +18,9 @@ from crm_segments.automation.workflows.files import dump_yaml, read_yaml, reset_
 from crm_segments.automation.workflows.results import segment_results, workflow_results
 from crm_segments.automation.workflows.step_types import STEP_TYPES, WEEKDAYS
 from crm_segments.db import utcnow
+from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.models import Enrollment, Profile, Segment, Tag, Workflow
 from crm_segments.models.workflows import ENROLLMENT_STATUSES
-from crm_segments.services.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
 from crm_segments.web.profile_sections import ProfileSection, add_profile_section

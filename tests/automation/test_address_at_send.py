@@ -12,7 +12,7 @@ from crm_segments.automation.dispatch import dispatch_due
 from crm_segments.automation.template_preview import send_test
 from crm_segments.automation.template_store import get_template
 from crm_segments.config import Settings
-from crm_segments.services.errors import ValidationFailed
+from crm_segments.kernel.errors import ValidationFailed
 from tests.factories import UserFactory
 from tests.fakes import FakeSendGrid
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from crm_segments.automation.outbox import cancel_pending, requeue_message, send_test_message
-from crm_segments.services.errors import Conflict
+from crm_segments.kernel.errors import Conflict
 from tests.factories import UserFactory
 
 from .conftest import T0

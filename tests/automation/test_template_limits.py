@@ -30,8 +30,8 @@ from crm_segments.automation.rendering import (
 )
 from crm_segments.automation.template_store import save_template
 from crm_segments.config import ConfigError, Settings, TemplateLimits, config_from_env, settings_from_config
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import MessageTemplate
-from crm_segments.services.errors import ValidationFailed
 
 from .conftest import T0
 from .helpers import fresh, queue, reachable

@@ -18,8 +18,8 @@ from crm_segments.automation.template_store import (
     shipped_templates,
     template_problem,
 )
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import MessageTemplate
-from crm_segments.services.errors import ValidationFailed
 from tests.factories import ProfileFactory, QuoteFactory, QuoteLineFactory, UserFactory
 
 

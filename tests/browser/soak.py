@@ -8,7 +8,7 @@
 - ``LockProbe``: on SQLite, how long each writing transaction of the app's engine waited in its BEGIN
   IMMEDIATE (SQLite's own lock, with its busy timeout), and statements refused with "database is
   locked". The wait for the process's write gate, before the BEGIN, is measured by the gate itself
-  (``crm_segments.sqlite_writers``) and added to each request's wait.
+  (``crm_segments.kernel.sqlite_writers``) and added to each request's wait.
 - ``LogWatch``: log records of the served process (the app, the scheduler, the task worker, the server)
   at ERROR and above, and any that says "database is locked", filed under the step.
 - ``idle_in_transaction``: PostgreSQL backends of the app left "idle in transaction".

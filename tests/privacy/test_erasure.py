@@ -12,11 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_segments.db import Base
+from crm_segments.kernel.errors import NotFound
 from crm_segments.models import BackgroundTask, Erasure, Profile
 from crm_segments.privacy.erasure import erase_profile, erasure_preview
 from crm_segments.privacy.plan import PLAN
 from crm_segments.privacy.plan import Person as Identified
-from crm_segments.services.errors import NotFound
 from tests.factories import UserFactory
 
 from .people import Person, person, shared

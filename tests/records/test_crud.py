@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import Conflict, NotFound, ValidationFailed
 from crm_segments.models import Opportunity, Profile, Quote, SupportTicket
 from crm_segments.records import KINDS, WriteContext, crud
-from crm_segments.services.errors import Conflict, NotFound, ValidationFailed
 from tests.factories import ProfileFactory, QuoteFactory
 
 QUOTES, PROFILES, TICKETS = KINDS["quotes"], KINDS["profiles"], KINDS["tickets"]

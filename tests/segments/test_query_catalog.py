@@ -25,11 +25,11 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
 from crm_segments.db import make_engine
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.segments import query_segments
 from crm_segments.segments.query_allowlist import DATA_TABLES, SQLITE_CALLS
 from crm_segments.segments.query_check import checked_sql
 from crm_segments.segments.query_segments import QueryFailed
-from crm_segments.services.errors import ValidationFailed
 
 # Reviewed: the PostgreSQL functions a query segment may name (pure arithmetic, text, date and time,
 # aggregates and window functions over the rows it reads). A name the check newly accepts fails the

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.segments.query_allowlist import DATA_TABLES
 from crm_segments.segments.query_check import checked_sql, validate_query
-from crm_segments.services.errors import ValidationFailed
 
 DIALECTS = ["postgresql", "sqlite"]
 

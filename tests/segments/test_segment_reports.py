@@ -9,12 +9,12 @@ import io
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.segments.cohorts import cohorts
 from crm_segments.segments.members import export_csv, members_page, neutralise
 from crm_segments.segments.preview import preview_rule
 from crm_segments.segments.refresh import refresh_segment
 from crm_segments.segments.reports import events_page, overlap, size_history
-from crm_segments.services.errors import ValidationFailed
 from tests.factories import JobFactory, ProfileFactory, QuoteFactory
 from tests.segments.test_refresh import IN_ONTARIO, NOW, make_segment
 

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import Profile, SegmentEvent, SegmentSizePoint
 from crm_segments.segments.static_lists import change_by_csv, change_by_ids, change_members
-from crm_segments.services.errors import ValidationFailed
 from tests.factories import AdminFactory, ProfileFactory
 from tests.segments.test_refresh import NOW, make_segment, members
 

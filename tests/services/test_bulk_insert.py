@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.bulk_insert import _same_keys, _uniform, insert_rows
 from crm_segments.models import Profile
-from crm_segments.services.bulk_insert import _same_keys, _uniform, insert_rows
 
 PROFILES: Table = Profile.__table__  # type: ignore[assignment]
 CONSENT_AT = dt.datetime(2026, 3, 1, 12, 30, tzinfo=dt.UTC)

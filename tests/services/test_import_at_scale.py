@@ -16,9 +16,9 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from crm_segments.db import utcnow
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import AutoTagRule, Enrollment, Profile, Segment, SegmentMember, Tag
 from crm_segments.services import changes
-from crm_segments.services.errors import ValidationFailed
 from crm_segments.services.importer import import_csv
 from crm_segments.tagging.bulk import bulk_tag
 from crm_segments.tagging.selection import by_ids

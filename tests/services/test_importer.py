@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import (
     Category,
     Job,
@@ -21,7 +22,6 @@ from crm_segments.models import (
     QuoteLine,
     SupportTicket,
 )
-from crm_segments.services.errors import ValidationFailed
 from crm_segments.services.importer import ImportReport, import_csv
 from tests.factories import CategoryFactory, JobFactory, ProductFactory, ProfileFactory, QuoteFactory
 

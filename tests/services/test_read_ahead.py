@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.services.csv_rows import CsvRow
-from crm_segments.services.errors import FieldError, ValidationFailed
 from crm_segments.services.read_ahead import ReadAhead
 
 

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import AutoTagRule, ProfileTag, ProfileTagSuppression, Tag
-from crm_segments.services.errors import ValidationFailed
 from crm_segments.tagging import auto, realtime
 from crm_segments.tagging.manual import add_tag, remove_tag
 from crm_segments.tagging.rules import create_rule, update_rule

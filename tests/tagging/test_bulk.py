@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import Conflict, NotFound, ValidationFailed
 from crm_segments.models import (
     BulkOperation,
     BulkOperationItem,
@@ -12,7 +13,6 @@ from crm_segments.models import (
     QuoteTag,
     SegmentMember,
 )
-from crm_segments.services.errors import Conflict, NotFound, ValidationFailed
 from crm_segments.tagging import selection
 from crm_segments.tagging.bulk import bulk_tag, undo_bulk_operation
 from crm_segments.tagging.manual import add_tag, remove_tag

@@ -4,8 +4,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import BulkOperation, ProfileTag
-from crm_segments.services.errors import ValidationFailed
 from crm_segments.tagging.bulk import bulk_tag
 from crm_segments.tagging.csv_selection import csv_selection
 from tests.factories import ProfileFactory, TagFactory

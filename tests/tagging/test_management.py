@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import Conflict, NotFound, ValidationFailed
 from crm_segments.models import AutoTagRule, ProfileTag, ProfileTagSuppression, QuoteTag, Tag
-from crm_segments.services.errors import Conflict, NotFound, ValidationFailed
 from crm_segments.tagging.management import (
     create_tag,
     delete_preview,

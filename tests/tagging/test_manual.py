@@ -4,8 +4,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import NotFound, ValidationFailed
 from crm_segments.models import Profile, ProfileTag, ProfileTagSuppression, QuoteTag, TagEvent
-from crm_segments.services.errors import NotFound, ValidationFailed
 from crm_segments.tagging.manual import add_tag, remove_tag
 from crm_segments.tagging.suppressions import clear_suppression, entity_suppressions
 from tests.factories import (

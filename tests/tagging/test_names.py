@@ -4,8 +4,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import Tag
-from crm_segments.services.errors import ValidationFailed
 from crm_segments.tagging.names import clean_color, clean_tag_name, get_or_create_tag, get_or_create_tags
 from tests.factories import UserFactory
 

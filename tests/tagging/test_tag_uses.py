@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 from crm_segments.automation.workflows.files import to_definition
 from crm_segments.automation.workflows.lifecycle import set_status
 from crm_segments.automation.workflows.triggers import enroll_from_events
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import AutoTagRule, Segment, Tag, Workflow
 from crm_segments.segments.compiler import compile_rule
 from crm_segments.segments.rules import parse_rule
 from crm_segments.services.deletion import InUse
-from crm_segments.services.errors import ValidationFailed
 from crm_segments.services.usages import APPLIES_TAG, tag_users
 from crm_segments.tagging.management import delete_tag, merge_tags, update_tag
 from crm_segments.tagging.manual import add_tag

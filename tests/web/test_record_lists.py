@@ -12,8 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.services import record_queries
-from crm_segments.services.errors import ValidationFailed
 from crm_segments.services.record_queries import filtered_record_ids_select, validate_record_filter
 from tests.factories import (
     JobFactory,

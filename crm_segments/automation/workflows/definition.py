@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, ValidationError, model_validator
 
+from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.records.validation import field_errors
 from crm_segments.schemas._base import InputModel
-from crm_segments.services.errors import FieldError, ValidationFailed
 
 from .step_types import EXIT, NEXT, Branch, Step
 

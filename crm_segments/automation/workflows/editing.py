@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import Conflict, NotFound
 from crm_segments.models import Enrollment, Workflow
-from crm_segments.services.errors import Conflict, NotFound
 
 from .definition import DateTrigger, SegmentTrigger, TagTrigger, WorkflowDefinition, parse_definition
 from .references import Resolved, resolve

@@ -14,9 +14,9 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import Workflow
 from crm_segments.resources import data_path
-from crm_segments.services.errors import FieldError, ValidationFailed
 
 from .definition import parse_definition
 from .editing import create_workflow, definition_data, update_workflow

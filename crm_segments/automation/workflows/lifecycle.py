@@ -13,8 +13,8 @@ import datetime as dt
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import Enrollment, Workflow
-from crm_segments.services.errors import FieldError, ValidationFailed
 
 from .editing import get_workflow
 from .outbox import cancel_unsent

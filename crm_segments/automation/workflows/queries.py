@@ -10,8 +10,8 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import Conflict, NotFound
 from crm_segments.models import Enrollment, EnrollmentStep, Profile, Workflow
-from crm_segments.services.errors import Conflict, NotFound
 
 from .editing import get_workflow
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import Segment, Tag
 from crm_segments.models.tags import normalize_tag_name
-from crm_segments.services.errors import FieldError, ValidationFailed
 
 from . import rules, templates
 from .definition import SegmentTrigger, TagTrigger, WorkflowDefinition

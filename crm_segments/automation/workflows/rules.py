@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import FieldError
 from crm_segments.models import Profile
-from crm_segments.services.errors import FieldError
 
 
 def rule_errors(rule: Any, *, field: str) -> list[FieldError]:

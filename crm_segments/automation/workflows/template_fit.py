@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from crm_segments.automation.context import sample_context
 from crm_segments.automation.rendering import validate_parts
 from crm_segments.automation.template_store import TemplateSource
+from crm_segments.kernel.errors import FieldError
 from crm_segments.models import Workflow
-from crm_segments.services.errors import FieldError
 
 RECORD_KEYS = ("record", "quote", "job", "opportunity", "ticket")
 PART_FIELDS = {"subject": "subject", "html": "html_body", "text": "text_body", "sms": "text_body"}

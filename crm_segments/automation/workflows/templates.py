@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from crm_segments.services.errors import FieldError
+from crm_segments.kernel.errors import FieldError
 
 from .definition import DateTrigger, SegmentTrigger, TagTrigger
 

@@ -38,7 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from crm_segments.db import UTCDateTime
-from crm_segments.id_arrays import id_array
+from crm_segments.kernel.id_arrays import id_array
 from crm_segments.models import Enrollment, ProfileTag, SegmentEvent, SegmentMember, TagEvent, Workflow
 from crm_segments.tagging.sql import execute_count, id_values
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
-from crm_segments.segments.query_segments import QueryFailed
-from crm_segments.services.errors import (
+from crm_segments.kernel.errors import (
     Conflict,
     FieldError,
     Forbidden,
@@ -14,6 +13,7 @@ from crm_segments.services.errors import (
     RateLimited,
     ValidationFailed,
 )
+from crm_segments.segments.query_segments import QueryFailed
 from crm_segments.web.db import close_session
 
 

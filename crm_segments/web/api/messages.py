@@ -22,10 +22,10 @@ from crm_segments.automation.template_store import (
     template_states,
 )
 from crm_segments.db import utcnow
+from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import Profile
 from crm_segments.records.validation import validate
 from crm_segments.schemas._base import PageParams
-from crm_segments.services.errors import FieldError, ValidationFailed
 from crm_segments.web.db import db_session, reads_only, writing_session
 
 from .errors import error_response

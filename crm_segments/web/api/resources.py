@@ -7,12 +7,12 @@ from typing import Any
 
 from flask import Response, g, jsonify, request
 
+from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import Profile
 from crm_segments.records import Kind, WriteContext, crud
 from crm_segments.records.crud import MAX_BATCH
 from crm_segments.records.validation import validate
 from crm_segments.schemas._base import PageParams
-from crm_segments.services.errors import FieldError, ValidationFailed
 from crm_segments.web.db import db_session
 
 from .envelopes import BatchItemOut, BatchResult, batch_of, page_of

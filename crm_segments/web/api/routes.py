@@ -11,8 +11,8 @@ from flask import Blueprint, request
 from pydantic import BaseModel
 from werkzeug.exceptions import UnsupportedMediaType
 
-from crm_segments.services.errors import FieldError, ValidationFailed
-from crm_segments.services.storable_text import PROBLEM, unstorable_paths
+from crm_segments.kernel.errors import FieldError, ValidationFailed
+from crm_segments.kernel.storable_text import PROBLEM, unstorable_paths
 
 from .errors import BadBody
 

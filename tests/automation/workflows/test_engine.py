@@ -206,7 +206,7 @@ def test_one_failing_enrollment_does_not_stop_the_batch(
 
 
 def test_tag_names_are_checked_when_saving(session: Session) -> None:
-    from crm_segments.services.errors import ValidationFailed
+    from crm_segments.kernel.errors import ValidationFailed
 
     segment = make_segment(session)
     steps = [{"key": "tag", "type": "add_tag", "tag": "bad<tag>"}]

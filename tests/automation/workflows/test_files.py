@@ -16,8 +16,8 @@ from crm_segments.automation.workflows.editing import create_workflow, definitio
 from crm_segments.automation.workflows.files import dump_yaml, import_yaml, read_yaml, to_definition
 from crm_segments.cli import main
 from crm_segments.db import Base, make_engine, make_session_factory
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import Segment, Workflow
-from crm_segments.services.errors import ValidationFailed
 
 from .helpers import EMAIL_TEMPLATE, SMS_TEMPLATE, definition, make_segment
 

@@ -14,8 +14,8 @@ from crm_segments.automation.workflows.engine import advance_due
 from crm_segments.automation.workflows.files import install_shipped, reset_to_shipped, to_definition
 from crm_segments.automation.workflows.lifecycle import set_status
 from crm_segments.automation.workflows.triggers import enroll_from_events
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import Message, Segment, Workflow
-from crm_segments.services.errors import ValidationFailed
 from tests.factories import JobFactory, ProfileFactory, QuoteFactory, UserFactory
 
 from .helpers import T0, enrollments, enter, make_segment

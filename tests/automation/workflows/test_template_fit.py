@@ -18,9 +18,9 @@ from crm_segments.automation.workflows.editing import create_workflow
 from crm_segments.automation.workflows.files import import_yaml
 from crm_segments.automation.workflows.lifecycle import set_status
 from crm_segments.db import utcnow
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import MessageTemplate, Workflow
 from crm_segments.services import users
-from crm_segments.services.errors import ValidationFailed
 from tests.factories import TagFactory, UserFactory
 from tests.signed_in import csrf_token_from
 

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_segments.automation.template_store import delete_template
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import MessageTemplate, User, Workflow
 from crm_segments.services.deletion import InUse
-from crm_segments.services.errors import ValidationFailed
 from crm_segments.services.usages import template_users
 from tests.signed_in import csrf_token_from
 

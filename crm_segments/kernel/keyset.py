@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from crm_segments.services.errors import FieldError, ValidationFailed
+from crm_segments.kernel.errors import FieldError, ValidationFailed
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
