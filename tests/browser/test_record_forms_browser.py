@@ -70,8 +70,6 @@ def sign_in(browser: Any, url: str, who: tuple[str, str]) -> Any:
     return page
 
 
-@pytest.mark.xfail(strict=True, reason="the profile enters quoted_not_converted at the later time, but "
-                   "workflows.enroll run at that time makes no enrollment yet")
 def test_a_quote_marked_sent_in_the_ui_gets_its_follow_up_email(served: tuple[str, Any],
                                                                   chromium_path: str) -> None:
     from playwright.sync_api import expect, sync_playwright

@@ -4,6 +4,11 @@ Pausing stops everything (no enrollment, no step); resuming continues each enrol
 it was about to run. A step that ran before the pause is in the step log and its message is unique
 by its dedupe key, so nothing is sent twice. Entries into the trigger segment while paused are not
 enrolled afterwards: the trigger is looked at again from the moment of resuming.
+
+A trigger segment that was never computed is computed when its workflow is turned on. A segment's
+first computation records no entries (segments/membership.py), so without this a profile that
+qualified between the workflow's activation and the segment's first scheduled refresh would be
+silently counted as an existing member and never enrolled.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import FieldError, ValidationFailed
-from crm_segments.models import Enrollment, Workflow
+from crm_segments.models import Enrollment, Segment, Workflow
+from crm_segments.segments.refresh import REFRESHABLE, RefreshError, refresh_segment
 
 from .editing import get_workflow
 from .outbox import cancel_unsent
@@ -39,6 +45,7 @@ def set_status(*, session: Session, workflow_id: int, status: str, now: dt.datet
         raise ValidationFailed([FieldError("status", f"a {workflow.status} workflow cannot become {status}")])
     if status == "active":
         _check_can_run(workflow)
+        _compute_trigger_segment(session, workflow, now=now)
         if workflow.activated_at is None and workflow.enroll_existing:
             from .triggers import enroll_existing_members
 
@@ -62,6 +69,20 @@ def _check_can_run(workflow: Workflow) -> None:
     }.get(workflow.trigger_type)
     if missing is not None and missing[1] is None:
         raise ValidationFailed([FieldError(missing[0], "the trigger's segment or tag no longer exists")])
+
+
+def _compute_trigger_segment(session: Session, workflow: Workflow, *, now: dt.datetime) -> None:
+    """The trigger segment's members as of now: later entries into it are then recorded as entries."""
+    if workflow.trigger_type != "segment_entered" or workflow.trigger_segment_id is None:
+        return
+    segment = session.get(Segment, workflow.trigger_segment_id)
+    if segment is None or segment.version > 0 or segment.kind not in REFRESHABLE:
+        return
+    try:
+        refresh_segment(session, segment, now=now)
+    except RefreshError as exc:
+        problem = FieldError("trigger.segment", f"the trigger segment cannot be computed: {exc}")
+        raise ValidationFailed([problem]) from exc
 
 
 def finish_active(session: Session, workflow: Workflow, *, status: str, reason: str, now: dt.datetime) -> int:
