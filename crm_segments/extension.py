@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, g, request
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import sessionmaker
 
 from crm_segments.accounts.identity import IdentityAdapter, identity_adapter
-from crm_segments.config import ACCOUNT_ENV, MESSAGING_ENV, TEMPLATE_ENV, Settings, settings_from_config
+from crm_segments.config import ACCOUNT_ENV, MESSAGING_ENV, TEMPLATE_ENV, settings_from_config
 from crm_segments.db import make_engine, make_session_factory
+from crm_segments.state import EXTENSION_KEY, State
 from crm_segments.tasks.worker import TaskWorker
-
-EXTENSION_KEY = "crm_segments"
+from crm_segments.wiring import connect_domains, default_installers
 
 # Every app.config key the plugin reads, with the value init_app sets when the host has none; None
 # means the default documented in README.md's settings tables (the environment variable of the same
@@ -36,16 +33,6 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     **{f"CRM_SEGMENTS_{name}": None for name in (*TEMPLATE_ENV, *ACCOUNT_ENV, *MESSAGING_ENV)},
     "CRM_SEGMENTS_IDENTITY": None,
 }
-
-
-@dataclass
-class State:
-    settings: Settings
-    engine: Engine
-    session_factory: sessionmaker[Any]
-    task_worker: TaskWorker | None = None  # runs tasks queued by pages; None when turned off
-    # Where the plugin's routes are reachable from outside (PUBLIC_URL + the prefix): links in messages.
-    base_url: str = ""
 
 
 class CRMSegments:
@@ -109,8 +96,9 @@ class CRMSegments:
         configure_rendering(settings.templates)  # per process: the last app set up sets the limits
         configure_query_segments(settings.query_segment_timeout)  # likewise
         engine = make_engine(settings.database_url)
+        connect_domains()
         state = State(settings, engine, make_session_factory(engine),
-                      base_url=settings.public_url + url_prefix)
+                      base_url=settings.public_url + url_prefix, installers=default_installers())
         if settings.background_worker:
             state.task_worker = TaskWorker(lambda: state.session_factory)
         app.extensions[EXTENSION_KEY] = state
@@ -152,8 +140,3 @@ def _host_identity(adapter: IdentityAdapter) -> Any:
         g._login_user = user if user is not None else manager.anonymous_user()
 
     return sign_in_host_identity
-
-
-def get_state(app: Flask) -> State:
-    state: State = app.extensions[EXTENSION_KEY]
-    return state

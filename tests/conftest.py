@@ -20,14 +20,21 @@ from sqlalchemy.orm import Session, sessionmaker
 import crm_segments.models  # noqa: F401  (fills Base.metadata)
 from crm_segments import create_app
 from crm_segments.db import Base, make_engine
-from crm_segments.extension import get_state
 from crm_segments.segments.query_role import install_query_role
+from crm_segments.state import get_state
+from crm_segments.wiring import connect_domains
 from tests.databases import postgres_reachable, private_postgres_database, skip_or_fail
 from tests.factories import bind_session
 
 pytest_plugins = ["tests.signed_in"]  # signed-in clients for every test folder
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _domains_connected() -> None:
+    """As CRMSegments.init_app does, for tests that call services on a session without an app."""
+    connect_domains()
 
 
 def _create_schema(url: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from crm_segments.extension import get_state
+from crm_segments.state import get_state
 from crm_segments.tasks.worker import run_pending_tasks
 
 

@@ -17,8 +17,9 @@ from werkzeug.wrappers import Response
 
 from crm_segments import CRMSegments
 from crm_segments.accounts.identity import Identity
-from crm_segments.extension import CONFIG_DEFAULTS, get_state
+from crm_segments.extension import CONFIG_DEFAULTS
 from crm_segments.models import User
+from crm_segments.state import get_state
 
 
 class HostBase(DeclarativeBase):

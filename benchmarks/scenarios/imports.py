@@ -76,8 +76,8 @@ def _prepare(context: BenchContext) -> None:
     from crm_segments.automation.workflows.editing import create_workflow
     from crm_segments.automation.workflows.lifecycle import set_status
     from crm_segments.segments.refresh import refresh_many
-    from crm_segments.services.defaults import install_defaults
     from crm_segments.tagging.names import get_or_create_tag
+    from crm_segments.wiring import install_defaults
 
     now = utcnow() - dt.timedelta(minutes=1)
     factory = make_session_factory(context.engine)

@@ -189,7 +189,7 @@ class _Progress:
 def _prepare_quote_api(context: BenchContext) -> None:
     """Demo data, the shipped segments and workflows, and the quote follow-up turned on."""
     from crm_segments.automation.workflows.lifecycle import set_status
-    from crm_segments.services.defaults import install_defaults
+    from crm_segments.wiring import install_defaults
 
     context.ensure_demo_data()
     with make_session_factory(context.engine)() as session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from crm_segments.extension import State
+from crm_segments.state import State
 
 from .dispatch import DispatchReport, dispatch_all
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from flask import Flask
 
 from crm_segments.db import utcnow
-from crm_segments.extension import get_state
+from crm_segments.state import get_state
 
 from .dispatch import DispatchReport, dispatch_due
 
@@ -102,11 +102,9 @@ class SendWorker:
 
     def send_batch(self, *, threads: int | None = None) -> DispatchReport:
         """Claim and send one batch of due messages (nothing when none is due)."""
-        from crm_segments.web.webhooks import public_base_url
-
         state = get_state(self.app)
         report = dispatch_due(state.session_factory, settings=state.settings, now=utcnow(), limit=self.batch,
-                              base_url=public_base_url(self.app), workers=threads or self.threads)
+                              base_url=state.base_url, workers=threads or self.threads)
         with self._lock:
             if report.claimed:
                 self.stats.batches += 1

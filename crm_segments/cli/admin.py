@@ -6,11 +6,10 @@ import click
 
 from crm_segments import migrate
 from crm_segments.cli.context import make_app, unit_of_work
-from crm_segments.extension import get_state
 from crm_segments.kernel.errors import Conflict, NotFound, ValidationFailed
 from crm_segments.models.users import ROLES
 from crm_segments.services import users
-from crm_segments.services.defaults import install_defaults
+from crm_segments.state import get_state
 
 
 def init_database(app: object) -> None:
@@ -18,7 +17,8 @@ def init_database(app: object) -> None:
     state = get_state(app)  # type: ignore[arg-type]
     migrate.upgrade(state.settings.database_url)
     with unit_of_work(app) as session:  # type: ignore[arg-type]
-        install_defaults(session=session)
+        for install in state.installers:
+            install(session)
 
 
 @click.command("init-db")

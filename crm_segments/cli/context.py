@@ -12,7 +12,7 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy.orm import Session
 
 from crm_segments.config import ConfigError
-from crm_segments.extension import EXTENSION_KEY, get_state
+from crm_segments.state import EXTENSION_KEY, get_state
 
 
 def configure_logging() -> None:

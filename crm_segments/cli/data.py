@@ -59,7 +59,7 @@ def seed_demo_command(profiles: int, seed: int) -> None:
     opportunities and tickets. Refuses a database that already has profiles."""
     from crm_segments import migrate
     from crm_segments.demo.seed import DemoDataError, seed_demo
-    from crm_segments.extension import get_state
+    from crm_segments.state import get_state
 
     app = make_app()
     if not migrate.is_initialized(get_state(app).engine):

@@ -9,8 +9,8 @@ from crm_segments.automation.channel_pauses import ChannelState, channel_state, 
 from crm_segments.automation.jobs import dispatch_due_messages
 from crm_segments.cli.context import make_app
 from crm_segments.db import utcnow
-from crm_segments.extension import get_state
 from crm_segments.models.messaging import CHANNELS
+from crm_segments.state import get_state
 
 
 @click.command("send-due")

@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 
 from crm_segments.cli.context import make_app, unit_of_work
-from crm_segments.extension import get_state
 from crm_segments.kernel.errors import NotFound
 from crm_segments.privacy.erasure import erase_profile
 from crm_segments.privacy.export import export_profile
+from crm_segments.state import get_state
 
 
 @click.command("export-profile")

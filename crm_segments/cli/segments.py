@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 
 from crm_segments.cli.context import make_app
 from crm_segments.db import utcnow
-from crm_segments.extension import get_state
 from crm_segments.models import Segment
 from crm_segments.segments.refresh import REFRESHABLE, RefreshResult, refresh_many
+from crm_segments.state import get_state
 
 
 @click.group("segments", help="Refresh and list segments.")

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from crm_segments.cli.context import make_app, unit_of_work
 from crm_segments.db import utcnow
-from crm_segments.extension import get_state
 from crm_segments.kernel.errors import Conflict, ValidationFailed
 from crm_segments.models import Workflow
+from crm_segments.state import get_state
 
 
 @click.group("workflows", help="Export, import and run workflows.")

@@ -162,6 +162,6 @@ def seed_database(engine: Engine, *, profiles: int, seed: int, now: dt.datetime 
 
 def seed_demo(app: Flask, *, profiles: int, seed: int, progress: Progress | None = None) -> SeedReport:
     """Seed the database of a crm-segments app (``crm-segments run`` and ``seed-demo``)."""
-    from crm_segments.extension import get_state
+    from crm_segments.state import get_state
 
     return seed_database(get_state(app).engine, profiles=profiles, seed=seed, progress=progress)

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.changes import profiles_changed
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
-from crm_segments.services.changes import profiles_changed
 
 from .kind import Kind, WriteContext
 from .prepare import CHUNK, Issue, Pending, prepare

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crm_segments.db import utcnow
-from crm_segments.extension import State
+from crm_segments.state import State
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
 from crm_segments.db import utcnow
-from crm_segments.extension import State, get_state
 from crm_segments.models import SchedulerJob
 from crm_segments.scheduler import lease
 from crm_segments.scheduler.jobs import JOBS, run_job
+from crm_segments.state import State, get_state
 
 log = logging.getLogger(__name__)
 LEASE_NAME = "scheduler"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from crm_segments.extension import State
+from crm_segments.state import State
 
 
 def refresh_due(state: State, *, now: dt.datetime) -> Any:

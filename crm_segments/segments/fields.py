@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from crm_segments.models.profiles import (
     CONSENT_SOURCES,
@@ -30,7 +30,6 @@ from crm_segments.models.records import (
     TICKET_PRIORITIES,
     TICKET_STATUSES,
 )
-from crm_segments.models.tags import TAG_SOURCES
 
 FieldType = Literal["text", "number", "money", "date", "datetime", "boolean", "enum"]
 CUSTOM_TYPES: tuple[FieldType, ...] = ("text", "number", "boolean", "date")
@@ -257,42 +256,3 @@ def lookup_field(scope: Scope, name: str, declared_type: str | None) -> Field:
 
 def scope_label(source: str) -> str:
     return "profile" if source == "profile" else SOURCES[source].singular
-
-
-def rule_metadata() -> dict[str, Any]:
-    """Fields, types, operators, labels and choices as JSON for the visual rule builder."""
-    from .operators import OPERATORS, UNITS  # operators import this module's types
-
-    def field_json(f: Field) -> dict[str, Any]:
-        data: dict[str, Any] = {"name": f.name, "label": f.label, "type": f.type}
-        if f.choices:
-            data["choices"] = list(f.choices)
-        if f.group:
-            data["group"] = f.group
-        return data
-
-    return {
-        "types": {
-            kind: [
-                {"name": op.name, "label": op.label, "value": op.value_kind, "ref": op.accepts_ref}
-                for op in ops.values()
-            ]
-            for kind, ops in OPERATORS.items()
-        },
-        "units": list(UNITS),
-        "profile": {
-            "fields": [field_json(f) for f in (*PROFILE_FIELDS, *RFM_FIELDS)],
-            "custom": {"prefix": CUSTOM_PREFIX, "types": list(CUSTOM_TYPES)},
-        },
-        "sources": [
-            {
-                "name": s.name, "label": s.label, "singular": s.singular,
-                "fields": [field_json(f) for f in s.fields],
-                "date_field": s.date_field, "amount_field": s.amount_field, "tags": s.has_tags,
-            }
-            for s in SOURCES.values()
-        ],
-        "record_roots": dict(RECORD_ROOTS),
-        "measures": ["exists", "count", "sum", "avg", "first", "last"],
-        "tags": {"match": ["any", "all", "none"], "sources": list(TAG_SOURCES)},
-    }

@@ -260,5 +260,5 @@ def install_builtin_segments(session: Session) -> list[Segment]:
 
 
 def install_segments(session: Session) -> None:
-    """The installer ``init-db`` runs (services/defaults.py)."""
+    """The installer ``init-db`` runs (crm_segments/wiring.py)."""
     install_builtin_segments(session)

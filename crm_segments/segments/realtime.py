@@ -1,6 +1,6 @@
 """Near-real-time membership: re-evaluate every live segment for just the profiles that changed.
 
-Services that write profiles or their records call ``profiles_changed`` (services/changes.py),
+Services that write profiles or their records call ``profiles_changed`` (crm_segments/kernel/changes.py),
 whose listener lands here in the same transaction. One UNION ALL query per dependency level tells
 which (segment, profile) pairs match now; only segments whose membership of those profiles differs
 are locked and diffed (membership.apply_diff restricted to the changed ids), so a write that
@@ -31,9 +31,10 @@ from crm_segments.db import utcnow
 from crm_segments.models import Profile, Segment, SegmentMember
 
 from .compiler import compile_rule, rule_predicate
-from .dependencies import RuleRefs, dependency_levels, rule_refs
+from .dependencies import RuleRefs, dependency_levels, rule_refs, segment_refs
 from .membership import Diff, adjust_member_count, apply_diff, lock_segment
 from .periods import BoundNow, today
+from .refresh import RefreshError, refresh_segment
 from .rules import Rule, RuleError, parse_rule
 
 log = logging.getLogger(__name__)
@@ -157,3 +158,18 @@ def _update(session: Session, segment: LiveSegment, ids: list[int], *, now: dt.d
 def on_profiles_changed(session: Session, profile_ids: frozenset[int]) -> None:
     """Listener for services.changes.profiles_changed."""
     reevaluate_profiles(session, profile_ids, now=utcnow())
+
+
+def refresh_live_segments(session: Session, _profile_ids: frozenset[int]) -> None:
+    """After a change to a large share of the profiles (an import of a whole base): every live
+    segment is refreshed in full, level by level, in the caller's transaction, as the scheduled job
+    would. A segment that fails keeps its members and is logged; the scheduled run records its error."""
+    now = utcnow()
+    segments = list(session.scalars(select(Segment).where(Segment.kind == "live").order_by(Segment.id)))
+    refs = {segment.id: segment_refs(segment) for segment in segments}
+    for level in dependency_levels(segments, refs):
+        for segment in level:
+            try:
+                refresh_segment(session, segment, now=now)
+            except RefreshError as exc:
+                log.warning("segment %s not refreshed after a large change: %s", segment.id, exc)

@@ -54,6 +54,7 @@ from sqlalchemy.types import TypeEngine
 
 from crm_segments.db import UTCDateTime
 from crm_segments.kernel.bulk_insert import insert_rows
+from crm_segments.kernel.changes import profiles_changed
 from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import ConsentChange, Job, JobLine, Profile, Quote, QuoteLine, User
 from crm_segments.models.messaging import CHANNELS
@@ -64,7 +65,6 @@ from crm_segments.records.prepare import CHUNK, Pending, key_sets, lookup, prepa
 from crm_segments.records.references import PRODUCT
 from crm_segments.records.validation import field_errors
 from crm_segments.schemas import JobLineImport, QuoteLineImport
-from crm_segments.services.changes import profiles_changed
 from crm_segments.services.consent import ACTOR_LENGTH
 from crm_segments.services.csv_rows import CsvRow, read_rows
 from crm_segments.services.read_ahead import ReadAhead

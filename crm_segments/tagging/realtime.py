@@ -101,5 +101,18 @@ def _reevaluate(session: Session, rule: AutoTagRule, ids: list[int], now: dt.dat
 
 
 def on_profiles_changed(session: Session, profile_ids: frozenset[int]) -> None:
-    """The "profile changed" listener (crm_segments/services/changes.py)."""
+    """The "profile changed" listener (crm_segments/kernel/changes.py)."""
     reevaluate_profiles(session, profile_ids)
+
+
+def retag_everyone(session: Session, _profile_ids: frozenset[int]) -> None:
+    """After a change to a large share of the profiles (an import of a whole base): every enabled
+    rule runs once over everyone, as the scheduled job would, instead of hundreds of statements per
+    rule restricted to the changed ids. A rule that fails is skipped and logged."""
+    now = utcnow()
+    for rule in enabled_rules(session):
+        try:
+            with session.begin_nested():
+                run_rule(session=session, rule=rule, now=now)
+        except Exception:  # noqa: BLE001 - one broken rule must not block the import
+            log.exception("auto-tag rule %s failed after a large change", rule.id)

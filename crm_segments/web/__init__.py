@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from crm_segments.extension import get_state
+from crm_segments.state import get_state
 from crm_segments.web.db import close_session, end_unit_of_work
 
 csrf = CSRFProtect()

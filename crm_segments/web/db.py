@@ -16,7 +16,7 @@ from flask import Response, current_app, g, has_request_context, request
 from sqlalchemy.orm import Session
 
 from crm_segments.db import READ_ONLY
-from crm_segments.extension import get_state
+from crm_segments.state import get_state
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 View = TypeVar("View", bound=Callable[..., object])

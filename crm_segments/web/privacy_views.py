@@ -14,12 +14,12 @@ from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from crm_segments.extension import get_state
 from crm_segments.kernel.errors import NotFound
 from crm_segments.models import Profile
 from crm_segments.privacy.erasure import erase_profile, erasure_preview
 from crm_segments.privacy.export import export_profile
 from crm_segments.privacy.plan import PLAN
+from crm_segments.state import get_state
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
 from crm_segments.web.profile_sections import ProfileSection, add_profile_section

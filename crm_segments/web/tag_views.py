@@ -18,7 +18,6 @@ from sqlalchemy import case, or_, select
 from werkzeug.wrappers import Response
 from wtforms import StringField, TextAreaField
 
-from crm_segments.extension import get_state
 from crm_segments.kernel.errors import (
     Conflict,
     FieldError,
@@ -29,6 +28,7 @@ from crm_segments.kernel.errors import (
 )
 from crm_segments.models import Tag
 from crm_segments.services.deletion import InUse
+from crm_segments.state import get_state
 from crm_segments.tagging import management
 from crm_segments.tagging.names import DEFAULT_COLOR
 from crm_segments.web.auth import role_required

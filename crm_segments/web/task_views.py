@@ -10,8 +10,8 @@ from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from crm_segments.extension import get_state
 from crm_segments.models import BackgroundTask, Segment
+from crm_segments.state import get_state
 from crm_segments.tasks.kinds import KINDS
 from crm_segments.tasks.queue import enqueue
 from crm_segments.tasks.worker import PROGRESS

@@ -22,7 +22,7 @@ from crm_segments.automation.twilio_events import record_inbound, record_status,
 from crm_segments.automation.unsubscribe import profile_for_token, unsubscribe
 from crm_segments.config import Settings
 from crm_segments.db import utcnow
-from crm_segments.extension import get_state
+from crm_segments.state import get_state
 from crm_segments.web.db import db_session
 
 log = logging.getLogger(__name__)

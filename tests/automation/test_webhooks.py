@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_segments import create_app
 from crm_segments.automation.links import status_callback_url, unsubscribe_token, unsubscribe_url
-from crm_segments.extension import get_state
 from crm_segments.models import Message, MessageEvent, Profile
+from crm_segments.state import get_state
 from tests.fakes.webhooks import SendGridSigner, sendgrid_event, twilio_signature
 from tests.web.conftest import login
 

@@ -21,8 +21,8 @@ import crm_segments.models  # noqa: F401  (fills Base.metadata)
 from crm_segments import create_app
 from crm_segments.automation.worker import SendWorker
 from crm_segments.db import Base, make_engine, make_session_factory
-from crm_segments.extension import get_state
 from crm_segments.models import Message, Profile
+from crm_segments.state import get_state
 from tests.databases import postgres_reachable, private_postgres_database, skip_or_fail
 from tests.fakes import FakeSendGrid
 

@@ -28,7 +28,6 @@ from crm_segments.automation.template_store import save_template
 from crm_segments.cli.admin import init_database
 from crm_segments.cli.server import prepare_first_pages
 from crm_segments.demo.seed import seed_demo
-from crm_segments.extension import get_state
 from crm_segments.models import (
     AutoTagRule,
     Enrollment,
@@ -41,6 +40,7 @@ from crm_segments.models import (
 )
 from crm_segments.models.tasks import BackgroundTask
 from crm_segments.services import users
+from crm_segments.state import get_state
 from crm_segments.tagging import management, manual
 from tests.browser.conftest import CHROMIUM_ARGS
 from tests.web.message_data import message

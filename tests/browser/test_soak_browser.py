@@ -47,11 +47,11 @@ from crm_segments.cli.context import unit_of_work
 from crm_segments.cli.server import prepare_first_pages, settle_memory, warm_near_real_time, warm_templates
 from crm_segments.db import write_gate
 from crm_segments.demo.seed import seed_demo
-from crm_segments.extension import get_state
 from crm_segments.kernel.sqlite_writers import waited_in_this_thread
 from crm_segments.models import Profile, User
 from crm_segments.scheduler.runner import SchedulerRunner
 from crm_segments.services import users
+from crm_segments.state import get_state
 from crm_segments.tagging import management
 from tests.browser.conftest import CHROMIUM_ARGS
 from tests.browser.soak import (

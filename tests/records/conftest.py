@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy.orm import Session
 
-from crm_segments.services import changes
+from crm_segments.kernel import changes
 
 
 @pytest.fixture
-def changed(monkeypatch: pytest.MonkeyPatch) -> list[set[int]]:
+def changed() -> Iterator[list[set[int]]]:
     """Each call of ``profiles_changed`` appends the profile ids it was given (listeners still run)."""
     calls: list[set[int]] = []
-    real = changes.listeners
+    real = changes.registered()
 
     def recorder(_session: Session, ids: frozenset[int]) -> None:
         calls.append(set(ids))
 
-    def listeners() -> list[Any]:
-        return [*real(), recorder]
-
-    monkeypatch.setattr(changes, "listeners", listeners)
-    return calls
+    changes.register(changes.ProfileListeners(each=(*real.each, recorder), whole_base=real.whole_base))
+    yield calls
+    changes.register(real)

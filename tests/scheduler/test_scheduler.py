@@ -12,10 +12,10 @@ from flask import Flask
 from sqlalchemy import delete, select, update
 
 from crm_segments import create_app, migrate
-from crm_segments.extension import get_state
 from crm_segments.models import SchedulerJob, SchedulerLease
 from crm_segments.scheduler import jobs, lease
 from crm_segments.scheduler.runner import SchedulerRunner
+from crm_segments.state import get_state
 from tests.databases import postgres_reachable, private_postgres_database, skip_or_fail
 from tests.scheduler import targets
 

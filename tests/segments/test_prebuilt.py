@@ -14,7 +14,7 @@ from crm_segments.models import Segment
 from crm_segments.segments.prebuilt import BUILTINS, BY_KEY, install_builtin_segments, reset_to_shipped
 from crm_segments.segments.refresh import refresh_many, refresh_segment
 from crm_segments.segments.service import delete_segment, update_segment
-from crm_segments.services.defaults import install_defaults
+from crm_segments.wiring import install_defaults
 from tests.factories import JobFactory, ProfileFactory, QuoteFactory
 from tests.segments.test_refresh import members
 

@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 
 from crm_segments.cli import context, main
 from crm_segments.cli import segments as segments_cli
-from crm_segments.extension import get_state
 from crm_segments.models import Segment
 from crm_segments.segments.query_errors import failure_message
 from crm_segments.services import users
+from crm_segments.state import get_state
 from tests.factories import AdminFactory
 from tests.segments.query_world import (
     LEAKY_QUERY,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from crm_segments.segments.fields import rule_metadata
+from crm_segments.segments.rule_metadata import rule_metadata
 from crm_segments.segments.rules import (
     AllOf,
     FieldCondition,

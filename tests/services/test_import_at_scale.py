@@ -16,9 +16,9 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from crm_segments.db import utcnow
+from crm_segments.kernel import changes
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import AutoTagRule, Enrollment, Profile, Segment, SegmentMember, Tag
-from crm_segments.services import changes
 from crm_segments.services.importer import import_csv
 from crm_segments.tagging.bulk import bulk_tag
 from crm_segments.tagging.selection import by_ids
@@ -91,7 +91,7 @@ def test_import_in_chunks_enrolls_everyone_once_and_a_re_import_updates(session:
 def test_tag_and_segment_workflows_enroll_each_imported_profile_once(
         session: Session, backend: str, threshold: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Below the whole-base threshold each changed profile is re-evaluated; above it the rules and
-    segments run over the whole base (whole_base.py): either way every workflow enrolls once."""
+    segments run over the whole base (the whole-base listeners): either way every workflow enrolls once."""
     monkeypatch.setattr(changes, "WHOLE_BASE_FROM", threshold)
     segment_workflow = _entry_workflow(session)
     tag = Tag(name="Lead", name_key="lead")

@@ -174,7 +174,7 @@ def test_a_broken_rule_does_not_stop_the_others_for_changed_profiles(
 
 
 def test_the_profile_changed_signal_retags(session: Session) -> None:
-    from crm_segments.services.changes import profiles_changed
+    from crm_segments.kernel.changes import profiles_changed
 
     rule = _rule(session, "live")
     profile = ProfileFactory(lifecycle_status="lead")

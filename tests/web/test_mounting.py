@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_segments import CRMSegments
-from crm_segments.extension import get_state
 from crm_segments.models import User
+from crm_segments.state import get_state
 from tests.factories import ProfileFactory
 from tests.web.conftest import csrf_token_from, login
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from crm_segments.extension import get_state
+from crm_segments.state import get_state
 from tests.factories import ProfileFactory, UserFactory
 from tests.tasks import follow_task
 

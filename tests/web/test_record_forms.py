@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_segments.extension import get_state
 from crm_segments.models import Job, Profile, Quote, SupportTicket, User
+from crm_segments.state import get_state
 from tests.factories import JobFactory, ProductFactory, ProfileFactory, QuoteFactory, QuoteLineFactory
 from tests.web.conftest import csrf_token_from
 

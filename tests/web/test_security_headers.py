@@ -13,8 +13,9 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
-from crm_segments.extension import CRMSegments, get_state
+from crm_segments.extension import CRMSegments
 from crm_segments.models import User
+from crm_segments.state import get_state
 from crm_segments.web.security_headers import CONTENT_SECURITY_POLICY
 from tests.factories import DEFAULT_PASSWORD
 from tests.web.conftest import login

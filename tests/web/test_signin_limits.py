@@ -14,8 +14,8 @@ from werkzeug.test import TestResponse
 
 from crm_segments import create_app
 from crm_segments.config import ConfigError
-from crm_segments.extension import get_state
 from crm_segments.models import User
+from crm_segments.state import get_state
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.web.conftest import csrf_token_from
 

@@ -87,7 +87,7 @@ def advance_batch(session: Session, *, now: dt.datetime, limit: int = BATCH_SIZE
                 batch.discard()
                 _failed(session, enrollment, exc, now=now)
     if batch.changed_profiles:
-        from crm_segments.services.changes import profiles_changed
+        from crm_segments.kernel.changes import profiles_changed
 
         profiles_changed(session=session, profile_ids=batch.changed_profiles)
     return len(ids)

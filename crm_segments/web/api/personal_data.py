@@ -10,9 +10,9 @@ from typing import Any
 from flask import Response, current_app, g, jsonify
 from pydantic import BaseModel, Field
 
-from crm_segments.extension import get_state
 from crm_segments.privacy.erasure import erase_profile
 from crm_segments.privacy.export import FORMAT, export_profile
+from crm_segments.state import get_state
 from crm_segments.web.db import db_session
 
 from .routes import ADMIN_ONLY, Route

@@ -10,7 +10,6 @@ from flask import Response, current_app, g, jsonify, request
 from sqlalchemy.exc import DBAPIError
 
 from crm_segments.db import utcnow
-from crm_segments.extension import get_state
 from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import Profile, Segment
 from crm_segments.records.validation import validate
@@ -18,6 +17,7 @@ from crm_segments.segments import members, preview, reports, service, static_lis
 from crm_segments.segments.prebuilt import reset_to_shipped
 from crm_segments.segments.refresh import run_refresh
 from crm_segments.services.deletion import InUse
+from crm_segments.state import get_state
 from crm_segments.web.db import db_session, reads_only
 
 from .errors import error_response

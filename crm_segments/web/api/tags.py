@@ -12,11 +12,11 @@ from typing import Any
 
 from flask import Response, current_app, g, jsonify, request
 
-from crm_segments.extension import get_state
 from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.models import AutoTagRule, BulkOperation, Tag
 from crm_segments.records.validation import validate
 from crm_segments.services.deletion import InUse
+from crm_segments.state import get_state
 from crm_segments.tagging import auto, bulk, management, manual, rules, selection, suppressions
 from crm_segments.tagging.entities import entity_profile_id
 from crm_segments.tagging.names import existing_tags, get_or_create_tags

@@ -98,7 +98,7 @@ def test_quote_follow_up_end_to_end(session: Session, session_factory: sessionma
 
 
 def test_init_db_defaults_install_the_workflows_on_the_shipped_segments(session: Session) -> None:
-    from crm_segments.services.defaults import install_defaults
+    from crm_segments.wiring import install_defaults
 
     install_defaults(session=session)
     install_defaults(session=session)

@@ -1,0 +1,44 @@
+"""How the domains are put together, in one place and in order: who hears that profiles changed,
+and which shipped defaults ``init-db`` creates. ``CRMSegments.init_app`` (the composition root)
+registers both; nothing is wired by importing a module."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from crm_segments.automation.template_store import install_templates
+from crm_segments.automation.workflows.files import install_shipped as install_workflows
+from crm_segments.automation.workflows.realtime import on_profiles_changed as enroll_changed_profiles
+from crm_segments.kernel import changes
+from crm_segments.kernel.changes import ProfileListeners
+from crm_segments.segments.prebuilt import install_segments
+from crm_segments.segments.realtime import on_profiles_changed as update_live_segments
+from crm_segments.segments.realtime import refresh_live_segments
+from crm_segments.state import Installer
+from crm_segments.tagging.realtime import on_profiles_changed as retag_changed_profiles
+from crm_segments.tagging.realtime import retag_everyone
+from crm_segments.tagging.shipped import install_shipped_rules
+
+
+def profile_listeners() -> ProfileListeners:
+    # Auto-tags first: segment rules may test the tags they set. Workflows last: they enroll from
+    # the segment entries and tags the others have just written.
+    return ProfileListeners(
+        each=(retag_changed_profiles, update_live_segments, enroll_changed_profiles),
+        whole_base=(retag_everyone, refresh_live_segments, enroll_changed_profiles),
+    )
+
+
+def default_installers() -> tuple[Installer, ...]:
+    # Workflows last: they name the shipped segments and templates.
+    return (install_segments, install_templates, install_shipped_rules, install_workflows)
+
+
+def connect_domains() -> None:
+    """Register the listeners of changed profiles (process-wide: every app registers the same)."""
+    changes.register(profile_listeners())
+
+
+def install_defaults(*, session: Session) -> None:
+    for install in default_installers():
+        install(session)
