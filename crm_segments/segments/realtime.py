@@ -156,7 +156,7 @@ def _update(session: Session, segment: LiveSegment, ids: list[int], *, now: dt.d
 
 
 def on_profiles_changed(session: Session, profile_ids: frozenset[int]) -> None:
-    """Listener for services.changes.profiles_changed."""
+    """Listener for crm_segments.kernel.changes.profiles_changed."""
     reevaluate_profiles(session, profile_ids, now=utcnow())
 
 
