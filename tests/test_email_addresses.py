@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from crm_segments import email_addresses
+from crm_segments.accounts import users
 from crm_segments.email_addresses import AddressRefused, lookup_key, normalize, sendable
 from crm_segments.kernel.errors import ValidationFailed
-from crm_segments.services import users
-from crm_segments.tagging.csv_selection import csv_selection
+from crm_segments.selection.from_csv import csv_selection
 from tests.factories import ProfileFactory
 
 

@@ -65,8 +65,8 @@ def _never_bought(session: Any, customers_id: int, rng: random.Random, top: int)
           "of 'purchased within 30 days', Active and New Customers (20 purchases)", prepare=_prepare)
 def purchase_api(context: BenchContext) -> dict[str, Any]:
     from crm_segments import create_app
+    from crm_segments.accounts.users import create_api_key, create_user
     from crm_segments.cli.server import warm_near_real_time
-    from crm_segments.services.users import create_api_key, create_user
 
     os.environ.setdefault("CRM_SEGMENTS_INSTANCE_DIR", tempfile.mkdtemp(prefix="crm-bench-"))
     app = create_app({"CRM_SEGMENTS_DATABASE_URL": context.database_url, "SECRET_KEY": "bench-" + "x" * 32})

@@ -50,7 +50,7 @@ def _bulk_filter(session: Session, profiles: int) -> dict[str, str]:
 @scenario("tag-bulk-filter", "bulk-tag ~100k profiles selected by a list filter, then undo it",
           prepare=BenchContext.ensure_demo_data)
 def bulk_filter(context: BenchContext) -> dict[str, Any]:
-    from crm_segments.tagging import selection
+    from crm_segments.selection import targets as selection
     from crm_segments.tagging.bulk import bulk_tag, undo_bulk_operation
     from crm_segments.tagging.names import get_or_create_tag
 
@@ -120,7 +120,7 @@ def auto_rules(context: BenchContext) -> dict[str, Any]:
           prepare=BenchContext.ensure_demo_data)
 def add_on_profile_page(context: BenchContext) -> dict[str, Any]:
     from crm_segments import create_app
-    from crm_segments.services.users import create_user
+    from crm_segments.accounts.users import create_user
 
     os.environ.setdefault("CRM_SEGMENTS_INSTANCE_DIR", tempfile.mkdtemp(prefix="crm-bench-"))
     app = create_app({"CRM_SEGMENTS_DATABASE_URL": context.database_url, "SECRET_KEY": "bench-" + "x" * 32})

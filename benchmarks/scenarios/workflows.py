@@ -203,7 +203,7 @@ def _prepare_quote_api(context: BenchContext) -> None:
           prepare=_prepare_quote_api)
 def quote_api(context: BenchContext) -> dict[str, Any]:
     from crm_segments import create_app
-    from crm_segments.services.users import create_api_key, create_user
+    from crm_segments.accounts.users import create_api_key, create_user
 
     os.environ.setdefault("CRM_SEGMENTS_INSTANCE_DIR", tempfile.mkdtemp(prefix="crm-bench-"))
     app = create_app({"CRM_SEGMENTS_DATABASE_URL": context.database_url, "SECRET_KEY": "bench-" + "x" * 32})

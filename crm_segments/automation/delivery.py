@@ -3,7 +3,7 @@ and never back; each provider event is recorded once, so a replayed webhook chan
 
 An ``unknown`` or ``unconfirmed`` message (the sender never heard back) is settled here: any event
 about it proves the provider took it. A hard bounce marks the address bounced; a spam report or an
-unsubscribe event withdraws consent; each writes a consent history row (services/consent.py).
+unsubscribe event withdraws consent; each writes a consent history row (profiles/consent.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from crm_segments.models import Message, MessageEvent, Profile
-from crm_segments.services.consent import Actor, record_bounce, set_consent
+from crm_segments.profiles.consent import Actor, record_bounce, set_consent
 
 # Higher ranks win; equal ranks let a later event replace an earlier one (a bounce after delivery).
 STATUS_RANK = {

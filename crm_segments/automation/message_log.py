@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.models import Enrollment, Message, MessageEvent, Profile, Segment, User, Workflow
 from crm_segments.models.messaging import CHANNELS, MESSAGE_CATEGORIES, MESSAGE_STATUSES
-from crm_segments.services.profile_queries import MAX_QUERY_LENGTH, search_condition
+from crm_segments.profiles.queries import MAX_QUERY_LENGTH, search_condition
 
 MAX_PAGE_SIZE = 1000
 SEARCHED_PROFILES_LOOKED_UP = 5000

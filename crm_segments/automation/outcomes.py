@@ -25,7 +25,7 @@ from sqlalchemy import Table, and_, case, func, or_
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_segments.models import Message, Profile
-from crm_segments.services.consent import Actor, set_consent
+from crm_segments.profiles.consent import Actor, set_consent
 
 from .bulk import update_rows
 from .channel_pauses import CHANNEL_NAMES, pause_channel

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from crm_segments import email_addresses
 from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import Message, Profile, User
-from crm_segments.services.profile_queries import search_condition
+from crm_segments.profiles.queries import search_condition
 
 from .context import RECORD_MODELS
 from .rendering import TemplateProblem, names_used, render_all

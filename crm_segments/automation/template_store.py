@@ -27,8 +27,8 @@ from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.models import MessageTemplate, Workflow
 from crm_segments.models.messaging import CONTENT_TYPES
 from crm_segments.resources import data_path
-from crm_segments.services.deletion import check_deletable, deletion_reason, pause_workflows
-from crm_segments.services.usages import template_users
+from crm_segments.segments.deletion import check_deletable, deletion_reason, pause_workflows
+from crm_segments.segments.usages import template_users
 
 from .context import sample_context
 from .opt_out import opt_out_errors

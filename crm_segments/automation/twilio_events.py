@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from crm_segments.models import Profile
-from crm_segments.services.consent import Actor, restore_after_stop, set_consent
+from crm_segments.profiles.consent import Actor, restore_after_stop, set_consent
 
 from .delivery import DeliveryEvent, record_event
 from .sms_keywords import HELP_WORDS, START_WORDS, STOP_WORDS

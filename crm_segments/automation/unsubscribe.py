@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from crm_segments.models import Message, Profile
-from crm_segments.services.consent import Actor, set_consent
+from crm_segments.profiles.consent import Actor, set_consent
 
 from .delivery import STATUS_RANK
 from .links import UnsubscribeRequest, read_unsubscribe_token

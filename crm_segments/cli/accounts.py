@@ -10,9 +10,9 @@ from contextlib import contextmanager
 import click
 from sqlalchemy.orm import Session
 
+from crm_segments.accounts import management as accounts
 from crm_segments.cli.context import make_app, unit_of_work
 from crm_segments.kernel.errors import Conflict, NotFound, ValidationFailed
-from crm_segments.services import accounts
 from crm_segments.state import get_state
 
 REFUSALS = (ValidationFailed, Conflict, NotFound)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 
 from crm_segments import migrate
+from crm_segments.accounts import users
 from crm_segments.cli.context import make_app, unit_of_work
 from crm_segments.kernel.errors import Conflict, NotFound, ValidationFailed
 from crm_segments.models.users import ROLES
-from crm_segments.services import users
 from crm_segments.state import get_state
 
 

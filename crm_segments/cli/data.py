@@ -11,7 +11,7 @@ import click
 
 from crm_segments.cli.context import make_app, unit_of_work
 from crm_segments.kernel.errors import ValidationFailed
-from crm_segments.services.importer import IMPORT_KINDS, import_csv
+from crm_segments.records.importer import IMPORT_KINDS, import_csv
 
 
 @click.command("import")

@@ -17,6 +17,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm_segments.accounts import users
 from crm_segments.cli.admin import init_database
 from crm_segments.cli.context import configure_logging, make_app, unit_of_work
 from crm_segments.config import instance_dir
@@ -25,7 +26,6 @@ from crm_segments.models import Profile
 from crm_segments.scheduler.runner import SchedulerRunner
 from crm_segments.segments.realtime import reevaluate_profiles as reevaluate_segments
 from crm_segments.segments.refresh import refresh_due_segments
-from crm_segments.services import users
 from crm_segments.state import get_state
 from crm_segments.tagging.auto import run_auto_tag_rules
 from crm_segments.tagging.realtime import reevaluate_profiles as retag_changed_profiles

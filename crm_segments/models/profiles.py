@@ -35,7 +35,7 @@ class Profile(Base):
         ),
         Index("ix_crm_profiles_region_lifecycle", "region", "lifecycle_status", "id"),
         Index("ix_crm_profiles_last_name_id", "last_name", "id"),
-        # Prefix search in the profiles list (services/profile_queries.py): on PostgreSQL a LIKE
+        # Prefix search in the profiles list (profiles/queries.py): on PostgreSQL a LIKE
         # 'abc%' can use a btree index under any collation only with the pattern operator class.
         # Pattern indexes still serve equality lookups (e.g. by email).
         *(

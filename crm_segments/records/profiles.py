@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from crm_segments.models import ConsentChange, Profile
 from crm_segments.models.messaging import CHANNELS
+from crm_segments.profiles.consent import ACTOR_LENGTH
 from crm_segments.schemas import ProfileCreate, ProfileFilters, ProfileOut, ProfileUpdate
-from crm_segments.services.consent import ACTOR_LENGTH
 
 from .derive import record_consent
 from .kind import Kind, WriteContext

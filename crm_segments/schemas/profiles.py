@@ -2,7 +2,7 @@
 
 Consent: ``email_consent`` and ``sms_consent`` are the only consent fields a client sends; when a
 value changes the service records the time and the source (api, import, ui) itself, and a consent
-history row (services/consent.py).
+history row (profiles/consent.py).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ CustomAttributes = Annotated[
 ]
 
 
-# Users' emails are stored lower-cased (services/users.py), so the owner is looked up that way.
+# Users' emails are stored lower-cased (accounts/users.py), so the owner is looked up that way.
 OwnerEmail = Annotated[Email, AfterValidator(str.lower)]
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_segments.models import Profile, SegmentMember
-from crm_segments.services.profile_queries import search_condition
+from crm_segments.profiles.queries import search_condition
 
 EXPORT_CHUNK = 5000
 EXPORT_COLUMNS = ("id", "external_id", "first_name", "last_name", "email", "phone", "company", "city",

@@ -18,8 +18,8 @@ from crm_segments.db import utcnow
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.models import Segment, Workflow
 from crm_segments.models.segments import SEGMENT_KINDS
-from crm_segments.services.deletion import check_deletable, deletion_reason, pause_workflows
-from crm_segments.services.usages import segment_users
+from crm_segments.segments.deletion import check_deletable, deletion_reason, pause_workflows
+from crm_segments.segments.usages import segment_users
 
 from .describe import describe
 from .prebuilt import apply_parameters

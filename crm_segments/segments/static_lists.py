@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from crm_segments.kernel.errors import FieldError, ValidationFailed
+from crm_segments.kernel.sql import line_values
 from crm_segments.models import Profile, Segment, SegmentSizePoint
-from crm_segments.tagging.csv_selection import read_keys
-from crm_segments.tagging.selection import by_ids
-from crm_segments.tagging.sql import line_values
+from crm_segments.selection.from_csv import read_keys
+from crm_segments.selection.targets import by_ids
 
 from .membership import Diff, adjust_member_count, apply_diff, lock_segment
 

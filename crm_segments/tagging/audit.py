@@ -16,8 +16,7 @@ from sqlalchemy.orm import Session
 
 from crm_segments.db import UTCDateTime
 from crm_segments.models import AutoTagRule, BulkOperation, Tag, TagEvent, User
-
-from .entities import owner_profile_id
+from crm_segments.records.entities import owner_profile_id
 
 EVENT_COLUMNS = (
     "entity_type", "entity_id", "profile_id", "tag_id", "tag_name", "action", "source",

@@ -21,13 +21,13 @@ from sqlalchemy import Column, Integer, MetaData, Select, Table, func, insert, l
 from sqlalchemy.orm import Session
 
 from crm_segments.db import UTCDateTime, utcnow
+from crm_segments.kernel.sql import dialect_name, execute_count
 from crm_segments.kernel.unit_of_work import each_in_own_transaction
 from crm_segments.models import AutoTagRule
+from crm_segments.records.entities import entity_model
 
-from .entities import entity_model
 from .rule_sql import RuleSpec, RuleStatements, Scope, Steps, matching_ids
 from .rules import get_rule
-from .sql import dialect_name, execute_count
 
 log = logging.getLogger(__name__)
 MATCHES_TABLE = "crm_rule_matches"

@@ -22,13 +22,13 @@ from sqlalchemy.orm import Session
 
 from crm_segments.db import UTCDateTime, utcnow
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
+from crm_segments.kernel.sql import dialect_name, execute_count, insert_ignore
 from crm_segments.models import BulkOperation, BulkOperationItem, Tag
 from crm_segments.models.tags import BULK_ACTIONS
+from crm_segments.records.entities import suppression_model, tagging_model
+from crm_segments.selection.targets import Selection, count
 
 from .audit import Actor, events_insert
-from .entities import suppression_model, tagging_model
-from .selection import Selection, count
-from .sql import dialect_name, execute_count, insert_ignore
 from .suppressions import rule_for_tag
 
 Items = BulkOperationItem

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.models import Tag
-from crm_segments.services import record_queries
+from crm_segments.records import queries as record_queries
+from crm_segments.selection import targets as selection
+from crm_segments.tagging import bulk
 from crm_segments.tasks.kinds import TaskInput, TaskResult
-
-from . import bulk, selection
 
 # The form fields a selection is built from (the profiles list's and the record lists' filters).
 SELECTION_FIELDS = frozenset({"ids", "q", "region", "lifecycle", "tag", "segment", "segment_id", "status",

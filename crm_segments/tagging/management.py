@@ -3,7 +3,7 @@
 Merging and deleting touch every tagging of a tag, so both are set-based statements per entity
 type, and both write the audit trail for every tagging they change. Renaming and merging rewrite
 the rules and workflows that name the tag (tagging/renames.py); deleting a tag that something uses
-is refused unless its users are detached (services/deletion.py).
+is refused unless its users are detached (segments/deletion.py).
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from sqlalchemy.orm import Session
 
 from crm_segments.db import utcnow
 from crm_segments.kernel.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from crm_segments.kernel.sql import execute_count
 from crm_segments.models import AutoTagRule, Tag, User, Workflow
 from crm_segments.models.tags import TAG_ENTITY_TYPES, normalize_tag_name
-from crm_segments.services.deletion import check_deletable, deletion_reason, pause_workflows
-from crm_segments.services.usages import APPLIES_TAG, Use, tag_users
+from crm_segments.records.entities import suppression_model, tagging_model
+from crm_segments.segments.deletion import check_deletable, deletion_reason, pause_workflows
+from crm_segments.segments.usages import APPLIES_TAG, Use, tag_users
 
 from .audit import Actor, events_insert
-from .entities import suppression_model, tagging_model
 from .names import (
     DEFAULT_COLOR,
     DEFAULT_TAGS_PER_MINUTE,
@@ -33,7 +34,6 @@ from .names import (
     clean_tag_name,
 )
 from .renames import rename_references
-from .sql import execute_count
 
 
 @dataclass(frozen=True)
@@ -272,7 +272,7 @@ def delete_tag(
 
     When something uses the tag, InUse is raised and nothing changes, unless ``on_use`` is
     "detach": then the workflows that use it are paused with the reason. A segment or auto-tag rule
-    whose condition names it always refuses (services/deletion.py says why).
+    whose condition names it always refuses (segments/deletion.py says why).
     """
     now = now or utcnow()
     tag = get_tag(session=session, tag_id=tag_id)

@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 
 from crm_segments.db import utcnow
 from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
+from crm_segments.kernel.sql import execute_count, insert_ignore
 from crm_segments.models import Tag
+from crm_segments.records.entities import entity_profile_id, suppression_model, tagging_model
 
 from .audit import Actor, record_event
-from .entities import entity_profile_id, suppression_model, tagging_model
 from .names import DEFAULT_TAGS_PER_MINUTE, clean_tag_name, find_tag, get_or_create_tag
-from .sql import execute_count, insert_ignore
 from .suppressions import rule_for_tag
 
 HUMAN_SOURCES = ("manual", "api")
@@ -105,13 +105,6 @@ def remove_tag(
                 suppressed_at=now,
             ))
     return TagChange(tag, changed=True, suppressed=suppressed)
-
-
-def entity_tags(*, session: Session, entity_type: str, entity_id: int) -> Sequence[Any]:
-    """The taggings of one entity (each with its ``tag``), by tag name."""
-    model = tagging_model(entity_type)
-    query = select(model).join(Tag, Tag.id == model.tag_id).where(model.entity_id == entity_id)
-    return list(session.scalars(query.order_by(Tag.name_key)))
 
 
 def taggings_by_entity(

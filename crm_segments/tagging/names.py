@@ -13,10 +13,9 @@ from sqlalchemy.orm import Session
 from crm_segments.config import DEFAULT_TAGS_PER_REQUEST, DEFAULT_TAGS_PER_USER_PER_MINUTE
 from crm_segments.db import utcnow
 from crm_segments.kernel.errors import FieldError, RateLimited, ValidationFailed
+from crm_segments.kernel.sql import dialect_name, execute_count, insert_ignore
 from crm_segments.models import Tag
 from crm_segments.models.tags import TAG_NAME_MAX, normalize_tag_name
-
-from .sql import dialect_name, execute_count, insert_ignore
 
 # Letters and digits of any script, spaces and a few punctuation marks. Commas are out so a list
 # of names can be typed "a, b"; quotes, angle brackets and control characters are out so a name

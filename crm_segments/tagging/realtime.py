@@ -23,13 +23,13 @@ from sqlalchemy import ColumnElement, Integer, bindparam, select
 from sqlalchemy.orm import Session
 
 from crm_segments.db import UTCDateTime, utcnow
+from crm_segments.kernel.sql import dialect_name
 from crm_segments.models import AutoTagRule
+from crm_segments.records.entities import entity_model
 from crm_segments.segments.periods import BoundNow, today
 
 from .auto import enabled_rules, run_rule, run_steps
-from .entities import entity_model
 from .rule_sql import RuleSpec, RuleStatements, Steps, matching_ids
-from .sql import dialect_name
 
 log = logging.getLogger(__name__)
 ONE_BY_ONE = 20  # up to this many changed profiles, each is re-evaluated with the cached statements

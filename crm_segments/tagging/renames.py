@@ -3,7 +3,7 @@
 Segment rules, auto-tag rule conditions, workflow branch and goal rules and add/remove-tag steps
 name tags (a workflow's trigger keeps the name too, for its editor and exports); they are rewritten
 to the new name, or to the surviving tag's name after a merge. Rules are rewritten through the
-parsed tree (services/usages.py), so only tag conditions change.
+parsed tree (segments/usages.py), so only tag conditions change.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from crm_segments.models import AutoTagRule, Segment, Workflow
 from crm_segments.models.tags import normalize_tag_name
 from crm_segments.segments.rules import TagCondition
-from crm_segments.services.usages import TAG_STEPS, rule_nodes
+from crm_segments.segments.usages import TAG_STEPS, rule_nodes
 
 Renames = Mapping[str, str]  # normalized old name -> new name
 

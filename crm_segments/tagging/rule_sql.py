@@ -29,14 +29,14 @@ from sqlalchemy import (
     select,
 )
 
+from crm_segments.kernel.sql import insert_ignore
 from crm_segments.models import AutoTagRule
+from crm_segments.records.entities import suppression_model, tagging_model
 from crm_segments.segments.compiler import compile_record_rule, compile_rule
 from crm_segments.segments.periods import Now
 
 from .audit import Actor, events_insert
-from .entities import suppression_model, tagging_model
 from .rules import parse_condition
-from .sql import insert_ignore
 
 TAGGING_COLUMNS = ["entity_id", "tag_id", "source", "added_at", "rule_id"]
 Steps = tuple[Executable, ...]

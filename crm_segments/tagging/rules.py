@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.models import AutoTagRule
 from crm_segments.models.tags import AUTO_TAG_MODES
+from crm_segments.records.entities import check_entity_type
 from crm_segments.segments.rules import Rule, RuleError, parse_rule
 
-from .entities import check_entity_type
 from .manual import resolve_tag
 from .names import DEFAULT_TAGS_PER_MINUTE
 

@@ -10,10 +10,9 @@ from collections.abc import Sequence
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.sql import execute_count
 from crm_segments.models import AutoTagRule, Tag
-
-from .entities import suppression_model
-from .sql import execute_count
+from crm_segments.records.entities import suppression_model
 
 
 def rule_for_tag(session: Session, entity_type: str, tag_id: int) -> int | None:

@@ -44,7 +44,7 @@ KINDS: dict[str, TaskKind] = {
     "bulk_tag": TaskKind("Bulk tagging", "crm_segments.tagging.bulk_task:bulk_tag_task", ("admin", "sales")),
     "auto_tag_rule": TaskKind("Auto-tag rule run", "crm_segments.tagging.rule_task:run_rule_task",
                               ("admin",)),
-    "csv_import": TaskKind("CSV import", "crm_segments.services.import_task:import_task", ("admin",)),
+    "csv_import": TaskKind("CSV import", "crm_segments.records.import_task:import_task", ("admin",)),
 }
 
 

@@ -15,10 +15,10 @@ from werkzeug.wrappers import Response
 from wtforms import PasswordField, SubmitField
 from wtforms.validators import DataRequired, EqualTo
 
+from crm_segments.accounts import management as accounts
 from crm_segments.accounts.password_policy import MIN_LENGTH
 from crm_segments.kernel.errors import Conflict, ValidationFailed
 from crm_segments.models import ApiKey, User
-from crm_segments.services import accounts
 from crm_segments.web.auth import role_required, wait_phrase
 from crm_segments.web.db import db_session
 from crm_segments.web.signin_limits import failed_attempt, refused_with

@@ -14,8 +14,9 @@ from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
+from crm_segments.accounts import management as accounts
+from crm_segments.accounts import users
 from crm_segments.models import User
-from crm_segments.services import accounts, users
 from crm_segments.web.db import db_session, reads_only, writing_session
 from crm_segments.web.limits import MAX_PATH_ID
 from crm_segments.web.signin_limits import failed_attempt, refused_with

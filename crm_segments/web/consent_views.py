@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import ConsentChange, Profile
-from crm_segments.services import consent
+from crm_segments.profiles import consent
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
 from crm_segments.web.profile_sections import ProfileSection, add_profile_section

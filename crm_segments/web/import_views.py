@@ -9,7 +9,7 @@ from flask_wtf.file import FileField, FileRequired
 from werkzeug.wrappers import Response
 from wtforms import SelectField
 
-from crm_segments.services.importer import IMPORT_KINDS, columns_of
+from crm_segments.records.importer import IMPORT_KINDS, columns_of
 from crm_segments.web.auth import role_required
 from crm_segments.web.task_views import queue_task
 from crm_segments.web.ui import bp

@@ -8,7 +8,8 @@ from flask import abort, current_app, render_template, request, url_for
 
 from crm_segments.kernel.errors import NotFound, ValidationFailed
 from crm_segments.models.profiles import LIFECYCLE_STATUSES
-from crm_segments.services import profile_details, profile_queries
+from crm_segments.profiles import details as profile_details
+from crm_segments.profiles import queries as profile_queries
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
 from crm_segments.web.paging import cursor_arg

@@ -9,8 +9,9 @@ from flask import abort, current_app, redirect, render_template, request, url_fo
 from werkzeug.wrappers import Response
 
 from crm_segments.kernel.errors import NotFound, ValidationFailed
-from crm_segments.services import record_details, record_queries
-from crm_segments.services.record_queries import KINDS_BY_PATH, RecordKind
+from crm_segments.records import details as record_details
+from crm_segments.records import queries as record_queries
+from crm_segments.records.queries import KINDS_BY_PATH, RecordKind
 from crm_segments.tagging import audit
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session

@@ -37,13 +37,13 @@ from crm_segments.kernel.errors import Conflict, FieldError, NotFound, Validatio
 from crm_segments.models import Profile, Segment, SegmentMember, Workflow
 from crm_segments.models.segments import SEGMENT_KINDS
 from crm_segments.segments import cohorts, members, preview, reports, service, static_lists
+from crm_segments.segments.deletion import InUse
 from crm_segments.segments.explain import explain
 from crm_segments.segments.prebuilt import reset_to_shipped
 from crm_segments.segments.query_errors import QueryFailed, failure_message
 from crm_segments.segments.rule_metadata import rule_metadata
 from crm_segments.segments.rules import RuleError, parse_rule
-from crm_segments.services.deletion import InUse
-from crm_segments.services.usages import segment_users
+from crm_segments.segments.usages import segment_users
 from crm_segments.state import get_state
 from crm_segments.tasks.queue import active_task
 from crm_segments.web.auth import role_required

@@ -16,10 +16,10 @@ from wtforms import RadioField, StringField
 
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, RateLimited, ValidationFailed
 from crm_segments.models import BulkOperation, Segment, Tag, User
-from crm_segments.services import record_queries
+from crm_segments.records import queries as record_queries
+from crm_segments.selection.from_csv import csv_selection
 from crm_segments.tagging import bulk
 from crm_segments.tagging.bulk_task import SELECTION_FIELDS, check_action, selection_for, summary
-from crm_segments.tagging.csv_selection import csv_selection
 from crm_segments.tagging.names import existing_tags, get_or_create_tags
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session

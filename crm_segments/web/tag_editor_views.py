@@ -17,8 +17,8 @@ from werkzeug.wrappers import Response
 
 from crm_segments.kernel.errors import NotFound, RateLimited, ValidationFailed
 from crm_segments.models import Job, Opportunity, Profile, Quote, Tag
+from crm_segments.records.entities import entity_profile_id
 from crm_segments.tagging import audit, manual, suppressions
-from crm_segments.tagging.entities import entity_profile_id
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
 from crm_segments.web.profile_sections import ProfileSection, add_profile_section

@@ -27,7 +27,7 @@ from crm_segments.kernel.errors import (
     ValidationFailed,
 )
 from crm_segments.models import Tag
-from crm_segments.services.deletion import InUse
+from crm_segments.segments.deletion import InUse
 from crm_segments.state import get_state
 from crm_segments.tagging import management
 from crm_segments.tagging.names import DEFAULT_COLOR

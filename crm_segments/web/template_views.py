@@ -27,8 +27,8 @@ from crm_segments.automation.template_store import (
 from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.models import Profile
 from crm_segments.models.messaging import CHANNELS, CONTENT_TYPES
-from crm_segments.services.deletion import InUse
-from crm_segments.services.usages import template_users
+from crm_segments.segments.deletion import InUse
+from crm_segments.segments.usages import template_users
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session, reads_only, writing_session
 from crm_segments.web.ui import bp

@@ -11,10 +11,10 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 import crm_segments.models  # noqa: F401  (fills Base.metadata)
+from crm_segments.accounts import users
 from crm_segments.automation.dispatch import dispatch_due
 from crm_segments.config import Settings
 from crm_segments.models import ChannelPause, Message
-from crm_segments.services import users
 from tests.factories import UserFactory
 from tests.fakes import FakeSendGrid
 from tests.signed_in import csrf_token_from, login

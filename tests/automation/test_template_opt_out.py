@@ -12,11 +12,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_segments.accounts import users
 from crm_segments.automation.template_store import check_parts, save_template, shipped_templates
 from crm_segments.automation.workflows.editing import create_workflow
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import MessageTemplate
-from crm_segments.services import users
 from tests.factories import AdminFactory, TagFactory
 
 pytestmark = pytest.mark.usefixtures("backend")

@@ -23,6 +23,7 @@ from werkzeug.routing import Rule
 from werkzeug.serving import make_server
 
 from crm_segments import create_app
+from crm_segments.accounts import users
 from crm_segments.automation.links import unsubscribe_token
 from crm_segments.automation.template_store import save_template
 from crm_segments.cli.admin import init_database
@@ -39,7 +40,6 @@ from crm_segments.models import (
     Workflow,
 )
 from crm_segments.models.tasks import BackgroundTask
-from crm_segments.services import users
 from crm_segments.state import get_state
 from crm_segments.tagging import management, manual
 from tests.browser.conftest import CHROMIUM_ARGS

@@ -41,6 +41,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
 from crm_segments import create_app
+from crm_segments.accounts import users
 from crm_segments.automation.workflows import editing
 from crm_segments.cli.admin import init_database
 from crm_segments.cli.context import unit_of_work
@@ -50,7 +51,6 @@ from crm_segments.demo.seed import seed_demo
 from crm_segments.kernel.sqlite_writers import waited_in_this_thread
 from crm_segments.models import Profile, User
 from crm_segments.scheduler.runner import SchedulerRunner
-from crm_segments.services import users
 from crm_segments.state import get_state
 from crm_segments.tagging import management
 from tests.browser.conftest import CHROMIUM_ARGS

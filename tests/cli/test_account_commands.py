@@ -14,10 +14,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from crm_segments import migrate
+from crm_segments.accounts import users
 from crm_segments.cli import main
 from crm_segments.db import make_engine
 from crm_segments.models import ApiKey, User
-from crm_segments.services import users
 from tests.databases import postgres_reachable, private_postgres_database, skip_or_fail
 
 ADMIN, SALES = "ada@example.com", "sam@example.com"

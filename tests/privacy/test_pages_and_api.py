@@ -8,8 +8,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm_segments.accounts import users
 from crm_segments.models import Erasure, MessageEvent, Profile, User
-from crm_segments.services import users
 from crm_segments.state import get_state
 from tests.factories import ProfileFactory, UserFactory
 from tests.signed_in import csrf_token_from

@@ -20,11 +20,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from crm_segments.accounts import users
 from crm_segments.cli import context, main
 from crm_segments.cli import segments as segments_cli
 from crm_segments.models import Segment
 from crm_segments.segments.query_errors import failure_message
-from crm_segments.services import users
 from crm_segments.state import get_state
 from tests.factories import AdminFactory
 from tests.segments.query_world import (

@@ -11,9 +11,9 @@ from werkzeug.serving import make_server
 
 import crm_segments.models  # noqa: F401  (fills Base.metadata)
 from crm_segments import create_app
+from crm_segments.accounts import users
 from crm_segments.db import Base
 from crm_segments.models import Profile
-from crm_segments.services import users
 from crm_segments.state import get_state
 from tests.browser.conftest import (  # noqa: F401  (fixture)
     ADMIN_EMAIL,

@@ -9,8 +9,8 @@ from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 from sqlalchemy.orm import Session
 
+from crm_segments.accounts import users
 from crm_segments.models import Segment
-from crm_segments.services import users
 from tests.factories import AdminFactory, ProfileFactory, UserFactory
 from tests.web.api.conftest import Api
 

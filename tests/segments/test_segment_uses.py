@@ -11,12 +11,12 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from crm_segments.accounts import users
 from crm_segments.automation.workflows.files import to_definition
 from crm_segments.models import AutoTagRule, Segment, User, Workflow
+from crm_segments.segments.deletion import InUse
 from crm_segments.segments.service import delete_segment, update_segment
-from crm_segments.services import users
-from crm_segments.services.deletion import InUse
-from crm_segments.services.usages import segment_users
+from crm_segments.segments.usages import segment_users
 from tests.automation.workflows.helpers import active_workflow, definition
 from tests.factories import AdminFactory, TagFactory, UserFactory
 from tests.signed_in import csrf_token_from

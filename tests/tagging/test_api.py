@@ -9,8 +9,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_segments.accounts import users
 from crm_segments.models import AutoTagRule, BulkOperation, ProfileTag, Tag
-from crm_segments.services import users
 from tests.factories import ProfileFactory, ProfileTagFactory, QuoteFactory, TagFactory, UserFactory
 from tests.web.api.conftest import Api
 

@@ -13,7 +13,7 @@ from crm_segments.models import (
     QuoteTag,
     SegmentMember,
 )
-from crm_segments.tagging import selection
+from crm_segments.selection import targets as selection
 from crm_segments.tagging.bulk import bulk_tag, undo_bulk_operation
 from crm_segments.tagging.manual import add_tag, remove_tag
 from tests.factories import ProfileFactory, ProfileTagFactory, QuoteFactory, TagFactory, UserFactory

@@ -6,8 +6,8 @@ from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import BulkOperation, ProfileTag
+from crm_segments.selection.from_csv import csv_selection
 from crm_segments.tagging.bulk import bulk_tag
-from crm_segments.tagging.csv_selection import csv_selection
 from tests.factories import ProfileFactory, TagFactory
 
 from .helpers import tagged_ids

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_segments.models import AutoTagRule, BulkOperation, ProfileTag, Tag, User
-from crm_segments.tagging import selection
+from crm_segments.selection import targets as selection
 from crm_segments.tagging.bulk import bulk_tag
 from crm_segments.tagging.rules import create_rule
 from tests.factories import ProfileFactory, ProfileTagFactory, QuoteFactory, TagFactory, UserFactory

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from crm_segments.db import make_engine, utcnow
 from crm_segments.models import Profile, ProfileTag, Tag, TagEvent
-from crm_segments.tagging import selection
+from crm_segments.selection import targets as selection
 from crm_segments.tagging.bulk import bulk_tag
 from crm_segments.tagging.manual import add_tag
 from tests.factories import ProfileFactory, TagFactory, bind_session

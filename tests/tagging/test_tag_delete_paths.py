@@ -9,8 +9,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from crm_segments.accounts import users
 from crm_segments.models import Segment, Tag, User, Workflow
-from crm_segments.services import users
 from tests.automation.workflows.helpers import active_workflow, definition
 from tests.factories import TagFactory, UserFactory
 from tests.web.api.conftest import Api

@@ -17,11 +17,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from crm_segments.accounts import users
 from crm_segments.config import DEFAULT_TAGS_PER_REQUEST, ConfigError, settings_from_config
 from crm_segments.db import Base, make_engine, make_session_factory, utcnow
 from crm_segments.kernel.errors import Forbidden, RateLimited, ValidationFailed
 from crm_segments.models import AutoTagRule, Tag, User
-from crm_segments.services import users
 from crm_segments.state import get_state
 from crm_segments.tagging.management import create_tag, update_tag
 from crm_segments.tagging.names import get_or_create_tag, get_or_create_tags

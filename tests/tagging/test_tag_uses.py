@@ -16,9 +16,9 @@ from crm_segments.automation.workflows.triggers import enroll_from_events
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import AutoTagRule, Segment, Tag, Workflow
 from crm_segments.segments.compiler import compile_rule
+from crm_segments.segments.deletion import InUse
 from crm_segments.segments.rules import parse_rule
-from crm_segments.services.deletion import InUse
-from crm_segments.services.usages import APPLIES_TAG, tag_users
+from crm_segments.segments.usages import APPLIES_TAG, tag_users
 from crm_segments.tagging.management import delete_tag, merge_tags, update_tag
 from crm_segments.tagging.manual import add_tag
 from tests.automation.workflows.helpers import T0, active_workflow, definition, enrollments

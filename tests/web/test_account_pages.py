@@ -11,8 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm_segments.accounts import users
 from crm_segments.models import ApiKey, User
-from crm_segments.services import users
 from tests.factories import DEFAULT_PASSWORD, AdminFactory
 from tests.web.conftest import csrf_token_from, login
 from tests.web.test_signin_limits import make_app

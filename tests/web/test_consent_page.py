@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from crm_segments.models import ConsentChange, Profile, User
-from crm_segments.services import consent
+from crm_segments.profiles import consent
 from tests.factories import ProfileFactory
 from tests.signed_in import csrf_token_from
 

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_segments.accounts import users
 from crm_segments.automation.workflows.lifecycle import set_status
 from crm_segments.db import utcnow
 from crm_segments.models import (
@@ -27,7 +28,6 @@ from crm_segments.models import (
     Workflow,
 )
 from crm_segments.scheduler.jobs import run_job
-from crm_segments.services import users
 from crm_segments.state import get_state
 from crm_segments.wiring import install_defaults
 from tests.factories import AdminFactory, QuoteFactory

@@ -12,10 +12,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_segments.accounts import users
 from crm_segments.models import BulkOperation, JobTag, OpportunityTag, ProfileTag, QuoteTag, Tag
-from crm_segments.services import users
-from crm_segments.services.record_queries import filtered_record_ids_select, validate_record_filter
-from crm_segments.tagging import selection
+from crm_segments.records.queries import filtered_record_ids_select, validate_record_filter
+from crm_segments.selection import targets as selection
 from tests.factories import (
     JobFactory,
     OpportunityFactory,

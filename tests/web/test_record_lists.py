@@ -13,8 +13,8 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import ValidationFailed
-from crm_segments.services import record_queries
-from crm_segments.services.record_queries import filtered_record_ids_select, validate_record_filter
+from crm_segments.records import queries as record_queries
+from crm_segments.records.queries import filtered_record_ids_select, validate_record_filter
 from tests.factories import (
     JobFactory,
     JobTagFactory,

@@ -7,8 +7,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from crm_segments.accounts import management as accounts
 from crm_segments.models import User
-from crm_segments.services import accounts
 from tests.web.conftest import csrf_token_from, login
 
 

@@ -15,9 +15,9 @@ from sqlalchemy.engine import make_url
 from werkzeug.security import generate_password_hash
 
 from crm_segments import create_app, passwords
+from crm_segments.accounts import users
 from crm_segments.db import Base, make_engine
 from crm_segments.models import User
-from crm_segments.services import users
 from crm_segments.state import get_state
 from tests.databases import postgres_reachable, private_postgres_database, skip_or_fail
 from tests.signed_in import login

@@ -15,11 +15,11 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Engine, make_url
 
 from crm_segments import create_app
+from crm_segments.accounts import users
 from crm_segments.db import Base, make_engine, utcnow
 from crm_segments.models import BackgroundTask, Profile, Segment, Tag
 from crm_segments.segments.members import EXPORT_CHUNK
 from crm_segments.segments.refresh import run_refresh
-from crm_segments.services import users
 from crm_segments.state import get_state
 from crm_segments.tasks import worker
 from crm_segments.tasks.worker import TaskWorker, run_pending_tasks

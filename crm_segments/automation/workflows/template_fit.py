@@ -72,7 +72,7 @@ def step_fit_errors(source: TemplateSource, *, trigger_type: str, config: Mappin
 
 def template_fit_errors(session: Session, source: TemplateSource) -> list[FieldError]:
     """An edited template against every workflow that sends it (archived ones send nothing)."""
-    from crm_segments.services.usages import template_users
+    from crm_segments.segments.usages import template_users
 
     errors: list[FieldError] = []
     seen: set[int] = set()

@@ -39,8 +39,8 @@ from sqlalchemy.orm import Session
 
 from crm_segments.db import UTCDateTime
 from crm_segments.kernel.id_arrays import id_array
+from crm_segments.kernel.sql import execute_count, id_values
 from crm_segments.models import Enrollment, ProfileTag, SegmentEvent, SegmentMember, TagEvent, Workflow
-from crm_segments.tagging.sql import execute_count, id_values
 
 from .records import RECORD_MODELS, record_pick, status_column
 from .reentry import reentry_allowed

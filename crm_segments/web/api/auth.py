@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Response, current_app, g, request
 
+from crm_segments.accounts import users
 from crm_segments.db import READ_ONLY, utcnow
 from crm_segments.models import User
-from crm_segments.services import users
 from crm_segments.state import get_state
 from crm_segments.web.db import db_session
 

@@ -11,9 +11,9 @@ from pydantic import BaseModel, Field
 
 from crm_segments.kernel.errors import NotFound
 from crm_segments.models import Profile
+from crm_segments.profiles import consent
 from crm_segments.records.validation import validate
 from crm_segments.schemas._base import InputModel, OutputModel
-from crm_segments.services import consent
 from crm_segments.web.db import db_session
 
 from .routes import Route

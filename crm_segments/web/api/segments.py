@@ -14,9 +14,9 @@ from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import Profile, Segment
 from crm_segments.records.validation import validate
 from crm_segments.segments import members, preview, reports, service, static_lists
+from crm_segments.segments.deletion import InUse
 from crm_segments.segments.prebuilt import reset_to_shipped
 from crm_segments.segments.refresh import run_refresh
-from crm_segments.services.deletion import InUse
 from crm_segments.state import get_state
 from crm_segments.web.db import db_session, reads_only
 

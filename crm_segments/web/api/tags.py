@@ -14,11 +14,12 @@ from flask import Response, current_app, g, jsonify, request
 
 from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.models import AutoTagRule, BulkOperation, Tag
+from crm_segments.records.entities import entity_profile_id, entity_tags
 from crm_segments.records.validation import validate
-from crm_segments.services.deletion import InUse
+from crm_segments.segments.deletion import InUse
+from crm_segments.selection import targets as selection
 from crm_segments.state import get_state
-from crm_segments.tagging import auto, bulk, management, manual, rules, selection, suppressions
-from crm_segments.tagging.entities import entity_profile_id
+from crm_segments.tagging import auto, bulk, management, manual, rules, suppressions
 from crm_segments.tagging.names import existing_tags, get_or_create_tags
 from crm_segments.web.db import db_session
 
@@ -136,7 +137,7 @@ def _entity_tags(entity_type: str, entity_id: int) -> dict[str, Any]:
     session = db_session()
     kind, key = entity_type, entity_id
     entity_profile_id(session=session, entity_type=kind, entity_id=key)  # NotFound (404) if missing
-    taggings = manual.entity_tags(session=session, entity_type=kind, entity_id=key)
+    taggings = entity_tags(session=session, entity_type=kind, entity_id=key)
     suppressed = suppressions.entity_suppressions(session=session, entity_type=kind, entity_id=key)
     return EntityTags.model_validate({
         "items": [{"tag": tag_out(t.tag), "source": t.source, "added_by_id": t.added_by_id,

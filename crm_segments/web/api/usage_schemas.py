@@ -8,7 +8,7 @@ from flask import Response, jsonify
 from pydantic import BaseModel, Field
 
 from crm_segments.schemas._base import InputModel
-from crm_segments.services.deletion import InUse
+from crm_segments.segments.deletion import InUse
 
 
 class OnUseParams(InputModel):

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from crm_segments.automation.template_store import delete_template
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import MessageTemplate, User, Workflow
-from crm_segments.services.deletion import InUse
-from crm_segments.services.usages import template_users
+from crm_segments.segments.deletion import InUse
+from crm_segments.segments.usages import template_users
 from tests.signed_in import csrf_token_from
 
 from .helpers import EMAIL_TEMPLATE, active_workflow, definition, make_segment

@@ -9,8 +9,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm_segments.accounts import users
 from crm_segments.models import ApiKey
-from crm_segments.services import users
 from tests.factories import UserFactory
 from tests.records.conftest import changed  # noqa: F401  (fixture shared with the service tests)
 

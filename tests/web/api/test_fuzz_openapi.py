@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy.orm import Session
 
-from crm_segments.services import users
+from crm_segments.accounts import users
 from crm_segments.web.api import ROUTES
 from crm_segments.web.api.openapi import build_spec
 from tests.factories import ProfileFactory, UserFactory

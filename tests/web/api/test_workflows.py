@@ -10,8 +10,8 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_segments.accounts import users
 from crm_segments.models import Enrollment, EnrollmentStep
-from crm_segments.services import users
 from tests.automation.workflows.helpers import T0, definition, enter, make_segment
 from tests.factories import AdminFactory, ProfileFactory
 

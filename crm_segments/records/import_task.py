@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import User
-from crm_segments.services.importer import import_csv
+from crm_segments.records.importer import import_csv
 from crm_segments.tasks.kinds import TaskInput, TaskResult
 
 ERRORS_KEPT = 1000  # a file can have many bad rows; the page lists this many

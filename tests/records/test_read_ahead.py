@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from crm_segments.kernel.errors import FieldError, ValidationFailed
-from crm_segments.services.csv_rows import CsvRow
-from crm_segments.services.read_ahead import ReadAhead
+from crm_segments.records.csv_rows import CsvRow
+from crm_segments.records.read_ahead import ReadAhead
 
 
 def _check(row: CsvRow) -> tuple[dict[str, Any] | None, list[FieldError]]:

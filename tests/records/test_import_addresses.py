@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import Profile
-from crm_segments.services.importer import import_csv
+from crm_segments.records.importer import import_csv
 from tests.factories import ProfileFactory
 
 

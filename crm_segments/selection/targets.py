@@ -14,12 +14,11 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
+from crm_segments.kernel.sql import id_values
 from crm_segments.models import Segment, SegmentMember
-from crm_segments.services.profile_queries import filtered_profile_ids_select
-from crm_segments.services.record_queries import filtered_record_ids_select, validate_record_filter
-
-from .entities import check_entity_type, entity_model
-from .sql import id_values
+from crm_segments.profiles.queries import filtered_profile_ids_select
+from crm_segments.records.entities import check_entity_type, entity_model
+from crm_segments.records.queries import filtered_record_ids_select, validate_record_filter
 
 MAX_IDS = 100_000
 

@@ -22,7 +22,7 @@ from itertools import islice
 from typing import Any
 
 from crm_segments.kernel.errors import FieldError
-from crm_segments.services.csv_rows import CsvRow
+from crm_segments.records.csv_rows import CsvRow
 
 AHEAD = 1  # chunks read and validated ahead of the one being written: memory stays flat
 YIELD_EVERY = 16  # rows (≈ 20 µs each) between two offers of the interpreter to the writer

@@ -19,9 +19,9 @@ from crm_segments.db import utcnow
 from crm_segments.kernel import changes
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import AutoTagRule, Enrollment, Profile, Segment, SegmentMember, Tag
-from crm_segments.services.importer import import_csv
+from crm_segments.records.importer import import_csv
+from crm_segments.selection.targets import by_ids
 from crm_segments.tagging.bulk import bulk_tag
-from crm_segments.tagging.selection import by_ids
 from tests.automation.workflows.helpers import active_workflow
 
 REGION = "Norte"

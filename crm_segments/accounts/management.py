@@ -14,10 +14,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from crm_segments.accounts import password_policy
+from crm_segments.accounts.users import find_user_by_email
 from crm_segments.db import utcnow
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.models import ApiKey, User
-from crm_segments.services.users import find_user_by_email
 
 
 def check_password_policy(password: str, *, email: str = "", field: str = "password") -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import User, Workflow
-from crm_segments.services.usages import Use
+from crm_segments.segments.usages import Use
 
 OnUse = Literal["refuse", "detach"]
 ON_USE: tuple[OnUse, ...] = ("refuse", "detach")

@@ -1,14 +1,15 @@
-"""The entity types that carry tags, and the tables behind each."""
+"""The entity types that carry tags, the tables behind each, and one entity's tags."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
-from crm_segments.models import SUPPRESSION_MODELS, TAGGING_MODELS, Job, Opportunity, Profile, Quote
+from crm_segments.models import SUPPRESSION_MODELS, TAGGING_MODELS, Job, Opportunity, Profile, Quote, Tag
 from crm_segments.models.tags import TAG_ENTITY_TYPES
 
 ENTITY_MODELS: dict[str, Any] = {
@@ -53,3 +54,10 @@ def entity_profile_id(*, session: Session, entity_type: str, entity_id: int) -> 
     if profile_id is None:
         raise NotFound(f"{entity_type}: no {entity_type} with id {entity_id}")
     return int(profile_id)
+
+
+def entity_tags(*, session: Session, entity_type: str, entity_id: int) -> Sequence[Any]:
+    """The taggings of one entity (each with its ``tag``), by tag name."""
+    model = tagging_model(entity_type)
+    query = select(model).join(Tag, Tag.id == model.tag_id).where(model.entity_id == entity_id)
+    return list(session.scalars(query.order_by(Tag.name_key)))

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import ConsentChange, Profile
+from crm_segments.profiles import consent
 from crm_segments.records import KINDS, WriteContext, crud
-from crm_segments.services import consent
-from crm_segments.services.importer import import_csv
+from crm_segments.records.importer import import_csv
 from tests.factories import AdminFactory, ProfileFactory
 
 pytestmark = pytest.mark.usefixtures("backend")

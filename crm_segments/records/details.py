@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import NotFound
 from crm_segments.models import Job, JobLine, Product, Profile, Quote, QuoteLine
-from crm_segments.services.record_queries import RecordKind, record_kind
-from crm_segments.tagging import manual
+from crm_segments.records.entities import entity_tags
+from crm_segments.records.queries import RecordKind, record_kind
 
 LINKED_SHOWN = 20
 
@@ -55,7 +55,7 @@ def record_detail(*, session: Session, entity_type: str, record_id: int) -> Reco
         raise NotFound(f"{entity_type}: no {entity_type} with id {record_id}")
     profile = session.get(Profile, record.profile_id)
     assert profile is not None  # records are deleted with their profile
-    taggings = manual.entity_tags(session=session, entity_type=entity_type, entity_id=record_id)
+    taggings = entity_tags(session=session, entity_type=entity_type, entity_id=record_id)
     extra: dict[str, Any] = {}
     if entity_type == "quote":
         extra["lines"] = _lines(session, QuoteLine, QuoteLine.quote_id, record_id)

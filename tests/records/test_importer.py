@@ -22,7 +22,7 @@ from crm_segments.models import (
     QuoteLine,
     SupportTicket,
 )
-from crm_segments.services.importer import ImportReport, import_csv
+from crm_segments.records.importer import ImportReport, import_csv
 from tests.factories import CategoryFactory, JobFactory, ProductFactory, ProfileFactory, QuoteFactory
 
 

@@ -38,8 +38,8 @@ from crm_segments.kernel.keyset import DEFAULT_PAGE_SIZE, keyset_page
 from crm_segments.models import Job, Opportunity, Profile, Quote, Tag
 from crm_segments.models.records import JOB_STATUSES, OPPORTUNITY_STAGES, QUOTE_STATUSES
 from crm_segments.models.tags import normalize_tag_name
-from crm_segments.services.profile_queries import MAX_QUERY_LENGTH, search_condition
-from crm_segments.tagging.entities import tagging_model
+from crm_segments.profiles.queries import MAX_QUERY_LENGTH, search_condition
+from crm_segments.records.entities import tagging_model
 
 MAX_AMOUNT = Decimal("999999999999.99")  # the Money column's largest value
 

@@ -58,16 +58,16 @@ from crm_segments.kernel.changes import profiles_changed
 from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import ConsentChange, Job, JobLine, Profile, Quote, QuoteLine, User
 from crm_segments.models.messaging import CHANNELS
+from crm_segments.profiles.consent import ACTOR_LENGTH
 from crm_segments.records import KINDS, Kind, WriteContext
+from crm_segments.records.csv_rows import CsvRow, read_rows
 from crm_segments.records.derive import complete_line
 from crm_segments.records.kind import Reference
 from crm_segments.records.prepare import CHUNK, Pending, key_sets, lookup, prepare, resolve_references
+from crm_segments.records.read_ahead import ReadAhead
 from crm_segments.records.references import PRODUCT
 from crm_segments.records.validation import field_errors
 from crm_segments.schemas import JobLineImport, QuoteLineImport
-from crm_segments.services.consent import ACTOR_LENGTH
-from crm_segments.services.csv_rows import CsvRow, read_rows
-from crm_segments.services.read_ahead import ReadAhead
 
 
 @dataclass(frozen=True)

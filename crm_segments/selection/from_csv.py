@@ -18,10 +18,9 @@ from sqlalchemy.orm import Session
 
 from crm_segments import email_addresses
 from crm_segments.kernel.errors import FieldError, ValidationFailed
+from crm_segments.kernel.sql import line_values
 from crm_segments.models import Profile
-
-from .selection import Selection
-from .sql import line_values
+from crm_segments.selection.targets import Selection
 
 KEY_COLUMNS = ("email", "external_id")
 MAX_ROWS = 100_000

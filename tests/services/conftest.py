@@ -1,1 +1,0 @@
-from tests.records.conftest import changed  # noqa: F401  (fixture shared with the record tests)
