@@ -2,8 +2,8 @@
 """Set up a virtual environment and run crm-segments or its tests; needs only Python 3.11+.
 
     python3 dev.py run     install, migrate, seed demo data, start the web UI and scheduler
-    python3 dev.py test    install with test tools (and Chromium, as root on Debian), run ruff and mypy,
-                           then the whole suite
+    python3 dev.py test    install with test tools (and Chromium, as root on Debian), run ruff, mypy and
+                           lint-imports (the layers of imports), then the whole suite
 
 Extra arguments go to the command (e.g. `python3 dev.py test -k segments`).
 """
@@ -69,9 +69,12 @@ def main(argv: list[str]) -> int:
         return subprocess.call([str(BIN / "crm-segments"), "run", *rest])
     ensure_environment("[test]")
     ensure_browser()
-    for check in (["ruff", "check", "."], ["mypy"]):  # lint and types first: a failure stops the run
-        print(f"Running {' '.join(check)} ...", flush=True)
-        status = subprocess.call([str(PYTHON), "-m", *check])
+    # Lint, types and the layers of imports first (pyproject.toml's contracts): a failure stops the run.
+    checks = {"ruff check .": [str(PYTHON), "-m", "ruff", "check", "."], "mypy": [str(PYTHON), "-m", "mypy"],
+              "lint-imports": [str(BIN / "lint-imports"), "--no-logo"]}
+    for name, check in checks.items():
+        print(f"Running {name} ...", flush=True)
+        status = subprocess.call(check)
         if status:
             return status
     return subprocess.call([str(PYTHON), "-m", "pytest", *rest])
