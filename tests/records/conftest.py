@@ -7,18 +7,25 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.orm import Session
 
+from crm_segments import wiring
 from crm_segments.kernel import changes
 
 
 @pytest.fixture
-def changed() -> Iterator[list[set[int]]]:
-    """Each call of ``profiles_changed`` appends the profile ids it was given (listeners still run)."""
+def changed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[set[int]]]:
+    """Each call of ``profiles_changed`` appends the profile ids it was given (listeners still run),
+    also after an app is set up during the test (init_app registers the listeners again)."""
     calls: list[set[int]] = []
-    real = changes.registered()
+    real = wiring.profile_listeners
 
     def recorder(_session: Session, ids: frozenset[int]) -> None:
         calls.append(set(ids))
 
-    changes.register(changes.ProfileListeners(each=(*real.each, recorder), whole_base=real.whole_base))
+    def with_recorder() -> changes.ProfileListeners:
+        listeners = real()
+        return changes.ProfileListeners(each=(*listeners.each, recorder), whole_base=listeners.whole_base)
+
+    monkeypatch.setattr(wiring, "profile_listeners", with_recorder)
+    wiring.connect_domains()
     yield calls
-    changes.register(real)
+    changes.register(real())
