@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 from crm_segments.config import FrequencyCap, Settings
 from crm_segments.models import Message
 
+from .bulk import id_in
+
 CAPPED_CATEGORIES = ("marketing",)  # transactional and test messages are exempt
 # Statuses that mean the message went out (or may have): they count against a frequency cap.
 COUNTS_AS_SENT = ("sending", "unknown", "unconfirmed", "sent", "delivered", "opened", "clicked",
@@ -61,7 +63,7 @@ class FrequencyCaps:
             profile_ids = {m.profile_id for m in capped if m.channel == channel}
             rows = session.execute(
                 select(Message.profile_id, func.count(), func.min(Message.attempted_at))
-                .where(Message.profile_id.in_(profile_ids), Message.channel == channel,
+                .where(id_in(session, Message.profile_id, profile_ids), Message.channel == channel,
                        Message.category.in_(CAPPED_CATEGORIES), Message.status.in_(COUNTS_AS_SENT),
                        Message.attempted_at > now - cap.window)
                 .group_by(Message.profile_id))

@@ -5,8 +5,8 @@ just before its provider calls.
 will say (rendered just before, in a read transaction of its own, ``render_ahead``, so no lock is held
 while a template renders). A message held back gets its state (suppressed, skipped, failed, or pending
 until quiet hours end or a cap frees up); one that may go stays ``pending`` and claimed. Profiles,
-owners, records and recent sends are loaded once for the part; every row's outcome is written by the
-flush at the end (a few executemany UPDATEs, grouped by the columns they change).
+owners, records and recent sends are loaded once for the part; every row's outcome is written at the
+end by one UPDATE per set of columns the checks changed (bulk.py), not one per row.
 
 ``mark_sending``: one short transaction per group (no larger than the free send threads) marks it
 ``sending``, so after a hard kill only the calls that were under way are in doubt. It first takes an
@@ -19,11 +19,12 @@ still pending and claimed by this dispatcher are marked.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, text, update
+from sqlalchemy import Table, bindparam, inspect, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import Integer
@@ -33,7 +34,7 @@ from crm_segments.db import READ_ONLY
 from crm_segments.models import Message, Profile
 
 from . import gates, links
-from .bulk import update_rows
+from .bulk import id_in, update_rows
 from .caps import FrequencyCaps, is_capped
 from .channels import Channel, Outgoing
 from .claims import Claimed
@@ -80,18 +81,18 @@ def prepare(session_factory: sessionmaker[Session], items: Sequence[Claimed], *,
     started = Started()
     rendered = render_ahead(session_factory, items, token=token, settings=settings, base_url=base_url,
                             templates=templates)
+    m = MESSAGES.c
     with session_factory() as session, session.begin():
-        held = set(session.scalars(
-            update(Message)
-            .where(Message.id.in_([item.id for item in items]), Message.claim_token == token,
-                   Message.status == "pending")
-            .values(claim_token=Message.claim_token).returning(Message.id)
-            .execution_options(synchronize_session=False)))
+        held = set(session.scalars(  # Core, not an ORM update: nothing in the session to synchronize
+            update(MESSAGES)
+            .where(id_in(session, m.id, [item.id for item in items]), m.claim_token == token,
+                   m.status == "pending")
+            .values(claim_token=m.claim_token).returning(m.id)))
         # Another dispatcher took the row after our claim expired, or the enrollment was cancelled.
         started.outcomes += ["lost_claim"] * (len(items) - len(held))
         rows = session.execute(  # a profile's deletion cascades to its messages
             select(Message, Profile).join(Profile, Profile.id == Message.profile_id)
-            .where(Message.id.in_(held)).order_by(Message.next_attempt_at, Message.id)).all()
+            .where(id_in(session, Message.id, held)).order_by(Message.next_attempt_at, Message.id)).all()
         loaded = prefetch(session, rows)  # noqa: F841 - keeps the rows in the identity map
         caps = FrequencyCaps(session, [message for message, _ in rows], settings=settings, now=now)
         with session.no_autoflush:  # one flush at the end writes every row
@@ -106,7 +107,23 @@ def prepare(session_factory: sessionmaker[Session], items: Sequence[Claimed], *,
                                                   message.category, message.attempts + 1,
                                                   _outgoing(message, settings, base_url),
                                                   channels[message.channel].provider))
+        _store(session, [message for message, _ in rows])
     return started
+
+
+def _store(session: Session, messages: Sequence[Message]) -> None:
+    """Write what the checks changed on the part's rows, one UPDATE per set of changed columns
+    (bulk.py), and take the rows out of the session so its flush does not write them again (the unit
+    of work would send one UPDATE per row)."""
+    changed: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for message in messages:
+        state = inspect(message)
+        keys = tuple(sorted(set(state.attrs.keys()) - state.unmodified))
+        if keys:
+            changed[keys].append({"id": message.id, **{key: getattr(message, key) for key in keys}})
+        session.expunge(message)
+    for rows in changed.values():
+        update_rows(session, MESSAGES, rows, set_=lambda row: dict(row))
 
 
 def mark_sending(session: Session, handovers: Sequence[Handover], *, token: str, settings: Settings,
@@ -138,10 +155,10 @@ def mark_sending(session: Session, handovers: Sequence[Handover], *, token: str,
         "next_attempt_at": row["next_attempt_at"], "status_reason": CAP_REACHED, "claim_token": None,
         "claimed_until": None, "updated_at": now})
     held = set(session.scalars(
-        update(Message).where(Message.id.in_([h.id for h in going]), *ours)
-        .values(status="sending", attempts=Message.attempts + 1, attempted_at=now,
-                claimed_until=now + lease, updated_at=now)
-        .returning(Message.id).execution_options(synchronize_session=False))) if going else set()
+        update(MESSAGES).where(id_in(session, m.id, [h.id for h in going]), *ours)
+        .values(status="sending", attempts=m.attempts + 1, attempted_at=now, claimed_until=now + lease,
+                updated_at=now)
+        .returning(m.id))) if going else set()
     marked.handovers = [h for h in going if h.id in held]
     marked.outcomes = ["deferred"] * len(waiting) + ["lost_claim"] * (len(going) - len(held))
     return marked
@@ -157,7 +174,7 @@ def render_ahead(session_factory: sessionmaker[Session], items: Sequence[Claimed
     with session_factory(execution_options=READ_ONLY) as session:
         rows = session.execute(
             select(Message, Profile).join(Profile, Profile.id == Message.profile_id)
-            .where(Message.id.in_([item.id for item in items]), Message.claim_token == token,
+            .where(id_in(session, Message.id, [item.id for item in items]), Message.claim_token == token,
                    Message.status == "pending", Message.rendered_at.is_(None))).all()
         loaded = prefetch(session, rows)  # noqa: F841 - keeps the rows in the identity map
         rendered: dict[int, Rendered] = {}

@@ -42,9 +42,13 @@ class Received:
     at: dt.datetime
     peer: tuple[str, int] = ("", 0)  # the client's address and port: one port per connection
     answered_at: dt.datetime | None = None  # when the answer had been written (None: dropped)
+    _json: Any = field(default=None, init=False, repr=False, compare=False)
 
     def json(self) -> Any:
-        return json.loads(self.body)
+        """The body parsed, once (the provider's checks and its answer both read it)."""
+        if self._json is None:
+            self._json = json.loads(self.body)
+        return self._json
 
 
 @dataclass

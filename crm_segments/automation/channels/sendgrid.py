@@ -29,7 +29,7 @@ import urllib3
 from python_http_client.client import Response
 from python_http_client.exceptions import HTTPError, handle_error
 from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import CustomArg, From, Header, Mail
+from sendgrid.helpers.mail import From
 from urllib3.exceptions import ConnectTimeoutError, SSLError
 
 from . import provider_logs
@@ -54,18 +54,25 @@ class SendGridChannel:
                                     timeout=timeout)
         self._mail_send = self._client.mail.send
         self.email_from = email_from
-        self._from = From(email_from)  # parsed once; Mail only reads it (threads share it)
+        self._from: dict[str, str] = From(email_from).get()  # parsed once, by the library
         self.timeout = timeout
 
     def build(self, message: Outgoing) -> dict[str, Any]:
-        mail = Mail(from_email=self._from, to_emails=message.to, subject=message.subject,
-                    plain_text_content=message.text_body, html_content=message.html_body or None)
+        """The v3 Mail Send body, as the library's ``Mail`` helper makes it (the tests compare the two),
+        written out directly: the helper's objects cost more CPU than the rest of a send."""
+        body: dict[str, Any] = {"from": self._from}
+        if message.subject is not None:
+            body["subject"] = message.subject
         # On the personalization: the definition types a top-level custom_args as a string.
-        mail.custom_arg = CustomArg(MESSAGE_ID_ARG, str(message.message_id), p=0)
+        body["personalizations"] = [{"to": [{"email": message.to}],
+                                     "custom_args": {MESSAGE_ID_ARG: str(message.message_id)}}]
+        content = [{"type": "text/plain", "value": message.text_body}]
+        if message.html_body:
+            content.append({"type": "text/html", "value": message.html_body})
+        body["content"] = content
         if message.unsubscribe_url:
-            mail.header = Header("List-Unsubscribe", f"<{message.unsubscribe_url}>")
-            mail.header = Header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
-        body: dict[str, Any] = mail.get()
+            body["headers"] = {"List-Unsubscribe": f"<{message.unsubscribe_url}>",
+                               "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
         return body
 
     def send(self, message: Outgoing) -> Accepted:
