@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, any_, bindparam, cast, column, func, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import QueryableAttribute, Session
-from sqlalchemy.types import Integer
+
+from crm_segments.kernel.id_arrays import id_array
 
 SetClause = Callable[[Mapping[str, ColumnElement[Any]]], dict[str, Any]]
 
@@ -45,8 +46,8 @@ def update_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
 
 def id_in(session: Session, id_column: ColumnElement[int] | QueryableAttribute[int],
           ids: Collection[int]) -> ColumnElement[bool]:
-    """``id_column IN ids``; on PostgreSQL as ``= ANY(:ids)`` with one array parameter, so the
-    statement's SQL is the same for any number of ids (no placeholder per id to render and send)."""
+    """``id_column IN ids``; on PostgreSQL as ``= ANY(:ids)`` with one array parameter (id_arrays.py),
+    so the statement's SQL is the same for any number of ids (no placeholder per id to render)."""
     if session.get_bind().dialect.name == "postgresql":
-        return id_column == any_(cast(bindparam(None, list(ids), type_=ARRAY(Integer)), ARRAY(Integer)))
+        return id_column == any_(id_array(session, "ids", ids))
     return id_column.in_(list(ids))
