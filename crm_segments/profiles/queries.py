@@ -32,7 +32,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.kernel.keyset import DEFAULT_PAGE_SIZE, KeysetPage, keyset_page
-from crm_segments.models import Profile, ProfileTag, Segment, SegmentMember, Tag
+from crm_segments.models import Profile, ProfileTag, Segment, SegmentMember, Tag, User
 from crm_segments.models.profiles import LIFECYCLE_STATUSES
 from crm_segments.models.tags import normalize_tag_name
 
@@ -128,7 +128,8 @@ def search_condition(q: str) -> ColumnElement[bool]:
     return or_(*conditions)
 
 
-FILTER_KEYS = ("q", "region", "lifecycle", "tag", "segment")
+FILTER_KEYS = ("q", "region", "lifecycle", "tag", "segment", "owner")
+NO_OWNER = "none"  # the owner filter's value for profiles nobody looks after
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,8 @@ class ProfileFilter:
     lifecycle: str | None = None
     tag: str | None = None  # a tag name, in any letter case
     segment: int | None = None  # a segment id: its current members
+    owner: int | None = None  # a user id: the profiles they look after
+    unowned: bool = False  # only profiles without an owner
 
     def condition(self) -> ColumnElement[bool]:
         parts: list[ColumnElement[bool]] = []
@@ -155,11 +158,16 @@ class ProfileFilter:
             parts.append(select(SegmentMember.profile_id)
                          .where(SegmentMember.segment_id == self.segment,
                                 SegmentMember.profile_id == Profile.id).exists())
+        if self.owner is not None:
+            parts.append(Profile.owner_id == self.owner)
+        if self.unowned:
+            parts.append(Profile.owner_id.is_(None))
         return and_(true(), *parts)
 
 
 def validate_filter(*, q: str | None, region: str | None, lifecycle: str | None,
-                    tag: str | None = None, segment: str | int | None = None) -> ProfileFilter:
+                    tag: str | None = None, segment: str | int | None = None,
+                    owner: str | int | None = None) -> ProfileFilter:
     """Check the filter fields; raise ValidationFailed naming each bad one."""
     errors = []
     q = (q or "").strip()
@@ -177,22 +185,36 @@ def validate_filter(*, q: str | None, region: str | None, lifecycle: str | None,
             errors.append(FieldError("segment", "must be a segment id (a whole number)"))
     elif segment not in (None, ""):
         errors.append(FieldError("segment", "must be a segment id (a whole number)"))
+    owner_id, unowned = _owner_choice(owner, errors)
     if errors:
         raise ValidationFailed(errors)
     return ProfileFilter(q=q, region=region or None, lifecycle=lifecycle or None,
-                         tag=(tag or "").strip() or None, segment=segment_id)
+                         tag=(tag or "").strip() or None, segment=segment_id, owner=owner_id, unowned=unowned)
+
+
+def _owner_choice(owner: str | int | None, errors: list[FieldError]) -> tuple[int | None, bool]:
+    """(a user id, or "only profiles without an owner") from the owner filter's value."""
+    raw = str(owner).strip() if owner is not None and not isinstance(owner, bool) else ""
+    if raw == NO_OWNER:
+        return None, True
+    if raw.isascii() and raw.isdigit() and len(raw) <= 10:
+        return int(raw), False
+    if raw or isinstance(owner, bool):
+        errors.append(FieldError("owner", f"must be a user id (a whole number) or {NO_OWNER!r}"))
+    return None, False
 
 
 def filtered_profile_ids_select(
     *, q: str | None = None, region: str | None = None, lifecycle: str | None = None,
-    tag: str | None = None, segment: str | int | None = None,
+    tag: str | None = None, segment: str | int | None = None, owner: str | int | None = None,
 ) -> Select[Any]:
     """``SELECT id FROM crm_profiles WHERE <the list's filter>``, for set-based bulk actions.
 
     Use it as a subquery (``Profile.id.in_(...)``, ``INSERT ... SELECT``) so the whole filtered
     list is handled in SQL, not loaded into Python.
     """
-    profile_filter = validate_filter(q=q, region=region, lifecycle=lifecycle, tag=tag, segment=segment)
+    profile_filter = validate_filter(q=q, region=region, lifecycle=lifecycle, tag=tag, segment=segment,
+                                     owner=owner)
     return select(Profile.id).where(profile_filter.condition())
 
 
@@ -204,12 +226,14 @@ def list_profiles(
     lifecycle: str | None = None,
     tag: str | None = None,
     segment: str | int | None = None,
+    owner: str | int | None = None,
     after: int | None = None,
     before: int | None = None,
     limit: int = DEFAULT_PAGE_SIZE,
 ) -> KeysetPage:
     """One page of the filtered list in id order: after ``after``, or the page ending before ``before``."""
-    condition = validate_filter(q=q, region=region, lifecycle=lifecycle, tag=tag, segment=segment).condition()
+    condition = validate_filter(q=q, region=region, lifecycle=lifecycle, tag=tag, segment=segment,
+                                owner=owner).condition()
     return keyset_page(session, select(Profile).where(condition), Profile.id,
                        after=after, before=before, limit=limit)
 
@@ -235,6 +259,13 @@ def distinct_regions(*, session: Session) -> list[str]:
 def tag_names(*, session: Session) -> list[str]:
     """Every tag's name, for the list's tag filter."""
     return list(session.scalars(select(Tag.name).order_by(Tag.name_key)))
+
+
+def owner_choices(*, session: Session) -> list[tuple[int, str]]:
+    """Every user who can own profiles as (id, name or email), for the list's owner filter."""
+    rows = session.execute(select(User.id, User.name, User.email).where(User.is_active.is_(True))
+                           .order_by(User.name, User.email))
+    return [(row.id, row.name or row.email) for row in rows]
 
 
 def segment_choices(*, session: Session) -> list[tuple[int, str]]:

@@ -65,11 +65,13 @@ def by_ids(*, session: Session, entity_type: str, ids: object, field: str = "ids
 
 
 def by_filter(*, q: str | None = None, region: str | None = None, lifecycle: str | None = None,
-              tag: str | None = None, segment: str | int | None = None) -> Selection:
+              tag: str | None = None, segment: str | int | None = None,
+              owner: str | int | None = None) -> Selection:
     """Every profile the profiles list shows for this filter (all pages)."""
-    ids = filtered_profile_ids_select(q=q, region=region, lifecycle=lifecycle, tag=tag, segment=segment)
+    ids = filtered_profile_ids_select(q=q, region=region, lifecycle=lifecycle, tag=tag, segment=segment,
+                                      owner=owner)
     params = {k: v for k, v in (("q", (q or "").strip()), ("region", region), ("lifecycle", lifecycle),
-                                ("tag", (tag or "").strip()), ("segment", segment)) if v}
+                                ("tag", (tag or "").strip()), ("segment", segment), ("owner", owner)) if v}
     parts = [f"{k} {v!r}" for k, v in params.items()]
     description = "Profiles matching " + ", ".join(parts) if parts else "All profiles"
     return Selection("profile", "filter", ids, description, params)

@@ -20,8 +20,8 @@ from crm_segments.tagging import bulk
 from crm_segments.tasks.kinds import TaskInput, TaskResult
 
 # The form fields a selection is built from (the profiles list's and the record lists' filters).
-SELECTION_FIELDS = frozenset({"ids", "q", "region", "lifecycle", "tag", "segment", "segment_id", "status",
-                              "stage", "date_from", "date_to", "amount_min", "amount_max"})
+SELECTION_FIELDS = frozenset({"ids", "q", "region", "lifecycle", "tag", "segment", "owner", "segment_id",
+                              "status", "stage", "date_from", "date_to", "amount_min", "amount_max"})
 ACTIONS = ("add", "remove")
 
 
@@ -41,7 +41,7 @@ def selection_for(session: Session, *, entity_type: str, scope: str,
     if scope == "filter":
         return selection.by_filter(q=fields.get("q"), region=fields.get("region"),
                                    lifecycle=fields.get("lifecycle"), tag=fields.get("tag"),
-                                   segment=fields.get("segment"))
+                                   segment=fields.get("segment"), owner=fields.get("owner"))
     if scope == "segment" and entity_type == "profile":
         raw_segment = fields.get("segment_id", "")
         return selection.by_segment(session=session,

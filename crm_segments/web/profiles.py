@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, current_app, render_template, request, url_for
+from flask_login import current_user
 
 from crm_segments.kernel.errors import NotFound, ValidationFailed
 from crm_segments.models.profiles import LIFECYCLE_STATUSES
@@ -35,6 +36,10 @@ def profiles() -> tuple[str, int]:
         "regions": profile_queries.distinct_regions(session=session),
         "tag_names": profile_queries.tag_names(session=session),
         "segment_choices": profile_queries.segment_choices(session=session),
+        "owner_choices": (owners := profile_queries.owner_choices(session=session)),
+        "owner_names": dict(owners),
+        "no_owner": profile_queries.NO_OWNER,
+        "mine": filters["owner"] == str(current_user.id),
         "lifecycles": LIFECYCLE_STATUSES,
         "errors": [],
         "page": None,
@@ -43,7 +48,7 @@ def profiles() -> tuple[str, int]:
     try:
         page = profile_queries.list_profiles(
             session=session, q=filters["q"], region=filters["region"], lifecycle=filters["lifecycle"],
-            tag=filters["tag"], segment=filters["segment"],
+            tag=filters["tag"], segment=filters["segment"], owner=filters["owner"],
             after=cursor_arg("after", noun="profile"), before=cursor_arg("before", noun="profile"),
             limit=int(current_app.config["CRM_SEGMENTS_PAGE_SIZE"]),
         )

@@ -22,6 +22,7 @@ from werkzeug.wrappers import Response
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.models import Profile, Quote, User
 from crm_segments.records import KINDS, Kind, WriteContext, crud
+from crm_segments.records.owners import MAX_PROFILES, assign_owner
 from crm_segments.state import get_state
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
@@ -47,7 +48,6 @@ STATUS_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 ACTION_LABELS = {"sent": "Mark sent", "accepted": "Mark accepted", "declined": "Mark declined",
                  "completed": "Mark completed"}
-MAX_BULK = 1000  # profiles one bulk owner change may name (the record services' batch size)
 
 
 def records_read_only() -> bool:
@@ -75,7 +75,7 @@ def writable(view: F) -> F:
     return cast(F, wrapped)
 
 
-def _context() -> WriteContext:
+def write_context() -> WriteContext:
     return WriteContext(source="ui", actor=current_user.email, user_id=current_user.id)
 
 
@@ -147,9 +147,9 @@ def _edit(kind: Kind, *, record: Any, profile: Profile | None) -> Any:
         if record is None:
             if profile_id is not None:
                 data["profile_id"] = profile_id
-            row = crud.create(kind, session=session, data=data, ctx=_context())
+            row = crud.create(kind, session=session, data=data, ctx=write_context())
         else:
-            row = crud.update(kind, session=session, id=record.id, data=data, ctx=_context())
+            row = crud.update(kind, session=session, id=record.id, data=data, ctx=write_context())
     except (ValidationFailed, Conflict) as exc:
         session.rollback()
         errors = exc.errors if isinstance(exc, ValidationFailed) else [FieldError(exc.field, exc.message)]
@@ -209,7 +209,7 @@ def record_status(kind: str, record_id: int) -> Response:
               "error")
         return back
     try:
-        crud.update(KINDS[kind], session=session, id=record_id, data={"status": status}, ctx=_context())
+        crud.update(KINDS[kind], session=session, id=record_id, data={"status": status}, ctx=write_context())
     except ValidationFailed as exc:
         session.rollback()
         flash("Nothing was changed: " + "; ".join(e.message for e in exc.errors), "error")
@@ -231,24 +231,20 @@ def status_actions(kind: str, status: str) -> list[tuple[str, str]]:
 def profiles_owner() -> Response:
     """Give the chosen profiles an owner (or none), all or nothing."""
     session = db_session()
-    ids = [int(value) for value in request.form.getlist("profile_id") if value.isdigit()][:MAX_BULK + 1]
+    ids = [int(value) for value in request.form.getlist("profile_id") if value.isdigit()][:MAX_PROFILES + 1]
     owner = request.form.get("owner_id", "")
     back = redirect(request.form.get("next", "") if request.form.get("next", "").startswith("/")
                     else url_for("crm_ui.profiles"))
     if not ids:
         flash("Choose at least one profile.", "error")
         return back
-    keys = {id: key for id, key in session.execute(select(Profile.id, Profile.external_id)
-                                                   .where(Profile.id.in_(ids)))}
-    items = [{"external_id": keys[i], "owner_id": int(owner) if owner.isdigit() else None}
-             for i in ids if i in keys]
     try:
-        crud.upsert_many(KINDS["profiles"], session=session, items=items, ctx=_context())
+        changed = assign_owner(session, ids, int(owner) if owner.isdigit() else None, ctx=write_context())
     except ValidationFailed as exc:
         session.rollback()
         flash("Nothing was changed: " + "; ".join(sorted({e.message for e in exc.errors})), "error")
         return back
-    flash(f"Owner set on {len(items)} profile{'s' if len(items) != 1 else ''}.", "info")
+    flash(f"Owner set on {changed} profile{'s' if changed != 1 else ''}.", "info")
     return back
 
 

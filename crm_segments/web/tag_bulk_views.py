@@ -22,8 +22,9 @@ from crm_segments.tagging import bulk
 from crm_segments.tagging.bulk_task import SELECTION_FIELDS, check_action, selection_for, summary
 from crm_segments.tagging.names import existing_tags, get_or_create_tags
 from crm_segments.web.auth import role_required
+from crm_segments.web.bulk_confirm import confirmation_page, selection_size
 from crm_segments.web.db import db_session
-from crm_segments.web.tag_views import safe_redirect, tags_per_minute, tags_per_request
+from crm_segments.web.tag_views import safe_path, tags_per_minute, tags_per_request
 from crm_segments.web.task_views import queue_task
 from crm_segments.web.ui import bp
 
@@ -52,16 +53,20 @@ def _entity_type() -> str:
     return entity_type
 
 
-def _back() -> Response:
+def _back_path() -> str:
     entity_type = request.form.get("entity_type", "")
     fallback = (url_for("crm_ui.record_list", kind=record_queries.KINDS[entity_type].path)
                 if entity_type in record_queries.KINDS else url_for("crm_ui.profiles"))
-    return safe_redirect(request.form.get("next"), fallback)
+    return safe_path(request.form.get("next"), fallback)
+
+
+def _back() -> Response:
+    return redirect(_back_path())
 
 
 @bp.route("/tags/bulk", methods=["POST"])
 @role_required("admin", "sales")
-def tag_bulk() -> Response:
+def tag_bulk() -> Response | str:
     """Selected rows are tagged at once; a whole filtered list or segment is tagged by a background
     task whose page follows it (a whole base can take seconds)."""
     session = db_session()
@@ -71,6 +76,11 @@ def tag_bulk() -> Response:
         check_action(action)
         entity_type = _entity_type()
         chosen = selection_for(session, entity_type=entity_type, scope=scope, fields=fields)
+        names = ", ".join(repr(name) for name in split_tag_names(request.form.get("tags", "")))
+        page = confirmation_page(selection_size(session, chosen), entity_type=entity_type, back=_back_path(),
+                                 doing=f"Add {names} to" if action == "add" else f"Remove {names} from")
+        if page is not None:
+            return page  # tags to add are created only once confirmed
         tags = tags_for(action, split_tag_names(request.form.get("tags", "")))
         if scope == "selected":
             result = bulk.bulk_tag(session=session, action=action, selection=chosen, tags=tags,

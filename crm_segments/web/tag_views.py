@@ -52,11 +52,15 @@ class ConfirmForm(FlaskForm):
     """Only the CSRF token: the page itself is the confirmation."""
 
 
-def safe_redirect(target: str | None, fallback: str) -> Response:
-    """Redirect to ``target`` only if it is a path on this site (never an open redirect)."""
+def safe_path(target: str | None, fallback: str) -> str:
+    """``target`` only if it is a path on this site (never an open redirect), else ``fallback``."""
     if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
-        return redirect(target)
-    return redirect(fallback)
+        return target
+    return fallback
+
+
+def safe_redirect(target: str | None, fallback: str) -> Response:
+    return redirect(safe_path(target, fallback))
 
 
 def field_errors(exc: ValidationFailed | Conflict | RateLimited) -> dict[str, str]:
