@@ -11,7 +11,7 @@ from flask import render_template, request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crm_segments.tagging.selection import Selection
+from crm_segments.selection.targets import Selection
 
 CONFIRM_ABOVE = 100
 NOUNS = {"profile": "profiles", "quote": "quotes", "job": "jobs", "opportunity": "opportunities"}

@@ -7,8 +7,8 @@ from flask import flash, request, url_for
 from werkzeug.wrappers import Response
 
 from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
+from crm_segments.profiles import queries as profile_queries
 from crm_segments.records.owners import MAX_PROFILES, assign_owner
-from crm_segments.services import profile_queries
 from crm_segments.tagging.bulk_task import SELECTION_FIELDS, selection_for
 from crm_segments.web.auth import role_required
 from crm_segments.web.bulk_confirm import confirmation_page, selection_size

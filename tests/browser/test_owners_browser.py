@@ -14,8 +14,8 @@ import pytest
 from werkzeug.serving import make_server
 
 from crm_segments import create_app, migrate
+from crm_segments.accounts import users
 from crm_segments.models import Profile
-from crm_segments.services import users
 from crm_segments.state import get_state
 from tests.browser.conftest import CHROMIUM_ARGS
 from tests.browser.test_accessibility_browser import (
