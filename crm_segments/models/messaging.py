@@ -49,6 +49,8 @@ class Message(Base):
         Index("ix_crm_messages_workflow_created", "workflow_id", "created_at"),
         # The message log's date range (keyset pages on id within it).
         Index("ix_crm_messages_created_at", "created_at", "id"),
+        # The home dashboard counts messages per day of sending.
+        Index("ix_crm_messages_sent_at", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

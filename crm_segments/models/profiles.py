@@ -35,6 +35,8 @@ class Profile(Base):
         ),
         Index("ix_crm_profiles_region_lifecycle", "region", "lifecycle_status", "id"),
         Index("ix_crm_profiles_last_name_id", "last_name", "id"),
+        # Each acquisition source's share of the base (segment pages), counted from the index.
+        Index("ix_crm_profiles_acquisition_source", "acquisition_source"),
         # Prefix search in the profiles list (profiles/queries.py): on PostgreSQL a LIKE
         # 'abc%' can use a btree index under any collation only with the pattern operator class.
         # Pattern indexes still serve equality lookups (e.g. by email).

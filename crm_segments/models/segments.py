@@ -117,6 +117,8 @@ class RfmScore(Base):
     """Recency, frequency and monetary quintile scores (1-5) from completed jobs, recomputed in SQL."""
 
     __tablename__ = "crm_rfm_scores"
+    # The RFM grid's cells: counted from the index, a cell's customers read from it in profile order.
+    __table_args__ = (Index("ix_crm_rfm_scores_cell", "recency", "frequency", "profile_id"),)
 
     profile_id: Mapped[int] = mapped_column(
         ForeignKey("crm_profiles.id", ondelete="CASCADE"), primary_key=True

@@ -76,7 +76,7 @@ def safe_next(target: str | None) -> str:
     if (target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc
             and "\\" not in target and not any(ord(c) < 32 or ord(c) == 127 for c in target)):
         return target
-    return url_for("crm_ui.profiles")
+    return url_for("crm_ui.home")
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -25,7 +25,6 @@ def _page_url(**cursor: int) -> str:
     return url_for("crm_ui.profiles", **(values | cursor))
 
 
-@bp.route("/")
 @bp.route("/profiles")
 @role_required("admin", "sales")
 def profiles() -> tuple[str, int]:

@@ -37,6 +37,7 @@ from crm_segments.kernel.errors import Conflict, FieldError, NotFound, Validatio
 from crm_segments.models import Profile, Segment, SegmentMember, Workflow
 from crm_segments.models.segments import SEGMENT_KINDS
 from crm_segments.segments import cohorts, members, preview, reports, service, static_lists
+from crm_segments.segments.acquisition import source_shares
 from crm_segments.segments.deletion import InUse
 from crm_segments.segments.explain import explain
 from crm_segments.segments.prebuilt import reset_to_shipped
@@ -116,14 +117,14 @@ def segment(segment_id: int) -> str:
     q = (request.args.get("q") or "").strip()
     page = members.members_page(session, seg.id, q=q or None, after=after, limit=50)
     events = reports.events_page(session, seg.id, before=request.args.get("before", type=int), limit=25)
-    history = reports.size_history(session, seg.id, limit=200)
     triggered = session.scalars(select(Workflow).where(Workflow.trigger_segment_id == seg.id)
                                 .order_by(Workflow.name)).all()
     results = results_by(session, Workflow.id, where=Workflow.trigger_segment_id == seg.id)
     workflows = [(w, results.get(w.id, Results())) for w in triggered]
     return render_template(
         "crm_segments/segments/page.html", segment=seg, page=page, q=q, events=events, workflows=workflows,
-        chart=size_chart(history), rule_text=service.rule_text(seg, service.segment_names(session)),
+        chart=size_chart(session, seg, now=utcnow()), sources=source_shares(session, seg.id),
+        rule_text=service.rule_text(seg, service.segment_names(session)),
         confirm=ConfirmForm(), members_form=MembersForm(),
         refreshing=active_task(session, f"segment:{seg.id}"),
         next_url=url_for("crm_ui.segment", segment_id=seg.id, q=q or None, after=page.next_after)

@@ -20,6 +20,8 @@ bp = Blueprint("crm_ui", __name__, template_folder="templates", static_folder="s
                static_url_path="/static/crm_segments")
 
 PAGE_MODULES = (
+    "crm_segments.web.dashboard_views",
+    "crm_segments.web.rfm_views",
     "crm_segments.web.profiles",
     "crm_segments.web.consent_views",
     "crm_segments.web.record_views",
@@ -52,9 +54,11 @@ class NavItem:
 
 # Items whose endpoint is not registered (a page not built or not enabled) are left out.
 NAV_ITEMS = (
+    NavItem("Home", "crm_ui.home", "crm_ui.home"),
     NavItem("Profiles", "crm_ui.profiles", "crm_ui.profile"),
     NavItem("Records", "crm_ui.records", "crm_ui.record"),  # quotes, jobs and opportunities
     NavItem("Segments", "crm_ui.segments", "crm_ui.segment"),
+    NavItem("RFM", "crm_ui.rfm_grid", "crm_ui.rfm"),
     NavItem("Tags", "crm_ui.tags", "crm_ui.tag"),
     NavItem("Workflows", "crm_ui.workflows", "crm_ui.workflow"),
     NavItem("Messages", "crm_ui.messages", "crm_ui.message"),
@@ -91,7 +95,7 @@ def layout_context() -> dict[str, Any]:
     role = current_user.role if current_user.is_authenticated else None
     return {
         "crm_nav": nav_for(role, request.endpoint) if role else [],
-        "crm_home_url": url_for("crm_ui.profiles"),
+        "crm_home_url": url_for("crm_ui.home"),
     }
 
 

@@ -15,11 +15,11 @@ from tests.factories import UserFactory
 from tests.web.conftest import csrf_token_from, login
 
 
-def test_login_success_redirects_to_profiles_and_shows_user_and_role(
+def test_login_success_redirects_to_home_and_shows_user_and_role(
         client: FlaskClient, sales_user: User) -> None:
     response = login(client, "SAM.Sales@example.com ")  # case and spaces do not matter
     assert response.status_code == 302
-    assert response.location == "/profiles"
+    assert response.location == "/"
     page = client.get("/profiles").get_data(as_text=True)
     assert "Sam Sales" in page
     assert '<span class="badge badge-role">sales</span>' in page

@@ -47,7 +47,7 @@ def test_pages_links_and_static_files_live_under_the_prefix(host_client: FlaskCl
     css.close()
 
     response = login(host_client, sales_user.email, login_url="/crm/login")
-    assert response.status_code == 302 and response.location == "/crm/profiles"
+    assert response.status_code == 302 and response.location == "/crm/"
 
     profile = ProfileFactory(last_name="Mounted")
     page = host_client.get("/crm/profiles?q=mounted").get_data(as_text=True)

@@ -1,0 +1,105 @@
+"""The RFM grid: customers counted by recency score (across) and frequency score (up), each cell
+shaded by its customers' average monetary score, and the customers of one cell.
+
+Scores come from crm_rfm_scores (segments/rfm.py); the counts are one GROUP BY over it, and a cell's
+customers are read through its (recency, frequency, profile_id) index, a page at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from crm_segments.models import Profile, RfmScore
+from crm_segments.services.errors import FieldError, ValidationFailed
+from crm_segments.services.keyset import KeysetPage, keyset_page
+
+SCORES = (1, 2, 3, 4, 5)
+
+
+@dataclass(frozen=True)
+class Cell:
+    recency: int
+    frequency: int
+    count: int
+    monetary: float  # the average monetary score, 1 to 5
+    spent: Decimal
+
+    @property
+    def shade(self) -> int:
+        """0 (empty) to 5: the average monetary score, rounded."""
+        return int(self.monetary + 0.5) if self.count else 0
+
+
+@dataclass(frozen=True)
+class Grid:
+    cells: dict[tuple[int, int], Cell]
+    total: int
+    computed_at: dt.datetime | None
+
+    def cell(self, recency: int, frequency: int) -> Cell:
+        return self.cells.get((recency, frequency)) or Cell(recency, frequency, 0, 0.0, Decimal(0))
+
+
+def _owned(query: Select[Any], owner_id: int | None) -> Select[Any]:
+    if owner_id is None:
+        return query
+    return query.join(Profile, Profile.id == RfmScore.profile_id).where(Profile.owner_id == owner_id)
+
+
+def rfm_grid(session: Session, *, owner_id: int | None = None) -> Grid:
+    """Every (recency, frequency) cell; with ``owner_id``, only that person's customers."""
+    query = _owned(select(RfmScore.recency, RfmScore.frequency, func.count(), func.avg(RfmScore.monetary),
+                          func.sum(RfmScore.total_spent)), owner_id)
+    rows = session.execute(query.group_by(RfmScore.recency, RfmScore.frequency))
+    cells = {(r, f): Cell(r, f, n, float(m or 0), Decimal(spent or 0)) for r, f, n, m, spent in rows}
+    computed_at = session.scalar(select(func.max(RfmScore.computed_at)))
+    return Grid(cells, sum(c.count for c in cells.values()), computed_at)
+
+
+def check_scores(recency: Any, frequency: Any) -> tuple[int, int]:
+    """Both scores as whole numbers 1 to 5, or ValidationFailed naming each bad one."""
+    errors, scores = [], []
+    for name, raw in (("r", recency), ("f", frequency)):
+        text = str(raw if raw is not None else "").strip()
+        if text.isascii() and text.isdigit() and int(text) in SCORES:
+            scores.append(int(text))
+        else:
+            errors.append(FieldError(name, "must be a score from 1 to 5"))
+    if errors:
+        raise ValidationFailed(errors)
+    return scores[0], scores[1]
+
+
+def cell_condition(recency: int, frequency: int) -> Any:
+    return (select(RfmScore.profile_id)
+            .where(RfmScore.profile_id == Profile.id, RfmScore.recency == recency,
+                   RfmScore.frequency == frequency).exists())
+
+
+def cell_profile_ids(recency: int, frequency: int, *, owner_id: int | None = None) -> Select[Any]:
+    """The cell's profile ids as a select, for saving them as a static list in SQL."""
+    return _owned(select(RfmScore.profile_id).where(RfmScore.recency == recency,
+                                                    RfmScore.frequency == frequency), owner_id)
+
+
+def cell_page(session: Session, recency: int, frequency: int, *, owner_id: int | None = None,
+              after: int | None = None, before: int | None = None, limit: int = 50) -> KeysetPage:
+    """One page of the cell's profiles in id order."""
+    query = (select(Profile).join(RfmScore, RfmScore.profile_id == Profile.id)
+             .where(RfmScore.recency == recency, RfmScore.frequency == frequency))
+    if owner_id is not None:
+        query = query.where(Profile.owner_id == owner_id)
+    return keyset_page(session, query, Profile.id, after=after, before=before, limit=limit)
+
+
+def scores_of(session: Session, profile_ids: list[int]) -> dict[int, RfmScore]:
+    if not profile_ids:
+        return {}
+    found = session.scalars(select(RfmScore).where(RfmScore.profile_id.in_(profile_ids)))
+    return {score.profile_id: score for score in found}

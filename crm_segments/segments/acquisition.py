@@ -1,0 +1,61 @@
+"""Where a segment's members come from: the share of each acquisition source among its members
+against the share in the whole base ("where do our best customers come from"), two GROUP BYs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crm_segments.models import Profile, SegmentMember
+
+SHOWN_SOURCES = 10  # the largest sources among the members; the rest are added up as "other"
+OTHER = "Other sources"
+UNKNOWN = "Not recorded"
+
+
+@dataclass(frozen=True)
+class SourceShare:
+    source: str
+    members: int
+    base: int
+    member_share: float  # 0 to 1
+    base_share: float
+
+    @property
+    def lift(self) -> float | None:
+        """How over- (above 1) or under-represented the source is among the members."""
+        return self.member_share / self.base_share if self.base_share else None
+
+
+@dataclass(frozen=True)
+class SourceShares:
+    members: int
+    base: int
+    rows: list[SourceShare]
+
+
+def _counts(session: Session, segment_id: int | None) -> dict[str, int]:
+    query = select(Profile.acquisition_source, func.count()).group_by(Profile.acquisition_source)
+    if segment_id is not None:
+        query = query.join(SegmentMember, SegmentMember.profile_id == Profile.id).where(
+            SegmentMember.segment_id == segment_id)
+    return {source or UNKNOWN: n for source, n in session.execute(query)}
+
+
+def source_shares(session: Session, segment_id: int) -> SourceShares:
+    members, base = _counts(session, segment_id), _counts(session, None)
+    member_total, base_total = sum(members.values()), sum(base.values())
+    ranked = sorted(members, key=lambda s: (-members[s], s))
+    shown, rest = ranked[:SHOWN_SOURCES], ranked[SHOWN_SOURCES:]
+
+    def share(part: int, whole: int) -> float:
+        return part / whole if whole else 0.0
+
+    rows = [SourceShare(s, members[s], base.get(s, 0), share(members[s], member_total),
+                        share(base.get(s, 0), base_total)) for s in shown]
+    if rest:
+        m, b = sum(members[s] for s in rest), sum(base.get(s, 0) for s in rest)
+        rows.append(SourceShare(OTHER, m, b, share(m, member_total), share(b, base_total)))
+    return SourceShares(member_total, base_total, rows)
