@@ -33,6 +33,7 @@ def channel_health(session: Session, *, now: dt.datetime) -> list[ChannelHealth]
         select(Message.channel, func.count())
         .where(Message.created_at >= since, Message.status.in_(FAILED)).group_by(Message.channel))}
     unconfirmed: dict[str, int] = {channel: n for channel, n in session.execute(  # the status index
-        select(Message.channel, func.count()).where(Message.status == "unconfirmed").group_by(Message.channel))}
+        select(Message.channel, func.count()).where(Message.status == "unconfirmed")
+        .group_by(Message.channel))}
     return [ChannelHealth(state, failed.get(state.channel, 0), unconfirmed.get(state.channel, 0))
             for state in channel_states(session)]

@@ -15,9 +15,8 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.keyset import KeysetPage, keyset_page
 from crm_segments.models import Profile, RfmScore
-from crm_segments.services.errors import FieldError, ValidationFailed
-from crm_segments.services.keyset import KeysetPage, keyset_page
 
 SCORES = (1, 2, 3, 4, 5)
 
@@ -60,26 +59,6 @@ def rfm_grid(session: Session, *, owner_id: int | None = None) -> Grid:
     cells = {(r, f): Cell(r, f, n, float(m or 0), Decimal(spent or 0)) for r, f, n, m, spent in rows}
     computed_at = session.scalar(select(func.max(RfmScore.computed_at)))
     return Grid(cells, sum(c.count for c in cells.values()), computed_at)
-
-
-def check_scores(recency: Any, frequency: Any) -> tuple[int, int]:
-    """Both scores as whole numbers 1 to 5, or ValidationFailed naming each bad one."""
-    errors, scores = [], []
-    for name, raw in (("r", recency), ("f", frequency)):
-        text = str(raw if raw is not None else "").strip()
-        if text.isascii() and text.isdigit() and int(text) in SCORES:
-            scores.append(int(text))
-        else:
-            errors.append(FieldError(name, "must be a score from 1 to 5"))
-    if errors:
-        raise ValidationFailed(errors)
-    return scores[0], scores[1]
-
-
-def cell_condition(recency: int, frequency: int) -> Any:
-    return (select(RfmScore.profile_id)
-            .where(RfmScore.profile_id == Profile.id, RfmScore.recency == recency,
-                   RfmScore.frequency == frequency).exists())
 
 
 def cell_profile_ids(recency: int, frequency: int, *, owner_id: int | None = None) -> Select[Any]:

@@ -12,9 +12,9 @@ from werkzeug.wrappers import Response
 
 from crm_segments.dashboard import rfm_grid as rfm
 from crm_segments.db import utcnow
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import Profile, RfmScore
 from crm_segments.segments import service, static_lists
-from crm_segments.services.errors import ValidationFailed
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
 from crm_segments.web.paging import cursor_arg
@@ -39,17 +39,15 @@ def rfm_grid() -> str:
     return render_template("crm_segments/dashboard/rfm.html", grid=grid, scores=rfm.SCORES, mine=_mine())
 
 
-def _cell_args() -> tuple[int, int]:
-    try:
-        return rfm.check_scores(request.values.get("r"), request.values.get("f"))
-    except ValidationFailed as exc:
-        abort(400, "; ".join(f"{e.field}: {e.message}" for e in exc.errors))
+def _check_cell(recency: int, frequency: int) -> None:
+    if recency not in rfm.SCORES or frequency not in rfm.SCORES:
+        abort(404)  # scores run from 1 to 5: there is no such cell
 
 
-@bp.route("/rfm/cell")
+@bp.route("/rfm/<int:recency>/<int:frequency>")
 @role_required("admin", "sales")
-def rfm_cell() -> tuple[str, int]:
-    recency, frequency = _cell_args()
+def rfm_cell(recency: int, frequency: int) -> tuple[str, int]:
+    _check_cell(recency, frequency)
     return _cell(recency, frequency)
 
 
@@ -64,7 +62,7 @@ def _cell(recency: int, frequency: int, *, save_errors: list[Any] | None = None,
     except ValidationFailed as exc:
         errors, page, status = exc.errors, None, 400
     cell = rfm.rfm_grid(session, owner_id=_owner()).cell(recency, frequency)
-    keep: dict[str, Any] = {"r": recency, "f": frequency, "mine": "1" if _mine() else None}
+    keep: dict[str, Any] = {"recency": recency, "frequency": frequency, "mine": "1" if _mine() else None}
     return render_template(
         "crm_segments/dashboard/rfm_cell.html", recency=recency, frequency=frequency, cell=cell, page=page,
         errors=errors, save_errors=save_errors or [], name=name, mine=_mine(),
@@ -76,10 +74,10 @@ def _cell(recency: int, frequency: int, *, save_errors: list[Any] | None = None,
     ), status
 
 
-@bp.route("/rfm/cell/save", methods=["POST"])
+@bp.route("/rfm/<int:recency>/<int:frequency>/save", methods=["POST"])
 @role_required("admin")
-def rfm_cell_save() -> Response | tuple[str, int]:
-    recency, frequency = _cell_args()
+def rfm_cell_save(recency: int, frequency: int) -> Response | tuple[str, int]:
+    _check_cell(recency, frequency)
     session = db_session()
     name = (request.form.get("name") or "").strip()
     description = f"Customers with recency score {recency} and frequency score {frequency}"

@@ -58,7 +58,6 @@ NAV_ITEMS = (
     NavItem("Profiles", "crm_ui.profiles", "crm_ui.profile"),
     NavItem("Records", "crm_ui.records", "crm_ui.record"),  # quotes, jobs and opportunities
     NavItem("Segments", "crm_ui.segments", "crm_ui.segment"),
-    NavItem("RFM", "crm_ui.rfm_grid", "crm_ui.rfm"),
     NavItem("Tags", "crm_ui.tags", "crm_ui.tag"),
     NavItem("Workflows", "crm_ui.workflows", "crm_ui.workflow"),
     NavItem("Messages", "crm_ui.messages", "crm_ui.message"),

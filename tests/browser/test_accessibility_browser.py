@@ -166,7 +166,7 @@ def _check_menu(page: Any, site: Site) -> None:
     page.keyboard.press("Tab")
     expect(nav.get_by_role("link").first).to_be_focused()
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{site.url}/profiles")
+    page.wait_for_url(f"{site.url}/")
     # wide again: no button, the links in the bar
     page.set_viewport_size(WIDE)
     expect(page.get_by_role("button", name="Menu")).to_be_hidden()

@@ -115,6 +115,7 @@ def _seed(app: Flask) -> dict[str, Any]:
             "token": unsubscribe_token(SECRET_KEY, profile_id=profile.id, message_id=unknown.id),
             "records": {"quotes": first(Quote), "jobs": first(Job), "opportunities": first(Opportunity)},
             "api_key": key.prefix,
+            "recency": 5, "frequency": 5,  # an RFM grid cell
         }
 
 
@@ -178,7 +179,7 @@ class Watched:
         self.page.get_by_label("Email").fill(account[0])
         self.page.get_by_label("Password").fill(account[1])
         self.page.get_by_role("button", name="Sign in").click()
-        self.page.wait_for_url(f"{site.url}/profiles")
+        self.page.wait_for_url(f"{site.url}/")
 
     def _console(self, entry: Any) -> None:
         text = entry.text

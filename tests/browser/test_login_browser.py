@@ -28,8 +28,9 @@ def test_sign_in_and_find_a_profile_by_searching(chromium_path: str, live_server
 
             page.get_by_label("Password").fill(live_server.password)
             page.get_by_role("button", name="Sign in").click()
-            expect(page.get_by_role("heading", name="Profiles")).to_be_visible()
+            expect(page.get_by_role("heading", name="Home")).to_be_visible()
             expect(page.locator(".account")).to_contain_text("admin")
+            page.get_by_role("navigation", name="Main").get_by_role("link", name="Profiles").click()
             expect(page.locator("#profiles-table tbody tr")).to_have_count(5)
 
             page.get_by_label("Search").fill("lovel")

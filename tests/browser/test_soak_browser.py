@@ -513,10 +513,11 @@ def test_a_day_of_work_keeps_every_page_fast_and_every_connection_clean(served: 
                 sales = sign_in(browser, served, SALES)
                 admin = sign_in(browser, served, ADMIN)
                 day.pages.update(sales=sales, admin=admin)
-                expect(sales.get_by_role("heading", name="Profiles")).to_be_visible()
+                expect(sales.get_by_role("heading", name="Home")).to_be_visible()
 
             searched = served.searched
             with day.step("search profiles"):
+                sales.get_by_role("navigation", name="Main").get_by_role("link", name="Profiles").click()
                 sales.get_by_role("searchbox", name="Search").fill(searched.last_name or "")
                 sales.get_by_role("button", name="Search", exact=True).click()
                 expect(sales.locator("#profiles-table").get_by_role("link", name=searched.full_name)

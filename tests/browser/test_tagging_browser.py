@@ -27,7 +27,7 @@ def page(chromium_path: str, live_server: LiveServer) -> Iterator[Any]:
             page.get_by_label("Email").fill(live_server.email)
             page.get_by_label("Password").fill(live_server.password)
             page.get_by_role("button", name="Sign in").click()
-            expect(page.get_by_role("heading", name="Profiles")).to_be_visible()
+            expect(page.get_by_role("heading", name="Home")).to_be_visible()
             yield page
         finally:
             browser.close()
