@@ -47,7 +47,7 @@ def _activity(session: Session, profiles: int) -> None:
     session.execute(text("""
         INSERT INTO crm_workflow_enrollments (workflow_id, profile_id, trigger_key, status,
                                               workflow_version, enrolled_at, goal_met_at, attempts)
-        SELECT :workflow, 1 + (g * 7919) % :profiles, 'bench:' || g, 'goal_met', 1,
+        SELECT :workflow, 1 + (g::bigint * 7919) % :profiles, 'bench:' || g, 'goal_met', 1,
                now() - (g::float / :converted) * interval '90 days' - interval '2 days',
                now() - (g::float / :converted) * interval '90 days', 0
         FROM generate_series(1, :converted) AS g
@@ -58,7 +58,7 @@ def _activity(session: Session, profiles: int) -> None:
             sent_at, delivered_at, opened_at, clicked_at, failed_at, created_at, updated_at)
         SELECT 'bench-dashboard:' || g, e.workflow_id, e.id,
             CASE WHEN e.id IS NULL THEN NULL ELSE 'first_email' END,
-            COALESCE(e.profile_id, 1 + (g * 104729) % :profiles),
+            COALESCE(e.profile_id, 1 + (g::bigint * 104729) % :profiles),
             CASE WHEN g % 5 = 0 THEN 'sms' ELSE 'email' END,
             'marketing', 'evergreen/welcome', '{}', 'Hello',
             CASE WHEN g % 50 = 0 THEN 'bounced' WHEN g % 7 = 0 THEN 'clicked' WHEN g % 3 = 0 THEN 'opened'
@@ -79,19 +79,19 @@ def prepare(context: BenchContext) -> None:
     context.ensure_demo_data()
     factory = make_session_factory(context.engine)
     with factory() as session:
-        done = session.scalar(select(func.count()).select_from(Workflow)
-                              .where(Workflow.name == DEMO_WORKFLOW))
-    if done:
-        return
-    with factory() as session:
         install_builtin_segments(session)
         session.commit()
         ids = list(session.scalars(select(Segment.id).where(Segment.is_builtin.is_(True))))
-    refresh_many(factory, ids, now=utcnow() - dt.timedelta(days=2))
-    refresh_many(factory, ids, now=utcnow())
-    with factory() as session:
-        _activity(session, context.profiles)
-        session.commit()
+        unfilled = session.scalar(select(func.count()).select_from(Segment).where(Segment.version == 0))
+        done = session.scalar(select(func.count()).select_from(Workflow)
+                              .where(Workflow.name == DEMO_WORKFLOW))
+    if unfilled:
+        refresh_many(factory, ids, now=utcnow() - dt.timedelta(days=2))
+        refresh_many(factory, ids, now=utcnow())
+    if not done:
+        with factory() as session:
+            _activity(session, context.profiles)
+            session.commit()
     with context.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM ANALYZE"))
 
@@ -113,8 +113,8 @@ def _client(context: BenchContext, email: str) -> Any:
 
 def _users(session: Session) -> tuple[str, str]:
     """An admin (made here) and the sales person owning the most demo profiles (password set here)."""
-    from crm_segments.services.accounts import set_password
-    from crm_segments.services.users import create_user
+    from crm_segments.accounts.management import set_password
+    from crm_segments.accounts.users import create_user
 
     admin_email = f"bench-admin-{time.time_ns()}@example.com"
     create_user(session=session, email=admin_email, password=PASSWORD, role="admin", name="Bench admin")

@@ -14,17 +14,17 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from crm_segments import create_app
+from crm_segments.accounts import users
+from crm_segments.accounts.management import set_password
 from crm_segments.cli.admin import init_database
 from crm_segments.cli.server import prepare_first_pages
 from crm_segments.db import utcnow
 from crm_segments.demo.activity import add_demo_activity, add_size_history
 from crm_segments.demo.reference import DEMO_OWNERS
 from crm_segments.demo.seed import seed_demo
-from crm_segments.extension import get_state
 from crm_segments.models import Profile, Segment, User
 from crm_segments.segments.refresh import refresh_many
-from crm_segments.services import users
-from crm_segments.services.accounts import set_password
+from crm_segments.state import get_state
 
 ADMIN_EMAIL = "admin@showcase.example"
 MOVED_TO = "California"  # the shipped "Customers in Region" segment's default region

@@ -12,7 +12,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from crm_segments.demo.showcase import Showcase, showcase_app
-from crm_segments.extension import get_state
+from crm_segments.state import get_state
 from tests.browser.conftest import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
