@@ -161,7 +161,7 @@ def dashboard_pages(context: BenchContext) -> dict[str, Any]:
         "home sales 30 days": (sales, "/"),
         "rfm grid": (admin, "/rfm"),
         "rfm grid, my customers": (sales, "/rfm?mine=1"),
-        "rfm cell 5/5": (admin, "/rfm/cell?r=5&f=5"),
+        "rfm cell 5/5": (admin, "/rfm/5/5"),
         "profile page with scores": (sales, f"/profiles/{scored}"),
         "segment page, largest segment": (admin, f"/segments/{largest}"),
     }
