@@ -5,7 +5,9 @@ committed before anything is sent; two dispatchers never claim the same row (Pos
 of the rows a ``SELECT ... FOR UPDATE SKIP LOCKED`` returned; SQLite: one atomic UPDATE, as SQLite runs
 one writer at a time). The dispatcher renews the lease of the rows it still holds every third of it
 (``renew``), so a claim runs out only when its dispatcher has stopped: a pending row is then claimable
-again (nothing was sent, so nothing is lost), within one lease of the crash.
+again (nothing was sent, so nothing is lost), within one lease of the crash. A registered sender's
+tokens begin with its id ("{id}-..."): when it dies, the others free its claims at once instead
+(``free_claims_of``, called by senders.take_over_dead).
 
 A row is marked ``sending`` just before its call and keeps its claim until the outcome is written. A
 ``sending`` row whose claim ran out is different: the provider may have taken it. It is marked
@@ -22,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,16 +38,34 @@ UNCONFIRMED_REASON = "no delivery event confirmed it; send it again or close it"
 
 
 @dataclass(frozen=True)
+class TakenOver:
+    senders: list[int] = field(default_factory=list)  # the dead senders whose claims were freed
+    freed: int = 0      # pending messages they had claimed, claimable again
+    unknown: int = 0    # messages they were handing over (sending), now unknown
+    requeued: int = 0   # local outbox messages they were writing, pending again
+
+
+@dataclass(frozen=True)
 class Claimed:
     id: int
     profile_id: int
     channel: str
 
 
+def token_prefix(sender: int) -> str:
+    return f"{sender}-"
+
+
+def new_token(sender: int | None = None) -> str:
+    """A claim's token: random, and beginning with ``sender``'s id when a registered sender claims."""
+    random = uuid.uuid4().hex
+    return random if sender is None else (token_prefix(sender) + random)[:32]
+
+
 def claim_due(session_factory: sessionmaker[Session], *, now: dt.datetime, limit: int,
-              lease: dt.timedelta) -> tuple[str, list[Claimed]]:
+              lease: dt.timedelta, sender: int | None = None) -> tuple[str, list[Claimed]]:
     """Claim up to ``limit`` due messages in one statement; returns the token and the rows, oldest first."""
-    token = uuid.uuid4().hex
+    token = new_token(sender)
     with session_factory() as session, session.begin():
         due = (select(Message.id)
                .where(Message.status == "pending", Message.next_attempt_at <= now,
@@ -87,6 +107,30 @@ def renew(session_factory: sessionmaker[Session], *, token: str, ids: Sequence[i
                                                        Message.status.in_(("pending", "sending")))
                                  .values(claimed_until=until).execution_options(synchronize_session=False))
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def free_claims_of(session: Session, prefixes: Sequence[str], *, now: dt.datetime) -> TakenOver:
+    """In the caller's transaction: the claims whose tokens begin with one of ``prefixes`` (dead
+    senders') end. Their pending messages are claimable again; their ``sending`` ones become unknown
+    (keeping the token: a late answer still counts), or pending for the local outbox, as in
+    ``recover_stalled``."""
+    if not prefixes:
+        return TakenOver()
+    theirs = or_(*(Message.claim_token.startswith(prefix, autoescape=True) for prefix in prefixes))
+    freed = session.execute(update(Message).where(theirs, Message.status == "pending")
+                            .values(claim_token=None, claimed_until=None)
+                            .execution_options(synchronize_session=False))
+    sending = (theirs, Message.status == "sending")
+    local = session.execute(update(Message).where(*sending, Message.provider == "local")
+                            .values(status="pending", next_attempt_at=now, updated_at=now,
+                                    claim_token=None, claimed_until=None)
+                            .execution_options(synchronize_session=False))
+    remote = session.execute(update(Message).where(*sending, Message.provider != "local")
+                             .values(status="unknown", status_reason=STALLED_REASON, claimed_until=None,
+                                     updated_at=now)
+                             .execution_options(synchronize_session=False))
+    return TakenOver(freed=int(freed.rowcount), unknown=int(remote.rowcount),  # type: ignore[attr-defined]
+                     requeued=int(local.rowcount))  # type: ignore[attr-defined]
 
 
 def recover_stalled(session_factory: sessionmaker[Session], *, now: dt.datetime,

@@ -8,10 +8,11 @@ many messages ``sending`` as there are free threads (starting.mark_sending) and 
 channels, with no transaction open (sending.py); (4) the answers are written, one transaction for all
 that have come back (outcomes.py).
 
-A crash between (3) and (4) leaves at most ``workers`` messages ``sending``: once their claim runs out
-(CRM_SEGMENTS_CLAIM_LEASE) they become ``unknown`` and are settled by delivery events instead of being
-sent again (claims.recover_stalled); the crashed sender's other claimed messages are sent by the next
-dispatcher.
+A crash between (3) and (4) leaves at most ``workers`` messages ``sending``: they become ``unknown``
+and are settled by delivery events instead of being sent again; the crashed sender's other claimed
+messages are sent by the next dispatcher. A registered sender (``sender``: a worker, senders.py) is
+taken over as soon as the next dispatcher sees it dead (senders.take_over_dead, before each claim);
+any other dispatcher's claims once they run out (CRM_SEGMENTS_CLAIM_LEASE, claims.recover_stalled).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crm_segments.config import Settings
 from crm_segments.db import utcnow
 
-from . import claims
+from . import claims, senders
 from .channels import Channel, make_channels
 from .pipeline import Pipeline, RunClock
 
@@ -69,12 +70,13 @@ def dispatch_due(session_factory: sessionmaker[Session], *, settings: Settings,
                  now: dt.datetime | None = None, limit: int = 500,
                  channels: dict[str, Channel] | None = None, base_url: str | None = None,
                  sending_lease: dt.timedelta = SENDING_LEASE,
-                 workers: int = 1, chunk: int | None = None) -> DispatchReport:
+                 workers: int = 1, chunk: int | None = None, sender: int | None = None) -> DispatchReport:
     """Send up to ``limit`` due messages; returns what happened to each.
 
     ``now``: when the run starts (the clock runs on from it). ``workers``: provider calls at once
     (threads that only talk to the provider), and so the most messages ``sending`` at once. ``chunk``:
-    messages prepared per transaction (default: at least ``CHUNK`` and twice ``workers``)."""
+    messages prepared per transaction (default: at least ``CHUNK`` and twice ``workers``). ``sender``:
+    the registered sender claiming (its id begins the claim's token)."""
     clock = RunClock(now or utcnow())
     now = clock.start
     channels = channels if channels is not None else make_channels(settings)
@@ -82,7 +84,9 @@ def dispatch_due(session_factory: sessionmaker[Session], *, settings: Settings,
     report = DispatchReport(recovered=claims.recover_stalled(
         session_factory, now=now, lease=sending_lease,
         unconfirmed_after=settings.messaging.unconfirmed_after))
-    token, claimed = claims.claim_due(session_factory, now=now, limit=limit, lease=lease)
+    taken_over = senders.take_over_dead(session_factory, me=sender)
+    report.recovered += taken_over.unknown + taken_over.requeued
+    token, claimed = claims.claim_due(session_factory, now=now, limit=limit, lease=lease, sender=sender)
     report.claimed = len(claimed)
     if claimed:
         pipeline = Pipeline(session_factory, token=token, channels=channels, settings=settings,

@@ -1,8 +1,9 @@
 """The sending loop as a process of its own (``crm-segments worker``), to be started many times.
 
 Workers on any number of machines share one PostgreSQL database: each batch is claimed with one
-``FOR UPDATE SKIP LOCKED`` statement (claims.py), so two workers never take the same message, and
-a worker that dies leaves claims that expire and are taken over. The scheduler stays the one clock:
+``FOR UPDATE SKIP LOCKED`` statement (claims.py), so two workers never take the same message. A
+worker is a registered sender with a heartbeat (senders.py) while it runs: when one dies, the next
+batch of any other (or of its restart) takes over its claims. The scheduler stays the one clock:
 its jobs decide what becomes due (workflow steps, retries with back-off, segment refreshes); a worker
 only sends what is due, batch after batch while there is any, and looks again every ``poll`` seconds
 when there is none. With ``workflows`` it also runs due workflow steps on a thread of its own
@@ -26,6 +27,7 @@ from crm_segments.db import utcnow
 from crm_segments.state import get_state
 
 from .dispatch import DispatchReport, dispatch_due
+from .senders import SenderHeartbeat
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ class SendWorker:
         self._lock = threading.Lock()
         self._since = DispatchReport()  # what the next log line sums up
         self._last_summary = time.monotonic()
+        self._heartbeat: SenderHeartbeat | None = None
 
     def request_stop(self) -> None:
         """End the loop after the batch under way (safe from a signal handler)."""
@@ -70,6 +73,13 @@ class SendWorker:
 
     def run_forever(self, *, on_idle: Callable[[], None] | None = None) -> WorkerStats:
         """Send until asked to stop; ``on_idle`` is called each time a lane finds nothing due."""
+        with SenderHeartbeat(get_state(self.app).engine) as self._heartbeat:
+            try:
+                return self._run_lanes(on_idle)
+            finally:
+                self._heartbeat = None
+
+    def _run_lanes(self, on_idle: Callable[[], None] | None) -> WorkerStats:
         threads = [threading.Thread(target=self._lane, args=(lane, on_idle), name=f"crm-dispatch-{lane}",
                                     daemon=True) for lane in range(1, self.lanes)]
         if self.workflows:
@@ -104,7 +114,8 @@ class SendWorker:
         """Claim and send one batch of due messages (nothing when none is due)."""
         state = get_state(self.app)
         report = dispatch_due(state.session_factory, settings=state.settings, now=utcnow(), limit=self.batch,
-                              base_url=state.base_url, workers=threads or self.threads)
+                              base_url=state.base_url, workers=threads or self.threads,
+                              sender=self.sender)
         with self._lock:
             if report.claimed:
                 self.stats.batches += 1
@@ -117,6 +128,11 @@ class SendWorker:
                          dict(sorted(since.outcomes.items())))
                 self._since, self._last_summary = DispatchReport(), time.monotonic()
         return report
+
+    @property
+    def sender(self) -> int | None:
+        """This worker's id as a registered sender, while it runs."""
+        return self._heartbeat.id if self._heartbeat is not None else None
 
     def _run_workflows(self) -> None:
         from .workflows.engine import advance_due

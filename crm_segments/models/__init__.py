@@ -7,6 +7,7 @@ from .profiles import Profile
 from .records import Job, JobLine, Opportunity, Quote, QuoteLine, SupportTicket
 from .scheduling import SchedulerJob, SchedulerLease
 from .segments import RfmScore, Segment, SegmentEvent, SegmentMember, SegmentSizePoint
+from .senders import Sender
 from .tags import (
     SUPPRESSION_MODELS,
     TAGGING_MODELS,
@@ -67,6 +68,7 @@ __all__ = [
     "SegmentEvent",
     "SegmentMember",
     "SegmentSizePoint",
+    "Sender",
     "SupportTicket",
     "Tag",
     "TagEvent",

@@ -255,4 +255,5 @@ PLAN: dict[str, TableRule] = {
     "crm_channel_pauses": _none("a channel's provider refused the credentials: the provider's error"),
     "crm_scheduler_jobs": _none("the scheduler's job store"),
     "crm_scheduler_leases": _none("which process runs the scheduler"),
+    "crm_senders": _none("the sender processes at work: host, process id, heartbeat"),
 }
