@@ -1,6 +1,19 @@
-"""Sending after a crash: a sender process killed with SIGKILL again and again during a run.
+"""Sending after a crash: senders killed with SIGKILL again and again during a run.
 
+    python -m benchmarks.run send-kill-9-workers send-kill-9-workers-faults --profiles 10000
     python -m benchmarks.run send-kill-9 --profiles 5000
+
+``send-kill-9-workers`` (and ``-faults``): two ``crm-segments worker`` processes, as a deployment runs
+them, send N emails to a fake SendGrid 20 ms away; 20 times, at a random count of accepted messages,
+one registered worker chosen at random is killed with SIGKILL and another started in its place
+(tests/automation/worker_kills.py). Measured per kill: how long until another sender took the dead one
+over, and how many of its messages became ``unknown``; then how long after the last restart nothing is
+pending or sending, and every message is final once the unknown ones are settled (SendGrid's events for
+those it took, "send again" for those still unconfirmed after 10 s). ``-faults`` adds 2 % 429 with
+``Retry-After: 40`` and 2 % 503 (the 30 s back-off) on first attempts.
+
+``send-kill-9`` (below): one sender that is no registered worker (the send job's loop), whose claims
+are taken over when their lease runs out.
 
 N profiles (``--profiles``) each have one marketing email queued, due at the start. One sender process
 (``tests/automation/send_loop_process.py``: the send job's loop, batches of 500, 8 send threads, the
@@ -209,3 +222,160 @@ def send_kill_9(context: BenchContext) -> dict[str, Any]:
             "retries_early": sum(1 for e in early if e < 0),
             "shortest_wait_over_the_asked_seconds": round(min(early), 2) if early else None,
             "requests": len(fake.requests), "statuses": dict(statuses())}
+
+
+WORKERS = 2
+WORKER_KILLS = 20
+WORKER_UNCONFIRMED_AFTER = 10  # seconds an unknown message waits for an event (24 h by default)
+WORKER_FAULT_SHARE = 50        # with faults: one message in 50 gets a 429, one in 50 a 503
+WORKER_TIMEOUT = 900.0
+
+
+def _register_worker_kills(name: str, *, faults: bool) -> None:
+    description = ("`crm-segments worker` processes, one killed with SIGKILL 20 times during the run, "
+                   + ("2 % 429 (Retry-After 40) and 2 % 503 injected" if faults else "no provider faults"))
+
+    @scenario(name, description, prepare=_prepare)
+    def run(context: BenchContext) -> dict[str, Any]:
+        return _kill_workers(context, faults=faults)
+
+
+def _kill_workers(context: BenchContext, *, faults: bool) -> dict[str, Any]:
+    """Two workers (default settings: 64 send threads, 2 lanes, batches of 500, the 30 s claim lease) send
+    to a fake SendGrid 20 ms away; 20 times, when the fake has accepted a random count of messages, one
+    registered worker chosen at random is killed with SIGKILL and another started in its place."""
+    import random
+
+    from crm_segments.automation import unconfirmed
+    from crm_segments.automation.message_log import MessageFilter
+    from crm_segments.automation.sendgrid_events import record_sendgrid_events
+    from tests.automation.worker_kills import IN_DOUBT, Workers, statuses, wait_for
+    from tests.fakes import FakeSendGrid
+    from tests.fakes.webhooks import sendgrid_event
+
+    factory = make_session_factory(context.engine)
+    expected = context.profiles
+    fake = FakeSendGrid(check_after=True)
+    fake.latency = LATENCY
+    waits: dict[str, float] = {}
+    if faults:
+        for i in range(0, expected, WORKER_FAULT_SHARE):
+            fake.fail_address(f"kill{i}@example.com", 429, retry_after=RETRY_AFTER)
+            waits[f"kill{i}@example.com"] = RETRY_AFTER
+            if i + 1 < expected:
+                fake.fail_address(f"kill{i + 1}@example.com", 503)
+                waits[f"kill{i + 1}@example.com"] = BACK_OFF
+    rng = random.Random(context.seed)
+    targets = sorted(rng.sample(range(expected // 50, expected * 9 // 10), WORKER_KILLS))
+    with fake, tempfile.TemporaryFile() as log, tempfile.TemporaryDirectory(prefix="crm-bench-") as instance:
+        env = {"DATABASE_URL": context.database_url, "CRM_SEGMENTS_INSTANCE_DIR": instance,
+               "SECRET_KEY": "bench-" + "x" * 32, "CRM_SEGMENTS_PUBLIC_URL": "https://crm.example.com",
+               "CRM_SEGMENTS_SENDGRID_API_KEY": fake.api_key, "CRM_SEGMENTS_SENDGRID_HOST": fake.url,
+               "CRM_SEGMENTS_EMAIL_FROM": "Shop <shop@example.com>",
+               "CRM_SEGMENTS_UNCONFIRMED_AFTER": f"{WORKER_UNCONFIRMED_AFTER}s"}
+        workers = Workers(factory, env, count=WORKERS, args=["--poll", "0.1"], log=log, seed=context.seed)
+        try:
+            workers.wait_registered(timeout=120)
+            threads = int(os.environ.get("CRM_SEGMENTS_SEND_THREADS", "64"))
+            with factory() as session, session.begin():
+                session.execute(update(Message).values(next_attempt_at=utcnow()))
+            started = time.monotonic()
+            for target in targets:
+                wait_for(lambda: len(fake.messages) >= target, timeout=WORKER_TIMEOUT,  # noqa: B023
+                         what=f"{target} messages accepted", every=0.005)
+                workers.kill_one(timeout=WORKER_TIMEOUT)
+            restarted = workers.last_start
+            left_at_restart = sum(statuses(factory)[s] for s in ("pending", "sending"))
+            drained = wait_for(lambda: not (statuses(factory).keys() & {"pending", "sending"}),
+                               timeout=WORKER_TIMEOUT, what="nothing pending or sending", every=0.1)
+            drained_after_restart = time.monotonic() - restarted
+            at_drain = statuses(factory)
+            in_doubt_ids = _in_doubt_ids(factory)
+            taken = {int(fake.custom_args(m)["crm_message_id"]) for m in list(fake.messages)}
+            with factory() as session, session.begin():
+                record_sendgrid_events(session, [sendgrid_event(m, "processed") for m in list(fake.messages)],
+                                       now=utcnow())
+            after_events = statuses(factory)
+            settled = len(in_doubt_ids) - sum(after_events[s] for s in IN_DOUBT)
+            wait_for(lambda: statuses(factory)["unknown"] == 0, timeout=WORKER_TIMEOUT,
+                     what="unknown -> unconfirmed", every=0.1)
+            with factory() as session, session.begin():
+                sent_again = unconfirmed.send_again(session, filters=MessageFilter(), actor="bench",
+                                                    now=utcnow())
+            wait_for(lambda: statuses(factory) == Counter(sent=expected), timeout=WORKER_TIMEOUT,
+                     what="every message sent", every=0.1)
+            final_after_restart = time.monotonic() - restarted
+            run_seconds = time.monotonic() - started
+        finally:
+            workers.stop()
+        log.seek(0)
+        output = log.read().decode(errors="replace")
+    kills = workers.kills
+    killed_in_doubt = set().union(*(kill.in_doubt for kill in kills))
+    copies = Counter(int(fake.custom_args(m)["crm_message_id"]) for m in fake.messages)
+    early = _early_retries(fake, waits, killed_in_doubt)
+    if fake.spec_errors:
+        raise AssertionError(f"requests outside SendGrid's definition: {fake.spec_errors[:3]}")
+    beside = [kill.taken_over_after for kill in kills if kill.others_running]
+    alone = [kill.taken_over_after for kill in kills if not kill.others_running]
+    return {
+        "messages": expected, "workers": WORKERS, "kills": len(kills), "send_threads": threads,
+        "claim_lease_seconds": LEASE, "latency_ms": round(LATENCY * 1000),
+        "faults": (f"1 in {WORKER_FAULT_SHARE} first attempts 429 Retry-After {RETRY_AFTER}, "
+                   f"1 in {WORKER_FAULT_SHARE} 503 (back-off {BACK_OFF:g} s)") if faults else "none",
+        "kill_targets": targets,
+        "in_doubt_per_kill": [len(kill.in_doubt) for kill in kills],
+        "in_doubt_max": max(len(kill.in_doubt) for kill in kills),
+        "in_doubt_total": len(killed_in_doubt),
+        "in_doubt_at_drain": len(in_doubt_ids),
+        # Every unknown message is one a kill left, none from anything else.
+        "in_doubt_all_left_by_kills": in_doubt_ids == killed_in_doubt,
+        "in_doubt_the_provider_took": len(killed_in_doubt & taken),
+        "settled_by_events": settled, "sent_again": sent_again,
+        "takeover_seconds_with_another_worker_running": _spread(beside),
+        "takeover_seconds_with_only_restarts": _spread(alone),
+        "pending_or_sending_at_last_restart": left_at_restart,
+        "drained_seconds_after_last_restart": round(drained_after_restart, 1),
+        "drain_wait_seconds": round(drained, 1),
+        "statuses_at_drain": dict(at_drain),
+        "final_seconds_after_last_restart": round(final_after_restart, 1),
+        "run_seconds": round(run_seconds, 1),
+        "duplicates": sum(n - 1 for n in copies.values() if n > 1), "lost": expected - len(copies),
+        "retries_checked": len(early), "retries_early": sum(1 for e in early if e < 0),
+        "shortest_wait_over_the_asked_seconds": round(min(early), 2) if early else None,
+        "requests": len(fake.requests), "worker_log_tracebacks": output.count("Traceback"),
+        "statuses": dict(statuses(factory)),
+    }
+
+
+def _in_doubt_ids(factory: Any) -> set[int]:
+    with factory() as session:
+        return set(session.scalars(select(Message.id).where(Message.status.in_(("unknown", "unconfirmed")))))
+
+
+def _early_retries(fake: Any, waits: dict[str, float], in_doubt: set[int]) -> list[float]:
+    """Per faulted address, the seconds its retry came after what was asked (negative: too early)."""
+    by_address: dict[str, list[Any]] = defaultdict(list)
+    for request in fake.requests:
+        by_address[request.json()["personalizations"][0]["to"][0]["email"]].append(request)
+    early = []
+    for address, wait in waits.items():
+        if not by_address[address]:
+            continue
+        refused, *retries = by_address[address]
+        left_in_doubt = int(fake.custom_args(refused.json())["crm_message_id"]) in in_doubt
+        if retries and refused.answered_at is not None and not left_in_doubt:  # not a person's re-send
+            early.append((retries[0].at - refused.answered_at).total_seconds() - wait)
+    return early
+
+
+def _spread(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return {"count": len(ordered), "min": round(ordered[0], 2),
+            "median": round(ordered[len(ordered) // 2], 2), "max": round(ordered[-1], 2)}
+
+
+_register_worker_kills("send-kill-9-workers", faults=False)
+_register_worker_kills("send-kill-9-workers-faults", faults=True)
