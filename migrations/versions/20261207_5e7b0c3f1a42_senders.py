@@ -1,7 +1,7 @@
 """senders: running sender processes and their heartbeats, for taking over a dead one's claims
 
 Revision ID: 5e7b0c3f1a42
-Revises: 1ca668684291
+Revises: 5b8e2d4c7a13
 Create Date: 2026-12-06 10:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '5e7b0c3f1a42'
-down_revision: str | None = '1ca668684291'
+down_revision: str | None = '5b8e2d4c7a13'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
