@@ -27,9 +27,9 @@ class KeysetPage:
     prev_before: int | None  # pass as ``before`` for the previous page; None on the first page
 
 
-def keyset_page(session: Session, query: Select[Any], id_column: InstrumentedAttribute[int], *,
-                after: int | None, before: int | None, limit: int) -> KeysetPage:
-    """One page of ``query`` in ``id_column`` order, after ``after`` or ending before ``before``."""
+def check_page_args(id_column: InstrumentedAttribute[int], *, after: int | None, before: int | None,
+                    limit: int) -> None:
+    """Refuse two cursors, a cursor out of the key's range, or a page size out of bounds."""
     if after is not None and before is not None:
         raise ValidationFailed([FieldError("before", "give either after or before, not both")])
     top = MAX_CURSOR if isinstance(id_column.type, BigInteger) else MAX_INTEGER_KEY
@@ -38,6 +38,12 @@ def keyset_page(session: Session, query: Select[Any], id_column: InstrumentedAtt
             raise ValidationFailed([FieldError(name, f"must be an id from 0 to {top}")])
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationFailed([FieldError("limit", f"must be between 1 and {MAX_PAGE_SIZE}")])
+
+
+def keyset_page(session: Session, query: Select[Any], id_column: InstrumentedAttribute[int], *,
+                after: int | None, before: int | None, limit: int) -> KeysetPage:
+    """One page of ``query`` in ``id_column`` order, after ``after`` or ending before ``before``."""
+    check_page_args(id_column, after=after, before=before, limit=limit)
     query = query.limit(limit + 1)
     if before is not None:
         rows = list(session.scalars(query.where(id_column < before).order_by(id_column.desc())))

@@ -31,7 +31,9 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from crm_segments.kernel.errors import FieldError, ValidationFailed
-from crm_segments.kernel.keyset import DEFAULT_PAGE_SIZE, KeysetPage, keyset_page
+from crm_segments.kernel.keyset import DEFAULT_PAGE_SIZE, KeysetPage
+from crm_segments.kernel.list_totals import Total, count_matches
+from crm_segments.kernel.sorted_pages import SortKeys, sorted_page
 from crm_segments.models import Profile, ProfileTag, Segment, SegmentMember, Tag, User
 from crm_segments.models.profiles import LIFECYCLE_STATUSES
 from crm_segments.models.tags import normalize_tag_name
@@ -130,6 +132,10 @@ def search_condition(q: str) -> ColumnElement[bool]:
 
 FILTER_KEYS = ("q", "region", "lifecycle", "tag", "segment", "owner")
 NO_OWNER = "none"  # the owner filter's value for profiles nobody looks after
+# The columns the list sorts by (?sort=name, ?sort=-name); the default is the id order.
+SORT_KEYS = SortKeys({"name": Profile.last_name, "email": Profile.email, "company": Profile.company,
+                      "region": Profile.region, "lifecycle": Profile.lifecycle_status,
+                      "created": Profile.created_at})
 
 
 @dataclass(frozen=True)
@@ -227,15 +233,26 @@ def list_profiles(
     tag: str | None = None,
     segment: str | int | None = None,
     owner: str | int | None = None,
+    sort: str | None = None,
     after: int | None = None,
     before: int | None = None,
     limit: int = DEFAULT_PAGE_SIZE,
 ) -> KeysetPage:
-    """One page of the filtered list in id order: after ``after``, or the page ending before ``before``."""
+    """One page of the filtered list in ``sort`` order (id order by default): after the row ``after``,
+    or the page ending before the row ``before``."""
     condition = validate_filter(q=q, region=region, lifecycle=lifecycle, tag=tag, segment=segment,
                                 owner=owner).condition()
-    return keyset_page(session, select(Profile).where(condition), Profile.id,
+    return sorted_page(session, select(Profile).where(condition), Profile.id, SORT_KEYS.parse(sort),
                        after=after, before=before, limit=limit)
+
+
+def count_profiles(*, session: Session, q: str | None = None, region: str | None = None,
+                   lifecycle: str | None = None, tag: str | None = None, segment: str | int | None = None,
+                   owner: str | int | None = None) -> Total:
+    """How many profiles the filter matches (exact, or the planner's estimate when counting is slow)."""
+    ids = filtered_profile_ids_select(q=q, region=region, lifecycle=lifecycle, tag=tag, segment=segment,
+                                      owner=owner)
+    return count_matches(session, ids)
 
 
 def distinct_regions(*, session: Session) -> list[str]:

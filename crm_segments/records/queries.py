@@ -34,7 +34,9 @@ from sqlalchemy import ColumnElement, Select, and_, func, select, true
 from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import FieldError, ValidationFailed
-from crm_segments.kernel.keyset import DEFAULT_PAGE_SIZE, keyset_page
+from crm_segments.kernel.keyset import DEFAULT_PAGE_SIZE
+from crm_segments.kernel.list_totals import Total, count_matches
+from crm_segments.kernel.sorted_pages import SortKeys, sorted_page
 from crm_segments.models import Job, Opportunity, Profile, Quote, Tag
 from crm_segments.models.records import JOB_STATUSES, OPPORTUNITY_STAGES, QUOTE_STATUSES
 from crm_segments.models.tags import normalize_tag_name
@@ -66,6 +68,12 @@ class RecordKind:
     @property
     def filter_keys(self) -> tuple[str, ...]:
         return ("q", self.status_key, "date_from", "date_to", "amount_min", "amount_max", "tag")
+
+    @property
+    def sort_keys(self) -> SortKeys:
+        """The list's sortable columns: its label, status (stage), amount and dates."""
+        dates = {attr: getattr(self.model, attr) for attr, _heading in self.dates}
+        return SortKeys({"label": self.label, self.status_key: self.status, "amount": self.amount, **dates})
 
     @property
     def date_is_day(self) -> bool:
@@ -263,6 +271,11 @@ def filtered_record_ids_select(record_filter: RecordFilter) -> Select[Any]:
     return select(model.id).where(record_filter.condition())
 
 
+def count_records(*, session: Session, record_filter: RecordFilter) -> Total:
+    """How many records the filter matches (exact, or the planner's estimate when counting is slow)."""
+    return count_matches(session, filtered_record_ids_select(record_filter))
+
+
 @dataclass(frozen=True)
 class RecordPage:
     kind: RecordKind
@@ -274,13 +287,14 @@ class RecordPage:
 
 
 def list_records(
-    *, session: Session, record_filter: RecordFilter, after: int | None = None, before: int | None = None,
-    limit: int = DEFAULT_PAGE_SIZE,
+    *, session: Session, record_filter: RecordFilter, sort: str | None = None, after: int | None = None,
+    before: int | None = None, limit: int = DEFAULT_PAGE_SIZE,
 ) -> RecordPage:
-    """One page of the filtered list in id order: after ``after``, or the page ending before ``before``."""
+    """One page of the filtered list in ``sort`` order (id order by default): after the row ``after``,
+    or the page ending before the row ``before``."""
     kind = record_filter.kind
-    page = keyset_page(session, select(kind.model).where(record_filter.condition()), kind.model.id,
-                       after=after, before=before, limit=limit)
+    page = sorted_page(session, select(kind.model).where(record_filter.condition()), kind.model.id,
+                       kind.sort_keys.parse(sort), after=after, before=before, limit=limit)
     rows = page.rows
     profile_ids = {row.profile_id for row in rows}
     profiles = ({p.id: p for p in session.scalars(select(Profile).where(Profile.id.in_(profile_ids)))}

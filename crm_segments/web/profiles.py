@@ -15,13 +15,14 @@ from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
 from crm_segments.web.paging import cursor_arg
 from crm_segments.web.profile_sections import sections_for
+from crm_segments.web.sorting import sort_headers
 from crm_segments.web.ui import bp
 
 FILTER_ARGS = profile_queries.FILTER_KEYS
 
 
 def _page_url(**cursor: int) -> str:
-    values: dict[str, Any] = {k: v for k in FILTER_ARGS if (v := request.args.get(k, "").strip())}
+    values: dict[str, Any] = {k: v for k in (*FILTER_ARGS, "sort") if (v := request.args.get(k, "").strip())}
     return url_for("crm_ui.profiles", **(values | cursor))
 
 
@@ -30,7 +31,11 @@ def _page_url(**cursor: int) -> str:
 def profiles() -> tuple[str, int]:
     session = db_session()
     filters = {k: request.args.get(k, "").strip() for k in FILTER_ARGS}
+    sort = request.args.get("sort", "").strip()
     context: dict[str, Any] = {
+        "sort": sort,
+        "sort_headers": sort_headers("crm_ui.profiles", profile_queries.SORT_KEYS.columns, sort,
+                                     {**filters}),
         "filters": filters,
         "regions": profile_queries.distinct_regions(session=session),
         "tag_names": profile_queries.tag_names(session=session),
@@ -47,7 +52,7 @@ def profiles() -> tuple[str, int]:
     try:
         page = profile_queries.list_profiles(
             session=session, q=filters["q"], region=filters["region"], lifecycle=filters["lifecycle"],
-            tag=filters["tag"], segment=filters["segment"], owner=filters["owner"],
+            tag=filters["tag"], segment=filters["segment"], owner=filters["owner"], sort=sort,
             after=cursor_arg("after", noun="profile"), before=cursor_arg("before", noun="profile"),
             limit=int(current_app.config["CRM_SEGMENTS_PAGE_SIZE"]),
         )
@@ -56,6 +61,9 @@ def profiles() -> tuple[str, int]:
         return render_template("crm_segments/profiles/list.html", **context), 400
     context.update(
         page=page,
+        total=profile_queries.count_profiles(
+            session=session, q=filters["q"], region=filters["region"], lifecycle=filters["lifecycle"],
+            tag=filters["tag"], segment=filters["segment"], owner=filters["owner"]),
         tags=profile_details.tags_by_profile(session=session, profile_ids=[p.id for p in page.rows]),
         next_url=_page_url(after=page.next_after) if page.next_after is not None else None,
         prev_url=_page_url(before=page.prev_before) if page.prev_before is not None else None,

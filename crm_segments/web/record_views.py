@@ -16,6 +16,7 @@ from crm_segments.tagging import audit
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
 from crm_segments.web.paging import cursor_arg
+from crm_segments.web.sorting import sort_headers
 from crm_segments.web.ui import bp
 
 KIND_PATHS = "<any(" + ", ".join(KINDS_BY_PATH) + "):kind>"
@@ -47,19 +48,24 @@ def record_list(kind: str) -> tuple[str, int]:
     filters = list_filters(record_kind)
     given: dict[str, Any] = {k: v for k, v in filters.items() if v}
 
+    sort = request.args.get("sort", "").strip()
+    sorted_by = {"sort": sort} if sort else {}
+
     def page_url(**cursor: int) -> str:
-        return url_for("crm_ui.record_list", kind=kind, **(given | cursor))
+        return url_for("crm_ui.record_list", kind=kind, **(given | sorted_by | cursor))
 
     context: dict[str, Any] = {
         "kind": record_kind, "kinds": KINDS_BY_PATH.values(), "filters": filters, "filtered": bool(given),
         "tag_names": record_queries.tag_names(session=session, entity_type=record_kind.entity_type),
         "errors": [], "bad_fields": set(), "page": None,
+        "sort_headers": sort_headers("crm_ui.record_list", record_kind.sort_keys.columns, sort, given,
+                                     kind=kind),
         "bulk": {"entity_type": record_kind.entity_type, "table": "records-table",
                  "filter_keys": record_kind.filter_keys, "plural": record_kind.title.lower()},
     }
     try:
         page = record_queries.list_records(
-            session=session, record_filter=validated(record_kind, filters),
+            session=session, record_filter=validated(record_kind, filters), sort=sort,
             after=cursor_arg("after", noun="record"), before=cursor_arg("before", noun="record"),
             limit=int(current_app.config["CRM_SEGMENTS_PAGE_SIZE"]),
         )
@@ -68,6 +74,7 @@ def record_list(kind: str) -> tuple[str, int]:
         return render_template("crm_segments/records/list.html", **context), 400
     context.update(
         page=page,
+        total=record_queries.count_records(session=session, record_filter=validated(record_kind, filters)),
         next_url=page_url(after=page.next_after) if page.next_after is not None else None,
         prev_url=page_url(before=page.prev_before) if page.prev_before is not None else None,
     )
