@@ -33,6 +33,7 @@ PAGE_MODULES = (
     "crm_segments.web.tag_editor_views",
     "crm_segments.web.tag_bulk_views",
     "crm_segments.web.owner_bulk_views",
+    "crm_segments.web.timeline_views",
     "crm_segments.web.tag_rule_views",
     "crm_segments.web.segment_views",
     "crm_segments.web.message_views",

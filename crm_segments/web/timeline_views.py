@@ -1,0 +1,60 @@
+"""The profile's activity timeline: its newest entries on the profile page, and every entry, page by
+page, on the profile's activity page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, render_template, request, url_for
+from sqlalchemy.orm import Session
+
+from crm_segments.kernel.errors import ValidationFailed
+from crm_segments.models import Profile
+from crm_segments.profiles import timeline
+from crm_segments.web.auth import role_required
+from crm_segments.web.db import db_session
+from crm_segments.web.profile_sections import ProfileSection, add_profile_section
+from crm_segments.web.ui import bp
+
+SHOWN_ON_PROFILE = 10
+RECORD_LINKS = ("quote", "job", "opportunity")
+
+
+@bp.app_template_global("crm_activity_link")
+def activity_link(entry: timeline.Entry) -> str | None:
+    """The page an activity entry names (a record or a message), if it has one."""
+    if entry.link is None:
+        return None
+    kind, target = entry.link
+    if kind == "message":
+        return url_for("crm_ui.message", message_id=target)
+    if kind in RECORD_LINKS:
+        return url_for("crm_ui.record_page", kind={"quote": "quotes", "job": "jobs",
+                                                   "opportunity": "opportunities"}[kind], record_id=target)
+    return None
+
+
+@bp.route("/profiles/<int:profile_id>/activity")
+@role_required("admin", "sales")
+def profile_activity(profile_id: int) -> tuple[str, int]:
+    session = db_session()
+    profile = session.get(Profile, profile_id)
+    if profile is None:
+        abort(404)
+    try:
+        page = timeline.profile_timeline(session, profile_id=profile_id,
+                                         before=request.args.get("before", "").strip() or None)
+    except ValidationFailed as exc:
+        return render_template("crm_segments/profile/activity.html", profile=profile, page=None,
+                               errors=exc.errors), 400
+    return render_template("crm_segments/profile/activity.html", profile=profile, page=page, errors=[]), 200
+
+
+def _latest(session: Session, profile: Profile) -> dict[str, Any]:
+    return {"page": timeline.profile_timeline(session, profile_id=profile.id, limit=SHOWN_ON_PROFILE)}
+
+
+add_profile_section(ProfileSection(
+    key="activity", title="Activity", template="crm_segments/profile/_activity_section.html",
+    context=_latest, column="main", order=5,
+))
