@@ -135,6 +135,8 @@ class Settings:
     query_segment_timeout: float = DEFAULT_QUERY_SEGMENT_TIMEOUT
     # A host CRM owns profiles and records: the pages that create and edit them are turned off.
     records_read_only: bool = False
+    # The first scheduled refresh after 03:00 UTC each day recomputes every segment in full.
+    nightly_full_refresh: bool = True
 
 
 def instance_dir(configured: Any = None, *, create: bool = True) -> Path:
@@ -209,6 +211,8 @@ def settings_from_config(config: Mapping[str, Any]) -> Settings:
         scheduler_sends=_flag("SCHEDULER_SENDS", config.get("CRM_SEGMENTS_SCHEDULER_SENDS"), True),
         query_segment_timeout=_query_segment_timeout(config.get("CRM_SEGMENTS_QUERY_SEGMENT_TIMEOUT")),
         records_read_only=_flag("RECORDS_READ_ONLY", config.get("CRM_SEGMENTS_RECORDS_READ_ONLY"), False),
+        nightly_full_refresh=_flag("NIGHTLY_FULL_REFRESH", config.get("CRM_SEGMENTS_NIGHTLY_FULL_REFRESH"),
+                                   True),
     )
 
 
@@ -515,6 +519,8 @@ def config_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         config["CRM_SEGMENTS_SCHEDULER_SENDS"] = sends
     if read_only := env.get("CRM_SEGMENTS_RECORDS_READ_ONLY"):
         config["CRM_SEGMENTS_RECORDS_READ_ONLY"] = read_only
+    if nightly := env.get("CRM_SEGMENTS_NIGHTLY_FULL_REFRESH"):
+        config["CRM_SEGMENTS_NIGHTLY_FULL_REFRESH"] = nightly
     if instance := env.get("CRM_SEGMENTS_INSTANCE_DIR"):
         config["CRM_SEGMENTS_INSTANCE_DIR"] = instance
     if public := env.get("PUBLIC_URL"):

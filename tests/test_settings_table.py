@@ -97,6 +97,7 @@ def _samples(tmp: Path) -> dict[str, Sample]:
             "false", lambda s, app: (s.background_worker, get_state(app).task_worker), (False, None)),
         "CRM_SEGMENTS_SCHEDULER_SENDS": Sample("false", _settings("scheduler_sends"), False),
         "CRM_SEGMENTS_RECORDS_READ_ONLY": Sample("true", _settings("records_read_only"), True),
+        "CRM_SEGMENTS_NIGHTLY_FULL_REFRESH": Sample("false", _settings("nightly_full_refresh"), False),
         "CRM_SEGMENTS_MAX_UPLOAD_BYTES": Sample("2048", _settings("max_upload_bytes"), 2048),
         "CRM_SEGMENTS_MAX_JSON_BYTES": Sample("4096", _settings("max_json_bytes"), 4096),
         "CRM_SEGMENTS_TAGS_PER_USER_PER_MINUTE": Sample("7", _settings("tags_per_user_per_minute"), 7),

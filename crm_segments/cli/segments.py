@@ -21,11 +21,14 @@ def segments_group() -> None:
 
 @segments_group.command("refresh")
 @click.argument("name", required=False)
-def refresh_command(name: str | None) -> None:
+@click.option("--full", is_flag=True, help="Recompute every segment in full instead of re-evaluating "
+                                           "only the profiles that changed or crossed a time edge.")
+def refresh_command(name: str | None, full: bool) -> None:
     """Refresh NAME (a segment's name or key), or every live and query segment, with progress.
 
-    Each segment is refreshed and committed on its own; a failure is reported and recorded on the
-    segment, and the others still run. The exit status is 1 if any failed."""
+    Live segments are refreshed incrementally where their rule allows it (docs/segments.md), in
+    full with --full. Each segment is refreshed and committed on its own; a failure is reported and
+    recorded on the segment, and the others still run. The exit status is 1 if any failed."""
     app = make_app()
     factory = get_state(app).session_factory
     with app.app_context(), factory() as session:
@@ -46,11 +49,12 @@ def refresh_command(name: str | None) -> None:
             bar.update(1, result)
 
         with app.app_context():
-            results = refresh_many(factory, ids, now=utcnow(), progress=progress)
+            results = refresh_many(factory, ids, now=utcnow(), full=full, progress=progress)
     for result in results:
         if result.ok:
+            how = "full" if result.full else "incremental"
             click.echo(f"{result.name}: {result.size:,} members (+{result.entered:,} -{result.exited:,}) "
-                       f"in {result.duration_ms:,} ms")
+                       f"in {result.duration_ms:,} ms ({how})")
     for result in failed:
         click.echo(f"{result.name}: FAILED: {result.error}", err=True)
     if failed:

@@ -1,6 +1,7 @@
 """All mapped models, imported here so ``Base.metadata`` is complete for migrations and tests."""
 
 from .catalog import Category, Product
+from .changes import ProfileChange, RefreshMark
 from .messaging import ChannelPause, ConsentChange, Message, MessageEvent, MessageTemplate
 from .privacy import Erasure
 from .profiles import Profile
@@ -55,12 +56,14 @@ __all__ = [
     "OpportunityTagSuppression",
     "Product",
     "Profile",
+    "ProfileChange",
     "ProfileTag",
     "ProfileTagSuppression",
     "Quote",
     "QuoteLine",
     "QuoteTag",
     "QuoteTagSuppression",
+    "RefreshMark",
     "RfmScore",
     "SchedulerJob",
     "SchedulerLease",

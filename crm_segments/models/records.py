@@ -134,6 +134,8 @@ class Opportunity(Base):
         CheckConstraint("value >= 0", name="value_nonnegative"),
         Index("ix_crm_opportunities_profile_stage", "profile_id", "stage", "created_at"),
         Index("ix_crm_opportunities_stage_close", "stage", "expected_close"),
+        # The time edge of "first opportunity within N days" (segments/incremental.py) is a range on it.
+        Index("ix_crm_opportunities_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DDL, JSON, ForeignKey, Index, Integer, String, Text, event
+from sqlalchemy import DDL, JSON, BigInteger, ForeignKey, Index, Integer, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_segments.db import Base, Money, UTCDateTime
@@ -44,6 +44,11 @@ class Segment(Base):
     last_refresh_ms: Mapped[int | None]
     member_count: Mapped[int] = mapped_column(default=0)
     previous_member_count: Mapped[int] = mapped_column(default=0)
+    # Incremental refresh (segments/incremental.py): the change-log position read through, the rule
+    # (its digest) the membership was computed with, and when the last full recompute ran.
+    refreshed_through: Mapped[int | None] = mapped_column(BigInteger)
+    refreshed_rule: Mapped[str | None] = mapped_column(String(64))
+    last_full_refresh_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("crm_users.id", ondelete="SET NULL")
     )

@@ -295,3 +295,132 @@ TAGGING_REFERENCE_FUNCTIONS = (
     "crm_profiles_delete_tag_references", "crm_profiles_truncate_tag_references",
     "crm_profiles_keep_tag_reference_ids",
 )
+
+
+# --- crm_profile_changes: the change log of incremental segment refreshes (models/changes.py) ---------
+# Triggers on every table a segment rule can read write the profiles a write touched (old and new
+# owners), in the writer's transaction, whoever writes: the product, a host app or plain SQL.
+# PostgreSQL: statement-level, each profile once per statement, tagged with the transaction's id.
+# A rename of a tag, product or category, and any TRUNCATE, writes one row without a profile:
+# "anyone may have changed".
+_LOG_INSERT = ("INSERT INTO crm_profile_changes (profile_id, tx, changed_at) "
+               "SELECT DISTINCT owner, pg_current_xact_id()::text::bigint, now() FROM ({}) owners "
+               "WHERE owner IS NOT NULL")
+# table -> the owners' SELECT over a transition table named {rows}, aliased r
+_CHANGE_LOG_OWNERS: dict[str, str] = {
+    "crm_profiles": "SELECT r.id AS owner FROM {rows} r",
+    "crm_quotes": "SELECT r.profile_id AS owner FROM {rows} r",
+    "crm_jobs": "SELECT r.profile_id AS owner FROM {rows} r",
+    "crm_opportunities": "SELECT r.profile_id AS owner FROM {rows} r",
+    "crm_support_tickets": "SELECT r.profile_id AS owner FROM {rows} r",
+    "crm_quote_lines": "SELECT q.profile_id AS owner FROM {rows} r JOIN crm_quotes q ON q.id = r.quote_id",
+    "crm_job_lines": "SELECT j.profile_id AS owner FROM {rows} r JOIN crm_jobs j ON j.id = r.job_id",
+    "crm_profile_tags": "SELECT r.entity_id AS owner FROM {rows} r",
+    "crm_quote_tags": "SELECT q.profile_id AS owner FROM {rows} r JOIN crm_quotes q ON q.id = r.entity_id",
+    "crm_job_tags": "SELECT j.profile_id AS owner FROM {rows} r JOIN crm_jobs j ON j.id = r.entity_id",
+    "crm_opportunity_tags": ("SELECT o.profile_id AS owner FROM {rows} r "
+                             "JOIN crm_opportunities o ON o.id = r.entity_id"),
+}
+# Names a rule compares with: renaming one can change anyone's membership. (Deleting one changes the
+# rows that refer to it, which log their own profiles.)
+_CHANGE_LOG_ANYONE: dict[str, str] = {
+    "crm_tags": "name_key", "crm_products": "sku, name, category_id", "crm_categories": "name",
+}
+
+
+def _pg_log_owners(table: str, owners: str) -> tuple[str, ...]:
+    function = f"{table}_log_changes"
+    new, old = owners.format(rows="new_rows"), owners.format(rows="old_rows")
+    return (
+        f"""CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                {_LOG_INSERT.format(new)};
+            ELSIF TG_OP = 'DELETE' THEN
+                {_LOG_INSERT.format(old)};
+            ELSE
+                {_LOG_INSERT.format(new + " UNION " + old)};
+            END IF;
+            RETURN NULL;
+        END $$""",
+        f"""CREATE OR REPLACE TRIGGER {table}_log_insert AFTER INSERT ON {table}
+        REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {function}()""",
+        f"""CREATE OR REPLACE TRIGGER {table}_log_update AFTER UPDATE ON {table}
+        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION {function}()""",
+        f"""CREATE OR REPLACE TRIGGER {table}_log_delete AFTER DELETE ON {table}
+        REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION {function}()""",
+        f"""CREATE OR REPLACE TRIGGER {table}_log_truncate AFTER TRUNCATE ON {table}
+        FOR EACH STATEMENT EXECUTE FUNCTION crm_log_anyone_changed()""",
+    )
+
+
+def _pg_log_anyone(table: str, columns: str) -> tuple[str, ...]:
+    return (
+        f"""CREATE OR REPLACE TRIGGER {table}_log_anyone AFTER UPDATE OF {columns} OR TRUNCATE ON {table}
+        FOR EACH STATEMENT EXECUTE FUNCTION crm_log_anyone_changed()""",
+    )
+
+
+def _sqlite_owner(owners: str, row: str) -> str:
+    """The owners' SELECT for one row (NEW or OLD) of a row trigger."""
+    select, _, rest = owners.partition(" FROM {rows} r")
+    select = select.replace("r.", f"{row}.")
+    if not rest:
+        return select
+    # "JOIN crm_x alias ON alias.id = r.col" -> "FROM crm_x alias WHERE alias.id = ROW.col"
+    table_alias, _, condition = rest.removeprefix(" JOIN ").partition(" ON ")
+    return f"{select} FROM {table_alias} WHERE {condition.replace('r.', f'{row}.')}"
+
+
+_SQLITE_LOG = ("INSERT INTO crm_profile_changes (profile_id, changed_at) "
+               "SELECT owner, datetime('now') FROM ({}) WHERE owner IS NOT NULL")
+
+
+def _sqlite_log_owners(table: str, owners: str) -> tuple[str, ...]:
+    new, old = _sqlite_owner(owners, "NEW"), _sqlite_owner(owners, "OLD")
+    return (
+        f"""CREATE TRIGGER IF NOT EXISTS {table}_log_insert AFTER INSERT ON {table}
+        FOR EACH ROW BEGIN {_SQLITE_LOG.format(new)}; END""",
+        f"""CREATE TRIGGER IF NOT EXISTS {table}_log_update AFTER UPDATE ON {table}
+        FOR EACH ROW BEGIN {_SQLITE_LOG.format(new + " UNION " + old)}; END""",
+        f"""CREATE TRIGGER IF NOT EXISTS {table}_log_delete AFTER DELETE ON {table}
+        FOR EACH ROW BEGIN {_SQLITE_LOG.format(old)}; END""",
+    )
+
+
+def _sqlite_log_anyone(table: str, columns: str) -> tuple[str, ...]:
+    return (
+        f"""CREATE TRIGGER IF NOT EXISTS {table}_log_anyone AFTER UPDATE OF {columns} ON {table}
+        FOR EACH ROW BEGIN INSERT INTO crm_profile_changes (profile_id, changed_at)
+            VALUES (NULL, datetime('now')); END""",
+    )
+
+
+CHANGE_LOG_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "postgresql": (
+        """CREATE OR REPLACE FUNCTION crm_log_anyone_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO crm_profile_changes (profile_id, tx, changed_at)
+                VALUES (NULL, pg_current_xact_id()::text::bigint, now());
+            RETURN NULL;
+        END $$""",
+        *(statement for table, owners in _CHANGE_LOG_OWNERS.items()
+          for statement in _pg_log_owners(table, owners)),
+        *(statement for table, columns in _CHANGE_LOG_ANYONE.items()
+          for statement in _pg_log_anyone(table, columns)),
+    ),
+    # SQLite: row triggers (cheap there, and one writer at a time); no TRUNCATE in SQLite.
+    "sqlite": (
+        *(statement for table, owners in _CHANGE_LOG_OWNERS.items()
+          for statement in _sqlite_log_owners(table, owners)),
+        *(statement for table, columns in _CHANGE_LOG_ANYONE.items()
+          for statement in _sqlite_log_anyone(table, columns)),
+    ),
+}
+CHANGE_LOG_TRIGGER_NAMES = (
+    *((table, f"{table}_log_{event}") for table in _CHANGE_LOG_OWNERS
+      for event in ("insert", "update", "delete", "truncate")),
+    *((table, f"{table}_log_anyone") for table in _CHANGE_LOG_ANYONE),
+)
+CHANGE_LOG_FUNCTIONS = ("crm_log_anyone_changed", *(f"{table}_log_changes" for table in _CHANGE_LOG_OWNERS))

@@ -3,7 +3,8 @@
 In one transaction: rows about many people that name the person are scrubbed, rows that reference the
 person without a foreign key (inbound texts from their number, bulk undo items) are deleted, then the
 profile itself, whose foreign keys and triggers take its records, tags, segment history, messages,
-consent history and enrollments with it. An audit row (``crm_erasures``) keeps ids and counts only.
+consent history and enrollments with it; the change log rows its deletion wrote go after it (so the
+log keeps nothing of the person). An audit row (``crm_erasures``) keeps ids and counts only.
 The person's files in the local outbox are removed last, once every statement has succeeded: a
 rollback after that leaves their message rows without files, never a file without its row.
 """
@@ -21,6 +22,7 @@ from crm_segments.automation.channels.local import outbox_path
 from crm_segments.db import Base, utcnow
 from crm_segments.kernel.errors import NotFound
 from crm_segments.models import BackgroundTask, Erasure, Message, Profile
+from crm_segments.segments.membership import forget_profile
 
 from .plan import PLAN, Person
 
@@ -64,6 +66,13 @@ def erasure_preview(*, session: Session, profile_id: int, outbox_dir: Path) -> P
     return Preview(profile_id, _counts(session, person), _outbox_files(session, person, outbox_dir))
 
 
+def _delete_rows(session: Session, person: Person, *, after_profile: bool) -> None:
+    for name, rule in PLAN.items():
+        if (rule.erase == "delete" and rule.rows is not None and name != Profile.__tablename__
+                and rule.after_profile == after_profile):
+            session.execute(delete(Base.metadata.tables[name]).where(rule.rows(person)))
+
+
 def erase_profile(*, session: Session, profile_id: int, outbox_dir: Path, user_id: int | None, via: str,
                   now: dt.datetime | None = None) -> Erasure:
     """Erase the profile and everything that names it; the audit row it wrote. NotFound when there is
@@ -81,10 +90,11 @@ def erase_profile(*, session: Session, profile_id: int, outbox_dir: Path, user_i
                 session.execute(update(table).where(rule.rows(person), table.c.status == "queued")
                                 .values(status="failed", finished_at=now))
             session.execute(update(table).where(rule.rows(person)).values(**rule.scrub))
-    for name, rule in PLAN.items():
-        if rule.erase == "delete" and rule.rows is not None and name != Profile.__tablename__:
-            session.execute(delete(Base.metadata.tables[name]).where(rule.rows(person)))
+    _delete_rows(session, person, after_profile=False)
+    forget_profile(session, profile_id)
     session.delete(profile)
+    session.flush()
+    _delete_rows(session, person, after_profile=True)
     audit = Erasure(profile_id=profile_id, erased_at=now, erased_by_id=user_id, via=via, rows=counts,
                     outbox_files=len(files))
     session.add(audit)

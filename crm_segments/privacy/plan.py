@@ -3,7 +3,8 @@
 Every table of ``Base.metadata`` has a rule here (tests/privacy/test_plan.py fails otherwise):
 
 - ``delete``: the erasure deletes the person's rows itself (tables that reference the person without a
-  foreign key: by phone number, by e-mail address, by a plain id).
+  foreign key: by phone number, by e-mail address, by a plain id); with ``after_profile``, once the
+  profile is gone, because deleting the profile writes rows there (the change log's triggers).
 - ``cascade``: the rows go with the profile, or with its records, messages and enrollments, through
   foreign keys (ON DELETE CASCADE) or the triggers that stand in for them.
 - ``scrub``: rows about many people that may name this one in free text (a filter typed into a bulk
@@ -41,6 +42,7 @@ from crm_segments.models import (
     OpportunityTag,
     OpportunityTagSuppression,
     Profile,
+    ProfileChange,
     ProfileTag,
     ProfileTagSuppression,
     Quote,
@@ -100,6 +102,7 @@ class TableRule:
     references: tuple[str, ...] = ()        # plain integer columns holding a profile id
     scrub: Mapping[str, Any] = field(default_factory=dict)  # column -> value written over a named row
     hidden: tuple[str, ...] = ()            # columns the export leaves out (internal bookkeeping)
+    after_profile: bool = False             # "delete" once the profile is deleted (its deletion writes rows)
 
 
 def _owned(model: Any, person: Person) -> ColumnElement[bool]:
@@ -207,6 +210,12 @@ PLAN: dict[str, TableRule] = {
     "crm_bulk_operation_items": TableRule(
         "delete", "what a bulk removal took off the profile or its records, kept for undo; a plain id, "
                   "no foreign key", rows=_bulk_items),
+    "crm_profile_changes": TableRule(
+        "delete", "the change log incremental segment refreshes read: the profile's id and when it changed; "
+                  "a plain id, no foreign key (not exported: bookkeeping)",
+        rows=lambda p: ProfileChange.profile_id == p.profile_id, references=("profile_id",),
+        after_profile=True),
+    "crm_refresh_marks": _none("how far the RFM scores have read the change log: positions only"),
     "crm_bulk_operations": TableRule(
         "scrub", "bulk operations over many entities; one whose filter or description names the person "
                  "loses them (its counts and tags stay)",

@@ -12,7 +12,8 @@ from crm_segments.state import State
 def refresh_due(state: State, *, now: dt.datetime) -> Any:
     from crm_segments.segments.refresh import refresh_due_segments
 
-    return refresh_due_segments(state.session_factory, now=now)
+    return refresh_due_segments(state.session_factory, now=now,
+                                nightly_full=state.settings.nightly_full_refresh)
 
 
 def run_pending(state: State, *, now: dt.datetime) -> Any:

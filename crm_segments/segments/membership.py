@@ -195,6 +195,18 @@ def adjust_member_count(session: Session, segment_id: int, diff: Diff) -> None:
         session.expire(loaded, ["member_count"])
 
 
+def forget_profile(session: Session, profile_id: int) -> None:
+    """Take a profile about to be deleted off its segments' ``member_count``: its memberships go with
+    it through the foreign key, and an incremental refresh keeps counts rather than counting."""
+    table: Table = Segment.__table__  # type: ignore[assignment]
+    session.execute(update(table).where(table.c.id.in_(
+        select(MEMBERS.c.segment_id).where(MEMBERS.c.profile_id == profile_id))).values(
+        member_count=table.c.member_count - 1, updated_at=table.c.updated_at))
+    for loaded in session.identity_map.values():
+        if isinstance(loaded, Segment):
+            session.expire(loaded, ["member_count"])
+
+
 def _inserted(session: Session, statement: Any) -> int:
     # Without preserve_rowcount an INSERT ... SELECT may report -1 rows.
     result: Any = session.execute(statement, execution_options={"preserve_rowcount": True})

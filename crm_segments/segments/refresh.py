@@ -1,9 +1,11 @@
-"""Full refresh of a segment's materialized membership, and the scheduler's "refresh what is due".
+"""Refresh of a segment's materialized membership, and the scheduler's "refresh what is due".
 
-``refresh_segment`` works inside the caller's transaction and changes nothing when it fails (its
-work runs in a SAVEPOINT). ``run_refresh`` and ``refresh_due_segments`` own their transactions:
-each segment is refreshed and committed on its own, and a failure is recorded as the segment's
-``last_error`` in a short transaction of its own.
+``refresh_segment`` recomputes a segment in full; ``refresh_segment_incrementally`` re-evaluates only
+the profiles that changed or crossed a time edge since its last refresh (incremental.py), or answers
+None when the segment needs a full refresh. Both work inside the caller's transaction and change
+nothing when they fail (their work runs in a SAVEPOINT). ``run_refresh`` and
+``refresh_due_segments`` own their transactions: each segment is refreshed and committed on its
+own, and a failure is recorded as the segment's ``last_error`` in a short transaction of its own.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy.sql import Select
 from crm_segments.kernel.unit_of_work import each_in_own_transaction, error_message
 from crm_segments.models import Segment, SegmentSizePoint
 
+from . import incremental
 from .compiler import compile_rule
 from .dependencies import dependency_levels, segment_refs
 from .membership import Diff, apply_diff, count_members, lock_segment
@@ -34,6 +37,7 @@ log = logging.getLogger(__name__)
 REFRESHABLE = ("live", "query")
 MAX_ERROR = 2000
 REFRESH_WORK_MEM = "64MB"
+NIGHTLY_FULL_HOUR = 3  # UTC: the first scheduled refresh from then on each day recomputes in full
 
 
 class RefreshError(Exception):
@@ -49,6 +53,7 @@ class RefreshResult:
     exited: int = 0
     duration_ms: int = 0
     error: str | None = None
+    full: bool = True  # recomputed in full, or only the changed profiles re-evaluated
 
     @property
     def ok(self) -> bool:
@@ -78,6 +83,7 @@ def refresh_segment(session: Session, segment: Segment, *, now: dt.datetime) -> 
         session.flush()
         lock_segment(session, segment.id)
         session.refresh(segment)  # the counts another refresh committed while we waited for the lock
+        position = incremental.log_position(session)  # changes from here on are read next time
         with session.begin_nested():
             # The first materialization fills the segment without entered events (membership.py).
             diff = apply_diff(session, segment.id, matching_ids(session, segment, now=now), now=now,
@@ -85,7 +91,8 @@ def refresh_segment(session: Session, segment: Segment, *, now: dt.datetime) -> 
                               record_events=segment.version > 0)
             size = count_members(session, segment.id)
             elapsed = int((time.perf_counter() - started) * 1000)
-            _record_success(session, segment, size=size, diff=diff, now=now, elapsed_ms=elapsed)
+            _record_success(session, segment, size=size, diff=diff, now=now, elapsed_ms=elapsed,
+                            position=position, full=True)
     except RefreshError:
         raise
     except Exception as exc:  # any failure of the rule or the database: nothing was changed
@@ -96,8 +103,66 @@ def refresh_segment(session: Session, segment: Segment, *, now: dt.datetime) -> 
     return RefreshResult(segment.id, segment.name, size, diff.entered, diff.exited, elapsed)
 
 
+def refresh_segment_incrementally(session: Session, segment: Segment, *,
+                                  now: dt.datetime) -> RefreshResult | None:
+    """Re-evaluate ``segment`` for the profiles that changed or crossed a time edge since its last
+    refresh; None (nothing done) when it needs a full refresh (incremental.py says when)."""
+    started = time.perf_counter()
+    try:
+        session.flush()
+        lock_segment(session, segment.id)
+        session.refresh(segment)
+        candidates = _candidates(session, segment, now=now)
+        if candidates is None:
+            return None
+        position, ids = candidates
+        assert segment.rule is not None
+        rule = parse_rule(segment.rule)
+        with session.begin_nested():
+            diff, deleted = Diff(), False
+            ordered = sorted(ids)
+            for start in range(0, len(ordered), incremental.CHUNK):
+                chunk = ordered[start:start + incremental.CHUNK]
+                diff += apply_diff(session, segment.id, compile_rule(rule, now=now, profile_ids=chunk),
+                                   now=now, version=segment.version + 1, source="refresh", scope=chunk)
+                deleted = deleted or incremental.any_deleted(session, chunk)
+            # A deleted profile's memberships went with it, uncounted: count when one was deleted.
+            size = (count_members(session, segment.id) if deleted
+                    else segment.member_count + diff.entered - diff.exited)
+            elapsed = int((time.perf_counter() - started) * 1000)
+            _record_success(session, segment, size=size, diff=diff, now=now, elapsed_ms=elapsed,
+                            position=position, full=False)
+    except Exception as exc:  # any failure of the rule or the database: nothing was changed
+        raise RefreshError(error_message(exc)) from exc
+    return RefreshResult(segment.id, segment.name, size, diff.entered, diff.exited, elapsed, full=False)
+
+
+def _candidates(session: Session, segment: Segment, *, now: dt.datetime) -> tuple[int, set[int]] | None:
+    """(the log position read through, the profiles to re-evaluate), or None for a full refresh."""
+    last, through = segment.last_refreshed_at, segment.refreshed_through
+    if (segment.kind != "live" or not segment.rule or segment.version == 0 or last is None
+            or through is None or segment.refreshed_rule != incremental.rule_digest(segment.rule)):
+        return None
+    try:
+        edges = incremental.time_edges(parse_rule(segment.rule))
+    except (incremental.NotIncremental, ValueError):
+        return None
+    pruned = incremental.mark(session, incremental.PRUNED_MARK)
+    if pruned is not None and pruned.position > through:
+        return None  # rows this segment has not read are gone
+    position = incremental.log_position(session)
+    changed = incremental.changed_since(session, through)
+    crossed = incremental.edge_candidates(session, edges, since=last, now=now)
+    rescored = (incremental.rfm_candidates(session, since=last) if segment_refs(segment).uses_rfm
+                else set())
+    if changed is None or crossed is None or rescored is None:
+        return None
+    ids = changed | crossed | rescored
+    return (position, ids) if len(ids) <= incremental.INCREMENTAL_UP_TO else None
+
+
 def _record_success(session: Session, segment: Segment, *, size: int, diff: Diff, now: dt.datetime,
-                    elapsed_ms: int) -> None:
+                    elapsed_ms: int, position: int | None = None, full: bool = True) -> None:
     segment.previous_member_count = segment.member_count
     segment.member_count = size
     segment.version += 1
@@ -105,6 +170,10 @@ def _record_success(session: Session, segment: Segment, *, size: int, diff: Diff
     segment.last_refreshed_at = now
     segment.last_error = None
     segment.last_refresh_ms = elapsed_ms
+    segment.refreshed_through = position
+    if full:
+        segment.last_full_refresh_at = now
+        segment.refreshed_rule = incremental.rule_digest(segment.rule) if segment.kind == "live" else None
     session.add(SegmentSizePoint(segment_id=segment.id, measured_at=now, size=size,
                                  entered=diff.entered, exited=diff.exited))
     session.flush()
@@ -117,8 +186,10 @@ def record_refresh_error(session: Session, segment_id: int, message: str) -> Non
 
 
 def run_refresh(session_factory: Callable[[], Session], segment_id: int, *, now: dt.datetime,
-                rfm_checked: bool = False) -> RefreshResult:
-    """Refresh one segment in a transaction of its own; a failure is recorded, not raised."""
+                rfm_checked: bool = False, full: bool = True) -> RefreshResult:
+    """Refresh one segment in a transaction of its own; a failure is recorded, not raised.
+
+    ``full=False`` re-evaluates only what changed when the segment allows it (incremental.py)."""
 
     def refresh_one(session: Session, segment_id: int) -> RefreshResult:
         lock_segment(session, segment_id)  # before any read: SQLite's write lock must come first
@@ -128,6 +199,10 @@ def run_refresh(session_factory: Callable[[], Session], segment_id: int, *, now:
             return RefreshResult(segment_id, "?", error="the segment no longer exists")
         if not rfm_checked and segment_refs(segment).uses_rfm:
             refresh_rfm(session, now=now)
+        if not full:
+            result = refresh_segment_incrementally(session, segment, now=now)
+            if result is not None:
+                return result
         return refresh_segment(session, segment, now=now)
 
     [outcome] = each_in_own_transaction(session_factory, [segment_id], refresh_one,
@@ -154,40 +229,75 @@ def refresh_settings(session: Session) -> None:
         session.execute(text(f"SET LOCAL work_mem = '{REFRESH_WORK_MEM}'"))
 
 
-def refresh_rfm(session: Session, *, now: dt.datetime) -> None:
-    """Recompute the RFM scores that RFM segment rules test."""
+def refresh_rfm(session: Session, *, now: dt.datetime, only_if_changed: bool = False) -> bool:
+    """Recompute the RFM scores that RFM segment rules test; whether they were recomputed.
+
+    ``only_if_changed``: not when nothing was logged since their last computation (the scores
+    depend on the completed jobs only, not on the time)."""
     from . import rfm  # the scores module is optional to this one: imported when a rule needs it
 
+    position = incremental.log_position(session)
+    done = incremental.mark(session, incremental.RFM_MARK)
+    if only_if_changed and done is not None and not incremental.anything_changed_since(
+            session, done.position):
+        return False
+    if done is not None and done.at is not None and done.at >= now:
+        # Scores rewritten at an instant a segment may already have been refreshed at are not
+        # "changed after its refresh" (incremental.rfm_candidates): those segments recompute in full.
+        live = session.scalars(select(Segment).where(Segment.kind == "live",
+                                                     Segment.refreshed_through.is_not(None)))
+        for segment in live:
+            if segment_refs(segment).uses_rfm:
+                segment.refreshed_through = None
     rfm.refresh_rfm_scores(session, now=now)
+    incremental.set_mark(session, incremental.RFM_MARK, position, now)
+    return True
 
 
 def refresh_many(session_factory: sessionmaker[Session], segment_ids: Sequence[int], *,
-                 now: dt.datetime,
+                 now: dt.datetime, full: bool = False, nightly_full: bool = False,
                  progress: Callable[[RefreshResult], None] | None = None) -> list[RefreshResult]:
     """Refresh the given segments in dependency order, each in its own transaction.
 
-    RFM scores are recomputed once first if any of the rules uses them, then stale planner
-    statistics are refreshed (statistics.py), each committed on its own.
+    Each segment is refreshed incrementally where it can be (incremental.py), in full with ``full``;
+    ``nightly_full`` recomputes in full each segment not fully recomputed since the last
+    ``NIGHTLY_FULL_HOUR``. RFM scores are recomputed once first if any of the rules uses them and
+    anything changed since their last computation (always with ``full``), then stale planner
+    statistics are refreshed (statistics.py), each committed on its own. The change log rows every
+    reader has read are deleted at the end.
     """
     with session_factory() as session:
         segments = list(session.scalars(select(Segment).where(
             Segment.id.in_(list(segment_ids)), Segment.kind.in_(REFRESHABLE))))
         refs = {s.id: segment_refs(s) for s in segments}
         order = [s.id for level in dependency_levels(segments, refs) for s in level]
+        cutoff = last_nightly_cutoff(now)
+        in_full = {s.id for s in segments if full or (nightly_full and (
+            s.last_full_refresh_at is None or s.last_full_refresh_at < cutoff))}
         if any(r.uses_rfm for r in refs.values()):
             refresh_settings(session)
-            refresh_rfm(session, now=now)
+            refresh_rfm(session, now=now, only_if_changed=not full)
             session.commit()
         if order:
-            analyze_stale_tables(session)  # after the RFM scores, which are rewritten each time
+            analyze_stale_tables(session)  # after the RFM scores, which may have been rewritten
             session.commit()
     results = []
     for segment_id in order:
-        result = run_refresh(session_factory, segment_id, now=now, rfm_checked=True)
+        result = run_refresh(session_factory, segment_id, now=now, rfm_checked=True,
+                             full=segment_id in in_full)
         results.append(result)
         if progress is not None:
             progress(result)
+    with session_factory() as session:
+        incremental.prune_change_log(session)
+        session.commit()
     return results
+
+
+def last_nightly_cutoff(now: dt.datetime) -> dt.datetime:
+    """The latest ``NIGHTLY_FULL_HOUR`` (UTC) at or before ``now``."""
+    at = now.astimezone(dt.UTC).replace(hour=NIGHTLY_FULL_HOUR, minute=0, second=0, microsecond=0)
+    return at if at <= now else at - dt.timedelta(days=1)
 
 
 def due_segment_ids(session: Session, *, now: dt.datetime) -> list[int]:
@@ -199,8 +309,10 @@ def due_segment_ids(session: Session, *, now: dt.datetime) -> list[int]:
     ]
 
 
-def refresh_due_segments(session_factory: sessionmaker[Session], *, now: dt.datetime) -> list[RefreshResult]:
-    """Scheduler job: refresh each live and query segment whose interval has passed."""
+def refresh_due_segments(session_factory: sessionmaker[Session], *, now: dt.datetime,
+                         nightly_full: bool = True) -> list[RefreshResult]:
+    """Scheduler job: refresh each live and query segment whose interval has passed (incrementally,
+    and once a day in full with ``nightly_full``)."""
     with session_factory() as session:
         due = due_segment_ids(session, now=now)
-    return refresh_many(session_factory, due, now=now) if due else []
+    return refresh_many(session_factory, due, now=now, nightly_full=nightly_full) if due else []

@@ -40,12 +40,13 @@ def test_export_then_erase_a_profile(database: str, tmp_path: Path) -> None:
     kept = runner.invoke(main, ["erase-profile", str(profile_id)], input="n\n")
     assert kept.exit_code != 0
     erased = runner.invoke(main, ["erase-profile", str(profile_id), "--yes"])
-    assert erased.exit_code == 0 and f"Erased profile {profile_id}: 1 rows" in erased.output
+    # The profile and the change-log row its creation wrote.
+    assert erased.exit_code == 0 and f"Erased profile {profile_id}: 2 rows" in erased.output
     with make_session_factory(engine)() as session:
         assert session.get(Profile, profile_id) is None
         audit = session.scalars(select(Erasure)).one()
         assert (audit.profile_id, audit.via, audit.erased_by_id, audit.rows) == (
-            profile_id, "cli", None, {"crm_profiles": 1})
+            profile_id, "cli", None, {"crm_profiles": 1, "crm_profile_changes": 1})
     engine.dispose()
     missing = runner.invoke(main, ["export-profile", str(profile_id)])
     assert missing.exit_code != 0 and f"no profile with id {profile_id}" in missing.output

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from crm_segments.db import Base
 from crm_segments.kernel.errors import NotFound
-from crm_segments.models import BackgroundTask, Erasure, Profile
+from crm_segments.models import BackgroundTask, Erasure, Profile, ProfileChange, Segment
 from crm_segments.privacy.erasure import erase_profile, erasure_preview
 from crm_segments.privacy.plan import PLAN
 from crm_segments.privacy.plan import Person as Identified
@@ -102,6 +102,7 @@ def test_erasure_leaves_nothing_that_names_the_person(session: Session, outbox: 
     others_before = _counts(session, other.profile.id)
     keys = _keys(session, zoe.profile.id)
     admin = UserFactory(role="admin")
+    common.segment.member_count = 2  # both are members (people.py)
 
     preview = erasure_preview(session=session, profile_id=zoe.profile.id, outbox_dir=outbox)
     assert preview.rows == before and sorted(preview.outbox_files) == sorted(zoe.files)
@@ -111,6 +112,11 @@ def test_erasure_leaves_nothing_that_names_the_person(session: Session, outbox: 
 
     assert _what_remains(session, zoe) == []
     assert _still_there(session, keys) == []  # rows that hold only ids (bulk undo items) included
+    # The change log keeps nothing of the person, though deleting the profile wrote to it.
+    assert session.scalar(select(func.count()).select_from(ProfileChange)
+                          .where(ProfileChange.profile_id == zoe_id)) == 0
+    # The segment the person was in counts one member fewer (its members went through the foreign key).
+    assert session.get(Segment, common.segment.id).member_count == 1  # type: ignore[union-attr]
     assert not any(path.exists() for path in zoe.files)
     # Everyone else's data stays as it was, files included.
     assert _counts(session, other.profile.id) == others_before
