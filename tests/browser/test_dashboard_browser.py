@@ -78,7 +78,7 @@ def test_dashboard_rfm_grid_and_saving_a_cell(served: tuple[str, Showcase], chro
             admin.get_by_role("link", name="RFM grid").click()
             expect(admin.get_by_role("heading", name="RFM grid")).to_be_visible()
             cell = admin.locator("#rfm-grid td a").first
-            label = cell.get_attribute("aria-label") or ""
+            label = cell.get_attribute("title") or ""
             found = re.match(r"Recency (\d), frequency (\d): ([\d,]+) customers?", label)
             assert found, label
             recency, frequency, count = found.group(1), found.group(2), int(found.group(3).replace(",", ""))

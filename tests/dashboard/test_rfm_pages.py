@@ -27,7 +27,7 @@ def _scored(session: Session, recency: int, frequency: int, monetary: int, **val
 
 
 def _cell(page: str, recency: int, frequency: int) -> str:
-    found = re.search(rf'aria-label="Recency {recency}, frequency {frequency}: ([^"]*)"', page)
+    found = re.search(rf'title="Recency {recency}, frequency {frequency}: ([^"]*)"', page)
     assert found, (recency, frequency)
     return found.group(1)
 
