@@ -1,4 +1,4 @@
-"""Take the screenshots in this folder again: a demo-seeded app (crm_segments/demo/showcase.py) served
+"""Take the screenshots in this folder again: a demo-seeded app (crm_segments.cli.showcase.py) served
 on a free local port, pages opened in Chromium at 1,280 px.
 
     .venv/bin/python docs/screenshots/take.py [--chromium /usr/bin/chromium]
@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))  # run from a checkout without installing
 
-from crm_segments.demo.showcase import showcase_app  # noqa: E402
+from crm_segments.cli.showcase import showcase_app  # noqa: E402
 
 PASSWORD = "showcase-password-1"
 VIEWPORT = {"width": 1280, "height": 900}

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from crm_segments.demo.showcase import Showcase, showcase_app
+from crm_segments.cli.showcase import Showcase, showcase_app
 from crm_segments.state import get_state
 from tests.browser.conftest import CHROMIUM_ARGS
 
