@@ -24,6 +24,7 @@ from crm_segments.models import (
     SupportTicket,
     Tag,
 )
+from crm_segments.models.changes import ProfileChange
 from crm_segments.models.tags import normalize_tag_name
 
 NOW = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC)
@@ -57,12 +58,17 @@ def _profile_with_everything(session: Session) -> Profile:
 
 def test_deleting_a_profile_leaves_no_orphan_rows(session: Session, backend: str) -> None:
     profile = _profile_with_everything(session)
+    profile_id = profile.id
     session.delete(profile)
     session.flush()
     session.expire_all()
     keep = {"crm_products", "crm_tags", "crm_categories", "crm_users", "crm_api_keys"}
+    # The change log is how incremental refreshes learn of the deletion: it keeps the profile's id
+    # (no foreign key) until the log is pruned; erasure removes them (privacy plan).
+    changes = session.scalars(select(ProfileChange.profile_id).order_by(ProfileChange.id)).all()
+    assert changes and set(changes) == {profile_id}
     for table in Base.metadata.sorted_tables:
-        if table.name in keep:
+        if table.name in keep or table.name == ProfileChange.__tablename__:
             continue
         count = session.scalar(select(func.count()).select_from(table))
         assert count == 0, f"{table.name} kept {count} rows after the profile was deleted"
