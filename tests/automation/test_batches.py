@@ -95,9 +95,9 @@ def test_a_batch_takes_a_few_statements_per_part_and_per_group_handed_over(
     assert 40 / 4 <= len(marks) <= 40  # a group is at most the threads
     answers = [s for s in data if s.startswith("UPDATE crm_messages SET status=CASE")]
     assert len(answers) <= len(marks) + 4  # written with the next mark; after the last, as they come
-    # recovery (3), the check for dead senders (1), the claim (1) and the templates (1); per part: take, load the rows (2), the caps'
-    # count, write the rendered rows (5); per group: profile locks (PostgreSQL), the caps' count, the
-    # mark (3); and the answers.
+    # recovery (3), the check for dead senders (1), the claim (1) and the templates (1); per part: take,
+    # load the rows (2), the caps' count, write the rendered rows (5); per group: profile locks
+    # (PostgreSQL), the caps' count, the mark (3); and the answers.
     assert len(data) <= 6 + parts * 5 + len(marks) * 3 + len(answers), data
 
 
