@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_segments.models import Message
@@ -120,17 +120,24 @@ def free_claims_of(session: Session, prefixes: Sequence[str], *, now: dt.datetim
     freed = session.execute(update(Message).where(theirs, Message.status == "pending")
                             .values(claim_token=None, claimed_until=None)
                             .execution_options(synchronize_session=False))
-    sending = (theirs, Message.status == "sending")
-    local = session.execute(update(Message).where(*sending, Message.provider == "local")
+    requeued, unknown = _settle_sending(session, (theirs, Message.status == "sending"), now=now)
+    return TakenOver(freed=int(freed.rowcount), unknown=unknown,  # type: ignore[attr-defined]
+                     requeued=requeued)
+
+
+def _settle_sending(session: Session, stalled: tuple[ColumnElement[bool], ...], *,
+                    now: dt.datetime) -> tuple[int, int]:
+    """``sending`` rows whose sender is gone: local outbox ones go back to pending, the others become
+    unknown (keeping the claim's token, so a late answer still counts). Returns (requeued, unknown)."""
+    local = session.execute(update(Message).where(*stalled, Message.provider == "local")
                             .values(status="pending", next_attempt_at=now, updated_at=now,
                                     claim_token=None, claimed_until=None)
                             .execution_options(synchronize_session=False))
-    remote = session.execute(update(Message).where(*sending, Message.provider != "local")
+    remote = session.execute(update(Message).where(*stalled, Message.provider != "local")
                              .values(status="unknown", status_reason=STALLED_REASON, claimed_until=None,
                                      updated_at=now)
                              .execution_options(synchronize_session=False))
-    return TakenOver(freed=int(freed.rowcount), unknown=int(remote.rowcount),  # type: ignore[attr-defined]
-                     requeued=int(local.rowcount))  # type: ignore[attr-defined]
+    return int(local.rowcount), int(remote.rowcount)  # type: ignore[attr-defined]
 
 
 def recover_stalled(session_factory: sessionmaker[Session], *, now: dt.datetime,
@@ -145,18 +152,11 @@ def recover_stalled(session_factory: sessionmaker[Session], *, now: dt.datetime,
                or_(Message.claimed_until < now,
                    and_(Message.claimed_until.is_(None), Message.attempted_at < now - lease)))
     with session_factory() as session, session.begin():
-        local = session.execute(update(Message).where(*stalled, Message.provider == "local")
-                                .values(status="pending", next_attempt_at=now, updated_at=now,
-                                        claim_token=None, claimed_until=None)
-                                .execution_options(synchronize_session=False))
-        remote = session.execute(update(Message).where(*stalled, Message.provider != "local")
-                                 .values(status="unknown", status_reason=STALLED_REASON, claimed_until=None,
-                                         updated_at=now)
-                                 .execution_options(synchronize_session=False))
+        requeued, unknown = _settle_sending(session, stalled, now=now)
         if unconfirmed_after is not None:
             # An event about an unknown message settles it (delivery.py): still unknown, none came.
             session.execute(update(Message).where(Message.status == "unknown",
                                                   Message.updated_at < now - unconfirmed_after)
                             .values(status="unconfirmed", status_reason=UNCONFIRMED_REASON, updated_at=now)
                             .execution_options(synchronize_session=False))
-    return int(local.rowcount) + int(remote.rowcount)  # type: ignore[attr-defined]
+    return requeued + unknown
