@@ -21,16 +21,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import crm_segments.models  # noqa: F401  (fills Base.metadata)
 from crm_segments.automation import unconfirmed
 from crm_segments.automation.message_log import MessageFilter
 from crm_segments.automation.sendgrid_events import record_sendgrid_events
-from crm_segments.db import Base, make_engine, make_session_factory, utcnow
-from crm_segments.models import Message, Profile
-from tests.databases import postgres_reachable, private_postgres_database, skip_or_fail
+from crm_segments.db import utcnow
+from crm_segments.models import Message
+from tests.automation.queued_emails import private_postgres_factory, queue_welcome_emails
 from tests.fakes import FakeSendGrid
 from tests.fakes.webhooks import sendgrid_event
 
@@ -48,29 +48,8 @@ FINAL_WITHIN = 60.0      # seconds after the last restart
 
 @pytest.fixture
 def factory() -> Iterator[sessionmaker[Session]]:
-    if reason := postgres_reachable():
-        skip_or_fail(reason)
-    with private_postgres_database() as url:
-        engine = make_engine(url)
-        Base.metadata.create_all(engine)
-        try:
-            yield make_session_factory(engine)
-        finally:
-            engine.dispose()
-
-
-def _queue(factory: sessionmaker[Session], count: int) -> list[int]:
-    now = utcnow()
-    with factory() as session, session.begin():
-        profiles = session.scalars(insert(Profile).returning(Profile.id), [
-            {"external_id": f"K-{n}", "first_name": f"K{n}", "email": f"k{n}@example.com",
-             "email_consent": True, "time_zone": "UTC", "created_at": now, "updated_at": now}
-            for n in range(count)]).all()
-        return list(session.scalars(insert(Message).returning(Message.id), [
-            {"dedupe_key": f"crash:{n}", "profile_id": profile_id, "channel": "email",
-             "category": "marketing", "template_key": "evergreen/welcome", "context": {}, "status": "pending",
-             "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
-            for n, profile_id in enumerate(profiles)]).all())
+    with private_postgres_factory() as made:
+        yield made
 
 
 def _statuses(factory: sessionmaker[Session]) -> Counter[str]:
@@ -103,7 +82,7 @@ def _sent_ids(fake: FakeSendGrid) -> Counter[int]:
 
 def test_kill_9_during_a_run_sends_each_message_once_and_settles_all_soon_after(
         factory: sessionmaker[Session], tmp_path: Path) -> None:
-    ids = _queue(factory, MESSAGES)
+    ids = queue_welcome_emails(factory, MESSAGES, key="crash")
     database_url = factory.kw["bind"].url.render_as_string(hide_password=False)
     fake = FakeSendGrid()
     fake.latency = 0.03  # calls under way at every moment: a kill catches some

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 import crm_segments.models  # noqa: F401  (fills Base.metadata)
@@ -25,10 +24,9 @@ from crm_segments.automation import unconfirmed
 from crm_segments.automation.message_log import MessageFilter
 from crm_segments.automation.senders import SILENT_FOR
 from crm_segments.automation.sendgrid_events import record_sendgrid_events
-from crm_segments.db import Base, make_engine, make_session_factory, utcnow
-from crm_segments.models import Message, Profile
+from crm_segments.db import utcnow
+from tests.automation.queued_emails import private_postgres_factory, queue_welcome_emails
 from tests.automation.worker_kills import IN_DOUBT, Workers, statuses, wait_for
-from tests.databases import postgres_reachable, private_postgres_database, skip_or_fail
 from tests.fakes import FakeSendGrid
 from tests.fakes.webhooks import sendgrid_event
 
@@ -44,29 +42,8 @@ CLAIM_LEASE = 30.0       # the default: taking over must not wait for it
 
 @pytest.fixture
 def factory() -> Iterator[sessionmaker[Session]]:
-    if reason := postgres_reachable():
-        skip_or_fail(reason)
-    with private_postgres_database() as url:
-        engine = make_engine(url)
-        Base.metadata.create_all(engine)
-        try:
-            yield make_session_factory(engine)
-        finally:
-            engine.dispose()
-
-
-def _queue(factory: sessionmaker[Session], count: int) -> list[int]:
-    now = utcnow()
-    with factory() as session, session.begin():
-        profiles = session.scalars(insert(Profile).returning(Profile.id), [
-            {"external_id": f"K-{n}", "first_name": f"K{n}", "email": f"k{n}@example.com",
-             "email_consent": True, "time_zone": "UTC", "created_at": now, "updated_at": now}
-            for n in range(count)]).all()
-        return list(session.scalars(insert(Message).returning(Message.id), [
-            {"dedupe_key": f"kill:{n}", "profile_id": profile_id, "channel": "email",
-             "category": "marketing", "template_key": "evergreen/welcome", "context": {}, "status": "pending",
-             "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
-            for n, profile_id in enumerate(profiles)]).all())
+    with private_postgres_factory() as made:
+        yield made
 
 
 def test_workers_killed_with_sigkill_are_taken_over_in_seconds_and_send_each_message_once(
@@ -85,7 +62,7 @@ def test_workers_killed_with_sigkill_are_taken_over_in_seconds_and_send_each_mes
         workers = Workers(factory, env, count=2, args=["--poll", "0.1", "--batch", "50"], log=log)
         try:
             workers.wait_registered()
-            ids = _queue(factory, MESSAGES)
+            ids = queue_welcome_emails(factory, MESSAGES, key="kill")
             for kill in range(KILLS):
                 target = (kill + 1) * MESSAGES // (KILLS + 1)
                 wait_for(lambda: len(fake.messages) >= target, timeout=60,  # noqa: B023 - called at once
