@@ -32,8 +32,24 @@ def require_api_key() -> tuple[Response, int] | None:
     g.crm_api_user = user
     if route is not None and user.role not in route.roles:
         return error_response(403, "forbidden",
-                              f"{route.summary.lower()} needs the API key of: {', '.join(route.roles)}")
+                              f"{request.method} {request.path} needs the API key of {_who(route.roles)}")
     return None
+
+
+def is_admin() -> bool:
+    return bool(g.crm_api_user.role == "admin")
+
+
+def forbidden_unless_admin_for(what: str) -> tuple[Response, int] | None:
+    """A refusal that depends on the request's data (a query instead of a rule, another person's
+    operation), which no route declaration can express; who may call a route goes in ``Route.roles``."""
+    if is_admin():
+        return None
+    return error_response(403, "forbidden", f"{what} needs the API key of an admin")
+
+
+def _who(roles: tuple[str, ...]) -> str:
+    return "an admin" if roles == ("admin",) else f"one of: {', '.join(roles)}"
 
 
 def _authenticated_user_id(secret: str) -> int | None:

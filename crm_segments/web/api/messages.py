@@ -28,7 +28,6 @@ from crm_segments.records.validation import validate
 from crm_segments.schemas._base import PageParams
 from crm_segments.web.db import db_session, reads_only, writing_session
 
-from .errors import error_response
 from .message_schemas import (
     MessageDetailOut,
     MessageEventOut,
@@ -118,16 +117,8 @@ def get_template(key: str) -> Response:
     return jsonify(_template(template_state(db_session(), key)))
 
 
-def _forbidden_unless_admin(what: str = "changing") -> tuple[Response, int] | None:
-    if getattr(g, "crm_api_user", None) is not None and g.crm_api_user.role == "admin":
-        return None
-    return error_response(403, "forbidden", f"{what} message templates needs the API key of an admin")
-
-
 @reads_only  # checked (rendered) while reading; only then does it take writing_session()
 def update_template(key: str) -> tuple[Response, int]:
-    if denied := _forbidden_unless_admin():
-        return denied
     state = template_state(db_session(), key)
     body = validate(TemplateIn, json_body())
     if state.source.channel == "sms" and (body.subject or body.html_body):
@@ -142,8 +133,6 @@ def update_template(key: str) -> tuple[Response, int]:
 
 
 def reset(key: str) -> tuple[Response, int]:
-    if denied := _forbidden_unless_admin():
-        return denied
     session = db_session()
     template_state(session, key)  # 404 for an unknown key
     reset_template(session, key, user_id=g.crm_api_user.id)
@@ -154,8 +143,6 @@ def reset(key: str) -> tuple[Response, int]:
 def preview(key: str) -> Response | tuple[Response, int]:
     from crm_segments.web.webhooks import public_base_url
 
-    if denied := _forbidden_unless_admin("previewing"):
-        return denied
     session = db_session()
     state = template_state(session, key)
     body = validate(PreviewIn, json_body())
@@ -208,11 +195,12 @@ def message_routes() -> list[Route]:
               out=TemplateOut, errors=(401, 404)),
         Route(one_template, "PUT", "templates_update", update_template,
               "Change a template's text; every part is checked and nothing is saved when one fails",
-              TEMPLATES, body=TemplateIn, out=TemplateOut, errors=(400, 401, 403, 404, 422)),
+              TEMPLATES, body=TemplateIn, out=TemplateOut, errors=(400, 401, 403, 404, 422),
+              roles=ADMIN_ONLY),
         Route(f"{one_template}/reset", "POST", "templates_reset", reset,
               "Put a shipped template back to its file's text", TEMPLATES, out=TemplateOut,
-              errors=(401, 403, 404)),
+              errors=(401, 403, 404), roles=ADMIN_ONLY),
         Route(f"{one_template}/preview", "POST", "templates_preview", preview,
               "Render a template (or unsaved text) for a real profile and triggering record", TEMPLATES,
-              body=PreviewIn, out=PreviewOut, errors=(400, 401, 403, 404, 422)),
+              body=PreviewIn, out=PreviewOut, errors=(400, 401, 403, 404, 422), roles=ADMIN_ONLY),
     ]

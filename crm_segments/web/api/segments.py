@@ -20,8 +20,8 @@ from crm_segments.segments.refresh import run_refresh
 from crm_segments.state import get_state
 from crm_segments.web.db import db_session, reads_only
 
-from .errors import error_response
-from .routes import Route, json_body
+from .auth import forbidden_unless_admin_for
+from .routes import ADMIN_ONLY, Route, json_body
 from .segment_schemas import (
     EventOut,
     EventPage,
@@ -46,12 +46,6 @@ from .usage_schemas import OnUseParams, in_use_response
 TAG = "segments"
 ONE = "/segments/<int:id>"
 Reply = Response | tuple[Response, int]
-
-
-def _denied_unless_admin(what: str) -> tuple[Response, int] | None:
-    if g.crm_api_user.role == "admin":
-        return None
-    return error_response(403, "forbidden", f"{what} needs the API key of an admin")
 
 
 def serialize(segment: Segment, names: dict[int | str, str] | None = None) -> dict[str, Any]:
@@ -79,8 +73,6 @@ def list_segments() -> Response:
 
 
 def create_segment() -> Reply:
-    if denied := _denied_unless_admin("creating a segment"):
-        return denied
     body = validate(SegmentIn, json_body())
     data = body.model_dump(exclude_none=True)
     segment = service.create_segment(db_session(), data=data, actor_id=int(g.crm_api_user.id))
@@ -92,8 +84,6 @@ def get_segment(id: int) -> Response:
 
 
 def update_segment(id: int) -> Reply:
-    if denied := _denied_unless_admin("changing a segment"):
-        return denied
     body = validate(SegmentPatch, json_body())
     segment = service.get_segment(db_session(), id)
     service.update_segment(db_session(), segment, data=body.model_dump(exclude_unset=True))
@@ -101,8 +91,6 @@ def update_segment(id: int) -> Reply:
 
 
 def delete_segment(id: int) -> Reply:
-    if denied := _denied_unless_admin("deleting a segment"):
-        return denied
     params = validate(OnUseParams, request.args.to_dict())
     segment = service.get_segment(db_session(), id)
     try:
@@ -113,8 +101,6 @@ def delete_segment(id: int) -> Reply:
 
 
 def reset_segment(id: int) -> Reply:
-    if denied := _denied_unless_admin("resetting a segment"):
-        return denied
     segment = service.get_segment(db_session(), id)
     reset_to_shipped(segment)
     return _reply(serialize(segment))
@@ -127,7 +113,7 @@ def preview_segment() -> Reply:
     if (body.rule is None) == (body.query_sql is None):
         raise ValidationFailed([FieldError("rule", "give either a rule or a query_sql")])
     if body.query_sql is not None:
-        if denied := _denied_unless_admin("previewing a database query"):
+        if denied := forbidden_unless_admin_for("previewing a database query"):
             return denied
         result = preview.preview_query(session, body.query_sql, sample_size=body.sample_size)
     else:
@@ -156,8 +142,6 @@ def list_members(id: int) -> Response:
 
 
 def change_members(id: int) -> Reply:
-    if denied := _denied_unless_admin("changing a static list"):
-        return denied
     body = validate(MembersChangeIn, json_body())
     session = db_session()
     segment = service.get_segment(session, id)
@@ -198,26 +182,26 @@ def segment_routes() -> list[Route]:
     return [
         Route("/segments", "GET", "segments_list", list_segments, "List segments", TAG, out=SegmentList),
         Route("/segments", "POST", "segments_create", create_segment, "Create a segment (admin)", TAG,
-              body=SegmentIn, ok=(201,), out=SegmentOut, errors=(400, 401, 403, 409, 422)),
+              body=SegmentIn, ok=(201,), out=SegmentOut, errors=(400, 401, 403, 409, 422), roles=ADMIN_ONLY),
         Route("/segments/preview", "POST", "segments_preview", preview_segment,
               "Count, sample and reachability of an unsaved rule (or, for admins, query)", TAG,
               body=PreviewIn, out=PreviewOut, errors=(400, 401, 403, 422)),
         Route(ONE, "GET", "segments_get", get_segment, "Get a segment", TAG, out=SegmentOut,
               errors=(401, 404)),
         Route(ONE, "PATCH", "segments_update", update_segment, "Change a segment (admin)", TAG,
-              body=SegmentPatch, out=SegmentOut, errors=(400, 401, 403, 404, 409, 422)),
+              body=SegmentPatch, out=SegmentOut, errors=(400, 401, 403, 404, 409, 422), roles=ADMIN_ONLY),
         Route(ONE, "DELETE", "segments_delete", delete_segment,
               "Delete a segment (admin). 409 lists what uses it unless on_use=detach, which pauses the "
               "workflows that use it", TAG, query=(OnUseParams,), ok=(204,),
-              errors=(401, 403, 404, 409, 422)),
+              errors=(401, 403, 404, 409, 422), roles=ADMIN_ONLY),
         Route(f"{ONE}/reset", "POST", "segments_reset", reset_segment,
               "Reset a built-in segment to its shipped rule (admin)", TAG, out=SegmentOut,
-              errors=(401, 403, 404, 422)),
+              errors=(401, 403, 404, 422), roles=ADMIN_ONLY),
         Route(f"{ONE}/members", "GET", "segments_members", list_members, "Members, paginated", TAG,
               query=(MemberParams,), out=MemberPage, errors=(401, 404, 422)),
         Route(f"{ONE}/members", "POST", "segments_members_change", change_members,
               "Add or remove members of a static list (admin)", TAG, body=MembersChangeIn,
-              out=MembersChangeOut, errors=(400, 401, 403, 404, 422)),
+              out=MembersChangeOut, errors=(400, 401, 403, 404, 422), roles=ADMIN_ONLY),
         Route(f"{ONE}/refresh", "POST", "segments_refresh", refresh_segment,
               "Refresh the membership now; a failure is reported and changes nothing", TAG,
               out=RefreshOut, errors=(401, 404)),

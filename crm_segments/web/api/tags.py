@@ -23,8 +23,8 @@ from crm_segments.tagging import auto, bulk, management, manual, rules, suppress
 from crm_segments.tagging.names import existing_tags, get_or_create_tags
 from crm_segments.web.db import db_session
 
-from .errors import error_response
-from .routes import Route, json_body
+from .auth import forbidden_unless_admin_for, is_admin
+from .routes import ADMIN_ONLY, Route, json_body
 from .tag_schemas import (
     BulkIn,
     BulkOperationOut,
@@ -63,12 +63,6 @@ def _per_minute() -> int | None:
     return get_state(current_app).settings.tags_per_user_per_minute
 
 
-def _denied_unless_admin(what: str) -> tuple[Response, int] | None:
-    if g.crm_api_user.role == "admin":
-        return None
-    return error_response(403, "forbidden", f"{what} needs the API key of an admin")
-
-
 def _reply(data: dict[str, Any], status: int = 200) -> tuple[Response, int]:
     return jsonify(data), status
 
@@ -103,13 +97,11 @@ def get_tag(id: int) -> Response:
 def update_tag(id: int) -> tuple[Response, int]:
     body = validate(TagPatch, json_body())
     tag = management.update_tag(session=db_session(), tag_id=id, name=body.name, color=body.color,
-                                description=body.description, by_admin=g.crm_api_user.role == "admin")
+                                description=body.description, by_admin=is_admin())
     return _reply(tag_out(tag))
 
 
 def delete_tag(id: int) -> tuple[Response, int]:
-    if denied := _denied_unless_admin("deleting a tag"):
-        return denied
     params = validate(OnUseParams, request.args.to_dict())
     try:
         deleted = management.delete_tag(session=db_session(), tag_id=id, user_id=_user_id(), source="api",
@@ -121,8 +113,6 @@ def delete_tag(id: int) -> tuple[Response, int]:
 
 
 def merge_tags() -> tuple[Response, int]:
-    if denied := _denied_unless_admin("merging tags"):
-        return denied
     body = validate(MergeIn, json_body())
     result = management.merge_tags(session=db_session(), source_ids=body.source_ids,
                                    target_id=body.target_id, user_id=_user_id())
@@ -265,7 +255,8 @@ def get_operation(id: int) -> Response:
 
 def undo_operation(id: int) -> Reply:
     op = _operation(id)
-    if op.created_by_id != _user_id() and (denied := _denied_unless_admin("undoing another's operation")):
+    if op.created_by_id != _user_id() and (
+            denied := forbidden_unless_admin_for("undoing another's operation")):
         return denied
     result = bulk.undo_bulk_operation(session=db_session(), operation_id=op.id, user_id=_user_id())
     return _reply(op_out(result.operation))
@@ -285,8 +276,6 @@ def list_rules() -> Response:
 
 
 def create_rule() -> Reply:
-    if denied := _denied_unless_admin("changing auto-tag rules"):
-        return denied
     body = validate(RuleIn, json_body())
     rule = rules.create_rule(session=db_session(), name=body.name, entity_type=body.entity_type,
                              condition=body.condition, tag_name=body.tag, tag_id=body.tag_id, mode=body.mode,
@@ -300,8 +289,6 @@ def get_rule(id: int) -> Response:
 
 
 def update_rule(id: int) -> Reply:
-    if denied := _denied_unless_admin("changing auto-tag rules"):
-        return denied
     body = validate(RulePatch, json_body())
     given = {k: v for k, v in body.model_dump(exclude_unset=True).items() if k not in ("tag", "tag_id")}
     rule = rules.update_rule(session=db_session(), rule_id=id, tag_name=body.tag, tag_id=body.tag_id,
@@ -310,8 +297,6 @@ def update_rule(id: int) -> Reply:
 
 
 def delete_rule(id: int) -> Reply:
-    if denied := _denied_unless_admin("changing auto-tag rules"):
-        return denied
     rules.delete_rule(session=db_session(), rule_id=id)
     return Response(status=204), 204
 
@@ -326,8 +311,6 @@ def dry_run_rule(id: int) -> Response:
 
 
 def run_rule(id: int) -> Reply:
-    if denied := _denied_unless_admin("running an auto-tag rule"):
-        return denied
     return _reply(_run_out(auto.run_rule_now(session=db_session(), rule_id=id)))
 
 
@@ -341,7 +324,7 @@ def tag_routes() -> list[Route]:
               out=TagOut, errors=(400, 401, 409, 422, 429)),
         Route("/tags/merge", "POST", "tags_merge", merge_tags,
               "Merge tags into one (taggings move without duplicates); admins", TAG, body=MergeIn,
-              out=MergeOut, errors=(400, 401, 403, 404, 422)),
+              out=MergeOut, errors=(400, 401, 403, 404, 422), roles=ADMIN_ONLY),
         Route(tag_one, "GET", "tags_get", get_tag, "Get a tag with its usage", TAG, out=TagOut,
               errors=(401, 404)),
         Route(tag_one, "PATCH", "tags_update", update_tag,
@@ -350,7 +333,7 @@ def tag_routes() -> list[Route]:
         Route(tag_one, "DELETE", "tags_delete", delete_tag,
               "Delete a tag and its taggings (GET it first for the count); admins. 409 lists what uses it "
               "unless on_use=detach, which pauses the workflows that use it", TAG, query=(OnUseParams,),
-              out=DeletedTag, errors=(401, 403, 404, 409, 422)),
+              out=DeletedTag, errors=(401, 403, 404, 409, 422), roles=ADMIN_ONLY),
         *(route for entity_type in ENTITY_PATHS for route in entity_routes(entity_type)),
         Route("/bulk-tag-operations", "GET", "bulk_tag_operations_list", list_operations,
               "List bulk tag operations, newest first", TAG, query=(OperationListParams,),
@@ -367,16 +350,19 @@ def tag_routes() -> list[Route]:
         Route("/auto-tag-rules", "GET", "auto_tag_rules_list", list_rules, "List auto-tag rules", TAG,
               out=RuleList, errors=(401,)),
         Route("/auto-tag-rules", "POST", "auto_tag_rules_create", create_rule,
-              "Create an auto-tag rule; admins", TAG, body=RuleIn, ok=(201,), out=RuleOut, errors=write),
+              "Create an auto-tag rule; admins", TAG, body=RuleIn, ok=(201,), out=RuleOut, errors=write,
+              roles=ADMIN_ONLY),
         Route(rule_one, "GET", "auto_tag_rules_get", get_rule, "Get an auto-tag rule", TAG, out=RuleOut,
               errors=(401, 404)),
         Route(rule_one, "PATCH", "auto_tag_rules_update", update_rule,
-              "Change an auto-tag rule; admins", TAG, body=RulePatch, out=RuleOut, errors=write),
+              "Change an auto-tag rule; admins", TAG, body=RulePatch, out=RuleOut, errors=write,
+              roles=ADMIN_ONLY),
         Route(rule_one, "DELETE", "auto_tag_rules_delete", delete_rule,
-              "Delete an auto-tag rule (its tags stay); admins", TAG, ok=(204,), errors=(401, 403, 404)),
+              "Delete an auto-tag rule (its tags stay); admins", TAG, ok=(204,), errors=(401, 403, 404),
+              roles=ADMIN_ONLY),
         Route(f"{rule_one}/dry-run", "POST", "auto_tag_rules_dry_run", dry_run_rule,
               "How many match, and would gain or lose the tag; changes nothing", TAG, out=RunOut,
               errors=(401, 404)),
         Route(f"{rule_one}/run", "POST", "auto_tag_rules_run", run_rule, "Run an auto-tag rule now; admins",
-              TAG, out=RunOut, errors=(401, 403, 404)),
+              TAG, out=RunOut, errors=(401, 403, 404), roles=ADMIN_ONLY),
     ]

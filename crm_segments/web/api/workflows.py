@@ -19,8 +19,7 @@ from crm_segments.records.validation import validate
 from crm_segments.schemas._base import PageParams
 from crm_segments.web.db import db_session
 
-from .errors import error_response
-from .routes import Route, json_body
+from .routes import ADMIN_ONLY, Route, json_body
 from .workflow_schemas import (
     DryRunItem,
     DryRunOut,
@@ -54,12 +53,6 @@ def _enrollment(row: Enrollment) -> dict[str, Any]:
     return data
 
 
-def _forbidden_unless_admin() -> tuple[Response, int] | None:
-    if getattr(g, "crm_api_user", None) is not None and g.crm_api_user.role == "admin":
-        return None
-    return error_response(403, "forbidden", "changing workflows needs the API key of an admin")
-
-
 def _reply(data: dict[str, Any], status: int) -> tuple[Response, int]:
     return jsonify(data), status
 
@@ -73,8 +66,6 @@ def list_workflows() -> Response:
 
 
 def create_workflow() -> tuple[Response, int]:
-    if denied := _forbidden_unless_admin():
-        return denied
     workflow = editing.create_workflow(session=db_session(), data=json_body(), user_id=g.crm_api_user.id)
     return _reply(serialize(workflow), 201)
 
@@ -84,22 +75,16 @@ def get_workflow(id: int) -> Response:
 
 
 def replace_workflow(id: int) -> tuple[Response, int]:
-    if denied := _forbidden_unless_admin():
-        return denied
     workflow = editing.update_workflow(session=db_session(), workflow_id=id, data=json_body())
     return _reply(serialize(workflow), 200)
 
 
 def delete_workflow(id: int) -> tuple[Response, int]:
-    if denied := _forbidden_unless_admin():
-        return denied
     queries.delete_workflow(session=db_session(), workflow_id=id)
     return Response(status=204), 204
 
 
 def set_status(id: int) -> tuple[Response, int]:
-    if denied := _forbidden_unless_admin():
-        return denied
     body = validate(StatusIn, json_body())
     workflow = lifecycle.set_status(session=db_session(), workflow_id=id, status=body.status, now=utcnow())
     return _reply(serialize(workflow), 200)
@@ -141,17 +126,19 @@ def workflow_routes() -> list[Route]:
         Route("/workflows", "GET", "workflows_list", list_workflows, "List workflows", TAG,
               query=(PageParams,), out=WorkflowPage, errors=(401, 422)),
         Route("/workflows", "POST", "workflows_create", create_workflow, "Create a workflow (as a draft)",
-              TAG, body=WorkflowDefinition, ok=(201,), out=WorkflowOut, errors=(400, 401, 403, 409, 422)),
+              TAG, body=WorkflowDefinition, ok=(201,), out=WorkflowOut, errors=(400, 401, 403, 409, 422),
+              roles=ADMIN_ONLY),
         Route(one, "GET", "workflows_get", get_workflow, "Get a workflow", TAG, out=WorkflowOut,
               errors=(401, 404)),
         Route(one, "PUT", "workflows_replace", replace_workflow,
               "Replace a workflow's definition; steps keep their keys", TAG, body=WorkflowDefinition,
-              out=WorkflowOut, errors=(400, 401, 403, 404, 409, 422)),
+              out=WorkflowOut, errors=(400, 401, 403, 404, 409, 422), roles=ADMIN_ONLY),
         Route(one, "DELETE", "workflows_delete", delete_workflow,
-              "Delete a workflow that never enrolled anyone", TAG, ok=(204,), errors=(401, 403, 404, 409)),
+              "Delete a workflow that never enrolled anyone", TAG, ok=(204,), errors=(401, 403, 404, 409),
+              roles=ADMIN_ONLY),
         Route(f"{one}/status", "POST", "workflows_status", set_status,
               "Activate, pause, resume or archive a workflow", TAG, body=StatusIn, out=WorkflowOut,
-              errors=(400, 401, 403, 404, 422)),
+              errors=(400, 401, 403, 404, 422), roles=ADMIN_ONLY),
         Route(f"{one}/dry-run", "GET", "workflows_dry_run", workflow_dry_run,
               "Who would be enrolled now, and what each would get first", TAG, out=DryRunOut,
               errors=(401, 404)),
