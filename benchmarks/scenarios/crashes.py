@@ -7,10 +7,12 @@
 them, send N emails to a fake SendGrid 20 ms away; 20 times, at a random count of accepted messages,
 one registered worker chosen at random is killed with SIGKILL and another started in its place
 (tests/automation/worker_kills.py). Measured per kill: how long until another sender took the dead one
-over, and how many of its messages became ``unknown``; then how long after the last restart nothing is
-pending or sending, and every message is final once the unknown ones are settled (SendGrid's events for
-those it took, "send again" for those still unconfirmed after 10 s). ``-faults`` adds 2 % 429 with
-``Retry-After: 40`` and 2 % 503 (the 30 s back-off) on first attempts.
+over, and how many of its messages became ``unknown``. Then, each from the last restart: nothing
+pending or sending (drained); every message final, i.e. sent or ``unconfirmed`` (the unknown ones
+waiting for a person after 10 s here, 24 h by default); SendGrid's events for every message it took,
+recorded in one request (timed on their own: in life they come during the run) and settling the
+unconfirmed ones it did take; and every message sent once a person sent the others again. ``-faults``
+adds 2 % 429 with ``Retry-After: 40`` and 2 % 503 (the 30 s back-off) on first attempts.
 
 ``send-kill-9`` (below): one sender that is no registered worker (the send job's loop), whose claims
 are taken over when their lease runs out.
@@ -285,26 +287,35 @@ def _kill_workers(context: BenchContext, *, faults: bool) -> dict[str, Any]:
                          what=f"{target} messages accepted", every=0.005)
                 workers.kill_one(timeout=WORKER_TIMEOUT)
             restarted = workers.last_start
+            load_at_restart = os.getloadavg()[0]
             left_at_restart = sum(statuses(factory)[s] for s in ("pending", "sending"))
             drained = wait_for(lambda: not (statuses(factory).keys() & {"pending", "sending"}),
                                timeout=WORKER_TIMEOUT, what="nothing pending or sending", every=0.1)
             drained_after_restart = time.monotonic() - restarted
             at_drain = statuses(factory)
             in_doubt_ids = _in_doubt_ids(factory)
+            # Final: every message sent (or failed, suppressed), or unconfirmed, waiting for a person.
+            unconfirmed_wait = wait_for(lambda: statuses(factory)["unknown"] == 0, timeout=WORKER_TIMEOUT,
+                                        what="unknown -> unconfirmed", every=0.1)
+            final_after_restart = time.monotonic() - restarted
+            # SendGrid's events for every message it took, in one request (they come during the run in
+            # life): those settle the unconfirmed messages the provider did take.
             taken = {int(fake.custom_args(m)["crm_message_id"]) for m in list(fake.messages)}
+            events = [sendgrid_event(m, "processed") for m in list(fake.messages)]
+            recording = time.monotonic()
             with factory() as session, session.begin():
-                record_sendgrid_events(session, [sendgrid_event(m, "processed") for m in list(fake.messages)],
-                                       now=utcnow())
+                record_sendgrid_events(session, events, now=utcnow())
+            events_seconds = time.monotonic() - recording
             after_events = statuses(factory)
             settled = len(in_doubt_ids) - sum(after_events[s] for s in IN_DOUBT)
-            wait_for(lambda: statuses(factory)["unknown"] == 0, timeout=WORKER_TIMEOUT,
-                     what="unknown -> unconfirmed", every=0.1)
+            sending_again = time.monotonic()
             with factory() as session, session.begin():
                 sent_again = unconfirmed.send_again(session, filters=MessageFilter(), actor="bench",
                                                     now=utcnow())
             wait_for(lambda: statuses(factory) == Counter(sent=expected), timeout=WORKER_TIMEOUT,
                      what="every message sent", every=0.1)
-            final_after_restart = time.monotonic() - restarted
+            sent_again_seconds = time.monotonic() - sending_again
+            all_sent_after_restart = time.monotonic() - restarted
             run_seconds = time.monotonic() - started
         finally:
             workers.stop()
@@ -325,6 +336,7 @@ def _kill_workers(context: BenchContext, *, faults: bool) -> dict[str, Any]:
                    f"1 in {WORKER_FAULT_SHARE} 503 (back-off {BACK_OFF:g} s)") if faults else "none",
         "kill_targets": targets,
         "in_doubt_per_kill": [len(kill.in_doubt) for kill in kills],
+        "takeover_seconds_per_kill": [round(kill.taken_over_after, 1) for kill in kills],
         "in_doubt_max": max(len(kill.in_doubt) for kill in kills),
         "in_doubt_total": len(killed_in_doubt),
         "in_doubt_at_drain": len(in_doubt_ids),
@@ -338,7 +350,12 @@ def _kill_workers(context: BenchContext, *, faults: bool) -> dict[str, Any]:
         "drained_seconds_after_last_restart": round(drained_after_restart, 1),
         "drain_wait_seconds": round(drained, 1),
         "statuses_at_drain": dict(at_drain),
+        "unknown_to_unconfirmed_after_drain_seconds": round(unconfirmed_wait, 1),
         "final_seconds_after_last_restart": round(final_after_restart, 1),
+        "events_recorded": len(events), "events_record_seconds": round(events_seconds, 1),
+        "send_again_to_all_sent_seconds": round(sent_again_seconds, 1),
+        "all_sent_seconds_after_last_restart": round(all_sent_after_restart, 1),
+        "load_average_at_last_restart": round(load_at_restart, 1),
         "run_seconds": round(run_seconds, 1),
         "duplicates": sum(n - 1 for n in copies.values() if n > 1), "lost": expected - len(copies),
         "retries_checked": len(early), "retries_early": sum(1 for e in early if e < 0),

@@ -18,7 +18,7 @@ from sendgrid.helpers.eventwebhook import EventWebhook
 from sqlalchemy.orm import Session
 
 from .channels.sendgrid import MESSAGE_ID_ARG
-from .delivery import DeliveryEvent, record_event
+from .delivery import DeliveryEvent, record_events
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -83,13 +83,7 @@ def to_event(item: dict[str, Any]) -> DeliveryEvent | None:
 
 
 def record_sendgrid_events(session: Session, items: list[Any], *, now: dt.datetime) -> EventsReport:
-    report = EventsReport()
-    for item in items:
-        event = to_event(item) if isinstance(item, dict) else None
-        if event is None:
-            report.ignored += 1
-        elif record_event(session, event, now=now):
-            report.recorded += 1
-        else:
-            report.duplicates += 1
-    return report
+    events = [to_event(item) if isinstance(item, dict) else None for item in items]
+    known = [event for event in events if event is not None]
+    recorded = sum(record_events(session, known, now=now))
+    return EventsReport(recorded=recorded, duplicates=len(known) - recorded, ignored=len(items) - len(known))

@@ -19,13 +19,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_segments import create_app
+from crm_segments.automation import delivery
 from crm_segments.automation.links import status_callback_url, unsubscribe_token, unsubscribe_url
+from crm_segments.automation.sendgrid_events import record_sendgrid_events
 from crm_segments.models import Message, MessageEvent, Profile
 from crm_segments.state import get_state
 from tests.fakes.webhooks import SendGridSigner, sendgrid_event, twilio_signature
 from tests.web.conftest import login
 
-from .conftest import BASE_URL
+from .conftest import BASE_URL, T0
 from .helpers import consent_changes, fresh, queue, reachable
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -167,6 +169,27 @@ def test_an_unknown_message_is_settled_by_its_events(client: FlaskClient, sessio
     assert _post_events(client, sendgrid_signer, [sendgrid_event(accepted, "processed")]).status_code == 200
     row = fresh(session, message)
     assert (row.status, row.provider_message_id) == ("sent", "sg-late-id") and row.sent_at is not None
+
+
+def test_a_request_of_many_events_is_recorded_in_chunks_each_event_once(
+        session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(delivery, "EVENT_CHUNK", 2)  # chunk edges inside a small request
+    unknown = [queue(session, reachable()) for _ in range(3)]
+    for message in unknown:
+        message.status, message.provider = "unknown", "sendgrid"
+    bouncing = reachable()
+    sent = _sent(session, bouncing, provider_id="sg-b")
+    events = [sendgrid_event({**_accepted(m), "message_id": f"sg-{m.id}"}, "processed") for m in unknown]
+    bounce = sendgrid_event(_accepted(sent), "bounce", type="bounce", reason="550 no such user")
+    items = [events[0], events[1], events[0], bounce, events[2], bounce, {"event": "nonsense"}]
+    report = record_sendgrid_events(session, items, now=T0)
+    assert (report.recorded, report.duplicates, report.ignored) == (4, 2, 1)
+    assert _events(session) == 4
+    assert [fresh(session, m).status for m in unknown] == ["sent"] * 3
+    assert [fresh(session, m).provider_message_id for m in unknown] == [f"sg-{m.id}" for m in unknown]
+    assert fresh(session, sent).status == "bounced" and len(consent_changes(session, bouncing)) == 1
+    again = record_sendgrid_events(session, items[:3], now=T0)
+    assert (again.recorded, again.duplicates) == (0, 3) and _events(session) == 4
 
 
 def _twilio_post(client: FlaskClient, path: str, params: dict[str, str], *, token: str = TWILIO_TOKEN) -> Any:

@@ -36,7 +36,8 @@ MESSAGES = 300
 THREADS = 4              # CRM_SEGMENTS_SEND_THREADS: the most a kill may leave in doubt
 KILLS = 3
 UNCONFIRMED_AFTER = 3    # seconds an unknown message waits for an event
-FINAL_WITHIN = 60.0      # seconds after the last restart
+FINAL_WITHIN = 60.0      # seconds after the last restart: every message sent or unconfirmed
+RESEND_WITHIN = 20.0     # seconds from a person's "send again" until those messages are sent
 CLAIM_LEASE = 30.0       # the default: taking over must not wait for it
 
 
@@ -73,20 +74,24 @@ def test_workers_killed_with_sigkill_are_taken_over_in_seconds_and_send_each_mes
             wait_for(lambda: not (statuses(factory).keys() & {"pending", "sending"}), timeout=FINAL_WITHIN,
                      what="every message sent or in doubt")
             in_doubt = sum(statuses(factory)[status] for status in IN_DOUBT)
+            # Final: sent, or unconfirmed (waiting for a person) once no event came for a while.
+            wait_for(lambda: statuses(factory)["unknown"] == 0, timeout=FINAL_WITHIN,
+                     what="unknown -> unconfirmed")
+            final_after = time.monotonic() - restarted
             # SendGrid's events settle those it took...
             with factory() as session, session.begin():
                 record_sendgrid_events(session, [sendgrid_event(m, "processed") for m in list(fake.messages)],
                                        now=utcnow())
             settled = in_doubt - sum(statuses(factory)[status] for status in IN_DOUBT)
-            # ...and a person sends again those no event confirmed, once they are unconfirmed.
-            wait_for(lambda: statuses(factory)["unknown"] == 0, timeout=FINAL_WITHIN,
-                     what="unknown -> unconfirmed")
+            # ...and a person sends again those no event confirmed.
+            sending_again = time.monotonic()
             with factory() as session, session.begin():
                 requeued = unconfirmed.send_again(session, filters=MessageFilter(), actor="an admin",
                                                   now=utcnow())
             wait_for(lambda: statuses(factory) == Counter(sent=MESSAGES), timeout=FINAL_WITHIN,
                      what="every message sent")
-            final_after = time.monotonic() - restarted
+            resent_within = time.monotonic() - sending_again
+            all_sent_after = time.monotonic() - restarted
         finally:
             workers.stop()
         log.seek(0)
@@ -104,6 +109,12 @@ def test_workers_killed_with_sigkill_are_taken_over_in_seconds_and_send_each_mes
     takeovers = [kill.taken_over_after for kill in workers.kills]
     beside = [kill.taken_over_after for kill in workers.kills if kill.others_running]
     assert beside and max(beside) < SILENT_FOR.total_seconds() < CLAIM_LEASE, takeovers
-    assert final_after < FINAL_WITHIN
+    # Generous bounds for a loaded machine (the restart alone took up to 30 s at load 15), yet far below
+    # the 5-minute lease of old: a sent-again message is due at once and an idle worker looks every 0.1 s.
+    assert final_after < FINAL_WITHIN and all_sent_after < FINAL_WITHIN + RESEND_WITHIN, (
+        final_after, all_sent_after)
+    assert resent_within < RESEND_WITHIN, resent_within
     print(f"in doubt per kill {per_kill}, taken over after {[round(t, 2) for t in takeovers]} s, settled by "
-          f"events {settled}, sent again {requeued}, all final {final_after:.1f} s after the last restart")
+          f"events {settled}, sent again {requeued}; after the last restart every message final (sent or "
+          f"unconfirmed) in {final_after:.1f} s, all sent in {all_sent_after:.1f} s ({resent_within:.1f} s "
+          "after the person's send again)")
