@@ -39,12 +39,14 @@ def _best(call: Callable[[], Any]) -> tuple[float, Any]:
 def lists(context: BenchContext) -> dict[str, Any]:
     from crm_segments.profiles import queries, timeline
     from crm_segments.records import queries as record_queries
+    from crm_segments.records.profiles import profile_filter
 
     details: dict[str, Any] = {}
     factory = make_session_factory(context.engine)
     with factory() as session:
         for name, filters in (("all", {}), ("region", {"region": "North"}), ("search", {"q": "smi"})):
-            ms, total = _best(lambda f=filters: queries.count_profiles(session=session, **f))
+            ms, total = _best(lambda f=filters: queries.count_profiles(session=session,
+                                                                        profile_filter=profile_filter(**f)))
             details[f"profiles_total_{name}"] = {"ms": ms, "value": total.value, "exact": total.exact}
         ms, _ = _best(lambda: queries.list_profiles(session=session, sort="name", limit=50))
         details["profiles_sorted_first_page_ms"] = ms

@@ -26,9 +26,10 @@ from sqlalchemy import ColumnElement, and_, select, true
 from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
+from crm_segments.kernel.list_filters import MAX_SEARCH_LENGTH
 from crm_segments.models import Enrollment, Message, MessageEvent, Profile, Segment, User, Workflow
 from crm_segments.models.messaging import CHANNELS, MESSAGE_CATEGORIES, MESSAGE_STATUSES
-from crm_segments.profiles.queries import MAX_QUERY_LENGTH, search_condition
+from crm_segments.profiles.queries import search_condition
 
 MAX_PAGE_SIZE = 1000
 SEARCHED_PROFILES_LOOKED_UP = 5000
@@ -81,8 +82,8 @@ def check_filter(values: MessageFilter) -> MessageFilter:
         value = getattr(values, name)
         if value is not None and value not in allowed:
             errors.append(FieldError(name, f"must be one of {', '.join(allowed)}"))
-    if len(values.q) > MAX_QUERY_LENGTH:
-        errors.append(FieldError("q", f"search text is longer than {MAX_QUERY_LENGTH} characters"))
+    if len(values.q) > MAX_SEARCH_LENGTH:
+        errors.append(FieldError("q", f"search text is longer than {MAX_SEARCH_LENGTH} characters"))
     if values.since is not None and values.until is not None and values.until <= values.since:
         errors.append(FieldError("until", "must be later than since"))
     if errors:

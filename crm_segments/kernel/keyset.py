@@ -28,7 +28,7 @@ class KeysetPage:
 
 
 def check_page_args(id_column: InstrumentedAttribute[int], *, after: int | None, before: int | None,
-                    limit: int) -> None:
+                    limit: int, max_limit: int = MAX_PAGE_SIZE) -> None:
     """Refuse two cursors, a cursor out of the key's range, or a page size out of bounds."""
     if after is not None and before is not None:
         raise ValidationFailed([FieldError("before", "give either after or before, not both")])
@@ -36,14 +36,15 @@ def check_page_args(id_column: InstrumentedAttribute[int], *, after: int | None,
     for name, cursor in (("after", after), ("before", before)):
         if cursor is not None and not 0 <= cursor <= top:
             raise ValidationFailed([FieldError(name, f"must be an id from 0 to {top}")])
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ValidationFailed([FieldError("limit", f"must be between 1 and {MAX_PAGE_SIZE}")])
+    if not 1 <= limit <= max_limit:
+        raise ValidationFailed([FieldError("limit", f"must be between 1 and {max_limit}")])
 
 
 def keyset_page(session: Session, query: Select[Any], id_column: InstrumentedAttribute[int], *,
-                after: int | None, before: int | None, limit: int) -> KeysetPage:
+                after: int | None, before: int | None, limit: int,
+                max_limit: int = MAX_PAGE_SIZE) -> KeysetPage:
     """One page of ``query`` in ``id_column`` order, after ``after`` or ending before ``before``."""
-    check_page_args(id_column, after=after, before=before, limit=limit)
+    check_page_args(id_column, after=after, before=before, limit=limit, max_limit=max_limit)
     query = query.limit(limit + 1)
     if before is not None:
         rows = list(session.scalars(query.where(id_column < before).order_by(id_column.desc())))

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from .errors import FieldError, ValidationFailed
-from .keyset import KeysetPage, check_page_args, keyset_page
+from .keyset import MAX_PAGE_SIZE, KeysetPage, check_page_args, keyset_page
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,13 @@ class SortKeys:
 
 
 def sorted_page(session: Session, query: Select[Any], id_column: InstrumentedAttribute[int], sort: Sort, *,
-                after: int | None, before: int | None, limit: int) -> KeysetPage:
+                after: int | None, before: int | None, limit: int,
+                max_limit: int = MAX_PAGE_SIZE) -> KeysetPage:
     """One page of ``query`` in ``sort`` order (then id), after row ``after`` or ending before ``before``."""
     if sort.column is None:
-        return keyset_page(session, query, id_column, after=after, before=before, limit=limit)
-    check_page_args(id_column, after=after, before=before, limit=limit)
+        return keyset_page(session, query, id_column, after=after, before=before, limit=limit,
+                           max_limit=max_limit)
+    check_page_args(id_column, after=after, before=before, limit=limit, max_limit=max_limit)
     column = sort.column
     forward = (column.desc() if sort.descending else column.asc()).nulls_last()
     backward = (column.asc() if sort.descending else column.desc()).nulls_first()

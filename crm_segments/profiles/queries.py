@@ -20,7 +20,9 @@ matches); region options 1.3 ms.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,15 +32,12 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from crm_segments.kernel.errors import FieldError, ValidationFailed
-from crm_segments.kernel.keyset import DEFAULT_PAGE_SIZE, KeysetPage
+from crm_segments.kernel.keyset import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, KeysetPage
 from crm_segments.kernel.list_totals import Total, count_matches
 from crm_segments.kernel.sorted_pages import SortKeys, sorted_page
 from crm_segments.models import Profile, ProfileTag, Segment, SegmentMember, Tag, User
-from crm_segments.models.profiles import LIFECYCLE_STATUSES
 from crm_segments.models.tags import normalize_tag_name
 
-MAX_QUERY_LENGTH = 100
 _LIKE_ESCAPE = "/"
 # The start of the search text is looked up in the index in every case spelling; letters double the
 # spellings, so the looked-up part stops before its fifth letter (at most 16 index ranges a column).
@@ -130,8 +129,7 @@ def search_condition(q: str) -> ColumnElement[bool]:
     return or_(*conditions)
 
 
-FILTER_KEYS = ("q", "region", "lifecycle", "tag", "segment", "owner")
-NO_OWNER = "none"  # the owner filter's value for profiles nobody looks after
+FILTER_KEYS = ("q", "region", "lifecycle", "tag", "segment", "owner")  # the UI's, in the query string
 # The columns the list sorts by (?sort=name, ?sort=-name); the default is the id order.
 SORT_KEYS = SortKeys({"name": Profile.last_name, "email": Profile.email, "company": Profile.company,
                       "region": Profile.region, "lifecycle": Profile.lifecycle_status,
@@ -147,9 +145,13 @@ class ProfileFilter:
     segment: int | None = None  # a segment id: its current members
     owner: int | None = None  # a user id: the profiles they look after
     unowned: bool = False  # only profiles without an owner
+    updated_since: dt.datetime | None = None
+    exact: tuple[tuple[str, Any], ...] = ()  # (column, value): the API's external_id, email, country
 
     def condition(self) -> ColumnElement[bool]:
-        parts: list[ColumnElement[bool]] = []
+        parts: list[ColumnElement[bool]] = [getattr(Profile, column) == value for column, value in self.exact]
+        if self.updated_since is not None:
+            parts.append(Profile.updated_at >= self.updated_since)
         if self.q.strip():
             parts.append(search_condition(self.q))
         if self.region:
@@ -171,88 +173,28 @@ class ProfileFilter:
         return and_(true(), *parts)
 
 
-def validate_filter(*, q: str | None, region: str | None, lifecycle: str | None,
-                    tag: str | None = None, segment: str | int | None = None,
-                    owner: str | int | None = None) -> ProfileFilter:
-    """Check the filter fields; raise ValidationFailed naming each bad one."""
-    errors = []
-    q = (q or "").strip()
-    if len(q) > MAX_QUERY_LENGTH:
-        errors.append(FieldError("q", f"search text is longer than {MAX_QUERY_LENGTH} characters"))
-    if lifecycle and lifecycle not in LIFECYCLE_STATUSES:
-        errors.append(FieldError("lifecycle", f"must be one of {', '.join(LIFECYCLE_STATUSES)}"))
-    segment_id: int | None = None
-    if isinstance(segment, int) and not isinstance(segment, bool):
-        segment_id = segment
-    elif isinstance(segment, str) and segment.strip():
-        if segment.strip().isdigit():
-            segment_id = int(segment)
-        else:
-            errors.append(FieldError("segment", "must be a segment id (a whole number)"))
-    elif segment not in (None, ""):
-        errors.append(FieldError("segment", "must be a segment id (a whole number)"))
-    owner_id, unowned = _owner_choice(owner, errors)
-    if errors:
-        raise ValidationFailed(errors)
-    return ProfileFilter(q=q, region=region or None, lifecycle=lifecycle or None,
-                         tag=(tag or "").strip() or None, segment=segment_id, owner=owner_id, unowned=unowned)
-
-
-def _owner_choice(owner: str | int | None, errors: list[FieldError]) -> tuple[int | None, bool]:
-    """(a user id, or "only profiles without an owner") from the owner filter's value."""
-    raw = str(owner).strip() if owner is not None and not isinstance(owner, bool) else ""
-    if raw == NO_OWNER:
-        return None, True
-    if raw.isascii() and raw.isdigit() and len(raw) <= 10:
-        return int(raw), False
-    if raw or isinstance(owner, bool):
-        errors.append(FieldError("owner", f"must be a user id (a whole number) or {NO_OWNER!r}"))
-    return None, False
-
-
-def filtered_profile_ids_select(
-    *, q: str | None = None, region: str | None = None, lifecycle: str | None = None,
-    tag: str | None = None, segment: str | int | None = None, owner: str | int | None = None,
-) -> Select[Any]:
+def filtered_profile_ids_select(profile_filter: ProfileFilter) -> Select[Any]:
     """``SELECT id FROM crm_profiles WHERE <the list's filter>``, for set-based bulk actions.
 
     Use it as a subquery (``Profile.id.in_(...)``, ``INSERT ... SELECT``) so the whole filtered
     list is handled in SQL, not loaded into Python.
     """
-    profile_filter = validate_filter(q=q, region=region, lifecycle=lifecycle, tag=tag, segment=segment,
-                                     owner=owner)
     return select(Profile.id).where(profile_filter.condition())
 
 
-def list_profiles(
-    *,
-    session: Session,
-    q: str | None = None,
-    region: str | None = None,
-    lifecycle: str | None = None,
-    tag: str | None = None,
-    segment: str | int | None = None,
-    owner: str | int | None = None,
-    sort: str | None = None,
-    after: int | None = None,
-    before: int | None = None,
-    limit: int = DEFAULT_PAGE_SIZE,
-) -> KeysetPage:
+def list_profiles(*, session: Session, profile_filter: ProfileFilter | None = None, sort: str | None = None,
+                  after: int | None = None, before: int | None = None, limit: int = DEFAULT_PAGE_SIZE,
+                  max_limit: int = MAX_PAGE_SIZE, options: Sequence[Any] = ()) -> KeysetPage:
     """One page of the filtered list in ``sort`` order (id order by default): after the row ``after``,
-    or the page ending before the row ``before``."""
-    condition = validate_filter(q=q, region=region, lifecycle=lifecycle, tag=tag, segment=segment,
-                                owner=owner).condition()
-    return sorted_page(session, select(Profile).where(condition), Profile.id, SORT_KEYS.parse(sort),
-                       after=after, before=before, limit=limit)
+    or the page ending before the row ``before``. The UI's list and the API's."""
+    condition = (profile_filter or ProfileFilter()).condition()
+    return sorted_page(session, select(Profile).options(*options).where(condition), Profile.id,
+                       SORT_KEYS.parse(sort), after=after, before=before, limit=limit, max_limit=max_limit)
 
 
-def count_profiles(*, session: Session, q: str | None = None, region: str | None = None,
-                   lifecycle: str | None = None, tag: str | None = None, segment: str | int | None = None,
-                   owner: str | int | None = None) -> Total:
+def count_profiles(*, session: Session, profile_filter: ProfileFilter | None = None) -> Total:
     """How many profiles the filter matches (exact, or the planner's estimate when counting is slow)."""
-    ids = filtered_profile_ids_select(q=q, region=region, lifecycle=lifecycle, tag=tag, segment=segment,
-                                      owner=owner)
-    return count_matches(session, ids)
+    return count_matches(session, filtered_profile_ids_select(profile_filter or ProfileFilter()))
 
 
 def distinct_regions(*, session: Session) -> list[str]:

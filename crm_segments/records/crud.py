@@ -9,7 +9,6 @@ of a record of a profile signals ``profiles_changed`` for the profiles it touche
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -19,18 +18,20 @@ from sqlalchemy.orm import Session
 
 from crm_segments.kernel.changes import profiles_changed
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
+from crm_segments.kernel.keyset import KeysetPage
+from crm_segments.kernel.sorted_pages import SortKeys, sorted_page
+from crm_segments.models import Profile
+from crm_segments.profiles.queries import SORT_KEYS as PROFILE_SORT_KEYS
+from crm_segments.profiles.queries import list_profiles
 
 from .kind import Kind, WriteContext
 from .prepare import CHUNK, Issue, Pending, prepare
+from .profiles import parse_profile_filter
+from .queries import KINDS_BY_PATH, parse_record_filter, records_page
 from .validation import validate
 
 MAX_BATCH = 1000
-
-
-@dataclass
-class Page:
-    items: list[Any]
-    next_after: int | None  # pass as ``after`` to get the next page; None on the last page
+NO_SORT_KEYS = SortKeys({})  # types without a list in the UI are listed in id order
 
 
 def get(kind: Kind, *, session: Session, id: int) -> Any:
@@ -40,22 +41,37 @@ def get(kind: Kind, *, session: Session, id: int) -> Any:
     return row
 
 
-def list_page(kind: Kind, *, session: Session, filters: Mapping[str, Any], limit: int = 100,
-              after: int | None = None) -> Page:
-    """Rows matching ``filters`` (validated by the kind's filter schema) in id order, keyset-paged."""
+def sort_keys(kind: Kind) -> SortKeys:
+    """The columns the kind's list sorts by: those of its list in the UI, if it has one."""
+    if kind.model is Profile:
+        return PROFILE_SORT_KEYS
+    listed = KINDS_BY_PATH.get(kind.name)
+    return listed.sort_keys if listed is not None else NO_SORT_KEYS
+
+
+def list_page(kind: Kind, *, session: Session, filters: Mapping[str, Any], sort: str | None = None,
+              limit: int = 100, after: int | None = None, before: int | None = None,
+              max_limit: int = MAX_BATCH) -> KeysetPage:
+    """Rows matching ``filters`` (checked by the kind's filter model) in ``sort`` order (id order by
+    default), keyset-paged. A type with a list in the UI (profiles, quotes, jobs, opportunities) is
+    listed by the very filter and pager of that list."""
+    if kind.model is Profile:
+        return list_profiles(session=session, profile_filter=parse_profile_filter(filters), sort=sort,
+                             after=after, before=before, limit=limit, max_limit=max_limit, options=kind.load)
+    listed = KINDS_BY_PATH.get(kind.name)
+    if listed is not None:
+        record_filter = parse_record_filter(listed, filters)
+        return records_page(session=session, record_filter=record_filter, sort=sort, after=after,
+                            before=before, limit=limit, max_limit=max_limit, options=kind.load)
     given = validate(kind.filter_schema, dict(filters)).model_dump(exclude_none=True)
-    query = select(kind.model).options(*kind.load).order_by(kind.model.id).limit(limit + 1)
+    query = select(kind.model).options(*kind.load)
     for field, value in given.items():
         if field == "updated_since":
             query = query.where(kind.model.updated_at >= value)
         else:
             query = query.where(getattr(kind.model, field) == value)
-    if after is not None:
-        query = query.where(kind.model.id > after)
-    rows = list(session.scalars(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(rows, rows[-1].id if more else None)
+    return sorted_page(session, query, kind.model.id, NO_SORT_KEYS.parse(sort), after=after, before=before,
+                       limit=limit, max_limit=max_limit)
 
 
 def create(kind: Kind, *, session: Session, data: Any, ctx: WriteContext | None = None) -> Any:

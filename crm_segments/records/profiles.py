@@ -2,19 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.list_filters import NO_OWNER
 from crm_segments.models import ConsentChange, Profile
 from crm_segments.models.messaging import CHANNELS
 from crm_segments.profiles.consent import ACTOR_LENGTH
+from crm_segments.profiles.queries import ProfileFilter
 from crm_segments.schemas import ProfileCreate, ProfileFilters, ProfileOut, ProfileUpdate
 
 from .derive import record_consent
 from .kind import Kind, WriteContext
 from .references import OWNER
+from .validation import validate
+
+
+def parse_profile_filter(args: Mapping[str, Any], *, prefix: str = "") -> ProfileFilter:
+    """The profiles list's filter from a query string or a form (blank fields filter nothing), checked
+    by ``ProfileFilters`` for the API and the UI alike; ValidationFailed names each bad field."""
+    given = validate(ProfileFilters, dict(args), prefix=prefix)
+    values = given.model_dump(exclude_none=True)
+    owner = values.pop("owner", None)
+    return ProfileFilter(
+        q=values.pop("q", ""), region=values.pop("region", None), lifecycle=values.pop("lifecycle", None),
+        tag=values.pop("tag", None) or None, segment=values.pop("segment", None),
+        owner=owner if isinstance(owner, int) else None, unowned=owner == NO_OWNER,
+        updated_since=values.pop("updated_since", None), exact=tuple(sorted(values.items())))
+
+
+def profile_filter(**fields: Any) -> ProfileFilter:
+    """``parse_profile_filter`` of the fields given (None: not given)."""
+    return parse_profile_filter({k: v for k, v in fields.items() if v is not None})
 
 
 def _derive(values: dict[str, Any], existing: Any, ctx: WriteContext) -> None:

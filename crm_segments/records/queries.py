@@ -25,25 +25,26 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, select, true
 from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import FieldError, ValidationFailed
-from crm_segments.kernel.keyset import DEFAULT_PAGE_SIZE
+from crm_segments.kernel.keyset import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, KeysetPage
 from crm_segments.kernel.list_totals import Total, count_matches
 from crm_segments.kernel.sorted_pages import SortKeys, sorted_page
 from crm_segments.models import Job, Opportunity, Profile, Quote, Tag
 from crm_segments.models.records import JOB_STATUSES, OPPORTUNITY_STAGES, QUOTE_STATUSES
 from crm_segments.models.tags import normalize_tag_name
-from crm_segments.profiles.queries import MAX_QUERY_LENGTH, search_condition
+from crm_segments.profiles.queries import search_condition
 from crm_segments.records.entities import tagging_model
-
-MAX_AMOUNT = Decimal("999999999999.99")  # the Money column's largest value
+from crm_segments.records.validation import validate
+from crm_segments.schemas import JobFilters, OpportunityFilters, QuoteFilters
+from crm_segments.schemas.list_filters import ListedRecordFilters
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class RecordKind:
     date: Any  # the main date, filtered by date_from / date_to
     date_title: str
     dates: tuple[tuple[str, str], ...]  # (attribute, heading) shown as list columns
+    filters: type[ListedRecordFilters]  # the list's filter model, for the API and the UI
 
     @property
     def filter_keys(self) -> tuple[str, ...]:
@@ -87,18 +89,18 @@ KINDS: dict[str, RecordKind] = {
     "quote": RecordKind(
         "quote", "quotes", "Quotes", Quote, Quote.number, "Number", Quote.status, "status", QUOTE_STATUSES,
         Quote.total, "Total", Quote.sent_at, "Sent",
-        (("sent_at", "Sent"), ("decided_at", "Decided"), ("expires_at", "Expires")),
+        (("sent_at", "Sent"), ("decided_at", "Decided"), ("expires_at", "Expires")), QuoteFilters,
     ),
     "job": RecordKind(
         "job", "jobs", "Jobs", Job, Job.title, "Job", Job.status, "status", JOB_STATUSES,
         Job.amount, "Amount", Job.finished_at, "Finished",
-        (("scheduled_at", "Scheduled"), ("finished_at", "Finished")),
+        (("scheduled_at", "Scheduled"), ("finished_at", "Finished")), JobFilters,
     ),
     "opportunity": RecordKind(
         "opportunity", "opportunities", "Opportunities", Opportunity, Opportunity.name, "Name",
         Opportunity.stage, "stage", OPPORTUNITY_STAGES, Opportunity.value, "Value",
         Opportunity.expected_close, "Expected close",
-        (("expected_close", "Expected close"), ("closed_at", "Closed")),
+        (("expected_close", "Expected close"), ("closed_at", "Closed")), OpportunityFilters,
     ),
 }
 KINDS_BY_PATH = {kind.path: kind for kind in KINDS.values()}
@@ -121,10 +123,14 @@ class RecordFilter:
     amount_min: Decimal | None = None
     amount_max: Decimal | None = None
     tag: str | None = None  # a tag name, in any letter case
+    updated_since: dt.datetime | None = None
+    exact: tuple[tuple[str, Any], ...] = ()  # (column, value): the API's profile_id, external_id...
 
     def condition(self) -> ColumnElement[bool]:
         kind, model = self.kind, self.kind.model
-        parts: list[ColumnElement[bool]] = []
+        parts: list[ColumnElement[bool]] = [getattr(model, column) == value for column, value in self.exact]
+        if self.updated_since is not None:
+            parts.append(model.updated_at >= self.updated_since)
         if self.q:
             parts.append(model.profile_id.in_(select(Profile.id).where(search_condition(self.q))))
         if self.status:
@@ -196,42 +202,17 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _date(value: object, field: str, errors: list[FieldError]) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    errors.append(FieldError(field, "must be a date such as 2026-03-31 (year-month-day)"))
-    return None
-
-
-def _amount(value: object, field: str, errors: list[FieldError]) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    amount: Decimal | None = None
-    if isinstance(value, Decimal):
-        amount = value
-    elif isinstance(value, int) and not isinstance(value, bool):
-        amount = Decimal(value)
-    elif isinstance(value, str):
-        try:
-            amount = Decimal(value.strip().replace(",", ""))
-        except InvalidOperation:
-            amount = None
-    if amount is None or not amount.is_finite():
-        errors.append(FieldError(field, "must be an amount such as 1500 or 1500.50"))
-        return None
-    if amount < 0 or amount > MAX_AMOUNT:
-        errors.append(FieldError(field, f"must be between 0 and {MAX_AMOUNT:,}"))
-        return None
-    return amount
+def parse_record_filter(kind: RecordKind, args: Mapping[str, Any], *, prefix: str = "") -> RecordFilter:
+    """The filter from a query string or a form (blank fields filter nothing), checked by the kind's
+    filter model; ValidationFailed names each bad field (``prefix`` + field)."""
+    given = validate(kind.filters, dict(args), prefix=prefix)
+    values = given.model_dump(exclude_none=True)
+    return RecordFilter(
+        kind=kind, q=values.pop("q", ""), status=values.pop(kind.status_key, None),
+        date_from=values.pop("date_from", None), date_to=values.pop("date_to", None),
+        amount_min=values.pop("amount_min", None), amount_max=values.pop("amount_max", None),
+        tag=values.pop("tag", None) or None, updated_since=values.pop("updated_since", None),
+        exact=tuple(sorted(values.items())))
 
 
 def validate_record_filter(
@@ -239,30 +220,12 @@ def validate_record_filter(
     date_to: object = None, amount_min: object = None, amount_max: object = None, tag: str | None = None,
     prefix: str = "",
 ) -> RecordFilter:
-    """Check the filter fields; raise ValidationFailed naming each bad one (``prefix`` + field).
-
-    ``status`` is the kind's status, or its stage for opportunities (named ``stage`` in errors).
-    """
+    """The list filter of a quote, job or opportunity from its fields; ``status`` is the kind's status,
+    or its stage for opportunities (named ``stage`` in errors)."""
     kind = record_kind(entity_type)
-    errors: list[FieldError] = []
-    q = " ".join((q or "").split())
-    if len(q) > MAX_QUERY_LENGTH:
-        errors.append(FieldError(prefix + "q", f"search text is longer than {MAX_QUERY_LENGTH} characters"))
-    status = (status or "").strip() or None
-    if status and status not in kind.statuses:
-        errors.append(FieldError(prefix + kind.status_key, f"must be one of {', '.join(kind.statuses)}"))
-    first = _date(date_from, prefix + "date_from", errors)
-    last = _date(date_to, prefix + "date_to", errors)
-    if first and last and last < first:
-        errors.append(FieldError(prefix + "date_to", "must not be before date_from"))
-    low = _amount(amount_min, prefix + "amount_min", errors)
-    high = _amount(amount_max, prefix + "amount_max", errors)
-    if low is not None and high is not None and high < low:
-        errors.append(FieldError(prefix + "amount_max", "must not be less than amount_min"))
-    if errors:
-        raise ValidationFailed(errors)
-    return RecordFilter(kind=kind, q=q, status=status, date_from=first, date_to=last, amount_min=low,
-                        amount_max=high, tag=(tag or "").strip() or None)
+    fields = {"q": q, kind.status_key: status, "date_from": date_from, "date_to": date_to,
+              "amount_min": amount_min, "amount_max": amount_max, "tag": tag}
+    return parse_record_filter(kind, {k: v for k, v in fields.items() if v is not None}, prefix=prefix)
 
 
 def filtered_record_ids_select(record_filter: RecordFilter) -> Select[Any]:
@@ -288,13 +251,13 @@ class RecordPage:
 
 def list_records(
     *, session: Session, record_filter: RecordFilter, sort: str | None = None, after: int | None = None,
-    before: int | None = None, limit: int = DEFAULT_PAGE_SIZE,
+    before: int | None = None, limit: int = DEFAULT_PAGE_SIZE, max_limit: int = MAX_PAGE_SIZE,
 ) -> RecordPage:
     """One page of the filtered list in ``sort`` order (id order by default): after the row ``after``,
-    or the page ending before the row ``before``."""
+    or the page ending before the row ``before``. The UI's lists and the API's list of the kind."""
     kind = record_filter.kind
-    page = sorted_page(session, select(kind.model).where(record_filter.condition()), kind.model.id,
-                       kind.sort_keys.parse(sort), after=after, before=before, limit=limit)
+    page = records_page(session=session, record_filter=record_filter, sort=sort, after=after, before=before,
+                        limit=limit, max_limit=max_limit)
     rows = page.rows
     profile_ids = {row.profile_id for row in rows}
     profiles = ({p.id: p for p in session.scalars(select(Profile).where(Profile.id.in_(profile_ids)))}
@@ -302,6 +265,16 @@ def list_records(
     return RecordPage(kind, rows, profiles, tags_by_record(session=session, entity_type=kind.entity_type,
                                                            record_ids=[r.id for r in rows]),
                       page.next_after, page.prev_before)
+
+
+def records_page(*, session: Session, record_filter: RecordFilter, sort: str | None, after: int | None,
+                 before: int | None, limit: int, max_limit: int = MAX_PAGE_SIZE,
+                 options: Sequence[Any] = ()) -> KeysetPage:
+    """The rows of one page of the filtered list (``options``: eager loads for what the caller reads)."""
+    kind = record_filter.kind
+    query = select(kind.model).options(*options).where(record_filter.condition())
+    return sorted_page(session, query, kind.model.id, kind.sort_keys.parse(sort), after=after, before=before,
+                       limit=limit, max_limit=max_limit)
 
 
 def tags_by_record(*, session: Session, entity_type: str, record_ids: Iterable[int]) -> dict[int, list[Tag]]:

@@ -41,6 +41,12 @@ class PageParams(InputModel):
     after: Id | None = Field(default=None, description="The next_after of the previous page.")
 
 
+class ListParams(PageParams):
+    """Paging both ways through a record list."""
+
+    before: Id | None = Field(default=None, description="The prev_before of a page: the page before it.")
+
+
 def _without_defaults(schema: dict[str, Any]) -> None:
     # In a PATCH body a missing field means "unchanged", so no field has a default to show.
     for prop in schema.get("properties", {}).values():

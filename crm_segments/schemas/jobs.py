@@ -9,9 +9,10 @@ from pydantic import AwareDatetime, Field
 
 from crm_segments.models.records import JOB_STATUSES
 
-from ._base import InputModel, OutputModel, RecordFilters, partial, profile_key
+from ._base import InputModel, OutputModel, partial, profile_key
 from ._types import Currency, ExternalId, Id, Money, MoneyOut, OneOf, Text
 from .lines import LineIn, LineOut
+from .list_filters import ListedRecordFilters
 
 
 class JobCreate(InputModel):
@@ -56,6 +57,6 @@ class JobOut(OutputModel):
     lines: list[LineOut]
 
 
-class JobFilters(RecordFilters):
+class JobFilters(ListedRecordFilters):
     status: Annotated[str, OneOf(JOB_STATUSES)] | None = None
     quote_id: Id | None = None

@@ -10,8 +10,9 @@ from pydantic import AwareDatetime
 
 from crm_segments.models.records import OPPORTUNITY_STAGES
 
-from ._base import InputModel, OutputModel, RecordFilters, partial, profile_key
+from ._base import InputModel, OutputModel, partial, profile_key
 from ._types import Currency, ExternalId, Id, Money, MoneyOut, OneOf, Text
+from .list_filters import ListedRecordFilters
 
 
 class OpportunityCreate(InputModel):
@@ -45,5 +46,5 @@ class OpportunityOut(OutputModel):
     updated_at: dt.datetime
 
 
-class OpportunityFilters(RecordFilters):
+class OpportunityFilters(ListedRecordFilters):
     stage: Annotated[str, OneOf(OPPORTUNITY_STAGES)] | None = None

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, Field
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AwareDatetime,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
+from crm_segments.kernel.list_filters import NO_OWNER
 from crm_segments.models.profiles import (
     EDUCATION_LEVELS,
     FAMILY_STATUSES,
@@ -23,7 +32,8 @@ from crm_segments.models.profiles import (
 )
 
 from ._base import FilterModel, InputModel, OutputModel, partial
-from ._types import Country, Email, ExternalId, Id, Money, MoneyOut, OneOf, Phone, Text, TimeZone
+from ._types import MAX_ID, Country, Email, ExternalId, Id, Money, MoneyOut, OneOf, Phone, Text, TimeZone
+from .list_filters import blank_means_any, search_text
 
 MAX_CUSTOM_ATTRIBUTES_BYTES = 64 * 1024
 CONSENT_CHANGE = ("A change records its time and the source api on the profile, and a row of its consent "
@@ -134,13 +144,50 @@ class ProfileOut(OutputModel):
     updated_at: dt.datetime
 
 
+def _segment_id(value: Any) -> Any:
+    raw = value.strip() if isinstance(value, str) else value
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 10:
+        raw = int(raw)
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw <= MAX_ID:
+        return raw
+    raise PydanticCustomError("segment", "must be a segment id (a whole number)")
+
+
+def _owner(value: Any) -> Any:
+    raw = str(value).strip() if not isinstance(value, bool) else ""
+    if raw == NO_OWNER:
+        return NO_OWNER
+    if raw.isascii() and raw.isdigit() and len(raw) <= 10:
+        return int(raw)
+    raise PydanticCustomError("owner", f"must be a user id (a whole number) or {NO_OWNER!r}")
+
+
 class ProfileFilters(FilterModel):
-    external_id: str | None = None
-    owner_id: Id | None = None
-    email: str | None = None
-    lifecycle_status: Annotated[str, OneOf(LIFECYCLE_STATUSES)] | None = None
+    """The profiles list's filter, for the API and the UI alike (a blank field filters nothing)."""
+
+    q: Annotated[str, BeforeValidator(search_text)] | None = Field(
+        default=None, description="Email, first name, last name or company prefix; or \"first last\".")
     region: str | None = None
+    lifecycle: Annotated[str, OneOf(LIFECYCLE_STATUSES)] | None = Field(
+        default=None, validation_alias=AliasChoices("lifecycle", "lifecycle_status"),
+        description="The lifecycle status (also accepted as lifecycle_status).")
+    tag: str | None = Field(default=None, description="Profiles with this tag (any letter case).")
+    segment: Annotated[int, BeforeValidator(_segment_id)] | None = Field(
+        default=None, description="Current members of this segment id.")
+    owner: Annotated[int | Literal["none"], BeforeValidator(_owner)] | None = Field(
+        default=None, validation_alias=AliasChoices("owner", "owner_id"),
+        description="The user id of the profiles' owner, or none for profiles nobody owns (also accepted "
+                    "as owner_id).")
+    external_id: str | None = None
+    email: str | None = None
     country: str | None = None
     updated_since: AwareDatetime | None = Field(
         default=None, description="Only profiles changed at or after this time (with a time zone)."
     )
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_any(cls, data: Any) -> Any:
+        return blank_means_any(data)

@@ -9,9 +9,10 @@ from pydantic import AwareDatetime, Field
 
 from crm_segments.models.records import QUOTE_STATUSES
 
-from ._base import InputModel, OutputModel, RecordFilters, partial, profile_key
+from ._base import InputModel, OutputModel, partial, profile_key
 from ._types import Currency, ExternalId, Id, Money, MoneyOut, OneOf, Text
 from .lines import LineIn, LineOut
+from .list_filters import ListedRecordFilters
 
 
 class QuoteCreate(InputModel):
@@ -49,6 +50,6 @@ class QuoteOut(OutputModel):
     lines: list[LineOut]
 
 
-class QuoteFilters(RecordFilters):
+class QuoteFilters(ListedRecordFilters):
     status: Annotated[str, OneOf(QUOTE_STATUSES)] | None = None
     number: str | None = None

@@ -18,6 +18,7 @@ from crm_segments.kernel.sql import id_values
 from crm_segments.models import Segment, SegmentMember
 from crm_segments.profiles.queries import filtered_profile_ids_select
 from crm_segments.records.entities import check_entity_type, entity_model
+from crm_segments.records.profiles import profile_filter
 from crm_segments.records.queries import filtered_record_ids_select, validate_record_filter
 
 MAX_IDS = 100_000
@@ -68,8 +69,8 @@ def by_filter(*, q: str | None = None, region: str | None = None, lifecycle: str
               tag: str | None = None, segment: str | int | None = None,
               owner: str | int | None = None) -> Selection:
     """Every profile the profiles list shows for this filter (all pages)."""
-    ids = filtered_profile_ids_select(q=q, region=region, lifecycle=lifecycle, tag=tag, segment=segment,
-                                      owner=owner)
+    ids = filtered_profile_ids_select(profile_filter(q=q, region=region, lifecycle=lifecycle, tag=tag,
+                                                     segment=segment, owner=owner))
     params = {k: v for k, v in (("q", (q or "").strip()), ("region", region), ("lifecycle", lifecycle),
                                 ("tag", (tag or "").strip()), ("segment", segment), ("owner", owner)) if v}
     parts = [f"{k} {v!r}" for k, v in params.items()]

@@ -8,9 +8,11 @@ from flask import abort, current_app, render_template, request, url_for
 from flask_login import current_user
 
 from crm_segments.kernel.errors import NotFound, ValidationFailed
+from crm_segments.kernel.list_filters import NO_OWNER
 from crm_segments.models.profiles import LIFECYCLE_STATUSES
 from crm_segments.profiles import details as profile_details
 from crm_segments.profiles import queries as profile_queries
+from crm_segments.records.profiles import parse_profile_filter
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
 from crm_segments.web.paging import cursor_arg
@@ -42,7 +44,7 @@ def profiles() -> tuple[str, int]:
         "segment_choices": profile_queries.segment_choices(session=session),
         "owner_choices": (owners := profile_queries.owner_choices(session=session)),
         "owner_names": dict(owners),
-        "no_owner": profile_queries.NO_OWNER,
+        "no_owner": NO_OWNER,
         "mine": filters["owner"] == str(current_user.id),
         "lifecycles": LIFECYCLE_STATUSES,
         "errors": [],
@@ -50,9 +52,9 @@ def profiles() -> tuple[str, int]:
         "tags": {},
     }
     try:
+        profile_filter = parse_profile_filter(filters)  # the API's filter model for /profiles
         page = profile_queries.list_profiles(
-            session=session, q=filters["q"], region=filters["region"], lifecycle=filters["lifecycle"],
-            tag=filters["tag"], segment=filters["segment"], owner=filters["owner"], sort=sort,
+            session=session, profile_filter=profile_filter, sort=sort,
             after=cursor_arg("after", noun="profile"), before=cursor_arg("before", noun="profile"),
             limit=int(current_app.config["CRM_SEGMENTS_PAGE_SIZE"]),
         )
@@ -61,9 +63,7 @@ def profiles() -> tuple[str, int]:
         return render_template("crm_segments/profiles/list.html", **context), 400
     context.update(
         page=page,
-        total=profile_queries.count_profiles(
-            session=session, q=filters["q"], region=filters["region"], lifecycle=filters["lifecycle"],
-            tag=filters["tag"], segment=filters["segment"], owner=filters["owner"]),
+        total=profile_queries.count_profiles(session=session, profile_filter=profile_filter),
         tags=profile_details.tags_by_profile(session=session, profile_ids=[p.id for p in page.rows]),
         next_url=_page_url(after=page.next_after) if page.next_after is not None else None,
         prev_url=_page_url(before=page.prev_before) if page.prev_before is not None else None,

@@ -28,10 +28,8 @@ def list_filters(kind: RecordKind) -> dict[str, str]:
 
 
 def validated(kind: RecordKind, filters: dict[str, str]) -> record_queries.RecordFilter:
-    return record_queries.validate_record_filter(
-        kind.entity_type, q=filters["q"], status=filters[kind.status_key], date_from=filters["date_from"],
-        date_to=filters["date_to"], amount_min=filters["amount_min"], amount_max=filters["amount_max"],
-        tag=filters["tag"])
+    """The list's filter model, the one the API's list of the kind reads its query with."""
+    return record_queries.parse_record_filter(kind, filters)
 
 
 @bp.route("/records")
@@ -64,8 +62,9 @@ def record_list(kind: str) -> tuple[str, int]:
                  "filter_keys": record_kind.filter_keys, "plural": record_kind.title.lower()},
     }
     try:
+        record_filter = validated(record_kind, filters)
         page = record_queries.list_records(
-            session=session, record_filter=validated(record_kind, filters), sort=sort,
+            session=session, record_filter=record_filter, sort=sort,
             after=cursor_arg("after", noun="record"), before=cursor_arg("before", noun="record"),
             limit=int(current_app.config["CRM_SEGMENTS_PAGE_SIZE"]),
         )
@@ -74,7 +73,7 @@ def record_list(kind: str) -> tuple[str, int]:
         return render_template("crm_segments/records/list.html", **context), 400
     context.update(
         page=page,
-        total=record_queries.count_records(session=session, record_filter=validated(record_kind, filters)),
+        total=record_queries.count_records(session=session, record_filter=record_filter),
         next_url=page_url(after=page.next_after) if page.next_after is not None else None,
         prev_url=page_url(before=page.prev_before) if page.prev_before is not None else None,
     )

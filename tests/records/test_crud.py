@@ -124,8 +124,8 @@ def test_list_filters_by_status_and_profile(session: Session, backend: str) -> N
         for n, status in enumerate(["open", "closed", "open"])]
     crud.create(TICKETS, session=session, data={"external_id": "X", "profile_id": ProfileFactory().id})
     page = crud.list_page(TICKETS, session=session, filters={"profile_id": str(profile.id), "status": "open"})
-    assert [t.id for t in page.items] == [mine[0].id, mine[2].id] and page.next_after is None
-    assert all(isinstance(t, SupportTicket) for t in page.items)
+    assert [t.id for t in page.rows] == [mine[0].id, mine[2].id] and page.next_after is None
+    assert all(isinstance(t, SupportTicket) for t in page.rows)
 
 
 def test_a_new_email_clears_the_bounce_of_the_old_one(session: Session, backend: str) -> None:

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.kernel.list_totals import Total, count_matches
 from crm_segments.models import Profile
-from crm_segments.profiles import queries as profile_queries
 from tests.factories import ProfileFactory, QuoteFactory
+from tests.web import profile_lists
 
 NAMES = ["Lovelace", None, "Hopper", "Turing", "Hopper", None, "Babbage", "Hopper", "Knuth", "Dijkstra"]
 
@@ -33,17 +33,17 @@ def _walk(session: Session, sort: str) -> tuple[list[int], list[int]]:
     forward: list[list[int]] = []
     after = None
     while True:
-        page = profile_queries.list_profiles(session=session, region="Sorted", sort=sort, after=after,
+        page = profile_lists.list_profiles(session=session, region="Sorted", sort=sort, after=after,
                                              limit=3)
         forward.append([p.id for p in page.rows])
         if page.next_after is None:
             break
         after = page.next_after
     backward: list[list[int]] = [forward[-1]]
-    before: Any = profile_queries.list_profiles(session=session, region="Sorted", sort=sort,
+    before: Any = profile_lists.list_profiles(session=session, region="Sorted", sort=sort,
                                                 after=after, limit=3).prev_before if after else None
     while before is not None:
-        page = profile_queries.list_profiles(session=session, region="Sorted", sort=sort, before=before,
+        page = profile_lists.list_profiles(session=session, region="Sorted", sort=sort, before=before,
                                              limit=3)
         backward.insert(0, [p.id for p in page.rows])
         before = page.prev_before
@@ -61,7 +61,7 @@ def test_pages_walk_every_sort_order_both_ways_without_gaps(session: Session, so
 
 def test_a_bad_sort_key_is_refused_naming_the_field(session: Session, sales_client: FlaskClient) -> None:
     with pytest.raises(ValidationFailed) as refused:
-        profile_queries.list_profiles(session=session, sort="password_hash")
+        profile_lists.list_profiles(session=session, sort="password_hash")
     assert refused.value.errors[0].field == "sort"
     page = sales_client.get("/profiles?sort=password_hash")
     assert page.status_code == 400
@@ -98,7 +98,7 @@ def test_the_quotes_list_sorts_by_total_and_keeps_the_sort_across_pages(app: Any
 def test_a_count_is_exact_when_quick(session: Session) -> None:
     for _ in range(3):
         ProfileFactory(region="Counted")
-    total = profile_queries.count_profiles(session=session, region="Counted")
+    total = profile_lists.count_profiles(session=session, region="Counted")
     assert total == Total(3, exact=True)
     assert total.label("profile", "profiles") == "3 profiles"
     assert Total(1, exact=True).label("profile", "profiles") == "1 profile"
@@ -118,5 +118,5 @@ def test_a_slow_count_becomes_the_planners_estimate_and_the_request_goes_on(sess
     assert total.label("profile", "profiles").startswith("about ")
     # the transaction is still usable and the timeout is as it was
     assert session.scalar(text("SELECT current_setting('statement_timeout')")) == before
-    assert profile_queries.count_profiles(session=session, region="Slow") == Total(4, exact=True)
+    assert profile_lists.count_profiles(session=session, region="Slow") == Total(4, exact=True)
     assert session.scalar(text("SELECT current_setting('statement_timeout')")) == before

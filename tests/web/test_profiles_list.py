@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import Profile, Segment, SegmentMember
 from crm_segments.profiles import queries as profile_queries
-from crm_segments.profiles.queries import filtered_profile_ids_select, list_profiles
 from tests.factories import ProfileFactory, ProfileTagFactory, TagFactory
+from tests.web.profile_lists import filtered_profile_ids_select, list_profiles
 
 
 @pytest.fixture

@@ -106,8 +106,8 @@ def test_job_and_opportunity_filters_use_their_own_fields(session: Session) -> N
 
 
 @pytest.mark.parametrize(("entity_type", "filters", "field", "message"), [
-    ("quote", {"status": "won"}, "status", "must be one of draft, sent"),
-    ("opportunity", {"status": "sent"}, "stage", "must be one of prospecting"),
+    ("quote", {"status": "won"}, "status", "must be one of: draft, sent"),
+    ("opportunity", {"status": "sent"}, "stage", "must be one of: prospecting"),
     ("quote", {"date_from": "31/01/2026"}, "date_from", "must be a date"),
     ("quote", {"date_from": "2026-03-01", "date_to": "2026-02-01"}, "date_to", "not be before date_from"),
     ("job", {"amount_min": "lots"}, "amount_min", "must be an amount"),

@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, create_model
 
-from crm_segments.records import Kind
+from crm_segments.records import Kind, crud
+from crm_segments.schemas._base import ListParams
 
 from .usage_schemas import UseOut
 
@@ -48,7 +49,22 @@ def page_of(kind: Kind) -> type[BaseModel]:
         f"{out.__name__.removesuffix('Out')}Page",
         items=(list[out], ...),
         next_after=(int | None, Field(description="Pass as `after` for the next page; null on the last.")),
+        prev_before=(int | None, Field(description="Pass as `before` for the previous page; null on the "
+                                                   "first.")),
     )
+
+
+@cache
+def list_params_of(kind: Kind) -> type[ListParams]:
+    """The paging (and, for a type listed in the UI, sorting) parameters of the kind's list."""
+    keys = sorted(crud.sort_keys(kind).columns)
+    if not keys:
+        return ListParams
+    described = Field(default=None, description=f"Order by one of {', '.join(keys)} (ascending), or with "
+                                                "a leading - descending; then by id. Default: id order.")
+    sort: Any = (str | None, described)
+    name = kind.out_schema.__name__.removesuffix("Out")
+    return create_model(f"{name}ListParams", __base__=ListParams, sort=sort)
 
 
 @cache

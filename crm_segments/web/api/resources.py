@@ -12,14 +12,13 @@ from crm_segments.models import Profile
 from crm_segments.records import Kind, WriteContext, crud
 from crm_segments.records.crud import MAX_BATCH
 from crm_segments.records.validation import validate
-from crm_segments.schemas._base import PageParams
 from crm_segments.web.db import db_session
 
-from .envelopes import BatchItemOut, BatchResult, batch_of, page_of
+from .envelopes import BatchItemOut, BatchResult, batch_of, list_params_of, page_of
 from .personal_data import erase
 from .routes import ADMIN_ONLY, Route, json_body
 
-PAGING = ("limit", "after")
+PAGING = ("limit", "after", "before", "sort")
 DELETE_SUMMARY = {"profiles": "Erase a profile: delete it and everything that names it (records, tags, "
                               "segment history, messages and their outbox files, consent history, inbound "
                               "texts); an audit row keeps ids and counts only"}
@@ -41,12 +40,15 @@ def resource_routes(kind: Kind) -> list[Route]:
     name, label = kind.name, kind.label
     one, by_key = f"/{name}/<int:id>", f"/{name}/by-external-id/<external_id>"
 
+    list_params = list_params_of(kind)
+
     def list_rows() -> Response:
         args = request.args.to_dict()
-        paging = validate(PageParams, {key: args.pop(key) for key in PAGING if key in args})
-        page = crud.list_page(kind, session=db_session(), filters=args, limit=paging.limit,
-                              after=paging.after)
-        return jsonify(items=[serialize(kind, row) for row in page.items], next_after=page.next_after)
+        paging = validate(list_params, {key: args.pop(key) for key in PAGING if key in args})
+        page = crud.list_page(kind, session=db_session(), filters=args, sort=getattr(paging, "sort", None),
+                              limit=paging.limit, after=paging.after, before=paging.before)
+        return jsonify(items=[serialize(kind, row) for row in page.rows], next_after=page.next_after,
+                       prev_before=page.prev_before)
 
     def create_row() -> tuple[Response, int]:
         row = crud.create(kind, session=db_session(), data=json_body(), ctx=write_context())
@@ -87,7 +89,7 @@ def resource_routes(kind: Kind) -> list[Route]:
 
     return [
         Route(f"/{name}", "GET", f"{name}_list", list_rows, f"List {name}", name,
-              query=(PageParams, kind.filter_schema), out=page_of(kind), errors=(401, 422)),
+              query=(list_params, kind.filter_schema), out=page_of(kind), errors=(401, 422)),
         Route(f"/{name}", "POST", f"{name}_create", create_row, f"Create a {label}", name,
               body=kind.create_schema, ok=(201,), out=kind.out_schema, errors=(400, 401, 409, 422),
               roles=ADMIN_ONLY),
