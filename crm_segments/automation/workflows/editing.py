@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from crm_segments.kernel.errors import Conflict, NotFound
+from crm_segments.kernel.errors import Conflict, NotFound, ValidationFailed
 from crm_segments.models import Enrollment, Workflow
 
 from .definition import DateTrigger, SegmentTrigger, TagTrigger, WorkflowDefinition, parse_definition
-from .references import Resolved, resolve
+from .references import Resolved, partial_errors, resolve
 from .step_types import Step
 
 
@@ -28,8 +28,7 @@ def get_workflow(*, session: Session, workflow_id: int) -> Workflow:
 def create_workflow(*, session: Session, data: Any, user_id: int | None = None,
                     shipped: bool = False, prefix: str = "") -> Workflow:
     """A new workflow from a definition (always saved as a draft unless it says otherwise)."""
-    definition = parse_definition(data, prefix=prefix)
-    resolved = resolve(session, definition, prefix=prefix)
+    definition, resolved = checked(session, data, prefix=prefix)
     _check_unique(session, definition, workflow_id=None)
     workflow = Workflow(name=definition.name, key=definition.key, created_by_id=user_id, version=0,
                         next_step_number=1, steps=[], is_builtin=shipped, status="draft",
@@ -43,14 +42,23 @@ def create_workflow(*, session: Session, data: Any, user_id: int | None = None,
 def update_workflow(*, session: Session, workflow_id: int, data: Any, prefix: str = "") -> Workflow:
     """Replace a workflow's definition; steps are matched to the existing ones by key."""
     workflow = get_workflow(session=session, workflow_id=workflow_id)
-    definition = parse_definition(data, prefix=prefix)
-    resolved = resolve(session, definition, prefix=prefix)
+    definition, resolved = checked(session, data, prefix=prefix)
     _check_unique(session, definition, workflow_id=workflow.id)
     old_keys = [s["key"] for s in workflow.steps]
     _apply(workflow, definition, resolved)
     _move_off_removed_steps(session, workflow, old_keys)
     session.flush()
     return workflow
+
+
+def checked(session: Session, data: Any, *, prefix: str = "") -> tuple[WorkflowDefinition, Resolved]:
+    """The definition and what it points at, or ValidationFailed with every problem at once: those of
+    its shape and, for the parts that parse, those of its references."""
+    try:
+        definition = parse_definition(data, prefix=prefix)
+    except ValidationFailed as exc:
+        raise ValidationFailed([*exc.errors, *partial_errors(session, data, prefix=prefix)]) from None
+    return definition, resolve(session, definition, prefix=prefix)
 
 
 def definition_data(definition: WorkflowDefinition) -> dict[str, Any]:

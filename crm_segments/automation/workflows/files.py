@@ -19,7 +19,7 @@ from crm_segments.models import Workflow
 from crm_segments.resources import data_path
 
 from .definition import parse_definition
-from .editing import create_workflow, definition_data, update_workflow
+from .editing import checked, create_workflow, definition_data, update_workflow
 
 
 def shipped_files() -> list[Path]:
@@ -64,7 +64,7 @@ def import_yaml(*, session: Session, text: str, source: str,
     """Create the workflow in ``text``, or update the one with its key (or name); ``(workflow, created)``."""
     data = read_yaml(text, source=source)
     prefix = f"{source}: "
-    definition = parse_definition(data, prefix=prefix)
+    definition, _ = checked(session, data, prefix=prefix)
     existing = _existing(session, key=definition.key, name=definition.name)
     if existing is not None:
         return update_workflow(session=session, workflow_id=existing.id, data=data, prefix=prefix), False

@@ -8,7 +8,9 @@ of a YAML file) fixes them in one go.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -17,8 +19,11 @@ from crm_segments.models import Segment, Tag
 from crm_segments.models.tags import normalize_tag_name
 
 from . import rules, templates
-from .definition import SegmentTrigger, TagTrigger, WorkflowDefinition
-from .step_types import AddTag, Branch, NotifyOwner, RemoveTag, SendEmail, SendSms
+from .definition import DateTrigger, SegmentTrigger, TagTrigger, Trigger, WorkflowDefinition
+from .step_types import AddTag, Branch, NotifyOwner, RemoveTag, SendEmail, SendSms, Step
+
+_STEP = TypeAdapter[Step](Step)
+_TRIGGER = TypeAdapter[SegmentTrigger | TagTrigger | DateTrigger](Trigger)
 
 
 @dataclass(frozen=True)
@@ -40,9 +45,43 @@ def find_tag(session: Session, name: str) -> Tag | None:
 
 def resolve(session: Session, definition: WorkflowDefinition, *, prefix: str = "") -> Resolved:
     """The ids the trigger names; raises ValidationFailed listing every unknown reference."""
+    resolved, errors = _trigger_reference(session, definition.trigger, prefix=prefix)
+    for index, step in enumerate(definition.steps):
+        errors.extend(_step_errors(session, step, definition.trigger, where=f"{prefix}steps[{index}]"))
+    if definition.goal is not None and definition.goal.rule is not None:
+        errors.extend(rules.rule_errors(definition.goal.rule, field=f"{prefix}goal.rule"))
+    if errors:
+        raise ValidationFailed(errors)
+    return resolved
+
+
+def partial_errors(session: Session, data: Any, *, prefix: str = "") -> list[FieldError]:
+    """The reference problems of a definition whose shape is wrong somewhere: the trigger and every
+    step that parse on their own are checked, so a file with several mistakes reports them all."""
+    if not isinstance(data, dict):
+        return []
+    trigger = None
+    errors: list[FieldError] = []
+    try:
+        trigger = _TRIGGER.validate_python(data.get("trigger"))
+    except ValidationError:
+        pass
+    else:
+        errors.extend(_trigger_reference(session, trigger, prefix=prefix)[1])
+    steps = data.get("steps")
+    for index, raw in enumerate(steps if isinstance(steps, list) else []):
+        try:
+            step = _STEP.validate_python(raw)
+        except ValidationError:
+            continue
+        errors.extend(_step_errors(session, step, trigger, where=f"{prefix}steps[{index}]"))
+    return errors
+
+
+def _trigger_reference(session: Session, trigger: SegmentTrigger | TagTrigger | DateTrigger, *,
+                       prefix: str) -> tuple[Resolved, list[FieldError]]:
     errors: list[FieldError] = []
     resolved = Resolved()
-    trigger = definition.trigger
     if isinstance(trigger, SegmentTrigger):
         segment = find_segment(session, trigger.segment)
         if segment is None:
@@ -56,22 +95,20 @@ def resolve(session: Session, definition: WorkflowDefinition, *, prefix: str = "
             errors.append(FieldError(f"{prefix}trigger.tag", f"no tag is named {trigger.tag!r}"))
         else:
             resolved = Resolved(tag_id=tag.id)
-    for index, step in enumerate(definition.steps):
-        where = f"{prefix}steps[{index}]"
-        if isinstance(step, Branch):
-            errors.extend(rules.rule_errors(step.rule, field=f"{where}.rule"))
-        elif isinstance(step, AddTag | RemoveTag):
-            errors.extend(_tag_name_errors(step.tag, field=f"{where}.tag"))
-        elif isinstance(step, SendEmail | NotifyOwner | SendSms):
-            channel = "sms" if isinstance(step, SendSms) else "email"
-            errors.extend(templates.template_errors(session, step.template, channel=channel,
-                                                    field=f"{where}.template", trigger=trigger,
-                                                    category=getattr(step, "category", None)))
-    if definition.goal is not None and definition.goal.rule is not None:
-        errors.extend(rules.rule_errors(definition.goal.rule, field=f"{prefix}goal.rule"))
-    if errors:
-        raise ValidationFailed(errors)
-    return resolved
+    return resolved, errors
+
+
+def _step_errors(session: Session, step: Step, trigger: SegmentTrigger | TagTrigger | DateTrigger | None, *,
+                 where: str) -> list[FieldError]:
+    if isinstance(step, Branch):
+        return rules.rule_errors(step.rule, field=f"{where}.rule")
+    if isinstance(step, AddTag | RemoveTag):
+        return _tag_name_errors(step.tag, field=f"{where}.tag")
+    if isinstance(step, SendEmail | NotifyOwner | SendSms):
+        channel = "sms" if isinstance(step, SendSms) else "email"
+        return templates.template_errors(session, step.template, channel=channel, field=f"{where}.template",
+                                         trigger=trigger, category=getattr(step, "category", None))
+    return []
 
 
 def _tag_name_errors(name: str, *, field: str) -> list[FieldError]:

@@ -115,3 +115,16 @@ def test_cli_export_and_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
             parse_definition({**FULL, "name": "Everything again", "key": "full_copy"}))
     engine.dispose()
     assert names == ["Everything", "Everything again"]
+
+
+@pytest.mark.usefixtures("backend")
+def test_an_import_reports_every_mistake_at_once(session: Session) -> None:
+    # Three mistakes of two kinds: a wrong shape, and references to things that do not exist.
+    data = definition(None, trigger={"type": "tag_added", "tag": "nope"}, steps=[
+        {"type": "wait", "duration": {"days": "three"}},
+        {"type": "send_email", "template": "no_such_template", "category": "marketing"},
+    ])
+    with pytest.raises(ValidationFailed) as failed:
+        import_yaml(session=session, text=yaml.safe_dump(data), source="x.yaml")
+    fields = [e.field for e in failed.value.errors]
+    assert fields == ["x.yaml: steps[0].duration.days", "x.yaml: trigger.tag", "x.yaml: steps[1].template"]
