@@ -117,8 +117,9 @@ def _store(session: Session, messages: Sequence[Message]) -> None:
     of work would send one UPDATE per row)."""
     changed: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for message in messages:
-        state = inspect(message)
-        keys = tuple(sorted(set(state.attrs.keys()) - state.unmodified))
+        # The attributes set since the load: state.committed_state, not state.attrs less
+        # state.unmodified (which builds every attribute's state for each row, a tenth of prepare's CPU).
+        keys = tuple(sorted(inspect(message).committed_state))
         if keys:
             changed[keys].append({"id": message.id, **{key: getattr(message, key) for key in keys}})
         session.expunge(message)
