@@ -22,10 +22,11 @@ import random
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from benchmarks.context import BenchContext
 from benchmarks.registry import scenario
@@ -109,7 +110,9 @@ def import_profiles(context: BenchContext) -> dict[str, Any]:
     path = csv_path(context.profiles, context.seed)
     env = {**os.environ, "DATABASE_URL": context.database_url}
     command = [str(Path(sys.executable).with_name("crm-segments")), "import", "profiles", str(path)]
+    started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise AssertionError(f"import failed ({done.returncode}): {done.stderr[-2000:]}")
     with make_session_factory(context.engine)() as session:
@@ -125,4 +128,78 @@ def import_profiles(context: BenchContext) -> dict[str, Any]:
             raise AssertionError(f"{name}: (enrollments, profiles) {enrolled.get(name)}, "
                                  f"expected {count} once each")
     return {"report": done.stdout.strip(), "csv_mb": round(path.stat().st_size / 1e6, 1),
+            "total_rows": context.profiles, "rows_per_second": round(context.profiles / seconds),
             "profiles_imported": imported, "enrolled_on_entry": imported, "enrolled_on_tag": leads}
+
+
+JOB_WORKFLOW = "Bench import: active customer"
+JOB_COLUMNS = ("external_id", "profile_external_id", "title", "status", "amount", "currency", "finished_at")
+
+
+def jobs_csv_path(jobs: int, seed: int) -> Path:
+    return Path(tempfile.gettempdir()) / f"crm-bench-import-jobs-{jobs}-{seed}.csv"
+
+
+def write_jobs_csv(path: Path, *, jobs: int, seed: int, owners: list[str], now: dt.datetime) -> None:
+    """``jobs`` new completed jobs of random existing profiles, finished within the last 30 days."""
+    rng = random.Random(seed)
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(JOB_COLUMNS)
+        for n in range(jobs):
+            finished = now - dt.timedelta(days=rng.randint(1, 30), minutes=rng.randint(0, 1439))
+            writer.writerow((f"IMPJ-{seed}-{n:07d}", rng.choice(owners), rng.choice(("Install", "Service")),
+                             "completed", f"{rng.randint(200, 20_000)}.00", "USD", finished.isoformat()))
+
+
+def _prepare_jobs(context: BenchContext) -> None:
+    """The shipped defaults (`init-db`: live segments, auto-tag rules), N seeded demo profiles with
+    their history, one active workflow on entering "Active Customers", the segments filled once, and
+    a CSV of N completed jobs of those profiles."""
+    from crm_segments.automation.workflows.editing import create_workflow
+    from crm_segments.automation.workflows.lifecycle import set_status
+    from crm_segments.segments.refresh import refresh_many
+    from crm_segments.wiring import install_defaults
+
+    now = utcnow() - dt.timedelta(minutes=1)
+    factory = make_session_factory(context.engine)
+    with factory() as session:
+        install_defaults(session=session)
+        session.commit()
+    context.ensure_demo_data()
+    with factory() as session:
+        steps = [{"key": "welcome", "type": "send_email", "template": "evergreen/welcome"}]
+        workflow = create_workflow(session=session, data={
+            "name": JOB_WORKFLOW, "steps": steps,
+            "trigger": {"type": "segment_entered", "segment": "active_customers"}})
+        set_status(session=session, workflow_id=workflow.id, status="active", now=now)
+        session.commit()
+        segment_ids = list(session.scalars(select(Segment.id)))
+        owners = list(session.scalars(select(Profile.external_id).where(Profile.external_id.is_not(None))))
+    refresh_many(factory, segment_ids, now=now)
+    with context.engine.connect() as connection:
+        connection.execute(text("ANALYZE"))
+    write_jobs_csv(jobs_csv_path(context.profiles, context.seed), jobs=context.profiles, seed=context.seed,
+                   owners=owners, now=now)
+
+
+@scenario("import-jobs-csv", "`crm-segments import jobs` of N completed jobs of N seeded profiles, with the "
+          "shipped segments and auto-tag rules and one active workflow", prepare=_prepare_jobs)
+def import_jobs(context: BenchContext) -> dict[str, Any]:
+    path = jobs_csv_path(context.profiles, context.seed)
+    env = {**os.environ, "DATABASE_URL": context.database_url}
+    command = [str(Path(sys.executable).with_name("crm-segments")), "import", "jobs", str(path)]
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise AssertionError(f"import failed ({done.returncode}): {done.stderr[-2000:]}")
+    with make_session_factory(context.engine)() as session:
+        enrolled, distinct = session.execute(
+            select(func.count(Enrollment.id), func.count(func.distinct(Enrollment.profile_id)))
+            .join(Workflow, Workflow.id == Enrollment.workflow_id).where(Workflow.name == JOB_WORKFLOW)).one()
+    if enrolled != distinct or not enrolled:
+        raise AssertionError(f"{JOB_WORKFLOW}: {enrolled} enrollments of {distinct} profiles")
+    return {"report": done.stdout.strip(), "csv_mb": round(path.stat().st_size / 1e6, 1),
+            "total_rows": context.profiles, "rows_per_second": round(context.profiles / seconds),
+            "enrolled_on_entry": enrolled}
