@@ -104,8 +104,10 @@ def _queue_refresh(segment_id: int) -> WerkzeugResponse:
 @role_required(*VIEWERS)
 def segments() -> str:
     session = db_session()
-    return render_template("crm_segments/segments/list.html", segments=service.list_segments(session),
-                           confirm=ConfirmForm())
+    listed = service.list_segments(session)
+    names = service.segment_names(session)
+    return render_template("crm_segments/segments/list.html", segments=listed, confirm=ConfirmForm(),
+                           rule_texts={s.id: service.rule_text(s, names) for s in listed})
 
 
 @bp.route("/segments/<int:segment_id>")
