@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from crm_segments import migrate
 from crm_segments.accounts import users
 from crm_segments.cli.context import make_app, unit_of_work
 from crm_segments.kernel.errors import Conflict, NotFound, ValidationFailed
@@ -14,6 +13,8 @@ from crm_segments.state import get_state
 
 def init_database(app: object) -> None:
     """Migrate to head and create the shipped defaults (segments, rules, workflows)."""
+    from crm_segments import migrate  # Alembic: loaded only by the commands that migrate
+
     state = get_state(app)  # type: ignore[arg-type]
     migrate.upgrade(state.settings.database_url)
     with unit_of_work(app) as session:  # type: ignore[arg-type]
