@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from crm_segments.db import utcnow
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.models import Segment, Workflow
-from crm_segments.models.segments import SEGMENT_KINDS
+from crm_segments.schemas.segments import SegmentIn, SegmentPatch
 from crm_segments.segments.deletion import check_deletable, deletion_reason, pause_workflows
 from crm_segments.segments.usages import segment_users
 
@@ -26,9 +26,6 @@ from .prebuilt import apply_parameters
 from .preview import parse_checked
 from .query_segments import validate_query
 from .rules import RuleError, parse_rule
-
-EDITABLE = ("name", "description", "rule", "query_sql", "refresh_interval_minutes", "parameters")
-MAX_INTERVAL = 7 * 24 * 60
 
 
 def get_segment(session: Session, segment_id: int) -> Segment:
@@ -42,50 +39,32 @@ def list_segments(session: Session) -> list[Segment]:
     return list(session.scalars(select(Segment).order_by(Segment.is_builtin.desc(), Segment.name)))
 
 
-def create_segment(session: Session, *, data: Mapping[str, Any], actor_id: int | None = None) -> Segment:
-    if not isinstance(data, Mapping):
-        raise ValidationFailed([FieldError("body", "must be an object")])
-    kind = data.get("kind", "live")
-    if kind not in SEGMENT_KINDS:
-        raise ValidationFailed([FieldError("kind", f"must be one of: {', '.join(SEGMENT_KINDS)}")])
-    if "name" not in data:
-        raise ValidationFailed([FieldError("name", "is required")])
-    segment = Segment(kind=kind, name="", description="", created_by_id=actor_id)
-    _apply(session, segment, data, creating=True)
+def create_segment(session: Session, *, data: SegmentIn, actor_id: int | None = None) -> Segment:
+    segment = Segment(kind=data.kind, name="", description="", created_by_id=actor_id)
+    _apply(session, segment, data.model_dump(exclude={"kind"}, exclude_none=True), creating=True)
     session.add(segment)
     session.flush()
     return segment
 
 
-def update_segment(session: Session, segment: Segment, *, data: Mapping[str, Any]) -> Segment:
-    if not isinstance(data, Mapping):
-        raise ValidationFailed([FieldError("body", "must be an object")])
-    if "kind" in data and data["kind"] != segment.kind:
-        raise ValidationFailed([FieldError("kind", "cannot be changed; create a new segment instead")])
-    _apply(session, segment, {k: v for k, v in data.items() if k != "kind"}, creating=False)
+def update_segment(session: Session, segment: Segment, *, data: SegmentPatch) -> Segment:
+    """Change the fields ``data`` was given (a null description clears it)."""
+    _apply(session, segment, data.model_dump(exclude_unset=True), creating=False)
     session.flush()
     return segment
 
 
 def _apply(session: Session, segment: Segment, data: Mapping[str, Any], *, creating: bool) -> None:
-    unknown = sorted(set(data) - set(EDITABLE) - {"kind"})
-    if unknown:
-        raise ValidationFailed([FieldError(unknown[0], "unknown field")])
-    if "name" in data:
-        old_name, segment.name = segment.name, _name(session, data["name"], segment.id)
+    """Write checked values (the input models checked each on its own) that the database and the
+    segment's kind allow."""
+    if data.get("name") is not None:
+        old_name, segment.name = segment.name, _unique_name(session, data["name"], segment.id)
         if segment.id is not None and old_name != segment.name:
             _rename_in_triggers(session, segment, old_name)
     if "description" in data:
-        description = data["description"] if data["description"] is not None else ""
-        if not isinstance(description, str) or len(description) > 2000:
-            raise ValidationFailed([FieldError("description", "must be a text of at most 2000 characters")])
-        segment.description = description
-    if "refresh_interval_minutes" in data:
-        minutes = data["refresh_interval_minutes"]
-        if isinstance(minutes, bool) or not isinstance(minutes, int) or not 0 <= minutes <= MAX_INTERVAL:
-            raise ValidationFailed([FieldError("refresh_interval_minutes",
-                                               f"must be a whole number from 0 (never) to {MAX_INTERVAL}")])
-        segment.refresh_interval_minutes = minutes
+        segment.description = data["description"] or ""
+    if data.get("refresh_interval_minutes") is not None:
+        segment.refresh_interval_minutes = data["refresh_interval_minutes"]
     if segment.kind == "live":
         _apply_rule(session, segment, data, creating=creating)
     elif segment.kind == "query":
@@ -112,8 +91,6 @@ def _apply_rule(session: Session, segment: Segment, data: Mapping[str, Any], *, 
     if "parameters" in data and data["parameters"] is not None:
         if "rule" in data:
             raise ValidationFailed([FieldError("parameters", "give either parameters or a rule, not both")])
-        if not isinstance(data["parameters"], Mapping):
-            raise ValidationFailed([FieldError("parameters", "must be an object")])
         apply_parameters(segment, data["parameters"])
         parse_checked(session, segment.rule, segment_id=segment.id, key=segment.key)
         return
@@ -126,10 +103,7 @@ def _apply_rule(session: Session, segment: Segment, data: Mapping[str, Any], *, 
             segment.parameters = None  # a hand-written rule: the built-in's parameters no longer apply
 
 
-def _name(session: Session, raw: Any, segment_id: int | None) -> str:
-    if not isinstance(raw, str) or not raw.strip() or len(raw.strip()) > 120:
-        raise ValidationFailed([FieldError("name", "must be a text of 1-120 characters")])
-    name = " ".join(raw.split())
+def _unique_name(session: Session, name: str, segment_id: int | None) -> str:
     clash = session.scalar(select(Segment.id).where(func.lower(Segment.name) == name.lower()))
     if clash is not None and clash != segment_id:
         raise Conflict("name", f"a segment named {name!r} already exists")

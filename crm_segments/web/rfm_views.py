@@ -14,6 +14,8 @@ from crm_segments.dashboard import rfm_grid as rfm
 from crm_segments.db import utcnow
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import Profile, RfmScore
+from crm_segments.records.validation import validate
+from crm_segments.schemas.segments import SegmentIn
 from crm_segments.segments import service, static_lists
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
@@ -82,9 +84,8 @@ def rfm_cell_save(recency: int, frequency: int) -> Response | tuple[str, int]:
     name = (request.form.get("name") or "").strip()
     description = f"Customers with recency score {recency} and frequency score {frequency}"
     try:
-        segment = service.create_segment(session, data={"name": name, "kind": "static",
-                                                        "description": description},
-                                         actor_id=current_user.id)
+        chosen = validate(SegmentIn, {"name": name, "kind": "static", "description": description})
+        segment = service.create_segment(session, data=chosen, actor_id=current_user.id)
         diff = static_lists.change_members(
             session, segment, rfm.cell_profile_ids(recency, frequency, owner_id=_owner()), action="add",
             now=utcnow(), source="bulk", actor_id=current_user.id)

@@ -36,6 +36,8 @@ from crm_segments.db import READ_ONLY, utcnow
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.models import Profile, Segment, SegmentMember, Workflow
 from crm_segments.models.segments import SEGMENT_KINDS
+from crm_segments.records.validation import validate
+from crm_segments.schemas.segments import SegmentIn, SegmentPatch
 from crm_segments.segments import cohorts, members, preview, reports, service, static_lists
 from crm_segments.segments.acquisition import source_shares
 from crm_segments.segments.deletion import InUse
@@ -248,9 +250,12 @@ def _json_field(text: str | None, field: str) -> Any:
 
 
 def _editor_data(form: SegmentForm, seg: Segment | None) -> dict[str, Any]:
+    """The editor's fields as the API's input (``SegmentIn``, ``SegmentPatch``) reads them: the same checks
+    and messages, shown by each field."""
     kind = seg.kind if seg is not None else form.kind.data
+    minutes = (form.refresh_interval_minutes.raw_data or [""])[0]  # the model names what is wrong with it
     data: dict[str, Any] = {"name": form.name.data or "", "description": form.description.data or "",
-                            "refresh_interval_minutes": form.refresh_interval_minutes.data}
+                            "refresh_interval_minutes": minutes}
     if seg is None:
         data["kind"] = kind
     if kind == "live":
@@ -283,9 +288,10 @@ def segment_new() -> tuple[str, int] | WerkzeugResponse:
         form.rule.data = json.dumps({"all": [{"field": "lifecycle_status", "op": "eq", "value": "customer"}]},
                                     indent=2)
         return _editor(form, None, {})
-    form.validate()  # fills the fields; CSRF is checked app-wide and values by the segment service
+    form.validate()  # fills the fields; CSRF is checked app-wide and values by the input models
     try:
-        seg = service.create_segment(db_session(), data=_editor_data(form, None), actor_id=current_user.id)
+        seg = service.create_segment(db_session(), data=validate(SegmentIn, _editor_data(form, None)),
+                                     actor_id=current_user.id)
     except (ValidationFailed, Conflict) as exc:
         db_session().rollback()
         return _editor(form, None, _errors(exc))
@@ -305,9 +311,9 @@ def segment_edit(segment_id: int) -> tuple[str, int] | WerkzeugResponse:
         form.rule.data = json.dumps(seg.rule, indent=2) if seg.rule else ""
         form.parameters.data = json.dumps(seg.parameters) if seg.parameters is not None else ""
         return _editor(form, seg, {})
-    form.validate()  # fills the fields; CSRF is checked app-wide and values by the segment service
+    form.validate()  # fills the fields; CSRF is checked app-wide and values by the input models
     try:
-        service.update_segment(db_session(), seg, data=_editor_data(form, seg))
+        service.update_segment(db_session(), seg, data=validate(SegmentPatch, _editor_data(form, seg)))
     except (ValidationFailed, Conflict) as exc:
         db_session().rollback()
         return _editor(form, _segment_or_404(segment_id), _errors(exc))

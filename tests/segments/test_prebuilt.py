@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import Segment
+from crm_segments.schemas.segments import SegmentPatch
 from crm_segments.segments.prebuilt import BUILTINS, BY_KEY, install_builtin_segments, reset_to_shipped
 from crm_segments.segments.refresh import refresh_many, refresh_segment
 from crm_segments.segments.service import delete_segment, update_segment
@@ -42,9 +43,9 @@ def test_install_is_idempotent_and_keeps_edits(session: Session) -> None:
     assert count == len(BUILTINS)
     active = builtin(session, "active_customers")
     assert active.parameters == {"days": 365} and active.rule == active.shipped_rule
-    update_segment(session, active, data={"parameters": {"days": 180}})
+    update_segment(session, active, data=SegmentPatch.model_validate({"parameters": {"days": 180}}))
     vip = builtin(session, "rfm_vip")
-    update_segment(session, vip, data={"name": "Our VIPs"})
+    update_segment(session, vip, data=SegmentPatch.model_validate({"name": "Our VIPs"}))
 
     install_builtin_segments(session)
 
@@ -67,11 +68,13 @@ def test_parameters_change_the_rule_and_reset_brings_it_back(session: Session) -
     segment = builtin(session, "customers_in_region")
     inside, outside = ProfileFactory(region="Texas"), ProfileFactory(region="California")
 
-    update_segment(session, segment, data={"parameters": {"regions": ["Texas"]}})
+    update_segment(session, segment,
+                   data=SegmentPatch.model_validate({"parameters": {"regions": ["Texas"]}}))
     refresh_segment(session, segment, now=NOW)
     assert members(session, segment) == {inside.id} and "Texas" in segment.description
 
-    update_segment(session, segment, data={"rule": {"field": "city", "op": "eq", "value": "Austin"}})
+    austin = {"field": "city", "op": "eq", "value": "Austin"}
+    update_segment(session, segment, data=SegmentPatch.model_validate({"rule": austin}))
     assert segment.parameters is None  # a hand-written rule
 
     reset_to_shipped(segment)
@@ -90,7 +93,7 @@ def test_bad_parameters_are_refused_by_name(session: Session, parameters: dict[s
     install_builtin_segments(session)
     segment = builtin(session, "new_customers")
     with pytest.raises(ValidationFailed) as caught:
-        update_segment(session, segment, data={"parameters": parameters})
+        update_segment(session, segment, data=SegmentPatch.model_validate({"parameters": parameters}))
     assert caught.value.errors[0].field == field
     assert segment.parameters == {"days": 90}
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from crm_segments.accounts import users
 from crm_segments.automation.workflows.files import to_definition
 from crm_segments.models import AutoTagRule, Segment, User, Workflow
+from crm_segments.schemas.segments import SegmentPatch
 from crm_segments.segments.deletion import InUse
 from crm_segments.segments.service import delete_segment, update_segment
 from crm_segments.segments.usages import segment_users
@@ -93,7 +94,7 @@ def test_a_segment_another_rule_tests_cannot_be_detached(session: Session) -> No
 def test_renaming_keeps_the_trigger_name_the_editor_shows(session: Session) -> None:
     quoted = _segment(session, "Quoted")
     workflow = _triggered_by(session, quoted)
-    update_segment(session, quoted, data={"name": "Quoted this week"})
+    update_segment(session, quoted, data=SegmentPatch.model_validate({"name": "Quoted this week"}))
     assert to_definition(workflow)["trigger"]["segment"] == "Quoted this week"
     assert workflow.trigger_segment_id == quoted.id
 

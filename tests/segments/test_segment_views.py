@@ -12,7 +12,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import Segment, SegmentMember
+from crm_segments.records.validation import validate
+from crm_segments.schemas.segments import SegmentIn
 from crm_segments.segments.prebuilt import install_builtin_segments
 from crm_segments.segments.refresh import refresh_segment
 from tests.factories import JobFactory, ProfileFactory
@@ -184,3 +187,23 @@ def test_profile_page_explains_membership(sales_client: FlaskClient, session: Se
     assert "does not match" in page
     assert "explain-yes" in page and "explain-no" in page  # region holds, company size does not
     assert "Region is Ontario" in page
+
+
+@pytest.mark.parametrize(("fields", "field", "message"), [
+    ({"name": " ", "refresh_interval_minutes": "60"}, "name", "must be a text of 1-120 characters"),
+    ({"name": "x" * 121, "refresh_interval_minutes": "60"}, "name", "must be a text of 1-120 characters"),
+    ({"name": "Weekly", "refresh_interval_minutes": "soon"}, "refresh_interval_minutes",
+     "must be a whole number from 0 (never) to 10080"),
+    ({"name": "Weekly", "refresh_interval_minutes": "20000"}, "refresh_interval_minutes",
+     "must be a whole number from 0 (never) to 10080"),
+])
+def test_the_editor_and_the_api_refuse_a_value_with_the_same_model_and_message(
+        admin_client: FlaskClient, session: Session, fields: dict[str, str], field: str,
+        message: str) -> None:
+    token = csrf_token_from(admin_client.get("/segments/new"))
+    page = admin_client.post("/segments/new", data={"csrf_token": token, "kind": "static", **fields})
+    assert page.status_code == 422 and message in page.get_data(as_text=True)
+    with pytest.raises(ValidationFailed) as refused:  # what the API's POST /segments reads its body with
+        validate(SegmentIn, {"kind": "static", **fields})
+    assert [(e.field, e.message) for e in refused.value.errors] == [(field, message)]
+    assert session.scalar(select(Segment).where(Segment.kind == "static")) is None

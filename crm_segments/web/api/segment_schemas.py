@@ -1,5 +1,5 @@
-"""Request and response shapes of the segment endpoints (the segment service checks the values:
-rules, queries, names, parameters; these models fix the JSON types and document them)."""
+"""Response shapes and the query and preview inputs of the segment endpoints; what creating or changing a
+segment takes is ``crm_segments.schemas.segments``, shared with the segment editor."""
 
 from __future__ import annotations
 
@@ -10,30 +10,7 @@ from pydantic import BaseModel, Field
 
 from crm_segments.schemas._base import InputModel, OutputModel
 from crm_segments.schemas._types import Id
-
-MAX_QUERY_SQL = 20_000
-
-
-class SegmentIn(InputModel):
-    name: str = Field(max_length=120, description="1-120 characters; unique regardless of letter case.")
-    kind: Literal["live", "static", "query"] = "live"
-    description: str = Field(default="", max_length=2000)
-    rule: dict[str, Any] | None = Field(default=None, description="Live segments: the rule document.")
-    query_sql: str | None = Field(default=None, max_length=MAX_QUERY_SQL,
-                                  description="Query segments (admins): one read-only "
-                                              "SELECT returning profile ids.")
-    refresh_interval_minutes: int = Field(default=60, ge=0, le=525_600,
-                                          description="0: only refreshed by hand.")
-
-
-class SegmentPatch(InputModel):
-    name: str | None = Field(default=None, max_length=120)
-    description: str | None = Field(default=None, max_length=2000)
-    rule: dict[str, Any] | None = None
-    query_sql: str | None = Field(default=None, max_length=MAX_QUERY_SQL)
-    refresh_interval_minutes: int | None = Field(default=None, ge=0, le=525_600)
-    parameters: dict[str, Any] | None = Field(default=None, description="Built-ins: new parameter values; "
-                                                                        "the rule is rebuilt from them.")
+from crm_segments.schemas.segments import MAX_QUERY_SQL
 
 
 class SegmentOut(OutputModel):

@@ -13,6 +13,7 @@ from crm_segments.db import utcnow
 from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import Profile, Segment
 from crm_segments.records.validation import validate
+from crm_segments.schemas.segments import SegmentIn, SegmentPatch
 from crm_segments.segments import members, preview, reports, service, static_lists
 from crm_segments.segments.deletion import InUse
 from crm_segments.segments.prebuilt import reset_to_shipped
@@ -36,10 +37,8 @@ from .segment_schemas import (
     PreviewOut,
     ProfileBrief,
     RefreshOut,
-    SegmentIn,
     SegmentList,
     SegmentOut,
-    SegmentPatch,
 )
 from .usage_schemas import OnUseParams, in_use_response
 
@@ -74,8 +73,7 @@ def list_segments() -> Response:
 
 def create_segment() -> Reply:
     body = validate(SegmentIn, json_body())
-    data = body.model_dump(exclude_none=True)
-    segment = service.create_segment(db_session(), data=data, actor_id=int(g.crm_api_user.id))
+    segment = service.create_segment(db_session(), data=body, actor_id=int(g.crm_api_user.id))
     return _reply(serialize(segment), 201)
 
 
@@ -86,7 +84,7 @@ def get_segment(id: int) -> Response:
 def update_segment(id: int) -> Reply:
     body = validate(SegmentPatch, json_body())
     segment = service.get_segment(db_session(), id)
-    service.update_segment(db_session(), segment, data=body.model_dump(exclude_unset=True))
+    service.update_segment(db_session(), segment, data=body)
     return _reply(serialize(segment))
 
 
