@@ -157,10 +157,12 @@
   }
 
   // --- editors -----------------------------------------------------------------------------
-  function editor(node, scope, replace) {
-    if (node && (node.all || node.any)) return groupEditor(node, scope, replace);
-    if (node && node.not) return notEditor(node, scope, replace);
-    if (node && node.field !== undefined) return fieldEditor(node, scope);
+  // ``parent`` is the scope of the records condition around this one (null at the top): its fields
+  // are what a condition may compare with as "parent.<field>".
+  function editor(node, scope, replace, parent) {
+    if (node && (node.all || node.any)) return groupEditor(node, scope, replace, parent);
+    if (node && node.not) return notEditor(node, scope, replace, parent);
+    if (node && node.field !== undefined) return fieldEditor(node, scope, parent);
     if (node && node.tags !== undefined && (scope === "profile" || sources[scope].tags)) return tagsEditor(node);
     if (node && node.records !== undefined && Object.keys(node).every(function (k) {
       return ["records", "where", "within", "exists"].indexOf(k) >= 0; })) return recordsEditor(node, scope);
@@ -168,7 +170,7 @@
     return rawEditor(node, replace);
   }
 
-  function groupEditor(node, scope, replace) {
+  function groupEditor(node, scope, replace, parent) {
     var kind = node.all ? "all" : "any";
     var box = el("div", {class: "rb-group"});
     var head = el("div", {class: "rb-head"},
@@ -180,7 +182,7 @@
     var list = el("div", {class: "rb-children"});
     node[kind].forEach(function (child, i) {
       var row = el("div", {class: "rb-row"});
-      row.append(editor(child, scope, function (n) { node[kind][i] = n; rerender(); }),
+      row.append(editor(child, scope, function (n) { node[kind][i] = n; rerender(); }, parent),
         button("×", function () {
           if (node[kind].length > 1) { node[kind].splice(i, 1); rerender(); }
         }, "btn-ghost rb-remove", "Remove this condition"));
@@ -193,10 +195,10 @@
     if (scope === "profile" || sources[scope].tags) {
       adds.append(button("+ tags", function () { node[kind].push({tags: ["vip"], match: "any"}); rerender(); }));
     }
+    adds.append(button("+ related records", function () {
+      node[kind].push({records: scope === "quotes" ? "jobs" : "quotes", exists: true}); rerender();
+    }));
     if (scope === "profile") {
-      adds.append(button("+ related records", function () {
-        node[kind].push({records: "quotes", exists: true}); rerender();
-      }));
       if (meta.segments.length) adds.append(button("+ segment", function () {
         var s = meta.segments[0]; node[kind].push({segment: s.key || s.id}); rerender();
       }));
@@ -205,11 +207,11 @@
     return box;
   }
 
-  function notEditor(node, scope, replace) {
+  function notEditor(node, scope, replace, parent) {
     return el("div", {class: "rb-group rb-not"},
       el("div", {class: "rb-head"}, el("strong", {}, "NOT"),
         button("remove NOT", function () { replace(node.not); }, "btn-ghost")),
-      editor(node.not, scope, function (n) { node.not = n; rerender(); }));
+      editor(node.not, scope, function (n) { node.not = n; rerender(); }, parent));
   }
 
   function fieldOptions(scope) {
@@ -218,7 +220,7 @@
     return groups;
   }
 
-  function fieldEditor(node, scope) {
+  function fieldEditor(node, scope, parent) {
     var info = fieldInfo(scope, node.field);
     var custom = scope === "profile" && !info;
     var type = info ? info.type : (node.type || "text");
@@ -264,8 +266,29 @@
       if (!keep) setDefaultValue(node, info, next);
       rerender();
     }, "Operator"));
+    var refs = op.ref && op.value === "one" && info ? refChoices(parent, type) : [];
+    if (refs.length) {
+      // "Relative to the matched record": compare with a field of the enclosing record instead of a
+      // fixed value, e.g. a job created after *this* quote was sent.
+      var current = node.ref ? node.ref.replace(/^parent\./, "") : "";
+      box.append(select([{value: "", label: "a value"}].concat(refs), current, function (v) {
+        if (v) { delete node.value; delete node.unit; node.ref = "parent." + v; }
+        else setDefaultValue(node, info, op);
+        rerender();
+      }, "Compare with"));
+      if (node.ref) return box;
+    }
     valueEditor(box, node, info, type, op);
     return box;
+  }
+
+  function family(type) { return type === "money" ? "number" : type; }  // as the server compares
+  function refChoices(parent, type) {
+    if (!parent) return [];
+    var whose = parent === "profile" ? "the profile's " : "this " + sources[parent].singular + "'s ";
+    return fieldsFor(parent).filter(function (f) {
+      return family(f.type) === family(type) && !f.via && f.name.indexOf(".") < 0;
+    }).map(function (f) { return {value: f.name, label: whose + f.label.toLowerCase()}; });
   }
 
   function oneInput(node, info, type, value, set) {
@@ -350,7 +373,7 @@
     box.append(head);
     if (node.where) {
       box.append(el("div", {class: "small muted"}, "where"),
-        editor(node.where, node.records, function (n) { node.where = n; rerender(); }));
+        editor(node.where, node.records, function (n) { node.where = n; rerender(); }, scope));
     } else {
       box.append(button("+ where", function () { node.where = {all: [newField(node.records)]}; rerender(); }, "btn-ghost"));
     }
