@@ -68,21 +68,28 @@ def read_form(form: MultiDict[str, str]) -> tuple[EditorForm, str]:
     return editor, form.get("action", "save")
 
 
-def apply_action(editor: EditorForm, action: str) -> None:
-    """Add, remove or move a step row (nothing is saved)."""
+def apply_action(editor: EditorForm, action: str) -> str:
+    """Add, remove or move a step row (nothing is saved). Returns the id of the control that keeps
+    the keyboard focus on the re-shown form: the moved step's same button, the added step's first
+    field, or the step that took the removed one's place."""
     steps: list[dict[str, Any]] = editor.data["steps"]
     verb, _, argument = action.partition(":")
+    editor.raw = {}  # rule texts are re-shown from the rows, which moved with them
     if verb == "add" and argument in STEP_TYPES:
         steps.append(_blank_step(argument))
-    elif verb in ("remove", "up", "down") and argument.isdigit() and int(argument) < len(steps):
-        index = int(argument)
-        if verb == "remove":
-            steps.pop(index)
-        else:
-            other = index - 1 if verb == "up" else index + 1
-            if 0 <= other < len(steps):
-                steps[index], steps[other] = steps[other], steps[index]
-    editor.raw = {}  # rule texts are re-shown from the rows, which moved with them
+        return f"steps-{len(steps) - 1}-label"
+    if verb not in ("remove", "up", "down") or not argument.isdigit() or int(argument) >= len(steps):
+        return ""
+    index = int(argument)
+    if verb == "remove":
+        steps.pop(index)
+        return f"steps-{min(index, len(steps) - 1)}-label" if steps else "add-step"
+    other = index - 1 if verb == "up" else index + 1
+    if not 0 <= other < len(steps):
+        return ""
+    steps[index], steps[other] = steps[other], steps[index]
+    at_edge = other == 0 if verb == "up" else other == len(steps) - 1
+    return f"steps-{other}-{('down' if verb == 'up' else 'up') if at_edge else verb}"
 
 
 def _trigger(form: MultiDict[str, str]) -> dict[str, Any]:
@@ -119,6 +126,8 @@ def _steps(form: MultiDict[str, str], editor: EditorForm) -> list[dict[str, Any]
 
 def _step(row: dict[str, Any], index: int, editor: EditorForm) -> dict[str, Any]:
     kind = str(row.get("type", ""))
+    if kind in ("send_email", "send_sms") and row.get("channel") in ("email", "sms"):
+        kind = f"send_{row['channel']}"  # the card's channel picker switches between the two
     step: dict[str, Any] = {"type": kind}
     if row.get("key"):
         step["key"] = row["key"]

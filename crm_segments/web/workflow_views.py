@@ -15,7 +15,7 @@ from crm_segments.automation.workflows import editing, lifecycle, queries
 from crm_segments.automation.workflows.definition import DATE_FIELDS
 from crm_segments.automation.workflows.dry_run import dry_run
 from crm_segments.automation.workflows.files import dump_yaml, read_yaml, reset_to_shipped, to_definition
-from crm_segments.automation.workflows.results import segment_results, workflow_results
+from crm_segments.automation.workflows.results import segment_results, step_counts, workflow_results
 from crm_segments.automation.workflows.step_types import STEP_TYPES, WEEKDAYS
 from crm_segments.db import utcnow
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -25,6 +25,7 @@ from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
 from crm_segments.web.profile_sections import ProfileSection, add_profile_section
 from crm_segments.web.ui import bp
+from crm_segments.web.workflow_errors import error_place
 from crm_segments.web.workflow_form import GOAL_PRESETS, EditorForm, apply_action, goal_item_value, read_form
 
 PAGE_SIZE = 50
@@ -74,8 +75,7 @@ def workflow_new() -> str | tuple[str, int] | Redirect:
         return _editor(EditorForm(blank), workflow=None)
     editor, action = read_form(request.form)
     if action != "save":
-        apply_action(editor, action)
-        return _editor(editor, workflow=None)
+        return _editor(editor, workflow=None, focus=apply_action(editor, action))
     return _save(editor, workflow=None)
 
 
@@ -87,14 +87,20 @@ def workflow_edit(workflow_id: int) -> str | tuple[str, int] | Redirect:
         return _editor(EditorForm(to_definition(found)), workflow=found)
     editor, action = read_form(request.form)
     if action != "save":
-        apply_action(editor, action)
-        return _editor(editor, workflow=found)
+        return _editor(editor, workflow=found, focus=apply_action(editor, action))
     return _save(editor, workflow=found)
 
 
 def _save(editor: EditorForm, *, workflow: Any) -> str | tuple[str, int] | Redirect:
     session = db_session()
-    if editor.errors:
+    if editor.errors:  # fields the form could not read; the service still reports all the others
+        try:
+            editing.checked(session, editor.data)
+        except ValidationFailed as exc:
+            # an unreadable number was read as 0: what the service says of 0 there is not news
+            named = [e.field for e in editor.errors]
+            editor.errors += [e for e in exc.errors
+                              if not any(f == e.field or f.startswith(f"{e.field}.") for f in named)]
         return _editor(editor, workflow=workflow, status=400)
     try:
         if workflow is None:
@@ -113,7 +119,8 @@ def _save(editor: EditorForm, *, workflow: Any) -> str | tuple[str, int] | Redir
     return redirect(url_for("crm_ui.workflow", workflow_id=saved.id))
 
 
-def _editor(editor: EditorForm, *, workflow: Any, status: int = 200) -> str | tuple[str, int]:
+def _editor(editor: EditorForm, *, workflow: Any, status: int = 200,
+            focus: str = "") -> str | tuple[str, int]:
     session = db_session()
     from crm_segments.automation.template_store import list_templates
 
@@ -128,7 +135,9 @@ def _editor(editor: EditorForm, *, workflow: Any, status: int = 200) -> str | tu
         tags=list(session.scalars(select(Tag.name).order_by(Tag.name_key))),
         templates=list_templates(session), date_fields=DATE_FIELDS, weekdays=WEEKDAYS,
         step_types=STEP_TYPES, step_labels=STEP_LABELS, goal_options=presets + extra,
-        goal_checked={goal_item_value(i) for i in goal_items},
+        goal_checked={goal_item_value(i) for i in goal_items}, focus=focus,
+        step_counts=step_counts(session=session, workflow_id=workflow.id) if workflow else {},
+        error_place=lambda field: error_place(field, editor.data.get("steps") or [], STEP_LABELS),
     )
     return (body, status) if status != 200 else body
 
@@ -154,7 +163,8 @@ def workflow_yaml(workflow_id: int) -> Any:
         session.rollback()
         errors = exc.errors if isinstance(exc, ValidationFailed) else [FieldError(exc.field, exc.message)]
         return render_template("crm_segments/workflows/yaml.html", workflow=found, text=text,
-                               errors=errors), 400
+                               errors=errors,
+                               error_place=lambda field: error_place(field, [], STEP_LABELS)), 400
     flash(f"Saved {saved.name} (version {saved.version}).", "success")
     return redirect(url_for("crm_ui.workflow", workflow_id=saved.id))
 

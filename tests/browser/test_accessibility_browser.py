@@ -234,7 +234,7 @@ def test_the_wait_step_labels_its_own_inputs_and_the_preview_fits(site: Site, ch
             # Each number of a wait step is named by the unit written after it: "3 days" is days = 3.
             edit = f"/workflows/{site.ids['workflow_id']}/edit"
             watched.visit(edit)
-            wait = page.locator(".step-row", has=page.locator(".wait-choice")).first
+            wait = page.locator(".flow-step", has=page.locator(".wait-choice")).first
             days, hours = wait.get_by_label("days", exact=True), wait.get_by_label("hours", exact=True)
             assert days.get_attribute("name", timeout=5000).endswith("-days")  # type: ignore[union-attr]
             assert hours.get_attribute("name").endswith("-hours")  # type: ignore[union-attr]
@@ -249,7 +249,7 @@ def test_the_wait_step_labels_its_own_inputs_and_the_preview_fits(site: Site, ch
             page.get_by_role("button", name="Save", exact=True).click()
             page.wait_for_load_state("load")
             watched.visit(edit)
-            wait = page.locator(".step-row", has=page.locator(".wait-choice")).first
+            wait = page.locator(".flow-step", has=page.locator(".wait-choice")).first
             expect(wait.get_by_label("days", exact=True)).to_have_value("3")
 
             # The builder's preview keeps a long unbroken address inside its card.

@@ -75,10 +75,17 @@ def test_editing_keeps_step_keys_and_errors_name_the_step(admin_client: FlaskCli
     moved = admin_client.post(f"/workflows/{workflow.id}/edit", data={**form, "action": "down:0"})
     form = _form(moved.get_data(as_text=True))
     assert (form["steps-0-key"], form["steps-1-key"]) == ("pause", "tag_one")
+    focused = 'id="steps-1-down" class="btn btn-small" data-move="down" autofocus'
+    assert focused in moved.get_data(as_text=True)  # the moved step's button keeps the focus
 
-    refused = admin_client.post(f"/workflows/{workflow.id}/edit", data={**form, "steps-1-tag": ""})
+    # Two mistakes in two cards: both are reported, each naming its step and field.
+    refused = admin_client.post(f"/workflows/{workflow.id}/edit",
+                                data={**form, "steps-1-tag": "", "steps-0-days": "soon"})
     assert refused.status_code == 400
-    assert "steps[1].tag" in refused.get_data(as_text=True)
+    body = refused.get_data(as_text=True)
+    assert "Nothing was saved: 2 problems." in body
+    assert "<strong>Step 1 (Wait): days</strong>: must be a whole number" in body
+    assert "<strong>Step 2 (Add tag): tag</strong>" in body
 
     saved = admin_client.post(f"/workflows/{workflow.id}/edit", data={**form, "action": "save"})
     assert saved.status_code == 302

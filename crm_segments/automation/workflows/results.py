@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Float, and_, case, exists, func, select
+from sqlalchemy import Float, and_, case, exists, func, literal, select, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
@@ -135,3 +135,39 @@ def segment_results(*, session: Session, since: dt.datetime | None = None) -> li
     )
     return [SegmentResults(segment_id, name, workflows, by_segment.get(segment_id, Results()))
             for segment_id, name, workflows in segments]
+
+
+@dataclass(frozen=True)
+class StepCounts:
+    waiting: int = 0    # active enrollments whose next step is this one
+    sent: int = 0       # messages this step sent to profiles
+    converted: int = 0  # enrollments that met the goal within the window after this step's message
+
+
+def step_counts(*, session: Session, workflow_id: int) -> dict[str, StepCounts]:
+    """Counts per step key, in one statement for all the steps of a workflow."""
+    waiting = (
+        select(Enrollment.current_step_key.label("step_key"), func.count(Enrollment.id).label("waiting"),
+               literal(0).label("sent"), literal(0).label("converted"))
+        .where(Enrollment.workflow_id == workflow_id, Enrollment.status == "active",
+               Enrollment.current_step_key.is_not(None))
+        .group_by(Enrollment.current_step_key)
+    )
+    converted_after = and_(
+        Enrollment.goal_met_at.is_not(None), Message.sent_at <= Enrollment.goal_met_at,
+        days_between(Enrollment.goal_met_at, Message.sent_at) <= Workflow.conversion_window_days)
+    messages = (
+        select(Message.step_key, literal(0), func.count(Message.sent_at),
+               func.count(func.distinct(case((converted_after, Message.enrollment_id)))))
+        .join(Workflow, Workflow.id == Message.workflow_id)
+        .join(Enrollment, Enrollment.id == Message.enrollment_id)
+        .where(Message.workflow_id == workflow_id, Message.recipient_user_id.is_(None),
+               Message.step_key.is_not(None))
+        .group_by(Message.step_key)
+    )
+    totals: dict[str, dict[str, int]] = {}
+    for key, *values in session.execute(union_all(waiting, messages)):
+        row = totals.setdefault(str(key), {"waiting": 0, "sent": 0, "converted": 0})
+        for name, value in zip(("waiting", "sent", "converted"), values, strict=True):
+            row[name] += int(value or 0)
+    return {key: StepCounts(**row) for key, row in totals.items()}

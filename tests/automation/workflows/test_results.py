@@ -7,10 +7,17 @@ import itertools
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from crm_segments.automation.workflows.editing import create_workflow
-from crm_segments.automation.workflows.results import Results, segment_results, workflow_results
+from crm_segments.automation.workflows.results import (
+    Results,
+    StepCounts,
+    segment_results,
+    step_counts,
+    workflow_results,
+)
 from crm_segments.models import Enrollment, Profile, Workflow
 from crm_segments.models.messaging import Message
 from tests.factories import ProfileFactory, UserFactory
@@ -69,3 +76,35 @@ def test_counts_and_conversions(session: Session) -> None:
     assert (by_segment.segment_id, by_segment.workflows) == (segment.id, 2)
     assert (by_segment.results.enrolled, by_segment.results.sent, by_segment.results.converted) == (5, 4, 1)
     assert workflow_results(session=session, workflow_id=workflow.id, since=T0 + DAY) == Results()
+
+
+def test_counts_per_step_in_one_statement(session: Session) -> None:
+    segment = make_segment(session)
+    steps = [{"key": "hello", "type": "send_email", "template": EMAIL_TEMPLATE},
+             {"key": "pause", "type": "wait", "duration": {"days": 2}},
+             {"key": "again", "type": "send_email", "template": EMAIL_TEMPLATE}]
+    workflow = create_workflow(session=session, data=definition(
+        segment, steps=steps, goal={"since_enrollment": [{"record": "job"}], "conversion_window_days": 7}))
+    a, b, c = ProfileFactory.create_batch(3)
+    converted = _enrollment(session, workflow, a, status="goal_met", goal_met_at=T0 + 3 * DAY)
+    _message(session, converted, step_key="hello", status="sent", sent_at=T0)
+    _message(session, converted, step_key="again", status="sent", sent_at=T0 + 5 * DAY)  # after the goal
+    at_pause = _enrollment(session, workflow, b, status="active", current_step_key="again")
+    _message(session, at_pause, step_key="hello", status="sent", sent_at=T0)
+    _enrollment(session, workflow, c, status="active", current_step_key="hello")
+
+    session.flush()
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        counts = step_counts(session=session, workflow_id=workflow.id)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(statements) == 1
+    assert counts == {"hello": StepCounts(waiting=1, sent=2, converted=1),
+                      "again": StepCounts(waiting=1, sent=1, converted=0)}

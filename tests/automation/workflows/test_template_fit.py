@@ -121,7 +121,7 @@ def test_the_workflow_editor_refuses_it(admin_client: FlaskClient, session: Sess
     refused = admin_client.post("/workflows/new", data=form)
     text = html.unescape(refused.get_data(as_text=True))
     assert refused.status_code == 400
-    assert "steps[0].template" in text and "'quote' is undefined" in text
+    assert "Step 1 (Send email): template" in text and "'quote' is undefined" in text
     assert _workflows(session) == []
 
 
