@@ -202,6 +202,27 @@ class RenderPool:
                 self._release(renderer, keep=keep)
         raise AssertionError("unreachable")
 
+    def warm(self) -> int:
+        """Start renderers up to the pool's size now, idle, instead of on the first renders (a worker
+        does once it is registered: its first batch then finds them ready). Returns how many started;
+        starting one does not wait for it (it imports Jinja while this process goes on)."""
+        started = 0
+        while True:
+            with self._changed:
+                if self._closed or len(self._all) + self._starting >= self.size:
+                    return started
+                self._starting += 1
+            try:
+                renderer = _Renderer()
+            finally:
+                with self._changed:
+                    self._starting -= 1
+            with self._changed:
+                self._all.add(renderer)
+                self._idle.append(renderer)
+                self._changed.notify()
+            started += 1
+
     def _acquire(self) -> _Renderer:
         while True:
             with self._changed:

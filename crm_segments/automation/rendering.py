@@ -44,6 +44,14 @@ def configure(limits: TemplateLimits) -> None:
     render_pool.configure(limits)
 
 
+def warm_renderers() -> None:
+    """Start this process's renderers now rather than on its first render (a sender about to send)."""
+    try:
+        render_pool.pool().warm()
+    except render_pool.RendererLost:  # the first render says why, and fails its message
+        pass
+
+
 def _spec(limits: TemplateLimits) -> dict[str, Any]:
     return {"time": limits.time_limit, "email_bytes": limits.max_email_bytes,
             "sms_chars": min(limits.max_sms_chars, SMS_MAX_LENGTH), "memory": limits.memory_mb * 1024 * 1024}

@@ -27,6 +27,7 @@ from crm_segments.db import utcnow
 from crm_segments.state import get_state
 
 from .dispatch import DispatchReport, dispatch_due
+from .rendering import warm_renderers
 from .senders import SenderHeartbeat
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ class SendWorker:
     def run_forever(self, *, on_idle: Callable[[], None] | None = None) -> WorkerStats:
         """Send until asked to stop; ``on_idle`` is called each time a lane finds nothing due."""
         with SenderHeartbeat(get_state(self.app).engine) as self._heartbeat:
+            # Registered first (a dead sender's claims are taken over from then on), renderers next.
+            warm_renderers()
             try:
                 return self._run_lanes(on_idle)
             finally:

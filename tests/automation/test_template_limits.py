@@ -408,3 +408,12 @@ def test_a_template_that_stops_for_one_profile_fails_that_message_and_the_others
     assert stopped.status_reason == ("template marketing/spin: text: line 2: rendering took longer than the "
                                      "limit of 0.5 s")
 
+
+
+def test_warming_the_pool_starts_its_renderers_idle_and_they_render(own_pool: render_pool.RenderPool) -> None:
+    assert own_pool.warm() == 1 and len(own_pool.pids()) == 1 and own_pool.busy == 0
+    warmed = own_pool.pids()
+    assert own_pool.warm() == 0  # already at its size
+    texts, problems = render_all({"text": "Hi {{ name }}"}, {"name": "Ann"})
+    assert texts == {"text": "Hi Ann"} and not problems
+    assert own_pool.pids() == warmed  # the warmed renderer did the render
