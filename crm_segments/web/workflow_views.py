@@ -21,6 +21,9 @@ from crm_segments.db import utcnow
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.models import Enrollment, Profile, Segment, Tag, Workflow
 from crm_segments.models.workflows import ENROLLMENT_STATUSES
+from crm_segments.segments.describe import describe
+from crm_segments.segments.rules import RuleError, parse_rule
+from crm_segments.segments.service import segment_names
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
 from crm_segments.web.profile_sections import ProfileSection, add_profile_section
@@ -136,10 +139,24 @@ def _editor(editor: EditorForm, *, workflow: Any, status: int = 200,
         templates=list_templates(session), date_fields=DATE_FIELDS, weekdays=WEEKDAYS,
         step_types=STEP_TYPES, step_labels=STEP_LABELS, goal_options=presets + extra,
         goal_checked={goal_item_value(i) for i in goal_items}, focus=focus,
+        conditions=_conditions(session, editor.data.get("steps") or []),
         step_counts=step_counts(session=session, workflow_id=workflow.id) if workflow else {},
         error_place=lambda field: error_place(field, editor.data.get("steps") or [], STEP_LABELS),
     )
     return (body, status) if status != 200 else body
+
+
+def _conditions(session: Session, steps: list[dict[str, Any]]) -> dict[int, str]:
+    """Each branch's condition in words, by step position (none for a rule that does not parse)."""
+    names = segment_names(session)
+    sentences = {}
+    for index, step in enumerate(steps):
+        if step.get("type") == "branch" and step.get("rule"):
+            try:
+                sentences[index] = describe(parse_rule(step["rule"]), segment_names=names)
+            except (RuleError, TypeError, ValueError):
+                continue
+    return sentences
 
 
 @bp.route("/workflows/<int:workflow_id>/yaml", methods=["GET", "POST"])

@@ -210,3 +210,18 @@ def test_segment_page_shows_the_workflows_it_triggers_with_results(sales_client:
     assert re.search(r'data-metric="enrolled">2\b', page)
     assert 'id="workflows"' not in sales_client.get(f"/segments/{make_segment(session, name='Lone').id}") \
         .get_data(as_text=True)
+
+
+def test_a_branch_card_shows_its_condition_in_words_and_its_paths(admin_client: FlaskClient,
+                                                                   session: Session) -> None:
+    segment = make_segment(session)
+    steps = [{"key": "where", "type": "branch", "rule": {"field": "region", "op": "eq", "value": "North"},
+              "if_true": "next", "if_false": "tag_two"},
+             {"key": "tag_one", "type": "add_tag", "tag": "north"},
+             {"key": "tag_two", "type": "add_tag", "tag": "elsewhere", "label": "Tag the rest"}]
+    workflow = create_workflow(session=session, data=definition(segment, steps=steps))
+    page = html.unescape(admin_client.get(f"/workflows/{workflow.id}/edit").get_data(as_text=True))
+    condition = re.search(r'<p class="branch-condition">([^<]*)</p>', page)
+    assert condition and "region" in condition[1].lower() and "North" in condition[1]
+    assert '<option value="tag_two" selected>step 3: Tag the rest</option>' in page
+    assert ">tag_two<" not in page  # the step's key is never shown as text
