@@ -1,7 +1,7 @@
 """CRM records (profiles, quotes, jobs, opportunities, tickets, products, categories): validated
 create, read, update, delete, list and upsert by external id, shared by the API and the importer.
 
-Usage: ``crud.create(KINDS["quotes"], session=session, data={...})``; see ``crud`` for the rest.
+Usage: ``crud.create(KINDS["quotes"], session=session, data=QuoteCreate(...))``; see ``crud`` for the rest.
 """
 
 from .activities import OPPORTUNITIES, TICKETS

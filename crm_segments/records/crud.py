@@ -1,7 +1,9 @@
 """Create, read, update, delete, list and upsert any record type described by a ``Kind``.
 
-Every function validates its input with the kind's schemas, checks it against the database with
-``prepare`` and only then writes, so a bad item writes nothing. Writes are flushed, never
+``create`` and ``update`` take the kind's input models, validated once where they were built (the API,
+a form, the importer); the upserts validate each item with the create or update model once they know
+whether its row exists. Every write is checked against the database with ``prepare`` and only then
+written, so a bad item writes nothing. Writes are flushed, never
 committed: the caller owns the transaction and rolls back on any error. Each write of a profile or
 of a record of a profile signals ``profiles_changed`` for the profiles it touched.
 """
@@ -74,16 +76,24 @@ def list_page(kind: Kind, *, session: Session, filters: Mapping[str, Any], sort:
                        limit=limit, max_limit=max_limit)
 
 
-def create(kind: Kind, *, session: Session, data: Any, ctx: WriteContext | None = None) -> Any:
-    values = _input(kind.create_schema, data)
-    return _write_one(kind, session, Pending(0, values), ctx or WriteContext())
+def create(kind: Kind, *, session: Session, data: BaseModel, ctx: WriteContext | None = None) -> Any:
+    """Write a new row from its input model (``kind.create_schema``, built by the API, a form or a test)."""
+    _check_model(data, kind.create_schema)
+    return _write_one(kind, session, Pending(0, data.model_dump(exclude_unset=True)), ctx or WriteContext())
 
 
-def update(kind: Kind, *, session: Session, id: int, data: Any, ctx: WriteContext | None = None) -> Any:
-    """Change only the fields given (PATCH semantics)."""
+def update(kind: Kind, *, session: Session, id: int, data: BaseModel, ctx: WriteContext | None = None) -> Any:
+    """Change only the fields ``data`` (a ``kind.update_schema``) was given (PATCH semantics)."""
+    _check_model(data, kind.update_schema)
     existing = get(kind, session=session, id=id)
-    values = _input(kind.update_schema, data)
+    values = data.model_dump(exclude_unset=True)
     return _write_one(kind, session, Pending(0, values, existing), ctx or WriteContext())
+
+
+def _check_model(data: BaseModel, schema: type[BaseModel]) -> None:
+    # The model was validated when it was built; a model of another type is a programming error.
+    if not isinstance(data, schema):
+        raise TypeError(f"expected a {schema.__name__}, got {type(data).__name__}")
 
 
 def delete(kind: Kind, *, session: Session, id: int) -> None:

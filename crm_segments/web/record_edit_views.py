@@ -23,6 +23,7 @@ from crm_segments.kernel.errors import Conflict, FieldError, NotFound, Validatio
 from crm_segments.models import Profile, Quote, User
 from crm_segments.records import KINDS, Kind, WriteContext, crud
 from crm_segments.records.owners import MAX_PROFILES, assign_owner
+from crm_segments.records.validation import validate
 from crm_segments.state import get_state
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
@@ -147,9 +148,11 @@ def _edit(kind: Kind, *, record: Any, profile: Profile | None) -> Any:
         if record is None:
             if profile_id is not None:
                 data["profile_id"] = profile_id
-            row = crud.create(kind, session=session, data=data, ctx=write_context())
+            row = crud.create(kind, session=session, data=validate(kind.create_schema, data),
+                              ctx=write_context())
         else:
-            row = crud.update(kind, session=session, id=record.id, data=data, ctx=write_context())
+            row = crud.update(kind, session=session, id=record.id, data=validate(kind.update_schema, data),
+                              ctx=write_context())
     except (ValidationFailed, Conflict) as exc:
         session.rollback()
         errors = exc.errors if isinstance(exc, ValidationFailed) else [FieldError(exc.field, exc.message)]
@@ -209,7 +212,8 @@ def record_status(kind: str, record_id: int) -> Response:
               "error")
         return back
     try:
-        crud.update(KINDS[kind], session=session, id=record_id, data={"status": status}, ctx=write_context())
+        change = validate(KINDS[kind].update_schema, {"status": status})
+        crud.update(KINDS[kind], session=session, id=record_id, data=change, ctx=write_context())
     except ValidationFailed as exc:
         session.rollback()
         flash("Nothing was changed: " + "; ".join(e.message for e in exc.errors), "error")

@@ -17,6 +17,7 @@ from crm_segments.profiles import consent
 from crm_segments.records import KINDS, WriteContext, crud
 from crm_segments.records.importer import import_csv
 from tests.factories import AdminFactory, ProfileFactory
+from tests.records import writes
 
 pytestmark = pytest.mark.usefixtures("backend")
 BEFORE = dt.datetime(2028, 1, 2, 3, 4, tzinfo=dt.UTC)
@@ -80,11 +81,11 @@ def test_record_writes_record_who_changed_consent(session: Session) -> None:
     admin = AdminFactory(email="host@example.com")
     ctx = WriteContext(source="api", actor="host@example.com, API key crm_0123", user_id=admin.id)
     profiles = KINDS["profiles"]
-    created = crud.create(profiles, session=session, data={"external_id": "A-1", "email_consent": True},
+    created = writes.create(profiles, session=session, data={"external_id": "A-1", "email_consent": True},
                           ctx=ctx)
-    crud.update(profiles, session=session, id=created.id, data={"email_consent": True, "first_name": "Al"},
+    writes.update(profiles, session=session, id=created.id, data={"email_consent": True, "first_name": "Al"},
                 ctx=ctx)  # unchanged: no row
-    crud.update(profiles, session=session, id=created.id, data={"email_consent": False}, ctx=ctx)
+    writes.update(profiles, session=session, id=created.id, data={"email_consent": False}, ctx=ctx)
     crud.upsert_many(profiles, session=session, ctx=ctx, items=[
         {"external_id": "A-1", "sms_consent": True}, {"external_id": "A-2", "sms_consent": False}])
     rows = _history(session, created.id)

@@ -27,9 +27,9 @@ from crm_segments.models import (
     Tag,
 )
 from crm_segments.records import KINDS
-from crm_segments.records.crud import create
 from crm_segments.records.importer import import_csv
 from tests.automation.workflows.helpers import active_workflow
+from tests.records import writes
 
 ROWS = 45  # more than the per-profile re-evaluation's one-by-one limit (ONE_BY_ONE = 20)
 COLUMNS = ("external_id", "first_name", "region", "company", "lifecycle_status", "email_consent")
@@ -96,7 +96,7 @@ def test_an_import_leaves_what_single_writes_leave(session: Session, backend: st
     for n in range(ROWS):
         # An empty cell of a CSV is a field not given (not an empty text): leave it out likewise.
         given = {field: value for field, value in _profile("ONE", n).items() if value}
-        create(KINDS["profiles"], session=session, data=given)
+        writes.create(KINDS["profiles"], session=session, data=given)
     report = import_csv(session=session, kind="profiles", stream=_csv("CSV", ROWS), chunk_rows=20)
     assert (report.created, report.profiles_changed) == (ROWS, ROWS)
     single, imported = _outcome(session, "ONE"), _outcome(session, "CSV")

@@ -10,24 +10,25 @@ from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import Profile
-from crm_segments.records import KINDS, crud
+from crm_segments.records import KINDS
 from crm_segments.records.importer import import_csv
 from tests.factories import ProfileFactory, UserFactory
+from tests.records import writes
 
 PROFILES = KINDS["profiles"]
 
 
 def test_owner_by_id_or_email_and_unknown_owners_are_named(session: Session, backend: str) -> None:
     sam = UserFactory(email="sam@example.com", role="sales")
-    by_email = crud.create(PROFILES, session=session,
+    by_email = writes.create(PROFILES, session=session,
                            data={"external_id": "P-1", "owner_email": "SAM@Example.com"})
-    by_id = crud.create(PROFILES, session=session, data={"external_id": "P-2", "owner_id": sam.id})
+    by_id = writes.create(PROFILES, session=session, data={"external_id": "P-2", "owner_id": sam.id})
     assert by_email.owner_id == by_id.owner_id == sam.id
     with pytest.raises(ValidationFailed) as unknown:
-        crud.create(PROFILES, session=session,
+        writes.create(PROFILES, session=session,
                     data={"external_id": "P-3", "owner_email": "nobody@example.com"})
     assert [e.field for e in unknown.value.errors] == ["owner_email"]
-    cleared = crud.update(PROFILES, session=session, id=by_id.id, data={"owner_id": None})
+    cleared = writes.update(PROFILES, session=session, id=by_id.id, data={"owner_id": None})
     assert cleared.owner_id is None
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from crm_segments.models import Segment, SegmentEvent, SegmentMember
-from crm_segments.records import KINDS, crud
+from crm_segments.records import KINDS
 from crm_segments.segments.compiler import compile_rule
 from crm_segments.segments.periods import BoundNow
 from crm_segments.segments.prebuilt import BY_KEY
@@ -21,6 +21,7 @@ from crm_segments.segments.realtime import _level_query, _without_jit, reevaluat
 from crm_segments.segments.refresh import refresh_segment
 from crm_segments.segments.rules import parse_rule
 from tests.factories import JobFactory, ProfileFactory, ProfileTagFactory, TagFactory
+from tests.records import writes
 from tests.segments.test_refresh import NOW, make_segment, members
 
 
@@ -40,7 +41,7 @@ def test_profile_update_through_the_service_enters_and_leaves_at_once(session: S
     refresh_segment(session, segment, now=NOW)
     assert members(session, segment) == {bystander.id}
 
-    crud.update(KINDS["profiles"], session=session, id=profile.id, data={"region": "Ontario"})
+    writes.update(KINDS["profiles"], session=session, id=profile.id, data={"region": "Ontario"})
 
     assert members(session, segment) == {bystander.id, profile.id}
     assert member_events(session, segment, profile.id) == [("entered", "realtime")]
@@ -48,7 +49,7 @@ def test_profile_update_through_the_service_enters_and_leaves_at_once(session: S
     assert segment.member_count == 2 and segment.version == 1  # realtime keeps the refresh version
     assert members(session, other) == set()
 
-    crud.update(KINDS["profiles"], session=session, id=profile.id, data={"region": "Manitoba"})
+    writes.update(KINDS["profiles"], session=session, id=profile.id, data={"region": "Manitoba"})
 
     assert members(session, segment) == {bystander.id}
     assert member_events(session, segment, profile.id) == [("entered", "realtime"), ("exited", "realtime")]
@@ -62,7 +63,7 @@ def test_a_new_record_enters_a_records_segment(session: Session) -> None:
                                  "where": {"field": "status", "op": "eq", "value": "completed"}})
     profile = ProfileFactory()
 
-    crud.create(KINDS["jobs"], session=session, data={
+    writes.create(KINDS["jobs"], session=session, data={
         "external_id": "J-RT-1", "profile_id": profile.id, "title": "Roof", "status": "completed",
         "amount": "120.00", "finished_at": "2025-02-01T10:00:00+00:00"})
 
@@ -156,7 +157,7 @@ def test_several_changed_profiles_get_grouped_and_ungrouped_rules_right(session:
                                rule={"records": "jobs", "count": {"op": "lte", "value": 1}})
     busy, idle, bystander = ProfileFactory(), ProfileFactory(), ProfileFactory()
     for n, owner in enumerate([busy, busy, bystander, bystander]):
-        crud.create(KINDS["jobs"], session=session, data={
+        writes.create(KINDS["jobs"], session=session, data={
             "external_id": f"J-MANY-{n}", "profile_id": owner.id, "title": "Roof", "status": "completed",
             "amount": "10.00", "finished_at": "2025-02-01T10:00:00+00:00"})
     session.execute(delete(SegmentMember))  # only what the re-evaluation below writes
@@ -196,7 +197,7 @@ def test_a_purchase_completed_now_enters_active_and_new_customers_at_once(sessio
     profile = ProfileFactory()
 
     # The service stamps finished_at with the time of the write; the listener runs right after it.
-    crud.create(KINDS["jobs"], session=session, data={
+    writes.create(KINDS["jobs"], session=session, data={
         "external_id": "J-NOW-1", "profile_id": profile.id, "title": "Roof", "status": "completed",
         "amount": "120.00"})
 

@@ -6,10 +6,11 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from crm_segments.records import KINDS, crud
+from crm_segments.records import KINDS
 from crm_segments.tagging import auto, realtime
 from crm_segments.tagging.rules import create_rule
 from tests.factories import JobFactory, ProfileFactory
+from tests.records import writes
 
 from .helpers import tagged_ids
 
@@ -24,7 +25,7 @@ def test_a_purchase_completed_now_tags_the_profile_at_once(session: Session) -> 
                        condition=PURCHASED_WITHIN_30_DAYS, tag_name="recent buyer", mode="live")
     profile = ProfileFactory()
 
-    crud.create(KINDS["jobs"], session=session, data={
+    writes.create(KINDS["jobs"], session=session, data={
         "external_id": "J-TAG-NOW", "profile_id": profile.id, "title": "Roof", "status": "completed",
         "amount": "80.00"})
 

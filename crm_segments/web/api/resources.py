@@ -51,14 +51,17 @@ def resource_routes(kind: Kind) -> list[Route]:
                        prev_before=page.prev_before)
 
     def create_row() -> tuple[Response, int]:
-        row = crud.create(kind, session=db_session(), data=json_body(), ctx=write_context())
+        body = validate(kind.create_schema, json_body())
+        row = crud.create(kind, session=db_session(), data=body, ctx=write_context())
         return _reply(serialize(kind, row), 201)
 
     def get_row(id: int) -> Response:
         return jsonify(serialize(kind, crud.get(kind, session=db_session(), id=id)))
 
     def update_row(id: int) -> tuple[Response, int]:
-        row = crud.update(kind, session=db_session(), id=id, data=json_body(), ctx=write_context())
+        crud.get(kind, session=db_session(), id=id)  # 404 before the body is read
+        body = validate(kind.update_schema, json_body())
+        row = crud.update(kind, session=db_session(), id=id, data=body, ctx=write_context())
         return _reply(serialize(kind, row), 200)
 
     def delete_row(id: int) -> tuple[Response, int]:
