@@ -7,12 +7,11 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from crm_segments.models import Job, Opportunity, Profile, Quote, SupportTicket, User
-
-RECORD_MODELS: dict[str, type[Any]] = {"quote": Quote, "job": Job, "opportunity": Opportunity,
-                                       "ticket": SupportTicket}
+from crm_segments.models.record_types import record_models
 
 
 def profile_values(profile: Profile) -> dict[str, Any]:
@@ -48,6 +47,8 @@ def record_values(record: Any) -> dict[str, Any]:
     if isinstance(record, SupportTicket):
         return {"id": record.id, "subject": record.subject, "status": record.status,
                 "priority": record.priority, "opened_at": record.opened_at, "closed_at": record.closed_at}
+    if type(record) in record_models().values():  # a registered type: its columns as they are
+        return {attr.key: getattr(record, attr.key) for attr in inspect(type(record)).column_attrs}
     raise TypeError(f"no template values for {type(record).__name__}")
 
 
@@ -69,7 +70,7 @@ def build_context(session: Session, *, profile: Profile, record_type: str | None
     context: dict[str, Any] = {**(extra or {}), "profile": profile_values(profile),
                                "owner": owner_values(owner), "unsubscribe_url": unsubscribe_url or ""}
     if record_type is not None and record_id is not None:
-        model = RECORD_MODELS.get(record_type)
+        model = record_models().get(record_type)
         record = session.get(model, record_id) if model is not None else None
         if record is not None:
             values = record_values(record)

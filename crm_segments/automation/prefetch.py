@@ -12,8 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from crm_segments.models import Message, Profile, User
-
-from .context import RECORD_MODELS
+from crm_segments.models.record_types import record_models
 
 
 def prefetch(session: Session, pairs: Iterable[tuple[Message, Profile]]) -> list[Any]:
@@ -25,11 +24,12 @@ def prefetch(session: Session, pairs: Iterable[tuple[Message, Profile]]) -> list
     if user_ids:
         loaded += session.scalars(select(User).where(User.id.in_(user_ids))).all()
     records: dict[str, set[int]] = defaultdict(set)
+    models = record_models()
     for message, _ in pairs:
-        if message.record_type in RECORD_MODELS and message.record_id is not None:
+        if message.record_type in models and message.record_id is not None:
             records[message.record_type].add(message.record_id)
     for record_type, ids in records.items():
-        model = RECORD_MODELS[record_type]
+        model = models[record_type]
         query = select(model).where(model.id.in_(ids))
         if hasattr(model, "lines"):
             query = query.options(selectinload(model.lines))

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 from crm_segments import email_addresses
 from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import Message, Profile, User
+from crm_segments.models.record_types import record_models
 from crm_segments.profiles.queries import search_condition
 
-from .context import RECORD_MODELS
 from .rendering import TemplateProblem, names_used, render_all
 from .template_store import TemplateSource
 
@@ -37,9 +37,9 @@ class Preview:
 
 
 def record_types_used(source: TemplateSource) -> list[str]:
-    """The record types (quote, job, ...) a template's parts refer to, in RECORD_MODELS order."""
+    """The record types (quote, job, ...) a template's parts refer to, in registration order."""
     names: set[str] = set().union(*names_used(source.parts()).values())
-    used = [name for name in RECORD_MODELS if name in names]
+    used = [name for name in record_models() if name in names]
     return used or (["quote"] if "record" in names else [])
 
 
@@ -58,7 +58,7 @@ def find_profile(session: Session, text: str) -> Profile | None:
 
 
 def latest_record_id(session: Session, record_type: str, profile_id: int) -> int | None:
-    model: Any = RECORD_MODELS[record_type]
+    model: Any = record_models()[record_type]
     found: int | None = session.scalar(select(func.max(model.id)).where(model.profile_id == profile_id))
     return found
 
@@ -66,7 +66,7 @@ def latest_record_id(session: Session, record_type: str, profile_id: int) -> int
 def default_profile(session: Session, source: TemplateSource) -> Profile | None:
     """The profile of the latest record the template shows, else the latest profile."""
     for record_type in record_types_used(source):
-        model: Any = RECORD_MODELS[record_type]
+        model: Any = record_models()[record_type]
         profile_id = session.scalar(select(model.profile_id).order_by(model.id.desc()).limit(1))
         if profile_id is not None:
             return session.get(Profile, profile_id)
@@ -82,8 +82,8 @@ class _Record:
 
 def _record(session: Session, source: TemplateSource, profile: Profile, record_type: str | None,
             record_id: int | None) -> _Record:
-    if record_type is not None and record_type not in RECORD_MODELS:
-        raise ValidationFailed([FieldError("record_type", f"must be one of {', '.join(RECORD_MODELS)}")])
+    if record_type is not None and record_type not in record_models():
+        raise ValidationFailed([FieldError("record_type", f"must be one of {', '.join(record_models())}")])
     chosen = record_type is not None
     if record_type is None:
         used = record_types_used(source)
@@ -96,7 +96,7 @@ def _record(session: Session, source: TemplateSource, profile: Profile, record_t
             raise ValidationFailed([_no_record(profile, record_type)])
         # A template may show the record only when there is one: try without it.
         return _Record(record_type, record_id) if record_id is not None else _Record(None, None, record_type)
-    model: Any = RECORD_MODELS[record_type]
+    model: Any = record_models()[record_type]
     record = session.get(model, record_id)
     if record is None or record.profile_id != profile.id:
         raise ValidationFailed([FieldError("record_id", f"{record_type} {record_id} is not one of "

@@ -10,8 +10,6 @@ from .scheduling import SchedulerJob, SchedulerLease
 from .segments import RfmScore, Segment, SegmentEvent, SegmentMember, SegmentSizePoint
 from .senders import Sender
 from .tags import (
-    SUPPRESSION_MODELS,
-    TAGGING_MODELS,
     AutoTagRule,
     BulkOperation,
     BulkOperationItem,
@@ -32,8 +30,6 @@ from .workflows import Enrollment, EnrollmentStep, Workflow
 
 __all__ = [
     "BackgroundTask",
-    "SUPPRESSION_MODELS",
-    "TAGGING_MODELS",
     "ApiKey",
     "AutoTagRule",
     "BulkOperation",

@@ -20,6 +20,8 @@ from crm_segments.db import Base, UTCDateTime
 from ._columns import choice, created_at_column, updated_at_column
 from .triggers import TAGGING_REFERENCE_TRIGGERS
 
+# The entity types the CHECK constraints of the tables below allow (a new taggable record type
+# widens them in its migration); the registry (record_types.py) says which are in use.
 TAG_ENTITY_TYPES = ("profile", "quote", "job", "opportunity")
 TAG_SOURCES = ("manual", "bulk", "rule", "import", "workflow", "api")
 TAG_EVENT_SOURCES = (*TAG_SOURCES, "merge")
@@ -152,13 +154,6 @@ class OpportunityTag(_TaggingMixin, Base):
     __entity_table__ = "crm_opportunities"
 
 
-TAGGING_MODELS: dict[str, type[_TaggingMixin]] = {
-    "profile": ProfileTag,
-    "quote": QuoteTag,
-    "job": JobTag,
-    "opportunity": OpportunityTag,
-}
-
 
 class _SuppressionMixin(_EntityTagMixin):
     """A person removed an automatic tag by hand: no auto-tag rule puts that tag back on the entity
@@ -197,13 +192,6 @@ class OpportunityTagSuppression(_SuppressionMixin, Base):
     __tablename__ = "crm_opportunity_tag_suppressions"
     __entity_table__ = "crm_opportunities"
 
-
-SUPPRESSION_MODELS: dict[str, type[_SuppressionMixin]] = {
-    "profile": ProfileTagSuppression,
-    "quote": QuoteTagSuppression,
-    "job": JobTagSuppression,
-    "opportunity": OpportunityTagSuppression,
-}
 
 
 class AutoTagRule(Base):

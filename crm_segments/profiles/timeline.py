@@ -23,17 +23,14 @@ from crm_segments.models import (
     ConsentChange,
     Enrollment,
     EnrollmentStep,
-    Job,
     Message,
     MessageEvent,
-    Opportunity,
-    Quote,
     Segment,
     SegmentEvent,
-    SupportTicket,
     TagEvent,
     Workflow,
 )
+from crm_segments.models.record_types import RecordType, record_types
 
 PAGE_SIZE = 25
 
@@ -41,7 +38,7 @@ PAGE_SIZE = 25
 @dataclass(frozen=True)
 class Entry:
     at: dt.datetime
-    source: str  # one of SOURCES' names
+    source: str  # the name of one of sources()
     id: int
     title: str
     detail: str = ""
@@ -74,13 +71,17 @@ class Source:
     entry: Callable[[Any], Entry]
 
 
-def _records(model: Any, kind: str, label: Callable[[Any], str], status: str) -> Source:
-    return Source(
-        kind, model.created_at, model.id,
-        lambda profile_id: select(model).where(model.profile_id == profile_id),
-        lambda row: Entry(row.created_at, kind, row.id, f"{kind.capitalize()} {label(row)} created",
-                          f"now {getattr(row, status)}", (kind, row.id)),
-    )
+def _records(record_type: RecordType) -> Source:
+    model, kind, owner = record_type.model, record_type.name, getattr(record_type.model, record_type.owner)
+    status = record_type.status
+
+    def entry(row: Any) -> Entry:
+        title = f"{kind.capitalize()} {record_type.display_label(row)} created"
+        return Entry(row.created_at, kind, row.id, title, f"now {getattr(row, status)}" if status else "",
+                     (kind, row.id))
+
+    return Source(kind, model.created_at, model.id,
+                  lambda profile_id: select(model).where(owner == profile_id), entry)
 
 
 def _step_title(row: Any) -> str:
@@ -92,11 +93,7 @@ def _consent_title(change: Any) -> str:
             f"{'given' if change.new_value else 'withdrawn'}")
 
 
-SOURCES: tuple[Source, ...] = (
-    _records(Quote, "quote", lambda q: q.number, "status"),
-    _records(Job, "job", lambda j: j.title or f"#{j.id}", "status"),
-    _records(Opportunity, "opportunity", lambda o: o.name or f"#{o.id}", "stage"),
-    _records(SupportTicket, "ticket", lambda t: t.subject or f"#{t.id}", "status"),
+_ACTIVITY: tuple[Source, ...] = (
     Source("tag", TagEvent.occurred_at, TagEvent.id,
            lambda pid: select(TagEvent).where(TagEvent.profile_id == pid),
            lambda e: Entry(e.occurred_at, "tag", e.id,
@@ -129,7 +126,15 @@ SOURCES: tuple[Source, ...] = (
            lambda c: Entry(c.changed_at, "consent", c.id, _consent_title(c),
                            f"by {c.source} {c.actor}".strip())),
 )
-RANKS = {source.name: rank for rank, source in enumerate(SOURCES)}
+
+
+def sources() -> tuple[Source, ...]:
+    """The record types registered now, then the other activity, in the order ties are broken."""
+    return (*map(_records, record_types()), *_ACTIVITY)
+
+
+def _ranks() -> dict[str, int]:
+    return {source.name: rank for rank, source in enumerate(sources())}
 
 
 def profile_timeline(session: Session, *, profile_id: int, before: str | None = None,
@@ -137,14 +142,15 @@ def profile_timeline(session: Session, *, profile_id: int, before: str | None = 
     """One page of the profile's activity, newest first, older than the cursor ``before``."""
     cursor = parse_cursor(before) if before else None
     found: list[Iterable[Entry]] = []
-    for rank, source in enumerate(SOURCES):
+    ranks = _ranks()
+    for rank, source in enumerate(sources()):
         query = source.query(profile_id)
         if cursor is not None:
             query = query.where(_older(source, rank, cursor))
         rows = session.execute(query.order_by(source.time.desc(), source.id.desc()).limit(limit + 1))
         single = len(query.column_descriptions) == 1
         found.append([source.entry(row[0] if single else row) for row in rows])
-    merged = list(heapq.merge(*found, key=lambda e: (e.at, RANKS[e.source], e.id), reverse=True))
+    merged = list(heapq.merge(*found, key=lambda e: (e.at, ranks[e.source], e.id), reverse=True))
     page = merged[:limit]
     return TimelinePage(page, page[-1].cursor if len(merged) > limit else None)
 
@@ -164,9 +170,10 @@ def parse_cursor(raw: str) -> Cursor:
     try:
         at, name, row_id = parts
         moment = dt.datetime.fromisoformat(at)
-        if moment.tzinfo is None or name not in RANKS or not row_id.isdigit():
+        ranks = _ranks()
+        if moment.tzinfo is None or name not in ranks or not row_id.isdigit():
             raise ValueError(raw)
-        return Cursor(moment, RANKS[name], int(row_id))
+        return Cursor(moment, ranks[name], int(row_id))
     except ValueError:
         raise ValidationFailed([FieldError("activity_before", "must be a cursor from an activity page's "
                                                                "Older link")]) from None

@@ -21,13 +21,13 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from crm_segments.models import (
-    TAGGING_MODELS,
     Profile,
     RfmScore,
     Segment,
     SegmentMember,
     Tag,
 )
+from crm_segments.models.record_types import tagging_model
 from crm_segments.models.tags import normalize_tag_name
 
 from .fields import RECORD_ROOTS, SOURCES, Field
@@ -199,7 +199,7 @@ def _tags(cond: TagCondition, ctx: _Context) -> ColumnElement[bool]:
 def _has_tag(cond: TagCondition, keys: list[str], ctx: _Context) -> ColumnElement[bool]:
     entity = ctx.scope.tag_entity
     assert entity is not None  # parse_rule refuses tags where there are none
-    tagging, tag = aliased(TAGGING_MODELS[entity]), aliased(Tag)
+    tagging, tag = aliased(tagging_model(entity)), aliased(Tag)
     filters = [tagging.entity_id == ctx.scope.id, *_profile_restricted(tagging.entity_id, ctx),
                tag.name_key.in_(keys)]
     if cond.added_within is not None:

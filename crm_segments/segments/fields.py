@@ -12,6 +12,7 @@ source (``quotes``, ``jobs``...) inside a related-records condition or at the to
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,13 +24,7 @@ from crm_segments.models.profiles import (
     INCOME_BANDS,
     LIFECYCLE_STATUSES,
 )
-from crm_segments.models.records import (
-    JOB_STATUSES,
-    OPPORTUNITY_STAGES,
-    QUOTE_STATUSES,
-    TICKET_PRIORITIES,
-    TICKET_STATUSES,
-)
+from crm_segments.models.record_types import RecordType, record_types, taggable_types
 
 FieldType = Literal["text", "number", "money", "date", "datetime", "boolean", "enum"]
 CUSTOM_TYPES: tuple[FieldType, ...] = ("text", "number", "boolean", "date")
@@ -122,81 +117,76 @@ RFM_FIELDS: tuple[Field, ...] = tuple(
 
 _RECORD_DATES = (_dt("created_at", "Created"), _dt("updated_at", "Last updated"))
 
-SOURCES: dict[str, Source] = {
-    s.name: s
-    for s in (
-        Source(
-            "quotes", "Quotes", "quote",
-            (
-                _text("number", "Number"),
-                _enum("status", "Status", QUOTE_STATUSES),
-                Field("total", "Total", "money", "total"),
-                _text("currency", "Currency"),
-                _dt("sent_at", "Sent"),
-                _dt("decided_at", "Decided"),
-                _dt("expires_at", "Expires"),
-                *_RECORD_DATES,
-            ),
-            date_field="created_at", amount_field="total", has_tags=True,
-        ),
-        Source(
-            "jobs", "Jobs", "job",
-            (
-                _text("title", "Title"),
-                _enum("status", "Status", JOB_STATUSES),
-                Field("amount", "Amount", "money", "amount"),
-                _text("currency", "Currency"),
-                _dt("scheduled_at", "Scheduled"),
-                _dt("started_at", "Started"),
-                _dt("finished_at", "Finished"),
-                *_RECORD_DATES,
-            ),
-            date_field="created_at", amount_field="amount", has_tags=True,
-        ),
-        Source(
-            "opportunities", "Opportunities", "opportunity",
-            (
-                _text("name", "Name"),
-                _enum("stage", "Stage", OPPORTUNITY_STAGES),
-                Field("value", "Value", "money", "value"),
-                _text("currency", "Currency"),
-                _text("source", "Source"),
-                Field("expected_close", "Expected close", "date", "expected_close"),
-                _dt("closed_at", "Closed"),
-                *_RECORD_DATES,
-            ),
-            date_field="created_at", amount_field="value", has_tags=True,
-        ),
-        Source(
-            "tickets", "Support tickets", "support ticket",
-            (
-                _text("subject", "Subject"),
-                _enum("status", "Status", TICKET_STATUSES),
-                _enum("priority", "Priority", TICKET_PRIORITIES),
-                _dt("opened_at", "Opened"),
-                _dt("closed_at", "Closed"),
-                *_RECORD_DATES,
-            ),
-            date_field="opened_at", amount_field=None, has_tags=False,
-        ),
-        # A purchase is a line of a completed job (crm_segments/segments/sources.py joins them).
-        Source(
-            "purchases", "Purchases", "purchase",
-            (
-                _text("product", "Product SKU"),
-                _text("product_name", "Product name"),
-                _text("category", "Category"),
-                Field("quantity", "Quantity", "number", "quantity"),
-                Field("amount", "Amount", "money", "amount"),
-                _dt("purchased_at", "Purchased"),
-            ),
-            date_field="purchased_at", amount_field="amount", has_tags=False,
-        ),
-    )
-}
+# A purchase is a line of a completed job (crm_segments/segments/sources.py joins them).
+PURCHASES = Source(
+    "purchases", "Purchases", "purchase",
+    (
+        _text("product", "Product SKU"),
+        _text("product_name", "Product name"),
+        _text("category", "Category"),
+        Field("quantity", "Quantity", "number", "quantity"),
+        Field("amount", "Amount", "money", "amount"),
+        _dt("purchased_at", "Purchased"),
+    ),
+    date_field="purchased_at", amount_field="amount", has_tags=False,
+)
 
-# Record rules (auto-tag rules on records) start in one of these scopes.
-RECORD_ROOTS: dict[str, str] = {"quote": "quotes", "job": "jobs", "opportunity": "opportunities"}
+
+def source_of(record_type: RecordType) -> Source:
+    """A registered record type as a rule source: its rule fields, then created and updated."""
+    fields = tuple(Field(f.name, f.label, f.type, f.attribute, choices=f.choices)
+                   for f in record_type.rule_fields)
+    return Source(record_type.plural, record_type.title, record_type.noun, (*fields, *_RECORD_DATES),
+                  date_field=record_type.rule_date, amount_field=record_type.amount,
+                  has_tags=record_type.taggable)
+
+
+class _Sources(Mapping[str, Source]):
+    """The rule sources: each registered record type (read from the registry on each use), then
+    purchases. Built again only when the registry changes."""
+
+    _built: tuple[tuple[RecordType, ...], dict[str, Source]] | None = None
+
+    def _current(self) -> dict[str, Source]:
+        types = record_types()
+        if self._built is None or not _same(self._built[0], types):
+            self._built = (types, {**{t.plural: source_of(t) for t in types}, PURCHASES.name: PURCHASES})
+        return self._built[1]
+
+    def __getitem__(self, name: str) -> Source:
+        return self._current()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+
+def _same(old: tuple[RecordType, ...], new: tuple[RecordType, ...]) -> bool:
+    return len(old) == len(new) and all(a is b for a, b in zip(old, new, strict=True))
+
+
+SOURCES: Mapping[str, Source] = _Sources()
+
+
+class _RecordRoots(Mapping[str, str]):
+    """Record rules (auto-tag rules on records) start in the scope of a taggable record type."""
+
+    def _current(self) -> dict[str, str]:
+        return {t.name: t.plural for t in taggable_types()}
+
+    def __getitem__(self, name: str) -> str:
+        return self._current()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+
+RECORD_ROOTS: Mapping[str, str] = _RecordRoots()
 
 PROFILE_FIELDS_BY_NAME = {f.name: f for f in (*PROFILE_FIELDS, *RFM_FIELDS)}
 

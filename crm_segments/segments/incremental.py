@@ -32,17 +32,14 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from crm_segments.models import (
-    Job,
     Profile,
     ProfileChange,
     ProfileTag,
-    Quote,
     RefreshMark,
     RfmScore,
     Segment,
-    SupportTicket,
 )
-from crm_segments.models.records import JOB_STATUSES, QUOTE_STATUSES, TICKET_STATUSES
+from crm_segments.models.record_types import by_plural
 
 from .fields import PROFILE_FIELDS, SOURCES, Field
 from .periods import Unit, shift
@@ -65,14 +62,12 @@ INCREMENTAL_UP_TO = 50_000  # candidate profiles; past it one full evaluation is
 CHUNK = 5_000  # profile ids per evaluation: bounded IN lists on both backends
 RFM_MARK, PRUNED_MARK = "rfm", "pruned"
 _RELATIVE = ("within_last", "more_than_ago", "in_next")
-# (status column, every status) of the indexes that lead with a status and end with the date: an
-# IN over every status turns a range on the date into a few index range scans (PostgreSQL 15 has no
-# skip scan).
-_STATUS_INDEXED: dict[tuple[str, str], tuple[Any, tuple[str, ...]]] = {
-    ("quotes", "sent_at"): (Quote.status, QUOTE_STATUSES),
-    ("jobs", "finished_at"): (Job.status, JOB_STATUSES),
-    ("tickets", "opened_at"): (SupportTicket.status, TICKET_STATUSES),
-}
+# The record type's status column and every status when ``field`` ends its (status, date) index.
+def _status_indexed(source: str, field: str) -> tuple[Any, tuple[str, ...]] | None:
+    kind = by_plural(source)
+    if kind is None or kind.status is None or field != kind.status_indexed_date:
+        return None
+    return kind.column(kind.status), kind.statuses
 
 
 class NotIncremental(Exception):
@@ -279,8 +274,8 @@ def _owners_between(edge: Edge, low: Any, high: Any) -> Select[Any]:
     scope = bind_source(edge.source, plain=True)
     column = scope.columns[edge.field]
     query = select(scope.owner_id).select_from(scope.from_).where(column >= low, column <= high)
-    if (edge.source, edge.field) in _STATUS_INDEXED:
-        status, every = _STATUS_INDEXED[(edge.source, edge.field)]
+    if indexed := _status_indexed(edge.source, edge.field):
+        status, every = indexed
         query = query.where(status.in_(every))
     return query
 

@@ -12,24 +12,10 @@ from typing import Any
 from sqlalchemy import and_
 from sqlalchemy.orm import aliased, join, outerjoin
 
-from crm_segments.models import (
-    Category,
-    Job,
-    JobLine,
-    Opportunity,
-    Product,
-    Profile,
-    Quote,
-    SupportTicket,
-)
+from crm_segments.models import Category, Job, JobLine, Product, Profile
+from crm_segments.models.record_types import by_plural
 
 from .fields import PROFILE_FIELDS, SOURCES
-
-_MODELS: dict[str, Any] = {
-    "quotes": Quote, "jobs": Job, "opportunities": Opportunity, "tickets": SupportTicket,
-}
-# The key of crm_segments.models.TAGGING_MODELS for each taggable scope.
-TAG_ENTITIES = {"profile": "profile", "quotes": "quote", "jobs": "job", "opportunities": "opportunity"}
 
 
 @dataclass(frozen=True)
@@ -43,7 +29,11 @@ class BoundScope:
 
     @property
     def tag_entity(self) -> str | None:
-        return TAG_ENTITIES.get(self.source)
+        """The tag entity type of the scope's rows, when they carry tags."""
+        if self.source == "profile":
+            return "profile"
+        kind = by_plural(self.source)
+        return kind.name if kind is not None and kind.taggable else None
 
 
 def bind_profile(entity: Any = Profile) -> BoundScope:
@@ -55,10 +45,12 @@ def bind_source(name: str, *, plain: bool = False) -> BoundScope:
     """``plain`` binds the mapped class itself (the top of a record rule); else fresh aliases."""
     if name == "purchases":
         return _bind_purchases()
-    model = _MODELS[name]
-    entity = model if plain else aliased(model)
+    kind = by_plural(name)
+    if kind is None:
+        raise KeyError(name)
+    entity = kind.model if plain else aliased(kind.model)
     columns = {f.name: getattr(entity, f.column) for f in SOURCES[name].fields}
-    return BoundScope(name, entity, entity.id, entity.profile_id, columns, None)
+    return BoundScope(name, entity, entity.id, getattr(entity, kind.owner), columns, None)
 
 
 def _bind_purchases() -> BoundScope:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.models import Tag
+from crm_segments.models.record_types import entity_plural
 from crm_segments.records import queries as record_queries
 from crm_segments.selection import targets as selection
 from crm_segments.tagging import bulk
@@ -58,8 +59,7 @@ def check_action(action: str) -> None:
 
 def summary(result: bulk.BulkResult) -> str:
     """e.g. "Added 'vip' to 1,200 profiles (300 already had it). You can undo it under Bulk operations." """
-    nouns = {"profile": "profiles", "quote": "quotes", "job": "jobs", "opportunity": "opportunities"}
-    noun = nouns[result.operation.entity_type]
+    noun = entity_plural(result.operation.entity_type)
     adding = result.operation.action == "add"
     parts = []
     for count in result.per_tag:

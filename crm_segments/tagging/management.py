@@ -19,7 +19,8 @@ from crm_segments.db import utcnow
 from crm_segments.kernel.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from crm_segments.kernel.sql import execute_count
 from crm_segments.models import AutoTagRule, Tag, User, Workflow
-from crm_segments.models.tags import TAG_ENTITY_TYPES, normalize_tag_name
+from crm_segments.models.record_types import tag_entity_types
+from crm_segments.models.tags import normalize_tag_name
 from crm_segments.records.entities import suppression_model, tagging_model
 from crm_segments.segments.deletion import check_deletable, deletion_reason, pause_workflows
 from crm_segments.segments.usages import APPLIES_TAG, Use, tag_users
@@ -121,7 +122,7 @@ def _cleaned(*, name: object, color: object, description: object) -> dict[str, s
 def tag_usage(*, session: Session, tag_id: int) -> dict[str, int]:
     """How many profiles, quotes, jobs and opportunities carry the tag."""
     usage: dict[str, int] = {}
-    for entity_type in TAG_ENTITY_TYPES:
+    for entity_type in tag_entity_types():
         model = tagging_model(entity_type)
         usage[entity_type] = int(session.scalar(select(func.count()).where(model.tag_id == tag_id)) or 0)
     return usage
@@ -130,7 +131,7 @@ def tag_usage(*, session: Session, tag_id: int) -> dict[str, int]:
 def list_tags(*, session: Session) -> list[TagSummary]:
     """Every tag by name, with usage counts per entity type, who created it and its rules."""
     counts: dict[int, dict[str, int]] = {}
-    for entity_type in TAG_ENTITY_TYPES:
+    for entity_type in tag_entity_types():
         model = tagging_model(entity_type)
         for tag_id, n in session.execute(select(model.tag_id, func.count()).group_by(model.tag_id)):
             counts.setdefault(tag_id, {})[entity_type] = n
@@ -138,7 +139,7 @@ def list_tags(*, session: Session) -> list[TagSummary]:
     query = (select(Tag, func.coalesce(func.nullif(User.name, ""), User.email))
              .outerjoin(User, User.id == Tag.created_by_id).order_by(Tag.name_key))
     return [
-        TagSummary(tag, {t: counts.get(tag.id, {}).get(t, 0) for t in TAG_ENTITY_TYPES}, creator,
+        TagSummary(tag, {t: counts.get(tag.id, {}).get(t, 0) for t in tag_entity_types()}, creator,
                    int(rules.get(tag.id, 0)))
         for tag, creator in session.execute(query)
     ]
@@ -169,7 +170,7 @@ def merge_tags(
     source_id_list = [s.id for s in sources]
     actor = Actor("merge", user_id=user_id)
     result = MergeResult(target, [s.name for s in sources])
-    for entity_type in TAG_ENTITY_TYPES:
+    for entity_type in tag_entity_types():
         model = tagging_model(entity_type)
         of_sources = model.tag_id.in_(source_id_list)
         total = int(session.scalar(select(func.count()).select_from(model).where(of_sources)) or 0)
@@ -282,7 +283,7 @@ def delete_tag(
     paused = pause_workflows(session, uses, reason=deletion_reason(session, what, user_id=user_id, now=now))
     actor = Actor(source, user_id=user_id)
     removed = 0
-    for entity_type in TAG_ENTITY_TYPES:
+    for entity_type in tag_entity_types():
         model = tagging_model(entity_type)
         removed += execute_count(session, events_insert(
             select(model.entity_id, model.tag_id).where(model.tag_id == tag.id).subquery(),

@@ -11,10 +11,15 @@ from flask import render_template, request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm_segments.models import record_types
 from crm_segments.selection.targets import Selection
 
 CONFIRM_ABOVE = 100
-NOUNS = {"profile": "profiles", "quote": "quotes", "job": "jobs", "opportunity": "opportunities"}
+
+
+def _plural(entity_type: str) -> str:
+    kind = record_types.find(entity_type)
+    return "profiles" if entity_type == "profile" or kind is None else kind.plural
 
 
 def selection_size(session: Session, chosen: Selection) -> int:
@@ -29,4 +34,4 @@ def confirmation_page(count: int, *, entity_type: str, doing: str, back: str) ->
     fields = [(key, value) for key, value in request.form.items(multi=True)
               if key not in ("csrf_token", "confirm_count")]
     return render_template("crm_segments/bulk/confirm.html", count=count, doing=doing, fields=fields,
-                           noun=NOUNS.get(entity_type, entity_type), action=request.path, back=back)
+                           noun=_plural(entity_type), action=request.path, back=back)

@@ -9,7 +9,7 @@ here answers 403 and the buttons that lead to them are not shown.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import wraps
 from typing import Any, TypeVar, cast
 
@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.models import Profile, Quote, User
+from crm_segments.models.record_types import by_plural
 from crm_segments.records import KINDS, Kind, WriteContext, crud
 from crm_segments.records.owners import MAX_PROFILES, assign_owner
 from crm_segments.records.validation import validate
@@ -42,11 +43,15 @@ from crm_segments.web.ui import bp
 
 F = TypeVar("F", bound=Callable[..., Any])
 RECORD_PATHS = "<any(quotes, jobs, opportunities, tickets):kind>"
-# The status changes a record's page offers: new status -> the statuses it may come from.
-STATUS_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
-    "quotes": {"sent": ("draft",), "accepted": ("sent",), "declined": ("sent",)},
-    "jobs": {"completed": ("scheduled", "in_progress")},
-}
+
+
+def _transitions(kind: str) -> Mapping[str, tuple[str, ...]]:
+    """The status changes a record's page offers (new status -> the statuses it may come from), as
+    the record type registry declares them."""
+    record_type = by_plural(kind)
+    return record_type.transitions if record_type is not None else {}
+
+
 ACTION_LABELS = {"sent": "Mark sent", "accepted": "Mark accepted", "declined": "Mark declined",
                  "completed": "Mark completed"}
 
@@ -207,7 +212,7 @@ def record_status(kind: str, record_id: int) -> Response:
     record = _get(KINDS[kind], record_id)
     status = request.form.get("status", "")
     back = redirect(url_for("crm_ui.record_page", kind=kind, record_id=record_id))
-    if record.status not in STATUS_ACTIONS[kind].get(status, ()):
+    if record.status not in _transitions(kind).get(status, ()):
         flash(f"A {record.status} {KINDS[kind].label} cannot become {status or 'that'}; nothing changed.",
               "error")
         return back
@@ -225,7 +230,7 @@ def record_status(kind: str, record_id: int) -> Response:
 @bp.app_template_global("crm_status_actions")
 def status_actions(kind: str, status: str) -> list[tuple[str, str]]:
     """The (status, button label) changes a record's page offers from ``status``."""
-    return [(new, ACTION_LABELS[new]) for new, sources in STATUS_ACTIONS.get(kind, {}).items()
+    return [(new, ACTION_LABELS.get(new, f"Mark {new}")) for new, sources in _transitions(kind).items()
             if status in sources]
 
 

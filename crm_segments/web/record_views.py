@@ -19,7 +19,15 @@ from crm_segments.web.paging import cursor_arg
 from crm_segments.web.sorting import sort_headers
 from crm_segments.web.ui import bp
 
-KIND_PATHS = "<any(" + ", ".join(KINDS_BY_PATH) + "):kind>"
+# Any path segment: the registry decides at request time which are record types (others are 404).
+KIND_PATHS = "<kind>"
+
+
+def _listed(kind: str) -> RecordKind:
+    record_kind = KINDS_BY_PATH.get(kind)
+    if record_kind is None:
+        abort(404)
+    return record_kind
 HISTORY_SHOWN = 50
 
 
@@ -42,7 +50,7 @@ def records() -> Response:
 @role_required("admin", "sales")
 def record_list(kind: str) -> tuple[str, int]:
     session = db_session()
-    record_kind = KINDS_BY_PATH[kind]
+    record_kind = _listed(kind)
     filters = list_filters(record_kind)
     given: dict[str, Any] = {k: v for k, v in filters.items() if v}
 
@@ -84,7 +92,7 @@ def record_list(kind: str) -> tuple[str, int]:
 @role_required("admin", "sales")
 def record_page(kind: str, record_id: int) -> str:
     session = db_session()
-    record_kind = KINDS_BY_PATH[kind]
+    record_kind = _listed(kind)
     try:
         detail = record_details.record_detail(session=session, entity_type=record_kind.entity_type,
                                               record_id=record_id)

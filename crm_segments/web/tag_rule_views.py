@@ -14,7 +14,8 @@ from wtforms import BooleanField, SelectField, StringField, TextAreaField
 
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, RateLimited, ValidationFailed
 from crm_segments.models import AutoTagRule
-from crm_segments.models.tags import AUTO_TAG_MODES, TAG_ENTITY_TYPES
+from crm_segments.models.record_types import tag_entity_types
+from crm_segments.models.tags import AUTO_TAG_MODES
 from crm_segments.tagging import auto, rules
 from crm_segments.tagging.manual import resolve_tag
 from crm_segments.web.auth import role_required
@@ -31,11 +32,15 @@ EXAMPLE = {"all": [{"field": "lifecycle_status", "op": "eq", "value": "customer"
 class RuleForm(FlaskForm):
     name = StringField("Name")
     description = TextAreaField("Description")
-    entity_type = SelectField("Applies to", choices=list(TAG_ENTITY_TYPES))
+    entity_type = SelectField("Applies to", choices=[])
     tag = StringField("Tag")
     mode = SelectField("Mode", choices=list(AUTO_TAG_MODES))
     enabled = BooleanField("Enabled", default=True)
     condition = TextAreaField("Condition (rule document, JSON)")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.entity_type.choices = list(tag_entity_types())  # the types registered now
 
 
 def _condition(form: RuleForm) -> Any:

@@ -13,7 +13,6 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from crm_segments.automation import template_preview
-from crm_segments.automation.context import RECORD_MODELS
 from crm_segments.automation.template_store import (
     TemplateSource,
     TemplateState,
@@ -27,6 +26,7 @@ from crm_segments.automation.template_store import (
 from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.models import Profile
 from crm_segments.models.messaging import CHANNELS, CONTENT_TYPES
+from crm_segments.models.record_types import record_models
 from crm_segments.segments.deletion import InUse
 from crm_segments.segments.usages import template_users
 from crm_segments.web.auth import role_required
@@ -77,7 +77,7 @@ def _editor(state: TemplateState, *, source: TemplateSource | None = None,
     form = request.form if request.method == "POST" else request.args
     body = render_template(
         "crm_segments/templates/edit.html", state=state, source=source or state.source, errors=errors or [],
-        preview=preview, record_types=list(RECORD_MODELS), form=form,
+        preview=preview, record_types=list(record_models()), form=form,
         used_records=template_preview.record_types_used(source or state.source),
     )
     return body, status

@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import Profile
 from crm_segments.profiles import timeline
+from crm_segments.records.queries import KINDS
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
 from crm_segments.web.profile_sections import ProfileSection, add_profile_section
 from crm_segments.web.ui import bp
 
 SHOWN_ON_PROFILE = 10
-RECORD_LINKS = ("quote", "job", "opportunity")
 
 
 @bp.app_template_global("crm_activity_link")
@@ -28,9 +28,9 @@ def activity_link(entry: timeline.Entry) -> str | None:
     kind, target = entry.link
     if kind == "message":
         return url_for("crm_ui.message", message_id=target)
-    if kind in RECORD_LINKS:
-        return url_for("crm_ui.record_page", kind={"quote": "quotes", "job": "jobs",
-                                                   "opportunity": "opportunities"}[kind], record_id=target)
+    record_kind = KINDS.get(kind)  # a record type with its own page
+    if record_kind is not None:
+        return url_for("crm_ui.record_page", kind=record_kind.path, record_id=target)
     return None
 
 

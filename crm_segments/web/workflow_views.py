@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as Redirect
 
 from crm_segments.automation.workflows import editing, lifecycle, queries
-from crm_segments.automation.workflows.definition import DATE_FIELDS
+from crm_segments.automation.workflows.definition import date_fields
 from crm_segments.automation.workflows.dry_run import dry_run
 from crm_segments.automation.workflows.files import dump_yaml, read_yaml, reset_to_shipped, to_definition
 from crm_segments.automation.workflows.results import segment_results, step_counts, workflow_results
@@ -136,7 +136,7 @@ def _editor(editor: EditorForm, *, workflow: Any, status: int = 200,
         "crm_segments/workflows/edit.html", editor=editor, data=editor.data, workflow=workflow,
         segments=list(session.scalars(select(Segment).order_by(Segment.name))),
         tags=list(session.scalars(select(Tag.name).order_by(Tag.name_key))),
-        templates=list_templates(session), date_fields=DATE_FIELDS, weekdays=WEEKDAYS,
+        templates=list_templates(session), date_fields=date_fields(), weekdays=WEEKDAYS,
         step_types=STEP_TYPES, step_labels=STEP_LABELS, goal_options=presets + extra,
         goal_checked={goal_item_value(i) for i in goal_items}, focus=focus,
         conditions=_conditions(session, editor.data.get("steps") or []),

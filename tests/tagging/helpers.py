@@ -7,11 +7,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crm_segments.models import TAGGING_MODELS, AutoTagRule, Tag, TagEvent
+from crm_segments.models import AutoTagRule, Tag, TagEvent
+from crm_segments.models.record_types import tagging_model
 
 
 def tagged_ids(session: Session, tag: Tag, entity_type: str = "profile") -> set[int]:
-    model: Any = TAGGING_MODELS[entity_type]
+    model: Any = tagging_model(entity_type)
     return set(session.scalars(select(model.entity_id).where(model.tag_id == tag.id)))
 
 

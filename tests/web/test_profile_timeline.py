@@ -113,7 +113,7 @@ def test_one_bounded_query_per_source(session: Session) -> None:
     finally:
         event.remove(engine, "before_cursor_execute", record)
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(selects) == len(timeline.SOURCES)
+    assert len(selects) == len(timeline.sources())
     assert all("LIMIT" in s.upper() for s in selects)
 
 

@@ -9,27 +9,49 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field, ValidationError, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, ValidationError, model_validator
 
 from crm_segments.kernel.errors import FieldError, ValidationFailed
+from crm_segments.models import record_types
 from crm_segments.records.validation import field_errors
 from crm_segments.schemas._base import InputModel
 
 from .step_types import EXIT, NEXT, Branch, Step
 
-# Dates a date trigger can watch.
-DATE_FIELDS: dict[str, tuple[str, ...]] = {
-    "quote": ("sent_at", "expires_at", "decided_at"),
-    "job": ("scheduled_at", "finished_at"),
-    "opportunity": ("closed_at",),
-    "ticket": ("opened_at", "closed_at"),
-}
+
+def date_fields() -> dict[str, tuple[str, ...]]:
+    """The dates a date trigger can watch, per record type."""
+    return {t.name: t.trigger_dates for t in record_types.record_types()}
+
+
+def _one_of(allowed: tuple[str, ...], value: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"must be one of {', '.join(allowed)}")
+    return value
+
+
+def _enum(allowed: Any) -> Any:
+    # Read when the JSON schema is built, so it lists the types registered by then.
+    return lambda schema: schema.update(enum=list(allowed()))
+
+
+# A registered record type's name, and an entity that carries tags (read from the registry).
+RecordTypeName = Annotated[
+    str,
+    AfterValidator(lambda v: _one_of(tuple(t.name for t in record_types.record_types()), v)),
+    Field(json_schema_extra=_enum(lambda: [t.name for t in record_types.record_types()])),
+]
+TagEntity = Annotated[
+    str,
+    AfterValidator(lambda v: _one_of(record_types.tag_entity_types(), v)),
+    Field(json_schema_extra=_enum(record_types.tag_entity_types)),
+]
 
 
 class RecordPick(InputModel):
     """Attach the profile's most recent record of this type (optionally with one of these statuses)."""
 
-    type: Literal["quote", "job", "opportunity", "ticket"]
+    type: RecordTypeName
     statuses: list[str] = Field(default_factory=list)
 
 
@@ -42,21 +64,21 @@ class SegmentTrigger(InputModel):
 class TagTrigger(InputModel):
     type: Literal["tag_added"]
     tag: str = Field(min_length=1, max_length=64)
-    entity: Literal["profile", "quote", "job", "opportunity"] = "profile"
+    entity: TagEntity = "profile"
 
 
 class DateTrigger(InputModel):
     """Enroll when ``field`` of a record plus ``offset_days`` is reached (-3: three days before)."""
 
     type: Literal["date_field"]
-    record: Literal["quote", "job", "opportunity", "ticket"]
+    record: RecordTypeName
     field: str
     offset_days: int = Field(default=0, ge=-365, le=365)
     statuses: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _known_field(self) -> DateTrigger:
-        allowed = DATE_FIELDS[self.record]
+        allowed = date_fields()[self.record]
         if self.field not in allowed:
             raise ValueError(f"field must be one of {', '.join(allowed)} for a {self.record}")
         return self
@@ -68,14 +90,14 @@ Trigger = Annotated[SegmentTrigger | TagTrigger | DateTrigger, Field(discriminat
 class RecordSince(InputModel):
     """A record of this type (with this status) dated after the profile enrolled."""
 
-    record: Literal["quote", "job", "opportunity", "ticket"]
+    record: RecordTypeName
     field: str = "created_at"
     status: str | None = None
     same_record: bool = False  # only the record that triggered the enrollment
 
     @model_validator(mode="after")
     def _known_field(self) -> RecordSince:
-        allowed = ("created_at", "updated_at", *DATE_FIELDS[self.record])
+        allowed = ("created_at", "updated_at", *date_fields()[self.record])
         if self.field not in allowed:
             raise ValueError(f"field must be one of {', '.join(allowed)} for a {self.record}")
         return self

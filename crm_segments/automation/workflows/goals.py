@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from crm_segments.models import Enrollment, SegmentMember, Workflow
 
 from . import rules
-from .records import RECORD_MODELS, status_column
+from .records import record_model, status_column
 
 
 def goal_met(session: Session, workflow: Workflow, enrollments: Collection[Enrollment], *,
@@ -43,7 +43,7 @@ def goal_met(session: Session, workflow: Workflow, enrollments: Collection[Enrol
 
 def _record_since(item: dict[str, Any]) -> Any:
     record_type = str(item["record"])
-    model = RECORD_MODELS[record_type]
+    model = record_model(record_type)
     column = getattr(model, str(item.get("field") or "created_at"))
     query = select(model.id).where(model.profile_id == Enrollment.profile_id,
                                    column >= Enrollment.enrolled_at)

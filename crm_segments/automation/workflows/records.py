@@ -6,24 +6,23 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select
 
-from crm_segments.models import Job, Opportunity, Quote, SupportTicket
+from crm_segments.models.record_types import record_type as registered
 
-RECORD_MODELS: dict[str, Any] = {
-    "quote": Quote,
-    "job": Job,
-    "opportunity": Opportunity,
-    "ticket": SupportTicket,
-}
+
+def record_model(record_type: str) -> Any:
+    return registered(record_type).model
 
 
 def status_column(record_type: str) -> Any:
-    model = RECORD_MODELS[record_type]
-    return model.stage if model is Opportunity else model.status
+    kind = registered(record_type)
+    if kind.status is None:
+        raise ValueError(f"{kind.plural} have no status")
+    return kind.column(kind.status)
 
 
 def latest_record(record_type: str, *, profile_id: Any, statuses: list[str]) -> Select[Any]:
     """The id of the profile's most recent record of this type (with one of ``statuses``)."""
-    model = RECORD_MODELS[record_type]
+    model = record_model(record_type)
     query = select(model.id).where(model.profile_id == profile_id)
     if statuses:
         query = query.where(status_column(record_type).in_(statuses))

@@ -42,7 +42,7 @@ from crm_segments.kernel.id_arrays import id_array
 from crm_segments.kernel.sql import execute_count, id_values
 from crm_segments.models import Enrollment, ProfileTag, SegmentEvent, SegmentMember, TagEvent, Workflow
 
-from .records import RECORD_MODELS, record_pick, status_column
+from .records import record_model, record_pick, status_column
 from .reentry import reentry_allowed
 
 LOOKBACK = dt.timedelta(minutes=10)
@@ -155,7 +155,7 @@ def _dates_reached(workflow: Workflow, *, since: dt.datetime, now: dt.datetime) 
     """Records whose date plus the offset falls in (since, now]: -3 days fires three days before."""
     config = workflow.trigger_config
     record_type, field = str(config["record"]), str(config["field"])
-    model = RECORD_MODELS[record_type]
+    model = record_model(record_type)
     column = getattr(model, field)
     offset = dt.timedelta(days=int(config.get("offset_days") or 0))
     query = (

@@ -14,6 +14,7 @@ from flask import Response, current_app, g, jsonify, request
 
 from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.models import AutoTagRule, BulkOperation, Tag
+from crm_segments.models.record_types import entity_plural, tag_entity_types
 from crm_segments.records.entities import entity_profile_id, entity_tags
 from crm_segments.records.validation import validate
 from crm_segments.segments.deletion import InUse
@@ -51,7 +52,6 @@ from .tag_schemas import (
 from .usage_schemas import OnUseParams, in_use_response
 
 TAG = "tags"
-ENTITY_PATHS = {"profile": "profiles", "quote": "quotes", "job": "jobs", "opportunity": "opportunities"}
 Reply = Response | tuple[Response, int]
 
 
@@ -136,13 +136,24 @@ def _entity_tags(entity_type: str, entity_id: int) -> dict[str, Any]:
     }).model_dump(mode="json")
 
 
-def entity_routes(entity_type: str) -> list[Route]:
-    base = f"/{ENTITY_PATHS[entity_type]}/<int:id>"
+def _entity_type(entities: str) -> str:
+    """The tag entity type named by its plural in the path, read from the registry; 404 otherwise."""
+    found = next((t for t in tag_entity_types() if entity_plural(t) == entities), None)
+    if found is None:
+        known = ", ".join(map(entity_plural, tag_entity_types()))
+        raise NotFound(f"no taggable {entities}: use one of {known}")
+    return found
 
-    def list_taggings(id: int) -> Response:
-        return jsonify(_entity_tags(entity_type, id))
 
-    def add(id: int) -> tuple[Response, int]:
+def entity_routes() -> list[Route]:
+    """Tags of a profile or of a record of any taggable type (``/quotes/7/tags``)."""
+    base = "/<entities>/<int:id>"
+
+    def list_taggings(entities: str, id: int) -> Response:
+        return jsonify(_entity_tags(_entity_type(entities), id))
+
+    def add(entities: str, id: int) -> tuple[Response, int]:
+        entity_type = _entity_type(entities)
         body = validate(TaggingIn, json_body())
         change = manual.add_tag(session=db_session(), entity_type=entity_type, entity_id=id,
                                 tag_name=body.name, tag_id=body.tag_id, user_id=_user_id(), source="api",
@@ -150,30 +161,30 @@ def entity_routes(entity_type: str) -> list[Route]:
         data = TagChangeOut(changed=change.changed, tag=TagOut.model_validate(tag_out(change.tag)))
         return _reply(data.model_dump(mode="json"), 201 if change.changed else 200)
 
-    def remove(id: int, tag_id: int) -> tuple[Response, int]:
-        change = manual.remove_tag(session=db_session(), entity_type=entity_type, entity_id=id, tag_id=tag_id,
-                                   user_id=_user_id(), source="api")
+    def remove(entities: str, id: int, tag_id: int) -> tuple[Response, int]:
+        change = manual.remove_tag(session=db_session(), entity_type=_entity_type(entities), entity_id=id,
+                                   tag_id=tag_id, user_id=_user_id(), source="api")
         data = TagChangeOut(changed=change.changed, tag=TagOut.model_validate(tag_out(change.tag)),
                             suppressed=change.suppressed)
         return _reply(data.model_dump(mode="json"))
 
-    def clear(id: int, tag_id: int) -> tuple[Response, int]:
-        suppressions.clear_suppression(session=db_session(), entity_type=entity_type, entity_id=id,
+    def clear(entities: str, id: int, tag_id: int) -> tuple[Response, int]:
+        suppressions.clear_suppression(session=db_session(), entity_type=_entity_type(entities), entity_id=id,
                                        tag_id=tag_id)
         return Response(status=204), 204
 
-    name = ENTITY_PATHS[entity_type]
+    entity = "profile or record (entities: profiles, quotes, jobs, opportunities or another taggable type)"
     return [
-        Route(f"{base}/tags", "GET", f"{name}_tags", list_taggings, f"The tags of a {entity_type}", TAG,
+        Route(f"{base}/tags", "GET", "entity_tags", list_taggings, f"The tags of a {entity}", TAG,
               out=EntityTags, errors=(401, 404)),
-        Route(f"{base}/tags", "POST", f"{name}_tags_add", add,
-              f"Tag a {entity_type} (201), or 200 when it already has the tag", TAG, body=TaggingIn,
+        Route(f"{base}/tags", "POST", "entity_tags_add", add,
+              f"Tag a {entity} (201), or 200 when it already has the tag", TAG, body=TaggingIn,
               ok=(200, 201), out=TagChangeOut, errors=(400, 401, 404, 422, 429)),
-        Route(f"{base}/tags/<int:tag_id>", "DELETE", f"{name}_tags_remove", remove,
-              f"Untag a {entity_type}; an automatic tag removed this way stays off (suppressed)", TAG,
+        Route(f"{base}/tags/<int:tag_id>", "DELETE", "entity_tags_remove", remove,
+              f"Untag a {entity}; an automatic tag removed this way stays off (suppressed)", TAG,
               out=TagChangeOut, errors=(401, 404)),
-        Route(f"{base}/suppressions/<int:tag_id>", "DELETE", f"{name}_suppressions_clear", clear,
-              f"Let auto-tag rules tag this {entity_type} again", TAG, ok=(204,), errors=(401,)),
+        Route(f"{base}/suppressions/<int:tag_id>", "DELETE", "entity_suppressions_clear", clear,
+              f"Let auto-tag rules tag this {entity} again", TAG, ok=(204,), errors=(401, 404)),
     ]
 
 
@@ -334,7 +345,7 @@ def tag_routes() -> list[Route]:
               "Delete a tag and its taggings (GET it first for the count); admins. 409 lists what uses it "
               "unless on_use=detach, which pauses the workflows that use it", TAG, query=(OnUseParams,),
               out=DeletedTag, errors=(401, 403, 404, 409, 422), roles=ADMIN_ONLY),
-        *(route for entity_type in ENTITY_PATHS for route in entity_routes(entity_type)),
+        *entity_routes(),
         Route("/bulk-tag-operations", "GET", "bulk_tag_operations_list", list_operations,
               "List bulk tag operations, newest first", TAG, query=(OperationListParams,),
               out=BulkOperationPage, errors=(401, 422)),
