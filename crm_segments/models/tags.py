@@ -20,9 +20,10 @@ from crm_segments.db import Base, UTCDateTime
 from ._columns import choice, created_at_column, updated_at_column
 from .triggers import TAGGING_REFERENCE_TRIGGERS
 
-# The entity types the CHECK constraints of the tables below allow (a new taggable record type
-# widens them in its migration); the registry (record_types.py) says which are in use.
-TAG_ENTITY_TYPES = ("profile", "quote", "job", "opportunity")
+# ``entity_type`` columns name "profile" or a taggable record type. Which types exist is the record type
+# registry's business (record_types.py), checked by the services: no CHECK constraint, so registering a
+# type changes no table here.
+ENTITY_TYPE_LENGTH = 32
 TAG_SOURCES = ("manual", "bulk", "rule", "import", "workflow", "api")
 TAG_EVENT_SOURCES = (*TAG_SOURCES, "merge")
 TAG_EVENT_ACTIONS = ("added", "removed")
@@ -208,7 +209,7 @@ class AutoTagRule(Base):
     key: Mapped[str | None] = mapped_column(String(80), unique=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
-    entity_type: Mapped[str] = mapped_column(choice(*TAG_ENTITY_TYPES, name="tag_entity_type"))
+    entity_type: Mapped[str] = mapped_column(String(ENTITY_TYPE_LENGTH))
     condition: Mapped[dict[str, Any]] = mapped_column(JSON)
     tag_id: Mapped[int] = mapped_column(ForeignKey("crm_tags.id", ondelete="CASCADE"), index=True)
     mode: Mapped[str] = mapped_column(choice(*AUTO_TAG_MODES, name="auto_tag_mode"), default="sticky")
@@ -239,7 +240,7 @@ class BulkOperation(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     action: Mapped[str] = mapped_column(choice(*BULK_ACTIONS, name="bulk_action"))
-    entity_type: Mapped[str] = mapped_column(choice(*TAG_ENTITY_TYPES, name="bulk_entity_type"))
+    entity_type: Mapped[str] = mapped_column(String(ENTITY_TYPE_LENGTH))
     selection_kind: Mapped[str] = mapped_column(choice(*BULK_SELECTIONS, name="bulk_selection"))
     selection_description: Mapped[str] = mapped_column(String(500), default="")
     selection: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # filter values, segment id...
@@ -291,7 +292,7 @@ class TagEvent(Base):
     )
 
     id: Mapped[int] = mapped_column(_BigId, primary_key=True)
-    entity_type: Mapped[str] = mapped_column(choice(*TAG_ENTITY_TYPES, name="tag_event_entity_type"))
+    entity_type: Mapped[str] = mapped_column(String(ENTITY_TYPE_LENGTH))
     entity_id: Mapped[int]
     profile_id: Mapped[int] = mapped_column(Integer)  # references crm_profiles: TAGGING_REFERENCE_TRIGGERS
     tag_id: Mapped[int]

@@ -65,6 +65,12 @@ def records_writable() -> bool:
     return not records_read_only()
 
 
+@bp.app_template_global("crm_record_editable")
+def record_editable(kind: str) -> bool:
+    """Whether the type has input schemas (records.KINDS), which its edit form is built from."""
+    return kind in KINDS
+
+
 @bp.app_template_global("crm_user_label")
 def user_label(user_id: int | None) -> str:
     user = db_session().get(User, user_id) if user_id is not None else None
@@ -204,7 +210,7 @@ def record_edit(kind: str, record_id: int) -> Any:
     return _edit(KINDS[kind], record=record, profile=db_session().get(Profile, record.profile_id))
 
 
-@bp.route("/<any(quotes, jobs):kind>/<int:record_id>/status", methods=["POST"])
+@bp.route(f"/{RECORD_PATHS}/<int:record_id>/status", methods=["POST"])
 @role_required("admin", "sales")
 @writable
 def record_status(kind: str, record_id: int) -> Response:

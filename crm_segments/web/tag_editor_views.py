@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from crm_segments.kernel.errors import NotFound, RateLimited, ValidationFailed
-from crm_segments.models import Job, Opportunity, Profile, Quote, Tag
+from crm_segments.models import Profile, Tag
+from crm_segments.models.record_types import taggable_types
 from crm_segments.records.entities import entity_profile_id
 from crm_segments.tagging import audit, manual, suppressions
 from crm_segments.web.auth import role_required
@@ -25,7 +26,8 @@ from crm_segments.web.profile_sections import ProfileSection, add_profile_sectio
 from crm_segments.web.tag_views import safe_redirect, tag_json, tags_per_minute
 from crm_segments.web.ui import bp
 
-ENTITY = "<any(profile, quote, job, opportunity):entity_type>/<int:entity_id>"
+# Any entity type: the services check it against the registry when the request comes.
+ENTITY = "<entity_type>/<int:entity_id>"
 RECORDS_SHOWN = 20  # per record type in the profile page's record-tags section
 HISTORY_SHOWN = 50
 Reply = tuple[Response, int] | Response
@@ -130,11 +132,11 @@ def tag_suppressions(entity_type: str, entity_id: int) -> list[Tag]:
 
 
 def _record_tags(session: Session, profile: Profile) -> dict[str, Any]:
-    kinds = (("quote", Quote, Quote.number), ("job", Job, Job.title), ("opportunity", Opportunity,
-                                                                       Opportunity.name))
     groups = []
-    for entity_type, model, label in kinds:
-        rows = session.execute(select(model.id, label).where(model.profile_id == profile.id)
+    for kind in taggable_types():
+        model, entity_type = kind.model, kind.name
+        label = getattr(model, kind.label) if kind.label else model.id
+        rows = session.execute(select(model.id, label).where(getattr(model, kind.owner) == profile.id)
                                .order_by(model.created_at.desc(), model.id.desc()).limit(RECORDS_SHOWN)).all()
         taggings = manual.taggings_by_entity(session=session, entity_type=entity_type,
                                              entity_ids=[r[0] for r in rows])

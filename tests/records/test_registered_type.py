@@ -1,0 +1,222 @@
+"""A record type added at run time (a throwaway invoice: its model, tagging tables and registry entry,
+nothing else) is listed, tagged, tested by segment rules and watched by workflow triggers.
+
+Its tables live in this test's own database, built with the schema plus them, and leave the shared
+metadata and the registry when the module ends. Tag events, bulk operations and auto-tag rules name
+the entity type in a plain column (no CHECK constraint), so the invoice needs no change there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import ExitStack
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, ForeignKey, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from crm_segments import create_app
+from crm_segments.automation.workflows.definition import parse_definition
+from crm_segments.db import Base, Money, UTCDateTime, make_engine
+from crm_segments.kernel.errors import ValidationFailed
+from crm_segments.models import TagEvent, record_types
+from crm_segments.models._columns import created_at_column, updated_at_column
+from crm_segments.models.record_types import RecordType, RuleField
+from crm_segments.models.tags import _SuppressionMixin, _TaggingMixin
+from crm_segments.records import queries as record_queries
+from crm_segments.records.entities import entity_tags
+from crm_segments.segments.compiler import compile_record_rule, compile_rule
+from crm_segments.segments.rules import parse_rule
+from crm_segments.selection import targets as selection
+from crm_segments.state import get_state
+from crm_segments.tagging.bulk import bulk_tag
+from tests.databases import postgres_reachable, private_postgres_database, skip_or_fail
+from tests.factories import ProfileFactory, TagFactory, UserFactory, bind_session
+from tests.signed_in import login
+
+NOW = dt.datetime(2026, 3, 15, 12, 0, tzinfo=dt.UTC)
+STATUSES = ("draft", "issued", "paid", "void")
+
+
+@cache
+def _models() -> tuple[type[Any], type[Any], type[Any]]:
+    """The invoice model and its tagging tables, declared once per run."""
+
+    class Invoice(Base):
+        __tablename__ = "test_invoices"
+
+        id: Mapped[int] = mapped_column(primary_key=True)
+        profile_id: Mapped[int] = mapped_column(ForeignKey("crm_profiles.id", ondelete="CASCADE"))
+        number: Mapped[str] = mapped_column(String(20))
+        status: Mapped[str] = mapped_column(String(10), default="draft")
+        amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0"))
+        issued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+        due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+        created_at: Mapped[dt.datetime] = created_at_column()
+        updated_at: Mapped[dt.datetime] = updated_at_column()
+
+    class InvoiceTag(_TaggingMixin, Base):
+        __tablename__ = "test_invoice_tags"
+        __entity_table__ = "test_invoices"
+
+    class InvoiceTagSuppression(_SuppressionMixin, Base):
+        __tablename__ = "test_invoice_tag_suppressions"
+        __entity_table__ = "test_invoices"
+
+    return Invoice, InvoiceTag, InvoiceTagSuppression
+
+
+@pytest.fixture(scope="module")
+def invoice_type() -> Iterator[RecordType]:
+    invoice, tag_model, suppression_model = _models()
+    registered = record_types.register(RecordType(
+        "invoice", "invoices", "Invoices", "invoice", invoice, tag_model, suppression_model,
+        label="number", label_heading="Number", statuses=STATUSES, amount="amount",
+        date="issued_at", date_heading="Issued", dates=(("issued_at", "Issued"), ("due_at", "Due")),
+        trigger_dates=("issued_at", "due_at"),
+        rule_fields=(
+            RuleField("number", "Number"), RuleField("status", "Status", "enum", STATUSES),
+            RuleField("amount", "Amount", "money"), RuleField("due_at", "Due", "datetime"),
+        ),
+    ))
+    yield registered
+    record_types.unregister("invoice")
+    for model in (invoice, tag_model, suppression_model):
+        Base.metadata.remove(model.__table__)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def own_engine(request: pytest.FixtureRequest, invoice_type: RecordType, tmp_path: Path) -> Iterator[Engine]:
+    """A database of this test's own: the whole schema, the invoice tables included."""
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'invoices.db'}"
+        else:
+            if reason := postgres_reachable():
+                skip_or_fail(reason)
+            url = stack.enter_context(private_postgres_database())
+        engine = make_engine(url)
+        stack.callback(engine.dispose)
+        Base.metadata.create_all(engine)
+        yield engine
+
+
+@pytest.fixture
+def own_session(own_engine: Engine) -> Iterator[Session]:
+    with Session(own_engine, expire_on_commit=False) as session, bind_session(session):
+        yield session
+
+
+def _invoices(session: Session, invoice_type: RecordType) -> dict[str, Any]:
+    """Ann has a paid invoice due long ago and an issued one; Bob a draft; Cy none."""
+    invoice = invoice_type.model
+    ann, bob, cy = ProfileFactory(first_name="Ann"), ProfileFactory(first_name="Bob"), ProfileFactory()
+    session.flush()
+    rows = {
+        "paid": invoice(profile_id=ann.id, number="INV-1", status="paid", amount=Decimal("900"),
+                        issued_at=NOW - dt.timedelta(days=60), due_at=NOW - dt.timedelta(days=30)),
+        "issued": invoice(profile_id=ann.id, number="INV-2", status="issued", amount=Decimal("120"),
+                          issued_at=NOW - dt.timedelta(days=5), due_at=NOW + dt.timedelta(days=25)),
+        "draft": invoice(profile_id=bob.id, number="INV-3", status="draft", amount=Decimal("50")),
+    }
+    session.add_all(rows.values())
+    session.commit()
+    return {"ann": ann, "bob": bob, "cy": cy, **rows}
+
+
+def test_a_registered_invoice_type_is_listed(
+        own_session: Session, invoice_type: RecordType, own_engine: Engine, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    world = _invoices(own_session, invoice_type)
+    issued = record_queries.validate_record_filter("invoice", status="issued")
+    page = record_queries.list_records(session=own_session, record_filter=issued)
+    assert [row.number for row in page.rows] == ["INV-2"]
+    with pytest.raises(ValidationFailed, match="status"):
+        record_queries.validate_record_filter("invoice", status="overdue")
+
+    user = UserFactory(role="sales")
+    own_session.commit()
+    monkeypatch.setenv("CRM_SEGMENTS_INSTANCE_DIR", str(tmp_path / "instance"))
+    app = create_app({
+        "TESTING": True, "SECRET_KEY": "test-secret-key-0123456789", "WTF_CSRF_ENABLED": True,
+        "CRM_SEGMENTS_DATABASE_URL": own_engine.url.render_as_string(hide_password=False),
+        "CRM_SEGMENTS_OUTBOX_DIR": str(tmp_path / "outbox"), "CRM_SEGMENTS_BACKGROUND_WORKER": False,
+    })
+    try:
+        client: FlaskClient = app.test_client()
+        assert login(client, user.email).status_code == 302
+        listed = client.get("/invoices?status=paid")
+        assert listed.status_code == 200
+        text = listed.get_data(as_text=True)
+        assert "INV-1" in text and "INV-2" not in text
+        page = client.get(f"/invoices/{world['paid'].id}")
+        assert page.status_code == 200 and "Issued" in page.get_data(as_text=True)
+        assert client.get("/receipts").status_code == 404
+    finally:
+        get_state(app).engine.dispose()
+
+
+def test_invoices_are_tagged_in_bulk_and_tested_by_segment_rules(
+        own_session: Session, invoice_type: RecordType) -> None:
+    world = _invoices(own_session, invoice_type)
+    late, issued = TagFactory(name="Late payer"), TagFactory(name="Issued")
+    own_session.flush()
+    chosen = selection.by_ids(session=own_session, entity_type="invoice", ids=[world["paid"].id])
+    assert bulk_tag(session=own_session, action="add", selection=chosen, tags=[late]).changed == 1
+    by_filter = selection.by_record_filter("invoice", status="issued")
+    assert bulk_tag(session=own_session, action="add", selection=by_filter, tags=[issued]).changed == 1
+    own_session.commit()
+    assert [t.tag.name for t in entity_tags(session=own_session, entity_type="invoice",
+                                            entity_id=world["paid"].id)] == ["Late payer"]
+    assert [t.tag.name for t in entity_tags(session=own_session, entity_type="invoice",
+                                            entity_id=world["issued"].id)] == ["Issued"]
+    events = own_session.scalars(select(TagEvent).where(TagEvent.entity_type == "invoice")).all()
+    assert {(e.entity_id, e.profile_id, e.action) for e in events} == {
+        (world["paid"].id, world["ann"].id, "added"), (world["issued"].id, world["ann"].id, "added")}
+
+    def profiles(doc: dict[str, Any]) -> set[int]:
+        found = set(own_session.scalars(compile_rule(parse_rule(doc), now=NOW)))
+        return found & {world["ann"].id, world["bob"].id, world["cy"].id}
+
+    over_500 = {"records": "invoices", "sum": {"field": "amount", "op": "gte", "value": 500}}
+    assert profiles(over_500) == {world["ann"].id}
+    assert profiles({"records": "invoices", "exists": True, "where": {"tags": "late payer"}}) == {
+        world["ann"].id}
+    assert profiles({"records": "invoices", "exists": False}) == {world["cy"].id}
+    draft_rule = parse_rule({"field": "status", "op": "eq", "value": "draft"}, root="invoice")
+    assert set(own_session.scalars(compile_record_rule(draft_rule, entity="invoice", now=NOW))) == {
+        world["draft"].id}
+
+
+def test_workflows_can_be_triggered_by_invoice_dates_and_tags(invoice_type: RecordType) -> None:
+    base = {"key": "dunning", "name": "Dunning",
+            "steps": [{"key": "tag", "type": "add_tag", "tag": "chased"}]}
+    due = parse_definition({**base, "trigger": {"type": "date_field", "record": "invoice", "field": "due_at",
+                                                "offset_days": 3, "statuses": ["issued"]}})
+    assert (due.trigger.type, getattr(due.trigger, "record", None)) == ("date_field", "invoice")
+    tagged = parse_definition({**base, "trigger": {"type": "tag_added", "tag": "late payer",
+                                                   "entity": "invoice"}})
+    assert getattr(tagged.trigger, "entity", None) == "invoice"
+    with pytest.raises(ValidationFailed, match="field must be one of issued_at, due_at"):
+        parse_definition({**base, "trigger": {"type": "date_field", "record": "invoice", "field": "amount"}})
+    with pytest.raises(ValidationFailed, match="must be one of"):
+        parse_definition({**base, "trigger": {"type": "date_field", "record": "receipt", "field": "due_at"}})
+
+
+def test_an_unregistered_type_is_gone_everywhere(invoice_type: RecordType) -> None:
+    record_types.unregister("invoice")
+    try:
+        assert "invoice" not in record_types.tag_entity_types()
+        assert "invoice" not in record_queries.KINDS
+        with pytest.raises(ValidationFailed):
+            parse_definition({"key": "k", "name": "n", "steps": [{"key": "t", "type": "exit"}],
+                              "trigger": {"type": "date_field", "record": "invoice", "field": "due_at"}})
+    finally:
+        record_types.register(invoice_type)
+    assert "invoice" in record_types.tag_entity_types()
