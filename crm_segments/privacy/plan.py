@@ -18,7 +18,7 @@ the plain integer columns that hold a profile id without a foreign key, so the e
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -34,26 +34,19 @@ from crm_segments.models import (
     EnrollmentStep,
     Job,
     JobLine,
-    JobTag,
-    JobTagSuppression,
     Message,
     MessageEvent,
-    Opportunity,
-    OpportunityTag,
-    OpportunityTagSuppression,
     Profile,
     ProfileChange,
     ProfileTag,
     ProfileTagSuppression,
     Quote,
     QuoteLine,
-    QuoteTag,
-    QuoteTagSuppression,
     RfmScore,
     SegmentEvent,
     SegmentMember,
-    SupportTicket,
     TagEvent,
+    record_types,
 )
 
 MIN_NEEDLE = 5  # shorter values (an external id "P1") would match unrelated text
@@ -113,21 +106,31 @@ def _records(model: Any) -> Callable[[Person], Any]:
     return lambda person: select(model.id).where(model.profile_id == person.profile_id)
 
 
-_quotes, _jobs, _opportunities = _records(Quote), _records(Job), _records(Opportunity)
+_quotes, _jobs = _records(Quote), _records(Job)
 _messages, _enrollments = _records(Message), _records(Enrollment)
-_RECORDS = {"profile": lambda p: select(Profile.id).where(Profile.id == p.profile_id),
-            "quote": _quotes, "job": _jobs, "opportunity": _opportunities}
+
+
+def _owned_ids(entity_type: str) -> Callable[[Person], Any]:
+    """The ids of the profile itself or of its records of a registered type."""
+    if entity_type == "profile":
+        return lambda p: select(Profile.id).where(Profile.id == p.profile_id)
+    kind = record_types.record_type(entity_type)
+    return lambda p: select(kind.model.id).where(kind.column(kind.owner) == p.profile_id)
+
+
+def _owner_is(owner: Any) -> Where:
+    return lambda person: owner == person.profile_id
 
 
 def _entity(model: Any, entity_type: str) -> Where:
-    return lambda person: model.entity_id.in_(_RECORDS[entity_type](person))
+    return lambda person: model.entity_id.in_(_owned_ids(entity_type)(person))
 
 
 def _bulk_items(person: Person) -> ColumnElement[bool]:
-    return or_(*(and_(BulkOperationItem.entity_id.in_(ids(person)),
+    return or_(*(and_(BulkOperationItem.entity_id.in_(_owned_ids(entity_type)(person)),
                       BulkOperationItem.operation_id.in_(
                           select(BulkOperation.id).where(BulkOperation.entity_type == entity_type)))
-                 for entity_type, ids in _RECORDS.items()))
+                 for entity_type in record_types.tag_entity_types()))
 
 
 def _unlinked_events(person: Person) -> ColumnElement[bool]:
@@ -165,45 +168,54 @@ def _none(why: str) -> TableRule:
     return TableRule("none", why)
 
 
-PLAN: dict[str, TableRule] = {
+# Rows owned by a record of a type, besides the record itself: export section and rule, by table.
+_CHILDREN: dict[str, dict[str, TableRule]] = {
+    "quote": {"crm_quote_lines": TableRule("cascade", "lines of the profile's quotes",
+                                           rows=lambda p: QuoteLine.quote_id.in_(_quotes(p)),
+                                           export="quote_lines")},
+    "job": {"crm_job_lines": TableRule("cascade", "lines of the profile's jobs",
+                                       rows=lambda p: JobLine.job_id.in_(_jobs(p)), export="job_lines")},
+}
+_RECORD_TABLES, _RECORD_TAGS, _RECORD_SUPPRESSIONS = "records", "record tags", "record tag suppressions"
+
+
+def _record_rules(group: str) -> dict[str, TableRule]:
+    """The rules of every registered record type's tables: its rows, their tags, their suppressions."""
+    rules: dict[str, TableRule] = {}
+    for kind in record_types.record_types():
+        many = kind.title.lower()
+        if group == _RECORD_TABLES:
+            rules[kind.model.__tablename__] = TableRule(
+                "cascade", f"the profile's {many}", rows=_owner_is(kind.column(kind.owner)),
+                export=kind.plural)
+            rules.update(_CHILDREN.get(kind.name, {}))
+        elif group == _RECORD_TAGS and kind.tag_model is not None:
+            rules[kind.tag_model.__tablename__] = TableRule(
+                "cascade", f"tags of the profile's {many}", rows=_entity(kind.tag_model, kind.name),
+                export=f"{kind.name}_tags")
+        elif group == _RECORD_SUPPRESSIONS and kind.suppression_model is not None:
+            rules[kind.suppression_model.__tablename__] = TableRule(
+                "cascade", f"the same for its {many}", rows=_entity(kind.suppression_model, kind.name),
+                export=f"{kind.name}_tag_suppressions")
+    return rules
+
+
+_DECLARED: dict[str, TableRule | str] = {
     # The profile and what belongs to it.
     "crm_profiles": TableRule("delete", "the profile itself; deleting it cascades to the tables below",
                               rows=lambda p: Profile.id == p.profile_id, export="profile"),
-    "crm_quotes": TableRule("cascade", "the profile's quotes", rows=lambda p: _owned(Quote, p),
-                            export="quotes"),
-    "crm_quote_lines": TableRule("cascade", "lines of the profile's quotes",
-                                 rows=lambda p: QuoteLine.quote_id.in_(_quotes(p)), export="quote_lines"),
-    "crm_jobs": TableRule("cascade", "the profile's jobs", rows=lambda p: _owned(Job, p), export="jobs"),
-    "crm_job_lines": TableRule("cascade", "lines of the profile's jobs",
-                               rows=lambda p: JobLine.job_id.in_(_jobs(p)), export="job_lines"),
-    "crm_opportunities": TableRule("cascade", "the profile's opportunities",
-                                   rows=lambda p: _owned(Opportunity, p), export="opportunities"),
-    "crm_support_tickets": TableRule("cascade", "the profile's support tickets",
-                                     rows=lambda p: _owned(SupportTicket, p), export="tickets"),
+    "records": _RECORD_TABLES,
     "crm_rfm_scores": TableRule("cascade", "the profile's RFM scores", rows=lambda p: _owned(RfmScore, p),
                                 export="rfm_scores"),
     # Tags.
     "crm_profile_tags": TableRule("cascade", "the profile's tags (deleted by the profile's triggers)",
                                   rows=_entity(ProfileTag, "profile"), export="profile_tags",
                                   references=("entity_id",)),
-    "crm_quote_tags": TableRule("cascade", "tags of the profile's quotes", rows=_entity(QuoteTag, "quote"),
-                                export="quote_tags"),
-    "crm_job_tags": TableRule("cascade", "tags of the profile's jobs", rows=_entity(JobTag, "job"),
-                              export="job_tags"),
-    "crm_opportunity_tags": TableRule("cascade", "tags of the profile's opportunities",
-                                      rows=_entity(OpportunityTag, "opportunity"), export="opportunity_tags"),
+    "record tags": _RECORD_TAGS,
     "crm_profile_tag_suppressions": TableRule(
         "cascade", "automatic tags removed by hand from the profile",
         rows=_entity(ProfileTagSuppression, "profile"), export="profile_tag_suppressions"),
-    "crm_quote_tag_suppressions": TableRule(
-        "cascade", "the same for its quotes", rows=_entity(QuoteTagSuppression, "quote"),
-        export="quote_tag_suppressions"),
-    "crm_job_tag_suppressions": TableRule(
-        "cascade", "the same for its jobs", rows=_entity(JobTagSuppression, "job"),
-        export="job_tag_suppressions"),
-    "crm_opportunity_tag_suppressions": TableRule(
-        "cascade", "the same for its opportunities", rows=_entity(OpportunityTagSuppression, "opportunity"),
-        export="opportunity_tag_suppressions"),
+    "record tag suppressions": _RECORD_SUPPRESSIONS,
     "crm_tag_events": TableRule("cascade", "the tag history of the profile and its records (the profile's "
                                 "triggers delete it)", rows=lambda p: _owned(TagEvent, p),
                                 export="tag_history", references=("profile_id",)),
@@ -266,3 +278,25 @@ PLAN: dict[str, TableRule] = {
     "crm_scheduler_leases": _none("which process runs the scheduler"),
     "crm_senders": _none("the sender processes at work: host, process id, heartbeat"),
 }
+
+
+class _Plan(Mapping[str, TableRule]):
+    """Every table's rule, the record types' tables as the registry has them when it is read."""
+
+    def _current(self) -> dict[str, TableRule]:
+        rules: dict[str, TableRule] = {}
+        for name, rule in _DECLARED.items():
+            rules.update(_record_rules(rule) if isinstance(rule, str) else {name: rule})
+        return rules
+
+    def __getitem__(self, name: str) -> TableRule:
+        return self._current()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+
+PLAN: Mapping[str, TableRule] = _Plan()

@@ -29,6 +29,7 @@ from crm_segments.models import TagEvent, record_types
 from crm_segments.models._columns import created_at_column, updated_at_column
 from crm_segments.models.record_types import RecordType, RuleField
 from crm_segments.models.tags import _SuppressionMixin, _TaggingMixin
+from crm_segments.privacy.plan import PLAN
 from crm_segments.records import queries as record_queries
 from crm_segments.records.entities import entity_tags
 from crm_segments.segments.compiler import compile_record_rule, compile_rule
@@ -38,6 +39,7 @@ from crm_segments.state import get_state
 from crm_segments.tagging.bulk import bulk_tag
 from tests.databases import postgres_reachable, private_postgres_database, skip_or_fail
 from tests.factories import ProfileFactory, TagFactory, UserFactory, bind_session
+from tests.privacy.test_plan import problems
 from tests.signed_in import login
 
 NOW = dt.datetime(2026, 3, 15, 12, 0, tzinfo=dt.UTC)
@@ -220,3 +222,10 @@ def test_an_unregistered_type_is_gone_everywhere(invoice_type: RecordType) -> No
     finally:
         record_types.register(invoice_type)
     assert "invoice" in record_types.tag_entity_types()
+
+
+def test_the_privacy_plan_erases_and_exports_invoices_and_their_tags(invoice_type: RecordType) -> None:
+    assert problems(Base.metadata, dict(PLAN)) == []  # the invoice tables are declared and handled
+    assert [(PLAN[t].erase, PLAN[t].export) for t in (
+        "test_invoices", "test_invoice_tags", "test_invoice_tag_suppressions")] == [
+        ("cascade", "invoices"), ("cascade", "invoice_tags"), ("cascade", "invoice_tag_suppressions")]
