@@ -53,6 +53,12 @@ from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session, reads_only
 from crm_segments.web.profile_sections import ProfileSection, add_profile_section
 from crm_segments.web.segment_chart import size_chart
+from crm_segments.web.segment_parameters import (
+    builtin_of,
+    parameter_fields,
+    parameters_from_form,
+    read_parameters,
+)
 from crm_segments.web.task_views import queue_task
 from crm_segments.web.ui import bp
 
@@ -259,7 +265,9 @@ def _editor_data(form: SegmentForm, seg: Segment | None) -> dict[str, Any]:
     if seg is None:
         data["kind"] = kind
     if kind == "live":
-        parameters = _json_field(form.parameters.data, "parameters")
+        parameters = parameters_from_form(request.form, seg)
+        if parameters is None:
+            parameters = _json_field(form.parameters.data, "parameters")
         rule = _json_field(form.rule.data, "rule")
         if seg is not None and seg.parameters is not None and parameters is not None \
                 and parameters != seg.parameters:
@@ -277,7 +285,8 @@ def _editor(form: SegmentForm, seg: Segment | None, errors: dict[str, str]) -> t
     metadata["segments"] = [{"id": s.id, "key": s.key, "name": s.name}
                             for s in service.list_segments(session) if seg is None or s.id != seg.id]
     return render_template("crm_segments/segments/edit.html", form=form, segment=seg, errors=errors,
-                           metadata=metadata, kinds=SEGMENT_KINDS), 422 if errors else 200
+                           metadata=metadata, kinds=SEGMENT_KINDS,
+                           parameter_fields=parameter_fields(session, seg)), 422 if errors else 200
 
 
 @bp.route("/segments/new", methods=["GET", "POST"])
@@ -337,8 +346,8 @@ def segment_preview() -> tuple[Response, int]:
             result = preview.preview_query(session, str(body["query_sql"]), sample_size=5)
         else:
             segment_id = body.get("segment_id") if isinstance(body.get("segment_id"), int) else None
-            result = preview.preview_rule(session, body.get("rule"), now=utcnow(), segment_id=segment_id,
-                                          sample_size=5)
+            result = preview.preview_rule(session, _previewed_rule(session, body, segment_id), now=utcnow(),
+                                          segment_id=segment_id, sample_size=5)
     except ValidationFailed as exc:
         first = exc.errors[0]
         return jsonify(error={"field": first.field, "message": first.message}), 422
@@ -353,6 +362,17 @@ def segment_preview() -> tuple[Response, int]:
                    sms_reachable=result.sms_reachable,
                    sample=[{"id": p.id, "name": p.full_name, "email": p.email,
                             "url": url_for("crm_ui.profile", profile_id=p.id)} for p in result.sample]), 200
+
+
+def _previewed_rule(session: Session, body: dict[str, Any], segment_id: int | None) -> Any:
+    """The rule a save would store: new parameter values of a built-in rebuild it, as on save."""
+    given = body.get("parameters")
+    builtin = builtin_of(session.get(Segment, segment_id)) if segment_id is not None else None
+    if builtin is None or not isinstance(given, dict):
+        return body.get("rule")
+    params = read_parameters(builtin, given)
+    segment = session.get(Segment, segment_id)
+    return body.get("rule") if segment is not None and params == segment.parameters else builtin.build(params)
 
 
 # --- overlap and cohorts ------------------------------------------------------------------------

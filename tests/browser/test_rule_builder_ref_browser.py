@@ -171,3 +171,21 @@ def test_opening_and_saving_the_shipped_rule_changes_nothing(chromium_path: str,
 
     with site.sessions() as session:
         assert session.get(Segment, segment_id).rule == before  # type: ignore[union-attr]
+
+
+def test_the_preview_counts_with_a_typed_parameter_and_saving_agrees(chromium_path: str, site: Site) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with site.sessions() as session:
+        segment_id = session.scalars(select(Segment.id).where(Segment.key == "quoted_not_converted")).one()
+
+    with sync_playwright() as playwright:
+        page = _signed_in_page(playwright, chromium_path, site)
+        page.goto(f"{site.url}/segments/{segment_id}/edit")
+        expect(page.locator("#preview-count")).to_have_text("0")  # shipped: sent more than 14 days ago
+        page.get_by_label("Days").fill("7")
+        expect(page.locator("#preview-count")).to_have_text(str(len(site.expected)))
+        page.get_by_role("button", name="Save and refresh").click()
+        expect(page.get_by_role("status")).to_contain_text(
+            f"Refreshed Quoted, not converted: {len(site.expected)} members")
+        page.context.browser.close()

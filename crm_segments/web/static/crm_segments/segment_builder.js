@@ -114,9 +114,25 @@
   try { rule = JSON.parse(textarea.value || "null"); } catch (e) { rule = null; }
   if (!rule || typeof rule !== "object") rule = {all: [newField("profile")]};
 
+  // A built-in's typed parameters: the preview counts with them, as the save will.
+  var paramBox = document.getElementById("segment-parameters");
+  function parameters() {
+    if (!paramBox) return undefined;
+    var values = {};
+    paramBox.querySelectorAll("[data-param]").forEach(function (input) {
+      values[input.dataset.param] = input.multiple ? Array.prototype.map.call(input.selectedOptions,
+        function (o) { return o.value; }) : input.value;
+    });
+    return values;
+  }
+  if (paramBox) {
+    paramBox.addEventListener("input", function () { changed(); });
+    paramBox.addEventListener("change", function () { changed(); });
+  }
+
   function changed() {
     textarea.value = JSON.stringify(rule, null, 2);
-    requestPreview({rule: rule, segment_id: segmentId}, 400);
+    requestPreview({rule: rule, segment_id: segmentId, parameters: parameters()}, 400);
   }
   // Redrawing replaces every control; focus goes back to the control at the same place in the tab
   // order, so a keyboard user stays where they were: on the same select after a change, on the new
