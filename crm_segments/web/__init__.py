@@ -7,6 +7,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from crm_segments.state import get_state
 from crm_segments.web.db import close_session, end_unit_of_work
+from crm_segments.web.record_paths import install_record_paths
 
 csrf = CSRFProtect()
 
@@ -19,6 +20,7 @@ def register_web(app: Flask, *, url_prefix: str, api_prefix: str) -> None:
     if "csrf" not in app.extensions:
         csrf.init_app(app)
     auth.init_login(app)
+    install_record_paths(app)  # before the routes that name a record type
     ui.load_pages()
     app.register_blueprint(auth.bp, url_prefix=url_prefix or None)
     app.register_blueprint(ui.bp, url_prefix=url_prefix or None)

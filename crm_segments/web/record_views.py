@@ -19,8 +19,8 @@ from crm_segments.web.paging import cursor_arg
 from crm_segments.web.sorting import sort_headers
 from crm_segments.web.ui import bp
 
-# Any path segment: the registry decides at request time which are record types (others are 404).
-KIND_PATHS = "<kind>"
+# The registry decides at request time which path segments are record types (web/record_paths.py).
+KIND_PATHS = "<record_kind:kind>"
 
 
 def _listed(kind: str) -> RecordKind:
