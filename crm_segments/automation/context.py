@@ -90,7 +90,7 @@ def sample_context() -> dict[str, Any]:
                         "unit_price": Decimal("350.00"), "amount": Decimal("350.00")}]}
     job = {"id": 7, "title": "Heat pump installation", "status": "completed", "amount": Decimal("1850.00"),
            "currency": "USD", "scheduled_at": now, "finished_at": now, "lines": quote["lines"]}
-    return {
+    sample = {
         "profile": {"id": 1, "external_id": "C-1001", "first_name": "Ann", "last_name": "Lee",
                     "full_name": "Ann Lee", "greeting_name": "Ann", "email": "ann.lee@example.com",
                     "phone": "+15551230001", "company": "Lee Dental", "job_title": "Owner",
@@ -104,3 +104,19 @@ def sample_context() -> dict[str, Any]:
                    "opened_at": now, "closed_at": now},
         "unsubscribe_url": "https://crm.example.com/unsubscribe/sample-token",
     }
+    for name, model in record_models().items():  # a registered type: its columns, as record_values
+        sample.setdefault(name, sample_columns(model, now))
+    return sample
+
+
+def sample_columns(model: type[Any], now: dt.datetime) -> dict[str, Any]:
+    """A value of each column's type: what ``record_values`` gives a template for a registered type."""
+    by_type: dict[type, Any] = {str: "Sample", int: 1, bool: True, Decimal: Decimal("100.00"),
+                                dt.datetime: now, dt.date: now.date()}
+    values: dict[str, Any] = {}
+    for attr in inspect(model).column_attrs:
+        try:
+            values[attr.key] = by_type.get(attr.columns[0].type.python_type)
+        except NotImplementedError:  # a type without a Python equivalent
+            values[attr.key] = None
+    return values

@@ -16,12 +16,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from crm_segments.db import Base, UTCDateTime
 
 from ._columns import choice, created_at_column, updated_at_column
+from .tags import ENTITY_TYPE_LENGTH
 
 WORKFLOW_STATUSES = ("draft", "active", "paused", "archived")
 TRIGGER_TYPES = ("segment_entered", "tag_added", "date_field")
 REENTRY_POLICIES = ("once", "once_per_days", "every_time")
 ENROLLMENT_STATUSES = ("active", "completed", "exited", "goal_met")
-TRIGGER_RECORD_TYPES = ("profile", "quote", "job", "opportunity", "ticket")
 
 
 class Workflow(Base):
@@ -95,9 +95,9 @@ class Enrollment(Base):
     workflow_id: Mapped[int] = mapped_column(ForeignKey("crm_workflows.id", ondelete="CASCADE"))
     profile_id: Mapped[int] = mapped_column(ForeignKey("crm_profiles.id", ondelete="CASCADE"))
     trigger_key: Mapped[str] = mapped_column(String(120))
-    trigger_record_type: Mapped[str | None] = mapped_column(
-        choice(*TRIGGER_RECORD_TYPES, name="workflow_trigger_record_type")
-    )
+    # "profile" or a registered record type: the registry (record_types.py) says which exist, so no
+    # CHECK constraint here and registering a type changes no table.
+    trigger_record_type: Mapped[str | None] = mapped_column(String(ENTITY_TYPE_LENGTH))
     trigger_record_id: Mapped[int | None]
     status: Mapped[str] = mapped_column(choice(*ENROLLMENT_STATUSES, name="workflow_enrollment_status"),
                                         default="active")

@@ -19,13 +19,17 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, ForeignKey, String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from crm_segments import create_app
 from crm_segments.automation.workflows.definition import parse_definition
+from crm_segments.automation.workflows.editing import create_workflow
+from crm_segments.automation.workflows.engine import advance_due
+from crm_segments.automation.workflows.lifecycle import set_status
+from crm_segments.automation.workflows.triggers import enroll_from_events
 from crm_segments.db import Base, Money, UTCDateTime, make_engine
 from crm_segments.kernel.errors import ValidationFailed
-from crm_segments.models import TagEvent, record_types
+from crm_segments.models import Enrollment, Message, TagEvent, record_types
 from crm_segments.models._columns import created_at_column, updated_at_column
 from crm_segments.models.record_types import RecordType, RuleField
 from crm_segments.models.tags import _SuppressionMixin, _TaggingMixin
@@ -209,6 +213,35 @@ def test_workflows_can_be_triggered_by_invoice_dates_and_tags(invoice_type: Reco
         parse_definition({**base, "trigger": {"type": "date_field", "record": "invoice", "field": "amount"}})
     with pytest.raises(ValidationFailed, match="must be one of"):
         parse_definition({**base, "trigger": {"type": "date_field", "record": "receipt", "field": "due_at"}})
+
+
+def test_an_invoice_due_date_enrolls_its_profile_and_queues_the_message(
+        own_session: Session, own_engine: Engine, invoice_type: RecordType) -> None:
+    world = _invoices(own_session, invoice_type)
+    void = invoice_type.model(profile_id=world["bob"].id, number="INV-4", status="void",
+                              due_at=world["issued"].due_at)  # due the same day, but void: left out
+    own_session.add(void)
+    own_session.commit()
+    workflow = create_workflow(session=own_session, data={
+        "name": "Payment reminder",
+        "trigger": {"type": "date_field", "record": "invoice", "field": "due_at", "offset_days": -25,
+                    "statuses": ["issued"]},
+        "steps": [{"key": "remind", "type": "send_email", "template": "evergreen/welcome"}],
+    })
+    set_status(session=own_session, workflow_id=workflow.id, status="active", now=NOW - dt.timedelta(hours=1))
+    own_session.commit()
+    assert enroll_from_events(own_session, now=NOW + dt.timedelta(minutes=1)) == 1  # 25 days before due
+    own_session.commit()
+    [enrollment] = own_session.scalars(select(Enrollment).where(Enrollment.workflow_id == workflow.id))
+    assert (enrollment.profile_id, enrollment.trigger_record_type, enrollment.trigger_record_id) == (
+        world["ann"].id, "invoice", world["issued"].id)
+    own_session.commit()
+
+    advance_due(sessionmaker(own_engine, expire_on_commit=False), now=NOW + dt.timedelta(minutes=2))
+    own_session.expire_all()
+    [message] = own_session.scalars(select(Message).where(Message.workflow_id == workflow.id))
+    assert (message.profile_id, message.step_key, message.status) == (world["ann"].id, "remind", "pending")
+    assert (message.record_type, message.record_id) == ("invoice", world["issued"].id)
 
 
 def test_an_unregistered_type_is_gone_everywhere(invoice_type: RecordType) -> None:

@@ -20,8 +20,8 @@ from crm_segments.automation.rendering import validate_parts
 from crm_segments.automation.template_store import TemplateSource
 from crm_segments.kernel.errors import FieldError
 from crm_segments.models import Workflow
+from crm_segments.models.record_types import record_models
 
-RECORD_KEYS = ("record", "quote", "job", "opportunity", "ticket")
 PART_FIELDS = {"subject": "subject", "html": "html_body", "text": "text_body", "sms": "text_body"}
 
 
@@ -46,7 +46,8 @@ def trigger_gives(trigger_type: str, record: str | None) -> str:
 def trigger_context(record: str | None) -> dict[str, Any]:
     """The sample context a message of such a trigger renders with."""
     sample = sample_context()
-    context = {name: value for name, value in sample.items() if name not in RECORD_KEYS}
+    records = {"record", *record_models()}
+    context = {name: value for name, value in sample.items() if name not in records}
     if record is not None:
         context["record"] = context[record] = sample[record]
     return context
