@@ -55,7 +55,7 @@ class TemplateSource:
         return parts
 
 
-def _title(key: str) -> str:
+def default_name(key: str) -> str:
     return key.rsplit("/", 1)[-1].replace("_", " ").capitalize()
 
 
@@ -66,13 +66,14 @@ def shipped_templates(folder: Path | None = None) -> dict[str, TemplateSource]:
     for content_dir in sorted(p for p in root.iterdir() if p.is_dir() and p.name in CONTENT_TYPES):
         for sms in sorted(content_dir.glob("*.sms.txt")):
             key = f"{content_dir.name}/{sms.name.removesuffix('.sms.txt')}"
-            found[key] = TemplateSource(key, "sms", content_dir.name, _title(key), sms.read_text().strip())
+            found[key] = TemplateSource(key, "sms", content_dir.name, default_name(key),
+                                        sms.read_text().strip())
         for subject in sorted(content_dir.glob("*.subject.txt")):
             stem = subject.name.removesuffix(".subject.txt")
             key = f"{content_dir.name}/{stem}"
             html = content_dir / f"{stem}.html"
             found[key] = TemplateSource(
-                key, "email", content_dir.name, _title(key), (content_dir / f"{stem}.txt").read_text(),
+                key, "email", content_dir.name, default_name(key), (content_dir / f"{stem}.txt").read_text(),
                 subject=subject.read_text().strip(), html_body=html.read_text() if html.exists() else None,
             )
     return found
@@ -178,11 +179,11 @@ def install_templates(session: Session) -> None:
             session.add(MessageTemplate(
                 key=source.key, channel=source.channel, content_type=source.content_type, name=source.name,
                 subject=source.subject, html_body=source.html_body, text_body=source.text_body,
-                is_builtin=True, shipped=_shipped(source),
+                is_builtin=True, shipped=shipped_text(source),
             ))
-        elif not is_edited(row) and row.shipped != _shipped(source):
+        elif not is_edited(row) and row.shipped != shipped_text(source):
             _copy(row, source)
-            row.shipped = _shipped(source)
+            row.shipped = shipped_text(source)
     session.flush()
 
 
@@ -191,7 +192,7 @@ def _copy(row: MessageTemplate, source: TemplateSource) -> None:
     row.subject, row.html_body, row.text_body = source.subject, source.html_body, source.text_body
 
 
-def _shipped(source: TemplateSource) -> dict[str, str | None]:
+def shipped_text(source: TemplateSource) -> dict[str, str | None]:
     return {"subject": source.subject, "html_body": source.html_body, "text_body": source.text_body}
 
 
@@ -211,61 +212,14 @@ def check_parts(source: TemplateSource) -> list[FieldError]:
     return errors
 
 
-def _workflow_errors(session: Session, source: TemplateSource) -> list[FieldError]:
-    """A workflow that sends this template must give it every value it reads (template_fit.py)."""
-    from .workflows.template_fit import template_fit_errors
-
-    return template_fit_errors(session, source)
-
-
-def _preview_profile_errors(session: Session, source: TemplateSource) -> list[FieldError]:
-    """A render limit the template hits for the profile the preview shows (template_preview.py)."""
-    from .template_preview import preview_profile_limits
-
-    return preview_profile_limits(session, source)
-
-
-def check_template(session: Session, *, key: str, text_body: str, subject: str | None = None,
-                   html_body: str | None = None, channel: str | None = None, content_type: str | None = None,
-                   name: str | None = None) -> TemplateSource:
-    """The template as ``save_template`` would save it, after every check it makes; raises
-    ValidationFailed. It only reads, so a page can check in a reading transaction first: a template that
-    renders slowly or past a limit is then refused before SQLite's write lock is taken."""
-    current = get_template(session, key)
-    channel = channel or (current.channel if current else None)
-    content_type = content_type or (current.content_type if current else key.split("/", 1)[0])
-    errors: list[FieldError] = []
-    if channel not in ("email", "sms"):
-        errors.append(FieldError("channel", "choose email or sms"))
-    if content_type not in CONTENT_TYPES:
-        errors.append(FieldError("content_type", f"choose one of {', '.join(CONTENT_TYPES)}"))
-    if errors:
-        raise ValidationFailed(errors)
-    assert channel is not None and content_type is not None
-    source = TemplateSource(key, channel, content_type, name or (current.name if current else _title(key)),
-                            text_body, subject=subject if channel == "email" else None,
-                            html_body=(html_body or None) if channel == "email" else None)
-    if errors := check_parts(source):
-        raise ValidationFailed(errors)
-    if errors := _workflow_errors(session, source):
-        raise ValidationFailed(errors)
-    if errors := _preview_profile_errors(session, source):
-        raise ValidationFailed(errors)
-    return source
-
-
-def save_template(session: Session, *, key: str, text_body: str, subject: str | None = None,
-                  html_body: str | None = None, channel: str | None = None, content_type: str | None = None,
-                  name: str | None = None, user_id: int | None = None) -> MessageTemplate:
-    """Create or update a template after checking every part, also against the triggers of the workflows
-    that send it and within the render limits for the preview profile; nothing is written if one fails."""
-    source = check_template(session, key=key, text_body=text_body, subject=subject, html_body=html_body,
-                            channel=channel, content_type=content_type, name=name)
-    row = session.scalar(select(MessageTemplate).where(MessageTemplate.key == key))
+def store_template(session: Session, source: TemplateSource, *,
+                   user_id: int | None = None) -> MessageTemplate:
+    """Write ``source`` (checked already) to its row, made if missing."""
+    row = session.scalar(select(MessageTemplate).where(MessageTemplate.key == source.key))
     if row is None:
-        shipped = shipped_templates().get(key)
-        row = MessageTemplate(key=key, is_builtin=shipped is not None,
-                              shipped=_shipped(shipped) if shipped else None)
+        shipped = shipped_templates().get(source.key)
+        row = MessageTemplate(key=source.key, is_builtin=shipped is not None,
+                              shipped=shipped_text(shipped) if shipped else None)
         session.add(row)
     _copy(row, source)
     row.updated_by_id = user_id
@@ -293,16 +247,3 @@ def delete_template(session: Session, key: str, *, on_use: str = "refuse", user_
     session.delete(row)
     session.flush()
     return paused
-
-
-def reset_template(session: Session, key: str, *, user_id: int | None = None) -> MessageTemplate:
-    """Put a shipped template back to its files' text; the file is its source again."""
-    shipped = shipped_templates().get(key)
-    if shipped is None:
-        raise NotFound(f"template {key!r} is not a shipped template")
-    row = save_template(session, key=key, text_body=shipped.text_body, subject=shipped.subject,
-                        html_body=shipped.html_body, channel=shipped.channel,
-                        content_type=shipped.content_type, name=shipped.name, user_id=user_id)
-    row.shipped = _shipped(shipped)
-    session.flush()
-    return row

@@ -6,8 +6,8 @@ worker is a registered sender with a heartbeat (senders.py) while it runs: when 
 batch of any other (or of its restart) takes over its claims. The scheduler stays the one clock:
 its jobs decide what becomes due (workflow steps, retries with back-off, segment refreshes); a worker
 only sends what is due, batch after batch while there is any, and looks again every ``poll`` seconds
-when there is none. With ``workflows`` it also runs due workflow steps on a thread of its own
-(``advance_due``, which claims enrollments the same way).
+when there is none. Given ``steps`` (the workflow engine's ``advance_due``, which claims enrollments
+the same way) it also runs due workflow steps on a thread of its own.
 
 A stop request (SIGTERM) ends the loop after the batch under way: its messages are sent and their
 outcomes written before the process exits.
@@ -15,13 +15,16 @@ outcomes written before the process exits.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from flask import Flask
+from sqlalchemy.orm import Session, sessionmaker
 
 from crm_segments.db import utcnow
 from crm_segments.state import get_state
@@ -40,6 +43,12 @@ SUMMARY_INTERVAL = 60.0   # seconds between log lines while sending
 FAILURE_PAUSE = 5.0       # seconds before trying again after a batch failed as a whole
 
 
+class StepRunner(Protocol):
+    """Runs the workflow steps due at ``now``; returns how many ran."""
+
+    def __call__(self, session_factory: sessionmaker[Session], /, *, now: dt.datetime) -> int: ...
+
+
 @dataclass
 class WorkerStats:
     batches: int = 0
@@ -48,12 +57,12 @@ class WorkerStats:
 
 class SendWorker:
     def __init__(self, app: Flask, *, poll: float = DEFAULT_POLL, batch: int = DEFAULT_BATCH,
-                 lanes: int = DEFAULT_LANES, workflows: bool = False) -> None:
+                 lanes: int = DEFAULT_LANES, steps: StepRunner | None = None) -> None:
         """``lanes``: batches sent at once, each by a dispatcher thread of its own with its share of the
         send threads. A dispatcher spends most of its time waiting (on the database and the renderers)
         while its send threads wait on the provider; a second one sends while the first waits."""
         self.app = app
-        self.poll, self.batch, self.workflows = poll, batch, workflows
+        self.poll, self.batch, self.steps = poll, batch, steps
         # The channels keep as many connections to each provider (make_channels), shared by the lanes.
         self.threads = get_state(app).settings.messaging.send_threads
         self.lanes = max(1, min(lanes, self.threads))
@@ -85,9 +94,9 @@ class SendWorker:
     def _run_lanes(self, on_idle: Callable[[], None] | None) -> WorkerStats:
         threads = [threading.Thread(target=self._lane, args=(lane, on_idle), name=f"crm-dispatch-{lane}",
                                     daemon=True) for lane in range(1, self.lanes)]
-        if self.workflows:
-            threads.append(threading.Thread(target=self._run_workflows, name="crm-workflow-steps",
-                                            daemon=True))
+        if self.steps is not None:
+            threads.append(threading.Thread(target=self._run_workflows, args=(self.steps,),
+                                            name="crm-workflow-steps", daemon=True))
         for thread in threads:
             thread.start()
         try:
@@ -137,14 +146,12 @@ class SendWorker:
         """This worker's id as a registered sender, while it runs."""
         return self._heartbeat.id if self._heartbeat is not None else None
 
-    def _run_workflows(self) -> None:
-        from .workflows.engine import advance_due
-
+    def _run_workflows(self, steps: StepRunner) -> None:
         factory = get_state(self.app).session_factory
         while not self._stop.is_set():
             try:
                 with self.app.app_context():
-                    ran = advance_due(factory, now=utcnow())
+                    ran = steps(factory, now=utcnow())
             except Exception:  # a database hiccup must not stop the worker
                 log.exception("running due workflow steps failed")
                 ran = 0

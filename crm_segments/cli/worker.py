@@ -10,6 +10,7 @@ from types import FrameType
 import click
 
 from crm_segments.automation.worker import DEFAULT_BATCH, DEFAULT_LANES, DEFAULT_POLL, SendWorker
+from crm_segments.automation.workflows.engine import advance_due
 from crm_segments.cli.context import configure_logging, make_app
 
 
@@ -28,7 +29,8 @@ def worker(threads: int | None, batch: int, lanes: int, poll: float, workflows: 
     """Send due messages until stopped; start it on as many machines as needed (PostgreSQL)."""
     configure_logging()
     app = make_app({"CRM_SEGMENTS_SEND_THREADS": threads} if threads else None)
-    send_worker = SendWorker(app, poll=poll, batch=batch, lanes=lanes, workflows=workflows)
+    send_worker = SendWorker(app, poll=poll, batch=batch, lanes=lanes,
+                             steps=advance_due if workflows else None)
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
         send_worker.request_stop()

@@ -13,16 +13,15 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from crm_segments.automation import template_preview
+from crm_segments.automation.send_test import send_test
 from crm_segments.automation.template_store import (
     TemplateSource,
     TemplateState,
-    check_template,
     delete_template,
-    reset_template,
-    save_template,
     template_state,
     template_states,
 )
+from crm_segments.automation.workflows.template_saving import check_template, reset_template, save_template
 from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
 from crm_segments.models import Profile
 from crm_segments.models.messaging import CHANNELS, CONTENT_TYPES
@@ -136,9 +135,9 @@ def _test_send(state: TemplateState, source: TemplateSource, *, profile: Any, re
                                           record_type=record_type, record_id=record_id)
         session = writing_session()
         profile = session.get(Profile, profile.id) if profile is not None else None
-        message = template_preview.send_test(session, state.source, user=current_user, profile=profile,
-                                             base_url=base_url, to_address=request.form.get("to_address"),
-                                             record_type=record_type, record_id=record_id)
+        message = send_test(session, state.source, user=current_user, profile=profile, base_url=base_url,
+                            to_address=request.form.get("to_address"), record_type=record_type,
+                            record_id=record_id)
     except ValidationFailed as exc:
         db_session().rollback()
         return _editor(state, source=source, errors=exc.errors, status=400)

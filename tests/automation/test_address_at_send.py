@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_segments.automation.dispatch import dispatch_due
-from crm_segments.automation.template_preview import send_test
+from crm_segments.automation.send_test import send_test
 from crm_segments.automation.template_store import get_template
 from crm_segments.config import Settings
 from crm_segments.kernel.errors import ValidationFailed

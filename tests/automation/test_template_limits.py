@@ -28,7 +28,7 @@ from crm_segments.automation.rendering import (
     render,
     render_all,
 )
-from crm_segments.automation.template_store import save_template
+from crm_segments.automation.workflows.template_saving import save_template
 from crm_segments.config import ConfigError, Settings, TemplateLimits, config_from_env, settings_from_config
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import MessageTemplate

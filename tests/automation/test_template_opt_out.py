@@ -13,8 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_segments.accounts import users
-from crm_segments.automation.template_store import check_parts, save_template, shipped_templates
+from crm_segments.automation.template_store import check_parts, shipped_templates
 from crm_segments.automation.workflows.editing import create_workflow
+from crm_segments.automation.workflows.template_saving import save_template
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import MessageTemplate
 from tests.factories import AdminFactory, TagFactory

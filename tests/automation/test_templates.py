@@ -13,11 +13,10 @@ from crm_segments.automation.rendering import TemplateProblem, render, validate_
 from crm_segments.automation.template_store import (
     get_template,
     install_templates,
-    reset_template,
-    save_template,
     shipped_templates,
     template_problem,
 )
+from crm_segments.automation.workflows.template_saving import reset_template, save_template
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import MessageTemplate
 from tests.factories import ProfileFactory, QuoteFactory, QuoteLineFactory, UserFactory

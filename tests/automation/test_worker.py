@@ -200,7 +200,7 @@ def test_with_scheduler_sends_off_the_scheduled_job_leaves_sending_to_the_worker
 def test_with_workflows_a_worker_runs_due_steps_and_sends_what_they_queue(
         committed_url: str, factory: sessionmaker[Session], fake_sendgrid: FakeSendGrid, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from crm_segments.automation.workflows.engine import enroll_due
+    from crm_segments.automation.workflows.engine import advance_due, enroll_due
     from tests.automation.workflows.helpers import (
         EMAIL_TEMPLATE,
         active_workflow,
@@ -224,7 +224,7 @@ def test_with_workflows_a_worker_runs_due_steps_and_sends_what_they_queue(
     for name, value in _environment(committed_url, fake_sendgrid, tmp_path).items():
         monkeypatch.setenv(name, value)
     app: Flask = create_app()
-    worker = SendWorker(app, poll=0.05, workflows=True)
+    worker = SendWorker(app, poll=0.05, steps=advance_due)
     deadline = time.monotonic() + WAIT
 
     def stop_once_sent() -> None:

@@ -25,7 +25,7 @@ from werkzeug.serving import make_server
 from crm_segments import create_app
 from crm_segments.accounts import users
 from crm_segments.automation.links import unsubscribe_token
-from crm_segments.automation.template_store import save_template
+from crm_segments.automation.workflows.template_saving import save_template
 from crm_segments.cli.admin import init_database
 from crm_segments.cli.server import prepare_first_pages
 from crm_segments.demo.seed import seed_demo

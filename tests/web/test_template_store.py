@@ -12,11 +12,10 @@ from crm_segments.automation.template_store import (
     install_templates,
     is_edited,
     list_templates,
-    reset_template,
-    save_template,
     shipped_templates,
     template_state,
 )
+from crm_segments.automation.workflows.template_saving import reset_template, save_template
 from crm_segments.models import MessageTemplate
 
 pytestmark = pytest.mark.usefixtures("backend")

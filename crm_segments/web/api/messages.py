@@ -15,12 +15,10 @@ from crm_segments.automation import message_log, template_preview, unconfirmed
 from crm_segments.automation.template_store import (
     TemplateSource,
     TemplateState,
-    check_template,
-    reset_template,
-    save_template,
     template_state,
     template_states,
 )
+from crm_segments.automation.workflows.template_saving import check_template, reset_template, save_template
 from crm_segments.db import utcnow
 from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import Profile

@@ -14,10 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_segments.accounts import users
-from crm_segments.automation.template_store import get_template, save_template
+from crm_segments.automation.template_store import get_template
 from crm_segments.automation.workflows.editing import create_workflow
 from crm_segments.automation.workflows.files import import_yaml
 from crm_segments.automation.workflows.lifecycle import set_status
+from crm_segments.automation.workflows.template_saving import save_template
 from crm_segments.db import utcnow
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import MessageTemplate, Workflow
