@@ -11,7 +11,7 @@ from crm_segments.config import ACCOUNT_ENV, MESSAGING_ENV, TEMPLATE_ENV, settin
 from crm_segments.db import make_engine, make_session_factory
 from crm_segments.state import EXTENSION_KEY, State
 from crm_segments.tasks.worker import TaskWorker
-from crm_segments.wiring import connect_domains, default_installers
+from crm_segments.wiring import connect_domains, default_installers, task_kinds
 
 # Every app.config key the plugin reads, with the value init_app sets when the host has none; None
 # means the default documented in README.md's settings tables (the environment variable of the same
@@ -99,9 +99,10 @@ class CRMSegments:
         engine = make_engine(settings.database_url)
         connect_domains()
         state = State(settings, engine, make_session_factory(engine),
-                      base_url=settings.public_url + url_prefix, installers=default_installers())
+                      base_url=settings.public_url + url_prefix, installers=default_installers(),
+                      task_kinds=task_kinds())
         if settings.background_worker:
-            state.task_worker = TaskWorker(lambda: state.session_factory)
+            state.task_worker = TaskWorker(lambda: state.session_factory, state.task_kinds)
         app.extensions[EXTENSION_KEY] = state
 
         from crm_segments.web import register_web

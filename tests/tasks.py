@@ -14,7 +14,8 @@ def follow_task(client: FlaskClient, response: TestResponse) -> str:
     """The page of the task ``response`` redirected to, after the queued tasks have run."""
     assert response.status_code == 302, response.status_code
     assert "/tasks/" in response.location, response.location
-    run_pending_tasks(get_state(client.application).session_factory)
+    state = get_state(client.application)
+    run_pending_tasks(state.session_factory, state.task_kinds)
     page = client.get(response.location)
     assert page.status_code == 200
     return page.get_data(as_text=True)

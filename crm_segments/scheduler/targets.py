@@ -6,35 +6,29 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from crm_segments.automation.workflows.engine import advance_due, enroll_due
+from crm_segments.segments.refresh import refresh_due_segments
 from crm_segments.state import State
+from crm_segments.tagging.auto import run_auto_tag_rules
+from crm_segments.tasks.worker import run_pending_tasks
 
 
 def refresh_due(state: State, *, now: dt.datetime) -> Any:
-    from crm_segments.segments.refresh import refresh_due_segments
-
     return refresh_due_segments(state.session_factory, now=now,
                                 nightly_full=state.settings.nightly_full_refresh)
 
 
 def run_pending(state: State, *, now: dt.datetime) -> Any:
-    from crm_segments.tasks.worker import run_pending_tasks
-
-    return run_pending_tasks(state.session_factory, now=now)
+    return run_pending_tasks(state.session_factory, state.task_kinds, now=now)
 
 
 def auto_tag_rules(state: State, *, now: dt.datetime) -> Any:
-    from crm_segments.tagging.auto import run_auto_tag_rules
-
     return run_auto_tag_rules(state.session_factory, now=now)
 
 
 def enroll(state: State, *, now: dt.datetime) -> Any:
-    from crm_segments.automation.workflows.engine import enroll_due
-
     return enroll_due(state.session_factory, now=now)
 
 
 def advance(state: State, *, now: dt.datetime) -> Any:
-    from crm_segments.automation.workflows.engine import advance_due
-
     return advance_due(state.session_factory, now=now)

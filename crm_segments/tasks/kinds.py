@@ -1,10 +1,10 @@
-"""What each kind of background task runs: ``module:function`` taking ``(session_factory, task,
-report)`` and returning a ``TaskResult``; resolved when run, so this module imports no domain."""
+"""What a kind of background task is: its label, who may follow its page and the handler that runs it,
+``(session_factory, task, report) -> TaskResult``. The composition root (``crm_segments.wiring``) lists
+the kinds on the app's state; this package imports no domain."""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -34,21 +34,8 @@ class TaskHandler(Protocol):
 @dataclass(frozen=True)
 class TaskKind:
     label: str
-    target: str
+    handler: TaskHandler
     roles: tuple[str, ...]  # who may follow such a task's page
 
 
-KINDS: dict[str, TaskKind] = {
-    "segment_refresh": TaskKind("Segment refresh", "crm_segments.segments.refresh_task:refresh_task",
-                                ("admin", "sales")),
-    "bulk_tag": TaskKind("Bulk tagging", "crm_segments.tagging.bulk_task:bulk_tag_task", ("admin", "sales")),
-    "auto_tag_rule": TaskKind("Auto-tag rule run", "crm_segments.tagging.rule_task:run_rule_task",
-                              ("admin",)),
-    "csv_import": TaskKind("CSV import", "crm_segments.records.import_task:import_task", ("admin",)),
-}
-
-
-def handler_for(kind: str) -> TaskHandler:
-    module_name, _, attribute = KINDS[kind].target.partition(":")
-    handler: TaskHandler = getattr(importlib.import_module(module_name), attribute)
-    return handler
+TaskKinds = Mapping[str, TaskKind]  # by the name queued in crm_background_tasks.kind

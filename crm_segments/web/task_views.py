@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from crm_segments.models import BackgroundTask, Segment
 from crm_segments.state import get_state
-from crm_segments.tasks.kinds import KINDS
 from crm_segments.tasks.queue import enqueue
 from crm_segments.tasks.worker import PROGRESS
 from crm_segments.web.auth import role_required
@@ -53,8 +52,9 @@ def _back_link(session: Session, task: BackgroundTask) -> tuple[str, str]:
 def task(task_id: int) -> str:
     session = db_session()
     found = session.get(BackgroundTask, task_id)
-    if found is None or found.kind not in KINDS or current_user.role not in KINDS[found.kind].roles:
+    kind = get_state(current_app).task_kinds.get(found.kind) if found is not None else None
+    if found is None or kind is None or current_user.role not in kind.roles:
         abort(404)
     back_label, back_url = _back_link(session, found)
-    return render_template("crm_segments/task.html", task=found, kind=KINDS[found.kind],
+    return render_template("crm_segments/task.html", task=found, kind=kind,
                            progress=PROGRESS.get(found.id), back_label=back_label, back_url=back_url)

@@ -306,10 +306,10 @@ def test_outbox_page_lists_local_messages(client: FlaskClient, session: Session)
 
 def test_the_scheduled_job_sends_with_links_under_the_public_url(app: Flask, session: Session) -> None:
     from crm_segments.automation.jobs import scheduled_dispatch
-    from crm_segments.scheduler.jobs import JOBS, resolve
+    from crm_segments.scheduler.jobs import JOBS
 
     job = next(j for j in JOBS if j.id == "messages.dispatch_due")
-    assert resolve(job.target) is scheduled_dispatch
+    assert job.target is scheduled_dispatch
     now = dt.datetime.now(dt.UTC)
     message = queue(session, reachable(time_zone="UTC"), now=now)
     scheduled_dispatch(get_state(app), now=now)  # no app context: the state is all a job needs

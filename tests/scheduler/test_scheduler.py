@@ -46,7 +46,7 @@ def scheduler_app(request: pytest.FixtureRequest, tmp_path: Path,
 @pytest.fixture
 def test_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jobs, "JOBS", (
-        jobs.ScheduledJob("test.record", "tests.scheduler.targets:record_run", 3600, "record"),))
+        jobs.ScheduledJob("test.record", targets.record_run, 3600, "record"),))
     import crm_segments.scheduler.runner as runner_module
     monkeypatch.setattr(runner_module, "JOBS", jobs.JOBS)
     targets.runs.clear()

@@ -228,7 +228,7 @@ def test_refresh_now_is_queued_and_its_page_shows_the_outcome(app: Flask, client
     assert 'data-task-status="queued"' in waiting and 'http-equiv="refresh"' in waiting
     assert "A refresh is queued" in client.get(f"/segments/{segment_id}").get_data(as_text=True)
 
-    assert run_pending_tasks(get_state(app).session_factory) == 1
+    assert run_pending_tasks(get_state(app).session_factory, get_state(app).task_kinds) == 1
     done = client.get(response.location).get_data(as_text=True)
     assert 'data-task-status="done"' in done and f"{PROFILES:,} members" in done
     assert 'http-equiv="refresh"' not in done
@@ -239,7 +239,7 @@ def test_the_worker_thread_runs_a_queued_refresh_once_the_request_commits(
         app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(worker, "IDLE_SECONDS", 0.2)
     state = get_state(app)
-    state.task_worker = TaskWorker(lambda: state.session_factory)
+    state.task_worker = TaskWorker(lambda: state.session_factory, state.task_kinds)
     try:
         segment_id = _segment_id(app)
         token = csrf_token_from(client.get(f"/segments/{segment_id}"))
