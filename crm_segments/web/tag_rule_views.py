@@ -16,6 +16,8 @@ from crm_segments.kernel.errors import Conflict, FieldError, NotFound, RateLimit
 from crm_segments.models import AutoTagRule
 from crm_segments.models.record_types import tag_entity_types
 from crm_segments.models.tags import AUTO_TAG_MODES
+from crm_segments.records.validation import validate
+from crm_segments.schemas.auto_tag_rules import AutoTagRuleIn
 from crm_segments.tagging import auto, rules
 from crm_segments.tagging.manual import resolve_tag
 from crm_segments.web.auth import role_required
@@ -43,20 +45,25 @@ class RuleForm(FlaskForm):
         self.entity_type.choices = list(tag_entity_types())  # the types registered now
 
 
-def _condition(form: RuleForm) -> Any:
+def _input(form: RuleForm) -> AutoTagRuleIn:
+    """The editor's fields as the API's input model reads them (the same checks and messages); a
+    condition that is not JSON is reported with the other fields' errors."""
+    errors: list[FieldError] = []
     try:
-        return json.loads(form.condition.data or "")
+        condition = json.loads(form.condition.data or "")
     except ValueError as exc:
-        raise ValidationFailed([FieldError("condition", f"is not valid JSON: {exc}")]) from None
-
-
-def _values(form: RuleForm) -> dict[str, Any]:
-    """Form fields as service arguments; the JSON error (if any) is reported with the other fields."""
-    values: dict[str, Any] = {"name": form.name.data or "", "description": form.description.data or "",
-                              "entity_type": form.entity_type.data, "mode": form.mode.data,
-                              "enabled": bool(form.enabled.data), "tag_name": form.tag.data or ""}
-    values["condition"] = _condition(form)
-    return values
+        errors.append(FieldError("condition", f"is not valid JSON: {exc}"))
+        condition = {}
+    data = {"name": form.name.data or "", "description": form.description.data or "",
+            "entity_type": form.entity_type.data, "mode": form.mode.data, "enabled": bool(form.enabled.data),
+            "tag": form.tag.data or "", "condition": condition}
+    try:
+        chosen = validate(AutoTagRuleIn, data)
+    except ValidationFailed as exc:
+        raise ValidationFailed(errors + exc.errors) from None
+    if errors:
+        raise ValidationFailed(errors)
+    return chosen
 
 
 def _page(form: RuleForm, rule: AutoTagRule | None, errors: dict[str, str],
@@ -89,11 +96,11 @@ def tag_rule_new() -> tuple[str, int] | Response:
         return _page(form, None, {})
     session = db_session()
     try:
-        values = _values(form)
+        data = _input(form)
         if request.form.get("dry_run"):
-            return _page(form, None, {}, _dry_run(None, values))
-        rule = rules.create_rule(session=session, user_id=current_user.id, per_minute=tags_per_minute(),
-                                 **values)
+            return _page(form, None, {}, _dry_run(None, data))
+        rule = rules.create_rule(session=session, data=data, user_id=current_user.id,
+                                 per_minute=tags_per_minute())
     except (ValidationFailed, Conflict, NotFound, RateLimited) as exc:
         session.rollback()
         return _page(form, None, _errors(exc), status=_status(exc))
@@ -112,11 +119,11 @@ def tag_rule_edit(rule_id: int) -> tuple[str, int] | Response:
         form.tag.data, form.condition.data = rule.tag.name, json.dumps(rule.condition, indent=2)
         return _page(form, rule, {})
     try:
-        values = _values(form)
+        data = _input(form)
         if request.form.get("dry_run"):
-            return _page(form, rule, {}, _dry_run(rule, values))
-        rules.update_rule(session=session, rule_id=rule.id, user_id=current_user.id,
-                          per_minute=tags_per_minute(), **values)
+            return _page(form, rule, {}, _dry_run(rule, data))
+        rules.update_rule(session=session, rule_id=rule.id, data=data, user_id=current_user.id,
+                          per_minute=tags_per_minute())
     except (ValidationFailed, Conflict, NotFound, RateLimited) as exc:
         session.rollback()
         return _page(form, _rule_or_404(rule_id), _errors(exc), status=_status(exc))
@@ -141,13 +148,13 @@ def _errors(exc: ValidationFailed | Conflict | NotFound | RateLimited) -> dict[s
     return errors
 
 
-def _dry_run(rule: AutoTagRule | None, values: dict[str, Any]) -> auto.RunResult:
+def _dry_run(rule: AutoTagRule | None, data: AutoTagRuleIn) -> auto.RunResult:
     """Counts for the rule as it stands in the form, saved or not, changing nothing."""
     session = db_session()
-    rules.parse_condition(values["condition"], entity_type=values["entity_type"])
-    tag = resolve_tag(session=session, tag_name=values["tag_name"], create=False)
-    draft = AutoTagRule(id=rule.id if rule else None, entity_type=values["entity_type"],
-                        condition=values["condition"], tag_id=tag.id, mode=values["mode"])
+    rules.parse_condition(data.condition, entity_type=data.entity_type)
+    tag = resolve_tag(session=session, tag_name=data.tag, create=False)
+    draft = AutoTagRule(id=rule.id if rule else None, entity_type=data.entity_type,
+                        condition=data.condition, tag_id=tag.id, mode=data.mode)
     return auto.run_rule(session=session, rule=draft, dry_run=True)
 
 

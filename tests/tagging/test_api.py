@@ -147,6 +147,9 @@ def test_rules_crud_dry_run_and_run(sales_api: Api, admin_api: Api, session: Ses
     rule_id = created.json["id"]
     bad = admin_api.patch(f"/auto-tag-rules/{rule_id}", json={"condition": {"all": []}})
     assert bad.status_code == 422 and _fields(bad) == ["condition.all"]
+    unnamed = admin_api.patch(f"/auto-tag-rules/{rule_id}", json={"name": " ", "mode": "sometimes"})
+    assert unnamed.status_code == 422 and _fields(unnamed) == ["name", "mode"]
+    assert unnamed.json["error"]["fields"][0]["message"] == "give a name of 1 to 120 characters"
     dry = sales_api.post(f"/auto-tag-rules/{rule_id}/dry-run")
     assert dry.json == {"rule_id": rule_id, "matched": 2, "added": 2, "removed": 0,
                         "duration_ms": dry.json["duration_ms"], "dry_run": True}

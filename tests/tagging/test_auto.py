@@ -9,6 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import AutoTagRule, ProfileTag, ProfileTagSuppression, Tag
+from crm_segments.records.validation import validate
+from crm_segments.schemas.auto_tag_rules import AutoTagRuleIn, AutoTagRulePatch
 from crm_segments.tagging import auto, realtime
 from crm_segments.tagging.manual import add_tag, remove_tag
 from crm_segments.tagging.rules import create_rule, update_rule
@@ -24,8 +26,9 @@ CUSTOMER = {"field": "lifecycle_status", "op": "eq", "value": "customer"}
 
 def _rule(session: Session, mode: str, condition: dict[str, object] | None = None,
           entity_type: str = "profile") -> AutoTagRule:
-    return create_rule(session=session, name=f"{mode} rule", entity_type=entity_type,
-                       condition=condition or CUSTOMER, tag_name=f"{mode} tag", mode=mode)
+    return create_rule(session=session, data=AutoTagRuleIn(
+        name=f"{mode} rule", entity_type=entity_type, condition=condition or CUSTOMER, tag=f"{mode} tag",
+        mode=mode))
 
 
 def test_a_sticky_rule_only_adds_and_audits_with_its_id(session: Session) -> None:
@@ -91,10 +94,9 @@ def test_a_suppression_wins_until_cleared(session: Session) -> None:
 
 def test_a_suppression_keeps_any_rule_for_that_tag_off(session: Session) -> None:
     tag = TagFactory()
-    first = create_rule(session=session, name="first", entity_type="profile", condition=CUSTOMER,
-                        tag_id=tag.id)
-    second = create_rule(session=session, name="second", entity_type="profile",
-                         condition={"field": "region", "op": "eq", "value": "North"}, tag_id=tag.id)
+    first = create_rule(session=session, data=AutoTagRuleIn(name="first", condition=CUSTOMER, tag_id=tag.id))
+    second = create_rule(session=session, data=AutoTagRuleIn(
+        name="second", condition={"field": "region", "op": "eq", "value": "North"}, tag_id=tag.id))
     profile = ProfileFactory(lifecycle_status="customer", region="North")
     auto.run_rule(session=session, rule=first, now=NOW)
     remove_tag(session=session, entity_type="profile", entity_id=profile.id, tag_id=tag.id)
@@ -194,7 +196,7 @@ def test_reevaluate_profiles_for_record_rules_uses_the_records_of_those_profiles
 
 def test_disabled_rules_do_not_run(session: Session) -> None:
     rule = _rule(session, "sticky")
-    update_rule(session=session, rule_id=rule.id, enabled=False)
+    update_rule(session=session, rule_id=rule.id, data=AutoTagRulePatch(enabled=False))
     ProfileFactory(lifecycle_status="customer")
     assert auto.run_all_rules(session=session, now=NOW) == []
     assert tagged_ids(session, rule.tag) == set()
@@ -202,16 +204,16 @@ def test_disabled_rules_do_not_run(session: Session) -> None:
 
 def test_invalid_conditions_are_refused_with_the_path(session: Session) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        create_rule(session=session, name="bad", entity_type="profile", tag_name="x",
-                    condition={"all": [CUSTOMER, {"field": "nope", "op": "eq", "value": 1}]})
+        create_rule(session=session, data=AutoTagRuleIn(
+            name="bad", tag="x", condition={"all": [CUSTOMER, {"field": "nope", "op": "eq", "value": 1}]}))
     assert caught.value.errors[0].field.startswith("condition.all[1]")
     with pytest.raises(ValidationFailed) as empty:
-        create_rule(session=session, name="empty", entity_type="profile", tag_name="x", condition={})
+        create_rule(session=session, data=AutoTagRuleIn(name="empty", tag="x", condition={}))
     assert empty.value.errors[0].field == "condition"
-    with pytest.raises(ValidationFailed) as several:
-        create_rule(session=session, name="", entity_type="ticket", tag_name="x", condition=CUSTOMER,
-                    mode="sometimes")
-    assert {e.field for e in several.value.errors} == {"name", "entity_type", "mode"}
+    with pytest.raises(ValidationFailed) as several:  # the input model names every bad field at once
+        validate(AutoTagRuleIn, {"name": "", "entity_type": "ticket", "tag": "x", "condition": CUSTOMER,
+                                 "mode": "sometimes", "enabled": "yes"})
+    assert {e.field for e in several.value.errors} == {"name", "entity_type", "mode", "enabled"}
     assert session.scalar(select(AutoTagRule)) is None
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_segments.models import AutoTagRule, BulkOperation, ProfileTag, Tag, User
+from crm_segments.schemas.auto_tag_rules import AutoTagRuleIn
 from crm_segments.selection import targets as selection
 from crm_segments.tagging.bulk import bulk_tag
 from crm_segments.tagging.rules import create_rule
@@ -215,8 +216,8 @@ def test_rule_pages_are_for_admins(sales_client: FlaskClient) -> None:
 
 def test_admin_edits_a_rule_with_errors_shown_dry_runs_and_runs_it(admin_client: FlaskClient,
                                                                   session: Session) -> None:
-    rule = create_rule(session=session, name="Customers", entity_type="profile", condition=CUSTOMER,
-                       tag_name="Customer", mode="live")
+    rule = create_rule(session=session, data=AutoTagRuleIn(
+        name="Customers", condition=CUSTOMER, tag="Customer", mode="live"))
     ProfileFactory.create_batch(2, lifecycle_status="customer")
     assert "Customers" in admin_client.get("/tags/rules").get_data(as_text=True)
     token = page_token(admin_client, f"/tags/rules/{rule.id}")
@@ -246,6 +247,19 @@ def test_admin_creates_a_rule(admin_client: FlaskClient, session: Session) -> No
     assert response.status_code == 302
     rule = session.scalars(select(AutoTagRule)).one()
     assert (rule.entity_type, rule.tag.name, rule.enabled) == ("quote", "Big quote", True)
+
+
+def test_the_rule_editor_names_every_bad_field_at_once_as_the_api_does(admin_client: FlaskClient,
+                                                                       session: Session) -> None:
+    token = page_token(admin_client, "/tags/rules/new")
+    response = admin_client.post("/tags/rules/new", data={
+        "csrf_token": token, "name": "  ", "entity_type": "quote", "tag": "Big quote", "mode": "sometimes",
+        "condition": "{not json"})
+    text = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "give a name of 1 to 120 characters" in text and "is not valid JSON" in text
+    assert "must be sticky (only adds) or live (adds and removes)" in text
+    assert session.scalar(select(AutoTagRule)) is None
 
 
 @pytest.mark.parametrize("url", ["/tags", "/tags/bulk-operations", "/tags/bulk/csv", "/tags/suggest?q=a"])

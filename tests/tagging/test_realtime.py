@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from crm_segments.records import KINDS
+from crm_segments.schemas.auto_tag_rules import AutoTagRuleIn
 from crm_segments.tagging import auto, realtime
 from crm_segments.tagging.rules import create_rule
 from tests.factories import JobFactory, ProfileFactory
@@ -21,8 +22,9 @@ PURCHASED_WITHIN_30_DAYS = {"records": "jobs", "exists": True, "where": {"all": 
 
 
 def test_a_purchase_completed_now_tags_the_profile_at_once(session: Session) -> None:
-    rule = create_rule(session=session, name="Recent buyer", entity_type="profile",
-                       condition=PURCHASED_WITHIN_30_DAYS, tag_name="recent buyer", mode="live")
+    rule = create_rule(session=session, data=AutoTagRuleIn(
+        name="Recent buyer", condition=PURCHASED_WITHIN_30_DAYS,
+        tag="recent buyer", mode="live"))
     profile = ProfileFactory()
 
     writes.create(KINDS["jobs"], session=session, data={
@@ -33,8 +35,9 @@ def test_a_purchase_completed_now_tags_the_profile_at_once(session: Session) -> 
 
 
 def test_changed_profiles_get_the_tags_a_full_run_at_the_same_instant_gives(session: Session) -> None:
-    by_change = create_rule(session=session, name="By change", entity_type="profile",
-                            condition=PURCHASED_WITHIN_30_DAYS, tag_name="by change", mode="live")
+    by_change = create_rule(session=session, data=AutoTagRuleIn(
+        name="By change", condition=PURCHASED_WITHIN_30_DAYS,
+        tag="by change", mode="live"))
     just_now, inside, outside = ProfileFactory.create_batch(3)
     window_start = MID_MINUTE - dt.timedelta(days=30)
     for profile, finished in ((just_now, MID_MINUTE - dt.timedelta(seconds=5)),
@@ -43,8 +46,9 @@ def test_changed_profiles_get_the_tags_a_full_run_at_the_same_instant_gives(sess
         JobFactory(profile=profile, status="completed", finished_at=finished)
 
     realtime.reevaluate_profiles(session, [just_now.id, inside.id, outside.id], now=MID_MINUTE)
-    by_run = create_rule(session=session, name="By full run", entity_type="profile",
-                         condition=PURCHASED_WITHIN_30_DAYS, tag_name="by full run", mode="live")
+    by_run = create_rule(session=session, data=AutoTagRuleIn(
+        name="By full run", condition=PURCHASED_WITHIN_30_DAYS,
+        tag="by full run", mode="live"))
     auto.run_rule(session=session, rule=by_run, now=MID_MINUTE)
 
     assert tagged_ids(session, by_change.tag) == tagged_ids(session, by_run.tag) == {just_now.id, inside.id}

@@ -169,29 +169,6 @@ class OperationListParams(InputModel):
     before: Id | None = Field(default=None, description="Only operations older than this id.")
 
 
-class RuleIn(InputModel):
-    name: str = Field(max_length=120)
-    entity_type: EntityType = "profile"
-    condition: dict[str, Any] = Field(description="A rule document (segment rule language).")
-    tag: str | None = Field(default=None, max_length=64,
-                            description="Tag name (created if new); or give tag_id.")
-    tag_id: Id | None = None
-    mode: Literal["sticky", "live"] = "sticky"
-    enabled: bool = True
-    description: str = Field(default="", max_length=2000)
-
-
-class RulePatch(InputModel):
-    name: str | None = Field(default=None, max_length=120)
-    entity_type: EntityType | None = None
-    condition: dict[str, Any] | None = None
-    tag: str | None = Field(default=None, max_length=64)
-    tag_id: Id | None = None
-    mode: Literal["sticky", "live"] | None = None
-    enabled: bool | None = None
-    description: str | None = Field(default=None, max_length=2000)
-
-
 class RuleOut(OutputModel):
     id: int
     key: str | None

@@ -17,6 +17,7 @@ from crm_segments.models import AutoTagRule, BulkOperation, Tag
 from crm_segments.models.record_types import entity_plural, tag_entity_types
 from crm_segments.records.entities import entity_profile_id, entity_tags
 from crm_segments.records.validation import validate
+from crm_segments.schemas.auto_tag_rules import AutoTagRuleIn, AutoTagRulePatch
 from crm_segments.segments.deletion import InUse
 from crm_segments.selection import targets as selection
 from crm_segments.state import get_state
@@ -36,10 +37,8 @@ from .tag_schemas import (
     MergeOut,
     OperationListParams,
     RecordFilterIn,
-    RuleIn,
     RuleList,
     RuleOut,
-    RulePatch,
     RunOut,
     TagChangeOut,
     TagCounts,
@@ -287,11 +286,8 @@ def list_rules() -> Response:
 
 
 def create_rule() -> Reply:
-    body = validate(RuleIn, json_body())
-    rule = rules.create_rule(session=db_session(), name=body.name, entity_type=body.entity_type,
-                             condition=body.condition, tag_name=body.tag, tag_id=body.tag_id, mode=body.mode,
-                             enabled=body.enabled, description=body.description, user_id=_user_id(),
-                             per_minute=_per_minute())
+    rule = rules.create_rule(session=db_session(), data=validate(AutoTagRuleIn, json_body()),
+                             user_id=_user_id(), per_minute=_per_minute())
     return _reply(rule_out(rule), 201)
 
 
@@ -300,10 +296,8 @@ def get_rule(id: int) -> Response:
 
 
 def update_rule(id: int) -> Reply:
-    body = validate(RulePatch, json_body())
-    given = {k: v for k, v in body.model_dump(exclude_unset=True).items() if k not in ("tag", "tag_id")}
-    rule = rules.update_rule(session=db_session(), rule_id=id, tag_name=body.tag, tag_id=body.tag_id,
-                             user_id=_user_id(), per_minute=_per_minute(), **given)
+    rule = rules.update_rule(session=db_session(), rule_id=id, data=validate(AutoTagRulePatch, json_body()),
+                             user_id=_user_id(), per_minute=_per_minute())
     return _reply(rule_out(rule))
 
 
@@ -361,12 +355,12 @@ def tag_routes() -> list[Route]:
         Route("/auto-tag-rules", "GET", "auto_tag_rules_list", list_rules, "List auto-tag rules", TAG,
               out=RuleList, errors=(401,)),
         Route("/auto-tag-rules", "POST", "auto_tag_rules_create", create_rule,
-              "Create an auto-tag rule; admins", TAG, body=RuleIn, ok=(201,), out=RuleOut, errors=write,
-              roles=ADMIN_ONLY),
+              "Create an auto-tag rule; admins", TAG, body=AutoTagRuleIn, ok=(201,), out=RuleOut,
+              errors=write, roles=ADMIN_ONLY),
         Route(rule_one, "GET", "auto_tag_rules_get", get_rule, "Get an auto-tag rule", TAG, out=RuleOut,
               errors=(401, 404)),
         Route(rule_one, "PATCH", "auto_tag_rules_update", update_rule,
-              "Change an auto-tag rule; admins", TAG, body=RulePatch, out=RuleOut, errors=write,
+              "Change an auto-tag rule; admins", TAG, body=AutoTagRulePatch, out=RuleOut, errors=write,
               roles=ADMIN_ONLY),
         Route(rule_one, "DELETE", "auto_tag_rules_delete", delete_rule,
               "Delete an auto-tag rule (its tags stay); admins", TAG, ok=(204,), errors=(401, 403, 404),
