@@ -2,9 +2,10 @@
 to know about each: its names, its model, its tagging and suppression models, its status, amount and
 date columns, the profile that owns it and the fields segment rules may test.
 
-Lists, tags, segment rules, workflow triggers, templates and the UI read this registry when they
-run, so a type registered later (``register``) is seen by all of them. Adding a record type means
-its model, its tagging tables, a migration and one ``register`` call.
+Lists, tags, segment rules, workflow triggers, templates, the UI and the API read this registry when
+they run (the API when an app is made), so a type registered later (``register``) is seen by all of
+them. Adding a record type means its model, its tagging tables, its schemas, a migration and one
+``register`` call.
 """
 
 from __future__ import annotations
@@ -56,6 +57,15 @@ class RuleField:
 
 
 @dataclass(frozen=True)
+class RecordSchemas:
+    """The pydantic models a record type is written and read through by the API and the record forms."""
+
+    create: type[Any]   # a new record (POST, an upsert that creates)
+    update: type[Any]   # the fields to change (PATCH, an upsert that changes), all optional
+    out: type[Any]      # what the API returns, read from the row
+
+
+@dataclass(frozen=True)
 class RecordType:
     name: str                 # singular key: tag entity type, workflow record type, template name
     plural: str               # in URLs, rule sources and bulk summaries: "quotes"
@@ -83,6 +93,9 @@ class RecordType:
     # The date ending an index that leads with the status: an IN over every status turns a range
     # on that date into a few index range scans (PostgreSQL 15 has no skip scan).
     status_indexed_date: str | None = None
+    # Its input and output models: with them the API serves /<plural> (list, create, get, change,
+    # delete, upsert). The built-in types have richer ones of their own (crm_segments.records.KINDS).
+    schemas: RecordSchemas | None = None
 
     @property
     def taggable(self) -> bool:

@@ -24,8 +24,9 @@ def register_web(app: Flask, *, url_prefix: str, api_prefix: str) -> None:
     ui.load_pages()
     app.register_blueprint(auth.bp, url_prefix=url_prefix or None)
     app.register_blueprint(ui.bp, url_prefix=url_prefix or None)
-    csrf.exempt(api.bp)  # the API authenticates every request with an API key, not a cookie
-    app.register_blueprint(api.bp, url_prefix=api_prefix)
+    api_bp = api.api_blueprint()
+    csrf.exempt(api_bp)  # the API authenticates every request with an API key, not a cookie
+    app.register_blueprint(api_bp, url_prefix=api_prefix)
     csrf.exempt(webhooks.bp)  # providers sign their requests; unsubscribe links carry a signed token
     app.register_blueprint(webhooks.bp, url_prefix=url_prefix or None)
     from crm_segments.web.security_headers import install_security_headers

@@ -42,7 +42,8 @@ from crm_segments.web.record_forms import (
 from crm_segments.web.ui import bp
 
 F = TypeVar("F", bound=Callable[..., Any])
-RECORD_PATHS = "<any(quotes, jobs, opportunities, tickets):kind>"
+FORM_KINDS = ("quotes", "jobs", "opportunities", "tickets")  # the record types with forms of their own
+RECORD_PATHS = f"<any({', '.join(FORM_KINDS)}):kind>"
 
 
 def _transitions(kind: str) -> Mapping[str, tuple[str, ...]]:
@@ -67,8 +68,8 @@ def records_writable() -> bool:
 
 @bp.app_template_global("crm_record_editable")
 def record_editable(kind: str) -> bool:
-    """Whether the type has input schemas (records.KINDS), which its edit form is built from."""
-    return kind in KINDS
+    """Whether the type has record forms; a registered type is written through the API only."""
+    return kind in FORM_KINDS
 
 
 @bp.app_template_global("crm_user_label")

@@ -1,5 +1,6 @@
-"""A record type added at run time (a throwaway invoice: its model, tagging tables and registry entry,
-nothing else) is listed, tagged, tested by segment rules and watched by workflow triggers.
+"""A record type added at run time (a throwaway invoice: its model, tagging tables, schemas and registry
+entry, nothing else) is listed, written through the API, tagged, tested by segment rules and watched by
+workflow triggers.
 
 Its tables live in this test's own database, built with the schema plus them, and leave the shared
 metadata and the registry when the module ends. Tag events, bulk operations and auto-tag rules name
@@ -14,14 +15,17 @@ from contextlib import ExitStack
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
+from pydantic import AwareDatetime
 from sqlalchemy import Engine, ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from crm_segments import create_app
+from crm_segments.accounts import users
 from crm_segments.automation.workflows.definition import parse_definition
 from crm_segments.automation.workflows.editing import create_workflow
 from crm_segments.automation.workflows.engine import advance_due
@@ -31,11 +35,13 @@ from crm_segments.db import Base, Money, UTCDateTime, make_engine
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import Enrollment, Message, TagEvent, record_types
 from crm_segments.models._columns import created_at_column, updated_at_column
-from crm_segments.models.record_types import RecordType, RuleField
+from crm_segments.models.record_types import RecordSchemas, RecordType, RuleField
 from crm_segments.models.tags import _SuppressionMixin, _TaggingMixin
 from crm_segments.privacy.plan import PLAN
 from crm_segments.records import queries as record_queries
 from crm_segments.records.entities import entity_tags
+from crm_segments.schemas import _types as types
+from crm_segments.schemas._base import InputModel, OutputModel, partial
 from crm_segments.segments.compiler import compile_record_rule, compile_rule
 from crm_segments.segments.rules import parse_rule
 from crm_segments.selection import targets as selection
@@ -45,6 +51,7 @@ from tests.databases import postgres_reachable, private_postgres_database, skip_
 from tests.factories import ProfileFactory, TagFactory, UserFactory, bind_session
 from tests.privacy.test_plan import problems
 from tests.signed_in import login
+from tests.web.api.conftest import Api
 
 NOW = dt.datetime(2026, 3, 15, 12, 0, tzinfo=dt.UTC)
 STATUSES = ("draft", "issued", "paid", "void")
@@ -58,6 +65,7 @@ def _models() -> tuple[type[Any], type[Any], type[Any]]:
         __tablename__ = "test_invoices"
 
         id: Mapped[int] = mapped_column(primary_key=True)
+        external_id: Mapped[str | None] = mapped_column(String(64), unique=True)
         profile_id: Mapped[int] = mapped_column(ForeignKey("crm_profiles.id", ondelete="CASCADE"))
         number: Mapped[str] = mapped_column(String(20))
         status: Mapped[str] = mapped_column(String(10), default="draft")
@@ -78,6 +86,28 @@ def _models() -> tuple[type[Any], type[Any], type[Any]]:
     return Invoice, InvoiceTag, InvoiceTagSuppression
 
 
+class InvoiceCreate(InputModel):
+    external_id: types.ExternalId
+    profile_id: types.Id | None = None
+    profile_external_id: types.ExternalId | None = None
+    number: Annotated[str, types.Text(20, min_length=1)]
+    status: Annotated[str, types.OneOf(STATUSES)] = "draft"
+    amount: types.Money = Decimal("0")
+    issued_at: AwareDatetime | None = None
+    due_at: AwareDatetime | None = None
+
+
+class InvoiceOut(OutputModel):
+    id: int
+    external_id: str | None
+    profile_id: int
+    number: str
+    status: str
+    amount: types.MoneyOut
+    issued_at: dt.datetime | None
+    due_at: dt.datetime | None
+
+
 @pytest.fixture(scope="module")
 def invoice_type() -> Iterator[RecordType]:
     invoice, tag_model, suppression_model = _models()
@@ -86,6 +116,7 @@ def invoice_type() -> Iterator[RecordType]:
         label="number", label_heading="Number", statuses=STATUSES, amount="amount",
         date="issued_at", date_heading="Issued", dates=(("issued_at", "Issued"), ("due_at", "Due")),
         trigger_dates=("issued_at", "due_at"),
+        schemas=RecordSchemas(InvoiceCreate, partial(InvoiceCreate, "InvoiceUpdate"), InvoiceOut),
         rule_fields=(
             RuleField("number", "Number"), RuleField("status", "Status", "enum", STATUSES),
             RuleField("amount", "Amount", "money"), RuleField("due_at", "Due", "datetime"),
@@ -148,12 +179,7 @@ def test_a_registered_invoice_type_is_listed(
 
     user = UserFactory(role="sales")
     own_session.commit()
-    monkeypatch.setenv("CRM_SEGMENTS_INSTANCE_DIR", str(tmp_path / "instance"))
-    app = create_app({
-        "TESTING": True, "SECRET_KEY": "test-secret-key-0123456789", "WTF_CSRF_ENABLED": True,
-        "CRM_SEGMENTS_DATABASE_URL": own_engine.url.render_as_string(hide_password=False),
-        "CRM_SEGMENTS_OUTBOX_DIR": str(tmp_path / "outbox"), "CRM_SEGMENTS_BACKGROUND_WORKER": False,
-    })
+    app = _app(own_engine, tmp_path, monkeypatch)
     try:
         client: FlaskClient = app.test_client()
         assert login(client, user.email).status_code == 302
@@ -164,6 +190,56 @@ def test_a_registered_invoice_type_is_listed(
         page = client.get(f"/invoices/{world['paid'].id}")
         assert page.status_code == 200 and "Issued" in page.get_data(as_text=True)
         assert client.get("/receipts").status_code == 404
+    finally:
+        get_state(app).engine.dispose()
+
+
+def _app(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Flask:
+    monkeypatch.setenv("CRM_SEGMENTS_INSTANCE_DIR", str(tmp_path / "instance"))
+    return create_app({
+        "TESTING": True, "SECRET_KEY": "test-secret-key-0123456789", "WTF_CSRF_ENABLED": True,
+        "CRM_SEGMENTS_DATABASE_URL": engine.url.render_as_string(hide_password=False),
+        "CRM_SEGMENTS_OUTBOX_DIR": str(tmp_path / "outbox"), "CRM_SEGMENTS_BACKGROUND_WORKER": False,
+    })
+
+
+def test_invoices_are_listed_and_written_through_the_api(
+        own_session: Session, invoice_type: RecordType, own_engine: Engine, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    world = _invoices(own_session, invoice_type)
+    admin = UserFactory(role="admin")
+    own_session.commit()
+    _, secret = users.create_api_key(session=own_session, email=admin.email, name="host CRM")
+    own_session.commit()
+    app = _app(own_engine, tmp_path, monkeypatch)
+    try:
+        api = Api(app.test_client(), secret)
+        assert "/invoices/{id}" in api.get("/openapi.json").json["paths"]
+        listed = api.get("/invoices?status=issued")
+        assert listed.status_code == 200, listed.json
+        assert [item["number"] for item in listed.json["items"]] == ["INV-2"]
+        assert api.get("/invoices?status=overdue").status_code == 422
+
+        created = api.post("/invoices", json={"external_id": "X-9", "profile_id": world["bob"].id,
+                                               "number": "INV-9", "amount": "75.50"})
+        assert created.status_code == 201, created.json
+        assert (created.json["status"], created.json["amount"]) == ("draft", "75.50")
+        invoice_id = created.json["id"]
+        refused = api.patch(f"/invoices/{invoice_id}", json={"status": "overdue"})
+        assert refused.status_code == 422
+        assert [f["field"] for f in refused.json["error"]["fields"]] == ["status"]
+        issued = api.patch(f"/invoices/{invoice_id}", json={"status": "issued", "issued_at": NOW.isoformat()})
+        assert issued.status_code == 200 and issued.json["status"] == "issued"
+        upserted = api.put("/invoices/by-external-id/X-9", json={"amount": "80.00"})
+        assert upserted.status_code == 200 and upserted.json["id"] == invoice_id
+        assert api.get(f"/invoices/{invoice_id}").json["amount"] == "80.00"
+        own_session.expire_all()
+        stored = own_session.get(invoice_type.model, invoice_id)
+        assert (stored.profile_id, stored.status, stored.amount) == (
+            world["bob"].id, "issued", Decimal("80.00"))
+        own_session.rollback()  # end the read: the API writes next
+        assert api.delete(f"/invoices/{invoice_id}").status_code == 204
+        assert api.get(f"/invoices/{invoice_id}").status_code == 404
     finally:
         get_state(app).engine.dispose()
 

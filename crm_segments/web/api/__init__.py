@@ -1,6 +1,6 @@
 """The JSON API under /api/v1: the host CRM pushes profiles and their records here.
 
-Every endpoint is listed once in ``ROUTES``; the blueprint's URL rules and the OpenAPI description
+Every endpoint is listed once in ``api_routes()``; the blueprint's URL rules and the OpenAPI description
 (GET /api/v1/openapi.json) are both made from that list.
 """
 
@@ -10,7 +10,7 @@ from flask import Blueprint
 
 from crm_segments.records import KINDS
 
-from .auth import require_api_key
+from .auth import api_key_guard
 from .channels import channel_routes
 from .consent import consent_routes
 from .errors import register_error_handlers
@@ -23,18 +23,27 @@ from .segments import segment_routes
 from .tags import tag_routes
 from .workflows import workflow_routes
 
-ROUTES: list[Route] = [route for kind in KINDS.values() for route in resource_routes(kind)]
-ROUTES += personal_data_routes()
-ROUTES += consent_routes()
-ROUTES += workflow_routes()
-ROUTES += tag_routes()
-ROUTES += segment_routes()
-ROUTES += message_routes()
-ROUTES += channel_routes()
-ROUTES.append(openapi_route(ROUTES))
-ROUTES_BY_ENDPOINT = {route.endpoint: route for route in ROUTES}
 
-bp = Blueprint("crm_api", __name__)
-bp.before_request(require_api_key)
-register_error_handlers(bp)
-register_routes(bp, ROUTES)
+def api_routes() -> list[Route]:
+    """Every endpoint: the record types' from the registry as it is now, then the rest."""
+    routes = [route for kind in KINDS.values() for route in resource_routes(kind)]
+    routes += personal_data_routes()
+    routes += consent_routes()
+    routes += workflow_routes()
+    routes += tag_routes()
+    routes += segment_routes()
+    routes += message_routes()
+    routes += channel_routes()
+    routes.append(openapi_route(routes))
+    return routes
+
+
+def api_blueprint() -> Blueprint:
+    """The API of one app, made when the app is: a record type registered before then has its endpoints
+    and its place in the OpenAPI description."""
+    routes = api_routes()
+    bp = Blueprint("crm_api", __name__)
+    bp.before_request(api_key_guard({route.endpoint: route for route in routes}))
+    register_error_handlers(bp)
+    register_routes(bp, routes)
+    return bp

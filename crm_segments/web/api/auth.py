@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from flask import Response, current_app, g, request
 
 from crm_segments.accounts import users
@@ -11,13 +13,20 @@ from crm_segments.state import get_state
 from crm_segments.web.db import db_session
 
 from .errors import error_response
+from .routes import Route
 
 
-def require_api_key() -> tuple[Response, int] | None:
+def api_key_guard(routes: Mapping[str, Route]) -> Callable[[], tuple[Response, int] | None]:
+    """The blueprint's check before each request, given its routes by endpoint."""
+
+    def require_api_key() -> tuple[Response, int] | None:
+        return _require_api_key(routes.get((request.endpoint or "").rpartition(".")[2]))
+
+    return require_api_key
+
+
+def _require_api_key(route: Route | None) -> tuple[Response, int] | None:
     """Resolve the key's user, then check the route's roles (``Route.roles``)."""
-    from . import ROUTES_BY_ENDPOINT  # the route table imports this module
-
-    route = ROUTES_BY_ENDPOINT.get((request.endpoint or "").rpartition(".")[2])
     if route is not None and route.public:
         return None
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
