@@ -22,18 +22,12 @@ from crm_segments.models import AutoTagRule, Tag, User, Workflow
 from crm_segments.models.record_types import tag_entity_types
 from crm_segments.models.tags import normalize_tag_name
 from crm_segments.records.entities import suppression_model, tagging_model
+from crm_segments.schemas.tags import TagIn, TagPatch
 from crm_segments.segments.deletion import check_deletable, deletion_reason, pause_workflows
 from crm_segments.segments.usages import APPLIES_TAG, Use, tag_users
 
 from .audit import Actor, events_insert
-from .names import (
-    DEFAULT_COLOR,
-    DEFAULT_TAGS_PER_MINUTE,
-    check_creation_rate,
-    clean_color,
-    clean_description,
-    clean_tag_name,
-)
+from .names import DEFAULT_TAGS_PER_MINUTE, check_creation_rate
 from .renames import rename_references
 
 
@@ -63,26 +57,22 @@ def _check_name_free(session: Session, name: str, tag_id: int | None) -> None:
 
 
 def create_tag(
-    *, session: Session, name: object, color: object = DEFAULT_COLOR, description: object = "",
-    user_id: int | None = None, per_minute: int | None = DEFAULT_TAGS_PER_MINUTE,
+    *, session: Session, data: TagIn, user_id: int | None = None,
+    per_minute: int | None = DEFAULT_TAGS_PER_MINUTE,
 ) -> Tag:
     """A new tag; Conflict (field ``name``) when one with that name in any case exists, RateLimited
     when the user has created ``per_minute`` tags in the last minute."""
-    cleaned = _cleaned(name=name, color=color, description=description)
-    _check_name_free(session, cleaned["name"], None)
+    _check_name_free(session, data.name, None)
     check_creation_rate(session=session, user_id=user_id, new=1, per_minute=per_minute)
-    tag = Tag(name=cleaned["name"], name_key=normalize_tag_name(cleaned["name"]), color=cleaned["color"],
-              description=cleaned["description"], created_by_id=user_id)
+    tag = Tag(name=data.name, name_key=normalize_tag_name(data.name), color=data.color,
+              description=data.description, created_by_id=user_id)
     session.add(tag)
     session.flush()
     return tag
 
 
-def update_tag(
-    *, session: Session, tag_id: int, name: object = None, color: object = None, description: object = None,
-    by_admin: bool = False,
-) -> Tag:
-    """Rename, recolor and/or describe a tag (fields left None are kept); all fields checked first.
+def update_tag(*, session: Session, tag_id: int, data: TagPatch, by_admin: bool = False) -> Tag:
+    """Rename, recolor and/or describe a tag (fields left None are kept).
 
     A built-in tag (shipped with the product) is changed only ``by_admin`` (Forbidden otherwise). A
     new name is written into every rule and workflow that names the tag, in the same transaction.
@@ -90,33 +80,15 @@ def update_tag(
     tag = get_tag(session=session, tag_id=tag_id)
     if tag.is_builtin and not by_admin:
         raise Forbidden(f"{tag.name!r} is a built-in tag: only an admin can change it")
-    cleaned = _cleaned(name=name, color=color, description=description)
-    if "name" in cleaned:
-        _check_name_free(session, cleaned["name"], tag.id)
-        if cleaned["name"] != tag.name:
-            rename_references(session, {tag.name_key: cleaned["name"]})
-        tag.name, tag.name_key = cleaned["name"], normalize_tag_name(cleaned["name"])
-    tag.color = cleaned.get("color", tag.color)
-    tag.description = cleaned.get("description", tag.description)
+    if data.name is not None:
+        _check_name_free(session, data.name, tag.id)
+        if data.name != tag.name:
+            rename_references(session, {tag.name_key: data.name})
+        tag.name, tag.name_key = data.name, normalize_tag_name(data.name)
+    tag.color = data.color if data.color is not None else tag.color
+    tag.description = data.description if data.description is not None else tag.description
     session.flush()
     return tag
-
-
-def _cleaned(*, name: object, color: object, description: object) -> dict[str, str]:
-    checks = (("name", name, clean_tag_name), ("color", color, clean_color),
-              ("description", description, clean_description))
-    values: dict[str, str] = {}
-    errors: list[FieldError] = []
-    for key, value, clean in checks:
-        if value is None:
-            continue
-        try:
-            values[key] = clean(value)
-        except ValidationFailed as exc:
-            errors.extend(exc.errors)
-    if errors:
-        raise ValidationFailed(errors)
-    return values
 
 
 def tag_usage(*, session: Session, tag_id: int) -> dict[str, int]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Sequence
 
+from pydantic_core import PydanticCustomError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -15,16 +15,9 @@ from crm_segments.db import utcnow
 from crm_segments.kernel.errors import FieldError, RateLimited, ValidationFailed
 from crm_segments.kernel.sql import dialect_name, execute_count, insert_ignore
 from crm_segments.models import Tag
-from crm_segments.models.tags import TAG_NAME_MAX, normalize_tag_name
+from crm_segments.models.tags import normalize_tag_name
+from crm_segments.schemas.tags import DEFAULT_COLOR, clean_name
 
-# Letters and digits of any script, spaces and a few punctuation marks. Commas are out so a list
-# of names can be typed "a, b"; quotes, angle brackets and control characters are out so a name
-# is safe everywhere it is shown or exported.
-_ALLOWED = re.compile(r"[\w .&+/:#()'!?-]+")
-ALLOWED_DESCRIPTION = "letters, digits, spaces and . & + / : # ( ) ' ! ? - _"
-_HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
-DEFAULT_COLOR = "#6b7280"
-DESCRIPTION_MAX = 500
 # New tags one person may create per minute (CRM_SEGMENTS_TAGS_PER_USER_PER_MINUTE); None: no limit.
 DEFAULT_TAGS_PER_MINUTE = DEFAULT_TAGS_PER_USER_PER_MINUTE
 RATE_WINDOW = dt.timedelta(minutes=1)
@@ -32,35 +25,12 @@ _RATE_LOCK_NAMESPACE = 0x544147  # "TAG": pg_advisory_xact_lock(namespace, user 
 
 
 def clean_tag_name(name: object, *, field: str = "name") -> str:
-    """The name trimmed, with inner whitespace collapsed; ValidationFailed names ``field`` if invalid."""
-    if not isinstance(name, str):
-        raise ValidationFailed([FieldError(field, "must be a text value")])
-    cleaned = " ".join(name.split())
-    if not cleaned:
-        raise ValidationFailed([FieldError(field, "a tag name cannot be empty")])
-    if len(cleaned) > TAG_NAME_MAX:
-        raise ValidationFailed([FieldError(
-            field, f"a tag name is at most {TAG_NAME_MAX} characters (this one has {len(cleaned)})")])
-    if not _ALLOWED.fullmatch(cleaned):
-        bad = sorted({c for c in cleaned if not _ALLOWED.fullmatch(c)})
-        raise ValidationFailed([FieldError(
-            field, f"{''.join(bad)!r} not allowed in a tag name; use {ALLOWED_DESCRIPTION}")])
-    return cleaned
-
-
-def clean_color(color: object, *, field: str = "color") -> str:
-    if not isinstance(color, str) or not _HEX_COLOR.fullmatch(color.strip()):
-        raise ValidationFailed([FieldError(field, "must be a colour like #2563eb")])
-    return color.strip().lower()
-
-
-def clean_description(description: object, *, field: str = "description") -> str:
-    if not isinstance(description, str):
-        raise ValidationFailed([FieldError(field, "must be a text value")])
-    description = description.strip()
-    if len(description) > DESCRIPTION_MAX:
-        raise ValidationFailed([FieldError(field, f"is at most {DESCRIPTION_MAX} characters")])
-    return description
+    """The name trimmed, with inner whitespace collapsed; ValidationFailed names ``field`` if invalid
+    (the rule of the tag input models, for names typed where a tag is added or looked up)."""
+    try:
+        return clean_name(name)
+    except PydanticCustomError as exc:
+        raise ValidationFailed([FieldError(field, exc.message())]) from None
 
 
 def find_tag(*, session: Session, name: str) -> Tag | None:

@@ -27,10 +27,11 @@ from crm_segments.kernel.errors import (
     ValidationFailed,
 )
 from crm_segments.models import Tag
+from crm_segments.records.validation import validate
+from crm_segments.schemas.tags import DEFAULT_COLOR, TagIn, TagPatch
 from crm_segments.segments.deletion import InUse
 from crm_segments.state import get_state
 from crm_segments.tagging import management
-from crm_segments.tagging.names import DEFAULT_COLOR
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
 from crm_segments.web.ui import bp
@@ -97,9 +98,9 @@ def tags() -> tuple[str, int] | Response:
     status = 200
     if form.validate_on_submit():
         try:
-            tag = management.create_tag(session=session, name=form.name.data or "",
-                                        color=form.color.data or DEFAULT_COLOR,
-                                        description=form.description.data or "", user_id=current_user.id,
+            data = validate(TagIn, {"name": form.name.data or "", "color": form.color.data or DEFAULT_COLOR,
+                                    "description": form.description.data or ""})
+            tag = management.create_tag(session=session, data=data, user_id=current_user.id,
                                         per_minute=tags_per_minute())
         except (ValidationFailed, Conflict, RateLimited) as exc:
             session.rollback()
@@ -121,8 +122,9 @@ def tag_edit(tag_id: int) -> tuple[str, int] | Response:
     errors: dict[str, str] = {}
     if form.validate_on_submit():
         try:
-            management.update_tag(session=session, tag_id=tag.id, name=form.name.data or "",
-                                  color=form.color.data or "", description=form.description.data or "",
+            data = validate(TagPatch, {"name": form.name.data or "", "color": form.color.data or "",
+                                       "description": form.description.data or ""})
+            management.update_tag(session=session, tag_id=tag.id, data=data,
                                   by_admin=current_user.role == "admin")
         except Forbidden:
             session.rollback()

@@ -40,6 +40,7 @@ from crm_segments.models import (
     Workflow,
 )
 from crm_segments.models.tasks import BackgroundTask
+from crm_segments.schemas.tags import TagIn
 from crm_segments.state import get_state
 from crm_segments.tagging import management, manual
 from tests.browser.conftest import CHROMIUM_ARGS
@@ -82,8 +83,8 @@ def _seed(app: Flask) -> dict[str, Any]:
         sales = users.create_user(session=session, email=SALES[0], password=SALES[1], role="sales")
         key, _ = users.create_api_key(session=session, email=SALES[0], name="host crm")
         key.last_used_at = dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC)
-        tag = management.create_tag(session=session, name="csp-violet", color="#7c3aed",
-                                    description="A coloured tag", user_id=admin.id)
+        tag = management.create_tag(session=session, data=TagIn(
+            name="csp-violet", color="#7c3aed", description="A coloured tag"), user_id=admin.id)
         profile = session.scalars(select(Profile).order_by(Profile.id).limit(1)).one()
         manual.add_tag(session=session, entity_type="profile", entity_id=profile.id, tag_id=tag.id,
                        user_id=admin.id)

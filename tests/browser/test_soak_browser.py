@@ -51,6 +51,7 @@ from crm_segments.demo.seed import seed_demo
 from crm_segments.kernel.sqlite_writers import waited_in_this_thread
 from crm_segments.models import Profile, User
 from crm_segments.scheduler.runner import SchedulerRunner
+from crm_segments.schemas.tags import TagIn
 from crm_segments.state import get_state
 from crm_segments.tagging import management
 from tests.browser.conftest import CHROMIUM_ARGS
@@ -128,8 +129,8 @@ def prepare(app: Flask) -> Profile:
             users.create_user(session=session, email=email, password=password, name=name,
                               role="admin" if email == ADMIN[0] else "sales")
         admin_id = session.scalar(select(User.id).where(User.email == ADMIN[0]))
-        management.create_tag(session=session, name=CALL_TAG, description="Asked to be called back",
-                              user_id=admin_id)
+        called_back = TagIn(name=CALL_TAG, description="Asked to be called back")
+        management.create_tag(session=session, data=called_back, user_id=admin_id)
         session.flush()
         editing.create_workflow(session=session, user_id=admin_id, data={
             "name": WORKFLOW_NAME, "description": "A thank-you email once a call-back is done.",

@@ -8,6 +8,8 @@ from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import Conflict, NotFound, ValidationFailed
 from crm_segments.models import AutoTagRule, ProfileTag, ProfileTagSuppression, QuoteTag, Tag
+from crm_segments.records.validation import validate
+from crm_segments.schemas.tags import TagIn, TagPatch
 from crm_segments.tagging.management import (
     create_tag,
     delete_preview,
@@ -34,28 +36,30 @@ LATE = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
 
 def test_create_refuses_a_name_taken_in_another_case(session: Session) -> None:
     user = UserFactory()
-    tag = create_tag(session=session, name="Gold", color="#FFD700", description="Top", user_id=user.id)
+    tag = create_tag(session=session, data=TagIn(name="Gold", color="#FFD700", description="Top"),
+                     user_id=user.id)
     assert (tag.name, tag.color, tag.created_by_id) == ("Gold", "#ffd700", user.id)
     with pytest.raises(Conflict) as caught:
-        create_tag(session=session, name=" GOLD ")
+        create_tag(session=session, data=TagIn(name=" GOLD "))
     assert caught.value.field == "name"
 
 
 def test_update_renames_recolors_and_describes_checking_every_field_first(session: Session) -> None:
     tag = TagFactory(name="Gold", name_key="gold")
     TagFactory(name="Silver", name_key="silver")
-    with pytest.raises(ValidationFailed) as caught:
-        update_tag(session=session, tag_id=tag.id, name="", color="gold", description="x" * 501)
+    with pytest.raises(ValidationFailed) as caught:  # the input model names every bad field at once
+        validate(TagPatch, {"name": "", "color": "gold", "description": "x" * 501})
     assert [e.field for e in caught.value.errors] == ["name", "color", "description"]
     with pytest.raises(Conflict, match="name: a tag named 'Silver' already exists"):
-        update_tag(session=session, tag_id=tag.id, name="silver")
-    update_tag(session=session, tag_id=tag.id, name="GOLD  plus", color="#123456", description="best")
+        update_tag(session=session, tag_id=tag.id, data=TagPatch(name="silver"))
+    update_tag(session=session, tag_id=tag.id,
+               data=TagPatch(name="GOLD  plus", color="#123456", description="best"))
     assert (tag.name, tag.name_key) == ("GOLD plus", "gold plus")
     assert (tag.color, tag.description) == ("#123456", "best")
-    update_tag(session=session, tag_id=tag.id, name="gold plus")  # same tag, another case: allowed
+    update_tag(session=session, tag_id=tag.id, data=TagPatch(name="gold plus"))  # the same tag, another case
     assert tag.name == "gold plus"
     with pytest.raises(NotFound, match="tag_id"):
-        update_tag(session=session, tag_id=999999, color="#000000")
+        update_tag(session=session, tag_id=999999, data=TagPatch(color="#000000"))
 
 
 def test_list_counts_per_entity_type_and_creator(session: Session) -> None:

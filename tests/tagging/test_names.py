@@ -6,7 +6,9 @@ from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import Tag
-from crm_segments.tagging.names import clean_color, clean_tag_name, get_or_create_tag, get_or_create_tags
+from crm_segments.records.validation import validate
+from crm_segments.schemas.tags import TagIn
+from crm_segments.tagging.names import clean_tag_name, get_or_create_tag, get_or_create_tags
 from tests.factories import UserFactory
 
 
@@ -40,9 +42,9 @@ def test_a_name_that_is_not_text_is_refused() -> None:
 
 
 def test_colors_must_be_hex() -> None:
-    assert clean_color("#2563EB") == "#2563eb"
-    with pytest.raises(ValidationFailed, match="color"):
-        clean_color("blue")
+    assert validate(TagIn, {"name": "a", "color": "#2563EB"}).color == "#2563eb"
+    with pytest.raises(ValidationFailed, match="color: must be a colour like #2563eb"):
+        validate(TagIn, {"name": "a", "color": "blue"})
 
 
 def test_get_or_create_is_case_insensitive(session: Session) -> None:

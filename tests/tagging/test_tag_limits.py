@@ -22,6 +22,7 @@ from crm_segments.config import DEFAULT_TAGS_PER_REQUEST, ConfigError, settings_
 from crm_segments.db import Base, make_engine, make_session_factory, utcnow
 from crm_segments.kernel.errors import Forbidden, RateLimited, ValidationFailed
 from crm_segments.models import AutoTagRule, Tag, User
+from crm_segments.schemas.tags import TagIn, TagPatch
 from crm_segments.state import get_state
 from crm_segments.tagging.management import create_tag, update_tag
 from crm_segments.tagging.names import get_or_create_tag, get_or_create_tags
@@ -65,12 +66,12 @@ def test_shipped_rules_make_their_tags_builtin(session: Session) -> None:
 
 def test_only_an_admin_changes_a_builtin_tag(session: Session, builtin: Tag) -> None:
     with pytest.raises(Forbidden, match="built-in"):
-        update_tag(session=session, tag_id=builtin.id, name="Big spenders")
+        update_tag(session=session, tag_id=builtin.id, data=TagPatch(name="Big spenders"))
     assert builtin.name == "High value"
-    update_tag(session=session, tag_id=builtin.id, name="Big spenders", by_admin=True)
+    update_tag(session=session, tag_id=builtin.id, data=TagPatch(name="Big spenders"), by_admin=True)
     assert builtin.name == "Big spenders"
     other = TagFactory()
-    assert update_tag(session=session, tag_id=other.id, color="#000000").color == "#000000"
+    assert update_tag(session=session, tag_id=other.id, data=TagPatch(color="#000000")).color == "#000000"
 
 
 def test_api_refuses_a_sales_key_changing_a_builtin_tag(client: FlaskClient, session: Session,
@@ -146,25 +147,25 @@ def test_bulk_bodies_and_the_bulk_bar_refuse_thousands_of_tags(client: FlaskClie
 def test_new_tags_a_minute_are_counted_per_person_from_their_tags(session: Session) -> None:
     ada, bob = UserFactory(), UserFactory()
     for name in ("a", "b", "c"):
-        create_tag(session=session, name=name, user_id=ada.id, per_minute=3)
+        create_tag(session=session, data=TagIn(name=name), user_id=ada.id, per_minute=3)
     with pytest.raises(RateLimited) as refused:
-        create_tag(session=session, name="d", user_id=ada.id, per_minute=3)
+        create_tag(session=session, data=TagIn(name="d"), user_id=ada.id, per_minute=3)
     assert 1 <= refused.value.retry_after <= 60 and "at most 3 new tags a minute" in refused.value.message
     with pytest.raises(RateLimited):
         get_or_create_tag(session=session, name="e", created_by_id=ada.id, per_minute=3)
     # Existing tags are not creations; another person and the product itself have their own counts.
     assert get_or_create_tags(session=session, names=["A", "b"], created_by_id=ada.id, per_minute=3)
-    create_tag(session=session, name="f", user_id=bob.id, per_minute=3)
+    create_tag(session=session, data=TagIn(name="f"), user_id=bob.id, per_minute=3)
     get_or_create_tag(session=session, name="g", created_by_id=None, per_minute=3)
     # Creations older than a minute no longer count.
     session.execute(update(Tag).where(Tag.created_by_id == ada.id)
                     .values(created_at=utcnow() - dt.timedelta(seconds=61)))
-    assert create_tag(session=session, name="d", user_id=ada.id, per_minute=3).name == "d"
+    assert create_tag(session=session, data=TagIn(name="d"), user_id=ada.id, per_minute=3).name == "d"
 
 
 def test_several_new_tags_in_one_request_are_all_or_nothing(session: Session) -> None:
     user = UserFactory()
-    create_tag(session=session, name="one", user_id=user.id, per_minute=3)
+    create_tag(session=session, data=TagIn(name="one"), user_id=user.id, per_minute=3)
     with pytest.raises(RateLimited, match="this would add 3"):
         get_or_create_tags(session=session, names=["one", "two", "three", "four"], created_by_id=user.id,
                            per_minute=3)

@@ -15,6 +15,7 @@ from crm_segments.automation.workflows.lifecycle import set_status
 from crm_segments.automation.workflows.triggers import enroll_from_events
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import AutoTagRule, Segment, Tag, Workflow
+from crm_segments.schemas.tags import TagPatch
 from crm_segments.segments.compiler import compile_rule
 from crm_segments.segments.deletion import InUse
 from crm_segments.segments.rules import parse_rule
@@ -150,7 +151,7 @@ def test_renaming_keeps_the_workflow_firing_and_the_segment_members(session: Ses
     before = _matches(session, segment)
     assert before == {member.id}
 
-    update_tag(session=session, tag_id=tag.id, name="Very important")
+    update_tag(session=session, tag_id=tag.id, data=TagPatch(name="Very important"))
 
     assert _matches(session, segment) == before
     session.refresh(rule)

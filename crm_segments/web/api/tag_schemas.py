@@ -19,18 +19,6 @@ MAX_IDS_PER_REQUEST = 10_000
 EntityType = Literal["profile", "quote", "job", "opportunity"]
 
 
-class TagIn(InputModel):
-    name: str = Field(max_length=64, description="1-64 characters; unique regardless of letter case.")
-    color: str = Field(default="#6b7280", max_length=7, description="#rrggbb")
-    description: str = Field(default="", max_length=500)
-
-
-class TagPatch(InputModel):
-    name: str | None = Field(default=None, max_length=64)
-    color: str | None = Field(default=None, max_length=7)
-    description: str | None = Field(default=None, max_length=500)
-
-
 class TagCounts(BaseModel):
     profile: int
     quote: int

@@ -18,6 +18,7 @@ from crm_segments.models.record_types import entity_plural, tag_entity_types
 from crm_segments.records.entities import entity_profile_id, entity_tags
 from crm_segments.records.validation import validate
 from crm_segments.schemas.auto_tag_rules import AutoTagRuleIn, AutoTagRulePatch
+from crm_segments.schemas.tags import TagIn, TagPatch
 from crm_segments.segments.deletion import InUse
 from crm_segments.selection import targets as selection
 from crm_segments.state import get_state
@@ -43,10 +44,8 @@ from .tag_schemas import (
     TagChangeOut,
     TagCounts,
     TaggingIn,
-    TagIn,
     TagList,
     TagOut,
-    TagPatch,
 )
 from .usage_schemas import OnUseParams, in_use_response
 
@@ -82,9 +81,8 @@ def list_tags() -> Response:
 
 
 def create_tag() -> tuple[Response, int]:
-    body = validate(TagIn, json_body())
-    tag = management.create_tag(session=db_session(), name=body.name, color=body.color,
-                                description=body.description, user_id=_user_id(), per_minute=_per_minute())
+    tag = management.create_tag(session=db_session(), data=validate(TagIn, json_body()), user_id=_user_id(),
+                                per_minute=_per_minute())
     return _reply(tag_out(tag), 201)
 
 
@@ -94,9 +92,8 @@ def get_tag(id: int) -> Response:
 
 
 def update_tag(id: int) -> tuple[Response, int]:
-    body = validate(TagPatch, json_body())
-    tag = management.update_tag(session=db_session(), tag_id=id, name=body.name, color=body.color,
-                                description=body.description, by_admin=is_admin())
+    tag = management.update_tag(session=db_session(), tag_id=id, data=validate(TagPatch, json_body()),
+                                by_admin=is_admin())
     return _reply(tag_out(tag))
 
 
