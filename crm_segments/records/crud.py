@@ -25,6 +25,7 @@ from crm_segments.kernel.sorted_pages import SortKeys, sorted_page
 from crm_segments.models import Profile
 from crm_segments.profiles.queries import SORT_KEYS as PROFILE_SORT_KEYS
 from crm_segments.profiles.queries import list_profiles
+from crm_segments.schemas.batch import MAX_BATCH, BatchIn
 
 from .kind import Kind, WriteContext
 from .prepare import CHUNK, Issue, Pending, prepare
@@ -32,7 +33,6 @@ from .profiles import parse_profile_filter
 from .queries import KINDS_BY_PATH, parse_record_filter, records_page
 from .validation import validate
 
-MAX_BATCH = 1000
 NO_SORT_KEYS = SortKeys({})  # types without a list in the UI are listed in id order
 
 
@@ -116,11 +116,10 @@ def upsert(kind: Kind, *, session: Session, external_id: str, data: Any,
     return row, existing is None
 
 
-def upsert_many(kind: Kind, *, session: Session, items: Sequence[Any],
+def upsert_many(kind: Kind, *, session: Session, batch: BatchIn,
                 ctx: WriteContext | None = None) -> list[tuple[Any, bool]]:
     """Upsert every item by its external_id, all or nothing; errors name ``items[i].field``."""
-    if len(items) > MAX_BATCH:
-        raise ValidationFailed([FieldError("items", f"at most {MAX_BATCH} items per request")])
+    items = batch.items
     ctx = ctx or WriteContext()
     keys = [item.get("external_id") if isinstance(item, dict) else None for item in items]
     existing = _by_external_id(kind, session, [k for k in keys if isinstance(k, str)])

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import Profile
+from crm_segments.schemas.batch import MAX_BATCH, BatchIn
 
 from . import crud
 from .kind import WriteContext
@@ -26,10 +27,10 @@ def assign_owner(session: Session, profile_ids: Sequence[int], owner_id: int | N
         raise ValidationFailed([FieldError("profile_id", f"at most {MAX_PROFILES:,} profiles at once")])
     ids = sorted(set(profile_ids))
     changed = 0
-    for start in range(0, len(ids), crud.MAX_BATCH):
-        chunk = ids[start:start + crud.MAX_BATCH]
+    for start in range(0, len(ids), MAX_BATCH):
+        chunk = ids[start:start + MAX_BATCH]
         keys = session.execute(select(Profile.external_id).where(Profile.id.in_(chunk))).scalars().all()
         items = [{"external_id": key, "owner_id": owner_id} for key in keys]
-        crud.upsert_many(PROFILES, session=session, items=items, ctx=ctx)
+        crud.upsert_many(PROFILES, session=session, batch=BatchIn(items=items), ctx=ctx)
         changed += len(items)
     return changed

@@ -16,6 +16,7 @@ from crm_segments.models import ConsentChange, Profile
 from crm_segments.profiles import consent
 from crm_segments.records import KINDS, WriteContext, crud
 from crm_segments.records.importer import import_csv
+from crm_segments.schemas.batch import BatchIn
 from tests.factories import AdminFactory, ProfileFactory
 from tests.records import writes
 
@@ -86,8 +87,8 @@ def test_record_writes_record_who_changed_consent(session: Session) -> None:
     writes.update(profiles, session=session, id=created.id, data={"email_consent": True, "first_name": "Al"},
                 ctx=ctx)  # unchanged: no row
     writes.update(profiles, session=session, id=created.id, data={"email_consent": False}, ctx=ctx)
-    crud.upsert_many(profiles, session=session, ctx=ctx, items=[
-        {"external_id": "A-1", "sms_consent": True}, {"external_id": "A-2", "sms_consent": False}])
+    crud.upsert_many(profiles, session=session, ctx=ctx, batch=BatchIn(items=[
+        {"external_id": "A-1", "sms_consent": True}, {"external_id": "A-2", "sms_consent": False}]))
     rows = _history(session, created.id)
     assert [(r.channel, r.old_value, r.new_value, r.previous_source) for r in rows] == [
         ("email", False, True, None), ("email", True, False, "api"), ("sms", False, True, None)]

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from crm_segments.kernel.errors import Conflict, NotFound, ValidationFailed
 from crm_segments.models import Opportunity, Profile, Quote, SupportTicket
 from crm_segments.records import KINDS, WriteContext, crud
+from crm_segments.schemas.batch import BatchIn
 from tests.factories import ProfileFactory, QuoteFactory
 from tests.records import writes
 
@@ -97,8 +98,8 @@ def test_consent_records_source_of_the_write(session: Session, backend: str) -> 
 def test_upsert_many_is_all_or_nothing(session: Session, changed: list[set[int]], backend: str) -> None:
     ProfileFactory(external_id="A", first_name="Old")
     with pytest.raises(ValidationFailed) as failed:
-        crud.upsert_many(PROFILES, session=session, items=[
-            {"external_id": "A", "first_name": "New"}, {"external_id": "B", "phone": "nope"}])
+        crud.upsert_many(PROFILES, session=session, batch=BatchIn(items=[
+            {"external_id": "A", "first_name": "New"}, {"external_id": "B", "phone": "nope"}]))
     assert _fields(failed) == ["items[1].phone"]
     session.expire_all()
     assert session.scalars(select(Profile.first_name).where(Profile.external_id == "A")).one() == "Old"

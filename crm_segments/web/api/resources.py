@@ -7,11 +7,10 @@ from typing import Any
 
 from flask import Response, g, jsonify, request
 
-from crm_segments.kernel.errors import FieldError, ValidationFailed
 from crm_segments.models import Profile
 from crm_segments.records import Kind, WriteContext, crud
-from crm_segments.records.crud import MAX_BATCH
 from crm_segments.records.validation import validate
+from crm_segments.schemas.batch import MAX_BATCH, BatchIn
 from crm_segments.web.db import db_session
 
 from .envelopes import BatchItemOut, BatchResult, batch_of, list_params_of, page_of
@@ -77,11 +76,8 @@ def resource_routes(kind: Kind) -> list[Route]:
         return _reply(serialize(kind, row), 201 if created else 200)
 
     def batch_upsert() -> tuple[Response, int]:
-        body = json_body()
-        items = body.get("items") if isinstance(body, dict) else None
-        if not isinstance(items, list):
-            raise ValidationFailed([FieldError("items", "must be a list of objects")])
-        results = crud.upsert_many(kind, session=db_session(), items=items, ctx=write_context())
+        batch = validate(BatchIn, json_body())
+        results = crud.upsert_many(kind, session=db_session(), batch=batch, ctx=write_context())
         created = sum(1 for _, new in results if new)
         result = BatchResult(
             created=created, updated=len(results) - created,
