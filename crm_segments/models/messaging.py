@@ -16,6 +16,7 @@ from crm_segments.db import Base, UTCDateTime, utcnow
 
 from ._columns import choice, created_at_column, updated_at_column
 from .profiles import CONSENT_SOURCES
+from .tags import ENTITY_TYPE_LENGTH
 
 CHANNELS = ("email", "sms")
 # Transactional and test messages are exempt from frequency caps.
@@ -62,7 +63,8 @@ class Message(Base):
     profile_id: Mapped[int] = mapped_column(ForeignKey("crm_profiles.id", ondelete="CASCADE"), index=True)
     # A message to a user (the profile's owner, a test send) instead of the profile itself.
     recipient_user_id: Mapped[int | None] = mapped_column(ForeignKey("crm_users.id", ondelete="SET NULL"))
-    record_type: Mapped[str | None] = mapped_column(String(20))  # the record the template showed
+    # The record the template showed: "profile" or a registered record type, as on its enrollment.
+    record_type: Mapped[str | None] = mapped_column(String(ENTITY_TYPE_LENGTH))
     record_id: Mapped[int | None]
 
     channel: Mapped[str] = mapped_column(choice(*CHANNELS, name="message_channel"))
