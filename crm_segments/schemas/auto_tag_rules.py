@@ -12,11 +12,11 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-from crm_segments.models.record_types import tag_entity_types
 from crm_segments.models.tags import AUTO_TAG_MODES, TAG_NAME_MAX
 
 from ._base import InputModel
 from ._types import Id, OneOf
+from .tags import NewTagEntityType, TagEntityType
 
 MAX_NAME = 120
 MAX_DESCRIPTION = 2000
@@ -35,13 +35,6 @@ def _description(value: Any) -> Any:
     return value
 
 
-def _entity_type(value: Any) -> Any:
-    allowed = tag_entity_types()  # the types registered now
-    if value not in allowed:
-        raise PydanticCustomError("entity_type", "must be one of {allowed}", {"allowed": ", ".join(allowed)})
-    return value
-
-
 def _mode(value: Any) -> Any:
     if value not in AUTO_TAG_MODES:
         raise PydanticCustomError("rule_mode", "must be sticky (only adds) or live (adds and removes)")
@@ -56,8 +49,6 @@ def _enabled(value: Any) -> Any:
 
 Name = Annotated[str, BeforeValidator(_name), Field(max_length=MAX_NAME, description="Unique.")]
 Description = Annotated[str, BeforeValidator(_description), Field(max_length=MAX_DESCRIPTION)]
-EntityType = Annotated[str, BeforeValidator(_entity_type),
-                       Field(description='"profile" or a taggable record type ("quote", "job", ...).')]
 ModeName = Annotated[str, OneOf(AUTO_TAG_MODES)]  # listed as an enum in the schema
 Mode = Annotated[ModeName, BeforeValidator(_mode),
                  Field(description="sticky only adds the tag; live also removes it.")]
@@ -67,7 +58,6 @@ Condition = Annotated[dict[str, Any], Field(description="A rule document (segmen
 # In a change, a field not sent keeps its value; an explicit null is checked (and refused) like any value.
 NewName = Annotated[str | None, BeforeValidator(_name), Field(max_length=MAX_NAME)]
 NewDescription = Annotated[str | None, BeforeValidator(_description), Field(max_length=MAX_DESCRIPTION)]
-NewEntityType = Annotated[str | None, BeforeValidator(_entity_type)]
 NewMode = Annotated[ModeName | None, BeforeValidator(_mode)]
 NewEnabled = Annotated[bool | None, BeforeValidator(_enabled)]
 TagName = Annotated[str | None, Field(max_length=TAG_NAME_MAX,
@@ -76,7 +66,7 @@ TagName = Annotated[str | None, Field(max_length=TAG_NAME_MAX,
 
 class AutoTagRuleIn(InputModel):
     name: Name
-    entity_type: EntityType = "profile"
+    entity_type: TagEntityType = "profile"
     condition: Condition
     tag: TagName = None
     tag_id: Id | None = None
@@ -89,7 +79,7 @@ class AutoTagRulePatch(InputModel):
     """Only the fields sent change; ``tag`` or ``tag_id`` moves the rule to another tag."""
 
     name: NewName = None
-    entity_type: NewEntityType = None
+    entity_type: NewTagEntityType = None
     condition: Condition | None = None
     tag: TagName = None
     tag_id: Id | None = None

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
+from crm_segments.models.record_types import tag_entity_types
 from crm_segments.models.tags import TAG_NAME_MAX
 
 from ._base import InputModel
@@ -44,6 +45,13 @@ def clean_name(value: Any) -> str:
     return cleaned
 
 
+def _entity_type(value: Any) -> Any:
+    allowed = tag_entity_types()  # the types registered now
+    if value not in allowed:
+        raise PydanticCustomError("entity_type", "must be one of {allowed}", {"allowed": ", ".join(allowed)})
+    return value
+
+
 def _color(value: Any) -> Any:
     if not isinstance(value, str) or not _HEX_COLOR.fullmatch(value.strip()):
         raise PydanticCustomError("color", "must be a colour like #2563eb")
@@ -61,6 +69,10 @@ def _description(value: Any) -> Any:
 TagName = Annotated[str, BeforeValidator(clean_name),
                     Field(max_length=TAG_NAME_MAX, description="1-64 characters; unique regardless of "
                                                                "letter case.")]
+# What tags attach to: "profile" or a taggable record type of the registry.
+TagEntityType = Annotated[str, BeforeValidator(_entity_type),
+                          Field(description='"profile" or a taggable record type ("quote", "job", ...).')]
+NewTagEntityType = Annotated[str | None, BeforeValidator(_entity_type)]  # null refused, as any bad value
 Color = Annotated[str, BeforeValidator(_color), Field(max_length=7, description="#rrggbb")]
 Description = Annotated[str, BeforeValidator(_description), Field(max_length=DESCRIPTION_MAX)]
 

@@ -230,6 +230,10 @@ def test_invoices_are_listed_and_written_through_the_api(
         assert [f["field"] for f in refused.json["error"]["fields"]] == ["status"]
         issued = api.patch(f"/invoices/{invoice_id}", json={"status": "issued", "issued_at": NOW.isoformat()})
         assert issued.status_code == 200 and issued.json["status"] == "issued"
+        tagged = api.post("/bulk-tag-operations", json={"action": "add", "tags": ["Chased"],
+                                                        "entity_type": "invoice", "ids": [invoice_id]})
+        assert tagged.status_code == 201, tagged.json
+        assert [t["tag"]["name"] for t in api.get(f"/invoices/{invoice_id}/tags").json["items"]] == ["Chased"]
         upserted = api.put("/invoices/by-external-id/X-9", json={"amount": "80.00"})
         assert upserted.status_code == 200 and upserted.json["id"] == invoice_id
         assert api.get(f"/invoices/{invoice_id}").json["amount"] == "80.00"

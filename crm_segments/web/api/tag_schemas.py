@@ -12,11 +12,11 @@ from pydantic import BaseModel, Field
 from crm_segments.config import MAX_TAGS_PER_REQUEST
 from crm_segments.schemas._base import InputModel, OutputModel
 from crm_segments.schemas._types import Id
+from crm_segments.schemas.tags import TagEntityType
 
 MAX_MERGE_SOURCES = 100
 MAX_IDS_PER_REQUEST = 10_000
 
-EntityType = Literal["profile", "quote", "job", "opportunity"]
 
 
 class TagCounts(BaseModel):
@@ -116,7 +116,7 @@ class BulkIn(InputModel):
                             description="Tag names, at most CRM_SEGMENTS_TAGS_PER_REQUEST (default 20); "
                                         "added ones are created when new (each person creates at most "
                                         "CRM_SEGMENTS_TAGS_PER_USER_PER_MINUTE a minute).")
-    entity_type: EntityType = "profile"
+    entity_type: TagEntityType = "profile"
     ids: list[Id] | None = Field(default=None, max_length=MAX_IDS_PER_REQUEST,
                                  description="Explicit entities (any entity type).")
     filter: ProfileFilterIn | None = Field(default=None, description="The profiles list's filter.")
