@@ -90,7 +90,7 @@ class MessagingSettings:
 @dataclass(frozen=True)
 class TemplateLimits:
     """What one render of a message template may use: preview, test send, the check at save time and
-    the real send alike (see automation/template_sandbox.py)."""
+    the real send alike (see templates/template_sandbox.py)."""
 
     time_limit: float = 2.0            # seconds of wall time
     max_email_bytes: int = 1024 * 1024  # an email's subject, HTML and text together, UTF-8

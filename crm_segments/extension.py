@@ -91,8 +91,8 @@ class CRMSegments:
             app.config.setdefault(key, default)
         settings = settings_from_config(app.config)
         adapter = identity_adapter(app.config["CRM_SEGMENTS_IDENTITY"])
-        from crm_segments.automation.rendering import configure as configure_rendering
         from crm_segments.segments.query_segments import configure as configure_query_segments
+        from crm_segments.templates.rendering import configure as configure_rendering
 
         configure_rendering(settings.templates)  # per process: the last app set up sets the limits
         configure_query_segments(settings.query_segment_timeout)  # likewise

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from crm_segments.automation.template_store import install_templates
-from crm_segments.automation.workflows.files import install_shipped as install_workflows
-from crm_segments.automation.workflows.realtime import on_profiles_changed as enroll_changed_profiles
 from crm_segments.kernel import changes
 from crm_segments.kernel.changes import ProfileListeners
 from crm_segments.records.import_task import import_task
@@ -23,6 +20,9 @@ from crm_segments.tagging.realtime import retag_everyone
 from crm_segments.tagging.rule_task import run_rule_task
 from crm_segments.tagging.shipped import install_shipped_rules
 from crm_segments.tasks.kinds import TaskKind
+from crm_segments.templates.template_store import install_templates
+from crm_segments.workflows.files import install_shipped as install_workflows
+from crm_segments.workflows.realtime import on_profiles_changed as enroll_changed_profiles
 
 
 def profile_listeners() -> ProfileListeners:

@@ -17,11 +17,11 @@ import pytest
 from flask import Flask
 
 from crm_segments import create_app
-from crm_segments.automation import render_pool
 from crm_segments.config import Settings
 from crm_segments.extension import CRMSegments
 from crm_segments.segments import query_segments
 from crm_segments.state import get_state
+from crm_segments.templates import render_pool
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 HOST_SECRET = "host-secret-key-0123456789"

@@ -6,7 +6,7 @@
 ``send-kill-9-workers`` (and ``-faults``): two ``crm-segments worker`` processes, as a deployment runs
 them, send N emails to a fake SendGrid 20 ms away; 20 times, at a random count of accepted messages,
 one registered worker chosen at random is killed with SIGKILL and another started in its place
-(tests/automation/worker_kills.py). Measured per kill: how long until another sender took the dead one
+(tests/messages/worker_kills.py). Measured per kill: how long until another sender took the dead one
 over, and how many of its messages became ``unknown``. Then, each from the last restart: nothing
 pending or sending (drained); every message final, i.e. sent or ``unconfirmed`` (the unknown ones
 waiting for a person after 10 s here, 24 h by default); SendGrid's events for every message it took,
@@ -18,7 +18,7 @@ adds 2 % 429 with ``Retry-After: 40`` and 2 % 503 (the 30 s back-off) on first a
 are taken over when their lease runs out.
 
 N profiles (``--profiles``) each have one marketing email queued, due at the start. One sender process
-(``tests/automation/send_loop_process.py``: the send job's loop, batches of 500, 8 send threads, the
+(``tests/messages/send_loop_process.py``: the send job's loop, batches of 500, 8 send threads, the
 default 30 s claim lease) sends them to a fake SendGrid 20 ms away that answers a tenth of the first
 attempts with 429 and ``Retry-After: 40`` and a tenth with 503 (the 30 s back-off). Every few seconds
 the sender is killed with SIGKILL and started again at once. Measured: the messages each kill left in
@@ -91,9 +91,9 @@ def _prepare(context: BenchContext) -> None:
 @scenario("send-kill-9", "a sender killed with SIGKILL every few seconds: in doubt, takeover, duplicates",
           prepare=_prepare)
 def send_kill_9(context: BenchContext) -> dict[str, Any]:
-    from crm_segments.automation import unconfirmed
-    from crm_segments.automation.message_log import MessageFilter
-    from crm_segments.automation.sendgrid_events import record_sendgrid_events
+    from crm_segments.delivery.sendgrid_events import record_sendgrid_events
+    from crm_segments.messages import unconfirmed
+    from crm_segments.messages.message_log import MessageFilter
     from tests.fakes import FakeSendGrid
     from tests.fakes.webhooks import sendgrid_event
 
@@ -118,7 +118,7 @@ def send_kill_9(context: BenchContext) -> dict[str, Any]:
 
     def start(url: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "tests.automation.send_loop_process", context.database_url, url,
+            [sys.executable, "-m", "tests.messages.send_loop_process", context.database_url, url,
              fake.api_key, str(THREADS), str(LEASE), str(UNCONFIRMED_AFTER), str(BACK_OFF), str(BATCH)],
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=log)
 
@@ -248,12 +248,12 @@ def _kill_workers(context: BenchContext, *, faults: bool) -> dict[str, Any]:
     registered worker chosen at random is killed with SIGKILL and another started in its place."""
     import random
 
-    from crm_segments.automation import unconfirmed
-    from crm_segments.automation.message_log import MessageFilter
-    from crm_segments.automation.sendgrid_events import record_sendgrid_events
-    from tests.automation.worker_kills import IN_DOUBT, Workers, statuses, wait_for
+    from crm_segments.delivery.sendgrid_events import record_sendgrid_events
+    from crm_segments.messages import unconfirmed
+    from crm_segments.messages.message_log import MessageFilter
     from tests.fakes import FakeSendGrid
     from tests.fakes.webhooks import sendgrid_event
+    from tests.messages.worker_kills import IN_DOUBT, Workers, statuses, wait_for
 
     factory = make_session_factory(context.engine)
     expected = context.profiles

@@ -74,11 +74,11 @@ def write_csv(path: Path, *, profiles: int, seed: int) -> None:
 
 
 def _prepare(context: BenchContext) -> None:
-    from crm_segments.automation.workflows.editing import create_workflow
-    from crm_segments.automation.workflows.lifecycle import set_status
     from crm_segments.segments.refresh import refresh_many
     from crm_segments.tagging.names import get_or_create_tag
     from crm_segments.wiring import install_defaults
+    from crm_segments.workflows.editing import create_workflow
+    from crm_segments.workflows.lifecycle import set_status
 
     now = utcnow() - dt.timedelta(minutes=1)
     factory = make_session_factory(context.engine)
@@ -162,10 +162,10 @@ def _prepare_jobs(context: BenchContext) -> None:
     """The shipped defaults (`init-db`: live segments, auto-tag rules), N seeded demo profiles with
     their history, one active workflow on entering "Active Customers", the segments filled once, and
     a CSV of N completed jobs of those profiles."""
-    from crm_segments.automation.workflows.editing import create_workflow
-    from crm_segments.automation.workflows.lifecycle import set_status
     from crm_segments.segments.refresh import refresh_many
     from crm_segments.wiring import install_defaults
+    from crm_segments.workflows.editing import create_workflow
+    from crm_segments.workflows.lifecycle import set_status
 
     now = utcnow() - dt.timedelta(minutes=1)
     factory = make_session_factory(context.engine)

@@ -37,8 +37,8 @@ FAKE_PROCESSES = 2  # fake SendGrid server processes (each checks every request 
 
 def _prepare_burst(context: BenchContext) -> None:
     """N reachable profiles who all entered one segment a moment ago, and an active workflow on it."""
-    from crm_segments.automation.workflows.editing import create_workflow
-    from crm_segments.automation.workflows.lifecycle import set_status
+    from crm_segments.workflows.editing import create_workflow
+    from crm_segments.workflows.lifecycle import set_status
 
     count = min(context.profiles, BURST)
     now = utcnow()
@@ -86,9 +86,9 @@ def burst_checked_after(context: BenchContext) -> dict[str, Any]:
 
 
 def _burst(context: BenchContext, *, check_after: bool) -> dict[str, Any]:
-    from crm_segments.automation.dispatch import dispatch_all
-    from crm_segments.automation.workflows.engine import advance_due, enroll_due
     from crm_segments.config import MessagingSettings, Settings
+    from crm_segments.messages.dispatch import dispatch_all
+    from crm_segments.workflows.engine import advance_due, enroll_due
     from tests.fakes.processes import FakeProviderProcesses
 
     factory = make_session_factory(context.engine)
@@ -188,8 +188,8 @@ class _Progress:
 
 def _prepare_quote_api(context: BenchContext) -> None:
     """Demo data, the shipped segments and workflows, and the quote follow-up turned on."""
-    from crm_segments.automation.workflows.lifecycle import set_status
     from crm_segments.wiring import install_defaults
+    from crm_segments.workflows.lifecycle import set_status
 
     context.ensure_demo_data()
     with make_session_factory(context.engine)() as session:

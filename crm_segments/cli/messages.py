@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import click
 
-from crm_segments.automation.channel_pauses import ChannelState, channel_state, paused_states, resume_channel
-from crm_segments.automation.jobs import dispatch_due_messages
 from crm_segments.cli.context import make_app
 from crm_segments.db import utcnow
+from crm_segments.messages.channel_pauses import ChannelState, channel_state, paused_states, resume_channel
+from crm_segments.messages.jobs import dispatch_due_messages
 from crm_segments.models.messaging import CHANNELS
 from crm_segments.state import get_state
 

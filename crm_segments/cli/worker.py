@@ -9,9 +9,9 @@ from types import FrameType
 
 import click
 
-from crm_segments.automation.worker import DEFAULT_BATCH, DEFAULT_LANES, DEFAULT_POLL, SendWorker
-from crm_segments.automation.workflows.engine import advance_due
 from crm_segments.cli.context import configure_logging, make_app
+from crm_segments.messages.worker import DEFAULT_BATCH, DEFAULT_LANES, DEFAULT_POLL, SendWorker
+from crm_segments.workflows.engine import advance_due
 
 
 @click.command("worker")

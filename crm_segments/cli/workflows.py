@@ -32,7 +32,7 @@ def file_name(workflow: Workflow) -> str:
               help="Write one FILE.yaml per workflow here; without it, print to standard output.")
 def export_workflows(keys: tuple[str, ...], output_dir: Path | None) -> None:
     """Export workflows as YAML files that `workflows import` reads back."""
-    from crm_segments.automation.workflows.files import dump_yaml
+    from crm_segments.workflows.files import dump_yaml
 
     app = make_app()
     with unit_of_work(app) as session:
@@ -58,7 +58,7 @@ def export_workflows(keys: tuple[str, ...], output_dir: Path | None) -> None:
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_workflows(files: tuple[Path, ...]) -> None:
     """Create or update workflows from YAML FILES (matched by key, then name). All or nothing."""
-    from crm_segments.automation.workflows.files import import_yaml
+    from crm_segments.workflows.files import import_yaml
 
     app = make_app()
     try:
@@ -78,7 +78,7 @@ def import_workflows(files: tuple[Path, ...]) -> None:
 @workflows_group.command("run")
 def run_due() -> None:
     """Enroll from new trigger events and run every due step now (what the scheduler does)."""
-    from crm_segments.automation.workflows.engine import advance_due, enroll_due
+    from crm_segments.workflows.engine import advance_due, enroll_due
 
     app = make_app()
     factory = get_state(app).session_factory

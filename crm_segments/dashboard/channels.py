@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crm_segments.automation.channel_pauses import ChannelState, channel_states
+from crm_segments.messages.channel_pauses import ChannelState, channel_states
 from crm_segments.models import Message
 
 FAILED = ("bounced", "dropped", "failed", "undelivered")

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crm_segments.automation.workflows.results import converted_condition
 from crm_segments.models import Enrollment, Message, Workflow
 from crm_segments.utc_day import as_date, utc_day
+from crm_segments.workflows.results import converted_condition
 
 METRICS = ("sent", "delivered", "opened", "clicked", "converted")
 RANGES = (30, 90)

@@ -14,7 +14,7 @@ class Sender(Base):
     """A running sender: its id starts every claim token it takes ("{id}-..."), so the messages it
     holds are found when it dies. It refreshes ``heartbeat_at`` every few seconds and, on PostgreSQL,
     holds a session-level advisory lock keyed on its id for as long as it lives; a row whose heartbeat
-    stopped, or whose lock is free, is a dead sender (automation/senders.py)."""
+    stopped, or whose lock is free, is a dead sender (messages/senders.py)."""
 
     __tablename__ = "crm_senders"
     __table_args__ = {"sqlite_autoincrement": True}  # an id is never given twice (PostgreSQL: a sequence)

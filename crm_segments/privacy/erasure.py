@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from crm_segments.automation.channels.local import outbox_path
+from crm_segments.channels.local import outbox_path
 from crm_segments.db import Base, utcnow
 from crm_segments.kernel.errors import NotFound
 from crm_segments.models import BackgroundTask, Erasure, Message, Profile

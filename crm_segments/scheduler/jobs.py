@@ -13,8 +13,8 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from crm_segments.automation.jobs import scheduled_dispatch
 from crm_segments.db import utcnow
+from crm_segments.messages.jobs import scheduled_dispatch
 from crm_segments.state import State
 
 from . import targets

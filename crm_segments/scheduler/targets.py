@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from crm_segments.automation.workflows.engine import advance_due, enroll_due
 from crm_segments.segments.refresh import refresh_due_segments
 from crm_segments.state import State
 from crm_segments.tagging.auto import run_auto_tag_rules
 from crm_segments.tasks.worker import run_pending_tasks
+from crm_segments.workflows.engine import advance_due, enroll_due
 
 
 def refresh_due(state: State, *, now: dt.datetime) -> Any:

@@ -1,6 +1,6 @@
 """Paused channels on every page: the banner's data, and resuming a channel (admins).
 
-A channel pauses when its provider refuses the product's credentials (automation/channel_pauses.py).
+A channel pauses when its provider refuses the product's credentials (messages/channel_pauses.py).
 The layout asks for the paused channels only for admins, and only then queries the database.
 """
 
@@ -11,9 +11,9 @@ from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
-from crm_segments.automation.channel_pauses import ChannelState, channel_state, paused_states, resume_channel
 from crm_segments.db import utcnow
 from crm_segments.kernel.errors import NotFound
+from crm_segments.messages.channel_pauses import ChannelState, channel_state, paused_states, resume_channel
 from crm_segments.web.auth import role_required, safe_next
 from crm_segments.web.db import db_session
 from crm_segments.web.ui import bp

@@ -13,20 +13,20 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from crm_segments.automation import message_log, unconfirmed
-from crm_segments.automation.outbox import requeue_message
-from crm_segments.automation.template_store import list_templates
-from crm_segments.automation.workflows.results import Results, results_by, workflow_results
 from crm_segments.config import MessagingSettings
 from crm_segments.db import utcnow
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
+from crm_segments.messages import message_log, unconfirmed
+from crm_segments.messages.outbox import requeue_message
 from crm_segments.models import Profile, Workflow
 from crm_segments.models.messaging import CHANNELS, MESSAGE_CATEGORIES, MESSAGE_STATUSES
 from crm_segments.state import get_state
+from crm_segments.templates.template_store import list_templates
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
 from crm_segments.web.profile_sections import ProfileSection, add_profile_section
 from crm_segments.web.ui import bp
+from crm_segments.workflows.results import Results, results_by, workflow_results
 
 PAGE_SIZE = 50
 PROFILE_MESSAGES_SHOWN = 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app, render_template, request
 from flask_login import current_user
 
-from crm_segments.automation.outbox import local_outbox
+from crm_segments.messages.outbox import local_outbox
 from crm_segments.state import get_state
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session

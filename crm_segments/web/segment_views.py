@@ -31,7 +31,6 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms import FileField, IntegerField, SelectField, StringField, TextAreaField
 
-from crm_segments.automation.workflows.results import Results, results_by
 from crm_segments.db import READ_ONLY, utcnow
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.models import Profile, Segment, SegmentMember, Workflow
@@ -61,6 +60,7 @@ from crm_segments.web.segment_parameters import (
 )
 from crm_segments.web.task_views import queue_task
 from crm_segments.web.ui import bp
+from crm_segments.workflows.results import Results, results_by
 
 log = logging.getLogger(__name__)
 VIEWERS = ("admin", "sales")

@@ -1,7 +1,7 @@
 """The message template editor: templates by content type and channel; edit, checked at save time
 (nothing is saved when a part fails); preview against a real profile and record; a test send to
 yourself; reset a shipped template to its file. Sales people see the templates; only admins change,
-preview or test them (each renders template text, see automation/render_pool.py)."""
+preview or test them (each renders template text, see templates/render_pool.py)."""
 
 from __future__ import annotations
 
@@ -12,26 +12,26 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
-from crm_segments.automation import template_preview
-from crm_segments.automation.send_test import send_test
-from crm_segments.automation.template_store import (
+from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
+from crm_segments.messages.template_test_sends import send_test
+from crm_segments.models import Profile
+from crm_segments.models.messaging import CHANNELS, CONTENT_TYPES
+from crm_segments.models.record_types import record_models
+from crm_segments.segments.deletion import InUse
+from crm_segments.segments.usages import template_users
+from crm_segments.templates import template_preview
+from crm_segments.templates.template_store import (
     TemplateSource,
     TemplateState,
     delete_template,
     template_state,
     template_states,
 )
-from crm_segments.automation.workflows.template_saving import check_template, reset_template, save_template
-from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
-from crm_segments.models import Profile
-from crm_segments.models.messaging import CHANNELS, CONTENT_TYPES
-from crm_segments.models.record_types import record_models
-from crm_segments.segments.deletion import InUse
-from crm_segments.segments.usages import template_users
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session, reads_only, writing_session
 from crm_segments.web.ui import bp
 from crm_segments.web.webhooks import public_base_url
+from crm_segments.workflows.template_saving import check_template, reset_template, save_template
 
 ACTIONS = ("save", "preview", "test_send", "reset")
 

@@ -11,17 +11,17 @@ from flask import Blueprint, Flask, Response, current_app, render_template, requ
 from flask.blueprints import BlueprintSetupState
 from twilio.twiml.messaging_response import MessagingResponse
 
-from crm_segments.automation import links
-from crm_segments.automation.sendgrid_events import (
+from crm_segments.config import Settings
+from crm_segments.db import utcnow
+from crm_segments.delivery import links
+from crm_segments.delivery.sendgrid_events import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     record_sendgrid_events,
     verification_problem,
 )
-from crm_segments.automation.twilio_events import record_inbound, record_status, signature_valid
-from crm_segments.automation.unsubscribe import profile_for_token, unsubscribe
-from crm_segments.config import Settings
-from crm_segments.db import utcnow
+from crm_segments.delivery.twilio_events import record_inbound, record_status, signature_valid
+from crm_segments.delivery.unsubscribe import profile_for_token, unsubscribe
 from crm_segments.state import get_state
 from crm_segments.web.db import db_session
 

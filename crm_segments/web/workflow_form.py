@@ -15,8 +15,8 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from crm_segments.automation.workflows.step_types import STEP_TYPES, WEEKDAYS
 from crm_segments.kernel.errors import FieldError
+from crm_segments.workflows.step_types import STEP_TYPES, WEEKDAYS
 
 _STEP_FIELD = re.compile(r"^steps-(\d+)-(\w+)$")
 # Goal conditions offered as checkboxes (others from files are kept as they are).

@@ -11,12 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as Redirect
 
-from crm_segments.automation.workflows import editing, lifecycle, queries
-from crm_segments.automation.workflows.definition import date_fields
-from crm_segments.automation.workflows.dry_run import dry_run
-from crm_segments.automation.workflows.files import dump_yaml, read_yaml, reset_to_shipped, to_definition
-from crm_segments.automation.workflows.results import segment_results, step_counts, workflow_results
-from crm_segments.automation.workflows.step_types import STEP_TYPES, WEEKDAYS
 from crm_segments.db import utcnow
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.models import Enrollment, Profile, Segment, Tag, Workflow
@@ -30,6 +24,12 @@ from crm_segments.web.profile_sections import ProfileSection, add_profile_sectio
 from crm_segments.web.ui import bp
 from crm_segments.web.workflow_errors import error_place
 from crm_segments.web.workflow_form import GOAL_PRESETS, EditorForm, apply_action, goal_item_value, read_form
+from crm_segments.workflows import editing, lifecycle, queries
+from crm_segments.workflows.definition import date_fields
+from crm_segments.workflows.dry_run import dry_run
+from crm_segments.workflows.files import dump_yaml, read_yaml, reset_to_shipped, to_definition
+from crm_segments.workflows.results import segment_results, step_counts, workflow_results
+from crm_segments.workflows.step_types import STEP_TYPES, WEEKDAYS
 
 PAGE_SIZE = 50
 STEP_LABELS = {"send_email": "Send email", "send_sms": "Send SMS", "wait": "Wait", "branch": "Branch",
@@ -125,7 +125,7 @@ def _save(editor: EditorForm, *, workflow: Any) -> str | tuple[str, int] | Redir
 def _editor(editor: EditorForm, *, workflow: Any, status: int = 200,
             focus: str = "") -> str | tuple[str, int]:
     session = db_session()
-    from crm_segments.automation.template_store import list_templates
+    from crm_segments.templates.template_store import list_templates
 
     goal_items = (editor.data.get("goal") or {}).get("since_enrollment") or []
     presets = [(label, goal_item_value(item)) for label, item in GOAL_PRESETS]

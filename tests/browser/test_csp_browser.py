@@ -24,10 +24,9 @@ from werkzeug.serving import make_server
 
 from crm_segments import create_app
 from crm_segments.accounts import users
-from crm_segments.automation.links import unsubscribe_token
-from crm_segments.automation.workflows.template_saving import save_template
 from crm_segments.cli.admin import init_database
 from crm_segments.cli.server import prepare_first_pages
+from crm_segments.delivery.links import unsubscribe_token
 from crm_segments.demo.seed import seed_demo
 from crm_segments.models import (
     AutoTagRule,
@@ -43,6 +42,7 @@ from crm_segments.models.tasks import BackgroundTask
 from crm_segments.schemas.tags import TagIn
 from crm_segments.state import get_state
 from crm_segments.tagging import management, manual
+from crm_segments.workflows.template_saving import save_template
 from tests.browser.conftest import CHROMIUM_ARGS
 from tests.web.message_data import message
 

@@ -16,13 +16,13 @@ from werkzeug.serving import make_server
 
 from crm_segments import create_app
 from crm_segments.accounts import users
-from crm_segments.automation.workflows.lifecycle import set_status
 from crm_segments.cli.admin import init_database
 from crm_segments.cli.context import unit_of_work
 from crm_segments.db import utcnow
 from crm_segments.models import Message, Workflow
 from crm_segments.scheduler.jobs import run_job
 from crm_segments.state import get_state
+from crm_segments.workflows.lifecycle import set_status
 from tests.browser.conftest import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser]

@@ -42,7 +42,6 @@ from sqlalchemy.pool import NullPool
 
 from crm_segments import create_app
 from crm_segments.accounts import users
-from crm_segments.automation.workflows import editing
 from crm_segments.cli.admin import init_database
 from crm_segments.cli.context import unit_of_work
 from crm_segments.cli.server import prepare_first_pages, settle_memory, warm_near_real_time, warm_templates
@@ -54,6 +53,7 @@ from crm_segments.scheduler.runner import SchedulerRunner
 from crm_segments.schemas.tags import TagIn
 from crm_segments.state import get_state
 from crm_segments.tagging import management
+from crm_segments.workflows import editing
 from tests.browser.conftest import CHROMIUM_ARGS
 from tests.browser.soak import (
     LOCK_BUDGET,

@@ -20,9 +20,9 @@ import waitress
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from crm_segments.automation.links import unsubscribe_url
 from crm_segments.cli import main
 from crm_segments.db import make_engine
+from crm_segments.delivery.links import unsubscribe_url
 from crm_segments.models import ProfileTag, Segment, SegmentMember
 from crm_segments.segments.realtime import _level_query
 from crm_segments.tagging.realtime import profile_steps

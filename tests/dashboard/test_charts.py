@@ -13,8 +13,8 @@ from crm_segments.db import utcnow
 from crm_segments.models import SegmentSizePoint
 from crm_segments.segments.daily_sizes import daily_sizes, filled_days
 from crm_segments.web.charts import Series, line_chart, nice_top, sparkline
-from tests.automation.workflows.helpers import enter, make_segment
 from tests.factories import ProfileFactory
+from tests.workflows.helpers import enter, make_segment
 
 DAY = dt.date(2030, 3, 1)
 

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from crm_segments.db import utcnow
 from crm_segments.models import ChannelPause, Enrollment, SegmentSizePoint, User, Workflow
-from tests.automation.workflows.helpers import enter, make_segment
 from tests.factories import ProfileFactory, QuoteFactory
 from tests.web.message_data import message
+from tests.workflows.helpers import enter, make_segment
 
 
 def _workflow(session: Session) -> Workflow:

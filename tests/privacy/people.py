@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from crm_segments.automation.channels.local import outbox_path
-from crm_segments.automation.twilio_events import record_inbound
+from crm_segments.channels.local import outbox_path
+from crm_segments.delivery.twilio_events import record_inbound
 from crm_segments.models import (
     BackgroundTask,
     BulkOperation,

@@ -1,6 +1,6 @@
 """Every consent change writes a consent history row in the same transaction, whatever the source:
 a CSV import (set-based, naming the line and who imported), the records services the API uses, a
-person on the profile page, and the recipients themselves (tested in tests/automation)."""
+person on the profile page, and the recipients themselves (tested in tests/delivery)."""
 
 from __future__ import annotations
 

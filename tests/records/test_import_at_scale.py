@@ -22,7 +22,7 @@ from crm_segments.models import AutoTagRule, Enrollment, Profile, Segment, Segme
 from crm_segments.records.importer import import_csv
 from crm_segments.selection.targets import by_ids
 from crm_segments.tagging.bulk import bulk_tag
-from tests.automation.workflows.helpers import active_workflow
+from tests.workflows.helpers import active_workflow
 
 REGION = "Norte"
 

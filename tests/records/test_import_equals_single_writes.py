@@ -28,8 +28,8 @@ from crm_segments.models import (
 )
 from crm_segments.records import KINDS
 from crm_segments.records.importer import import_csv
-from tests.automation.workflows.helpers import active_workflow
 from tests.records import writes
+from tests.workflows.helpers import active_workflow
 
 ROWS = 45  # more than the per-profile re-evaluation's one-by-one limit (ONE_BY_ONE = 20)
 COLUMNS = ("external_id", "first_name", "region", "company", "lifecycle_status", "email_consent")

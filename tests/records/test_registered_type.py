@@ -26,11 +26,6 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from crm_segments import create_app
 from crm_segments.accounts import users
-from crm_segments.automation.workflows.definition import parse_definition
-from crm_segments.automation.workflows.editing import create_workflow
-from crm_segments.automation.workflows.engine import advance_due
-from crm_segments.automation.workflows.lifecycle import set_status
-from crm_segments.automation.workflows.triggers import enroll_from_events
 from crm_segments.db import Base, Money, UTCDateTime, make_engine
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import Enrollment, Message, TagEvent, record_types
@@ -47,6 +42,11 @@ from crm_segments.segments.rules import parse_rule
 from crm_segments.selection import targets as selection
 from crm_segments.state import get_state
 from crm_segments.tagging.bulk import bulk_tag
+from crm_segments.workflows.definition import parse_definition
+from crm_segments.workflows.editing import create_workflow
+from crm_segments.workflows.engine import advance_due
+from crm_segments.workflows.lifecycle import set_status
+from crm_segments.workflows.triggers import enroll_from_events
 from tests.databases import postgres_reachable, private_postgres_database, skip_or_fail
 from tests.factories import ProfileFactory, TagFactory, UserFactory, bind_session
 from tests.privacy.test_plan import problems

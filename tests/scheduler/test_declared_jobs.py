@@ -10,12 +10,12 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from crm_segments import create_app, migrate
-from crm_segments.automation.workflows.lifecycle import set_status
 from crm_segments.demo.seed import seed_demo
 from crm_segments.models import Segment, SegmentMember, Workflow
 from crm_segments.scheduler import jobs
 from crm_segments.state import get_state
 from crm_segments.wiring import install_defaults
+from crm_segments.workflows.lifecycle import set_status
 
 
 @pytest.fixture(scope="module")

@@ -12,16 +12,16 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from crm_segments.accounts import users
-from crm_segments.automation.workflows.files import to_definition
 from crm_segments.models import AutoTagRule, Segment, User, Workflow
 from crm_segments.schemas.segments import SegmentPatch
 from crm_segments.segments.deletion import InUse
 from crm_segments.segments.service import delete_segment, update_segment
 from crm_segments.segments.usages import segment_users
-from tests.automation.workflows.helpers import active_workflow, definition
+from crm_segments.workflows.files import to_definition
 from tests.factories import AdminFactory, TagFactory, UserFactory
 from tests.signed_in import csrf_token_from
 from tests.web.api.conftest import Api
+from tests.workflows.helpers import active_workflow, definition
 
 pytestmark = pytest.mark.usefixtures("backend")
 STEPS = [{"key": "thank", "type": "add_tag", "tag": "thanked"}]

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from crm_segments.accounts import users
 from crm_segments.models import Segment, Tag, User, Workflow
-from tests.automation.workflows.helpers import active_workflow, definition
 from tests.factories import TagFactory, UserFactory
 from tests.web.api.conftest import Api
+from tests.workflows.helpers import active_workflow, definition
 
 from .conftest import page_token
 

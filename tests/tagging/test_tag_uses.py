@@ -10,9 +10,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_segments.automation.workflows.files import to_definition
-from crm_segments.automation.workflows.lifecycle import set_status
-from crm_segments.automation.workflows.triggers import enroll_from_events
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.models import AutoTagRule, Segment, Tag, Workflow
 from crm_segments.schemas.tags import TagPatch
@@ -22,8 +19,11 @@ from crm_segments.segments.rules import parse_rule
 from crm_segments.segments.usages import APPLIES_TAG, tag_users
 from crm_segments.tagging.management import delete_tag, merge_tags, update_tag
 from crm_segments.tagging.manual import add_tag
-from tests.automation.workflows.helpers import T0, active_workflow, definition, enrollments
+from crm_segments.workflows.files import to_definition
+from crm_segments.workflows.lifecycle import set_status
+from crm_segments.workflows.triggers import enroll_from_events
 from tests.factories import AdminFactory, ProfileFactory, ProfileTagFactory, TagFactory
+from tests.workflows.helpers import T0, active_workflow, definition, enrollments
 
 from .helpers import make_rule
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crm_segments.models import Message, MessageEvent, Profile, Workflow
-from tests.automation.workflows.helpers import make_segment
+from tests.workflows.helpers import make_segment
 
 T0 = dt.datetime(2030, 6, 3, 15, 0, tzinfo=dt.UTC)
 _keys = itertools.count(1)

@@ -231,7 +231,7 @@ def _ids_in(text: str) -> list[int]:
 
 def test_a_profile_search_finds_the_same_messages_however_many_profiles_match(
         session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
-    from crm_segments.automation import message_log
+    from crm_segments.messages import message_log
 
     smiths = [ProfileFactory(last_name="Smith"), ProfileFactory(last_name="Smithers")]
     rows = [message(session, p, at=T0 + dt.timedelta(minutes=i)) for i, p in enumerate(smiths * 2)]

@@ -22,8 +22,8 @@ from crm_segments.models import (
     TagEvent,
 )
 from crm_segments.profiles import timeline
-from tests.automation.workflows.helpers import active_workflow, definition, make_segment
 from tests.factories import JobFactory, ProfileFactory, QuoteFactory, SupportTicketFactory, TagFactory
+from tests.workflows.helpers import active_workflow, definition, make_segment
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 

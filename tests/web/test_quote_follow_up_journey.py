@@ -15,7 +15,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_segments.accounts import users
-from crm_segments.automation.workflows.lifecycle import set_status
 from crm_segments.db import utcnow
 from crm_segments.models import (
     Enrollment,
@@ -30,6 +29,7 @@ from crm_segments.models import (
 from crm_segments.scheduler.jobs import run_job
 from crm_segments.state import get_state
 from crm_segments.wiring import install_defaults
+from crm_segments.workflows.lifecycle import set_status
 from tests.factories import AdminFactory, QuoteFactory
 from tests.signed_in import csrf_token_from, login
 from tests.tasks import follow_task

@@ -12,12 +12,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_segments.automation.jobs import dispatch_due_messages
-from crm_segments.automation.outbox import enqueue_message
-from crm_segments.automation.template_store import get_template, shipped_templates, template_state
 from crm_segments.db import utcnow
+from crm_segments.messages.jobs import dispatch_due_messages
+from crm_segments.messages.outbox import enqueue_message
 from crm_segments.models import Message, MessageTemplate, User
 from crm_segments.state import get_state
+from crm_segments.templates.template_store import get_template, shipped_templates, template_state
 from tests.factories import ProfileFactory, QuoteFactory, QuoteLineFactory
 
 from .conftest import csrf_token_from

@@ -14,10 +14,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_segments.automation import render_pool
-from crm_segments.automation.template_store import template_state
 from crm_segments.config import TemplateLimits
 from crm_segments.models import Message, MessageTemplate
+from crm_segments.templates import render_pool
+from crm_segments.templates.template_store import template_state
 from tests.factories import ProfileFactory
 
 from .conftest import csrf_token_from

@@ -21,14 +21,14 @@ from sqlalchemy import select
 
 from crm_segments import create_app
 from crm_segments.accounts import users
-from crm_segments.automation import render_pool
-from crm_segments.automation.dispatch import DispatchReport, dispatch_due
-from crm_segments.automation.outbox import enqueue_message
-from crm_segments.automation.template_store import template_state
-from crm_segments.automation.workflows.template_saving import save_template
 from crm_segments.db import Base, make_engine, utcnow
+from crm_segments.messages.dispatch import DispatchReport, dispatch_due
+from crm_segments.messages.outbox import enqueue_message
 from crm_segments.models import Message, Profile
 from crm_segments.state import get_state
+from crm_segments.templates import render_pool
+from crm_segments.templates.template_store import template_state
+from crm_segments.workflows.template_saving import save_template
 from tests.databases import postgres_reachable, private_postgres_database, skip_or_fail
 
 PASSWORD = "served-limits-password"

@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_segments.automation.template_store import (
+from crm_segments.models import MessageTemplate
+from crm_segments.templates.template_store import (
     get_template,
     install_templates,
     is_edited,
@@ -15,8 +16,7 @@ from crm_segments.automation.template_store import (
     shipped_templates,
     template_state,
 )
-from crm_segments.automation.workflows.template_saving import reset_template, save_template
-from crm_segments.models import MessageTemplate
+from crm_segments.workflows.template_saving import reset_template, save_template
 
 pytestmark = pytest.mark.usefixtures("backend")
 KEY = "evergreen/welcome"

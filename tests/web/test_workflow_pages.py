@@ -11,10 +11,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_segments.automation.workflows.editing import create_workflow
 from crm_segments.models import Workflow
-from tests.automation.workflows.helpers import EMAIL_TEMPLATE, T0, definition, enter, make_segment
+from crm_segments.workflows.editing import create_workflow
 from tests.factories import ProfileFactory
+from tests.workflows.helpers import EMAIL_TEMPLATE, T0, definition, enter, make_segment
 
 from .conftest import csrf_token_from
 
@@ -151,8 +151,8 @@ def test_sales_people_view_but_do_not_edit(sales_client: FlaskClient, session: S
 
 
 def test_profile_page_lists_the_profiles_enrollments(sales_client: FlaskClient, session: Session) -> None:
-    from crm_segments.automation.workflows.lifecycle import set_status
-    from crm_segments.automation.workflows.triggers import enroll_from_events
+    from crm_segments.workflows.lifecycle import set_status
+    from crm_segments.workflows.triggers import enroll_from_events
 
     segment = make_segment(session)
     workflow = create_workflow(session=session, data=definition(segment, name="Chase quotes"))
@@ -170,10 +170,10 @@ def test_profile_page_lists_the_profiles_enrollments(sales_client: FlaskClient, 
 
 
 def test_enrollment_step_log_links_the_queued_message(sales_client: FlaskClient, session: Session) -> None:
-    from crm_segments.automation.workflows.engine import advance_batch
-    from crm_segments.automation.workflows.lifecycle import set_status
-    from crm_segments.automation.workflows.triggers import enroll_from_events
     from crm_segments.models import Enrollment, Message
+    from crm_segments.workflows.engine import advance_batch
+    from crm_segments.workflows.lifecycle import set_status
+    from crm_segments.workflows.triggers import enroll_from_events
 
     segment = make_segment(session)
     steps = [{"key": "hello", "type": "send_email", "template": EMAIL_TEMPLATE}]
@@ -193,8 +193,8 @@ def test_enrollment_step_log_links_the_queued_message(sales_client: FlaskClient,
 
 def test_segment_page_shows_the_workflows_it_triggers_with_results(sales_client: FlaskClient,
                                                                    session: Session) -> None:
-    from crm_segments.automation.workflows.lifecycle import set_status
-    from crm_segments.automation.workflows.triggers import enroll_from_events
+    from crm_segments.workflows.lifecycle import set_status
+    from crm_segments.workflows.triggers import enroll_from_events
 
     segment = make_segment(session)
     other = make_segment(session, name="Elsewhere")

@@ -9,8 +9,8 @@ from typing import Literal
 from flask import Response, g, jsonify
 from pydantic import BaseModel, Field
 
-from crm_segments.automation.channel_pauses import ChannelState, channel_state, channel_states, resume_channel
 from crm_segments.db import utcnow
+from crm_segments.messages.channel_pauses import ChannelState, channel_state, channel_states, resume_channel
 from crm_segments.web.db import db_session
 
 from .routes import ADMIN_ONLY, Route

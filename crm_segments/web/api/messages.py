@@ -11,20 +11,21 @@ from typing import Any
 
 from flask import Response, current_app, g, jsonify, request
 
-from crm_segments.automation import message_log, template_preview, unconfirmed
-from crm_segments.automation.template_store import (
+from crm_segments.db import utcnow
+from crm_segments.kernel.errors import FieldError, ValidationFailed
+from crm_segments.messages import message_log, unconfirmed
+from crm_segments.models import Profile
+from crm_segments.records.validation import validate
+from crm_segments.schemas._base import PageParams
+from crm_segments.templates import template_preview
+from crm_segments.templates.template_store import (
     TemplateSource,
     TemplateState,
     template_state,
     template_states,
 )
-from crm_segments.automation.workflows.template_saving import check_template, reset_template, save_template
-from crm_segments.db import utcnow
-from crm_segments.kernel.errors import FieldError, ValidationFailed
-from crm_segments.models import Profile
-from crm_segments.records.validation import validate
-from crm_segments.schemas._base import PageParams
 from crm_segments.web.db import db_session, reads_only, writing_session
+from crm_segments.workflows.template_saving import check_template, reset_template, save_template
 
 from .message_schemas import (
     MessageDetailOut,
@@ -85,7 +86,7 @@ def close_unconfirmed() -> Response:
 
 
 def segment_results() -> Response:
-    from crm_segments.automation.workflows.results import segment_results as results_by_segment
+    from crm_segments.workflows.results import segment_results as results_by_segment
 
     params = validate(ResultsParams, request.args.to_dict())
     rows = results_by_segment(session=db_session(), since=params.since)

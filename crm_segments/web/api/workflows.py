@@ -8,16 +8,16 @@ from typing import Any
 
 from flask import Response, g, jsonify, request
 
-from crm_segments.automation.workflows import editing, lifecycle, queries
-from crm_segments.automation.workflows.definition import WorkflowDefinition
-from crm_segments.automation.workflows.dry_run import dry_run
-from crm_segments.automation.workflows.files import to_definition
-from crm_segments.automation.workflows.results import workflow_results
 from crm_segments.db import utcnow
 from crm_segments.models import Enrollment, Workflow
 from crm_segments.records.validation import validate
 from crm_segments.schemas._base import PageParams
 from crm_segments.web.db import db_session
+from crm_segments.workflows import editing, lifecycle, queries
+from crm_segments.workflows.definition import WorkflowDefinition
+from crm_segments.workflows.dry_run import dry_run
+from crm_segments.workflows.files import to_definition
+from crm_segments.workflows.results import workflow_results
 
 from .routes import ADMIN_ONLY, Route, json_body
 from .workflow_schemas import (

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_segments.accounts import users
-from crm_segments.automation.template_store import shipped_templates
 from crm_segments.models import Message, MessageTemplate
+from crm_segments.templates.template_store import shipped_templates
 from tests.factories import AdminFactory, ProfileFactory, QuoteFactory
 from tests.web.message_data import T0, event, message, workflow
 

@@ -14,10 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_segments.accounts import users
-from crm_segments.automation import render_pool
-from crm_segments.automation.template_store import shipped_templates
 from crm_segments.config import TemplateLimits
 from crm_segments.models import MessageTemplate
+from crm_segments.templates import render_pool
+from crm_segments.templates.template_store import shipped_templates
 from tests.factories import AdminFactory, ProfileFactory
 
 from .conftest import Api

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from crm_segments.accounts import users
 from crm_segments.models import Enrollment, EnrollmentStep
-from tests.automation.workflows.helpers import T0, definition, enter, make_segment
 from tests.factories import AdminFactory, ProfileFactory
+from tests.workflows.helpers import T0, definition, enter, make_segment
 
 from .conftest import Api
 
@@ -66,7 +66,7 @@ def test_admin_creates_edits_activates_and_reads(admin_api: Api, api: Api, sessi
 def test_enrollments_and_their_steps(api: Api, session: Session) -> None:
     spec = api.get("/openapi.json").json
     segment = make_segment(session)
-    from crm_segments.automation.workflows.editing import create_workflow
+    from crm_segments.workflows.editing import create_workflow
 
     workflow = create_workflow(session=session, data=definition(segment))
     profile = ProfileFactory()
@@ -114,10 +114,10 @@ def test_delete_only_without_enrollments(admin_api: Api, session: Session) -> No
 
 
 def test_quote_saved_through_the_api_enrolls_at_once(api: Api, session: Session) -> None:
-    from crm_segments.automation.workflows.editing import create_workflow
-    from crm_segments.automation.workflows.lifecycle import set_status
     from crm_segments.db import utcnow
     from crm_segments.models import Segment
+    from crm_segments.workflows.editing import create_workflow
+    from crm_segments.workflows.lifecycle import set_status
 
     segment = Segment(name="Open quotes", kind="live", rule={
         "records": "quotes", "where": {"field": "status", "op": "eq", "value": "sent"}, "exists": True})

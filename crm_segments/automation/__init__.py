@@ -1,1 +1,0 @@
-"""Automatic communication: workflows, the message outbox and its dispatcher, channels, delivery events."""

@@ -1,0 +1,220 @@
+"""Get claimed messages ready, a part at a time, and mark them ``sending`` a few at a time, each group
+just before its provider calls.
+
+``prepare``: one transaction per part takes the claims, applies the gates and stores what each message
+will say (rendered just before, in a read transaction of its own, ``render_ahead``, so no lock is held
+while a template renders). A message held back gets its state (suppressed, skipped, failed, or pending
+until quiet hours end or a cap frees up); one that may go stays ``pending`` and claimed. Profiles,
+owners, records and recent sends are loaded once for the part; every row's outcome is written at the
+end by one UPDATE per set of columns the checks changed (bulk.py), not one per row.
+
+``mark_sending``: one short transaction per group (no larger than the free send threads) marks it
+``sending``, so after a hard kill only the calls that were under way are in doubt. It first takes an
+advisory lock per profile on PostgreSQL (in id order, so two dispatchers cannot deadlock; on SQLite the
+transaction holds the only write lock) and counts the profiles' recent sends again, so two dispatchers
+cannot both pass one profile's frequency cap: a message over it waits, as at ``prepare``. Only rows
+still pending and claimed by this dispatcher are marked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, inspect, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.types import Integer
+
+from crm_segments.channels import Channel, Outgoing
+from crm_segments.config import Settings
+from crm_segments.db import READ_ONLY
+from crm_segments.delivery import links
+from crm_segments.kernel.bulk_update import id_in, update_rows
+from crm_segments.models import Message, Profile
+from crm_segments.templates.compose import Rendered, render_message, unsubscribe_link
+from crm_segments.templates.rendering import TemplateProblem
+from crm_segments.templates.template_store import TemplateCache
+
+from . import gates
+from .caps import FrequencyCaps, is_capped
+from .claims import Claimed
+from .prefetch import prefetch
+
+_PROFILE_LOCK_NAMESPACE = 0x43524D  # "CRM": the first key of pg_advisory_xact_lock(int, int)
+# The ORDER BY runs in the fenced subquery (OFFSET 0), so the locks are taken in id order.
+_LOCK_PROFILES = text(
+    "SELECT count(pg_advisory_xact_lock(CAST(:namespace AS integer), p)) "
+    "FROM (SELECT DISTINCT unnest(:ids) AS p ORDER BY p OFFSET 0) AS profiles"
+).bindparams(bindparam("ids", type_=ARRAY(Integer)))
+
+
+MESSAGES = cast(Table, Message.__table__)
+CAP_REACHED = "frequency cap reached"
+
+
+@dataclass(frozen=True)
+class Handover:
+    """A message that passed its checks: what its channel is given once it is marked ``sending``."""
+
+    id: int
+    profile_id: int
+    channel: str
+    category: str
+    attempts: int  # counting the attempt it is about to make
+    outgoing: Outgoing
+    provider: str
+
+
+@dataclass
+class Started:
+    handovers: list[Handover] = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)  # of the rows held back or lost
+
+
+def prepare(session_factory: sessionmaker[Session], items: Sequence[Claimed], *, token: str,
+            channels: dict[str, Channel], settings: Settings, base_url: str, now: dt.datetime,
+            templates: TemplateCache) -> Started:
+    """Check and store a part of claimed messages; returns those that may go (still ``pending``)."""
+    started = Started()
+    rendered = render_ahead(session_factory, items, token=token, settings=settings, base_url=base_url,
+                            templates=templates)
+    m = MESSAGES.c
+    with session_factory() as session, session.begin():
+        held = set(session.scalars(  # Core, not an ORM update: nothing in the session to synchronize
+            update(MESSAGES)
+            .where(id_in(session, m.id, [item.id for item in items]), m.claim_token == token,
+                   m.status == "pending")
+            .values(claim_token=m.claim_token).returning(m.id)))
+        # Another dispatcher took the row after our claim expired, or the enrollment was cancelled.
+        started.outcomes += ["lost_claim"] * (len(items) - len(held))
+        rows = session.execute(  # a profile's deletion cascades to its messages
+            select(Message, Profile).join(Profile, Profile.id == Message.profile_id)
+            .where(id_in(session, Message.id, held)).order_by(Message.next_attempt_at, Message.id)).all()
+        loaded = prefetch(session, rows)  # noqa: F841 - keeps the rows in the identity map
+        caps = FrequencyCaps(session, [message for message, _ in rows], settings=settings, now=now)
+        with session.no_autoflush:  # one flush at the end writes every row
+            for message, profile in rows:
+                outcome = _take(session, message, profile, channel=channels[message.channel],
+                                settings=settings, base_url=base_url, now=now, caps=caps, templates=templates,
+                                rendered=rendered)
+                if outcome != "ready":
+                    started.outcomes.append(outcome)
+                    continue
+                started.handovers.append(Handover(message.id, message.profile_id, message.channel,
+                                                  message.category, message.attempts + 1,
+                                                  _outgoing(message, settings, base_url),
+                                                  channels[message.channel].provider))
+        _store(session, [message for message, _ in rows])
+    return started
+
+
+def _store(session: Session, messages: Sequence[Message]) -> None:
+    """Write what the checks changed on the part's rows, one UPDATE per set of changed columns
+    (bulk.py), and take the rows out of the session so its flush does not write them again (the unit
+    of work would send one UPDATE per row)."""
+    changed: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for message in messages:
+        # The attributes set since the load: state.committed_state, not state.attrs less
+        # state.unmodified (which builds every attribute's state for each row, a tenth of prepare's CPU).
+        keys = tuple(sorted(inspect(message).committed_state))
+        if keys:
+            changed[keys].append({"id": message.id, **{key: getattr(message, key) for key in keys}})
+        session.expunge(message)
+    for rows in changed.values():
+        update_rows(session, MESSAGES, rows, set_=lambda row: dict(row))
+
+
+def mark_sending(session: Session, handovers: Sequence[Handover], *, token: str, settings: Settings,
+                 now: dt.datetime, lease: dt.timedelta) -> Started:
+    """Mark a group ``sending``, in the caller's transaction, just before its calls; returns the
+    handovers to send now.
+
+    The claim stays on a ``sending`` row and is renewed with the others: a row whose claim runs out
+    has lost its sender (claims.recover_stalled)."""
+    marked = Started()
+    if not handovers:
+        return marked
+    # Only a capped message needs its profile's recent sends counted again, under the profile's lock.
+    capped = {h.profile_id for h in handovers if is_capped(h, settings)}
+    if capped and session.get_bind().dialect.name == "postgresql":
+        session.execute(_LOCK_PROFILES, {"namespace": _PROFILE_LOCK_NAMESPACE, "ids": sorted(capped)})
+    caps = FrequencyCaps(session, handovers, settings=settings, now=now)
+    going: list[Handover] = []
+    waiting: list[dict[str, Any]] = []
+    for handover in handovers:
+        if free := caps.free_at(handover):
+            waiting.append({"id": handover.id, "next_attempt_at": free})
+        else:
+            caps.count(handover)
+            going.append(handover)
+    m = MESSAGES.c
+    ours = (m.claim_token == token, m.status == "pending")
+    update_rows(session, MESSAGES, waiting, where=ours, set_=lambda row: {
+        "next_attempt_at": row["next_attempt_at"], "status_reason": CAP_REACHED, "claim_token": None,
+        "claimed_until": None, "updated_at": now})
+    held = set(session.scalars(
+        update(MESSAGES).where(id_in(session, m.id, [h.id for h in going]), *ours)
+        .values(status="sending", attempts=m.attempts + 1, attempted_at=now, claimed_until=now + lease,
+                updated_at=now)
+        .returning(m.id))) if going else set()
+    marked.handovers = [h for h in going if h.id in held]
+    marked.outcomes = ["deferred"] * len(waiting) + ["lost_claim"] * (len(going) - len(held))
+    return marked
+
+
+def render_ahead(session_factory: sessionmaker[Session], items: Sequence[Claimed], *, token: str,
+                 settings: Settings, base_url: str, templates: TemplateCache) -> dict[int, Rendered]:
+    """The parts of the claimed messages not rendered yet, or why one cannot be, by message id.
+
+    Rendered in a read transaction before the one that starts them: a render may take up to the time
+    limit (CRM_SEGMENTS_TEMPLATE_TIME_LIMIT), and that transaction holds SQLite's only write lock and
+    PostgreSQL's locks on the part's profiles. A row that changes in between is rendered again there."""
+    with session_factory(execution_options=READ_ONLY) as session:
+        rows = session.execute(
+            select(Message, Profile).join(Profile, Profile.id == Message.profile_id)
+            .where(id_in(session, Message.id, [item.id for item in items]), Message.claim_token == token,
+                   Message.status == "pending", Message.rendered_at.is_(None))).all()
+        loaded = prefetch(session, rows)  # noqa: F841 - keeps the rows in the identity map
+        rendered: dict[int, Rendered] = {}
+        for message, profile in rows:
+            try:
+                rendered[message.id] = render_message(session, message, profile, settings=settings,
+                                                      base_url=base_url, templates=templates)
+            except TemplateProblem as exc:
+                rendered[message.id] = exc
+    return rendered
+
+
+def _take(session: Session, message: Message, profile: Profile, *, channel: Channel, settings: Settings,
+          base_url: str, now: dt.datetime, caps: FrequencyCaps, templates: TemplateCache,
+          rendered: dict[int, Rendered]) -> str:
+    """Apply the gates to a held row: "ready" (it stays pending and claimed, with what it will say), or
+    why it is held back (its new state)."""
+    message.provider, message.updated_at = channel.provider, now
+    hold = gates.check(session, message, profile, settings=settings, base_url=base_url, now=now,
+                       caps=caps, templates=templates, rendered=rendered)
+    if hold is None:
+        return "ready"
+    message.claim_token = message.claimed_until = None
+    message.attempted_at = now
+    message.status, message.status_reason = hold.status, hold.reason
+    if hold.status == "pending":
+        message.next_attempt_at = hold.until or now
+        return "deferred"
+    if hold.status == "failed":
+        message.failed_at = now
+    return hold.status
+
+
+def _outgoing(message: Message, settings: Settings, base_url: str) -> Outgoing:
+    sms = message.channel == "sms"
+    return Outgoing(
+        message_id=message.id, channel=message.channel, to=message.to_address or "",
+        text_body=message.text_body, subject=message.subject, html_body=message.html_body,
+        unsubscribe_url=unsubscribe_link(message, settings=settings, base_url=base_url),
+        status_callback_url=links.status_callback_url(base_url, message.id) if sms else None,
+    )

@@ -1,0 +1,91 @@
+"""Render a message once, before its first attempt: the exact subject, bodies and address kept on the
+row are what every retry sends."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from crm_segments.config import Settings
+from crm_segments.delivery import links
+from crm_segments.models import Message, Profile, User
+
+from .context import build_context
+from .rendering import TemplateProblem, render_parts
+from .template_store import TemplateCache, TemplateSource, get_template
+
+UNSUBSCRIBE_PREVIEW = "unsubscribe-link-preview"
+Rendered = dict[str, str] | TemplateProblem  # a message's parts by kind, or why it cannot be rendered
+
+
+def unsubscribe_link(message: Message, *, settings: Settings, base_url: str) -> str | None:
+    """The profile's own unsubscribe link; none for SMS, test sends and messages to users."""
+    if message.channel != "email" or message.category == "test" or message.recipient_user_id is not None:
+        return None
+    token = links.unsubscribe_token(settings.messaging.signing_key, profile_id=message.profile_id,
+                                    message_id=message.id)
+    return links.unsubscribe_url(base_url, token)
+
+
+def recipient(session: Session, message: Message, profile: Profile) -> str | None:
+    if message.to_address:
+        return message.to_address
+    if message.recipient_user_id is not None:
+        user = session.get(User, message.recipient_user_id)
+        return user.email if user is not None and message.channel == "email" else None
+    return profile.email if message.channel == "email" else profile.phone
+
+
+def compose(session: Session, message: Message, profile: Profile, *, settings: Settings, base_url: str,
+            now: dt.datetime, templates: TemplateCache | None = None,
+            rendered: Mapping[int, Rendered] | None = None) -> None:
+    """Fill the row's address and rendered parts; raises TemplateProblem when it cannot be rendered.
+    ``rendered``: the parts (or the problem) already rendered for a message, by id (see
+    ``render_ahead``); a message not in it is rendered now."""
+    if message.rendered_at is not None:
+        return
+    ahead = rendered.get(message.id) if rendered is not None else None
+    if isinstance(ahead, TemplateProblem):
+        raise ahead
+    parts = ahead if ahead is not None else render_message(session, message, profile, settings=settings,
+                                                           base_url=base_url, templates=templates)
+    message.subject = parts.get("subject")
+    message.html_body = parts.get("html")
+    message.text_body = parts.get("text") or parts.get("sms") or ""
+    message.to_address = recipient(session, message, profile)
+    message.rendered_at = now
+
+
+def render_message(session: Session, message: Message, profile: Profile, *, settings: Settings,
+                   base_url: str, templates: TemplateCache | None = None) -> dict[str, str]:
+    """The message's parts rendered from its template, by kind; raises TemplateProblem."""
+    key = message.template_key
+    source = templates.get(session, key) if templates is not None else get_template(session, key)
+    if source is None:
+        raise TemplateProblem("template", f"no message template {message.template_key!r}")
+    if source.channel != message.channel:
+        raise TemplateProblem("template", f"{message.template_key!r} is an {source.channel} template")
+    link = unsubscribe_link(message, settings=settings, base_url=base_url)
+    extra = {k: v for k, v in (message.context or {}).items() if k not in ("record_type", "record_id")}
+    context = build_context(session, profile=profile, record_type=message.record_type,
+                            record_id=message.record_id,
+                            unsubscribe_url=link or links.unsubscribe_url(base_url, UNSUBSCRIBE_PREVIEW),
+                            extra=extra)
+    return render_parts(source.parts(), context, limits=settings.templates)  # one request, every part
+
+
+def preview(session: Session, source: TemplateSource, *, profile: Profile, base_url: str,
+            record_type: str | None = None, record_id: int | None = None) -> dict[str, str]:
+    """Every part of a template rendered for a real profile (the editor's preview); the unsubscribe
+    link is a harmless placeholder. Raises TemplateProblem naming what is missing or the bound hit."""
+    return render_parts(source.parts(), preview_context(session, profile=profile, base_url=base_url,
+                                                        record_type=record_type, record_id=record_id))
+
+
+def preview_context(session: Session, *, profile: Profile, base_url: str, record_type: str | None = None,
+                    record_id: int | None = None) -> dict[str, Any]:
+    return build_context(session, profile=profile, record_type=record_type, record_id=record_id,
+                         unsubscribe_url=links.unsubscribe_url(base_url, UNSUBSCRIBE_PREVIEW))
