@@ -9,20 +9,16 @@ The pages are the CSP test's: every GET page of the plugin's blueprints, ids fil
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM_ARGS
+from tests.browser.conftest import AXE, CHROMIUM_ARGS, NARROW, WIDE
 from tests.browser.test_csp_browser import ADMIN, SALES, Site, Watched, page_paths
 from tests.browser.test_csp_browser import site as site  # noqa: F401  (the pages' server and rows)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-AXE = Path(__file__).parent / "vendor" / "axe.min.js"
-WIDE = {"width": 1280, "height": 900}
-NARROW = {"width": 390, "height": 844}
 # Resize events fire in a rendering update before its animation frame callbacks.
 NEXT_FRAME = "() => new Promise((done) => requestAnimationFrame(() => done(null)))"
 AXE_RUN = """
@@ -188,9 +184,9 @@ def test_every_page_is_accessible_and_fits_at_both_widths(site: Site, chromium_p
                 checked: dict[str, list[str]] = {}
                 for path in paths:
                     _check_page(watched, path, checked, admin=account == ADMIN)
-                problems.update({f"{account[0]} {path}": found for path, found in checked.items()})
+                problems.update({f"{account.email} {path}": found for path, found in checked.items()})
                 _check_menu(watched.page, site)
-                assert watched.problems == [], account[0]
+                assert watched.problems == [], account.email
                 watched.close()
             # signed out: the sign-in page, an error page, the unsubscribe page
             context = browser.new_context()

@@ -43,13 +43,13 @@ from crm_segments.schemas.tags import TagIn
 from crm_segments.state import get_state
 from crm_segments.tagging import management, manual
 from crm_segments.workflows.template_saving import save_template
-from tests.browser.conftest import CHROMIUM_ARGS
+from tests.browser.conftest import CHROMIUM_ARGS, Account, add_accounts, sign_in
 from tests.web.message_data import message
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ADMIN = ("csp.admin@example.com", "csp-admin-passphrase")
-SALES = ("csp.sales@example.com", "csp-sales-passphrase")
+ADMIN = Account("csp.admin@example.com", "csp-admin-passphrase", name="Csp Admin")
+SALES = Account("csp.sales@example.com", "csp-sales-passphrase", role="sales", name="")
 SECRET_KEY = "csp-browser-secret-key-0123456789"
 BLUEPRINTS = ("crm_ui", "crm_auth", "crm_webhooks")
 # Answers that are not pages (downloads, JSON): no document for a policy to act in.
@@ -78,10 +78,8 @@ def _seed(app: Flask) -> dict[str, Any]:
     prepare_first_pages(app)
     factory = get_state(app).session_factory
     with factory() as session, session.begin():
-        admin = users.create_user(session=session, email=ADMIN[0], password=ADMIN[1], role="admin",
-                                  name="Csp Admin")
-        sales = users.create_user(session=session, email=SALES[0], password=SALES[1], role="sales")
-        key, _ = users.create_api_key(session=session, email=SALES[0], name="host crm")
+        admin, sales = add_accounts(session, ADMIN, SALES)
+        key, _ = users.create_api_key(session=session, email=SALES.email, name="host crm")
         key.last_used_at = dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC)
         tag = management.create_tag(session=session, data=TagIn(
             name="csp-violet", color="#7c3aed", description="A coloured tag"), user_id=admin.id)
@@ -168,7 +166,7 @@ def page_paths(site: Site) -> list[str]:
 class Watched:
     """A signed-in browser page that keeps every CSP violation, CSP console message and script error."""
 
-    def __init__(self, browser: Any, site: Site, account: tuple[str, str]) -> None:
+    def __init__(self, browser: Any, site: Site, account: Account) -> None:
         self.context = browser.new_context()
         self.context.add_init_script(WATCH)
         self.page = self.context.new_page()
@@ -176,11 +174,7 @@ class Watched:
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda error: self.problems.append(f"{self.page.url}: script {error}"))
         self.site = site
-        self.page.goto(f"{site.url}/login")
-        self.page.get_by_label("Email").fill(account[0])
-        self.page.get_by_label("Password").fill(account[1])
-        self.page.get_by_role("button", name="Sign in").click()
-        self.page.wait_for_url(f"{site.url}/")
+        sign_in(self.page, site.url, account)
 
     def _console(self, entry: Any) -> None:
         text = entry.text
@@ -211,8 +205,8 @@ def test_every_page_loads_under_the_policy_without_a_violation(site: Site, chrom
                 statuses = {path: watched.visit(path) for path in paths}
                 watched.close()
                 errors = {path: status for path, status in statuses.items() if status >= 500}
-                assert errors == {}, account[0]
-                assert watched.problems == [], account[0]
+                assert errors == {}, account.email
+                assert watched.problems == [], account.email
                 if account == ADMIN:
                     refused = {path: status for path, status in statuses.items() if status >= 400}
                     assert refused == {}

@@ -13,7 +13,7 @@ from werkzeug.serving import make_server
 
 from crm_segments.cli.showcase import Showcase, showcase_app
 from crm_segments.state import get_state
-from tests.browser.conftest import CHROMIUM_ARGS
+from tests.browser.conftest import Account
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -38,60 +38,58 @@ def served(tmp_path_factory: pytest.TempPathFactory, chromium_path: str) -> Iter
         get_state(showcase.app).engine.dispose()
 
 
-def _sign_in(browser: Any, url: str, email: str) -> Any:
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{url}/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{url}/")
-    return page
+@pytest.fixture
+def site_url(served: tuple[str, Showcase]) -> str:
+    return served[0]
 
 
-def test_dashboard_rfm_grid_and_saving_a_cell(served: tuple[str, Showcase], chromium_path: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
+@pytest.fixture
+def admin_account(served: tuple[str, Showcase]) -> Account:
+    return Account(served[1].admin_email, PASSWORD)
 
-    url, showcase = served
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            sales = _sign_in(browser, url, showcase.sales_email)
-            expect(sales.get_by_role("heading", name="Home", level=1)).to_be_visible()
-            owned = re.compile(r"Your customers first \([\d,]+ profiles you own\)")
-            expect(sales.get_by_text(owned)).to_be_visible()
-            quotes = sales.locator("#quotes-awaiting")
-            expect(quotes.get_by_text("of your customers")).to_be_visible()
-            expect(quotes.get_by_role("link", name="Quote follow-up").first).to_be_visible()
 
-            admin = _sign_in(browser, url, showcase.admin_email)
-            chart = admin.get_by_role("img", name="Messages per day")
-            expect(chart).to_be_visible()
-            admin.locator("#messages-per-day summary").click()
-            expect(admin.locator("#messages-per-day table tbody tr")).to_have_count(30)
-            admin.get_by_role("link", name="90 days").click()
-            expect(admin.get_by_role("heading", name="Messages per day, last 90 days")).to_be_visible()
-            expect(admin.locator("#messages-per-day table tbody tr")).to_have_count(90)
-            sent = admin.locator("#messages-per-day .stat-value").first.inner_text()
-            assert int(sent.replace(",", "")) > 0
-            expect(admin.locator("#segment-trends svg.sparkline").first).to_be_visible()
+@pytest.fixture
+def sales_account(served: tuple[str, Showcase]) -> Account:
+    return Account(served[1].sales_email, PASSWORD, role="sales")
 
-            admin.get_by_role("link", name="RFM grid").click()
-            expect(admin.get_by_role("heading", name="RFM grid")).to_be_visible()
-            cell = admin.locator("#rfm-grid td a").first
-            label = cell.get_attribute("title") or ""
-            found = re.match(r"Recency (\d), frequency (\d): ([\d,]+) customers?", label)
-            assert found, label
-            recency, frequency, count = found.group(1), found.group(2), int(found.group(3).replace(",", ""))
-            cell.click()
-            heading = f"Recency {recency}, frequency {frequency}"
-            expect(admin.get_by_role("heading", name=heading)).to_be_visible()
-            expect(admin.locator("#rfm-customers tbody tr")).to_have_count(min(count, 50))
 
-            admin.get_by_label("List name").fill(f"Browser R{recency} F{frequency}")
-            admin.get_by_role("button", name=re.compile(r"^Save [\d,]+ profiles?$")).click()
-            expect(admin.get_by_role("alert")).to_contain_text(f"Saved {count:,} profile")
-            expect(admin.get_by_role("heading", name=f"Browser R{recency} F{frequency}")).to_be_visible()
-            expect(admin.get_by_role("img", name="Members per day")).to_be_visible()
-            expect(admin.locator("#acquisition-table tbody tr").first).to_be_visible()
-        finally:
-            browser.close()
+def test_dashboard_rfm_grid_and_saving_a_cell(sales_page: Any, admin_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sales, admin = sales_page, admin_page
+    expect(sales.get_by_role("heading", name="Home", level=1)).to_be_visible()
+    owned = re.compile(r"Your customers first \([\d,]+ profiles you own\)")
+    expect(sales.get_by_text(owned)).to_be_visible()
+    quotes = sales.locator("#quotes-awaiting")
+    expect(quotes.get_by_text("of your customers")).to_be_visible()
+    expect(quotes.get_by_role("link", name="Quote follow-up").first).to_be_visible()
+
+    chart = admin.get_by_role("img", name="Messages per day")
+    expect(chart).to_be_visible()
+    admin.locator("#messages-per-day summary").click()
+    expect(admin.locator("#messages-per-day table tbody tr")).to_have_count(30)
+    admin.get_by_role("link", name="90 days").click()
+    expect(admin.get_by_role("heading", name="Messages per day, last 90 days")).to_be_visible()
+    expect(admin.locator("#messages-per-day table tbody tr")).to_have_count(90)
+    sent = admin.locator("#messages-per-day .stat-value").first.inner_text()
+    assert int(sent.replace(",", "")) > 0
+    expect(admin.locator("#segment-trends svg.sparkline").first).to_be_visible()
+
+    admin.get_by_role("link", name="RFM grid").click()
+    expect(admin.get_by_role("heading", name="RFM grid")).to_be_visible()
+    cell = admin.locator("#rfm-grid td a").first
+    label = cell.get_attribute("title") or ""
+    found = re.match(r"Recency (\d), frequency (\d): ([\d,]+) customers?", label)
+    assert found, label
+    recency, frequency, count = found.group(1), found.group(2), int(found.group(3).replace(",", ""))
+    cell.click()
+    heading = f"Recency {recency}, frequency {frequency}"
+    expect(admin.get_by_role("heading", name=heading)).to_be_visible()
+    expect(admin.locator("#rfm-customers tbody tr")).to_have_count(min(count, 50))
+
+    admin.get_by_label("List name").fill(f"Browser R{recency} F{frequency}")
+    admin.get_by_role("button", name=re.compile(r"^Save [\d,]+ profiles?$")).click()
+    expect(admin.get_by_role("alert")).to_contain_text(f"Saved {count:,} profile")
+    expect(admin.get_by_role("heading", name=f"Browser R{recency} F{frequency}")).to_be_visible()
+    expect(admin.get_by_role("img", name="Members per day")).to_be_visible()
+    expect(admin.locator("#acquisition-table tbody tr").first).to_be_visible()

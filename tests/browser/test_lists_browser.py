@@ -5,44 +5,20 @@ and on its own activity page, which passes axe-core and fits at 390 px and 1,280
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM_ARGS, DEMO_PROFILES, LiveServer
+from tests.browser.conftest import DEMO_PROFILES, LiveServer
 from tests.browser.test_accessibility_browser import (
-    AXE,
     AXE_RUN,
     NARROW,
     NEXT_FRAME,
     OVERFLOW,
     SIDEWAYS,
-    WIDE,
 )
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def page(chromium_path: str, live_server: LiveServer) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport=WIDE)
-            context.add_init_script(path=str(AXE))
-            page = context.new_page()
-            page.set_default_timeout(15_000)
-            page.goto(f"{live_server.url}/login")
-            page.get_by_label("Email").fill(live_server.email)
-            page.get_by_label("Password").fill(live_server.password)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(lambda url: "/login" not in url)
-            yield page
-        finally:
-            browser.close()
 
 
 def _first_names(page: Any) -> list[str]:
@@ -50,8 +26,10 @@ def _first_names(page: Any) -> list[str]:
     return [name.split()[0] for name in links.all_inner_texts()]
 
 
-def test_the_list_counts_and_sorts_by_a_header(page: Any, live_server: LiveServer) -> None:
+def test_the_list_counts_and_sorts_by_a_header(admin_page: Any, live_server: LiveServer) -> None:
     from playwright.sync_api import expect
+
+    page = admin_page
 
     page.goto(f"{live_server.url}/profiles")
     expect(page.locator("#list-total")).to_contain_text(f"of {len(DEMO_PROFILES)} profiles")
@@ -65,8 +43,10 @@ def test_the_list_counts_and_sorts_by_a_header(page: Any, live_server: LiveServe
     assert _first_names(page)[:len(DEMO_PROFILES)] == [p[0] for p in reversed(by_last_name)]
 
 
-def test_the_activity_timeline_shows_a_tag_just_added(page: Any, live_server: LiveServer) -> None:
+def test_the_activity_timeline_shows_a_tag_just_added(admin_page: Any, live_server: LiveServer) -> None:
     from playwright.sync_api import expect
+
+    page = admin_page
 
     page.goto(f"{live_server.url}/profiles")
     page.get_by_role("link", name="Katherine Johnson").click()

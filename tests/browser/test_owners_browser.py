@@ -14,35 +14,31 @@ import pytest
 from werkzeug.serving import make_server
 
 from crm_segments import create_app, migrate
-from crm_segments.accounts import users
 from crm_segments.models import Profile
 from crm_segments.state import get_state
-from tests.browser.conftest import CHROMIUM_ARGS
+from tests.browser.conftest import SALES, WIDE, add_accounts
 from tests.browser.test_accessibility_browser import (
-    AXE,
     AXE_RUN,
     NARROW,
     NEXT_FRAME,
     OVERFLOW,
     SIDEWAYS,
-    WIDE,
 )
 
 pytestmark = [pytest.mark.browser]
 
-SALES = ("sam.sales@example.com", "browser-sales-password")
 FAR_NORTH = 101  # one more than a bulk change makes without asking
 
 
 @pytest.fixture
-def url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chromium_path: str) -> Iterator[str]:
+def site_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chromium_path: str) -> Iterator[str]:
     monkeypatch.setenv("CRM_SEGMENTS_INSTANCE_DIR", str(tmp_path / "instance"))
     database_url = f"sqlite:///{tmp_path / 'crm.db'}"
     migrate.upgrade(database_url)
     app = create_app({"CRM_SEGMENTS_DATABASE_URL": database_url,
                       "SECRET_KEY": "browser-test-secret-key-0123456789"})
     with get_state(app).session_factory() as session, session.begin():
-        users.create_user(session=session, email=SALES[0], password=SALES[1], role="sales", name="Sam Sales")
+        add_accounts(session, SALES)
         session.add_all(Profile(external_id=f"P-{n:04d}", first_name="Person", last_name=f"{n:04d}",
                                 region="Far North" if n < FAR_NORTH else "South", country="US")
                         for n in range(FAR_NORTH + 3))
@@ -70,41 +66,29 @@ def _fits_and_passes_axe(page: Any) -> list[str]:
     return found
 
 
-def test_a_sales_person_assigns_owners_and_sees_my_customers(url: str, chromium_path: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_a_sales_person_assigns_owners_and_sees_my_customers(site_url: str, sales_page: Any) -> None:
+    from playwright.sync_api import expect
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport=WIDE)
-            context.add_init_script(path=str(AXE))
-            page = context.new_page()
-            page.set_default_timeout(15_000)
-            page.goto(f"{url}/login")
-            page.get_by_label("Email").fill(SALES[0])
-            page.get_by_label("Password").fill(SALES[1])
-            page.get_by_role("button", name="Sign in").click()
-            page.goto(f"{url}/profiles")
+    url, page = site_url, sales_page
+    page.goto(f"{url}/profiles")
 
-            boxes = page.get_by_role("checkbox", name="Select this profile")
-            boxes.nth(0).check()
-            boxes.nth(1).check()
-            expect(page.get_by_label("Owner", exact=True).last).to_have_value(re.compile(r"\d+"))  # me
-            page.get_by_role("button", name="Assign owner").click()
-            expect(page.get_by_text("Sam Sales now owns 2 profiles.")).to_be_visible()
-            page.get_by_role("link", name="My customers").click()
-            expect(page.get_by_role("heading", name="My customers")).to_be_visible()
-            expect(page.locator("#profiles-table tbody tr")).to_have_count(2)
+    boxes = page.get_by_role("checkbox", name="Select this profile")
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    expect(page.get_by_label("Owner", exact=True).last).to_have_value(re.compile(r"\d+"))  # me
+    page.get_by_role("button", name="Assign owner").click()
+    expect(page.get_by_text("Sam Sales now owns 2 profiles.")).to_be_visible()
+    page.get_by_role("link", name="My customers").click()
+    expect(page.get_by_role("heading", name="My customers")).to_be_visible()
+    expect(page.locator("#profiles-table tbody tr")).to_have_count(2)
 
-            page.goto(f"{url}/profiles?region=Far+North")
-            page.get_by_role("radio", name=re.compile("every profile matching")).check()
-            page.get_by_role("button", name="Assign owner").click()
-            confirm = page.get_by_role("heading", name=f"Confirm a change to {FAR_NORTH} profiles")
-            expect(confirm).to_be_visible()
-            assert _fits_and_passes_axe(page) == []
-            page.get_by_role("button", name=f"Yes, change {FAR_NORTH} profiles").click()
-            expect(page.get_by_text(f"Sam Sales now owns {FAR_NORTH} profiles.")).to_be_visible()
-            page.get_by_role("link", name="My customers").click()
-            expect(page.locator("#profiles-table tbody tr")).to_have_count(50)  # a full first page
-        finally:
-            browser.close()
+    page.goto(f"{url}/profiles?region=Far+North")
+    page.get_by_role("radio", name=re.compile("every profile matching")).check()
+    page.get_by_role("button", name="Assign owner").click()
+    confirm = page.get_by_role("heading", name=f"Confirm a change to {FAR_NORTH} profiles")
+    expect(confirm).to_be_visible()
+    assert _fits_and_passes_axe(page) == []
+    page.get_by_role("button", name=f"Yes, change {FAR_NORTH} profiles").click()
+    expect(page.get_by_text(f"Sam Sales now owns {FAR_NORTH} profiles.")).to_be_visible()
+    page.get_by_role("link", name="My customers").click()
+    expect(page.locator("#profiles-table tbody tr")).to_have_count(50)  # a full first page

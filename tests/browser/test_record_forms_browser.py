@@ -15,7 +15,6 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from crm_segments import create_app
-from crm_segments.accounts import users
 from crm_segments.cli.admin import init_database
 from crm_segments.cli.context import unit_of_work
 from crm_segments.db import utcnow
@@ -23,12 +22,10 @@ from crm_segments.models import Message, Workflow
 from crm_segments.scheduler.jobs import run_job
 from crm_segments.state import get_state
 from crm_segments.workflows.lifecycle import set_status
-from tests.browser.conftest import CHROMIUM_ARGS
+from tests.browser.conftest import SALES, add_accounts
 
 pytestmark = [pytest.mark.browser]
 
-SALES = ("sam.sales@example.com", "browser-sales-password")
-ADMIN = ("ada.admin@example.com", "browser-admin-password")
 # The shipped segment counts a quote as unanswered 14 days after it was sent.
 LATER = dt.timedelta(days=15)
 # What the scheduler runs, in the order a change travels: segments, enrollment, steps, sending.
@@ -43,8 +40,7 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chromium_path: str) 
                       "CRM_SEGMENTS_OUTBOX_DIR": str(tmp_path / "outbox")})
     init_database(app)  # the shipped segments and workflows, as `run` makes them
     with unit_of_work(app) as session:
-        for (email, password), role in ((SALES, "sales"), (ADMIN, "admin")):
-            users.create_user(session=session, email=email, password=password, role=role, name=role.title())
+        add_accounts(session)
         follow_up = session.scalars(select(Workflow).where(Workflow.key == "quote_follow_up")).one()
         set_status(session=session, workflow_id=follow_up.id, status="active", now=utcnow())
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -59,65 +55,52 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chromium_path: str) 
         get_state(app).engine.dispose()
 
 
-def sign_in(browser: Any, url: str, who: tuple[str, str]) -> Any:
-    page = browser.new_context().new_page()
-    page.set_default_timeout(10_000)
-    page.goto(f"{url}/login")
-    page.get_by_label("Email").fill(who[0])
-    page.get_by_label("Password").fill(who[1])
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda u: "/login" not in u)
-    return page
+@pytest.fixture
+def site_url(served: tuple[str, Any]) -> str:
+    return served[0]
 
 
-def test_a_quote_marked_sent_in_the_ui_gets_its_follow_up_email(served: tuple[str, Any],
-                                                                  chromium_path: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_a_quote_marked_sent_in_the_ui_gets_its_follow_up_email(served: tuple[str, Any], sales_page: Any,
+                                                                  admin_page: Any) -> None:
+    from playwright.sync_api import expect
 
-    url, app = served
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            sales = sign_in(browser, url, SALES)
-            sales.goto(f"{url}/profiles")
-            sales.get_by_role("link", name="New profile").click()
-            sales.get_by_label("First name").fill("Grace")
-            sales.get_by_label("Last name").fill("Hopper")
-            sales.get_by_label("Email", exact=True).fill("grace@navy.example")
-            sales.get_by_role("button", name="Create profile").click()
-            expect(sales.get_by_role("heading", name="Grace Hopper")).to_be_visible()
-            expect(sales.get_by_text("Owner: Sales")).to_be_visible()
-            profile_url = sales.url
+    (url, app), sales, admin = served, sales_page, admin_page
+    sales.goto(f"{url}/profiles")
+    sales.get_by_role("link", name="New profile").click()
+    sales.get_by_label("First name").fill("Grace")
+    sales.get_by_label("Last name").fill("Hopper")
+    sales.get_by_label("Email", exact=True).fill("grace@navy.example")
+    sales.get_by_role("button", name="Create profile").click()
+    expect(sales.get_by_role("heading", name="Grace Hopper")).to_be_visible()
+    expect(sales.get_by_text(f"Owner: {SALES.name}")).to_be_visible()
+    profile_url = sales.url
 
-            # Marketing email needs consent, which an admin records with how it was given.
-            admin = sign_in(browser, url, ADMIN)
-            admin.goto(profile_url)
-            admin.get_by_text("Record consent").first.click()
-            admin.get_by_label("Note").first.fill("Signed form at the fair")
-            admin.get_by_role("button", name="Record Email consent").click()
-            expect(admin.get_by_text("Email consent recorded.")).to_be_visible()
+    # Marketing email needs consent, which an admin records with how it was given.
+    admin.goto(profile_url)
+    admin.get_by_text("Record consent").first.click()
+    admin.get_by_label("Note").first.fill("Signed form at the fair")
+    admin.get_by_role("button", name="Record Email consent").click()
+    expect(admin.get_by_text("Email consent recorded.")).to_be_visible()
 
-            sales.goto(profile_url)
-            sales.get_by_role("link", name="New quote").click()
-            sales.get_by_label("Number").fill("Q-2026-7")
-            sales.get_by_label("Line 1 description").fill("Compiler consulting")
-            sales.get_by_label("Line 1 quantity").fill("2")
-            sales.get_by_label("Line 1 unit price").fill("450")
-            sales.get_by_role("button", name="Create quote").click()
-            expect(sales.get_by_text("900.00 USD").first).to_be_visible()
-            sales.get_by_role("button", name="Mark sent").click()
-            expect(sales.get_by_text("Quote marked sent.")).to_be_visible()
+    sales.goto(profile_url)
+    sales.get_by_role("link", name="New quote").click()
+    sales.get_by_label("Number").fill("Q-2026-7")
+    sales.get_by_label("Line 1 description").fill("Compiler consulting")
+    sales.get_by_label("Line 1 quantity").fill("2")
+    sales.get_by_label("Line 1 unit price").fill("450")
+    sales.get_by_role("button", name="Create quote").click()
+    expect(sales.get_by_text("900.00 USD").first).to_be_visible()
+    sales.get_by_role("button", name="Mark sent").click()
+    expect(sales.get_by_text("Quote marked sent.")).to_be_visible()
 
-            # Two weeks on without an answer: the scheduler's jobs, run at that time.
-            later = utcnow() + LATER
-            for job in JOBS:
-                run_job(job, later, state=get_state(app))
-            with unit_of_work(app) as session:
-                sent = session.scalars(select(Message).where(
-                    Message.template_key == "sales/quote_follow_up")).one()
-                assert (sent.record_type, sent.status) == ("quote", "sent")
+    # Two weeks on without an answer: the scheduler's jobs, run at that time.
+    later = utcnow() + LATER
+    for job in JOBS:
+        run_job(job, later, state=get_state(app))
+    with unit_of_work(app) as session:
+        sent = session.scalars(select(Message).where(
+            Message.template_key == "sales/quote_follow_up")).one()
+        assert (sent.record_type, sent.status) == ("quote", "sent")
 
-            sales.goto(f"{url}/outbox")
-            expect(sales.get_by_text("Your quote Q-2026-7").first).to_be_visible()
-        finally:
-            browser.close()
+    sales.goto(f"{url}/outbox")
+    expect(sales.get_by_text("Your quote Q-2026-7").first).to_be_visible()

@@ -18,12 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
 
 from crm_segments import create_app, migrate
-from crm_segments.accounts import users
 from crm_segments.models import Job, Profile, Quote, Segment, SegmentMember
 from crm_segments.segments.prebuilt import BY_KEY, install_builtin_segments
 from crm_segments.segments.refresh import refresh_segment
 from crm_segments.state import get_state
-from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, CHROMIUM_ARGS
+from tests.browser.conftest import ADMIN, add_accounts
 
 pytestmark = [pytest.mark.browser]
 
@@ -42,7 +41,7 @@ def _days_ago(days: int) -> dt.datetime:
 
 
 def _seed(session: Session) -> frozenset[int]:
-    users.create_user(session=session, email=ADMIN_EMAIL, password=ADMIN_PASSWORD, role="admin", name="Admin")
+    add_accounts(session, ADMIN)
     install_builtin_segments(session)
     # (quote status, sent days ago, a job created days ago or None, matches with days = 7)
     cases = [("sent", 10, None, True), ("sent", 10, 5, False), ("sent", 10, 20, True),
@@ -83,14 +82,9 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chromium_path: str) ->
         get_state(app).engine.dispose()
 
 
-def _signed_in_page(playwright: Any, chromium_path: str, site: Site) -> Any:
-    browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-    page = browser.new_page()
-    page.goto(f"{site.url}/login")
-    page.get_by_label("Email").fill(ADMIN_EMAIL)
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    return page
+@pytest.fixture
+def site_url(site: Site) -> str:
+    return site.url
 
 
 def _members(session: Session, segment: Segment) -> frozenset[int]:
@@ -99,49 +93,48 @@ def _members(session: Session, segment: Segment) -> frozenset[int]:
                                      .where(SegmentMember.segment_id == segment.id)))
 
 
-def test_admin_builds_the_quote_follow_up_rule_in_the_builder(chromium_path: str, site: Site) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_admin_builds_the_quote_follow_up_rule_in_the_builder(site: Site, admin_page: Any) -> None:
+    from playwright.sync_api import expect
 
-    with sync_playwright() as playwright:
-        page = _signed_in_page(playwright, chromium_path, site)
-        page.goto(f"{site.url}/segments/new")
-        page.get_by_label("Name").fill("Quotes waiting a week")
-        root = page.locator("#rule-builder > .rb-group")
-        root.locator(":scope > .rb-adds").get_by_role("button", name="+ related records").click()
-        root.locator(":scope > .rb-children > .rb-row").first.locator(":scope > .rb-remove").click()
+    page = admin_page
+    page.goto(f"{site.url}/segments/new")
+    page.get_by_label("Name").fill("Quotes waiting a week")
+    root = page.locator("#rule-builder > .rb-group")
+    root.locator(":scope > .rb-adds").get_by_role("button", name="+ related records").click()
+    root.locator(":scope > .rb-children > .rb-row").first.locator(":scope > .rb-remove").click()
 
-        quotes = page.locator(".rb-records").first
-        quotes.get_by_role("button", name="+ where").click()
-        where = quotes.locator(".rb-group").first
-        status = page.locator(".rb-condition").nth(0)
-        status.get_by_label("Field").select_option("status")
-        status.get_by_label("Operator").select_option("eq")
-        status.get_by_label("Value").select_option("sent")
+    quotes = page.locator(".rb-records").first
+    quotes.get_by_role("button", name="+ where").click()
+    where = quotes.locator(".rb-group").first
+    status = page.locator(".rb-condition").nth(0)
+    status.get_by_label("Field").select_option("status")
+    status.get_by_label("Operator").select_option("eq")
+    status.get_by_label("Value").select_option("sent")
 
-        where.locator(":scope > .rb-adds").get_by_role("button", name="+ condition").click()
-        sent = page.locator(".rb-condition").nth(1)
-        sent.get_by_label("Field").select_option("sent_at")
-        sent.get_by_label("Operator").select_option("more_than_ago")
-        sent.get_by_label("How many").fill("7")
+    where.locator(":scope > .rb-adds").get_by_role("button", name="+ condition").click()
+    sent = page.locator(".rb-condition").nth(1)
+    sent.get_by_label("Field").select_option("sent_at")
+    sent.get_by_label("Operator").select_option("more_than_ago")
+    sent.get_by_label("How many").fill("7")
 
-        where.locator(":scope > .rb-adds").get_by_role("button", name="+ related records").click()
-        jobs = page.locator(".rb-records").nth(1)
-        jobs.get_by_label("Exists").select_option("false")
-        jobs.get_by_label("Record type").select_option("jobs")
-        jobs.get_by_role("button", name="+ where").click()
-        created = page.locator(".rb-condition").nth(2)
-        created.get_by_label("Field").select_option("created_at")
-        created.get_by_label("Operator").select_option("after")
-        # The value is the enclosing quote's own date, picked from its date fields.
-        created.get_by_label("Compare with").select_option("sent_at")
-        expect(created.get_by_label("Value")).to_have_count(0)
+    where.locator(":scope > .rb-adds").get_by_role("button", name="+ related records").click()
+    jobs = page.locator(".rb-records").nth(1)
+    jobs.get_by_label("Exists").select_option("false")
+    jobs.get_by_label("Record type").select_option("jobs")
+    jobs.get_by_role("button", name="+ where").click()
+    created = page.locator(".rb-condition").nth(2)
+    created.get_by_label("Field").select_option("created_at")
+    created.get_by_label("Operator").select_option("after")
+    # The value is the enclosing quote's own date, picked from its date fields.
+    created.get_by_label("Compare with").select_option("sent_at")
+    expect(created.get_by_label("Value")).to_have_count(0)
 
-        expect(page.locator("#preview-count")).to_have_text(str(len(site.expected)))
-        expect(page.locator("details.rule-json")).not_to_have_attribute("open", "")
-        page.get_by_role("button", name="Save and refresh").click()
-        expect(page.get_by_role("status")).to_contain_text(
-            f"Refreshed Quotes waiting a week: {len(site.expected)} members")
-        page.context.browser.close()
+    expect(page.locator("#preview-count")).to_have_text(str(len(site.expected)))
+    expect(page.locator("details.rule-json")).not_to_have_attribute("open", "")
+    page.get_by_role("button", name="Save and refresh").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        f"Refreshed Quotes waiting a week: {len(site.expected)} members")
+    page.context.close()
 
     with site.sessions() as session, session.begin():
         built = session.scalars(select(Segment).where(Segment.name == "Quotes waiting a week")).one()
@@ -151,41 +144,40 @@ def test_admin_builds_the_quote_follow_up_rule_in_the_builder(chromium_path: str
         assert _members(session, built) == _members(session, shipped) == site.expected
 
 
-def test_opening_and_saving_the_shipped_rule_changes_nothing(chromium_path: str, site: Site) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_opening_and_saving_the_shipped_rule_changes_nothing(site: Site, admin_page: Any) -> None:
+    from playwright.sync_api import expect
 
     with site.sessions() as session:
         shipped = session.scalars(select(Segment).where(Segment.key == "quoted_not_converted")).one()
         before, segment_id = shipped.rule, shipped.id
     assert before["where"]["all"][2]["where"]["ref"] == "parent.sent_at"
 
-    with sync_playwright() as playwright:
-        page = _signed_in_page(playwright, chromium_path, site)
-        page.goto(f"{site.url}/segments/{segment_id}/edit")
-        created = page.locator(".rb-records").nth(1).locator(".rb-condition")
-        expect(created.get_by_label("Compare with")).to_have_value("sent_at")
-        expect(created.get_by_label("Value")).to_have_count(0)
-        page.get_by_role("button", name="Save and refresh").click()
-        expect(page.get_by_role("status")).to_contain_text("Refreshed Quoted, not converted")
-        page.context.browser.close()
+    page = admin_page
+    page.goto(f"{site.url}/segments/{segment_id}/edit")
+    created = page.locator(".rb-records").nth(1).locator(".rb-condition")
+    expect(created.get_by_label("Compare with")).to_have_value("sent_at")
+    expect(created.get_by_label("Value")).to_have_count(0)
+    page.get_by_role("button", name="Save and refresh").click()
+    expect(page.get_by_role("status")).to_contain_text("Refreshed Quoted, not converted")
+    page.context.close()
 
     with site.sessions() as session:
         assert session.get(Segment, segment_id).rule == before  # type: ignore[union-attr]
 
 
-def test_the_preview_counts_with_a_typed_parameter_and_saving_agrees(chromium_path: str, site: Site) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_the_preview_counts_with_a_typed_parameter_and_saving_agrees(site: Site, admin_page: Any) -> None:
+    from playwright.sync_api import expect
 
     with site.sessions() as session:
         segment_id = session.scalars(select(Segment.id).where(Segment.key == "quoted_not_converted")).one()
 
-    with sync_playwright() as playwright:
-        page = _signed_in_page(playwright, chromium_path, site)
-        page.goto(f"{site.url}/segments/{segment_id}/edit")
-        expect(page.locator("#preview-count")).to_have_text("0")  # shipped: sent more than 14 days ago
-        page.get_by_label("Days").fill("7")
-        expect(page.locator("#preview-count")).to_have_text(str(len(site.expected)))
-        page.get_by_role("button", name="Save and refresh").click()
-        expect(page.get_by_role("status")).to_contain_text(
-            f"Refreshed Quoted, not converted: {len(site.expected)} members")
-        page.context.browser.close()
+    page = admin_page
+    page.goto(f"{site.url}/segments/{segment_id}/edit")
+    expect(page.locator("#preview-count")).to_have_text("0")  # shipped: sent more than 14 days ago
+    page.get_by_label("Days").fill("7")
+    expect(page.locator("#preview-count")).to_have_text(str(len(site.expected)))
+    page.get_by_role("button", name="Save and refresh").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        f"Refreshed Quoted, not converted: {len(site.expected)} members")
+    page.context.close()
+

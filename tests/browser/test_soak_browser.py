@@ -41,20 +41,19 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
 from crm_segments import create_app
-from crm_segments.accounts import users
 from crm_segments.cli.admin import init_database
 from crm_segments.cli.context import unit_of_work
 from crm_segments.cli.server import prepare_first_pages, settle_memory, warm_near_real_time, warm_templates
 from crm_segments.db import write_gate
 from crm_segments.demo.seed import seed_demo
 from crm_segments.kernel.sqlite_writers import waited_in_this_thread
-from crm_segments.models import Profile, User
+from crm_segments.models import Profile
 from crm_segments.scheduler.runner import SchedulerRunner
 from crm_segments.schemas.tags import TagIn
 from crm_segments.state import get_state
 from crm_segments.tagging import management
 from crm_segments.workflows import editing
-from tests.browser.conftest import CHROMIUM_ARGS
+from tests.browser.conftest import ADMIN, CHROMIUM_ARGS, SALES, Account, add_accounts, sign_in
 from tests.browser.soak import (
     LOCK_BUDGET,
     PAGE_BUDGET,
@@ -74,8 +73,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 DEMO_PROFILES = 300
 EXPORTS = 30
-ADMIN = ("admin@example.com", "soak-admin-password", "Ada Admin")
-SALES = ("sales@example.com", "soak-sales-password", "Sam Sales")
 RAW_AGENT = "soak-http-client"
 PAGE_TYPES = ("document", "fetch", "xhr")  # what a person waits for in the browser
 
@@ -125,10 +122,7 @@ def prepare(app: Flask) -> Profile:
     init_database(app)
     seed_demo(app, profiles=DEMO_PROFILES, seed=1)
     with unit_of_work(app) as session:
-        for email, password, name in (ADMIN, SALES):
-            users.create_user(session=session, email=email, password=password, name=name,
-                              role="admin" if email == ADMIN[0] else "sales")
-        admin_id = session.scalar(select(User.id).where(User.email == ADMIN[0]))
+        admin_id = add_accounts(session, ADMIN, SALES)[0].id
         called_back = TagIn(name=CALL_TAG, description="Asked to be called back")
         management.create_tag(session=session, data=called_back, user_id=admin_id)
         session.flush()
@@ -340,7 +334,7 @@ def watch(page: Any, served: ServedApp) -> None:
 
 # --- steps' helpers ----------------------------------------------------------------------------------
 
-def sign_in(browser: Any, served: ServedApp, who: tuple[str, str, str]) -> Any:
+def watched_sign_in(browser: Any, served: ServedApp, who: Account) -> Any:
     from playwright.sync_api import expect
 
     context = browser.new_context(accept_downloads=True)
@@ -348,10 +342,7 @@ def sign_in(browser: Any, served: ServedApp, who: tuple[str, str, str]) -> Any:
     context.set_default_navigation_timeout(ACTION_TIMEOUT_MS)
     page = context.new_page()
     watch(page, served)
-    page.goto(f"{served.url}/login")
-    page.get_by_label("Email").fill(who[0])
-    page.get_by_label("Password").fill(who[1])
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, served.url, who)
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     return page
 
@@ -511,8 +502,8 @@ def test_a_day_of_work_keeps_every_page_fast_and_every_connection_clean(served: 
         browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
         try:
             with day.step("sign in"):
-                sales = sign_in(browser, served, SALES)
-                admin = sign_in(browser, served, ADMIN)
+                sales = watched_sign_in(browser, served, SALES)
+                admin = watched_sign_in(browser, served, ADMIN)
                 day.pages.update(sales=sales, admin=admin)
                 expect(sales.get_by_role("heading", name="Home")).to_be_visible()
 

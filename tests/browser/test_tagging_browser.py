@@ -5,36 +5,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM_ARGS, LiveServer
+from tests.browser.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def page(chromium_path: str, live_server: LiveServer) -> Iterator[Any]:
-    from playwright.sync_api import expect, sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(f"{live_server.url}/login")
-            page.get_by_label("Email").fill(live_server.email)
-            page.get_by_label("Password").fill(live_server.password)
-            page.get_by_role("button", name="Sign in").click()
-            expect(page.get_by_role("heading", name="Home")).to_be_visible()
-            yield page
-        finally:
-            browser.close()
-
-
-def test_tag_editor_creates_suggests_adds_and_removes_tags(page: Any, live_server: LiveServer) -> None:
+def test_tag_editor_creates_suggests_adds_and_removes_tags(admin_page: Any, live_server: LiveServer) -> None:
     from playwright.sync_api import expect
+
+    page = admin_page
 
     def open_profile(name: str) -> None:
         page.goto(f"{live_server.url}/profiles")
@@ -72,8 +55,11 @@ def test_tag_editor_creates_suggests_adds_and_removes_tags(page: Any, live_serve
     expect(editor.locator(".tag-list .tag-item")).to_have_count(0)
 
 
-def test_bulk_bar_tags_the_ticked_rows_and_undo_takes_it_back(page: Any, live_server: LiveServer) -> None:
+def test_bulk_bar_tags_the_ticked_rows_and_undo_takes_it_back(admin_page: Any,
+                                                              live_server: LiveServer) -> None:
     from playwright.sync_api import expect
+
+    page = admin_page
 
     page.goto(f"{live_server.url}/profiles")
     table = page.locator("#profiles-table")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -14,12 +15,10 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from crm_segments import create_app
-from crm_segments.accounts import users
 from crm_segments.cli.admin import init_database
 from crm_segments.models import Workflow
 from crm_segments.state import get_state
-from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, CHROMIUM_ARGS
-from tests.browser.test_accessibility_browser import AXE
+from tests.browser.conftest import ADMIN, add_accounts
 from tests.browser.test_owners_browser import _fits_and_passes_axe
 
 pytestmark = [pytest.mark.browser]
@@ -33,8 +32,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chromium_path: str) ->
                       "SECRET_KEY": "browser-test-secret-key-0123456789"})
     init_database(app)  # the shipped segments, templates and workflows
     with get_state(app).session_factory() as session, session.begin():
-        users.create_user(session=session, email=ADMIN_EMAIL, password=ADMIN_PASSWORD, role="admin",
-                          name="Demo Admin")
+        add_accounts(session, ADMIN)
         workflow_id = session.scalars(select(Workflow.id).where(Workflow.key == "quote_follow_up")).one()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
@@ -48,42 +46,34 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chromium_path: str) ->
         get_state(app).engine.dispose()
 
 
-def test_an_admin_changes_a_wait_in_the_visual_editor(site: tuple[str, int], chromium_path: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
+@pytest.fixture
+def site_url(site: tuple[str, int]) -> str:
+    return site[0]
 
-    url, workflow_id = site
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.add_init_script(path=str(AXE))
-            page = context.new_page()
-            page.set_default_timeout(15_000)
-            page.goto(f"{url}/login")
-            page.get_by_label("Email").fill(ADMIN_EMAIL)
-            page.get_by_label("Password").fill(ADMIN_PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
-            page.goto(f"{url}/workflows")
-            page.get_by_role("link", name="Quote follow-up").first.click()
-            page.get_by_role("link", name="Edit").first.click()
-            expect(page.get_by_role("heading", name="Edit Quote follow-up")).to_be_visible()
-            assert _fits_and_passes_axe(page) == []
 
-            steps = page.get_by_role("list", name="Workflow steps").locator("> li")
-            wait = steps.nth(1)
-            expect(wait.get_by_role("heading")).to_have_text("2 Wait")
-            expect(wait.get_by_text("quote_email")).to_have_count(0)  # no internal keys on the cards
-            days = wait.get_by_label("days")
-            expect(days).to_have_value("3")
-            days.fill("5")
-            page.get_by_role("button", name="Save", exact=True).click()
-            expect(page.get_by_text("Saved Quote follow-up (version 2).")).to_be_visible()
+def test_an_admin_changes_a_wait_in_the_visual_editor(site: tuple[str, int], admin_page: Any) -> None:
+    from playwright.sync_api import expect
 
-            exported = page.request.get(f"{url}/workflows/{workflow_id}/yaml?download=1")
-            assert exported.ok
-            text = exported.text()
-            step = next(s for s in yaml.safe_load(text)["steps"] if s["key"] == "wait_reminder")
-            assert step["duration"]["days"] == 5
-            assert "days: 5" in text
-        finally:
-            browser.close()
+    (url, workflow_id), page = site, admin_page
+    page.goto(f"{url}/workflows")
+    page.get_by_role("link", name="Quote follow-up").first.click()
+    page.get_by_role("link", name="Edit").first.click()
+    expect(page.get_by_role("heading", name="Edit Quote follow-up")).to_be_visible()
+    assert _fits_and_passes_axe(page) == []
+
+    steps = page.get_by_role("list", name="Workflow steps").locator("> li")
+    wait = steps.nth(1)
+    expect(wait.get_by_role("heading")).to_have_text("2 Wait")
+    expect(wait.get_by_text("quote_email")).to_have_count(0)  # no internal keys on the cards
+    days = wait.get_by_label("days")
+    expect(days).to_have_value("3")
+    days.fill("5")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text("Saved Quote follow-up (version 2).")).to_be_visible()
+
+    exported = page.request.get(f"{url}/workflows/{workflow_id}/yaml?download=1")
+    assert exported.ok
+    text = exported.text()
+    step = next(s for s in yaml.safe_load(text)["steps"] if s["key"] == "wait_reminder")
+    assert step["duration"]["days"] == 5
+    assert "days: 5" in text
