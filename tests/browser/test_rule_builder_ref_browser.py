@@ -1,6 +1,7 @@
 """In Chromium: an admin builds "a quote sent more than 7 days ago with no job created after *this*
 quote" in the visual builder alone (the JSON box stays closed), and its members are the shipped
-"Quoted, not converted" segment's with days = 7; opening and saving the shipped rule changes nothing."""
+"Quoted, not converted" segment's with days = 7; opening and saving the shipped rule changes nothing;
+each condition, a related-records one with its time window too, is one line, wrapping only on a phone."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from crm_segments.models import Job, Profile, Quote, Segment, SegmentMember
 from crm_segments.segments.prebuilt import BY_KEY, install_builtin_segments
 from crm_segments.segments.refresh import refresh_segment
 from crm_segments.state import get_state
-from tests.browser.conftest import ADMIN, add_accounts
+from tests.browser.conftest import ADMIN, NARROW, add_accounts
+from tests.browser.test_accessibility_browser import AXE_RUN, NEXT_FRAME, SIDEWAYS
 
 pytestmark = [pytest.mark.browser]
 
@@ -181,3 +183,39 @@ def test_the_preview_counts_with_a_typed_parameter_and_saving_agrees(site: Site,
         f"Refreshed Quoted, not converted: {len(site.expected)} members")
     page.context.close()
 
+
+# The rows of controls that stack over more than one line (their controls' tops differ).
+STACKED = """() => [...document.querySelectorAll("#rule-builder .rb-line")].filter((line) => {
+  const tops = [...line.children].filter((c) => c.getClientRects().length)
+    .map((c) => c.getBoundingClientRect()).map((r) => r.top + r.height / 2);
+  return Math.max(...tops) - Math.min(...tops) > 4;
+}).map((line) => line.className + ": " + line.textContent.replace(/\\s+/g, " ").slice(0, 60))"""
+
+
+def test_each_condition_is_one_line_that_wraps_only_on_a_phone(site: Site, admin_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    with site.sessions() as session:
+        segment_id = session.scalars(select(Segment.id).where(Segment.key == "quoted_not_converted")).one()
+    page = admin_page
+    page.goto(f"{site.url}/segments/{segment_id}/edit")
+    jobs = page.locator(".rb-records").nth(1)
+    expect(jobs.get_by_label("Record type")).to_have_value("jobs")
+    # By keyboard: "+ time window" opens the window on the same line, focus on its number.
+    jobs.get_by_role("button", name="+ time window").focus()
+    page.keyboard.press("Enter")
+    window = page.locator(":focus")
+    expect(window).to_have_attribute("aria-label", "Window")
+    page.keyboard.press("Control+a")
+    page.keyboard.type("30")
+    head = page.locator(".rb-records").nth(1).locator(":scope > .rb-head")
+    expect(head.locator(".rb-word")).to_have_text("created in the last")
+    expect(head.get_by_label("Window unit")).to_have_value("days")
+    assert '"within": {\n' in page.locator("#rule").input_value()
+    assert page.locator(".rb-line").count() >= 5  # the quotes, the group, two fields, the jobs, its field
+    assert page.evaluate(STACKED) == []
+
+    page.set_viewport_size(NARROW)
+    page.evaluate(NEXT_FRAME)
+    assert page.evaluate(SIDEWAYS) is None
+    assert page.evaluate(AXE_RUN) == []

@@ -189,7 +189,7 @@
   function groupEditor(node, scope, replace, parent) {
     var kind = node.all ? "all" : "any";
     var box = el("div", {class: "rb-group"});
-    var head = el("div", {class: "rb-head"},
+    var head = el("div", {class: "rb-head rb-line"},
       select([{value: "all", label: "All of"}, {value: "any", label: "Any of"}], kind, function (v) {
         node[v] = node[kind]; delete node[kind]; rerender();
       }, "Group type"),
@@ -240,7 +240,7 @@
     var info = fieldInfo(scope, node.field);
     var custom = scope === "profile" && !info;
     var type = info ? info.type : (node.type || "text");
-    var box = el("div", {class: "rb-condition"});
+    var box = el("div", {class: "rb-condition rb-line"});
     var picker = el("select", {"aria-label": "Field", on: {change: function () {
       if (picker.value === "__custom__") {
         node.field = meta.profile.custom.prefix + "key"; node.type = "text";
@@ -360,7 +360,7 @@
 
   function tagsEditor(node) {
     var names = Array.isArray(node.tags) ? node.tags : [node.tags];
-    return el("div", {class: "rb-condition"}, "has ",
+    return el("div", {class: "rb-condition rb-line"}, "has ",
       select(meta.tags.match.map(function (m) { return {value: m, label: m === "none" ? "none of" : m + " of"}; }),
         node.match || "any", function (v) { node.match = v; changed(); }, "Match"),
       " the tags ",
@@ -369,36 +369,40 @@
       }, {"aria-label": "Tag names, comma separated"}));
   }
 
+  // One line: "has · quotes · created · in the last · 30 · days", then the conditions on those records.
   function recordsEditor(node, scope) {
     var box = el("div", {class: "rb-group rb-records"});
-    var head = el("div", {class: "rb-head"},
+    var source = sources[node.records];
+    var dated = source.fields.find(function (f) { return f.name === source.date_field; });
+    var head = el("div", {class: "rb-head rb-line"},
       select([{value: "true", label: "has"}, {value: "false", label: "has no"}], String(node.exists !== false),
         function (v) { node.exists = v === "true"; changed(); }, "Exists"),
       select(meta.sources.map(function (s) { return {value: s.name, label: s.label.toLowerCase()}; }), node.records,
         function (v) { node.records = v; delete node.where; rerender(); }, "Record type"));
     if (node.within) {
-      head.append(" within the last ",
+      head.append(el("span", {class: "rb-word"}, (dated ? dated.label.toLowerCase() + " " : "") + "in the last"),
         input("number", node.within.value, function (v) { node.within.value = parseInt(v, 10) || 0; changed(); },
-          {min: 0, size: 5, "aria-label": "Window"}),
+          {min: 0, "aria-label": "Window"}),
         select(meta.units.map(function (u) { return {value: u, label: u}; }), node.within.unit,
           function (v) { node.within.unit = v; changed(); }, "Window unit"),
         button("×", function () { delete node.within; rerender(); }, "btn-ghost", "Remove the time window"));
     } else {
       head.append(button("+ time window", function () { node.within = {value: 90, unit: "days"}; rerender(); }, "btn-ghost"));
     }
+    if (!node.where) {
+      head.append(button("+ where", function () { node.where = {all: [newField(node.records)]}; rerender(); }, "btn-ghost"));
+    }
     box.append(head);
     if (node.where) {
       box.append(el("div", {class: "small muted"}, "where"),
         editor(node.where, node.records, function (n) { node.where = n; rerender(); }, scope));
-    } else {
-      box.append(button("+ where", function () { node.where = {all: [newField(node.records)]}; rerender(); }, "btn-ghost"));
     }
     return box;
   }
 
   function segmentEditor(node) {
     var options = meta.segments.map(function (s) { return {value: s.key || String(s.id), label: s.name}; });
-    return el("div", {class: "rb-condition"}, "is in segment ",
+    return el("div", {class: "rb-condition rb-line"}, "is in segment ",
       select(options, node.segment, function (v) {
         var s = meta.segments.find(function (x) { return (x.key || String(x.id)) === v; });
         node.segment = s.key || s.id; changed();
