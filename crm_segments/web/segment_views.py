@@ -41,6 +41,7 @@ from crm_segments.segments import cohorts, members, preview, reports, service, s
 from crm_segments.segments.acquisition import source_shares
 from crm_segments.segments.deletion import InUse
 from crm_segments.segments.explain import explain
+from crm_segments.segments.parameter_merge import rule_or_parameters
 from crm_segments.segments.prebuilt import reset_to_shipped
 from crm_segments.segments.query_errors import QueryFailed, failure_message
 from crm_segments.segments.rule_metadata import rule_metadata
@@ -268,12 +269,7 @@ def _editor_data(form: SegmentForm, seg: Segment | None) -> dict[str, Any]:
         parameters = parameters_from_form(request.form, seg)
         if parameters is None:
             parameters = _json_field(form.parameters.data, "parameters")
-        rule = _json_field(form.rule.data, "rule")
-        if seg is not None and seg.parameters is not None and parameters is not None \
-                and parameters != seg.parameters:
-            data["parameters"] = parameters  # new parameter values rebuild the rule
-        else:
-            data["rule"] = rule
+        data.update(rule_or_parameters(seg, _json_field(form.rule.data, "rule"), parameters))
     elif kind == "query":
         data["query_sql"] = form.query_sql.data or ""
     return data
@@ -367,12 +363,12 @@ def segment_preview() -> tuple[Response, int]:
 def _previewed_rule(session: Session, body: dict[str, Any], segment_id: int | None) -> Any:
     """The rule a save would store: new parameter values of a built-in rebuild it, as on save."""
     given = body.get("parameters")
-    builtin = builtin_of(session.get(Segment, segment_id)) if segment_id is not None else None
+    segment = session.get(Segment, segment_id) if segment_id is not None else None
+    builtin = builtin_of(segment)
     if builtin is None or not isinstance(given, dict):
         return body.get("rule")
-    params = read_parameters(builtin, given)
-    segment = session.get(Segment, segment_id)
-    return body.get("rule") if segment is not None and params == segment.parameters else builtin.build(params)
+    stored = rule_or_parameters(segment, body.get("rule"), read_parameters(builtin, given))
+    return stored["rule"] if "rule" in stored else builtin.build(stored["parameters"])
 
 
 # --- overlap and cohorts ------------------------------------------------------------------------

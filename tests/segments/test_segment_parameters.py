@@ -4,13 +4,16 @@ preview counts with the values being typed: the preview's count is the count aft
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_segments.models import Segment
-from crm_segments.segments.prebuilt import install_builtin_segments
-from tests.factories import ProfileFactory
+from crm_segments.segments.prebuilt import BY_KEY, install_builtin_segments
+from tests.factories import ProfileFactory, QuoteFactory
 from tests.segments.test_refresh import members
 from tests.signed_in import csrf_token_from
 from tests.tasks import follow_task
@@ -64,3 +67,31 @@ def test_a_number_parameter_is_checked_by_name(admin_client: FlaskClient, sessio
     session.refresh(segment)
     assert segment.parameters == {"days": 7}
     assert segment.rule["where"]["all"][1]["value"] == 7
+
+
+def test_a_parameter_and_a_rule_edited_in_one_save_are_both_kept(admin_client: FlaskClient,
+                                                                   session: Session) -> None:
+    """Days 14 -> 7 and, in the same form, the rule wrapped in a group with "region is North": the saved
+    rule tests both, and the preview counted what was saved."""
+    now = dt.datetime.now(dt.UTC)
+    north, south = ProfileFactory(region="North"), ProfileFactory(region="South")
+    for profile in (north, south):
+        QuoteFactory(profile=profile, status="sent", sent_at=now - dt.timedelta(days=10),
+                     created_at=now - dt.timedelta(days=11))
+    segment = _builtin(session, "quoted_not_converted")
+    editor = admin_client.get(f"/segments/{segment.id}/edit")
+    token = csrf_token_from(editor)
+    edited = {"all": [segment.rule, {"field": "region", "op": "eq", "value": "North"}]}
+
+    preview = admin_client.post("/segments/preview", headers={"X-CSRFToken": token},
+                                json={"rule": edited, "segment_id": segment.id, "parameters": {"days": "7"}})
+    assert preview.status_code == 200 and preview.json["count"] == 1
+
+    saved = admin_client.post(f"/segments/{segment.id}/edit", data={
+        "csrf_token": token, "name": segment.name, "refresh_interval_minutes": "60",
+        "rule": json.dumps(edited), "param-days": "7"})
+    follow_task(admin_client, saved)
+    session.refresh(segment)
+    assert segment.rule == {"all": [BY_KEY["quoted_not_converted"].build({"days": 7}), edited["all"][1]]}
+    assert segment.parameters is None  # a rule written by hand now
+    assert members(session, segment) == {north.id}
