@@ -46,7 +46,7 @@ def goal_item_value(item: dict[str, Any]) -> str:
 
 
 def read_form(form: MultiDict[str, str]) -> tuple[EditorForm, str]:
-    """The typed definition and the button pressed ("save", "add:wait", "remove:2", "up:1"...)."""
+    """The typed definition and the button pressed ("save", "add:wait", "add:wait:2", "remove:2"...)."""
     editor = EditorForm({})
     data = editor.data
     data["name"] = form.get("name", "").strip()
@@ -75,9 +75,12 @@ def apply_action(editor: EditorForm, action: str) -> str:
     steps: list[dict[str, Any]] = editor.data["steps"]
     verb, _, argument = action.partition(":")
     editor.raw = {}  # rule texts are re-shown from the rows, which moved with them
-    if verb == "add" and argument in STEP_TYPES:
-        steps.append(_blank_step(argument))
-        return f"steps-{len(steps) - 1}-label"
+    kind, _, after = argument.partition(":")
+    if verb == "add" and kind in STEP_TYPES:
+        # "add:wait" adds at the end, "add:wait:2" right after the third step
+        at = int(after) + 1 if after.isdigit() and int(after) < len(steps) else len(steps)
+        steps.insert(at, _blank_step(kind))
+        return f"steps-{at}-label"
     if verb not in ("remove", "up", "down") or not argument.isdigit() or int(argument) >= len(steps):
         return ""
     index = int(argument)

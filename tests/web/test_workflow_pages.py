@@ -7,6 +7,7 @@ import html
 import re
 
 import pytest
+import yaml
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -62,6 +63,29 @@ def test_admin_creates_a_workflow_step_by_step(admin_client: FlaskClient, sessio
     edit = admin_client.get(f"/workflows/{workflow.id}/edit").get_data(as_text=True)
     assert re.search(r'value="[^"]*job[^"]*" checked> A job is created', edit)
     assert workflow.status == "draft"
+
+
+def test_a_step_is_added_between_two_cards_and_the_yaml_has_it_there(admin_client: FlaskClient,
+                                                                      session: Session) -> None:
+    segment = make_segment(session)
+    workflow = create_workflow(session=session, data=definition(segment))
+    page = admin_client.get(f"/workflows/{workflow.id}/edit").get_data(as_text=True)
+    assert "Add a step here, after step 1" in page and 'value="add:add_tag:0"' in page
+
+    added = admin_client.post(f"/workflows/{workflow.id}/edit",
+                              data={**_form(page), "action": "add:add_tag:0"})
+    shown = added.get_data(as_text=True)
+    assert 'id="steps-1-label" name="steps-1-label" value="" maxlength="120" autofocus' in shown
+    form = _form(shown)
+    assert (form["steps-0-key"], form["steps-2-key"]) == ("tag_one", "pause")
+    form.update({"steps-1-tag": "inserted", "action": "save"})
+    saved = admin_client.post(f"/workflows/{workflow.id}/edit", data=form)
+    assert saved.status_code == 302, saved.get_data(as_text=True)
+
+    download = admin_client.get(f"/workflows/{workflow.id}/yaml?download=1")
+    exported = yaml.safe_load(download.get_data(as_text=True))
+    assert [(s["type"], s.get("tag")) for s in exported["steps"]] == [
+        ("add_tag", "followed up"), ("add_tag", "inserted"), ("wait", None), ("add_tag", "reminded")]
 
 
 def test_editing_keeps_step_keys_and_errors_name_the_step(admin_client: FlaskClient,
