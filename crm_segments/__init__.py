@@ -15,7 +15,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """The standalone app: settings from the environment, overridden by ``config``."""
     from crm_segments.config import config_from_env
     from crm_segments.web.security_headers import cover_whole_app
-    from crm_segments.web.ui import register_app_error_pages
+    from crm_segments.web.ui.layout import register_app_error_pages
 
     app = Flask(__name__)
     app.config.update(config_from_env())

@@ -21,9 +21,8 @@ def register_web(app: Flask, *, url_prefix: str, api_prefix: str) -> None:
         csrf.init_app(app)
     auth.init_login(app)
     install_record_paths(app)  # before the routes that name a record type
-    ui.load_pages()
     app.register_blueprint(auth.bp, url_prefix=url_prefix or None)
-    app.register_blueprint(ui.bp, url_prefix=url_prefix or None)
+    app.register_blueprint(ui.create_blueprint(), url_prefix=url_prefix or None)
     api_bp = api.api_blueprint()
     csrf.exempt(api_bp)  # the API authenticates every request with an API key, not a cookie
     app.register_blueprint(api_bp, url_prefix=api_prefix)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from crm_segments.db import utcnow
 from crm_segments.models import SegmentSizePoint
 from crm_segments.segments.daily_sizes import daily_sizes, filled_days
-from crm_segments.web.charts import Series, line_chart, nice_top, sparkline
+from crm_segments.web.ui.common.charts import Series, line_chart, nice_top, sparkline
 from tests.factories import ProfileFactory
 from tests.workflows.helpers import enter, make_segment
 

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 
 from crm_segments.models import User
 from crm_segments.web.auth import role_required
-from crm_segments.web.ui import NAV_ITEMS
+from crm_segments.web.ui.layout import NAV_ITEMS
 from tests.factories import UserFactory
 from tests.web.conftest import csrf_token_from, login
 

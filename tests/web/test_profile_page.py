@@ -6,10 +6,10 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
-from crm_segments.web import profile_sections
-from crm_segments.web.profile_sections import ProfileSection
+from crm_segments.web.ui.common.profile_sections import ProfileSection, ProfileSections, profile_sections
 from tests.factories import (
     JobFactory,
     OpportunityFactory,
@@ -86,14 +86,15 @@ def test_tag_colour_cannot_inject_style(sales_client: FlaskClient) -> None:
     assert 'data-tag-color="#6b7280"' in page
 
 
-def test_features_add_sections_to_the_profile_page(sales_client: FlaskClient,
+def test_features_add_sections_to_the_profile_page(app: Flask, sales_client: FlaskClient,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(profile_sections, "_SECTIONS", {})
-    profile_sections.add_profile_section(ProfileSection(
+    sections = ProfileSections()  # in place of the app's own
+    monkeypatch.setitem(app.extensions, "crm_segments.profile_sections", sections)
+    sections.add(ProfileSection(
         key="greeting", title="Greeting", template="crm_segments/error.html",
         context=lambda session, profile: {"who": profile.last_name},
     ))
-    profile_sections.add_profile_section(ProfileSection(
+    sections.add(ProfileSection(
         key="admins_only", title="Secret", template="crm_segments/missing.html", roles=("admin",),
     ))
     profile = ProfileFactory(last_name="Sectioned")
@@ -107,3 +108,31 @@ def test_features_add_sections_to_the_profile_page(sales_client: FlaskClient,
         response = sales_client.get(f"/profiles/{profile.id}")
     assert response.status_code == 200  # the admin-only section's template is never loaded
     assert [(s.key, s.data) for s in sections] == [("greeting", {"who": "Sectioned"})]
+
+
+def test_the_ui_adds_the_profile_sections_in_its_page_order_and_the_page_shows_them_by_order(
+        app: Flask, admin_client: FlaskClient) -> None:
+    # crm_segments.web.ui.PAGES: rfm, timeline, consent, workflows, tags, segments, messages, privacy
+    assert profile_sections(app).keys() == [
+        "rfm", "activity", "consent_history", "workflows", "record_tags", "tag_history", "segments",
+        "messages", "personal_data",
+    ]
+    profile = ProfileFactory()
+    shown = []
+
+    def capture(sender: object, template: object, context: dict[str, object], **_: object) -> None:
+        shown.extend(context.get("extra_sections", []))  # type: ignore[call-overload]
+
+    from flask import template_rendered
+    with template_rendered.connected_to(capture):
+        page = admin_client.get(f"/profiles/{profile.id}").get_data(as_text=True)
+    assert [(s.column, s.key) for s in shown] == [
+        ("main", "activity"), ("side", "rfm"), ("main", "segments"), ("main", "record_tags"),
+        ("main", "consent_history"), ("main", "tag_history"), ("main", "workflows"), ("main", "messages"),
+        ("side", "personal_data"),
+    ]
+    main_column = page[page.index('class="profile-main"'):]
+    titles = ["Activity", "Segments", "Record tags", "Consent history", "Tag history", "Workflows",
+              "Messages"]
+    positions = [main_column.find(title) for title in titles]
+    assert -1 not in positions and positions == sorted(positions), dict(zip(titles, positions, strict=True))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -22,14 +22,16 @@ from crm_segments.privacy.plan import PLAN
 from crm_segments.state import get_state
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
-from crm_segments.web.profile_sections import ProfileSection, add_profile_section
-from crm_segments.web.tag_views import ConfirmForm
-from crm_segments.web.ui import bp
+from crm_segments.web.ui.common.forms import ConfirmForm
+from crm_segments.web.ui.common.profile_sections import ProfileSection, ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
+
+routes = PageRoutes()
 
 log = logging.getLogger(__name__)
 
 
-@bp.route("/profiles/<int:profile_id>/export.json")
+@routes.route("/profiles/<int:profile_id>/export.json")
 @role_required("admin")
 def profile_export(profile_id: int) -> Response:
     try:
@@ -44,7 +46,7 @@ def profile_export(profile_id: int) -> Response:
     return response
 
 
-@bp.route("/profiles/<int:profile_id>/erase", methods=["GET", "POST"])
+@routes.route("/profiles/<int:profile_id>/erase", methods=["GET", "POST"])
 @role_required("admin")
 def profile_erase(profile_id: int) -> tuple[str, int] | Response:
     session = db_session()
@@ -67,7 +69,9 @@ def profile_erase(profile_id: int) -> tuple[str, int] | Response:
     return page, 400 if form.is_submitted() else 200  # a submit without a valid CSRF token
 
 
-add_profile_section(ProfileSection(
-    key="personal_data", title="Personal data", template="crm_segments/privacy/_profile_section.html",
-    column="side", order=200, roles=("admin",),
-))
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)
+    sections.add(ProfileSection(
+        key="personal_data", title="Personal data", template="crm_segments/privacy/_profile_section.html",
+        column="side", order=200, roles=("admin",),
+    ))

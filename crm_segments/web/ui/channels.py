@@ -6,7 +6,7 @@ The layout asks for the paused channels only for admins, and only then queries t
 
 from __future__ import annotations
 
-from flask import flash, redirect, request
+from flask import Blueprint, flash, redirect, request
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
@@ -16,10 +16,13 @@ from crm_segments.kernel.errors import NotFound
 from crm_segments.messages.channel_pauses import ChannelState, channel_state, paused_states, resume_channel
 from crm_segments.web.auth import role_required, safe_next
 from crm_segments.web.db import db_session
-from crm_segments.web.ui import bp
+from crm_segments.web.ui.common.profile_sections import ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
+
+routes = PageRoutes()
 
 
-@bp.app_template_global("crm_paused_channels")
+@routes.app_template_global("crm_paused_channels")
 def paused_channels() -> list[ChannelState]:
     """The paused channels, for the banner; none when the database cannot answer (an error page)."""
     try:
@@ -28,7 +31,7 @@ def paused_channels() -> list[ChannelState]:
         return []
 
 
-@bp.route("/channels/<channel>/resume", methods=["POST"])
+@routes.route("/channels/<channel>/resume", methods=["POST"])
 @role_required("admin")
 def channel_resume(channel: str) -> Response:
     session = db_session()
@@ -44,3 +47,7 @@ def channel_resume(channel: str) -> Response:
     else:
         flash(f"{state.label} sending was not paused.", "info")
     return redirect(safe_next(request.form.get("next")), code=303)
+
+
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)

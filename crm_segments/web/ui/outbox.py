@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from flask import current_app, render_template, request
+from flask import Blueprint, current_app, render_template, request
 from flask_login import current_user
 
 from crm_segments.messages.outbox import local_outbox
 from crm_segments.state import get_state
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
-from crm_segments.web.ui import bp
+from crm_segments.web.ui.common.profile_sections import ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
+
+routes = PageRoutes()
 
 
-@bp.route("/outbox")
+@routes.route("/outbox")
 @role_required("admin", "sales")
 def outbox() -> str:
     channel = request.args.get("channel") or None
@@ -22,3 +25,7 @@ def outbox() -> str:
                            # the server's file system is the admins' business
                            outbox_dir=settings.outbox_dir if current_user.role == "admin" else None,
                            messaging=settings.messaging)
+
+
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)

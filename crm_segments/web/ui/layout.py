@@ -1,12 +1,7 @@
-"""The UI blueprint: the shared layout's navigation, error pages, and the list of page modules.
-
-Page modules (profiles, tags, segments, ...) attach their routes to ``bp``; list each one in
-``PAGE_MODULES`` so it is imported before the blueprint is registered.
-"""
+"""What every page shares: the layout's navigation, tag colours and the error pages."""
 
 from __future__ import annotations
 
-import importlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -16,33 +11,10 @@ from flask_login import current_user
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
-bp = Blueprint("crm_ui", __name__, template_folder="templates", static_folder="static/crm_segments",
-               static_url_path="/static/crm_segments")
+from crm_segments.web.ui.common.profile_sections import ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
 
-PAGE_MODULES = (
-    "crm_segments.web.dashboard_views",
-    "crm_segments.web.rfm_views",
-    "crm_segments.web.profiles",
-    "crm_segments.web.consent_views",
-    "crm_segments.web.record_views",
-    "crm_segments.web.record_edit_views",
-    "crm_segments.web.import_views",
-    "crm_segments.web.outbox_views",
-    "crm_segments.web.workflow_views",
-    "crm_segments.web.tag_views",
-    "crm_segments.web.tag_editor_views",
-    "crm_segments.web.tag_bulk_views",
-    "crm_segments.web.owner_bulk_views",
-    "crm_segments.web.timeline_views",
-    "crm_segments.web.tag_rule_views",
-    "crm_segments.web.segment_views",
-    "crm_segments.web.message_views",
-    "crm_segments.web.template_views",
-    "crm_segments.web.task_views",
-    "crm_segments.web.channel_views",
-    "crm_segments.web.privacy_views",
-    "crm_segments.web.account_views",
-)
+routes = PageRoutes()
 
 
 @dataclass(frozen=True)
@@ -73,11 +45,6 @@ ERROR_PAGES = {
 }
 
 
-def load_pages() -> None:
-    for name in PAGE_MODULES:
-        importlib.import_module(name)
-
-
 def nav_for(role: str | None, endpoint: str | None) -> list[dict[str, Any]]:
     views = current_app.view_functions
     return [
@@ -88,7 +55,7 @@ def nav_for(role: str | None, endpoint: str | None) -> list[dict[str, Any]]:
     ]
 
 
-@bp.app_context_processor
+@routes.app_context_processor
 def layout_context() -> dict[str, Any]:
     # Registered app-wide so crm_auth pages share the layout; names are prefixed to avoid
     # clashing with a host app's template globals.
@@ -104,7 +71,7 @@ DEFAULT_TAG_COLOR = "#6b7280"
 TAG_TEXT_DARK = "#111827"
 
 
-@bp.app_template_global("crm_tag_data")
+@routes.app_template_global("crm_tag_data")
 def tag_data(color: str | None) -> Markup:
     """A tag badge's colour (only a #rrggbb value) and readable text on it, as data attributes that
     crm.js applies: the Content-Security-Policy allows no inline style attribute."""
@@ -139,6 +106,8 @@ def register_app_error_pages(app: Flask) -> None:
         app.register_error_handler(code, error_page)
 
 
-# Errors raised inside this plugin's views get its pages; a host app's own errors are left alone.
-for _code in ERROR_PAGES:
-    bp.register_error_handler(_code, error_page)
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)
+    # Errors raised inside this plugin's views get its pages; a host app's own errors are left alone.
+    for code in ERROR_PAGES:
+        bp.register_error_handler(code, error_page)

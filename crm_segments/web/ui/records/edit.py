@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,7 +28,9 @@ from crm_segments.records.validation import validate
 from crm_segments.state import get_state
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
-from crm_segments.web.record_forms import (
+from crm_segments.web.ui.common.profile_sections import ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
+from crm_segments.web.ui.records.forms import (
     BLANK_LINES,
     FormField,
     errors_by_field,
@@ -39,7 +41,8 @@ from crm_segments.web.record_forms import (
     shown_value,
     stored_lines,
 )
-from crm_segments.web.ui import bp
+
+routes = PageRoutes()
 
 F = TypeVar("F", bound=Callable[..., Any])
 FORM_KINDS = ("quotes", "jobs", "opportunities", "tickets")  # the record types with forms of their own
@@ -61,18 +64,18 @@ def records_read_only() -> bool:
     return bool(get_state(current_app).settings.records_read_only)
 
 
-@bp.app_template_global("crm_records_writable")
+@routes.app_template_global("crm_records_writable")
 def records_writable() -> bool:
     return not records_read_only()
 
 
-@bp.app_template_global("crm_record_editable")
+@routes.app_template_global("crm_record_editable")
 def record_editable(kind: str) -> bool:
     """Whether the type has record forms; a registered type is written through the API only."""
     return kind in FORM_KINDS
 
 
-@bp.app_template_global("crm_user_label")
+@routes.app_template_global("crm_user_label")
 def user_label(user_id: int | None) -> str:
     user = db_session().get(User, user_id) if user_id is not None else None
     return "nobody" if user is None else (user.name or user.email)
@@ -179,21 +182,21 @@ def _edit(kind: Kind, *, record: Any, profile: Profile | None) -> Any:
     return redirect(_page_of(kind, row))
 
 
-@bp.route("/profiles/new", methods=["GET", "POST"])
+@routes.route("/profiles/new", methods=["GET", "POST"])
 @role_required("admin", "sales")
 @writable
 def profile_new() -> Any:
     return _edit(KINDS["profiles"], record=None, profile=None)
 
 
-@bp.route("/profiles/<int:profile_id>/edit", methods=["GET", "POST"])
+@routes.route("/profiles/<int:profile_id>/edit", methods=["GET", "POST"])
 @role_required("admin", "sales")
 @writable
 def profile_edit(profile_id: int) -> Any:
     return _edit(KINDS["profiles"], record=_get(KINDS["profiles"], profile_id), profile=None)
 
 
-@bp.route(f"/profiles/<int:profile_id>/{RECORD_PATHS}/new", methods=["GET", "POST"])
+@routes.route(f"/profiles/<int:profile_id>/{RECORD_PATHS}/new", methods=["GET", "POST"])
 @role_required("admin", "sales")
 @writable
 def record_new(profile_id: int, kind: str) -> Any:
@@ -203,7 +206,7 @@ def record_new(profile_id: int, kind: str) -> Any:
     return _edit(KINDS[kind], record=None, profile=profile)
 
 
-@bp.route(f"/{RECORD_PATHS}/<int:record_id>/edit", methods=["GET", "POST"])
+@routes.route(f"/{RECORD_PATHS}/<int:record_id>/edit", methods=["GET", "POST"])
 @role_required("admin", "sales")
 @writable
 def record_edit(kind: str, record_id: int) -> Any:
@@ -211,7 +214,7 @@ def record_edit(kind: str, record_id: int) -> Any:
     return _edit(KINDS[kind], record=record, profile=db_session().get(Profile, record.profile_id))
 
 
-@bp.route(f"/{RECORD_PATHS}/<int:record_id>/status", methods=["POST"])
+@routes.route(f"/{RECORD_PATHS}/<int:record_id>/status", methods=["POST"])
 @role_required("admin", "sales")
 @writable
 def record_status(kind: str, record_id: int) -> Response:
@@ -234,14 +237,14 @@ def record_status(kind: str, record_id: int) -> Response:
     return back
 
 
-@bp.app_template_global("crm_status_actions")
+@routes.app_template_global("crm_status_actions")
 def status_actions(kind: str, status: str) -> list[tuple[str, str]]:
     """The (status, button label) changes a record's page offers from ``status``."""
     return [(new, ACTION_LABELS.get(new, f"Mark {new}")) for new, sources in _transitions(kind).items()
             if status in sources]
 
 
-@bp.route("/profiles/owner", methods=["POST"])
+@routes.route("/profiles/owner", methods=["POST"])
 @role_required("admin", "sales")
 @writable
 def profiles_owner() -> Response:
@@ -269,3 +272,7 @@ def _get(kind: Kind, id: int) -> Any:
         return crud.get(kind, session=db_session(), id=id)
     except NotFound:
         abort(404)
+
+
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)

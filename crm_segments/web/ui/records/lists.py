@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from crm_segments.kernel.errors import NotFound, ValidationFailed
@@ -15,9 +15,12 @@ from crm_segments.records.queries import KINDS_BY_PATH, RecordKind
 from crm_segments.tagging import audit
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
-from crm_segments.web.paging import cursor_arg
-from crm_segments.web.sorting import sort_headers
-from crm_segments.web.ui import bp
+from crm_segments.web.ui.common.paging import cursor_arg
+from crm_segments.web.ui.common.profile_sections import ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
+from crm_segments.web.ui.common.sorting import sort_headers
+
+routes = PageRoutes()
 
 # The registry decides at request time which path segments are record types (web/record_paths.py).
 KIND_PATHS = "<record_kind:kind>"
@@ -40,13 +43,13 @@ def validated(kind: RecordKind, filters: dict[str, str]) -> record_queries.Recor
     return record_queries.parse_record_filter(kind, filters)
 
 
-@bp.route("/records")
+@routes.route("/records")
 @role_required("admin", "sales")
 def records() -> Response:
     return redirect(url_for("crm_ui.record_list", kind="quotes"))
 
 
-@bp.route(f"/{KIND_PATHS}")
+@routes.route(f"/{KIND_PATHS}")
 @role_required("admin", "sales")
 def record_list(kind: str) -> tuple[str, int]:
     session = db_session()
@@ -88,7 +91,7 @@ def record_list(kind: str) -> tuple[str, int]:
     return render_template("crm_segments/records/list.html", **context), 200
 
 
-@bp.route(f"/{KIND_PATHS}/<int:record_id>")
+@routes.route(f"/{KIND_PATHS}/<int:record_id>")
 @role_required("admin", "sales")
 def record_page(kind: str, record_id: int) -> str:
     session = db_session()
@@ -104,7 +107,11 @@ def record_page(kind: str, record_id: int) -> str:
                            record=detail.record, profile=detail.profile, history=history)
 
 
-@bp.app_template_global("crm_record_url")
+@routes.app_template_global("crm_record_url")
 def record_url(entity_type: str, record_id: int) -> str:
     """The page of a quote, job or opportunity (for links from other pages)."""
     return url_for("crm_ui.record_page", kind=record_queries.KINDS[entity_type].path, record_id=record_id)
+
+
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, jsonify, request, url_for
+from flask import Blueprint, abort, flash, jsonify, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,9 +22,12 @@ from crm_segments.records.entities import entity_profile_id
 from crm_segments.tagging import audit, manual, suppressions
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
-from crm_segments.web.profile_sections import ProfileSection, add_profile_section
-from crm_segments.web.tag_views import safe_redirect, tag_json, tags_per_minute
-from crm_segments.web.ui import bp
+from crm_segments.web.ui.common.forms import safe_redirect
+from crm_segments.web.ui.common.profile_sections import ProfileSection, ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
+from crm_segments.web.ui.tags.views import tag_json, tags_per_minute
+
+routes = PageRoutes()
 
 # Any entity type: the services check it against the registry when the request comes.
 ENTITY = "<entity_type>/<int:entity_id>"
@@ -78,7 +81,7 @@ def _tag_id_value() -> int | None:
     return int(raw) if isinstance(raw, str) and raw.isdigit() else None
 
 
-@bp.route(f"/tags/entity/{ENTITY}/add", methods=["POST"])
+@routes.route(f"/tags/entity/{ENTITY}/add", methods=["POST"])
 @role_required("admin", "sales")
 def entity_tag_add(entity_type: str, entity_id: int) -> Reply:
     session = db_session()
@@ -95,7 +98,7 @@ def entity_tag_add(entity_type: str, entity_id: int) -> Reply:
     return _back(entity_type, entity_id)
 
 
-@bp.route(f"/tags/entity/{ENTITY}/remove", methods=["POST"])
+@routes.route(f"/tags/entity/{ENTITY}/remove", methods=["POST"])
 @role_required("admin", "sales")
 def entity_tag_remove(entity_type: str, entity_id: int) -> Reply:
     session = db_session()
@@ -113,7 +116,7 @@ def entity_tag_remove(entity_type: str, entity_id: int) -> Reply:
     return _back(entity_type, entity_id)
 
 
-@bp.route(f"/tags/entity/{ENTITY}/suppressions/<int:tag_id>/clear", methods=["POST"])
+@routes.route(f"/tags/entity/{ENTITY}/suppressions/<int:tag_id>/clear", methods=["POST"])
 @role_required("admin", "sales")
 def entity_suppression_clear(entity_type: str, entity_id: int, tag_id: int) -> Reply:
     session = db_session()
@@ -124,7 +127,7 @@ def entity_suppression_clear(entity_type: str, entity_id: int, tag_id: int) -> R
     return _back(entity_type, entity_id)
 
 
-@bp.app_template_global("crm_tag_suppressions")
+@routes.app_template_global("crm_tag_suppressions")
 def tag_suppressions(entity_type: str, entity_id: int) -> list[Tag]:
     """Tags kept off this entity by a hand removal, for its tag editor."""
     return list(suppressions.entity_suppressions(session=db_session(), entity_type=entity_type,
@@ -150,11 +153,13 @@ def _history(session: Session, profile: Profile) -> dict[str, Any]:
     return {"entries": audit.tag_history(session=session, profile_id=profile.id, limit=HISTORY_SHOWN)}
 
 
-add_profile_section(ProfileSection(
-    key="record_tags", title="Record tags", template="crm_segments/tags/_record_tags.html",
-    context=_record_tags, column="main", order=50,
-))
-add_profile_section(ProfileSection(
-    key="tag_history", title="Tag history", template="crm_segments/tags/_history.html",
-    context=_history, column="main", order=60,
-))
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)
+    sections.add(ProfileSection(
+        key="record_tags", title="Record tags", template="crm_segments/tags/_record_tags.html",
+        context=_record_tags, column="main", order=50,
+    ))
+    sections.add(ProfileSection(
+        key="tag_history", title="Tag history", template="crm_segments/tags/_history.html",
+        context=_history, column="main", order=60,
+    ))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
@@ -19,9 +19,11 @@ from crm_segments.schemas.segments import SegmentIn
 from crm_segments.segments import service, static_lists
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
-from crm_segments.web.paging import cursor_arg
-from crm_segments.web.profile_sections import ProfileSection, add_profile_section
-from crm_segments.web.ui import bp
+from crm_segments.web.ui.common.paging import cursor_arg
+from crm_segments.web.ui.common.profile_sections import ProfileSection, ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
+
+routes = PageRoutes()
 
 PAGE_SIZE = 50
 
@@ -34,7 +36,7 @@ def _owner() -> int | None:
     return current_user.id if _mine() else None
 
 
-@bp.route("/rfm")
+@routes.route("/rfm")
 @role_required("admin", "sales")
 def rfm_grid() -> str:
     grid = rfm.rfm_grid(db_session(), owner_id=_owner())
@@ -46,7 +48,7 @@ def _check_cell(recency: int, frequency: int) -> None:
         abort(404)  # scores run from 1 to 5: there is no such cell
 
 
-@bp.route("/rfm/<int:recency>/<int:frequency>")
+@routes.route("/rfm/<int:recency>/<int:frequency>")
 @role_required("admin", "sales")
 def rfm_cell(recency: int, frequency: int) -> tuple[str, int]:
     _check_cell(recency, frequency)
@@ -76,7 +78,7 @@ def _cell(recency: int, frequency: int, *, save_errors: list[Any] | None = None,
     ), status
 
 
-@bp.route("/rfm/<int:recency>/<int:frequency>/save", methods=["POST"])
+@routes.route("/rfm/<int:recency>/<int:frequency>/save", methods=["POST"])
 @role_required("admin")
 def rfm_cell_save(recency: int, frequency: int) -> Response | tuple[str, int]:
     _check_cell(recency, frequency)
@@ -100,7 +102,9 @@ def _profile_scores(session: Session, profile: Profile) -> dict[str, Any]:
     return {"score": session.get(RfmScore, profile.id)}
 
 
-add_profile_section(ProfileSection(
-    key="rfm", title="RFM scores", template="crm_segments/dashboard/_profile_rfm.html",
-    context=_profile_scores, column="side", order=10,
-))
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)
+    sections.add(ProfileSection(
+        key="rfm", title="RFM scores", template="crm_segments/dashboard/_profile_rfm.html",
+        context=_profile_scores, column="side", order=10,
+    ))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
@@ -16,14 +16,16 @@ from crm_segments.models import ConsentChange, Profile
 from crm_segments.profiles import consent
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
-from crm_segments.web.profile_sections import ProfileSection, add_profile_section
-from crm_segments.web.ui import bp
+from crm_segments.web.ui.common.profile_sections import ProfileSection, ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
+
+routes = PageRoutes()
 
 HISTORY_SHOWN = 50
 CHANNEL_NAMES = {"email": "Email", "sms": "SMS"}
 
 
-@bp.route("/profiles/<int:profile_id>/consent", methods=["POST"])
+@routes.route("/profiles/<int:profile_id>/consent", methods=["POST"])
 @role_required("admin", "sales")
 def profile_consent(profile_id: int) -> Response:
     session = db_session()
@@ -50,7 +52,7 @@ def profile_consent(profile_id: int) -> Response:
     return back
 
 
-@bp.app_template_filter("crm_consent_change")
+@routes.app_template_filter("crm_consent_change")
 def change_label(change: ConsentChange) -> str:
     """What a history row did, in words."""
     if change.source == "bounce":
@@ -65,7 +67,9 @@ def _history(session: Session, profile: Profile) -> dict[str, Any]:
     return {"changes": rows, "more": more is not None, "shown": HISTORY_SHOWN}
 
 
-add_profile_section(ProfileSection(
-    key="consent_history", title="Consent history", template="crm_segments/profile/_consent_history.html",
-    context=_history, column="main", order=55,
-))
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)
+    sections.add(ProfileSection(
+        key="consent_history", title="Consent history", template="crm_segments/profile/_consent_history.html",
+        context=_history, column="main", order=55,
+    ))

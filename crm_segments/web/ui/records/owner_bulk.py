@@ -3,7 +3,7 @@ search, or a segment's members; over CONFIRM_ABOVE profiles only after confirmin
 
 from __future__ import annotations
 
-from flask import flash, request, url_for
+from flask import Blueprint, flash, request, url_for
 from werkzeug.wrappers import Response
 
 from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
@@ -11,20 +11,23 @@ from crm_segments.profiles import queries as profile_queries
 from crm_segments.records.owners import MAX_PROFILES, assign_owner
 from crm_segments.tagging.bulk_task import SELECTION_FIELDS, selection_for
 from crm_segments.web.auth import role_required
-from crm_segments.web.bulk_confirm import confirmation_page, selection_size
 from crm_segments.web.db import db_session
-from crm_segments.web.record_edit_views import user_label, writable, write_context
-from crm_segments.web.tag_views import safe_path, safe_redirect
-from crm_segments.web.ui import bp
+from crm_segments.web.ui.common.bulk_confirm import confirmation_page, selection_size
+from crm_segments.web.ui.common.forms import safe_path, safe_redirect
+from crm_segments.web.ui.common.profile_sections import ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
+from crm_segments.web.ui.records.edit import user_label, writable, write_context
+
+routes = PageRoutes()
 
 
-@bp.app_template_global("crm_bulk_owners")
+@routes.app_template_global("crm_bulk_owners")
 def bulk_owners() -> list[tuple[int, str]]:
     """Users a bulk owner change can name, for the bulk bar's picker."""
     return profile_queries.owner_choices(session=db_session())
 
 
-@bp.route("/profiles/owner/bulk", methods=["POST"])
+@routes.route("/profiles/owner/bulk", methods=["POST"])
 @role_required("admin", "sales")
 @writable
 def profiles_owner_bulk() -> Response | str:
@@ -56,3 +59,7 @@ def profiles_owner_bulk() -> Response | str:
     flash(f"{user_label(owner_id)} now owns {changed:,} profile{plural}." if owner_id is not None
           else f"Owner removed from {changed:,} profile{plural}.", "success")
     return safe_redirect(back, url_for("crm_ui.profiles"))
+
+
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)

@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any
 
 from flask import (
+    Blueprint,
     Response,
     abort,
     current_app,
@@ -51,17 +52,19 @@ from crm_segments.state import get_state
 from crm_segments.tasks.queue import active_task
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session, reads_only
-from crm_segments.web.profile_sections import ProfileSection, add_profile_section
-from crm_segments.web.segment_chart import size_chart
-from crm_segments.web.segment_parameters import (
+from crm_segments.web.ui.common.profile_sections import ProfileSection, ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
+from crm_segments.web.ui.segments.chart import size_chart
+from crm_segments.web.ui.segments.parameters import (
     builtin_of,
     parameter_fields,
     parameters_from_form,
     read_parameters,
 )
-from crm_segments.web.task_views import queue_task
-from crm_segments.web.ui import bp
+from crm_segments.web.ui.tasks import queue_task
 from crm_segments.workflows.results import Results, results_by
+
+routes = PageRoutes()
 
 log = logging.getLogger(__name__)
 VIEWERS = ("admin", "sales")
@@ -109,7 +112,7 @@ def _queue_refresh(segment_id: int) -> WerkzeugResponse:
 
 # --- list and page ------------------------------------------------------------------------------
 
-@bp.route("/segments")
+@routes.route("/segments")
 @role_required(*VIEWERS)
 def segments() -> str:
     session = db_session()
@@ -119,7 +122,7 @@ def segments() -> str:
                            rule_texts={s.id: service.rule_text(s, names) for s in listed})
 
 
-@bp.route("/segments/<int:segment_id>")
+@routes.route("/segments/<int:segment_id>")
 @role_required(*VIEWERS)
 def segment(segment_id: int) -> str:
     session = db_session()
@@ -145,7 +148,7 @@ def segment(segment_id: int) -> str:
     )
 
 
-@bp.route("/segments/<int:segment_id>/export.csv")
+@routes.route("/segments/<int:segment_id>/export.csv")
 @role_required(*VIEWERS)
 def segment_export(segment_id: int) -> Response:
     seg = _segment_or_404(segment_id)
@@ -156,7 +159,7 @@ def segment_export(segment_id: int) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'})
 
 
-@bp.route("/segments/<int:segment_id>/refresh", methods=["POST"])
+@routes.route("/segments/<int:segment_id>/refresh", methods=["POST"])
 @role_required(*VIEWERS)
 def segment_refresh(segment_id: int) -> WerkzeugResponse:
     if not ConfirmForm().validate_on_submit():
@@ -167,7 +170,7 @@ def segment_refresh(segment_id: int) -> WerkzeugResponse:
 
 # --- admin actions ------------------------------------------------------------------------------
 
-@bp.route("/segments/<int:segment_id>/reset", methods=["POST"])
+@routes.route("/segments/<int:segment_id>/reset", methods=["POST"])
 @role_required("admin")
 def segment_reset(segment_id: int) -> WerkzeugResponse:
     if not ConfirmForm().validate_on_submit():
@@ -183,7 +186,7 @@ def segment_reset(segment_id: int) -> WerkzeugResponse:
     return _queue_refresh(segment_id)
 
 
-@bp.route("/segments/<int:segment_id>/delete", methods=["GET", "POST"])
+@routes.route("/segments/<int:segment_id>/delete", methods=["GET", "POST"])
 @role_required("admin")
 def segment_delete(segment_id: int) -> tuple[str, int] | WerkzeugResponse:
     """The page lists every user of the segment; the admin keeps it or deletes it and pauses the
@@ -211,7 +214,7 @@ def _delete_page(seg: Segment, form: ConfirmForm, status: int) -> tuple[str, int
     return render_template("crm_segments/segments/delete.html", segment=seg, uses=uses, form=form), status
 
 
-@bp.route("/segments/<int:segment_id>/members", methods=["POST"])
+@routes.route("/segments/<int:segment_id>/members", methods=["POST"])
 @role_required("admin")
 def segment_members_change(segment_id: int) -> WerkzeugResponse:
     form = MembersForm()
@@ -285,7 +288,7 @@ def _editor(form: SegmentForm, seg: Segment | None, errors: dict[str, str]) -> t
                            parameter_fields=parameter_fields(session, seg)), 422 if errors else 200
 
 
-@bp.route("/segments/new", methods=["GET", "POST"])
+@routes.route("/segments/new", methods=["GET", "POST"])
 @role_required("admin")
 def segment_new() -> tuple[str, int] | WerkzeugResponse:
     form = SegmentForm()
@@ -307,7 +310,7 @@ def segment_new() -> tuple[str, int] | WerkzeugResponse:
     return redirect(url_for("crm_ui.segment", segment_id=seg.id))
 
 
-@bp.route("/segments/<int:segment_id>/edit", methods=["GET", "POST"])
+@routes.route("/segments/<int:segment_id>/edit", methods=["GET", "POST"])
 @role_required("admin")
 def segment_edit(segment_id: int) -> tuple[str, int] | WerkzeugResponse:
     seg = _segment_or_404(segment_id)
@@ -328,7 +331,7 @@ def segment_edit(segment_id: int) -> tuple[str, int] | WerkzeugResponse:
     return redirect(url_for("crm_ui.segment", segment_id=seg.id))
 
 
-@bp.route("/segments/preview", methods=["POST"])
+@routes.route("/segments/preview", methods=["POST"])
 @reads_only
 @role_required("admin")
 def segment_preview() -> tuple[Response, int]:
@@ -373,7 +376,7 @@ def _previewed_rule(session: Session, body: dict[str, Any], segment_id: int | No
 
 # --- overlap and cohorts ------------------------------------------------------------------------
 
-@bp.route("/segments/overlap")
+@routes.route("/segments/overlap")
 @role_required(*VIEWERS)
 def segment_overlap() -> str:
     session = db_session()
@@ -386,7 +389,7 @@ def segment_overlap() -> str:
                            result=result)
 
 
-@bp.route("/segments/cohorts")
+@routes.route("/segments/cohorts")
 @role_required(*VIEWERS)
 def segment_cohorts() -> str:
     basis: cohorts.Basis = "quote" if request.args.get("basis") == "quote" else "purchase"
@@ -417,7 +420,9 @@ def _profile_segments(session: Session, profile: Profile) -> dict[str, Any]:
     return {"memberships": memberships, "live": live, "explained": explained, "explanation": explanation}
 
 
-add_profile_section(ProfileSection(
-    key="segments", title="Segments", template="crm_segments/segments/_profile_segments.html",
-    context=_profile_segments, column="main", order=40,
-))
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)
+    sections.add(ProfileSection(
+        key="segments", title="Segments", template="crm_segments/segments/_profile_segments.html",
+        context=_profile_segments, column="main", order=40,
+    ))

@@ -3,7 +3,7 @@ page lists every bad row or the import report."""
 
 from __future__ import annotations
 
-from flask import redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from werkzeug.wrappers import Response
@@ -11,8 +11,11 @@ from wtforms import SelectField
 
 from crm_segments.records.importer import IMPORT_KINDS, columns_of
 from crm_segments.web.auth import role_required
-from crm_segments.web.task_views import queue_task
-from crm_segments.web.ui import bp
+from crm_segments.web.ui.common.profile_sections import ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
+from crm_segments.web.ui.tasks import queue_task
+
+routes = PageRoutes()
 
 
 class ImportForm(FlaskForm):
@@ -20,7 +23,7 @@ class ImportForm(FlaskForm):
     file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to import.")])
 
 
-@bp.route("/import", methods=["GET", "POST"])
+@routes.route("/import", methods=["GET", "POST"])
 @role_required("admin")
 def import_data() -> str | Response | tuple[str, int]:
     form = ImportForm()
@@ -31,3 +34,7 @@ def import_data() -> str | Response | tuple[str, int]:
     params = {"kind": form.kind.data or "", "filename": upload.filename or "upload.csv"}
     task = queue_task("csv_import", params, subject="import", payload=upload.read())
     return redirect(url_for("crm_ui.task", task_id=task.id))
+
+
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_login import current_user
 
 from crm_segments.kernel.errors import NotFound, ValidationFailed
@@ -15,10 +15,12 @@ from crm_segments.profiles import queries as profile_queries
 from crm_segments.records.profiles import parse_profile_filter
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
-from crm_segments.web.paging import cursor_arg
-from crm_segments.web.profile_sections import sections_for
-from crm_segments.web.sorting import sort_headers
-from crm_segments.web.ui import bp
+from crm_segments.web.ui.common.paging import cursor_arg
+from crm_segments.web.ui.common.profile_sections import ProfileSections, profile_sections
+from crm_segments.web.ui.common.routes import PageRoutes
+from crm_segments.web.ui.common.sorting import sort_headers
+
+routes = PageRoutes()
 
 FILTER_ARGS = profile_queries.FILTER_KEYS
 
@@ -28,7 +30,7 @@ def _page_url(**cursor: int) -> str:
     return url_for("crm_ui.profiles", **(values | cursor))
 
 
-@bp.route("/profiles")
+@routes.route("/profiles")
 @role_required("admin", "sales")
 def profiles() -> tuple[str, int]:
     session = db_session()
@@ -72,7 +74,7 @@ def profiles() -> tuple[str, int]:
     return render_template("crm_segments/profiles/list.html", **context), 200
 
 
-@bp.route("/profiles/<int:profile_id>")
+@routes.route("/profiles/<int:profile_id>")
 @role_required("admin", "sales")
 def profile(profile_id: int) -> str:
     session = db_session()
@@ -84,5 +86,9 @@ def profile(profile_id: int) -> str:
         "crm_segments/profile/page.html",
         overview=overview,
         profile=overview.profile,
-        extra_sections=sections_for(session=session, profile=overview.profile),
+        extra_sections=profile_sections(current_app).for_profile(session=session, profile=overview.profile),
     )
+
+
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,16 +20,24 @@ from crm_segments.segments.rules import RuleError, parse_rule
 from crm_segments.segments.service import segment_names
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
-from crm_segments.web.profile_sections import ProfileSection, add_profile_section
-from crm_segments.web.ui import bp
-from crm_segments.web.workflow_errors import error_place
-from crm_segments.web.workflow_form import GOAL_PRESETS, EditorForm, apply_action, goal_item_value, read_form
+from crm_segments.web.ui.common.profile_sections import ProfileSection, ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
+from crm_segments.web.ui.workflows.errors import error_place
+from crm_segments.web.ui.workflows.form import (
+    GOAL_PRESETS,
+    EditorForm,
+    apply_action,
+    goal_item_value,
+    read_form,
+)
 from crm_segments.workflows import editing, lifecycle, queries
 from crm_segments.workflows.definition import date_fields
 from crm_segments.workflows.dry_run import dry_run
 from crm_segments.workflows.files import dump_yaml, read_yaml, reset_to_shipped, to_definition
 from crm_segments.workflows.results import segment_results, step_counts, workflow_results
 from crm_segments.workflows.step_types import STEP_TYPES, WEEKDAYS
+
+routes = PageRoutes()
 
 PAGE_SIZE = 50
 STEP_LABELS = {"send_email": "Send email", "send_sms": "Send SMS", "wait": "Wait", "branch": "Branch",
@@ -44,7 +52,7 @@ def _workflow_or_404(workflow_id: int) -> Any:
         abort(404)
 
 
-@bp.route("/workflows")
+@routes.route("/workflows")
 @role_required("admin", "sales")
 def workflows() -> str:
     session = db_session()
@@ -56,7 +64,7 @@ def workflows() -> str:
                            results={i: workflow_results(session=session, workflow_id=i) for i in ids})
 
 
-@bp.route("/workflows/<int:workflow_id>")
+@routes.route("/workflows/<int:workflow_id>")
 @role_required("admin", "sales")
 def workflow(workflow_id: int) -> str:
     found = _workflow_or_404(workflow_id)
@@ -69,7 +77,7 @@ def workflow(workflow_id: int) -> str:
     )
 
 
-@bp.route("/workflows/new", methods=["GET", "POST"])
+@routes.route("/workflows/new", methods=["GET", "POST"])
 @role_required("admin")
 def workflow_new() -> str | tuple[str, int] | Redirect:
     if request.method == "GET":
@@ -82,7 +90,7 @@ def workflow_new() -> str | tuple[str, int] | Redirect:
     return _save(editor, workflow=None)
 
 
-@bp.route("/workflows/<int:workflow_id>/edit", methods=["GET", "POST"])
+@routes.route("/workflows/<int:workflow_id>/edit", methods=["GET", "POST"])
 @role_required("admin")
 def workflow_edit(workflow_id: int) -> str | tuple[str, int] | Redirect:
     found = _workflow_or_404(workflow_id)
@@ -159,7 +167,7 @@ def _conditions(session: Session, steps: list[dict[str, Any]]) -> dict[int, str]
     return sentences
 
 
-@bp.route("/workflows/<int:workflow_id>/yaml", methods=["GET", "POST"])
+@routes.route("/workflows/<int:workflow_id>/yaml", methods=["GET", "POST"])
 @role_required("admin", "sales")
 def workflow_yaml(workflow_id: int) -> Any:
     found = _workflow_or_404(workflow_id)
@@ -186,7 +194,7 @@ def workflow_yaml(workflow_id: int) -> Any:
     return redirect(url_for("crm_ui.workflow", workflow_id=saved.id))
 
 
-@bp.route("/workflows/<int:workflow_id>/status", methods=["POST"])
+@routes.route("/workflows/<int:workflow_id>/status", methods=["POST"])
 @role_required("admin")
 def workflow_status(workflow_id: int) -> Redirect:
     found = _workflow_or_404(workflow_id)
@@ -202,7 +210,7 @@ def workflow_status(workflow_id: int) -> Redirect:
     return redirect(url_for("crm_ui.workflow", workflow_id=found.id))
 
 
-@bp.route("/workflows/<int:workflow_id>/reset", methods=["POST"])
+@routes.route("/workflows/<int:workflow_id>/reset", methods=["POST"])
 @role_required("admin")
 def workflow_reset(workflow_id: int) -> Redirect:
     found = _workflow_or_404(workflow_id)
@@ -217,7 +225,7 @@ def workflow_reset(workflow_id: int) -> Redirect:
     return redirect(url_for("crm_ui.workflow", workflow_id=found.id))
 
 
-@bp.route("/workflows/<int:workflow_id>/dry-run")
+@routes.route("/workflows/<int:workflow_id>/dry-run")
 @role_required("admin", "sales")
 def workflow_dry_run(workflow_id: int) -> str:
     found = _workflow_or_404(workflow_id)
@@ -225,7 +233,7 @@ def workflow_dry_run(workflow_id: int) -> str:
     return render_template("crm_segments/workflows/dry_run.html", workflow=found, result=result)
 
 
-@bp.route("/workflows/<int:workflow_id>/enrollments")
+@routes.route("/workflows/<int:workflow_id>/enrollments")
 @role_required("admin", "sales")
 def workflow_enrollments(workflow_id: int) -> str:
     found = _workflow_or_404(workflow_id)
@@ -240,7 +248,7 @@ def workflow_enrollments(workflow_id: int) -> str:
                            profiles=profiles, status=status, statuses=ENROLLMENT_STATUSES)
 
 
-@bp.route("/workflows/enrollments/<int:enrollment_id>")
+@routes.route("/workflows/enrollments/<int:enrollment_id>")
 @role_required("admin", "sales")
 def workflow_enrollment(enrollment_id: int) -> str:
     session = db_session()
@@ -255,7 +263,7 @@ def workflow_enrollment(enrollment_id: int) -> str:
                            steps=steps, profile=profile, step_labels=STEP_LABELS)
 
 
-@bp.route("/workflows/results")
+@routes.route("/workflows/results")
 @role_required("admin", "sales")
 def workflow_results_page() -> str:
     return render_template("crm_segments/workflows/results.html", rows=segment_results(session=db_session()))
@@ -275,7 +283,9 @@ def _profile_enrollments(session: Session, profile: Profile) -> dict[str, Any]:
             "more": len(rows) > PROFILE_ENROLLMENTS_SHOWN}
 
 
-add_profile_section(ProfileSection(
-    key="workflows", title="Workflows", template="crm_segments/workflows/_profile_enrollments.html",
-    context=_profile_enrollments, column="main", order=65,
-))
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)
+    sections.add(ProfileSection(
+        key="workflows", title="Workflows", template="crm_segments/workflows/_profile_enrollments.html",
+        context=_profile_enrollments, column="main", order=65,
+    ))

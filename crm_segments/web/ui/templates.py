@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
@@ -29,14 +29,17 @@ from crm_segments.templates.template_store import (
 )
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session, reads_only, writing_session
-from crm_segments.web.ui import bp
+from crm_segments.web.ui.common.profile_sections import ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
 from crm_segments.web.webhooks import public_base_url
 from crm_segments.workflows.template_saving import check_template, reset_template, save_template
+
+routes = PageRoutes()
 
 ACTIONS = ("save", "preview", "test_send", "reset")
 
 
-@bp.route("/templates")
+@routes.route("/templates")
 @role_required("admin", "sales")
 def templates() -> str:
     channel = request.args.get("channel", "")
@@ -82,7 +85,7 @@ def _editor(state: TemplateState, *, source: TemplateSource | None = None,
     return body, status
 
 
-@bp.route("/templates/<path:key>", methods=["GET", "POST"])
+@routes.route("/templates/<path:key>", methods=["GET", "POST"])
 @reads_only  # every action renders first, reading; one that then writes takes writing_session()
 @role_required("admin", "sales")
 def template_edit(key: str) -> tuple[str, int] | Response:
@@ -162,7 +165,7 @@ class DeleteForm(FlaskForm):
     """Only the CSRF token: the page itself is the confirmation."""
 
 
-@bp.route("/templates/<path:key>/delete", methods=["GET", "POST"])
+@routes.route("/templates/<path:key>/delete", methods=["GET", "POST"])
 @role_required("admin")
 def template_delete(key: str) -> tuple[str, int] | Response:
     """The page lists every workflow step that sends the template; the admin keeps it or deletes it
@@ -189,3 +192,7 @@ def template_delete(key: str) -> tuple[str, int] | Response:
 def _delete_page(state: TemplateState, form: DeleteForm, status: int) -> tuple[str, int]:
     uses = template_users(db_session(), state.source.key)
     return render_template("crm_segments/templates/delete.html", state=state, uses=uses, form=form), status
+
+
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)

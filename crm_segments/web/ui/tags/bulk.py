@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -22,11 +22,15 @@ from crm_segments.tagging import bulk
 from crm_segments.tagging.bulk_task import SELECTION_FIELDS, check_action, selection_for, summary
 from crm_segments.tagging.names import existing_tags, get_or_create_tags
 from crm_segments.web.auth import role_required
-from crm_segments.web.bulk_confirm import confirmation_page, selection_size
 from crm_segments.web.db import db_session
-from crm_segments.web.tag_views import safe_path, tags_per_minute, tags_per_request
-from crm_segments.web.task_views import queue_task
-from crm_segments.web.ui import bp
+from crm_segments.web.ui.common.bulk_confirm import confirmation_page, selection_size
+from crm_segments.web.ui.common.forms import safe_path
+from crm_segments.web.ui.common.profile_sections import ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
+from crm_segments.web.ui.tags.views import tags_per_minute, tags_per_request
+from crm_segments.web.ui.tasks import queue_task
+
+routes = PageRoutes()
 
 OPERATIONS_PER_PAGE = 50
 ERRORS_SHOWN = 200
@@ -64,7 +68,7 @@ def _back() -> Response:
     return redirect(_back_path())
 
 
-@bp.route("/tags/bulk", methods=["POST"])
+@routes.route("/tags/bulk", methods=["POST"])
 @role_required("admin", "sales")
 def tag_bulk() -> Response | str:
     """Selected rows are tagged at once; a whole filtered list or segment is tagged by a background
@@ -97,7 +101,7 @@ def tag_bulk() -> Response | str:
     return redirect(url_for("crm_ui.task", task_id=task.id))
 
 
-@bp.app_template_global("crm_bulk_segments")
+@routes.app_template_global("crm_bulk_segments")
 def bulk_segments() -> list[tuple[int, str]]:
     """Segments a bulk operation can target, for the bulk bar's picker."""
     rows = db_session().execute(select(Segment.id, Segment.name).order_by(Segment.name))
@@ -110,7 +114,7 @@ class CsvTagForm(FlaskForm):
     file = FileField("CSV file", validators=[FileRequired("Choose a CSV file.")])
 
 
-@bp.route("/tags/bulk/csv", methods=["GET", "POST"])
+@routes.route("/tags/bulk/csv", methods=["GET", "POST"])
 @role_required("admin", "sales")
 def tag_bulk_csv() -> tuple[str, int] | Response:
     form = CsvTagForm()
@@ -138,7 +142,7 @@ class UndoForm(FlaskForm):
     """Only the CSRF token."""
 
 
-@bp.route("/tags/bulk-operations")
+@routes.route("/tags/bulk-operations")
 @role_required("admin", "sales")
 def tag_operations() -> str:
     session = db_session()
@@ -160,12 +164,12 @@ def can_undo(operation: BulkOperation) -> bool:
         current_user.role == "admin" or operation.created_by_id == current_user.id)
 
 
-@bp.app_template_global("crm_can_undo")
+@routes.app_template_global("crm_can_undo")
 def _can_undo_global(operation: BulkOperation) -> bool:
     return can_undo(operation)
 
 
-@bp.route("/tags/bulk-operations/<int:operation_id>/undo", methods=["POST"])
+@routes.route("/tags/bulk-operations/<int:operation_id>/undo", methods=["POST"])
 @role_required("admin", "sales")
 def tag_operation_undo(operation_id: int) -> Response:
     session = db_session()
@@ -183,3 +187,7 @@ def tag_operation_undo(operation_id: int) -> Response:
     flash(f"Undid bulk operation #{operation_id}: {result.reverted:,} taggings put back as they were.",
           "success")
     return redirect(url_for("crm_ui.tag_operations"))
+
+
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, render_template, url_for
+from flask import Blueprint, abort, current_app, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -16,7 +16,10 @@ from crm_segments.tasks.queue import enqueue
 from crm_segments.tasks.worker import PROGRESS
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
-from crm_segments.web.ui import bp
+from crm_segments.web.ui.common.profile_sections import ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
+
+routes = PageRoutes()
 
 
 def queue_task(kind: str, params: dict[str, Any], *, subject: str = "",
@@ -47,7 +50,7 @@ def _back_link(session: Session, task: BackgroundTask) -> tuple[str, str]:
     return "Import", url_for("crm_ui.import_data")
 
 
-@bp.route("/tasks/<int:task_id>")
+@routes.route("/tasks/<int:task_id>")
 @role_required("admin", "sales")
 def task(task_id: int) -> str:
     session = db_session()
@@ -58,3 +61,7 @@ def task(task_id: int) -> str:
     back_label, back_url = _back_link(session, found)
     return render_template("crm_segments/task.html", task=found, kind=kind,
                            progress=PROGRESS.get(found.id), back_label=back_label, back_url=back_url)
+
+
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)

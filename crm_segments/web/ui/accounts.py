@@ -8,7 +8,7 @@ reset is rendered in the answer to the POST, never put in the (signed, not encry
 
 from __future__ import annotations
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
@@ -22,7 +22,10 @@ from crm_segments.models import ApiKey, User
 from crm_segments.web.auth import role_required, wait_phrase
 from crm_segments.web.db import db_session
 from crm_segments.web.signin_limits import failed_attempt, refused_with
-from crm_segments.web.ui import bp
+from crm_segments.web.ui.common.profile_sections import ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
+
+routes = PageRoutes()
 
 PASSWORD_HINT = f"At least {MIN_LENGTH} characters; not a common password."
 
@@ -50,13 +53,13 @@ def _page(form: ChangePasswordForm | None = None, refusal: str | None = None) ->
                            action_form=ActionForm(), refusal=refusal, password_hint=PASSWORD_HINT)
 
 
-@bp.route("/account")
+@routes.route("/account")
 @role_required("admin", "sales")
 def account() -> str:
     return _page()
 
 
-@bp.route("/account/password", methods=["POST"])
+@routes.route("/account/password", methods=["POST"])
 @role_required("admin", "sales")
 def account_password() -> str | Response | tuple[str, int]:
     form = ChangePasswordForm()
@@ -91,7 +94,7 @@ def _own_key(key_id: int) -> ApiKey:
     return key
 
 
-@bp.route("/account/api-keys/<int:key_id>/revoke", methods=["POST"])
+@routes.route("/account/api-keys/<int:key_id>/revoke", methods=["POST"])
 @role_required("admin", "sales")
 def account_key_revoke(key_id: int) -> Response:
     if not ActionForm().validate_on_submit():
@@ -102,7 +105,7 @@ def account_key_revoke(key_id: int) -> Response:
     return redirect(url_for("crm_ui.account"), code=303)
 
 
-@bp.route("/users")
+@routes.route("/users")
 @role_required("admin")
 def users() -> str:
     session = db_session()
@@ -127,13 +130,13 @@ def _user_page(user: User, *, form: ResetPasswordForm | None = None, new_passwor
     return page, status
 
 
-@bp.route("/users/<int:user_id>")
+@routes.route("/users/<int:user_id>")
 @role_required("admin")
 def user(user_id: int) -> tuple[str, int]:
     return _user_page(_user(user_id))
 
 
-@bp.route("/users/<int:user_id>/active", methods=["POST"])
+@routes.route("/users/<int:user_id>/active", methods=["POST"])
 @role_required("admin")
 def user_active(user_id: int) -> Response:
     if not ActionForm().validate_on_submit():
@@ -154,7 +157,7 @@ def user_active(user_id: int) -> Response:
     return redirect(url_for("crm_ui.user", user_id=user.id), code=303)
 
 
-@bp.route("/users/<int:user_id>/password", methods=["POST"])
+@routes.route("/users/<int:user_id>/password", methods=["POST"])
 @role_required("admin")
 def user_password(user_id: int) -> tuple[str, int] | Response:
     user = _user(user_id)
@@ -174,7 +177,7 @@ def user_password(user_id: int) -> tuple[str, int] | Response:
     return _user_page(user, new_password=password if form.generate.data else None)
 
 
-@bp.route("/users/<int:user_id>/end-sessions", methods=["POST"])
+@routes.route("/users/<int:user_id>/end-sessions", methods=["POST"])
 @role_required("admin")
 def user_end_sessions(user_id: int) -> Response:
     if not ActionForm().validate_on_submit():
@@ -187,7 +190,7 @@ def user_end_sessions(user_id: int) -> Response:
     return redirect(url_for("crm_ui.user", user_id=user.id), code=303)
 
 
-@bp.route("/users/<int:user_id>/api-keys/<int:key_id>/revoke", methods=["POST"])
+@routes.route("/users/<int:user_id>/api-keys/<int:key_id>/revoke", methods=["POST"])
 @role_required("admin")
 def user_key_revoke(user_id: int, key_id: int) -> Response:
     if not ActionForm().validate_on_submit():
@@ -198,3 +201,7 @@ def user_key_revoke(user_id: int, key_id: int) -> Response:
     accounts.revoke_api_key(session=db_session(), key=key)
     flash(f"API key {key.prefix} revoked: requests with it are refused from now on.", "success")
     return redirect(url_for("crm_ui.user", user_id=user_id), code=303)
+
+
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import ValidationFailed
@@ -14,13 +14,15 @@ from crm_segments.profiles import timeline
 from crm_segments.records.queries import KINDS
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
-from crm_segments.web.profile_sections import ProfileSection, add_profile_section
-from crm_segments.web.ui import bp
+from crm_segments.web.ui.common.profile_sections import ProfileSection, ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
+
+routes = PageRoutes()
 
 SHOWN_ON_PROFILE = 10
 
 
-@bp.app_template_global("crm_activity_link")
+@routes.app_template_global("crm_activity_link")
 def activity_link(entry: timeline.Entry) -> str | None:
     """The page an activity entry names (a record or a message), if it has one."""
     if entry.link is None:
@@ -34,7 +36,7 @@ def activity_link(entry: timeline.Entry) -> str | None:
     return None
 
 
-@bp.route("/profiles/<int:profile_id>/activity")
+@routes.route("/profiles/<int:profile_id>/activity")
 @role_required("admin", "sales")
 def profile_activity(profile_id: int) -> tuple[str, int]:
     session = db_session()
@@ -54,7 +56,9 @@ def _latest(session: Session, profile: Profile) -> dict[str, Any]:
     return {"page": timeline.profile_timeline(session, profile_id=profile.id, limit=SHOWN_ON_PROFILE)}
 
 
-add_profile_section(ProfileSection(
-    key="activity", title="Activity", template="crm_segments/profile/_activity_section.html",
-    context=_latest, column="main", order=5,
-))
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)
+    sections.add(ProfileSection(
+        key="activity", title="Activity", template="crm_segments/profile/_activity_section.html",
+        context=_latest, column="main", order=5,
+    ))

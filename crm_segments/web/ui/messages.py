@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
@@ -24,9 +24,11 @@ from crm_segments.state import get_state
 from crm_segments.templates.template_store import list_templates
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
-from crm_segments.web.profile_sections import ProfileSection, add_profile_section
-from crm_segments.web.ui import bp
+from crm_segments.web.ui.common.profile_sections import ProfileSection, ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
 from crm_segments.workflows.results import Results, results_by, workflow_results
+
+routes = PageRoutes()
 
 PAGE_SIZE = 50
 PROFILE_MESSAGES_SHOWN = 10
@@ -98,7 +100,7 @@ def _selected_results(filters: message_log.MessageFilter) -> tuple[str, Results]
     return None
 
 
-@bp.route("/messages")
+@routes.route("/messages")
 @role_required("admin", "sales")
 def messages() -> tuple[str, int]:
     session = db_session()
@@ -133,7 +135,7 @@ def messages() -> tuple[str, int]:
     return render_template("crm_segments/messages/list.html", **context), 400 if errors else 200
 
 
-@bp.route("/messages/<int:message_id>")
+@routes.route("/messages/<int:message_id>")
 @role_required("admin", "sales")
 def message(message_id: int) -> str:
     try:
@@ -149,7 +151,7 @@ def message(message_id: int) -> str:
                            outbox_file=outbox_file)
 
 
-@bp.route("/messages/<int:message_id>/requeue", methods=["POST"])
+@routes.route("/messages/<int:message_id>/requeue", methods=["POST"])
 @role_required("admin")
 def message_requeue(message_id: int) -> Response:
     session = db_session()
@@ -170,7 +172,7 @@ UNCONFIRMED_ACTIONS = {"requeue": (unconfirmed.send_again, "{n} unconfirmed mess
                        "close": (unconfirmed.close, "{n} unconfirmed message{s} closed as failed.")}
 
 
-@bp.route("/messages/unconfirmed/<action>", methods=["POST"])
+@routes.route("/messages/unconfirmed/<action>", methods=["POST"])
 @role_required("admin")
 def messages_unconfirmed(action: str) -> Response:
     """Send again, or close, every unconfirmed message the log's filters (posted with the form) select."""
@@ -194,7 +196,9 @@ def _profile_messages(session: Session, profile: Profile) -> dict[str, Any]:
     return {"messages": page.items, "more": page.next_after is not None}
 
 
-add_profile_section(ProfileSection(
-    key="messages", title="Messages", template="crm_segments/messages/_profile_messages.html",
-    context=_profile_messages, column="main", order=70,
-))
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)
+    sections.add(ProfileSection(
+        key="messages", title="Messages", template="crm_segments/messages/_profile_messages.html",
+        context=_profile_messages, column="main", order=70,
+    ))

@@ -9,9 +9,8 @@ CRM_SEGMENTS_TAGS_PER_USER_PER_MINUTE new tags a minute, here and wherever tags 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
-from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import case, or_, select
@@ -34,7 +33,11 @@ from crm_segments.state import get_state
 from crm_segments.tagging import management
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
-from crm_segments.web.ui import bp
+from crm_segments.web.ui.common.forms import ConfirmForm
+from crm_segments.web.ui.common.profile_sections import ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
+
+routes = PageRoutes()
 
 SUGGESTIONS = 10
 
@@ -47,21 +50,6 @@ class TagForm(FlaskForm):
 
 class MergeForm(FlaskForm):
     """The CSRF token; the target is a plain select of the other tags (``target_id``)."""
-
-
-class ConfirmForm(FlaskForm):
-    """Only the CSRF token: the page itself is the confirmation."""
-
-
-def safe_path(target: str | None, fallback: str) -> str:
-    """``target`` only if it is a path on this site (never an open redirect), else ``fallback``."""
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
-        return target
-    return fallback
-
-
-def safe_redirect(target: str | None, fallback: str) -> Response:
-    return redirect(safe_path(target, fallback))
 
 
 def field_errors(exc: ValidationFailed | Conflict | RateLimited) -> dict[str, str]:
@@ -89,7 +77,7 @@ def _tag_or_404(tag_id: int) -> Tag:
         abort(404)
 
 
-@bp.route("/tags", methods=["GET", "POST"])
+@routes.route("/tags", methods=["GET", "POST"])
 @role_required("admin", "sales")
 def tags() -> tuple[str, int] | Response:
     session = db_session()
@@ -113,7 +101,7 @@ def tags() -> tuple[str, int] | Response:
                            errors=errors), status
 
 
-@bp.route("/tags/<int:tag_id>", methods=["GET", "POST"])
+@routes.route("/tags/<int:tag_id>", methods=["GET", "POST"])
 @role_required("admin", "sales")
 def tag_edit(tag_id: int) -> tuple[str, int] | Response:
     session = db_session()
@@ -149,7 +137,7 @@ def _edit_page(tag: Tag, form: TagForm, errors: dict[str, str], merge_form: Merg
     return render_template("crm_segments/tags/edit.html", **context), 422 if errors else 200
 
 
-@bp.route("/tags/<int:tag_id>/merge", methods=["POST"])
+@routes.route("/tags/<int:tag_id>/merge", methods=["POST"])
 @role_required("admin")
 def tag_merge(tag_id: int) -> tuple[str, int] | Response:
     session = db_session()
@@ -171,7 +159,7 @@ def tag_merge(tag_id: int) -> tuple[str, int] | Response:
     return redirect(url_for("crm_ui.tag_edit", tag_id=result.target.id))
 
 
-@bp.route("/tags/<int:tag_id>/delete", methods=["GET", "POST"])
+@routes.route("/tags/<int:tag_id>/delete", methods=["GET", "POST"])
 @role_required("admin")
 def tag_delete(tag_id: int) -> tuple[str, int] | Response:
     """The page lists every user of the tag; the admin keeps it or deletes it and pauses the
@@ -198,7 +186,7 @@ def _delete_page(tag: Tag, form: ConfirmForm, status: int) -> tuple[str, int]:
     return render_template("crm_segments/tags/delete.html", preview=preview, form=form), status
 
 
-@bp.route("/tags/suggest")
+@routes.route("/tags/suggest")
 @role_required("admin", "sales")
 def tag_suggest() -> Response:
     """Type-ahead: tags whose name starts with the text first, then ones that contain it."""
@@ -215,3 +203,7 @@ def tag_suggest() -> Response:
 
 def tag_json(tag: Tag) -> dict[str, Any]:
     return {"id": tag.id, "name": tag.name, "color": tag.color, "description": tag.description}
+
+
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)

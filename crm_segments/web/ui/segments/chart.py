@@ -1,4 +1,4 @@
-"""A segment's size over time as a line chart of daily sizes (see web/charts.py)."""
+"""A segment's size over time as a line chart of daily sizes (see web/ui/common/charts.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from crm_segments.models import Segment
 from crm_segments.segments.daily_sizes import daily_sizes, filled_days
-from crm_segments.web.charts import LineChart, Series, line_chart
+from crm_segments.web.ui.common.charts import LineChart, Series, line_chart
 
 CHART_DAYS = 90
 

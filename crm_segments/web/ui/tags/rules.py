@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
@@ -22,9 +22,13 @@ from crm_segments.tagging import auto, rules
 from crm_segments.tagging.manual import resolve_tag
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
-from crm_segments.web.tag_views import ConfirmForm, field_errors, tags_per_minute
-from crm_segments.web.task_views import queue_task
-from crm_segments.web.ui import bp
+from crm_segments.web.ui.common.forms import ConfirmForm
+from crm_segments.web.ui.common.profile_sections import ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
+from crm_segments.web.ui.tags.views import field_errors, tags_per_minute
+from crm_segments.web.ui.tasks import queue_task
+
+routes = PageRoutes()
 
 EXAMPLE = {"all": [{"field": "lifecycle_status", "op": "eq", "value": "customer"},
                    {"records": "jobs", "where": {"field": "status", "op": "eq", "value": "completed"},
@@ -80,14 +84,14 @@ def _rule_or_404(rule_id: int) -> AutoTagRule:
         abort(404)
 
 
-@bp.route("/tags/rules")
+@routes.route("/tags/rules")
 @role_required("admin")
 def tag_rules() -> str:
     return render_template("crm_segments/tags/rules.html", rules=rules.list_rules(session=db_session()),
                            confirm=ConfirmForm())
 
 
-@bp.route("/tags/rules/new", methods=["GET", "POST"])
+@routes.route("/tags/rules/new", methods=["GET", "POST"])
 @role_required("admin")
 def tag_rule_new() -> tuple[str, int] | Response:
     form = RuleForm()
@@ -108,7 +112,7 @@ def tag_rule_new() -> tuple[str, int] | Response:
     return redirect(url_for("crm_ui.tag_rule_edit", rule_id=rule.id))
 
 
-@bp.route("/tags/rules/<int:rule_id>", methods=["GET", "POST"])
+@routes.route("/tags/rules/<int:rule_id>", methods=["GET", "POST"])
 @role_required("admin")
 def tag_rule_edit(rule_id: int) -> tuple[str, int] | Response:
     session = db_session()
@@ -158,7 +162,7 @@ def _dry_run(rule: AutoTagRule | None, data: AutoTagRuleIn) -> auto.RunResult:
     return auto.run_rule(session=session, rule=draft, dry_run=True)
 
 
-@bp.route("/tags/rules/<int:rule_id>/run", methods=["POST"])
+@routes.route("/tags/rules/<int:rule_id>/run", methods=["POST"])
 @role_required("admin")
 def tag_rule_run(rule_id: int) -> Response:
     rule = _rule_or_404(rule_id)
@@ -166,7 +170,7 @@ def tag_rule_run(rule_id: int) -> Response:
     return redirect(url_for("crm_ui.task", task_id=task.id))
 
 
-@bp.route("/tags/rules/<int:rule_id>/reset", methods=["POST"])
+@routes.route("/tags/rules/<int:rule_id>/reset", methods=["POST"])
 @role_required("admin")
 def tag_rule_reset(rule_id: int) -> Response:
     session = db_session()
@@ -181,7 +185,7 @@ def tag_rule_reset(rule_id: int) -> Response:
     return redirect(url_for("crm_ui.tag_rule_edit", rule_id=rule.id))
 
 
-@bp.route("/tags/rules/<int:rule_id>/delete", methods=["POST"])
+@routes.route("/tags/rules/<int:rule_id>/delete", methods=["POST"])
 @role_required("admin")
 def tag_rule_delete(rule_id: int) -> Response:
     session = db_session()
@@ -190,3 +194,7 @@ def tag_rule_delete(rule_id: int) -> Response:
     rules.delete_rule(session=session, rule_id=rule.id)
     flash(f"Deleted rule {name!r}; the tags it added stay.", "success")
     return redirect(url_for("crm_ui.tag_rules"))
+
+
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)

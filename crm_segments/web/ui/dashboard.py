@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import render_template, request
+from flask import Blueprint, render_template, request
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -20,9 +20,12 @@ from crm_segments.dashboard.segment_trends import segment_trends
 from crm_segments.db import utcnow
 from crm_segments.models import Profile
 from crm_segments.web.auth import role_required
-from crm_segments.web.charts import Series, line_chart, sparkline
 from crm_segments.web.db import db_session
-from crm_segments.web.ui import bp
+from crm_segments.web.ui.common.charts import Series, line_chart, sparkline
+from crm_segments.web.ui.common.profile_sections import ProfileSections
+from crm_segments.web.ui.common.routes import PageRoutes
+
+routes = PageRoutes()
 
 METRIC_LABELS = {"sent": "Sent", "delivered": "Delivered", "opened": "Opened", "clicked": "Clicked",
                  "converted": "Converted"}
@@ -35,7 +38,7 @@ def _days_arg() -> int | None:
     return int(raw) if raw in {str(r) for r in RANGES} else None
 
 
-@bp.route("/")
+@routes.route("/")
 @role_required("admin", "sales")
 def home() -> tuple[str, int]:
     session = db_session()
@@ -61,3 +64,7 @@ def home() -> tuple[str, int]:
                                        .where(Profile.owner_id == owner_id)) if owner_id else None,
     }
     return render_template("crm_segments/dashboard/home.html", **context), status
+
+
+def register(bp: Blueprint, sections: ProfileSections) -> None:
+    routes.add_to(bp)

@@ -1,0 +1,1 @@
+"""What the page modules share: deferred routes, profile-page sections, paging, sorting, charts, forms."""
