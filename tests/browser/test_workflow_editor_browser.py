@@ -1,6 +1,7 @@
 """In Chromium: an admin opens the shipped quote follow-up in the visual workflow editor, changes its
 first wait from 3 to 5 days in the wait step's card, saves, and the YAML export says 5 days; the
-editor passes axe-core and fits at 1,280 px and 390 px."""
+editor passes axe-core and fits at 1,280 px and 390 px. A branch step's condition is built with the
+rule builder (its JSON box stays closed) and the YAML export has the rule."""
 
 from __future__ import annotations
 
@@ -77,3 +78,25 @@ def test_an_admin_changes_a_wait_in_the_visual_editor(site: tuple[str, int], adm
     step = next(s for s in yaml.safe_load(text)["steps"] if s["key"] == "wait_reminder")
     assert step["duration"]["days"] == 5
     assert "days: 5" in text
+
+
+def test_a_branch_condition_is_built_with_the_rule_builder(site: tuple[str, int], admin_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    (url, workflow_id), page = site, admin_page
+    page.goto(f"{url}/workflows/{workflow_id}/edit")
+    page.locator(".add-step").get_by_role("button", name="Branch").click()
+    branch = page.locator(".flow-branch").last
+    condition = branch.locator(".rb-condition").first
+    condition.get_by_label("Field").select_option("region")
+    condition.get_by_label("Operator").select_option("eq")
+    condition.get_by_label("Value").fill("North")
+    expect(branch.locator("details.rule-json")).not_to_have_attribute("open", "")
+    assert _fits_and_passes_axe(page) == []
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text("Saved Quote follow-up (version 2).")).to_be_visible()
+
+    exported = yaml.safe_load(page.request.get(f"{url}/workflows/{workflow_id}/yaml?download=1").text())
+    step = exported["steps"][-1]
+    assert step["type"] == "branch"
+    assert step["rule"] == {"all": [{"field": "region", "op": "eq", "value": "North"}]}

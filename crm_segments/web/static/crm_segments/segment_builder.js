@@ -9,13 +9,11 @@
 (function () {
   "use strict";
 
-  var root = document.getElementById("rule-builder");
   var previewBox = document.getElementById("segment-preview");
   var form = document.getElementById("segment-form");
-  if (!form || !previewBox) return;
-  var token = form.querySelector("input[name=csrf_token]").value;
-  var previewUrl = previewBox.dataset.url;
-  var segmentId = previewBox.dataset.segmentId ? Number(previewBox.dataset.segmentId) : null;
+  var token = form ? form.querySelector("input[name=csrf_token]").value : null;
+  var previewUrl = previewBox ? previewBox.dataset.url : null;
+  var segmentId = previewBox && previewBox.dataset.segmentId ? Number(previewBox.dataset.segmentId) : null;
   var timer = null;
 
   // --- live preview ------------------------------------------------------------------------
@@ -55,16 +53,17 @@
     }, delay);
   }
 
+  var segmentRoot = document.getElementById("rule-builder");
   var query = document.getElementById("query_sql");
-  if (query && !root) {
+  if (query && !segmentRoot && previewBox) {
     query.addEventListener("input", function () { requestPreview({query_sql: query.value}, 800); });
     if (query.value.trim()) requestPreview({query_sql: query.value}, 0);
   }
-  if (!root) return;
+  var metaNode = document.getElementById("rule-metadata");
+  if (!metaNode) return;
 
   // --- metadata ----------------------------------------------------------------------------
-  var meta = JSON.parse(document.getElementById("rule-metadata").textContent);
-  var textarea = document.getElementById(root.dataset.target);
+  var meta = JSON.parse(metaNode.textContent);
   var sources = {};
   meta.sources.forEach(function (s) { sources[s.name] = s; });
 
@@ -109,13 +108,15 @@
                          title: label || null, on: {click: onClick}}, text);
   }
 
-  // --- state -------------------------------------------------------------------------------
+  // --- one builder over one JSON textarea ------------------------------------------------------
+  // ``withPreview``: the segment editor's builder, whose changes (and typed parameters) ask for a preview.
+  function mount(root, textarea, withPreview) {
   var rule;
   try { rule = JSON.parse(textarea.value || "null"); } catch (e) { rule = null; }
   if (!rule || typeof rule !== "object") rule = {all: [newField("profile")]};
 
   // A built-in's typed parameters: the preview counts with them, as the save will.
-  var paramBox = document.getElementById("segment-parameters");
+  var paramBox = withPreview ? document.getElementById("segment-parameters") : null;
   function parameters() {
     if (!paramBox) return undefined;
     var values = {};
@@ -132,7 +133,7 @@
 
   function changed() {
     textarea.value = JSON.stringify(rule, null, 2);
-    requestPreview({rule: rule, segment_id: segmentId, parameters: parameters()}, 400);
+    if (withPreview) requestPreview({rule: rule, segment_id: segmentId, parameters: parameters()}, 400);
   }
   // Redrawing replaces every control; focus goes back to the control at the same place in the tab
   // order, so a keyboard user stays where they were: on the same select after a change, on the new
@@ -423,4 +424,12 @@
     try { rule = JSON.parse(textarea.value); rerender(); } catch (e) { requestPreview({rule: null}, 0); }
   });
   rerender();
+  }
+
+  if (segmentRoot && previewBox) mount(segmentRoot, document.getElementById(segmentRoot.dataset.target), true);
+  // A workflow's branch conditions: the same builder over each step's rule box.
+  document.querySelectorAll("[data-rule-builder]").forEach(function (box) {
+    var area = document.getElementById(box.dataset.target);
+    mount(box, area, false);
+  });
 })();

@@ -16,6 +16,7 @@ from crm_segments.kernel.errors import Conflict, FieldError, NotFound, Validatio
 from crm_segments.models import Enrollment, Profile, Segment, Tag, Workflow
 from crm_segments.models.workflows import ENROLLMENT_STATUSES
 from crm_segments.segments.describe import describe
+from crm_segments.segments.rule_metadata import rule_metadata
 from crm_segments.segments.rules import RuleError, parse_rule
 from crm_segments.segments.service import segment_names
 from crm_segments.web.auth import role_required
@@ -146,6 +147,7 @@ def _editor(editor: EditorForm, *, workflow: Any, status: int = 200,
         tags=list(session.scalars(select(Tag.name).order_by(Tag.name_key))),
         templates=list_templates(session), date_fields=date_fields(), weekdays=WEEKDAYS,
         step_types=STEP_TYPES, step_labels=STEP_LABELS, goal_options=presets + extra,
+        rule_metadata={**rule_metadata(), "segments": []},
         goal_checked={goal_item_value(i) for i in goal_items}, focus=focus,
         conditions=_conditions(session, editor.data.get("steps") or []),
         step_counts=step_counts(session=session, workflow_id=workflow.id) if workflow else {},
