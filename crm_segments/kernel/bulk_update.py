@@ -36,7 +36,9 @@ def update_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
                        ARRAY(table.c[key].type)) for key in names]
         listed = (func.unnest(*arrays).table_valued(*(column(key, table.c[key].type) for key in names))
                   .render_derived(name="v"))
-        session.execute(update(table).where(table.c.id == listed.c.id, *where)
+        # The ids again as ``= ANY``: the planner then reads the rows by primary key even where the
+        # table's statistics are stale (a burst of new rows), instead of joining a scan of all of it.
+        session.execute(update(table).where(table.c.id == listed.c.id, table.c.id == any_(arrays[0]), *where)
                         .values(set_({key: listed.c[key] for key in keys})))
         return
     own = {key: bindparam(f"row_{key}", type_=table.c[key].type) for key in keys}

@@ -1,12 +1,13 @@
 """Get claimed messages ready, a part at a time, and mark them ``sending`` a few at a time, each group
 just before its provider calls.
 
-``prepare``: one transaction per part takes the claims, applies the gates and stores what each message
-will say (rendered just before, in a read transaction of its own, ``render_ahead``, so no lock is held
-while a template renders). A message held back gets its state (suppressed, skipped, failed, or pending
-until quiet hours end or a cap frees up); one that may go stays ``pending`` and claimed. Profiles,
-owners, records and recent sends are loaded once for the part; every row's outcome is written at the
-end by one UPDATE per set of columns the checks changed (bulk.py), not one per row.
+``prepare``: one transaction per part locks the part's rows, applies the gates and works out what each
+message will say (rendered just before, in a read transaction of its own, ``render_ahead``, so no lock
+is held while a template renders). A message held back gets its state (suppressed, skipped, failed, or
+pending until quiet hours end or a cap frees up), written at the end by one UPDATE per set of columns
+the checks changed (bulk.py), not one per row. One that may go stays ``pending`` and claimed, and what
+it will say travels with it to ``mark_sending``, which writes it with the mark: a message is written
+once on its way out, not twice. Profiles, owners, records and recent sends are loaded once for the part.
 
 ``mark_sending``: one short transaction per group (no larger than the free send threads) marks it
 ``sending``, so after a hard kill only the calls that were under way are in doubt. It first takes an
@@ -14,17 +15,21 @@ advisory lock per profile on PostgreSQL (in id order, so two dispatchers cannot 
 transaction holds the only write lock) and counts the profiles' recent sends again, so two dispatchers
 cannot both pass one profile's frequency cap: a message over it waits, as at ``prepare``. Only rows
 still pending and claimed by this dispatcher are marked.
+
+Rows are found by their ids alone and checked (still pending, still ours) once read, under their row
+locks: a queue's statistics lag behind a burst of new messages, and a filter on ``status`` lets the
+planner scan every pending message's index entry for each part instead of a few primary-key lookups.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, inspect, select, text, update
+from sqlalchemy import Table, bindparam, inspect, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import Integer
@@ -67,6 +72,7 @@ class Handover:
     attempts: int  # counting the attempt it is about to make
     outgoing: Outgoing
     provider: str
+    changes: dict[str, Any] = field(default_factory=dict, compare=False)  # written with the mark
 
 
 @dataclass
@@ -82,50 +88,61 @@ def prepare(session_factory: sessionmaker[Session], items: Sequence[Claimed], *,
     started = Started()
     rendered = render_ahead(session_factory, items, token=token, settings=settings, base_url=base_url,
                             templates=templates)
-    m = MESSAGES.c
     with session_factory() as session, session.begin():
-        held = set(session.scalars(  # Core, not an ORM update: nothing in the session to synchronize
-            update(MESSAGES)
-            .where(id_in(session, m.id, [item.id for item in items]), m.claim_token == token,
-                   m.status == "pending")
-            .values(claim_token=m.claim_token).returning(m.id)))
+        rows = _lock_ours(session, items, token=token)
         # Another dispatcher took the row after our claim expired, or the enrollment was cancelled.
-        started.outcomes += ["lost_claim"] * (len(items) - len(held))
-        rows = session.execute(  # a profile's deletion cascades to its messages
-            select(Message, Profile).join(Profile, Profile.id == Message.profile_id)
-            .where(id_in(session, Message.id, held)).order_by(Message.next_attempt_at, Message.id)).all()
+        started.outcomes += ["lost_claim"] * (len(items) - len(rows))
         loaded = prefetch(session, rows)  # noqa: F841 - keeps the rows in the identity map
         caps = FrequencyCaps(session, [message for message, _ in rows], settings=settings, now=now)
-        with session.no_autoflush:  # one flush at the end writes every row
+        held_back: list[Message] = []
+        with session.no_autoflush:  # nothing is flushed: the rows are written below and by the mark
             for message, profile in rows:
                 outcome = _take(session, message, profile, channel=channels[message.channel],
                                 settings=settings, base_url=base_url, now=now, caps=caps, templates=templates,
                                 rendered=rendered)
                 if outcome != "ready":
                     started.outcomes.append(outcome)
+                    held_back.append(message)
                     continue
                 started.handovers.append(Handover(message.id, message.profile_id, message.channel,
                                                   message.category, message.attempts + 1,
                                                   _outgoing(message, settings, base_url),
-                                                  channels[message.channel].provider))
-        _store(session, [message for message, _ in rows])
+                                                  channels[message.channel].provider, _changes(message)))
+        held_back_rows = [{"id": message.id, **_changes(message)} for message in held_back]
+        # Out of the session before anything is written: its flush would send one UPDATE per row, and
+        # what the ready rows will say is written by the mark.
+        session.expunge_all()
+        for changed in _by_columns(held_back_rows):
+            update_rows(session, MESSAGES, changed, set_=lambda row: dict(row))
     return started
 
 
-def _store(session: Session, messages: Sequence[Message]) -> None:
-    """Write what the checks changed on the part's rows, one UPDATE per set of changed columns
-    (bulk.py), and take the rows out of the session so its flush does not write them again (the unit
-    of work would send one UPDATE per row)."""
-    changed: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-    for message in messages:
-        # The attributes set since the load: state.committed_state, not state.attrs less
-        # state.unmodified (which builds every attribute's state for each row, a tenth of prepare's CPU).
-        keys = tuple(sorted(inspect(message).committed_state))
-        if keys:
-            changed[keys].append({"id": message.id, **{key: getattr(message, key) for key in keys}})
-        session.expunge(message)
-    for rows in changed.values():
-        update_rows(session, MESSAGES, rows, set_=lambda row: dict(row))
+def _lock_ours(session: Session, items: Sequence[Claimed], *, token: str) -> list[tuple[Message, Profile]]:
+    """The part's rows still pending and claimed by ``token``, with their profiles, locked until the
+    transaction ends (PostgreSQL: FOR UPDATE OF the messages; SQLite's transaction holds the only write
+    lock), oldest first. A profile's deletion cascades to its messages."""
+    query = (select(Message, Profile).join(Profile, Profile.id == Message.profile_id)
+             .where(id_in(session, Message.id, [item.id for item in items]))
+             .order_by(Message.next_attempt_at, Message.id))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=Message)
+    return [(message, profile) for message, profile in session.execute(query)
+            if message.claim_token == token and message.status == "pending"]
+
+
+def _changes(message: Message) -> dict[str, Any]:
+    """The columns set on ``message`` since it was loaded, with their values: state.committed_state, not
+    state.attrs less state.unmodified (which builds every attribute's state for each row, a tenth of
+    prepare's CPU)."""
+    return {key: getattr(message, key) for key in sorted(inspect(message).committed_state)}
+
+
+def _by_columns(rows: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """``rows`` grouped by the columns they set, so each group is one UPDATE."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[tuple(row)].append(row)
+    return list(groups.values())
 
 
 def mark_sending(session: Session, handovers: Sequence[Handover], *, token: str, settings: Settings,
@@ -152,17 +169,23 @@ def mark_sending(session: Session, handovers: Sequence[Handover], *, token: str,
             caps.count(handover)
             going.append(handover)
     m = MESSAGES.c
-    ours = (m.claim_token == token, m.status == "pending")
-    update_rows(session, MESSAGES, waiting, where=ours, set_=lambda row: {
+    # Locked, then checked: still pending and still ours (see the module's note on the planner).
+    rows = select(m.id, m.status, m.claim_token).where(id_in(session, m.id, [h.id for h in handovers]))
+    if session.get_bind().dialect.name == "postgresql":
+        rows = rows.with_for_update()
+    held = {id_ for id_, status, claim_token in session.execute(rows)
+            if claim_token == token and status == "pending"}
+    waiting = [wait for wait in waiting if wait["id"] in held]
+    update_rows(session, MESSAGES, waiting, set_=lambda row: {
         "next_attempt_at": row["next_attempt_at"], "status_reason": CAP_REACHED, "claim_token": None,
         "claimed_until": None, "updated_at": now})
-    held = set(session.scalars(
-        update(MESSAGES).where(id_in(session, m.id, [h.id for h in going]), *ours)
-        .values(status="sending", attempts=m.attempts + 1, attempted_at=now, claimed_until=now + lease,
-                updated_at=now)
-        .returning(m.id))) if going else set()
     marked.handovers = [h for h in going if h.id in held]
-    marked.outcomes = ["deferred"] * len(waiting) + ["lost_claim"] * (len(going) - len(held))
+    sending = {"status": "sending", "attempts": m.attempts + 1, "attempted_at": now,
+               "claimed_until": now + lease, "updated_at": now}
+    for changed in _by_columns({"id": h.id, **{k: v for k, v in h.changes.items() if k not in sending}}
+                               for h in marked.handovers):
+        update_rows(session, MESSAGES, changed, set_=lambda row: {**row, **sending})
+    marked.outcomes = ["deferred"] * len(waiting) + ["lost_claim"] * (len(handovers) - len(held))
     return marked
 
 
@@ -174,10 +197,10 @@ def render_ahead(session_factory: sessionmaker[Session], items: Sequence[Claimed
     limit (CRM_SEGMENTS_TEMPLATE_TIME_LIMIT), and that transaction holds SQLite's only write lock and
     PostgreSQL's locks on the part's profiles. A row that changes in between is rendered again there."""
     with session_factory(execution_options=READ_ONLY) as session:
-        rows = session.execute(
+        rows = [(message, profile) for message, profile in session.execute(
             select(Message, Profile).join(Profile, Profile.id == Message.profile_id)
-            .where(id_in(session, Message.id, [item.id for item in items]), Message.claim_token == token,
-                   Message.status == "pending", Message.rendered_at.is_(None))).all()
+            .where(id_in(session, Message.id, [item.id for item in items])))
+            if message.claim_token == token and message.status == "pending" and message.rendered_at is None]
         loaded = prefetch(session, rows)  # noqa: F841 - keeps the rows in the identity map
         rendered: dict[int, Rendered] = {}
         for message, profile in rows:

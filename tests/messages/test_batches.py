@@ -89,16 +89,28 @@ def test_a_batch_takes_a_few_statements_per_part_and_per_group_handed_over(
     assert caplog.records == []  # nothing fell back to one message per transaction
     data = [s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO"))]
     parts = 3
-    taken = [s for s in data if s.startswith("UPDATE crm_messages SET claim_token=crm_messages.claim_token")]
-    marks = [s for s in data if s.startswith("UPDATE crm_messages SET status=") and "attempts=(" in s]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    # Each part's rows are read by their ids alone and locked, not written, before the checks.
+    ordered = "ORDER BY crm_messages.next_attempt_at, crm_messages.id"
+    locked = ordered + (" FOR UPDATE OF crm_messages" if postgres else "")
+    taken = [s for s in data if s.startswith("SELECT crm_messages.id, crm_messages.dedupe_key")
+             and "JOIN crm_profiles" in s and s.endswith(locked)]
     assert len(taken) == parts
+    no_op = "UPDATE crm_messages SET claim_token=crm_messages.claim_token"
+    assert not [s for s in data if s.startswith(no_op)]
+    marks = [s for s in data
+             if s.startswith("UPDATE crm_messages SET") and "attempts=(crm_messages.attempts +" in s]
     assert 40 / 4 <= len(marks) <= 40  # a group is at most the threads
+    # What a message will say is written with its mark, once: no part writes the rows it let through.
+    assert all("html_body=" in s for s in marks)
+    assert not [s for s in data if s.startswith("UPDATE crm_messages SET") and "html_body=" in s
+                and s not in marks]
     answers = [s for s in data if s.startswith("UPDATE crm_messages SET status=CASE")]
     assert len(answers) <= len(marks) + 4  # written with the next mark; after the last, as they come
-    # recovery (3), the check for dead senders (1), the claim (1) and the templates (1); per part: take,
-    # load the rows (2), the caps' count, write the rendered rows (5); per group: profile locks
-    # (PostgreSQL), the caps' count, the mark (3); and the answers.
-    assert len(data) <= 6 + parts * 5 + len(marks) * 3 + len(answers), data
+    # recovery (3), the check for dead senders (1), the claim (1) and the templates (1); per part: render
+    # ahead (2: the rows, what they render from), take and load the rows (2), the caps' count (4); per
+    # group: profile locks (PostgreSQL), the caps' count, the rows locked, the mark (4); and the answers.
+    assert len(data) <= 6 + parts * 4 + len(marks) * 4 + len(answers), data
 
 
 def test_no_more_messages_are_sending_at_once_than_there_are_threads(
