@@ -30,7 +30,7 @@ from crm_segments.models import (
 from crm_segments.models.record_types import tagging_model
 from crm_segments.models.tags import normalize_tag_name
 
-from .fields import RECORD_ROOTS, SOURCES, Field
+from .fields import RECORD_ROOTS, Field
 from .operators import OPERATORS, Operand, Temporal
 from .periods import Now, instant
 from .rules import (
@@ -238,13 +238,11 @@ def _records(cond: RecordCondition, ctx: _Context) -> ColumnElement[bool]:
         positive = replace(cond.measure, condition=replace(
             cond.measure.condition, op=cond.measure.condition.operator.negates))
         return not_(_records(replace(cond, measure=positive), ctx))
-    source = SOURCES[cond.source]
     scope = bind_source(cond.source)
     inner = _Context(scope, ctx, ctx.now, ctx.only)
     filters: list[ColumnElement[bool]] = []
     if cond.within is not None:
-        date_field = source.fields_by_name[source.date_field]
-        filters.append(_field(FieldCondition(date_field, "within_last", cond.within.value,
+        filters.append(_field(FieldCondition(cond.window_field, "within_last", cond.within.value,
                                              cond.within.unit), inner))
     if cond.where is not None:
         filters.append(_compile(cond.where, inner))

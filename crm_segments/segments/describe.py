@@ -107,7 +107,7 @@ def _records(cond: RecordCondition, names: SegmentNames) -> str:
     source = SOURCES[cond.source]
     filters = []
     if cond.within is not None:
-        filters.append(f"{source.fields_by_name[source.date_field].label.lower()} in the last "
+        filters.append(f"{cond.window_field.label.lower()} in the last "
                        f"{_window(cond.within)}")
     if cond.where is not None:
         filters.append(_words(cond.where, names))

@@ -41,7 +41,7 @@ from crm_segments.models import (
 )
 from crm_segments.models.record_types import by_plural
 
-from .fields import PROFILE_FIELDS, SOURCES, Field
+from .fields import PROFILE_FIELDS, Field
 from .periods import Unit, shift
 from .rules import (
     AllOf,
@@ -126,9 +126,8 @@ def _walk(rule: Rule, scope: str, found: set[Edge]) -> None:
                 raise NotIncremental("tags of records added within a window")
             found.add(_edge("profile_tags", "added_at", False, rule.added_within))
     elif isinstance(rule, RecordCondition):
-        source = SOURCES[rule.source]
         if rule.within is not None:
-            date_field = source.fields_by_name[source.date_field]
+            date_field = rule.window_field
             found.add(_edge(rule.source, date_field.name, date_field.type == "date", rule.within))
         if rule.where is not None:
             _walk(rule.where, rule.source, found)

@@ -31,7 +31,8 @@ Related records: quotes, jobs, opportunities, tickets, purchases (lines of compl
     ``"count": {"op": "gte", "value": 3}``
     ``"sum": {"op": "gt", "value": 1000}`` / ``"avg": {...}`` of the amount (or ``"field"``)
     ``"first": {"op": "before", "value": "2024-01-01"}`` / ``"last": {...}`` of the record date
-    (or ``"field"``). ``within`` limits the records to a window on the source's date field;
+    (or ``"field"``). ``within`` limits the records to a window on the source's date field, or on
+    another of its date fields named by ``"date"``: ``{"value": 7, "unit": "days", "date": "sent_at"}``;
     ``where`` tests the record's own fields and tags and may nest further ``records`` conditions
     (same profile) whose fields can ``ref`` this record's fields as ``parent.<field>``.
 
@@ -61,6 +62,7 @@ from .fields import (
     FieldLookupError,
     FieldType,
     Scope,
+    Source,
     lookup_field,
     root_scope,
     scope_label,
@@ -129,6 +131,7 @@ class FieldCondition:
 class Window:
     value: int
     unit: Unit
+    date: str | None = None  # a related-records window: the date field it counts from (None: the default)
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,13 @@ class RecordCondition:
     within: Window | None = None
     exists: bool | None = None  # set when there is no measure
     measure: Measure | None = None
+
+    @property
+    def window_field(self) -> Field:
+        """The date field ``within`` counts from: the one it names, else the source's default."""
+        source = SOURCES[self.source]
+        name = self.within.date if self.within is not None and self.within.date else source.date_field
+        return source.fields_by_name[name]
 
 
 @dataclass(frozen=True)
@@ -408,16 +418,20 @@ def _date(raw: Any, path: str) -> dt.date:
     raise RuleError(path, "must be a date YYYY-MM-DD")
 
 
-def _parse_window(raw: Any, path: str) -> Window:
+def _parse_window(raw: Any, path: str, dates: tuple[str, ...] = ()) -> Window:
+    """``dates``: the date fields a related-records window may count from (none for tags)."""
     if not isinstance(raw, dict):
         raise RuleError(path, "must be an object {\"value\": N, \"unit\": \"days\"}")
-    _only(raw, path, {"value", "unit"})
+    _only(raw, path, {"value", "unit", "date"} if dates else {"value", "unit"})
     value, unit = raw.get("value"), raw.get("unit")
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_PERIOD:
         raise RuleError(f"{path}.value", f"must be a whole number from 0 to {MAX_PERIOD}")
     if unit not in UNITS:
         raise RuleError(f"{path}.unit", f"must be one of: {', '.join(UNITS)}")
-    return Window(value, unit)
+    date = raw.get("date")
+    if date is not None and date not in dates:
+        raise RuleError(f"{path}.date", f"must be one of the date fields: {', '.join(dates)}")
+    return Window(value, unit, date)
 
 
 def _parse_tags(doc: dict[str, Any], path: str, scope: Scope) -> TagCondition:
@@ -449,7 +463,8 @@ def _parse_records(doc: dict[str, Any], path: str, scope: Scope, depth: int) -> 
     source = SOURCES[name]
     inner = scope.child(name)
     where = _parse(doc["where"], f"{path}.where", inner, depth + 1) if "where" in doc else None
-    within = _parse_window(doc["within"], f"{path}.within") if "within" in doc else None
+    within = (_parse_window(doc["within"], f"{path}.within", window_dates(source))
+              if "within" in doc else None)
     chosen = [k for k in ("exists", *_MEASURES) if k in doc]
     if len(chosen) != 1:
         raise RuleError(path, "a records condition needs exactly one of: exists, " + ", ".join(_MEASURES))
@@ -476,6 +491,12 @@ def _parse_records(doc: dict[str, Any], path: str, scope: Scope, depth: int) -> 
         field = field_obj
     condition = _parse_comparison(body, body_path, field, None, allow_unset=False)
     return RecordCondition(name, where, within, measure=Measure(kind, condition))
+
+
+def window_dates(source: Source) -> tuple[str, ...]:
+    """The date fields of a record source a ``within`` window may count from, its default first."""
+    dated = [f.name for f in source.fields if f.type in ("date", "datetime")]
+    return (source.date_field, *(name for name in dated if name != source.date_field))
 
 
 def _parse_segment(doc: dict[str, Any], path: str, scope: Scope) -> SegmentCondition:

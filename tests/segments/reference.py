@@ -254,7 +254,7 @@ def _records(cond: RecordCondition, env: _Env) -> bool:
         inner = _Env(record, record.get("tags", ()), env, env.data, env.now)
         if cond.within is not None:
             since = shift(env.now, -cond.within.value, cond.within.unit)
-            when = record.get(source.date_field)
+            when = record.get(cond.within.date or source.date_field)
             if when is None or not since <= when <= env.now:
                 continue
         if cond.where is not None and not _eval(cond.where, inner):

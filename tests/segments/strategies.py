@@ -116,6 +116,9 @@ def records_condition(draw: Any, scope: str, depth: int) -> dict[str, Any]:
         doc["where"] = draw(rule(name, scope, depth - 1))
     if draw(st.integers(0, 3)) == 0:
         doc["within"] = {"value": draw(st.sampled_from(RULE_PERIODS)), "unit": draw(st.sampled_from(UNITS))}
+        dates = [f.name for f in source.fields if f.type in ("date", "datetime")]
+        if draw(st.booleans()):  # counted from a chosen date, not the source's default
+            doc["within"]["date"] = draw(st.sampled_from(dates))
     measures = ["exists", "count", "first", "last"] + (["sum", "avg"] if source.amount_field else [])
     measure = draw(st.sampled_from(measures))
     if measure == "exists":
