@@ -15,6 +15,7 @@ from crm_segments.segments.fields import (
     Field,
 )
 from crm_segments.segments.operators import OPERATORS, UNITS
+from crm_segments.segments.rules import window_dates
 
 
 def rule_metadata() -> dict[str, Any]:
@@ -44,7 +45,8 @@ def rule_metadata() -> dict[str, Any]:
             {
                 "name": s.name, "label": s.label, "singular": s.singular,
                 "fields": [field_json(f) for f in s.fields],
-                "date_field": s.date_field, "amount_field": s.amount_field, "tags": s.has_tags,
+                "date_field": s.date_field, "window_dates": list(window_dates(s)),
+                "amount_field": s.amount_field, "tags": s.has_tags,
             }
             for s in SOURCES.values()
         ],

@@ -59,6 +59,14 @@ def _seed(session: Session) -> frozenset[int]:
             session.add(Job(external_id=f"J-{n}", profile_id=profile.id, created_at=_days_ago(job)))
         if matches:
             expected.add(profile.id)
+    # Only a window counted from the sent date tells these apart from "created in the last 7 days".
+    for n, (created, sent) in enumerate([(30, 2), (2, None)]):
+        late = Profile(external_id=f"W-{n}", first_name=f"W{n}")
+        session.add(late)
+        session.flush()
+        session.add(Quote(external_id=f"QW-{n}", profile_id=late.id, number=f"QW-{n}",
+                          status="draft" if sent is None else "sent", total=Decimal("100"),
+                          sent_at=None if sent is None else _days_ago(sent), created_at=_days_ago(created)))
     return frozenset(expected)
 
 
@@ -201,15 +209,18 @@ def test_each_condition_is_one_line_that_wraps_only_on_a_phone(site: Site, admin
     page.goto(f"{site.url}/segments/{segment_id}/edit")
     jobs = page.locator(".rb-records").nth(1)
     expect(jobs.get_by_label("Record type")).to_have_value("jobs")
-    # By keyboard: "+ time window" opens the window on the same line, focus on its number.
+    # By keyboard: "+ time window" opens the window on the same line, focus on the date it counts
+    # from (jobs have several), then its number.
     jobs.get_by_role("button", name="+ time window").focus()
     page.keyboard.press("Enter")
-    window = page.locator(":focus")
-    expect(window).to_have_attribute("aria-label", "Window")
+    expect(page.locator(":focus")).to_have_attribute("aria-label", "Window date")
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_attribute("aria-label", "Window")
     page.keyboard.press("Control+a")
     page.keyboard.type("30")
     head = page.locator(".rb-records").nth(1).locator(":scope > .rb-head")
-    expect(head.locator(".rb-word")).to_have_text("created in the last")
+    expect(head.get_by_label("Window date")).to_have_value("created_at")
+    expect(head.locator(".rb-word")).to_have_text("in the last")
     expect(head.get_by_label("Window unit")).to_have_value("days")
     assert '"within": {\n' in page.locator("#rule").input_value()
     assert page.locator(".rb-line").count() >= 5  # the quotes, the group, two fields, the jobs, its field
@@ -219,3 +230,39 @@ def test_each_condition_is_one_line_that_wraps_only_on_a_phone(site: Site, admin
     page.evaluate(NEXT_FRAME)
     assert page.evaluate(SIDEWAYS) is None
     assert page.evaluate(AXE_RUN) == []
+
+
+SENT_LATELY = {"records": "quotes", "within": {"value": 7, "unit": "days", "date": "sent_at"}, "exists": True}
+
+
+def test_a_time_window_counts_from_the_date_picked_on_its_line(site: Site, admin_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = admin_page
+    page.goto(f"{site.url}/segments/new")
+    page.get_by_label("Name").fill("Quotes sent this week")
+    root = page.locator("#rule-builder > .rb-group")
+    root.locator(":scope > .rb-adds").get_by_role("button", name="+ related records").click()
+    root.locator(":scope > .rb-children > .rb-row").first.locator(":scope > .rb-remove").click()
+    quotes = page.locator(".rb-records").first
+    quotes.get_by_role("button", name="+ time window").click()
+    head = quotes.locator(":scope > .rb-head")
+    expect(head.get_by_label("Window date")).to_have_value("created_at")
+    head.get_by_label("Window date").select_option("sent_at")
+    head.get_by_label("Window", exact=True).fill("7")
+    assert '"date": "sent_at"' in page.locator("#rule").input_value()
+    page.get_by_role("button", name="Save and refresh").click()
+    expect(page.get_by_role("status")).to_contain_text("Refreshed Quotes sent this week")
+    page.context.close()
+
+    with site.sessions() as session, session.begin():
+        built = session.scalars(select(Segment).where(Segment.name == "Quotes sent this week")).one()
+        assert built.rule == {"all": [SENT_LATELY]}
+        written = Segment(name="Sent lately, in JSON", kind="live", rule=SENT_LATELY)
+        created_lately = Segment(name="Created lately", kind="live",
+                                rule={**SENT_LATELY, "within": {"value": 7, "unit": "days"}})
+        session.add_all([written, created_lately])
+        session.flush()
+        members = _members(session, built)
+        assert members == _members(session, written)
+        assert len(members) == 2 and members != _members(session, created_lately)

@@ -374,14 +374,25 @@
   function recordsEditor(node, scope) {
     var box = el("div", {class: "rb-group rb-records"});
     var source = sources[node.records];
-    var dated = source.fields.find(function (f) { return f.name === source.date_field; });
+    var dates = source.window_dates.map(function (name) {
+      return source.fields.find(function (f) { return f.name === name; });
+    });
     var head = el("div", {class: "rb-head rb-line"},
       select([{value: "true", label: "has"}, {value: "false", label: "has no"}], String(node.exists !== false),
         function (v) { node.exists = v === "true"; changed(); }, "Exists"),
       select(meta.sources.map(function (s) { return {value: s.name, label: s.label.toLowerCase()}; }), node.records,
         function (v) { node.records = v; delete node.where; rerender(); }, "Record type"));
     if (node.within) {
-      head.append(el("span", {class: "rb-word"}, (dated ? dated.label.toLowerCase() + " " : "") + "in the last"),
+      // The date the window counts from: a picker when the record type has more than one date; the
+      // type's default date is written as no "date" at all, so existing rules keep their JSON.
+      if (dates.length > 1) {
+        head.append(select(dates.map(function (f) { return {value: f.name, label: f.label.toLowerCase()}; }),
+          node.within.date || source.date_field, function (v) {
+            if (v === source.date_field) delete node.within.date; else node.within.date = v;
+            changed();
+          }, "Window date"));
+      }
+      head.append(el("span", {class: "rb-word"}, (dates.length === 1 ? dates[0].label.toLowerCase() + " " : "") + "in the last"),
         input("number", node.within.value, function (v) { node.within.value = parseInt(v, 10) || 0; changed(); },
           {min: 0, "aria-label": "Window"}),
         select(meta.units.map(function (u) { return {value: u, label: u}; }), node.within.unit,
