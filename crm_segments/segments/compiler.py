@@ -48,10 +48,11 @@ from .rules import (
 from .sources import BoundScope, bind_profile, bind_source
 from .sqlfuncs import json_kind_of
 
-# Profile ids to evaluate for: the ids themselves, or an expanding bind parameter
-# (``bindparam("ids", expanding=True)``) for a statement built once and run with different ids.
-ProfileIds = Collection[int] | BindParameter[Any]
-_Only = tuple[int, ...] | BindParameter[Any]
+# Profile ids to evaluate for: the ids themselves, an expanding bind parameter
+# (``bindparam("ids", expanding=True)``) for a statement built once and run with different ids, or a
+# select of ids (a temporary table of many candidates: one semi-join instead of a long IN list).
+ProfileIds = Collection[int] | BindParameter[Any] | Select[Any]
+_Only = tuple[int, ...] | BindParameter[Any] | Select[Any]
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ def compile_record_rule(rule: Rule, *, entity: str, now: Now,
 def _only(profile_ids: ProfileIds | None) -> _Only | None:
     if profile_ids is None or isinstance(profile_ids, BindParameter):
         return profile_ids
+    if isinstance(profile_ids, Select):
+        return profile_ids.correlate(None)  # the same ids at every depth, never correlated
     return tuple(sorted(set(profile_ids)))
 
 

@@ -69,12 +69,13 @@ STAGE_SCOPES_FROM = 50  # profiles in a scoped diff from which matches are stage
 
 
 def apply_diff(session: Session, segment_id: int, matched: Select[Any], *, now: dt.datetime,
-               version: int, source: str, scope: Collection[int] | None = None,
+               version: int, source: str, scope: Collection[int] | Select[Any] | None = None,
                actor_id: int | None = None, only_add: bool = False, only_remove: bool = False,
                record_events: bool = True) -> Diff:
     """Make the members of ``segment_id`` equal ``matched`` (a select of profile ids), writing events.
 
-    ``scope`` restricts the diff to those profile ids (near-real-time re-evaluation). ``only_add`` /
+    ``scope`` restricts the diff to those profile ids (near-real-time re-evaluation), or to a select
+    of them (the candidates of an incremental refresh, in a temporary table). ``only_add`` /
     ``only_remove`` turn the diff into "add these" / "remove these" (static lists), where
     ``matched`` is the selection to add or remove. The caller holds ``lock_segment``.
 
@@ -94,7 +95,7 @@ def apply_diff(session: Session, segment_id: int, matched: Select[Any], *, now: 
     full = scope is None and not only_add and not only_remove
     if full and not record_events and _is_empty(session, segment_id):
         return _fill(session, segment_id, matched, now=now)
-    if full or (scope is not None and len(scope) >= STAGE_SCOPES_FROM):
+    if full or (scope is not None and (isinstance(scope, Select) or len(scope) >= STAGE_SCOPES_FROM)):
         matched = _staged(session, matched)
     matched_ids = matched.subquery("matched")
     mid = matched_ids.c[0]
@@ -117,7 +118,7 @@ def apply_diff(session: Session, segment_id: int, matched: Select[Any], *, now: 
         is_member = exists().where(member.segment_id == segment_id, member.profile_id == mid)
         joining = [~is_member, mid.is_not(None)]
         if scope is not None:
-            joining.append(mid.in_(list(scope)))
+            joining.append(mid.in_(_ids(scope)))
         entered = _inserted(session, insert(EVENTS).from_select(
             targets, event_columns("entered", mid).select_from(matched_ids).where(*joining)))
         if entered:
@@ -129,12 +130,16 @@ def apply_diff(session: Session, segment_id: int, matched: Select[Any], *, now: 
         correlated = exists(select(literal(1)).select_from(matched_ids).where(mid == member.profile_id))
         leaving = [member.segment_id == segment_id, correlated if only_remove else ~correlated]
         if scope is not None:
-            leaving.append(member.profile_id.in_(list(scope)))
+            leaving.append(member.profile_id.in_(_ids(scope)))
         exited = _inserted(session, insert(EVENTS).from_select(
             targets, event_columns("exited", member.profile_id).where(*leaving)))
         if exited:
             session.execute(delete(MEMBERS).where(*leaving))
     return Diff(entered, exited)
+
+
+def _ids(scope: Collection[int] | Select[Any]) -> list[int] | Select[Any]:
+    return scope.correlate(None) if isinstance(scope, Select) else list(scope)
 
 
 def _is_empty(session: Session, segment_id: int) -> bool:

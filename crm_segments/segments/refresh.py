@@ -112,20 +112,19 @@ def refresh_segment_incrementally(session: Session, segment: Segment, *,
         session.flush()
         lock_segment(session, segment.id)
         session.refresh(segment)
-        candidates = _candidates(session, segment, now=now)
+        candidates = _stage_candidates(session, segment, now=now)
         if candidates is None:
             return None
-        position, ids = candidates
+        position, staged = candidates
         assert segment.rule is not None
-        rule = parse_rule(segment.rule)
         with session.begin_nested():
             diff, deleted = Diff(), False
-            ordered = sorted(ids)
-            for start in range(0, len(ordered), incremental.CHUNK):
-                chunk = ordered[start:start + incremental.CHUNK]
-                diff += apply_diff(session, segment.id, compile_rule(rule, now=now, profile_ids=chunk),
-                                   now=now, version=segment.version + 1, source="refresh", scope=chunk)
-                deleted = deleted or incremental.any_deleted(session, chunk)
+            if staged:  # nothing changed and no edge crossed: nothing to evaluate
+                scope = incremental.scope_ids()
+                diff = apply_diff(session, segment.id,
+                                  compile_rule(parse_rule(segment.rule), now=now, profile_ids=scope),
+                                  now=now, version=segment.version + 1, source="refresh", scope=scope)
+                deleted = incremental.any_deleted(session, staged)
             # A deleted profile's memberships went with it, uncounted: count when one was deleted.
             size = (count_members(session, segment.id) if deleted
                     else segment.member_count + diff.entered - diff.exited)
@@ -137,8 +136,10 @@ def refresh_segment_incrementally(session: Session, segment: Segment, *,
     return RefreshResult(segment.id, segment.name, size, diff.entered, diff.exited, elapsed, full=False)
 
 
-def _candidates(session: Session, segment: Segment, *, now: dt.datetime) -> tuple[int, set[int]] | None:
-    """(the log position read through, the profiles to re-evaluate), or None for a full refresh."""
+def _stage_candidates(session: Session, segment: Segment, *,
+                      now: dt.datetime) -> tuple[int, int] | None:
+    """(the log position read through, how many profiles were staged to re-evaluate), or None for
+    a full refresh."""
     last, through = segment.last_refreshed_at, segment.refreshed_through
     if (segment.kind != "live" or not segment.rule or segment.version == 0 or last is None
             or through is None or segment.refreshed_rule != incremental.rule_digest(segment.rule)):
@@ -151,14 +152,9 @@ def _candidates(session: Session, segment: Segment, *, now: dt.datetime) -> tupl
     if pruned is not None and pruned.position > through:
         return None  # rows this segment has not read are gone
     position = incremental.log_position(session)
-    changed = incremental.changed_since(session, through)
-    crossed = incremental.edge_candidates(session, edges, since=last, now=now)
-    rescored = (incremental.rfm_candidates(session, since=last) if segment_refs(segment).uses_rfm
-                else set())
-    if changed is None or crossed is None or rescored is None:
-        return None
-    ids = changed | crossed | rescored
-    return (position, ids) if len(ids) <= incremental.INCREMENTAL_UP_TO else None
+    staged = incremental.stage_candidates(session, through=through, edges=edges, since=last, now=now,
+                                          rescored=segment_refs(segment).uses_rfm)
+    return None if staged is None else (position, staged)
 
 
 def _record_success(session: Session, segment: Segment, *, size: int, diff: Diff, now: dt.datetime,
@@ -243,7 +239,7 @@ def refresh_rfm(session: Session, *, now: dt.datetime, only_if_changed: bool = F
         return False
     if done is not None and done.at is not None and done.at >= now:
         # Scores rewritten at an instant a segment may already have been refreshed at are not
-        # "changed after its refresh" (incremental.rfm_candidates): those segments recompute in full.
+        # "changed after its refresh" (incremental.stage_candidates): those segments recompute in full.
         live = session.scalars(select(Segment).where(Segment.kind == "live",
                                                      Segment.refreshed_through.is_not(None)))
         for segment in live:
