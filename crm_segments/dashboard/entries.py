@@ -6,10 +6,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_segments.models import Profile, Segment, SegmentEvent
+from crm_segments.models import Profile, Segment, SegmentDay, SegmentEvent
 
 
 @dataclass(frozen=True)
@@ -56,13 +56,11 @@ def _latest(session: Session, since: dt.datetime, *condition: Any, limit: int) -
 def todays_entries(session: Session, *, now: dt.datetime, owner_id: int | None = None,
                    limit: int = 10) -> TodaysEntries:
     since = start_of_day(now)
-    # One index range per segment (segment_id, occurred_at) rather than a scan of every event.
-    entered = (select(func.count()).select_from(SegmentEvent)
-               .where(SegmentEvent.segment_id == Segment.id, SegmentEvent.kind == "entered",
-                      SegmentEvent.occurred_at >= since)
-               .correlate(Segment).scalar_subquery())
-    counts = session.execute(select(Segment.id, Segment.name, entered.label("entered")))
-    per_segment = sorted((SegmentEntries(i, name, n) for i, name, n in counts if n),
+    # Kept per segment and day by triggers on crm_segment_events (models/day_counts.py).
+    counts = session.execute(select(Segment.id, Segment.name, SegmentDay.entered)
+                             .join(SegmentDay, SegmentDay.segment_id == Segment.id)
+                             .where(SegmentDay.day == since.date(), SegmentDay.entered > 0))
+    per_segment = sorted((SegmentEntries(i, name, n) for i, name, n in counts),
                          key=lambda s: (-s.entered, s.segment_name))
     rows = []
     if per_segment and owner_id is None:

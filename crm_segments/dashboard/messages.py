@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crm_segments.models import Enrollment, Message, Workflow
+from crm_segments.models import Enrollment, MessageDay, Workflow
 from crm_segments.utc_day import as_date, utc_day
 from crm_segments.workflows.results import converted_condition
 
@@ -35,17 +35,16 @@ def daily_messages(session: Session, *, now: dt.datetime, days: int) -> DailyMes
     position = {day: i for i, day in enumerate(calendar)}
     counts = {metric: [0] * days for metric in METRICS}
 
-    sent_day = utc_day(Message.sent_at)
+    # Kept per day by triggers on crm_messages (models/day_counts.py): a few rows a day, not every message.
     sent = session.execute(
-        select(sent_day, func.count(), func.count(Message.delivered_at), func.count(Message.opened_at),
-               func.count(Message.clicked_at))
-        .where(Message.sent_at >= since, Message.recipient_user_id.is_(None))  # not notes to owners
-        .group_by(sent_day)
+        select(MessageDay.day, func.sum(MessageDay.sent), func.sum(MessageDay.delivered),
+               func.sum(MessageDay.opened), func.sum(MessageDay.clicked))
+        .where(MessageDay.day >= first).group_by(MessageDay.day)
     )
     for day, *values in sent:
         if (i := position.get(as_date(day))) is not None:
             for metric, value in zip(METRICS[:4], values, strict=True):
-                counts[metric][i] = value
+                counts[metric][i] = int(value or 0)
 
     goal_day = utc_day(Enrollment.goal_met_at)
     converted = session.execute(

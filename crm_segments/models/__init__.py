@@ -2,6 +2,7 @@
 
 from .catalog import Category, Product
 from .changes import ProfileChange, RefreshMark
+from .day_counts import MessageDay, SegmentDay
 from .messaging import ChannelPause, ConsentChange, Message, MessageEvent, MessageTemplate
 from .privacy import Erasure
 from .profiles import Profile
@@ -45,6 +46,7 @@ __all__ = [
     "JobTag",
     "JobTagSuppression",
     "Message",
+    "MessageDay",
     "MessageEvent",
     "MessageTemplate",
     "Opportunity",
@@ -64,6 +66,7 @@ __all__ = [
     "SchedulerJob",
     "SchedulerLease",
     "Segment",
+    "SegmentDay",
     "SegmentEvent",
     "SegmentMember",
     "SegmentSizePoint",

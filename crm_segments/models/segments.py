@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DDL, JSON, BigInteger, ForeignKey, Index, Integer, String, Text, event
+from sqlalchemy import DDL, JSON, BigInteger, ForeignKey, Index, Integer, String, Text, event, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_segments.db import Base, Money, UTCDateTime
@@ -92,6 +92,9 @@ class SegmentEvent(Base):
     __table_args__ = (
         Index("ix_crm_segment_events_segment_at", "segment_id", "occurred_at"),
         Index("ix_crm_segment_events_profile", "profile_id", "occurred_at"),
+        # The home page's latest entries, newest first, without reading the exits.
+        Index("ix_crm_segment_events_entered_at", "occurred_at", "id",
+              postgresql_where=text("kind = 'entered'"), sqlite_where=text("kind = 'entered'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -271,6 +271,8 @@ _DECLARED: dict[str, TableRule | str] = {
                                 "change"),
     "crm_segments": _none("segment definitions written by admins and their member counts"),
     "crm_segment_sizes": _none("segment sizes over time: counts"),
+    "crm_segment_days": _none("segment entries and exits per day: counts"),
+    "crm_message_days": _none("messages sent, delivered, opened and clicked per day: counts"),
     "crm_workflows": _none("workflow definitions"),
     "crm_message_templates": _none("message templates"),
     "crm_channel_pauses": _none("a channel's provider refused the credentials: the provider's error"),

@@ -1,0 +1,241 @@
+"""Counts per day kept by triggers, for the home dashboard: segment entries and exits per segment and
+day, and messages sent, delivered, opened and clicked per day they were sent.
+
+Triggers on crm_segment_events and crm_messages write them in the writer's transaction, whoever
+writes (a refresh, a static-list edit, the sender, a delivery event, an erasure, plain SQL), so a
+count is never lost nor counted twice on a retry: it commits or rolls back with the rows it counts.
+A message counts when it has a ``sent_at`` and is not a note to an owner (``recipient_user_id``);
+its delivered, opened and clicked marks count on the day it was sent.
+
+Messages are counted in ``MESSAGE_SLOTS`` rows per day (PostgreSQL: by server process) so that
+concurrent senders do not queue on one row; a day's figure is the sum of its slots.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import DDL, Date, ForeignKey, SmallInteger, event
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm_segments.db import Base
+
+MESSAGE_SLOTS = 16
+
+
+class SegmentDay(Base):
+    __tablename__ = "crm_segment_days"
+
+    segment_id: Mapped[int] = mapped_column(
+        ForeignKey("crm_segments.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)  # UTC
+    entered: Mapped[int] = mapped_column(default=0)
+    exited: Mapped[int] = mapped_column(default=0)
+
+
+class MessageDay(Base):
+    __tablename__ = "crm_message_days"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)  # the UTC day of sent_at
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    sent: Mapped[int] = mapped_column(default=0)
+    delivered: Mapped[int] = mapped_column(default=0)
+    opened: Mapped[int] = mapped_column(default=0)
+    clicked: Mapped[int] = mapped_column(default=0)
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------------
+# Segment events are written in bulk (a refresh inserts one per profile that changed): one
+# statement-level count per statement. Rows are locked in key order so that two writers touching
+# several segments' rows cannot deadlock.
+_PG_EVENT_DAYS = """SELECT segment_id, CAST((occurred_at AT TIME ZONE 'UTC') AS date) AS day,
+           count(*) FILTER (WHERE kind = 'entered') AS entered,
+           count(*) FILTER (WHERE kind = 'exited') AS exited
+    FROM {rows} GROUP BY 1, 2"""
+_PG_EVENT_ADD = """INSERT INTO crm_segment_days AS d (segment_id, day, entered, exited)
+    SELECT segment_id, day, entered, exited FROM ({days}) c ORDER BY segment_id, day
+    ON CONFLICT (segment_id, day) DO UPDATE
+    SET entered = d.entered + EXCLUDED.entered, exited = d.exited + EXCLUDED.exited"""
+_PG_EVENT_TAKE = """PERFORM 1 FROM crm_segment_days d JOIN ({days}) c
+        ON d.segment_id = c.segment_id AND d.day = c.day ORDER BY d.segment_id, d.day FOR UPDATE OF d;
+    UPDATE crm_segment_days d SET entered = d.entered - c.entered, exited = d.exited - c.exited
+    FROM ({days}) c WHERE d.segment_id = c.segment_id AND d.day = c.day"""
+
+# Messages change one at a time (a send, a delivery event): a row trigger that fires only when a
+# counted column changes, adding the row's new contribution and taking away its old one.
+_PG_MESSAGE_FUNCTIONS = (
+    f"""CREATE OR REPLACE FUNCTION crm_message_days_add(on_day date, add_sent integer,
+                                                    add_delivered integer, add_opened integer,
+                                                    add_clicked integer)
+    RETURNS void LANGUAGE sql AS $$
+        INSERT INTO crm_message_days AS d (day, slot, sent, delivered, opened, clicked)
+        VALUES (on_day, mod(pg_backend_pid(), {MESSAGE_SLOTS}), add_sent, add_delivered, add_opened,
+                add_clicked)
+        ON CONFLICT (day, slot) DO UPDATE SET sent = d.sent + EXCLUDED.sent,
+            delivered = d.delivered + EXCLUDED.delivered, opened = d.opened + EXCLUDED.opened,
+            clicked = d.clicked + EXCLUDED.clicked
+    $$""",
+    """CREATE OR REPLACE FUNCTION crm_messages_count_days() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        old_day date;
+        new_day date;
+        o integer[] := ARRAY[0, 0, 0, 0];
+        n integer[] := ARRAY[0, 0, 0, 0];
+    BEGIN
+        IF TG_OP <> 'INSERT' AND OLD.sent_at IS NOT NULL AND OLD.recipient_user_id IS NULL THEN
+            old_day := CAST((OLD.sent_at AT TIME ZONE 'UTC') AS date);
+            o := ARRAY[1, (OLD.delivered_at IS NOT NULL)::int, (OLD.opened_at IS NOT NULL)::int,
+                       (OLD.clicked_at IS NOT NULL)::int];
+        END IF;
+        IF TG_OP <> 'DELETE' AND NEW.sent_at IS NOT NULL AND NEW.recipient_user_id IS NULL THEN
+            new_day := CAST((NEW.sent_at AT TIME ZONE 'UTC') AS date);
+            n := ARRAY[1, (NEW.delivered_at IS NOT NULL)::int, (NEW.opened_at IS NOT NULL)::int,
+                       (NEW.clicked_at IS NOT NULL)::int];
+        END IF;
+        IF old_day = new_day THEN
+            IF o <> n THEN
+                PERFORM crm_message_days_add(new_day, n[1] - o[1], n[2] - o[2], n[3] - o[3], n[4] - o[4]);
+            END IF;
+        ELSE
+            IF old_day IS NOT NULL THEN
+                PERFORM crm_message_days_add(old_day, -o[1], -o[2], -o[3], -o[4]);
+            END IF;
+            IF new_day IS NOT NULL THEN
+                PERFORM crm_message_days_add(new_day, n[1], n[2], n[3], n[4]);
+            END IF;
+        END IF;
+        RETURN NULL;
+    END $$""",
+)
+_MESSAGE_CHANGED = ("OLD.sent_at IS DISTINCT FROM NEW.sent_at OR OLD.delivered_at IS DISTINCT FROM "
+                    "NEW.delivered_at OR OLD.opened_at IS DISTINCT FROM NEW.opened_at OR OLD.clicked_at "
+                    "IS DISTINCT FROM NEW.clicked_at OR OLD.recipient_user_id IS DISTINCT FROM "
+                    "NEW.recipient_user_id")
+_COUNTED_COLUMNS = "sent_at, delivered_at, opened_at, clicked_at, recipient_user_id"
+
+POSTGRESQL: tuple[str, ...] = (
+    f"""CREATE OR REPLACE FUNCTION crm_segment_events_count_days() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('DELETE', 'UPDATE') THEN
+            {_PG_EVENT_TAKE.format(days=_PG_EVENT_DAYS.format(rows="old_rows"))};
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            {_PG_EVENT_ADD.format(days=_PG_EVENT_DAYS.format(rows="new_rows"))};
+        END IF;
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER crm_segment_events_count_insert AFTER INSERT ON crm_segment_events
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_segment_events_count_days()""",
+    """CREATE TRIGGER crm_segment_events_count_update AFTER UPDATE ON crm_segment_events
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION crm_segment_events_count_days()""",
+    """CREATE TRIGGER crm_segment_events_count_delete AFTER DELETE ON crm_segment_events
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_segment_events_count_days()""",
+    """CREATE OR REPLACE FUNCTION crm_day_counts_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_TABLE_NAME = 'crm_segment_events' THEN
+            DELETE FROM crm_segment_days;
+        ELSE
+            DELETE FROM crm_message_days;
+        END IF;
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER crm_segment_events_count_truncate AFTER TRUNCATE ON crm_segment_events
+    FOR EACH STATEMENT EXECUTE FUNCTION crm_day_counts_truncated()""",
+    *_PG_MESSAGE_FUNCTIONS,
+    """CREATE TRIGGER crm_messages_count_insert AFTER INSERT ON crm_messages FOR EACH ROW
+    WHEN (NEW.sent_at IS NOT NULL) EXECUTE FUNCTION crm_messages_count_days()""",
+    f"""CREATE TRIGGER crm_messages_count_update AFTER UPDATE OF {_COUNTED_COLUMNS} ON crm_messages
+    FOR EACH ROW WHEN ({_MESSAGE_CHANGED}) EXECUTE FUNCTION crm_messages_count_days()""",
+    """CREATE TRIGGER crm_messages_count_delete AFTER DELETE ON crm_messages FOR EACH ROW
+    WHEN (OLD.sent_at IS NOT NULL) EXECUTE FUNCTION crm_messages_count_days()""",
+    """CREATE TRIGGER crm_messages_count_truncate AFTER TRUNCATE ON crm_messages
+    FOR EACH STATEMENT EXECUTE FUNCTION crm_day_counts_truncated()""",
+)
+
+# --- SQLite: row triggers (one writer at a time; SQLAlchemy stores dates as 'YYYY-MM-DD') -----------
+_SQLITE_EVENT_ADD = """INSERT INTO crm_segment_days (segment_id, day, entered, exited)
+    VALUES (NEW.segment_id, date(NEW.occurred_at), NEW.kind = 'entered', NEW.kind = 'exited')
+    ON CONFLICT (segment_id, day) DO UPDATE
+    SET entered = entered + excluded.entered, exited = exited + excluded.exited"""
+_SQLITE_EVENT_TAKE = """UPDATE crm_segment_days SET entered = entered - (OLD.kind = 'entered'),
+    exited = exited - (OLD.kind = 'exited')
+    WHERE segment_id = OLD.segment_id AND day = date(OLD.occurred_at)"""
+
+
+def _sqlite_message_add(row: str, sign: str) -> str:
+    return f"""INSERT INTO crm_message_days (day, slot, sent, delivered, opened, clicked)
+    VALUES (date({row}.sent_at), 0, {sign}1, {sign}({row}.delivered_at IS NOT NULL),
+            {sign}({row}.opened_at IS NOT NULL), {sign}({row}.clicked_at IS NOT NULL))
+    ON CONFLICT (day, slot) DO UPDATE SET sent = sent + excluded.sent,
+        delivered = delivered + excluded.delivered, opened = opened + excluded.opened,
+        clicked = clicked + excluded.clicked"""
+
+
+def _sqlite_counted(row: str) -> str:
+    return f"{row}.sent_at IS NOT NULL AND {row}.recipient_user_id IS NULL"
+
+
+_SQLITE_MESSAGE_CHANGED = _MESSAGE_CHANGED.replace("IS DISTINCT FROM", "IS NOT")
+
+SQLITE: tuple[str, ...] = (
+    f"""CREATE TRIGGER IF NOT EXISTS crm_segment_events_count_insert AFTER INSERT ON crm_segment_events
+    FOR EACH ROW BEGIN {_SQLITE_EVENT_ADD}; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS crm_segment_events_count_update AFTER UPDATE ON crm_segment_events
+    FOR EACH ROW BEGIN {_SQLITE_EVENT_TAKE}; {_SQLITE_EVENT_ADD}; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS crm_segment_events_count_delete AFTER DELETE ON crm_segment_events
+    FOR EACH ROW BEGIN {_SQLITE_EVENT_TAKE}; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS crm_messages_count_insert AFTER INSERT ON crm_messages
+    FOR EACH ROW WHEN {_sqlite_counted("NEW")} BEGIN {_sqlite_message_add("NEW", "+")}; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS crm_messages_count_update_old AFTER UPDATE OF {_COUNTED_COLUMNS}
+    ON crm_messages FOR EACH ROW WHEN {_sqlite_counted("OLD")} AND ({_SQLITE_MESSAGE_CHANGED})
+    BEGIN {_sqlite_message_add("OLD", "-")}; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS crm_messages_count_update_new AFTER UPDATE OF {_COUNTED_COLUMNS}
+    ON crm_messages FOR EACH ROW WHEN {_sqlite_counted("NEW")} AND ({_SQLITE_MESSAGE_CHANGED})
+    BEGIN {_sqlite_message_add("NEW", "+")}; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS crm_messages_count_delete AFTER DELETE ON crm_messages
+    FOR EACH ROW WHEN {_sqlite_counted("OLD")} BEGIN {_sqlite_message_add("OLD", "-")}; END""",
+)
+DAY_COUNT_TRIGGERS: dict[str, tuple[str, ...]] = {"postgresql": POSTGRESQL, "sqlite": SQLITE}
+
+# The counts of the rows already there, for the migration that adds the tables (run while the counted
+# tables are locked against writes, before the triggers exist).
+BACKFILL: dict[str, tuple[str, ...]] = {
+    "postgresql": (
+        "INSERT INTO crm_segment_days (segment_id, day, entered, exited) "
+        + _PG_EVENT_DAYS.format(rows="crm_segment_events"),
+        """INSERT INTO crm_message_days (day, slot, sent, delivered, opened, clicked)
+        SELECT CAST((sent_at AT TIME ZONE 'UTC') AS date), 0, count(*), count(delivered_at),
+               count(opened_at), count(clicked_at)
+        FROM crm_messages WHERE sent_at IS NOT NULL AND recipient_user_id IS NULL GROUP BY 1""",
+    ),
+    "sqlite": (
+        """INSERT INTO crm_segment_days (segment_id, day, entered, exited)
+        SELECT segment_id, date(occurred_at), sum(kind = 'entered'), sum(kind = 'exited')
+        FROM crm_segment_events GROUP BY 1, 2""",
+        """INSERT INTO crm_message_days (day, slot, sent, delivered, opened, clicked)
+        SELECT date(sent_at), 0, count(*), count(delivered_at), count(opened_at), count(clicked_at)
+        FROM crm_messages WHERE sent_at IS NOT NULL AND recipient_user_id IS NULL GROUP BY 1""",
+    ),
+}
+DAY_COUNT_TRIGGER_NAMES = (
+    *(("crm_segment_events", f"crm_segment_events_count_{op}")
+      for op in ("insert", "update", "delete", "truncate")),
+    *(("crm_messages", f"crm_messages_count_{op}")
+      for op in ("insert", "update", "update_old", "update_new", "delete", "truncate")),
+)
+DAY_COUNT_FUNCTIONS = ("crm_segment_events_count_days", "crm_day_counts_truncated", "crm_message_days_add",
+                       "crm_messages_count_days")
+
+
+def _install_day_count_triggers() -> None:
+    # After the whole schema: the triggers sit on tables of other modules.
+    for dialect, statements in DAY_COUNT_TRIGGERS.items():
+        for statement in statements:
+            event.listen(Base.metadata, "after_create",
+                         DDL(statement).execute_if(dialect=dialect))  # type: ignore[no-untyped-call]
+
+
+_install_day_count_triggers()
