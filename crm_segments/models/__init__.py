@@ -7,6 +7,7 @@ from .messaging import ChannelPause, ConsentChange, Message, MessageEvent, Messa
 from .privacy import Erasure
 from .profiles import Profile
 from .records import Job, JobLine, Opportunity, Quote, QuoteLine, SupportTicket
+from .saved_views import SavedView
 from .scheduling import SchedulerJob, SchedulerLease
 from .segments import RfmScore, Segment, SegmentEvent, SegmentMember, SegmentSizePoint
 from .senders import Sender
@@ -61,6 +62,7 @@ __all__ = [
     "QuoteLine",
     "QuoteTag",
     "QuoteTagSuppression",
+    "SavedView",
     "RefreshMark",
     "RfmScore",
     "SchedulerJob",

@@ -270,6 +270,8 @@ _DECLARED: dict[str, TableRule | str] = {
     "crm_auto_tag_rules": _none("rules written by admins; one that names a person by value is theirs to "
                                 "change"),
     "crm_segments": _none("segment definitions written by admins and their member counts"),
+    "crm_saved_views": _none("users' saved list filters, sorts and columns; a search text that names a "
+                             "person is its user's to change"),
     "crm_segment_sizes": _none("segment sizes over time: counts"),
     "crm_segment_days": _none("segment entries and exits per day: counts"),
     "crm_message_days": _none("messages sent, delivered, opened and clicked per day: counts"),

@@ -19,6 +19,7 @@ from .openapi import openapi_route
 from .personal_data import personal_data_routes
 from .resources import resource_routes
 from .routes import Route, register_routes
+from .saved_views import saved_view_routes
 from .segments import segment_routes
 from .tags import tag_routes
 from .workflows import workflow_routes
@@ -34,6 +35,7 @@ def api_routes() -> list[Route]:
     routes += segment_routes()
     routes += message_routes()
     routes += channel_routes()
+    routes += saved_view_routes()
     routes.append(openapi_route(routes))
     return routes
 
