@@ -10,18 +10,19 @@ from crm_segments.kernel import changes
 from crm_segments.kernel.changes import ProfileListeners
 from crm_segments.records.import_task import import_task
 from crm_segments.segments.prebuilt import install_segments
+from crm_segments.segments.realtime import on_bulk_change as update_live_segments_of_batch
 from crm_segments.segments.realtime import on_profiles_changed as update_live_segments
-from crm_segments.segments.realtime import refresh_live_segments
 from crm_segments.segments.refresh_task import refresh_task
 from crm_segments.state import Installer
 from crm_segments.tagging.bulk_task import bulk_tag_task
+from crm_segments.tagging.realtime import on_bulk_change as retag_batch
 from crm_segments.tagging.realtime import on_profiles_changed as retag_changed_profiles
-from crm_segments.tagging.realtime import retag_everyone
 from crm_segments.tagging.rule_task import run_rule_task
 from crm_segments.tagging.shipped import install_shipped_rules
 from crm_segments.tasks.kinds import TaskKind
 from crm_segments.templates.template_store import install_templates
 from crm_segments.workflows.files import install_shipped as install_workflows
+from crm_segments.workflows.realtime import on_bulk_change as enroll_batch
 from crm_segments.workflows.realtime import on_profiles_changed as enroll_changed_profiles
 
 
@@ -30,7 +31,7 @@ def profile_listeners() -> ProfileListeners:
     # the segment entries and tags the others have just written.
     return ProfileListeners(
         each=(retag_changed_profiles, update_live_segments, enroll_changed_profiles),
-        whole_base=(retag_everyone, refresh_live_segments, enroll_changed_profiles),
+        batch=(retag_batch, update_live_segments_of_batch, enroll_batch),
     )
 
 

@@ -28,13 +28,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from crm_segments.db import utcnow
+from crm_segments.kernel.changes import ChangedProfiles
 from crm_segments.models import Profile, Segment, SegmentMember
 
 from .compiler import compile_rule, rule_predicate
-from .dependencies import RuleRefs, dependency_levels, rule_refs, segment_refs
+from .dependencies import RuleRefs, dependency_levels, rule_refs
 from .membership import Diff, adjust_member_count, apply_diff, lock_segment
 from .periods import BoundNow, today
-from .refresh import RefreshError, refresh_segment
 from .rules import Rule, RuleError, parse_rule
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,8 @@ def _without_jit(session: Session, *, enabled: bool) -> Iterator[None]:
         session.execute(text("SELECT set_config('jit', :previous, true)"), {"previous": previous})
 
 
-def _update(session: Session, segment: LiveSegment, ids: list[int], *, now: dt.datetime) -> Diff:
+def _update(session: Session, segment: LiveSegment, ids: list[int] | Select[Any], *,
+            now: dt.datetime) -> Diff:
     lock_segment(session, segment.id)
     matched = compile_rule(_parsed(segment.document), now=now, profile_ids=ids)
     diff = apply_diff(session, segment.id, matched, now=now, version=segment.version, source="realtime",
@@ -160,16 +161,20 @@ def on_profiles_changed(session: Session, profile_ids: frozenset[int]) -> None:
     reevaluate_profiles(session, profile_ids, now=utcnow())
 
 
-def refresh_live_segments(session: Session, _profile_ids: frozenset[int]) -> None:
-    """After a change to a large share of the profiles (an import of a whole base): every live
-    segment is refreshed in full, level by level, in the caller's transaction, as the scheduled job
-    would. A segment that fails keeps its members and is logged; the scheduled run records its error."""
-    now = utcnow()
-    segments = list(session.scalars(select(Segment).where(Segment.kind == "live").order_by(Segment.id)))
-    refs = {segment.id: segment_refs(segment) for segment in segments}
-    for level in dependency_levels(segments, refs):
-        for segment in level:
-            try:
-                refresh_segment(session, segment, now=now)
-            except RefreshError as exc:
-                log.warning("segment %s not refreshed after a large change: %s", segment.id, exc)
+def on_bulk_change(session: Session, changed: ChangedProfiles) -> None:
+    """Batch listener for crm_segments.kernel.changes.profiles_changed: a bulk write's profiles."""
+    reevaluate_staged(session, changed.staged, now=utcnow())
+
+
+def reevaluate_staged(session: Session, staged: Select[Any], *, now: dt.datetime) -> dict[int, Diff]:
+    """Bring every live segment's membership of a bulk write's staged profiles up to date: one
+    diff per segment, level by level, each restricted by the staged ids (never the whole base)."""
+    live = _live_segments(session)
+    changes: dict[int, Diff] = {}
+    with _without_jit(session, enabled=True):
+        for level in dependency_levels(live, {s.id: _refs(s.document) for s in live}):
+            for segment in level:
+                diff = _update(session, segment, staged, now=now)
+                if diff.changed:
+                    changes[segment.id] = diff
+    return changes

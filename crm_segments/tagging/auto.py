@@ -63,18 +63,22 @@ def run_steps(session: Session, steps: Steps, params: dict[str, Any] | None = No
 
 def run_rule(
     *, session: Session, rule: AutoTagRule, now: dt.datetime | None = None,
-    profile_ids: Collection[int] | None = None, dry_run: bool = False, count_matches: bool = False,
+    profile_ids: Collection[int] | Select[Any] | None = None, dry_run: bool = False,
+    count_matches: bool = False,
 ) -> RunResult:
     """Apply one rule to every entity, or to those of ``profile_ids`` (or, with ``dry_run``, count
-    what it would change, changing nothing)."""
+    what it would change, changing nothing). ``profile_ids`` may be a select of a bulk write's
+    staged ids (kernel/staged_ids.py): the matches are then materialized, as for a full run."""
     now = now or utcnow()
     started = time.perf_counter()
     spec = RuleSpec.of(rule)
     table: Table | None = None
     scope: Scope | None = None
-    if profile_ids is None:
-        table = _materialize(session, matching_ids(spec, now=now))
+    if profile_ids is None or isinstance(profile_ids, Select):
+        table = _materialize(session, matching_ids(spec, now=now, profile_ids=profile_ids))
         match_id: Any = table.c.id
+        if profile_ids is not None:
+            scope = _profiles_scope(spec.entity_type, profile_ids)
     else:
         # The compiler restricts every aggregate to these profiles' records; the scope limits the
         # taggings a live rule may remove to those profiles.
@@ -122,10 +126,11 @@ def _materialize(session: Session, ids: Select[Any]) -> Table:
     return table
 
 
-def _profiles_scope(entity_type: str, profile_ids: Collection[int]) -> Scope:
+def _profiles_scope(entity_type: str, profile_ids: Collection[int] | Select[Any]) -> Scope:
     # A literal id list (realtime.py passes at most BATCH): PostgreSQL then looks the taggings up by
     # their primary key. Joined with an unnested array it scanned every tagging of the tag instead.
-    wanted = sorted(set(profile_ids))
+    # A bulk write's staged ids: a semi-join with a table whose size the planner knows.
+    wanted = profile_ids if isinstance(profile_ids, Select) else sorted(set(profile_ids))
     if entity_type == "profile":
         return lambda entity_id: entity_id.in_(wanted)
     model = entity_model(entity_type)

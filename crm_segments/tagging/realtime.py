@@ -7,8 +7,9 @@ statements are built once per day and run with the profile id and the time as pa
 ("within the last 30 days") a full run at that time would use.
 The id is compared with "=", one profile per execution: PostgreSQL then carries the constant into
 the rule's grouped subqueries (jobs GROUP BY profile_id HAVING ...) and reads just that profile's
-rows. A large batch (an import) is handled as sets of up to BATCH profiles instead: the rule is
-compiled for those ids (``profile_ids=``), so its aggregates read only their records.
+rows. A larger set is handled as sets of up to BATCH profiles instead: the rule is compiled for
+those ids (``profile_ids=``), so its aggregates read only their records; a bulk write's profiles
+(an import) come staged in a temporary table, and each rule runs once for all of them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy import ColumnElement, Integer, bindparam, select
 from sqlalchemy.orm import Session
 
 from crm_segments.db import UTCDateTime, utcnow
+from crm_segments.kernel.changes import ChangedProfiles
 from crm_segments.kernel.sql import dialect_name
 from crm_segments.models import AutoTagRule
 from crm_segments.records.entities import entity_model
@@ -105,14 +107,14 @@ def on_profiles_changed(session: Session, profile_ids: frozenset[int]) -> None:
     reevaluate_profiles(session, profile_ids)
 
 
-def retag_everyone(session: Session, _profile_ids: frozenset[int]) -> None:
-    """After a change to a large share of the profiles (an import of a whole base): every enabled
-    rule runs once over everyone, as the scheduled job would, instead of hundreds of statements per
-    rule restricted to the changed ids. A rule that fails is skipped and logged."""
+def on_bulk_change(session: Session, changed: ChangedProfiles) -> None:
+    """The batch listener (crm_segments/kernel/changes.py): every enabled rule runs once for a bulk
+    write's profiles, restricted by their staged ids. A rule that fails is skipped (inside its
+    savepoint, so the write still commits) and logged; the next full run records its error."""
     now = utcnow()
     for rule in enabled_rules(session):
         try:
             with session.begin_nested():
-                run_rule(session=session, rule=rule, now=now)
-        except Exception:  # noqa: BLE001 - one broken rule must not block the import
-            log.exception("auto-tag rule %s failed after a large change", rule.id)
+                run_rule(session=session, rule=rule, now=now, profile_ids=changed.staged)
+        except Exception:  # noqa: BLE001 - one broken rule must not block a bulk write
+            log.exception("auto-tag rule %s failed for a bulk write's profiles", rule.id)

@@ -60,7 +60,7 @@ class RuleSpec:
 
 
 def matching_ids(spec: RuleSpec, *, now: Now,
-                 profile_ids: Collection[int] | None = None) -> Select[Any]:
+                 profile_ids: Collection[int] | Select[Any] | None = None) -> Select[Any]:
     """``SELECT id`` of the entities that satisfy the rule's condition at ``now``.
 
     ``profile_ids`` limits it to those profiles (or their records) and the compiler pushes the limit

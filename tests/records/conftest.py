@@ -21,9 +21,13 @@ def changed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[set[int]]]:
     def recorder(_session: Session, ids: frozenset[int]) -> None:
         calls.append(set(ids))
 
+    def batch_recorder(_session: Session, changed: changes.ChangedProfiles) -> None:
+        calls.append(set(changed.ids))
+
     def with_recorder() -> changes.ProfileListeners:
         listeners = real()
-        return changes.ProfileListeners(each=(*listeners.each, recorder), whole_base=listeners.whole_base)
+        return changes.ProfileListeners(each=(*listeners.each, recorder),
+                                        batch=(*listeners.batch, batch_recorder))
 
     monkeypatch.setattr(wiring, "profile_listeners", with_recorder)
     wiring.connect_domains()

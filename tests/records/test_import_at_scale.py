@@ -87,12 +87,12 @@ def test_import_in_chunks_enrolls_everyone_once_and_a_re_import_updates(session:
     assert _enrolled(session, workflow) == (230, 230)  # still in the segment: no second entry
 
 
-@pytest.mark.parametrize("threshold", [10_000, 100], ids=["per-profile", "whole-base"])
+@pytest.mark.parametrize("threshold", [10_000, 100], ids=["per-profile", "staged-batch"])
 def test_tag_and_segment_workflows_enroll_each_imported_profile_once(
         session: Session, backend: str, threshold: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Below the whole-base threshold each changed profile is re-evaluated; above it the rules and
-    segments run over the whole base (the whole-base listeners): either way every workflow enrolls once."""
-    monkeypatch.setattr(changes, "WHOLE_BASE_FROM", threshold)
+    """Below the staging threshold the changed profiles are re-evaluated by their ids; above it once,
+    restricted by their staged ids (the batch listeners): either way every workflow enrolls once."""
+    monkeypatch.setattr(changes, "STAGE_FROM", threshold)
     segment_workflow = _entry_workflow(session)
     tag = Tag(name="Lead", name_key="lead")
     session.add(tag)

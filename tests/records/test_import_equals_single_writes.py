@@ -1,6 +1,7 @@
 """An import of N profiles leaves the same segment memberships, tags and workflow enrollments as N
 single writes of the same profiles (one ``profiles_changed`` each), whichever path re-evaluates them
-(per changed profile, or the whole base); a failing row anywhere leaves none of them written."""
+(by their ids, or once for the whole batch, restricted by its staged ids); a failing row anywhere
+leaves none of them written."""
 
 from __future__ import annotations
 
@@ -88,10 +89,10 @@ def _outcome(session: Session, prefix: str) -> dict[str, set[tuple[Any, str]]]:
     }
 
 
-@pytest.mark.parametrize("threshold", [20_000, 10], ids=["per-profile", "whole-base"])
+@pytest.mark.parametrize("threshold", [20_000, 10], ids=["per-profile", "staged-batch"])
 def test_an_import_leaves_what_single_writes_leave(session: Session, backend: str, threshold: int,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(changes, "WHOLE_BASE_FROM", threshold)
+    monkeypatch.setattr(changes, "STAGE_FROM", threshold)
     _set_up(session)
     for n in range(ROWS):
         # An empty cell of a CSV is a field not given (not an empty text): leave it out likewise.
