@@ -157,3 +157,31 @@ def test_sendgrid_in_processes_of_its_own_checks_every_request(check_after: bool
     assert fake.messages == (5 if check_after else 4)
     assert "not-an-address" in fake.spec_error_samples[0]
     assert fake.cpu_seconds > 0
+
+
+@pytest.mark.slow
+def test_fake_processes_hold_answers_and_new_connections_back_by_the_distance() -> None:
+    """A provider "50 ms away": each answer 50 ms after its request, each new connection 100 ms first;
+    a kept-alive connection pays the handshake once."""
+    import time
+
+    import urllib3
+
+    from tests.fakes.processes import FakeProviderProcesses
+
+    body = _mail("far@example.com").get()
+    headers = {"Authorization": "Bearer SG.k", "Content-Type": "application/json"}
+    with FakeProviderProcesses("sendgrid", processes=1, api_key="SG.k", latency=0.05, handshake=0.1) as fake:
+        pool = urllib3.HTTPConnectionPool("127.0.0.1", fake.port, maxsize=1, retries=False)
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            answer = pool.request("POST", "/v3/mail/send", json=body, headers=headers)
+            times.append(time.perf_counter() - started)
+            assert answer.status == 202 and answer.headers["X-Message-Id"]
+        assert pool.num_connections == 1  # kept alive
+        closing = pool.request("POST", "/v3/mail/send", json=body, headers={**headers, "Connection": "close"})
+        assert closing.status == 202 and closing.headers["Connection"] == "close"
+    assert times[0] >= 0.15  # handshake and answer
+    assert all(0.05 <= took < 0.15 for took in times[1:])
+    assert (fake.requests, fake.messages, fake.checked, fake.spec_errors) == (4, 4, 4, 0)

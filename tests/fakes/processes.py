@@ -5,7 +5,8 @@ what was received. A benchmark needs the opposite: a real provider is another ma
 above all checking every request against the OpenAPI definition with openapi-core, 2-3 ms of CPU per
 request — must not run in the sender's process and compete for its CPU and GIL.
 ``FakeProviderProcesses`` starts ``processes`` servers on one port (SO_REUSEPORT: the kernel spreads
-the connections over them); each is a ``FakeSendGrid`` or ``FakeTwilio`` that checks every request
+the connections over them); each serves a ``FakeSendGrid`` or ``FakeTwilio`` from one asyncio loop
+(``loop_server``, cheaper per request than the tests' threads) and checks every request
 exactly as in the tests, before answering it or, with ``check_after``, once it is stopped (so the
 check's CPU is not spent while a benchmark is timed). The parent sees the counts (requests, accepted
 messages, requests checked, spec errors, CPU) and the first spec errors.
@@ -20,6 +21,8 @@ import socket
 import time
 from types import TracebackType
 from typing import Any
+
+from . import loop_server
 
 FAKES = {"sendgrid": "tests.fakes.sendgrid:FakeSendGrid", "twilio": "tests.fakes.twilio:FakeTwilio"}
 # Per process: requests, accepted messages, requests checked, spec errors, CPU milliseconds.
@@ -137,8 +140,6 @@ def _serve(kind: str, options: dict[str, Any], port: int, slot: int, counts: Any
     handshake = options.pop("handshake", 0.0)
     fake = getattr(importlib.import_module(module), name)(**options)
     fake.latency, fake.handshake = latency, handshake
-    fake.start(port=port, reuse_port=True)
-    ready.set()
     reported = 0
 
     def report() -> None:
@@ -152,7 +153,6 @@ def _serve(kind: str, options: dict[str, Any], port: int, slot: int, counts: Any
             errors.put(problem)
         reported = max(reported, min(len(fake.spec_errors), _KEPT_ERRORS))
 
-    while not stop.wait(0.05):
-        report()
-    fake.stop()  # checks what check_after left unchecked
+    loop_server.serve(fake, port=port, keep_going=lambda: not stop.is_set(), every=report, started=ready.set)
+    fake.check_received()  # what check_after left unchecked
     report()
