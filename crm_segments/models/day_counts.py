@@ -62,57 +62,42 @@ _PG_EVENT_TAKE = """PERFORM 1 FROM crm_segment_days d JOIN ({days}) c
     UPDATE crm_segment_days d SET entered = d.entered - c.entered, exited = d.exited - c.exited
     FROM ({days}) c WHERE d.segment_id = c.segment_id AND d.day = c.day"""
 
-# Messages change one at a time (a send, a delivery event): a row trigger that fires only when a
-# counted column changes, adding the row's new contribution and taking away its old one.
-_PG_MESSAGE_FUNCTIONS = (
-    f"""CREATE OR REPLACE FUNCTION crm_message_days_add(on_day date, add_sent integer,
-                                                    add_delivered integer, add_opened integer,
-                                                    add_clicked integer)
-    RETURNS void LANGUAGE sql AS $$
-        INSERT INTO crm_message_days AS d (day, slot, sent, delivered, opened, clicked)
-        VALUES (on_day, mod(pg_backend_pid(), {MESSAGE_SLOTS}), add_sent, add_delivered, add_opened,
-                add_clicked)
+# Messages are marked sent and delivered in groups (one UPDATE per group of answers or events): a
+# statement-level count per statement, as for the events. A row trigger here upserted the same
+# counter row once per message, and PostgreSQL walks every version of that row made earlier in the
+# transaction: a group of 64 sent marks cost three times the UPDATE itself.
+def _pg_message_rows(rows: str, sign: str) -> str:
+    return f"""SELECT CAST((sent_at AT TIME ZONE 'UTC') AS date) AS day, {sign}1 AS sent,
+               {sign}(delivered_at IS NOT NULL)::int AS delivered,
+               {sign}(opened_at IS NOT NULL)::int AS opened, {sign}(clicked_at IS NOT NULL)::int AS clicked
+        FROM {rows} WHERE sent_at IS NOT NULL AND recipient_user_id IS NULL"""
+
+
+def _pg_message_add(*parts: str) -> str:
+    return f"""INSERT INTO crm_message_days AS d (day, slot, sent, delivered, opened, clicked)
+        SELECT day, mod(pg_backend_pid(), {MESSAGE_SLOTS}), sum(sent), sum(delivered), sum(opened),
+               sum(clicked)
+        FROM ({" UNION ALL ".join(parts)}) c GROUP BY day
+        HAVING sum(sent) <> 0 OR sum(delivered) <> 0 OR sum(opened) <> 0 OR sum(clicked) <> 0
+        ORDER BY day
         ON CONFLICT (day, slot) DO UPDATE SET sent = d.sent + EXCLUDED.sent,
             delivered = d.delivered + EXCLUDED.delivered, opened = d.opened + EXCLUDED.opened,
-            clicked = d.clicked + EXCLUDED.clicked
-    $$""",
-    """CREATE OR REPLACE FUNCTION crm_messages_count_days() RETURNS trigger LANGUAGE plpgsql AS $$
-    DECLARE
-        old_day date;
-        new_day date;
-        o integer[] := ARRAY[0, 0, 0, 0];
-        n integer[] := ARRAY[0, 0, 0, 0];
+            clicked = d.clicked + EXCLUDED.clicked"""
+
+
+_PG_MESSAGE_FUNCTIONS = (
+    f"""CREATE OR REPLACE FUNCTION crm_messages_count_days() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF TG_OP <> 'INSERT' AND OLD.sent_at IS NOT NULL AND OLD.recipient_user_id IS NULL THEN
-            old_day := CAST((OLD.sent_at AT TIME ZONE 'UTC') AS date);
-            o := ARRAY[1, (OLD.delivered_at IS NOT NULL)::int, (OLD.opened_at IS NOT NULL)::int,
-                       (OLD.clicked_at IS NOT NULL)::int];
-        END IF;
-        IF TG_OP <> 'DELETE' AND NEW.sent_at IS NOT NULL AND NEW.recipient_user_id IS NULL THEN
-            new_day := CAST((NEW.sent_at AT TIME ZONE 'UTC') AS date);
-            n := ARRAY[1, (NEW.delivered_at IS NOT NULL)::int, (NEW.opened_at IS NOT NULL)::int,
-                       (NEW.clicked_at IS NOT NULL)::int];
-        END IF;
-        IF old_day = new_day THEN
-            IF o <> n THEN
-                PERFORM crm_message_days_add(new_day, n[1] - o[1], n[2] - o[2], n[3] - o[3], n[4] - o[4]);
-            END IF;
+        IF TG_OP = 'INSERT' THEN
+            {_pg_message_add(_pg_message_rows("new_rows", ""))};
+        ELSIF TG_OP = 'UPDATE' THEN
+            {_pg_message_add(_pg_message_rows("new_rows", ""), _pg_message_rows("old_rows", "-"))};
         ELSE
-            IF old_day IS NOT NULL THEN
-                PERFORM crm_message_days_add(old_day, -o[1], -o[2], -o[3], -o[4]);
-            END IF;
-            IF new_day IS NOT NULL THEN
-                PERFORM crm_message_days_add(new_day, n[1], n[2], n[3], n[4]);
-            END IF;
+            {_pg_message_add(_pg_message_rows("old_rows", "-"))};
         END IF;
         RETURN NULL;
     END $$""",
 )
-_MESSAGE_CHANGED = ("OLD.sent_at IS DISTINCT FROM NEW.sent_at OR OLD.delivered_at IS DISTINCT FROM "
-                    "NEW.delivered_at OR OLD.opened_at IS DISTINCT FROM NEW.opened_at OR OLD.clicked_at "
-                    "IS DISTINCT FROM NEW.clicked_at OR OLD.recipient_user_id IS DISTINCT FROM "
-                    "NEW.recipient_user_id")
-_COUNTED_COLUMNS = "sent_at, delivered_at, opened_at, clicked_at, recipient_user_id"
 
 POSTGRESQL: tuple[str, ...] = (
     f"""CREATE OR REPLACE FUNCTION crm_segment_events_count_days() RETURNS trigger
@@ -145,15 +130,22 @@ POSTGRESQL: tuple[str, ...] = (
     """CREATE TRIGGER crm_segment_events_count_truncate AFTER TRUNCATE ON crm_segment_events
     FOR EACH STATEMENT EXECUTE FUNCTION crm_day_counts_truncated()""",
     *_PG_MESSAGE_FUNCTIONS,
-    """CREATE TRIGGER crm_messages_count_insert AFTER INSERT ON crm_messages FOR EACH ROW
-    WHEN (NEW.sent_at IS NOT NULL) EXECUTE FUNCTION crm_messages_count_days()""",
-    f"""CREATE TRIGGER crm_messages_count_update AFTER UPDATE OF {_COUNTED_COLUMNS} ON crm_messages
-    FOR EACH ROW WHEN ({_MESSAGE_CHANGED}) EXECUTE FUNCTION crm_messages_count_days()""",
-    """CREATE TRIGGER crm_messages_count_delete AFTER DELETE ON crm_messages FOR EACH ROW
-    WHEN (OLD.sent_at IS NOT NULL) EXECUTE FUNCTION crm_messages_count_days()""",
+    """CREATE TRIGGER crm_messages_count_insert AFTER INSERT ON crm_messages
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_messages_count_days()""",
+    """CREATE TRIGGER crm_messages_count_update AFTER UPDATE ON crm_messages
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION crm_messages_count_days()""",
+    """CREATE TRIGGER crm_messages_count_delete AFTER DELETE ON crm_messages
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_messages_count_days()""",
     """CREATE TRIGGER crm_messages_count_truncate AFTER TRUNCATE ON crm_messages
     FOR EACH STATEMENT EXECUTE FUNCTION crm_day_counts_truncated()""",
 )
+
+# SQLite's row triggers fire only when a counted column changes.
+_MESSAGE_CHANGED = ("OLD.sent_at IS NOT NEW.sent_at OR OLD.delivered_at IS NOT NEW.delivered_at OR "
+                    "OLD.opened_at IS NOT NEW.opened_at OR OLD.clicked_at IS NOT NEW.clicked_at OR "
+                    "OLD.recipient_user_id IS NOT NEW.recipient_user_id")
+_COUNTED_COLUMNS = "sent_at, delivered_at, opened_at, clicked_at, recipient_user_id"
 
 # --- SQLite: row triggers (one writer at a time; SQLAlchemy stores dates as 'YYYY-MM-DD') -----------
 _SQLITE_EVENT_ADD = """INSERT INTO crm_segment_days (segment_id, day, entered, exited)
@@ -178,7 +170,6 @@ def _sqlite_counted(row: str) -> str:
     return f"{row}.sent_at IS NOT NULL AND {row}.recipient_user_id IS NULL"
 
 
-_SQLITE_MESSAGE_CHANGED = _MESSAGE_CHANGED.replace("IS DISTINCT FROM", "IS NOT")
 
 SQLITE: tuple[str, ...] = (
     f"""CREATE TRIGGER IF NOT EXISTS crm_segment_events_count_insert AFTER INSERT ON crm_segment_events
@@ -190,10 +181,10 @@ SQLITE: tuple[str, ...] = (
     f"""CREATE TRIGGER IF NOT EXISTS crm_messages_count_insert AFTER INSERT ON crm_messages
     FOR EACH ROW WHEN {_sqlite_counted("NEW")} BEGIN {_sqlite_message_add("NEW", "+")}; END""",
     f"""CREATE TRIGGER IF NOT EXISTS crm_messages_count_update_old AFTER UPDATE OF {_COUNTED_COLUMNS}
-    ON crm_messages FOR EACH ROW WHEN {_sqlite_counted("OLD")} AND ({_SQLITE_MESSAGE_CHANGED})
+    ON crm_messages FOR EACH ROW WHEN {_sqlite_counted("OLD")} AND ({_MESSAGE_CHANGED})
     BEGIN {_sqlite_message_add("OLD", "-")}; END""",
     f"""CREATE TRIGGER IF NOT EXISTS crm_messages_count_update_new AFTER UPDATE OF {_COUNTED_COLUMNS}
-    ON crm_messages FOR EACH ROW WHEN {_sqlite_counted("NEW")} AND ({_SQLITE_MESSAGE_CHANGED})
+    ON crm_messages FOR EACH ROW WHEN {_sqlite_counted("NEW")} AND ({_MESSAGE_CHANGED})
     BEGIN {_sqlite_message_add("NEW", "+")}; END""",
     f"""CREATE TRIGGER IF NOT EXISTS crm_messages_count_delete AFTER DELETE ON crm_messages
     FOR EACH ROW WHEN {_sqlite_counted("OLD")} BEGIN {_sqlite_message_add("OLD", "-")}; END""",
@@ -226,8 +217,7 @@ DAY_COUNT_TRIGGER_NAMES = (
     *(("crm_messages", f"crm_messages_count_{op}")
       for op in ("insert", "update", "update_old", "update_new", "delete", "truncate")),
 )
-DAY_COUNT_FUNCTIONS = ("crm_segment_events_count_days", "crm_day_counts_truncated", "crm_message_days_add",
-                       "crm_messages_count_days")
+DAY_COUNT_FUNCTIONS = ("crm_segment_events_count_days", "crm_day_counts_truncated", "crm_messages_count_days")
 
 
 def _install_day_count_triggers() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_segments.config import Settings
@@ -111,3 +111,22 @@ def test_the_home_page_chart_reads_the_day_counts(
     shown = daily_messages(session, now=T0 + dt.timedelta(days=1), days=30)
     assert [shown.total(metric) for metric in METRICS] == [1, 1, 1, 0]
     assert shown.counts["sent"][-2] == 1 and shown.days[-2] == T0.date()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_group_marked_sent_in_one_statement_writes_its_day_once(session: Session) -> None:
+    """On PostgreSQL the count is kept per statement: a row trigger upserted the same counter row once
+    per message, and each upsert walked every version of it made earlier in the transaction."""
+    messages = [queue(session, reachable(email=f"group{n}@example.com"), key=f"group-{n}") for n in range(64)]
+    session.flush()
+
+    def counter_writes() -> int:
+        return int(session.scalar(text(
+            "SELECT n_tup_ins + n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'crm_message_days'"))
+            or 0)
+
+    before = counter_writes()
+    session.execute(update(Message).where(Message.id.in_([m.id for m in messages]))
+                    .values(status="sent", sent_at=T0))
+    assert counter_writes() - before == 1
+    assert agree(session)[T0.date()] == (64, 0, 0, 0)
