@@ -12,6 +12,7 @@ from crm_segments.kernel.list_filters import NO_OWNER
 from crm_segments.models.profiles import LIFECYCLE_STATUSES
 from crm_segments.profiles import details as profile_details
 from crm_segments.profiles import queries as profile_queries
+from crm_segments.records.list_shapes import PROFILES
 from crm_segments.records.profiles import parse_profile_filter
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
@@ -19,15 +20,15 @@ from crm_segments.web.ui.common.paging import cursor_arg
 from crm_segments.web.ui.common.profile_sections import ProfileSections, profile_sections
 from crm_segments.web.ui.common.routes import PageRoutes
 from crm_segments.web.ui.common.sorting import sort_headers
+from crm_segments.web.ui.saved_views import ListView, list_view
 
 routes = PageRoutes()
 
 FILTER_ARGS = profile_queries.FILTER_KEYS
 
 
-def _page_url(**cursor: int) -> str:
-    values: dict[str, Any] = {k: v for k in (*FILTER_ARGS, "sort") if (v := request.args.get(k, "").strip())}
-    return url_for("crm_ui.profiles", **(values | cursor))
+def _page_url(view: ListView, **cursor: int) -> str:
+    return url_for("crm_ui.profiles", **(view.state | cursor))
 
 
 @routes.route("/profiles")
@@ -36,10 +37,13 @@ def profiles() -> tuple[str, int]:
     session = db_session()
     filters = {k: request.args.get(k, "").strip() for k in FILTER_ARGS}
     sort = request.args.get("sort", "").strip()
+    view = list_view(PROFILES, filters, sort)
     context: dict[str, Any] = {
         "sort": sort,
+        "list_view": view,
+        "shown": view.shown,
         "sort_headers": sort_headers("crm_ui.profiles", profile_queries.SORT_KEYS.columns, sort,
-                                     {**filters}),
+                                     {**filters, "columns": list(view.asked)}),
         "filters": filters,
         "regions": profile_queries.distinct_regions(session=session),
         "tag_names": profile_queries.tag_names(session=session),
@@ -67,8 +71,8 @@ def profiles() -> tuple[str, int]:
         page=page,
         total=profile_queries.count_profiles(session=session, profile_filter=profile_filter),
         tags=profile_details.tags_by_profile(session=session, profile_ids=[p.id for p in page.rows]),
-        next_url=_page_url(after=page.next_after) if page.next_after is not None else None,
-        prev_url=_page_url(before=page.prev_before) if page.prev_before is not None else None,
+        next_url=_page_url(view, after=page.next_after) if page.next_after is not None else None,
+        prev_url=_page_url(view, before=page.prev_before) if page.prev_before is not None else None,
         filtered=any(filters.values()),
     )
     return render_template("crm_segments/profiles/list.html", **context), 200

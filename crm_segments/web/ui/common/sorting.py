@@ -17,9 +17,9 @@ class SortHeader:
     arrow: str  # shown after the title of the sorted column
 
 
-def sort_headers(endpoint: str, keys: Iterable[str], current: str, args: Mapping[str, str],
+def sort_headers(endpoint: str, keys: Iterable[str], current: str, args: Mapping[str, Any],
                  **route: str) -> dict[str, SortHeader]:
-    """For each sort key, the list's URL sorted by it (the filters kept, the paging dropped)."""
+    """For each sort key, the list's URL sorted by it (the filters and columns kept, the paging dropped)."""
     kept: dict[str, Any] = {**route, **{k: v for k, v in args.items()
                                         if v and k not in ("sort", "after", "before")}}
     headers = {}

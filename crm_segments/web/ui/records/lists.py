@@ -19,6 +19,7 @@ from crm_segments.web.ui.common.paging import cursor_arg
 from crm_segments.web.ui.common.profile_sections import ProfileSections
 from crm_segments.web.ui.common.routes import PageRoutes
 from crm_segments.web.ui.common.sorting import sort_headers
+from crm_segments.web.ui.saved_views import list_view
 
 routes = PageRoutes()
 
@@ -58,17 +59,17 @@ def record_list(kind: str) -> tuple[str, int]:
     given: dict[str, Any] = {k: v for k, v in filters.items() if v}
 
     sort = request.args.get("sort", "").strip()
-    sorted_by = {"sort": sort} if sort else {}
+    view = list_view(record_kind.path, filters, sort)
 
     def page_url(**cursor: int) -> str:
-        return url_for("crm_ui.record_list", kind=kind, **(given | sorted_by | cursor))
+        return url_for("crm_ui.record_list", kind=kind, **(view.state | cursor))
 
     context: dict[str, Any] = {
         "kind": record_kind, "kinds": KINDS_BY_PATH.values(), "filters": filters, "filtered": bool(given),
         "tag_names": record_queries.tag_names(session=session, entity_type=record_kind.entity_type),
-        "errors": [], "bad_fields": set(), "page": None,
-        "sort_headers": sort_headers("crm_ui.record_list", record_kind.sort_keys.columns, sort, given,
-                                     kind=kind),
+        "errors": [], "bad_fields": set(), "page": None, "list_view": view, "shown": view.shown,
+        "sort_headers": sort_headers("crm_ui.record_list", record_kind.sort_keys.columns, sort,
+                                     {**given, "columns": list(view.asked)}, kind=kind),
         "bulk": {"entity_type": record_kind.entity_type, "table": "records-table",
                  "filter_keys": record_kind.filter_keys, "plural": record_kind.title.lower()},
     }
