@@ -9,6 +9,7 @@ from .profiles import Profile
 from .records import Job, JobLine, Opportunity, Quote, QuoteLine, SupportTicket
 from .saved_views import SavedView
 from .scheduling import SchedulerJob, SchedulerLease
+from .segment_sources import SegmentSource
 from .segments import RfmScore, Segment, SegmentEvent, SegmentMember, SegmentSizePoint
 from .senders import Sender
 from .tags import (
@@ -69,6 +70,7 @@ __all__ = [
     "SchedulerLease",
     "Segment",
     "SegmentDay",
+    "SegmentSource",
     "SegmentEvent",
     "SegmentMember",
     "SegmentSizePoint",

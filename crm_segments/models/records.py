@@ -33,6 +33,8 @@ class Quote(Base):
         CheckConstraint("total >= 0", name="total_nonnegative"),
         Index("ix_crm_quotes_profile_status_sent", "profile_id", "status", "sent_at"),
         Index("ix_crm_quotes_status_sent", "status", "sent_at"),
+        # Quotes awaiting an answer counted per owner: their profiles read from the index alone.
+        Index("ix_crm_quotes_status_profile", "status", "profile_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

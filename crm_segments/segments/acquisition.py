@@ -1,5 +1,6 @@
 """Where a segment's members come from: the share of each acquisition source among its members
-against the share in the whole base ("where do our best customers come from"), two GROUP BYs."""
+against the share in the whole base ("where do our best customers come from"): the members' counts
+kept per source, the base's counted from the source index."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crm_segments.models import Profile, SegmentMember
+from crm_segments.models import Profile, SegmentSource
 
 SHOWN_SOURCES = 10  # the largest sources among the members; the rest are added up as "other"
 OTHER = "Other sources"
@@ -36,16 +37,20 @@ class SourceShares:
     rows: list[SourceShare]
 
 
-def _counts(session: Session, segment_id: int | None) -> dict[str, int]:
+def _base(session: Session) -> dict[str, int]:
     query = select(Profile.acquisition_source, func.count()).group_by(Profile.acquisition_source)
-    if segment_id is not None:
-        query = query.join(SegmentMember, SegmentMember.profile_id == Profile.id).where(
-            SegmentMember.segment_id == segment_id)
+    return {source or UNKNOWN: n for source, n in session.execute(query)}
+
+
+def _members(session: Session, segment_id: int) -> dict[str, int]:
+    """Kept per segment and source by triggers (models/segment_sources.py), not a join of every member."""
+    query = select(SegmentSource.source, SegmentSource.members).where(
+        SegmentSource.segment_id == segment_id, SegmentSource.members > 0)
     return {source or UNKNOWN: n for source, n in session.execute(query)}
 
 
 def source_shares(session: Session, segment_id: int) -> SourceShares:
-    members, base = _counts(session, segment_id), _counts(session, None)
+    members, base = _members(session, segment_id), _base(session)
     member_total, base_total = sum(members.values()), sum(base.values())
     ranked = sorted(members, key=lambda s: (-members[s], s))
     shown, rest = ranked[:SHOWN_SOURCES], ranked[SHOWN_SOURCES:]
