@@ -1,8 +1,9 @@
 """The RFM grid: customers counted by recency score (across) and frequency score (up), each cell
 shaded by its customers' average monetary score, and the customers of one cell.
 
-Scores come from crm_rfm_scores (segments/rfm.py); the counts are one GROUP BY over it, and a cell's
-customers are read through its (recency, frequency, profile_id) index, a page at a time.
+Scores come from crm_rfm_scores (segments/rfm.py); the counts from the cells triggers keep per owner
+(models/rfm_cells.py), and a cell's customers are read through its (recency, frequency, profile_id)
+index, a page at a time.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from crm_segments.kernel.keyset import KeysetPage, keyset_page
-from crm_segments.models import Profile, RfmScore
+from crm_segments.models import Profile, RfmCell, RfmScore
 
 SCORES = (1, 2, 3, 4, 5)
 
@@ -28,6 +29,11 @@ class Cell:
     count: int
     monetary: float  # the average monetary score, 1 to 5
     spent: Decimal
+
+    def rounded(self) -> Cell:
+        """Amounts to the cent, as a sum of stored amounts is."""
+        return Cell(self.recency, self.frequency, self.count, self.monetary,
+                    self.spent.quantize(Decimal("0.01")))
 
     @property
     def shade(self) -> int:
@@ -52,12 +58,17 @@ def _owned(query: Select[Any], owner_id: int | None) -> Select[Any]:
 
 
 def rfm_grid(session: Session, *, owner_id: int | None = None) -> Grid:
-    """Every (recency, frequency) cell; with ``owner_id``, only that person's customers."""
-    query = _owned(select(RfmScore.recency, RfmScore.frequency, func.count(), func.avg(RfmScore.monetary),
-                          func.sum(RfmScore.total_spent)), owner_id)
-    rows = session.execute(query.group_by(RfmScore.recency, RfmScore.frequency))
-    cells = {(r, f): Cell(r, f, n, float(m or 0), Decimal(spent or 0)) for r, f, n, m, spent in rows}
-    computed_at = session.scalar(select(func.max(RfmScore.computed_at)))
+    """Every (recency, frequency) cell; with ``owner_id``, only that person's customers.
+
+    Read from the cells kept per owner by triggers (models/rfm_cells.py), not from every score."""
+    query = (select(RfmCell.recency, RfmCell.frequency, func.sum(RfmCell.customers),
+                    func.sum(RfmCell.monetary_sum), func.sum(RfmCell.spent))
+             .group_by(RfmCell.recency, RfmCell.frequency))
+    if owner_id is not None:
+        query = query.where(RfmCell.owner_key == owner_id)
+    cells = {(r, f): Cell(r, f, int(n), int(m) / int(n), Decimal(spent or 0)).rounded()
+             for r, f, n, m, spent in session.execute(query) if n}
+    computed_at = session.scalar(select(func.max(RfmScore.computed_at)))  # from its index
     return Grid(cells, sum(c.count for c in cells.values()), computed_at)
 
 

@@ -7,6 +7,7 @@ from .messaging import ChannelPause, ConsentChange, Message, MessageEvent, Messa
 from .privacy import Erasure
 from .profiles import Profile
 from .records import Job, JobLine, Opportunity, Quote, QuoteLine, SupportTicket
+from .rfm_cells import RfmCell
 from .saved_views import SavedView
 from .scheduling import SchedulerJob, SchedulerLease
 from .segment_sources import SegmentSource
@@ -65,6 +66,7 @@ __all__ = [
     "QuoteTagSuppression",
     "SavedView",
     "RefreshMark",
+    "RfmCell",
     "RfmScore",
     "SchedulerJob",
     "SchedulerLease",

@@ -126,7 +126,11 @@ class RfmScore(Base):
 
     __tablename__ = "crm_rfm_scores"
     # The RFM grid's cells: counted from the index, a cell's customers read from it in profile order.
-    __table_args__ = (Index("ix_crm_rfm_scores_cell", "recency", "frequency", "profile_id"),)
+    __table_args__ = (
+        Index("ix_crm_rfm_scores_cell", "recency", "frequency", "profile_id"),
+        # The grid's "computed at": the latest change, read from the index.
+        Index("ix_crm_rfm_scores_computed_at", "computed_at"),
+    )
 
     profile_id: Mapped[int] = mapped_column(
         ForeignKey("crm_profiles.id", ondelete="CASCADE"), primary_key=True

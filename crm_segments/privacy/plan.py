@@ -274,6 +274,7 @@ _DECLARED: dict[str, TableRule | str] = {
                              "person is its user's to change"),
     "crm_segment_sizes": _none("segment sizes over time: counts"),
     "crm_segment_days": _none("segment entries and exits per day: counts"),
+    "crm_rfm_cells": _none("RFM grid cells per owner: counts and sums"),
     "crm_segment_sources": _none("segment members per acquisition source: counts"),
     "crm_message_days": _none("messages sent, delivered, opened and clicked per day: counts"),
     "crm_workflows": _none("workflow definitions"),

@@ -1,0 +1,171 @@
+"""The RFM grid's cells counted per profile owner, kept by triggers: customers, the sum of their
+monetary scores and of what they spent, per (owner, recency score, frequency score).
+
+The grid (everyone's, or a sales person's own customers) is then a few hundred rows rather than a
+GROUP BY over every score joined to its profile. Triggers on crm_rfm_scores (scores written, changed,
+removed) and crm_profiles (an owner changes; a profile deleted takes its score off its cell while
+the score is still there) write them in the writer's transaction. Profiles without an owner count
+under ``NO_OWNER`` (the key cannot be NULL; user ids start at 1).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import DDL, event
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm_segments.db import Base, Money
+
+NO_OWNER = 0
+
+
+class RfmCell(Base):
+    __tablename__ = "crm_rfm_cells"
+
+    owner_key: Mapped[int] = mapped_column(primary_key=True)  # the profiles' owner_id, or NO_OWNER
+    recency: Mapped[int] = mapped_column(primary_key=True)
+    frequency: Mapped[int] = mapped_column(primary_key=True)
+    customers: Mapped[int] = mapped_column(default=0)
+    monetary_sum: Mapped[int] = mapped_column(default=0)
+    spent: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0"))
+
+
+_PG_SCORE_COUNTS = """SELECT COALESCE(p.owner_id, 0) AS owner_key, r.recency, r.frequency, count(*) AS n,
+        sum(r.monetary) AS monetary, sum(r.total_spent) AS spent
+    FROM {rows} r JOIN crm_profiles p ON p.id = r.profile_id GROUP BY 1, 2, 3"""
+_PG_PROFILE_SCORE = """SELECT COALESCE({row}.owner_id, 0) AS owner_key, r.recency, r.frequency, 1 AS n,
+        r.monetary, r.total_spent AS spent
+    FROM crm_rfm_scores r WHERE r.profile_id = {row}.id"""
+_PG_ADD = """INSERT INTO crm_rfm_cells AS c (owner_key, recency, frequency, customers, monetary_sum, spent)
+    SELECT owner_key, recency, frequency, n, monetary, spent FROM ({counts}) k
+    ORDER BY owner_key, recency, frequency
+    ON CONFLICT (owner_key, recency, frequency) DO UPDATE SET customers = c.customers + EXCLUDED.customers,
+        monetary_sum = c.monetary_sum + EXCLUDED.monetary_sum, spent = c.spent + EXCLUDED.spent"""
+_PG_TAKE = """PERFORM 1 FROM crm_rfm_cells c JOIN ({counts}) k
+        ON c.owner_key = k.owner_key AND c.recency = k.recency AND c.frequency = k.frequency
+        ORDER BY c.owner_key, c.recency, c.frequency FOR UPDATE OF c;
+    UPDATE crm_rfm_cells c SET customers = c.customers - k.n, monetary_sum = c.monetary_sum - k.monetary,
+        spent = c.spent - k.spent
+    FROM ({counts}) k
+    WHERE c.owner_key = k.owner_key AND c.recency = k.recency AND c.frequency = k.frequency"""
+
+POSTGRESQL: tuple[str, ...] = (
+    f"""CREATE OR REPLACE FUNCTION crm_rfm_scores_count_cells() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('DELETE', 'UPDATE') THEN
+            {_PG_TAKE.format(counts=_PG_SCORE_COUNTS.format(rows="old_rows"))};
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            {_PG_ADD.format(counts=_PG_SCORE_COUNTS.format(rows="new_rows"))};
+        END IF;
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER crm_rfm_scores_count_cells_insert AFTER INSERT ON crm_rfm_scores
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_rfm_scores_count_cells()""",
+    """CREATE TRIGGER crm_rfm_scores_count_cells_update AFTER UPDATE ON crm_rfm_scores
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION crm_rfm_scores_count_cells()""",
+    """CREATE TRIGGER crm_rfm_scores_count_cells_delete AFTER DELETE ON crm_rfm_scores
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_rfm_scores_count_cells()""",
+    """CREATE OR REPLACE FUNCTION crm_rfm_scores_truncate_cells() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        DELETE FROM crm_rfm_cells;
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER crm_rfm_scores_count_cells_truncate AFTER TRUNCATE ON crm_rfm_scores
+    FOR EACH STATEMENT EXECUTE FUNCTION crm_rfm_scores_truncate_cells()""",
+    f"""CREATE OR REPLACE FUNCTION crm_profiles_count_rfm_cells() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        {_PG_TAKE.format(counts=_PG_PROFILE_SCORE.format(row="OLD"))};
+        IF TG_OP = 'UPDATE' THEN
+            {_PG_ADD.format(counts=_PG_PROFILE_SCORE.format(row="NEW"))};
+            RETURN NULL;
+        END IF;
+        RETURN OLD;
+    END $$""",
+    """CREATE TRIGGER crm_profiles_count_rfm_cells_update AFTER UPDATE OF owner_id ON crm_profiles
+    FOR EACH ROW WHEN (OLD.owner_id IS DISTINCT FROM NEW.owner_id)
+    EXECUTE FUNCTION crm_profiles_count_rfm_cells()""",
+    """CREATE TRIGGER crm_profiles_count_rfm_cells_delete BEFORE DELETE ON crm_profiles
+    FOR EACH ROW EXECUTE FUNCTION crm_profiles_count_rfm_cells()""",
+)
+
+# SQLite: row triggers; a score removed by its profile's cascade was taken off by the profile's
+# BEFORE DELETE trigger, so the score trigger skips rows whose profile is gone.
+_SQLITE_OWNER = "COALESCE((SELECT owner_id FROM crm_profiles WHERE id = {row}.profile_id), 0)"
+
+
+def _sqlite_cell(owner: str, row: str, sign: str) -> str:
+    if sign == "-":
+        return f"""UPDATE crm_rfm_cells SET customers = customers - 1,
+            monetary_sum = monetary_sum - {row}.monetary, spent = spent - {row}.total_spent
+        WHERE owner_key = {owner} AND recency = {row}.recency AND frequency = {row}.frequency"""
+    return f"""INSERT INTO crm_rfm_cells (owner_key, recency, frequency, customers, monetary_sum, spent)
+    VALUES ({owner}, {row}.recency, {row}.frequency, 1, {row}.monetary, {row}.total_spent)
+    ON CONFLICT (owner_key, recency, frequency) DO UPDATE SET customers = customers + 1,
+        monetary_sum = monetary_sum + excluded.monetary_sum, spent = spent + excluded.spent"""
+
+
+def _sqlite_take_score(row: str) -> str:
+    return (_sqlite_cell(_SQLITE_OWNER.format(row=row), row, "-")
+            + f" AND EXISTS (SELECT 1 FROM crm_profiles WHERE id = {row}.profile_id)")
+
+
+def _sqlite_profile_score(profile: str, sign: str) -> str:
+    """The profile's score (if any) taken off or added to its owner's cell."""
+    owner = f"COALESCE({profile}.owner_id, 0)"
+    if sign == "-":
+        score = f"FROM crm_rfm_scores s WHERE s.profile_id = {profile}.id"
+        return f"""UPDATE crm_rfm_cells SET customers = customers - 1,
+            monetary_sum = monetary_sum - (SELECT s.monetary {score}),
+            spent = spent - (SELECT s.total_spent {score})
+        WHERE owner_key = {owner} AND EXISTS (SELECT 1 {score}
+            AND s.recency = crm_rfm_cells.recency AND s.frequency = crm_rfm_cells.frequency)"""
+    return f"""INSERT INTO crm_rfm_cells (owner_key, recency, frequency, customers, monetary_sum, spent)
+    SELECT {owner}, recency, frequency, 1, monetary, total_spent FROM crm_rfm_scores
+    WHERE profile_id = {profile}.id AND true
+    ON CONFLICT (owner_key, recency, frequency) DO UPDATE SET customers = customers + 1,
+        monetary_sum = monetary_sum + excluded.monetary_sum, spent = spent + excluded.spent"""
+
+
+SQLITE: tuple[str, ...] = (
+    f"""CREATE TRIGGER IF NOT EXISTS crm_rfm_scores_count_cells_insert AFTER INSERT ON crm_rfm_scores
+    FOR EACH ROW BEGIN {_sqlite_cell(_SQLITE_OWNER.format(row="NEW"), "NEW", "+")}; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS crm_rfm_scores_count_cells_update AFTER UPDATE ON crm_rfm_scores
+    FOR EACH ROW BEGIN {_sqlite_take_score("OLD")};
+        {_sqlite_cell(_SQLITE_OWNER.format(row="NEW"), "NEW", "+")}; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS crm_rfm_scores_count_cells_delete AFTER DELETE ON crm_rfm_scores
+    FOR EACH ROW BEGIN {_sqlite_take_score("OLD")}; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS crm_profiles_count_rfm_cells_update AFTER UPDATE OF owner_id
+    ON crm_profiles FOR EACH ROW WHEN OLD.owner_id IS NOT NEW.owner_id
+    BEGIN {_sqlite_profile_score("OLD", "-")}; {_sqlite_profile_score("NEW", "+")}; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS crm_profiles_count_rfm_cells_delete BEFORE DELETE ON crm_profiles
+    FOR EACH ROW BEGIN {_sqlite_profile_score("OLD", "-")}; END""",
+)
+RFM_CELL_TRIGGERS: dict[str, tuple[str, ...]] = {"postgresql": POSTGRESQL, "sqlite": SQLITE}
+
+# The scores already there, for the migration that adds the table (run while scores and profiles
+# are locked against writes, before the triggers exist).
+BACKFILL = """INSERT INTO crm_rfm_cells (owner_key, recency, frequency, customers, monetary_sum, spent)
+    SELECT COALESCE(p.owner_id, 0), r.recency, r.frequency, count(*), sum(r.monetary), sum(r.total_spent)
+    FROM crm_rfm_scores r JOIN crm_profiles p ON p.id = r.profile_id GROUP BY 1, 2, 3"""
+RFM_CELL_TRIGGER_NAMES = (
+    *(("crm_rfm_scores", f"crm_rfm_scores_count_cells_{op}")
+      for op in ("insert", "update", "delete", "truncate")),
+    ("crm_profiles", "crm_profiles_count_rfm_cells_update"),
+    ("crm_profiles", "crm_profiles_count_rfm_cells_delete"),
+)
+RFM_CELL_FUNCTIONS = ("crm_rfm_scores_count_cells", "crm_rfm_scores_truncate_cells",
+                      "crm_profiles_count_rfm_cells")
+
+
+def _install_rfm_cell_triggers() -> None:
+    # After the whole schema: the triggers sit on tables of other modules.
+    for dialect, statements in RFM_CELL_TRIGGERS.items():
+        for statement in statements:
+            event.listen(Base.metadata, "after_create",
+                         DDL(statement).execute_if(dialect=dialect))  # type: ignore[no-untyped-call]
+
+
+_install_rfm_cell_triggers()
