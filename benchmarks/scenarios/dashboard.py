@@ -1,5 +1,6 @@
-"""The home dashboard, the RFM grid and the pages that show RFM scores and acquisition sources, timed
-through the Flask test client (server time per request, as a browser would wait for the HTML).
+"""The home dashboard, the RFM grid, the pages that show RFM scores and acquisition sources, the
+profiles list with its total and a profile page with its activity timeline, timed through the Flask
+test client (server time per request, as a browser would wait for the HTML).
 
     python -m benchmarks.run dashboard-pages --profiles 1000000 --database-url postgresql://...
 
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 from benchmarks.context import BenchContext
 from benchmarks.registry import scenario
 from crm_segments.db import make_session_factory, utcnow
-from crm_segments.models import Message, Profile, RfmScore, Segment, User, Workflow
+from crm_segments.models import Message, Profile, RfmScore, Segment, SegmentEvent, User, Workflow
 from crm_segments.segments.prebuilt import install_builtin_segments
 from crm_segments.segments.refresh import refresh_many
 
@@ -140,7 +141,8 @@ def _time(client: Any, path: str) -> dict[str, float]:
 
 
 @scenario("dashboard-pages", "home dashboard (admin and sales, 30 and 90 days), RFM grid and cell, profile "
-          "page with RFM scores, segment page with acquisition sources: server time per request",
+          "pages with RFM scores and the activity timeline, segment page with acquisition sources, "
+          "profiles list with its total: server time per request",
           prepare=prepare)
 def dashboard_pages(context: BenchContext) -> dict[str, Any]:
     factory = make_session_factory(context.engine)
@@ -150,6 +152,9 @@ def dashboard_pages(context: BenchContext) -> dict[str, Any]:
                                 .where(RfmScore.recency == 5, RfmScore.frequency == 5)
                                 .order_by(RfmScore.profile_id).limit(1))
         largest = session.scalar(select(Segment.id).order_by(Segment.member_count.desc()).limit(1))
+        busiest = session.scalar(select(SegmentEvent.profile_id).group_by(SegmentEvent.profile_id)
+                                 .order_by(func.count().desc(), SegmentEvent.profile_id).limit(1))
+        sales_id = session.scalar(select(User.id).where(User.email == sales_email))
         counts = {"profiles": session.scalar(select(func.count()).select_from(Profile)),
                   "messages": session.scalar(select(func.count()).select_from(Message)),
                   "rfm_scores": session.scalar(select(func.count()).select_from(RfmScore)),
@@ -164,5 +169,9 @@ def dashboard_pages(context: BenchContext) -> dict[str, Any]:
         "rfm cell 5/5": (admin, "/rfm/5/5"),
         "profile page with scores": (sales, f"/profiles/{scored}"),
         "segment page, largest segment": (admin, f"/segments/{largest}"),
+        "profiles list with its total": (admin, "/profiles"),
+        "profiles list, my customers, with their total": (sales, f"/profiles?owner={sales_id}"),
+        "profile page with its timeline, most segment events": (sales, f"/profiles/{busiest}"),
+        "activity page, most segment events": (sales, f"/profiles/{busiest}/activity"),
     }
     return {"data": counts, "pages": {name: _time(client, path) for name, (client, path) in pages.items()}}
