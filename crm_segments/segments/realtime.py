@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, literal, select, text, union_all
+from sqlalchemy import Integer, bindparam, func, literal, select, text, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
@@ -46,6 +46,7 @@ JIT_OFF_FROM = 20  # changed ids from which a level query runs without JIT (_wit
 # then rescanned the members once per matching profile (4.3 s for one segment of 8,000 members
 # after a 100,000-job import); hashing both sides costs milliseconds whatever the counts.
 BULK_SETTINGS = {"jit": "off", "enable_nestloop": "off"}
+WIDE_SHARE = 3  # a bulk write of a third of the profiles or more: rules run over everyone (reevaluate_staged)
 
 
 @dataclass(frozen=True)
@@ -153,9 +154,12 @@ def _without_jit(session: Session, *, enabled: bool) -> Iterator[None]:
 
 
 def _update(session: Session, segment: LiveSegment, ids: list[int] | Select[Any], *,
-            now: dt.datetime) -> Diff:
+            now: dt.datetime, rule_over_everyone: bool = False) -> Diff:
+    """The segment's membership of ``ids`` made right; its rule evaluated for those ids only, or
+    with ``rule_over_everyone`` for every profile (the diff is restricted to ``ids`` either way)."""
     lock_segment(session, segment.id)
-    matched = compile_rule(_parsed(segment.document), now=now, profile_ids=ids)
+    matched = compile_rule(_parsed(segment.document), now=now,
+                           profile_ids=None if rule_over_everyone else ids)
     diff = apply_diff(session, segment.id, matched, now=now, version=segment.version, source="realtime",
                       scope=ids)
     adjust_member_count(session, segment.id, diff)
@@ -169,18 +173,27 @@ def on_profiles_changed(session: Session, profile_ids: frozenset[int]) -> None:
 
 def on_bulk_change(session: Session, changed: ChangedProfiles) -> None:
     """Batch listener for crm_segments.kernel.changes.profiles_changed: a bulk write's profiles."""
-    reevaluate_staged(session, changed.staged, now=utcnow())
+    profiles = session.scalar(select(func.count()).select_from(Profile)) or 0
+    reevaluate_staged(session, changed.staged, now=utcnow(),
+                      rules_over_everyone=len(changed.ids) * WIDE_SHARE >= profiles)
 
 
-def reevaluate_staged(session: Session, staged: Select[Any], *, now: dt.datetime) -> dict[int, Diff]:
+def reevaluate_staged(session: Session, staged: Select[Any], *, now: dt.datetime,
+                      rules_over_everyone: bool = False) -> dict[int, Diff]:
     """Bring every live segment's membership of a bulk write's staged profiles up to date: one
-    diff per segment, level by level, each restricted by the staged ids (never the whole base)."""
+    diff per segment, level by level, each restricted by the staged ids (never the whole base).
+
+    ``rules_over_everyone``: each rule is evaluated unrestricted and only its diff is restricted.
+    For a write that changed a large share of the base (an import of a whole file) that is the
+    cheaper plan: the restriction, pushed into every subquery of a rule, costs more than it saves
+    (6.1 s against 1.3 s for the 20 pre-built rules after 63,000 of 100,000 profiles gained jobs).
+    """
     live = _live_segments(session)
     changes: dict[int, Diff] = {}
     with local_settings(session, **BULK_SETTINGS):
         for level in dependency_levels(live, {s.id: _refs(s.document) for s in live}):
             for segment in level:
-                diff = _update(session, segment, staged, now=now)
+                diff = _update(session, segment, staged, now=now, rule_over_everyone=rules_over_everyone)
                 if diff.changed:
                     changes[segment.id] = diff
     return changes

@@ -13,6 +13,7 @@ from crm_segments import wiring
 from crm_segments.kernel import changes
 from crm_segments.kernel.staged_ids import staged_ids
 from crm_segments.models import AutoTagRule, Profile, ProfileTag, Segment, SegmentEvent, SegmentMember, Tag
+from crm_segments.segments import realtime
 
 
 @pytest.fixture
@@ -48,8 +49,13 @@ def test_only_the_calls_from_stage_from_ids_on_reach_the_batch_listeners(
     assert heard == [("each", {1, 2}), ("batch", {1, 2, 3})]
 
 
-def test_a_bulk_change_reevaluates_its_profiles_and_no_others(session: Session, backend: str,
-                                                              wired: None) -> None:
+# 3 changed of 4 profiles: share 1, rules restricted to the batch; share 3, rules over everyone
+# (a large share of the base changed). Either way only the batch's memberships change.
+@pytest.mark.parametrize("wide_share", [1, 3], ids=["rules-restricted", "rules-over-everyone"])
+def test_a_bulk_change_reevaluates_its_profiles_and_no_others(session: Session, backend: str, wired: None,
+                                                              wide_share: int,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(realtime, "WIDE_SHARE", wide_share)
     rule = {"field": "region", "op": "eq", "value": "Norte"}
     north = Segment(name="North", kind="live", version=1, rule=rule)
     tag = Tag(name="Northern", name_key="northern")
