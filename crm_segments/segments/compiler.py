@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, case, exists, func, literal, not_, null, or_, select
+from sqlalchemy import Select, and_, case, exists, func, literal, not_, null, or_, select, union
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
@@ -74,6 +74,40 @@ def compile_rule(rule: Rule, *, now: Now, profile_ids: ProfileIds | None = None)
     return select(Profile.id).where(rule_predicate(rule, now=now, profile_ids=profile_ids))
 
 
+def compile_members(rule: Rule, *, now: Now, profile_ids: ProfileIds | None = None) -> Select[Any]:
+    """The distinct ids of the profiles matching ``rule``, as compile_rule, in the plan a DBA would
+    write for a segment's membership: a rule that asks only about related records or RFM scores reads
+    their owners straight from those rows (a union of record scans for "any of"), since the foreign
+    key already guarantees the profiles exist: no scan of every profile and no join back to the
+    profile key. Other rules are compile_rule's query. Only for selecting ids: its column is not
+    always ``crm_profiles.id``."""
+    ctx = _Context(bind_profile(Profile), None, _aware(now), _only(profile_ids))
+    direct = _direct_ids(rule, ctx)
+    return direct if direct is not None else compile_rule(rule, now=now, profile_ids=profile_ids)
+
+
+def _direct_ids(rule: Rule, ctx: _Context) -> Select[Any] | None:
+    if isinstance(rule, RecordCondition):
+        owners = _owners(rule, ctx)
+        if owners is None:
+            return None
+        return owners if rule.measure is not None else owners.distinct()  # grouped: already distinct
+    if isinstance(rule, AnyOf) and all(isinstance(c, RecordCondition) for c in rule.children):
+        selects = [_owners(c, ctx) for c in rule.children if isinstance(c, RecordCondition)]
+        if not selects or any(o is None for o in selects):
+            return None
+        ids = union(*(o for o in selects if o is not None)).subquery("owners")
+        return select(ids.c[0])
+    scores: list[Rule] = [rule] if isinstance(rule, FieldCondition) else []
+    if isinstance(rule, AllOf):
+        scores = list(rule.children)
+    if scores and all(_is_positive_rfm(c) for c in scores):
+        rfm = aliased(RfmScore)
+        only = [] if ctx.only is None else [rfm.profile_id.in_(ctx.only)]
+        return select(rfm.profile_id).where(*only, *_rfm_predicates(scores, rfm, ctx))
+    return None
+
+
 def rule_predicate(rule: Rule, *, now: Now, profile: Any = Profile,
                    profile_ids: ProfileIds | None = None) -> ColumnElement[bool]:
     """The rule as a WHERE condition on ``profile`` (the Profile class or an alias of it)."""
@@ -122,9 +156,9 @@ def _aware(now: Now) -> Now:
 
 def _compile(rule: Rule, ctx: _Context) -> ColumnElement[bool]:
     if isinstance(rule, AllOf):
-        return and_(*(_compile(c, ctx) for c in rule.children))
+        return _all_of(rule, ctx)
     if isinstance(rule, AnyOf):
-        return or_(*(_compile(c, ctx) for c in rule.children))
+        return _any_of(rule, ctx)
     if isinstance(rule, NotOf):
         return not_(_compile(rule.child, ctx))
     if isinstance(rule, FieldCondition):
@@ -143,6 +177,29 @@ def _compile(rule: Rule, ctx: _Context) -> ColumnElement[bool]:
     raise TypeError(f"not a rule node: {rule!r}")  # pragma: no cover
 
 
+def _all_of(rule: AllOf, ctx: _Context) -> ColumnElement[bool]:
+    """AND of the children; its RFM score conditions test one row of scores together (one EXISTS,
+    not one per score: a profile has a single row)."""
+    scores = [c for c in rule.children if _is_positive_rfm(c)]
+    if len(scores) < 2:
+        return and_(*(_compile(c, ctx) for c in rule.children))
+    rest = [_compile(c, ctx) for c in rule.children if not _is_positive_rfm(c)]
+    return and_(_rfm_exists(scores, ctx), *rest)
+
+
+def _any_of(rule: AnyOf, ctx: _Context) -> ColumnElement[bool]:
+    """OR of the children; its "has such records" conditions become one ``owner IN (a union of the
+    record scans)``, which the database hashes once instead of probing each table per profile."""
+    owners = [(c, o) for c in rule.children if isinstance(c, RecordCondition)
+              if (o := _owners(c, ctx)) is not None]
+    if len(owners) < 2:
+        return or_(*(_compile(c, ctx) for c in rule.children))
+    grouped = {id(c) for c, _ in owners}
+    rest = [_compile(c, ctx) for c in rule.children if id(c) not in grouped]
+    owner: ColumnElement[int] = ctx.scope.owner_id
+    return or_(owner.in_(union(*(o for _, o in owners))), *rest)
+
+
 # --- fields -------------------------------------------------------------------------------------
 
 def _field(cond: FieldCondition, ctx: _Context) -> ColumnElement[bool]:
@@ -151,11 +208,23 @@ def _field(cond: FieldCondition, ctx: _Context) -> ColumnElement[bool]:
         return not_(_field(replace(cond, op=op.negates), ctx))
     field = cond.field
     if field.via == "rfm":
-        rfm = aliased(RfmScore)
-        predicate = _apply(cond, getattr(rfm, field.column), ctx)
-        return exists(select(literal(1)).select_from(rfm).where(
-            rfm.profile_id == ctx.scope.id, *_profile_restricted(rfm.profile_id, ctx), predicate))
+        return _rfm_exists([cond], ctx)
     return _apply(cond, _column(field, ctx.scope), ctx)
+
+
+def _is_positive_rfm(rule: Rule) -> bool:
+    return isinstance(rule, FieldCondition) and rule.field.via == "rfm" and not rule.operator.negates
+
+
+def _rfm_predicates(conds: list[Rule], rfm: Any, ctx: _Context) -> list[ColumnElement[bool]]:
+    return [_apply(c, getattr(rfm, c.field.column), ctx) for c in conds if isinstance(c, FieldCondition)]
+
+
+def _rfm_exists(conds: list[Rule], ctx: _Context) -> ColumnElement[bool]:
+    rfm = aliased(RfmScore)
+    return exists(select(literal(1)).select_from(rfm).where(
+        rfm.profile_id == ctx.scope.id, *_profile_restricted(rfm.profile_id, ctx),
+        *_rfm_predicates(conds, rfm, ctx)))
 
 
 def _apply(cond: FieldCondition, expr: ColumnElement[Any], ctx: _Context) -> ColumnElement[bool]:
@@ -236,11 +305,9 @@ def _profile_restricted(profile_id: ColumnElement[Any] | InstrumentedAttribute[A
 
 # --- related records ----------------------------------------------------------------------------
 
-def _records(cond: RecordCondition, ctx: _Context) -> ColumnElement[bool]:
-    if cond.measure is not None and cond.measure.condition.operator.negates:
-        positive = replace(cond.measure, condition=replace(
-            cond.measure.condition, op=cond.measure.condition.operator.negates))
-        return not_(_records(replace(cond, measure=positive), ctx))
+def _record_scope(cond: RecordCondition,
+                  ctx: _Context) -> tuple[BoundScope, _Context, list[ColumnElement[bool]]]:
+    """The records' scope, its context and the filters of the records the condition counts."""
     scope = bind_source(cond.source)
     inner = _Context(scope, ctx, ctx.now, ctx.only)
     filters: list[ColumnElement[bool]] = []
@@ -251,6 +318,33 @@ def _records(cond: RecordCondition, ctx: _Context) -> ColumnElement[bool]:
         filters.append(_compile(cond.where, inner))
     # Every nested scope belongs to the same profile as the one around it (owner = owner).
     filters += _restricted(scope.owner_id, ctx)
+    return scope, inner, filters
+
+
+def _owners(cond: RecordCondition, ctx: _Context) -> Select[Any] | None:
+    """The owners a positive records condition holds for, as a select that does not read the row
+    around it; None when the condition is not one (it is negated, holds without records too, or its
+    ``where`` compares with the enclosing row)."""
+    if cond.where is not None and _refers_to_parent(cond.where):
+        return None
+    if cond.measure is None:
+        if not cond.exists:
+            return None
+        scope, _, filters = _record_scope(cond, ctx)
+        return select(scope.owner_id).select_from(scope.from_).where(*filters)
+    if cond.measure.condition.operator.negates or _holds_without_records(cond.measure):
+        return None
+    scope, inner, filters = _record_scope(cond, ctx)
+    return (select(scope.owner_id).select_from(scope.from_).where(*filters).group_by(scope.owner_id)
+            .having(_measure_predicate(cond.measure, scope, inner)))
+
+
+def _records(cond: RecordCondition, ctx: _Context) -> ColumnElement[bool]:
+    if cond.measure is not None and cond.measure.condition.operator.negates:
+        positive = replace(cond.measure, condition=replace(
+            cond.measure.condition, op=cond.measure.condition.operator.negates))
+        return not_(_records(replace(cond, measure=positive), ctx))
+    scope, inner, filters = _record_scope(cond, ctx)
     if cond.measure is None:
         found = exists(select(literal(1)).select_from(scope.from_)
                        .where(scope.owner_id == ctx.scope.owner_id, *filters))

@@ -25,7 +25,7 @@ from crm_segments.kernel.unit_of_work import each_in_own_transaction, error_mess
 from crm_segments.models import Segment, SegmentSizePoint
 
 from . import incremental
-from .compiler import compile_rule
+from .compiler import compile_members
 from .dependencies import dependency_levels, segment_refs
 from .membership import Diff, apply_diff, count_members, lock_segment
 from .query_errors import failure_message
@@ -65,7 +65,7 @@ def matching_ids(session: Session, segment: Segment, *, now: dt.datetime) -> Sel
     if segment.kind == "live":
         if not segment.rule:
             raise RefreshError("the segment has no rule")
-        return compile_rule(parse_rule(segment.rule), now=now)
+        return compile_members(parse_rule(segment.rule), now=now)
     if segment.kind == "query":
         if not segment.query_sql:
             raise RefreshError("the segment has no query")
@@ -122,7 +122,7 @@ def refresh_segment_incrementally(session: Session, segment: Segment, *,
             if staged:  # nothing changed and no edge crossed: nothing to evaluate
                 scope = incremental.scope_ids()
                 diff = apply_diff(session, segment.id,
-                                  compile_rule(parse_rule(segment.rule), now=now, profile_ids=scope),
+                                  compile_members(parse_rule(segment.rule), now=now, profile_ids=scope),
                                   now=now, version=segment.version + 1, source="refresh", scope=scope)
                 deleted = incremental.any_deleted(session, staged)
             # A deleted profile's memberships went with it, uncounted: count when one was deleted.

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
 from crm_segments.db import make_engine
-from crm_segments.segments.compiler import compile_record_rule, compile_rule
+from crm_segments.segments.compiler import compile_members, compile_record_rule, compile_rule
 from crm_segments.segments.rules import parse_rule
 from tests.databases import postgres_reachable, skip_or_fail
 from tests.segments.reference import evaluate, evaluate_record
@@ -79,6 +79,11 @@ def test_sql_matches_reference_on_every_backend(engines: dict[str, Engine],
                     # Re-evaluating a few profiles: the restriction inside aggregates changes nothing
                     few = set(connection.scalars(compile_rule(parsed, now=world.now, profile_ids=SOME)))
                     assert few == wanted & SOME, f"{backend}: profile_ids changed the answer of {doc}"
+                    # A segment's member ids: the same set, each id once, with or without profile_ids.
+                    members = list(connection.scalars(compile_members(parsed, now=world.now)))
+                    assert sorted(members) == sorted(wanted), f"{backend}: members of {doc} differ"
+                    members = list(connection.scalars(compile_members(parsed, now=world.now, profile_ids=SOME)))
+                    assert sorted(members) == sorted(wanted & SOME), f"{backend}: members of {doc} for a few"
             finally:
                 transaction.rollback()
 

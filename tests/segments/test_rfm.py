@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from crm_segments.models import RfmScore
@@ -73,3 +73,22 @@ def test_a_second_refresh_updates_and_removes_scores(session: Session) -> None:
     (score,) = session.scalars(select(RfmScore))
     assert (score.profile_id, score.purchase_count, score.total_spent) == (loyal.id, 2, Decimal("1000.00"))
     assert score.last_purchase_at == later and score.computed_at == later
+
+
+def test_a_refresh_leaves_unchanged_scores_alone(session: Session) -> None:
+    steady, newcomer = ProfileFactory(), ProfileFactory()
+    JobFactory(profile=steady, status="completed", amount=Decimal("50.00"), finished_at=NOW)
+    refresh_rfm_scores(session, now=NOW)
+    JobFactory(profile=newcomer, status="completed", amount=Decimal("50.00"), finished_at=NOW)
+    session.flush()
+    later = NOW + dt.timedelta(days=1)
+
+    assert refresh_rfm_scores(session, now=later) == 2
+    session.expire_all()
+    computed = {pid: at for pid, at in session.execute(select(RfmScore.profile_id, RfmScore.computed_at))}
+    assert computed == {steady.id: NOW, newcomer.id: later}  # ties: the same scores as before
+    if session.get_bind().dialect.name == "postgresql":
+        # Not even locked (an upsert's ON CONFLICT locks every row it meets, changed or not).
+        xmax = session.scalar(text("SELECT xmax::text FROM crm_rfm_scores WHERE profile_id = :id"),
+                              {"id": steady.id})
+        assert xmax == "0"
