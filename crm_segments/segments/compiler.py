@@ -87,6 +87,8 @@ def compile_members(rule: Rule, *, now: Now, profile_ids: ProfileIds | None = No
 
 
 def _direct_ids(rule: Rule, ctx: _Context) -> Select[Any] | None:
+    if isinstance(rule, AllOf | AnyOf) and len(rule.children) == 1:
+        return _direct_ids(rule.children[0], ctx)  # a union of one select would not be distinct
     if isinstance(rule, RecordCondition):
         owners = _owners(rule, ctx)
         if owners is None:

@@ -108,3 +108,12 @@ def test_restricted_members_stay_restricted(session: Session) -> None:
     JobFactory(profile=other, amount=Decimal("5000.00"))
     session.flush()
     assert list(session.scalars(compile_members(rule, now=NOW, profile_ids=[inside.id]))) == [inside.id]
+
+
+def test_a_group_of_one_gives_each_member_once(session: Session) -> None:
+    rule = parse_rule({"any": [{"records": "quotes", "exists": True}]})
+    twice = ProfileFactory()
+    QuoteFactory(profile=twice)
+    QuoteFactory(profile=twice)
+    session.flush()
+    assert _same_members(session, rule) == [twice.id]
