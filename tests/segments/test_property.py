@@ -82,7 +82,8 @@ def test_sql_matches_reference_on_every_backend(engines: dict[str, Engine],
                     # A segment's member ids: the same set, each id once, with or without profile_ids.
                     members = list(connection.scalars(compile_members(parsed, now=world.now)))
                     assert sorted(members) == sorted(wanted), f"{backend}: members of {doc} differ"
-                    members = list(connection.scalars(compile_members(parsed, now=world.now, profile_ids=SOME)))
+                    members = list(connection.scalars(
+                        compile_members(parsed, now=world.now, profile_ids=SOME)))
                     assert sorted(members) == sorted(wanted & SOME), f"{backend}: members of {doc} for a few"
             finally:
                 transaction.rollback()
