@@ -37,6 +37,14 @@ _PG_SCORE_COUNTS = """SELECT COALESCE(p.owner_id, 0) AS owner_key, r.recency, r.
 _PG_PROFILE_SCORE = """SELECT COALESCE({row}.owner_id, 0) AS owner_key, r.recency, r.frequency, 1 AS n,
         r.monetary, r.total_spent AS spent
     FROM crm_rfm_scores r WHERE r.profile_id = {row}.id"""
+# Profiles whose owner an UPDATE statement changed, and their scores counted under the old or the new
+# owner: once per statement, since a row trigger would update the same cell once per profile, each
+# update walking the versions of that row the transaction made before it.
+_PG_OWNER_CHANGES = """SELECT o.id, COALESCE(o.owner_id, 0) AS old_owner, COALESCE(n.owner_id, 0) AS new_owner
+    FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE o.owner_id IS DISTINCT FROM n.owner_id"""
+_PG_MOVED_SCORES = """SELECT c.{side}_owner AS owner_key, r.recency, r.frequency, count(*) AS n,
+        sum(r.monetary) AS monetary, sum(r.total_spent) AS spent
+    FROM ({changes}) c JOIN crm_rfm_scores r ON r.profile_id = c.id GROUP BY 1, 2, 3"""
 _PG_ADD = """INSERT INTO crm_rfm_cells AS c (owner_key, recency, frequency, customers, monetary_sum, spent)
     SELECT owner_key, recency, frequency, n, monetary, spent FROM ({counts}) k
     ORDER BY owner_key, recency, frequency
@@ -75,18 +83,27 @@ POSTGRESQL: tuple[str, ...] = (
     END $$""",
     """CREATE TRIGGER crm_rfm_scores_count_cells_truncate AFTER TRUNCATE ON crm_rfm_scores
     FOR EACH STATEMENT EXECUTE FUNCTION crm_rfm_scores_truncate_cells()""",
+    f"""CREATE OR REPLACE FUNCTION crm_profiles_move_rfm_cells() RETURNS trigger LANGUAGE plpgsql
+    SET enable_nestloop = off AS $$
+    BEGIN
+        IF NOT EXISTS ({_PG_OWNER_CHANGES}) THEN
+            RETURN NULL;
+        END IF;
+        {_PG_TAKE.format(counts=_PG_MOVED_SCORES.format(side="old", changes=_PG_OWNER_CHANGES))};
+        {_PG_ADD.format(counts=_PG_MOVED_SCORES.format(side="new", changes=_PG_OWNER_CHANGES))};
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER crm_profiles_count_rfm_cells_update AFTER UPDATE ON crm_profiles
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION crm_profiles_move_rfm_cells()""",
     f"""CREATE OR REPLACE FUNCTION crm_profiles_count_rfm_cells() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         {_PG_TAKE.format(counts=_PG_PROFILE_SCORE.format(row="OLD"))};
-        IF TG_OP = 'UPDATE' THEN
-            {_PG_ADD.format(counts=_PG_PROFILE_SCORE.format(row="NEW"))};
-            RETURN NULL;
-        END IF;
         RETURN OLD;
     END $$""",
-    """CREATE TRIGGER crm_profiles_count_rfm_cells_update AFTER UPDATE OF owner_id ON crm_profiles
-    FOR EACH ROW WHEN (OLD.owner_id IS DISTINCT FROM NEW.owner_id)
-    EXECUTE FUNCTION crm_profiles_count_rfm_cells()""",
+    # Row by row, while the profile's rows are still there (the foreign keys' cascade removes them
+    # before a statement trigger would run): the product deletes profiles one at a time (erasure);
+    # a plain-SQL delete of many thousands in one transaction slows down as the count's row versions pile up.
     """CREATE TRIGGER crm_profiles_count_rfm_cells_delete BEFORE DELETE ON crm_profiles
     FOR EACH ROW EXECUTE FUNCTION crm_profiles_count_rfm_cells()""",
 )
@@ -157,7 +174,7 @@ RFM_CELL_TRIGGER_NAMES = (
     ("crm_profiles", "crm_profiles_count_rfm_cells_delete"),
 )
 RFM_CELL_FUNCTIONS = ("crm_rfm_scores_count_cells", "crm_rfm_scores_truncate_cells",
-                      "crm_profiles_count_rfm_cells")
+                      "crm_profiles_move_rfm_cells", "crm_profiles_count_rfm_cells")
 
 
 def _install_rfm_cell_triggers() -> None:

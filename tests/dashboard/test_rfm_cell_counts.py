@@ -8,7 +8,8 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import delete, func, select, update
+import pytest
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from crm_segments.dashboard.rfm_grid import rfm_grid
@@ -81,3 +82,20 @@ def test_cells_follow_scores_owners_and_deletions(session: Session, tmp_path: Pa
             cell = mine.cell(r, f)
             assert (cell.count, cell.monetary, cell.spent) == (n, monetary / n, spent)
     assert grid.computed_at == session.scalar(select(func.max(RfmScore.computed_at)))
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_bulk_owner_change_writes_each_cell_once(session: Session) -> None:
+    """On PostgreSQL a statement's owner changes are counted once per statement, not once per profile."""
+    owner = UserFactory()
+    profiles = [ProfileFactory(owner_id=None) for _ in range(40)]
+    for profile in profiles:
+        JobFactory(profile=profile, amount=Decimal("100.00"), finished_at=NOW - dt.timedelta(days=3))
+    refresh_rfm_scores(session, now=NOW)
+    cells = len(agree(session))
+    written = text("SELECT n_tup_ins + n_tup_upd FROM pg_stat_xact_user_tables "
+                   "WHERE relname = 'crm_rfm_cells'")
+    before = int(session.scalar(written) or 0)
+    session.execute(update(Profile).where(Profile.id.in_([p.id for p in profiles])).values(owner_id=owner.id))
+    assert int(session.scalar(written) or 0) - before == 2 * cells  # each cell off one owner, onto the other
+    assert sum(n for (key, _, _), (n, _, _) in agree(session).items() if key == owner.id) == 40

@@ -7,7 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from sqlalchemy import delete, func, select, update
+import pytest
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from crm_segments.models import Profile, Segment, SegmentMember, SegmentSource
@@ -76,3 +77,25 @@ def test_source_counts_follow_members_and_profiles(session: Session, tmp_path: P
     shares = source_shares(session, live.id)
     assert (shares.members, shares.base) == (2, 4)
     assert {(row.source, row.members, row.base) for row in shares.rows} == {("ads", 1, 3), (UNKNOWN, 1, 1)}
+
+
+def counter_writes(session: Session, table: str) -> int:
+    return int(session.scalar(text(
+        "SELECT n_tup_ins + n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = :table"),
+        {"table": table}) or 0)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_bulk_source_change_writes_each_count_once(session: Session) -> None:
+    """On PostgreSQL a statement's changed sources are counted once per statement: a row trigger
+    updated the same count once per profile, each update walking the versions made before it."""
+    members = [ProfileFactory(region="North", acquisition_source="ads") for _ in range(60)]
+    live = Segment(name="North", kind="live", rule={"field": "region", "op": "eq", "value": "North"})
+    session.add(live)
+    session.flush()
+    refresh_segment(session, live, now=NOW)
+    before = counter_writes(session, "crm_segment_sources")
+    session.execute(update(Profile).where(Profile.id.in_([p.id for p in members]))
+                    .values(acquisition_source="referral"))
+    assert counter_writes(session, "crm_segment_sources") - before == 2  # "ads" down, "referral" up
+    assert agree(session) == {(live.id, "referral"): 60}
