@@ -2,7 +2,7 @@
 
 Each segment is one statement over the record tables that returns ``profile_id``: unions of record
 scans, first / last events as anti-joins over the window's index range, RFM as one scan of a score
-table. The memberships and RFM scores live in tables of their own (``crm_bench_hand_*``) with the same
+table. The memberships and RFM scores live in tables of their own (``bench_hand_*``) with the same
 columns, keys, indexes and profile foreign keys as the product's, so both write the same rows.
 Nothing here reads the product's compiler: it is an independent computation of the same meaning.
 """
@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-MEMBERS, EVENTS, RFM = "crm_bench_hand_members", "crm_bench_hand_events", "crm_bench_hand_rfm"
+# Not named crm_*: the product analyzes its own stale tables (statistics.py), not these.
+MEMBERS, EVENTS, RFM = "bench_hand_members", "bench_hand_events", "bench_hand_rfm"
 
 _FIRMO = ("(btrim(company) <> '' OR btrim(job_title) <> '' OR btrim(industry) <> '' "
           "OR company_size IS NOT NULL OR annual_revenue IS NOT NULL)")
