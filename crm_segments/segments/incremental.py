@@ -245,6 +245,9 @@ SCOPE = Table("crm_tmp_refresh_scope", MetaData(), Column("profile_id", BigInteg
               prefixes=["TEMPORARY"])
 
 
+ANYONE = -1  # never a profile's id
+
+
 def scope_ids() -> Select[Any]:
     """The staged candidates (``stage_candidates``), as a select to restrict a rule and a diff by."""
     return select(SCOPE.c.profile_id)
@@ -259,11 +262,11 @@ def stage_candidates(session: Session, *, through: int, edges: frozenset[Edge], 
     Returns how many, or None when anyone may have changed or more than ``up_to`` did. The ids never
     travel to Python: at a million profiles 1 % is 10,000 ids, which as IN lists were parsed and
     planned again in every subquery of every rule."""
-    logged = _position_column(session) >= through
-    if session.scalar(select(exists().where(logged, ProfileChange.profile_id.is_(None)))):
-        return None
-    parts: list[Select[Any]] = [select(ProfileChange.profile_id).where(logged),
-                                *_edge_queries(edges, since, now)]
+    # A row without a profile ("anyone may have changed") is staged as ANYONE and looked for in the
+    # staged ids: one read of the log instead of a second pass over its rows.
+    logged = (select(func.coalesce(ProfileChange.profile_id, ANYONE))
+              .where(_position_column(session) >= through))
+    parts: list[Select[Any]] = [logged, *_edge_queries(edges, since, now)]
     if rescored:
         rfm = mark(session, RFM_MARK)
         if rfm is not None and rfm.at is not None and rfm.at > since:
@@ -273,7 +276,7 @@ def stage_candidates(session: Session, *, through: int, edges: frozenset[Edge], 
     result: Any = session.execute(insert(SCOPE).from_select(["profile_id"], candidates),
                                   execution_options={"preserve_rowcount": True})
     staged = int(result.rowcount)
-    if staged > up_to:
+    if staged > up_to or session.scalar(select(exists().where(SCOPE.c.profile_id == ANYONE))):
         return None
     if _is_postgresql(session) and staged:
         session.execute(text("ANALYZE crm_tmp_refresh_scope"))  # its size, for the rule's plan

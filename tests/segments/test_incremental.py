@@ -220,3 +220,26 @@ def test_a_profile_deleted_with_plain_sql_leaves_the_count_right(session: Sessio
     assert set(session.scalars(select(SegmentMember.profile_id).where(
         SegmentMember.segment_id == segment.id))) == {stays.id, moves.id}
     assert segment.member_count == 2
+
+
+def test_a_logged_change_of_anyone_asks_for_a_full_refresh(session: Session) -> None:
+    from crm_segments.segments.refresh import refresh_segment, refresh_segment_incrementally
+    from tests.factories import ProfileFactory
+
+    ProfileFactory(region="Ontario")
+    segment = Segment(name="Ontario", kind="live", rule={"field": "region", "op": "eq", "value": "Ontario"})
+    session.add(segment)
+    session.flush()
+    refresh_segment(session, segment, now=START)
+    later = START + dt.timedelta(hours=1)
+    session.execute(text("UPDATE crm_profiles SET region = region"))  # logged profile by profile
+    assert refresh_segment_incrementally(session, segment, now=later) is not None
+
+    session.execute(insert(ProfileChange).values(profile_id=None, tx=_current_tx(session), changed_at=later))
+    assert refresh_segment_incrementally(session, segment, now=later + dt.timedelta(hours=1)) is None
+
+
+def _current_tx(session: Session) -> int | None:
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return int(session.scalar(text("SELECT pg_current_xact_id()::text::bigint")))
