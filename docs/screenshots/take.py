@@ -32,11 +32,29 @@ def _shots(page, url: str) -> None:  # type: ignore[no-untyped-def]
     page.goto(f"{url}/rfm")
     page.screenshot(path=str(HERE / "rfm-grid.png"), full_page=True)
 
-    page.goto(f"{url}/segments")
-    page.get_by_role("link", name="Quoted, not converted").first.click()
-    page.get_by_role("link", name="Edit").first.click()
-    page.wait_for_load_state("networkidle")
+    # A related-records condition whose time window counts from the date picked on its line.
+    page.goto(f"{url}/segments/new")
+    page.get_by_label("Name").fill("Quotes sent this week")
+    root = page.locator("#rule-builder > .rb-group")
+    root.locator(":scope > .rb-adds").get_by_role("button", name="+ related records").click()
+    root.locator(":scope > .rb-children > .rb-row").first.locator(":scope > .rb-remove").click()
+    quotes = page.locator(".rb-records").first
+    quotes.get_by_role("button", name="+ time window").click()
+    head = quotes.locator(":scope > .rb-head")
+    head.get_by_label("Window date").select_option("sent_at")
+    head.get_by_label("Window", exact=True).fill("7")
+    head.get_by_label("Window", exact=True).press("Tab")
+    page.locator("#preview-count").wait_for()
     page.screenshot(path=str(HERE / "rule-builder.png"), full_page=True)
+
+    # The profiles list with a saved view beside it and the column picker open.
+    page.goto(f"{url}/profiles?sort=region")
+    page.get_by_text("Save as a view", exact=True).click()
+    page.get_by_label("View name").fill("By region")
+    page.get_by_role("button", name="Save view").click()
+    page.get_by_text("Columns", exact=True).click()
+    page.locator("#column-picker").get_by_label("Company").uncheck()
+    page.screenshot(path=str(HERE / "list-views.png"))  # the top of the list: the table runs on
 
     page.goto(f"{url}/workflows")
     page.get_by_role("link", name="Quote follow-up").first.click()
