@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DDL, BigInteger, Index, Integer, String, event
+from sqlalchemy import BigInteger, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_segments.db import Base, UTCDateTime
 
 from ._columns import created_at_column
+from .schema_ddl import run_after_create_all
 from .triggers import CHANGE_LOG_TRIGGERS
 
 
@@ -51,12 +52,4 @@ class RefreshMark(Base):
     at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
-def _install_change_log_triggers() -> None:
-    # After the whole schema: the triggers sit on tables of several modules.
-    for dialect, statements in CHANGE_LOG_TRIGGERS.items():
-        for statement in statements:
-            event.listen(Base.metadata, "after_create",
-                         DDL(statement).execute_if(dialect=dialect))  # type: ignore[no-untyped-call]
-
-
-_install_change_log_triggers()
+run_after_create_all(CHANGE_LOG_TRIGGERS)

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DDL, Date, ForeignKey, SmallInteger, event
+from sqlalchemy import Date, ForeignKey, SmallInteger
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_segments.db import Base
+
+from .schema_ddl import run_after_create_all
 
 MESSAGE_SLOTS = 16
 
@@ -220,12 +222,4 @@ DAY_COUNT_TRIGGER_NAMES = (
 DAY_COUNT_FUNCTIONS = ("crm_segment_events_count_days", "crm_day_counts_truncated", "crm_messages_count_days")
 
 
-def _install_day_count_triggers() -> None:
-    # After the whole schema: the triggers sit on tables of other modules.
-    for dialect, statements in DAY_COUNT_TRIGGERS.items():
-        for statement in statements:
-            event.listen(Base.metadata, "after_create",
-                         DDL(statement).execute_if(dialect=dialect))  # type: ignore[no-untyped-call]
-
-
-_install_day_count_triggers()
+run_after_create_all(DAY_COUNT_TRIGGERS)

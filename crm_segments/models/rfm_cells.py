@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import DDL, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_segments.db import Base, Money
+
+from .schema_ddl import run_after_create_all
 
 NO_OWNER = 0
 
@@ -177,12 +178,4 @@ RFM_CELL_FUNCTIONS = ("crm_rfm_scores_count_cells", "crm_rfm_scores_truncate_cel
                       "crm_profiles_move_rfm_cells", "crm_profiles_count_rfm_cells")
 
 
-def _install_rfm_cell_triggers() -> None:
-    # After the whole schema: the triggers sit on tables of other modules.
-    for dialect, statements in RFM_CELL_TRIGGERS.items():
-        for statement in statements:
-            event.listen(Base.metadata, "after_create",
-                         DDL(statement).execute_if(dialect=dialect))  # type: ignore[no-untyped-call]
-
-
-_install_rfm_cell_triggers()
+run_after_create_all(RFM_CELL_TRIGGERS)

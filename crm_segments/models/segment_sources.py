@@ -9,10 +9,12 @@ is counted under ``NO_SOURCE`` (the key cannot be NULL).
 
 from __future__ import annotations
 
-from sqlalchemy import DDL, ForeignKey, String, event
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_segments.db import Base
+
+from .schema_ddl import run_after_create_all
 
 NO_SOURCE = ""
 
@@ -168,12 +170,4 @@ SEGMENT_SOURCE_FUNCTIONS = ("crm_segment_members_count_sources", "crm_segment_me
                             "crm_profiles_move_sources", "crm_profiles_count_sources")
 
 
-def _install_segment_source_triggers() -> None:
-    # After the whole schema: the triggers sit on tables of other modules.
-    for dialect, statements in SEGMENT_SOURCE_TRIGGERS.items():
-        for statement in statements:
-            event.listen(Base.metadata, "after_create",
-                         DDL(statement).execute_if(dialect=dialect))  # type: ignore[no-untyped-call]
-
-
-_install_segment_source_triggers()
+run_after_create_all(SEGMENT_SOURCE_TRIGGERS)

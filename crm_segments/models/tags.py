@@ -12,12 +12,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import DDL, JSON, BigInteger, ForeignKey, Index, Integer, String, Text, event, false, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import Mapped, declared_attr, foreign, mapped_column, relationship
 
 from crm_segments.db import Base, UTCDateTime
 
 from ._columns import choice, created_at_column, updated_at_column
+from .schema_ddl import run_after_create_all
 from .triggers import TAGGING_REFERENCE_TRIGGERS
 
 # ``entity_type`` columns name "profile" or a taggable record type. Which types exist is the record type
@@ -305,12 +306,4 @@ class TagEvent(Base):
     occurred_at: Mapped[dt.datetime] = created_at_column()
 
 
-def _install_tagging_reference_triggers() -> None:
-    # After the whole schema is created: the triggers are on crm_profiles and the referencing tables.
-    for dialect, statements in TAGGING_REFERENCE_TRIGGERS.items():
-        for statement in statements:
-            event.listen(Base.metadata, "after_create",
-                         DDL(statement).execute_if(dialect=dialect))  # type: ignore[no-untyped-call]
-
-
-_install_tagging_reference_triggers()
+run_after_create_all(TAGGING_REFERENCE_TRIGGERS)
