@@ -106,7 +106,7 @@ def sign_in(page: Any, url: str, account: Account) -> Any:
 def _seed(app: object) -> None:
     factory = get_state(app).session_factory  # type: ignore[arg-type]
     with factory() as session, session.begin():
-        add_accounts(session, ADMIN)
+        add_accounts(session, ADMIN, SALES)
         for n, (first, last, email, company, region, lifecycle) in enumerate(DEMO_PROFILES, start=1):
             session.add(Profile(external_id=f"DEMO-{n:04d}", first_name=first, last_name=last,
                                 email=email, company=company, region=region, lifecycle_status=lifecycle,
