@@ -39,6 +39,12 @@ from .starting import Handover
 
 log = logging.getLogger(__name__)
 
+# Once an answer is back, the answers of a few milliseconds more are waited for, up to an eighth of the
+# threads: written (and as many messages marked) in one transaction rather than one each. Two workers
+# at 50 ms: 0.38 instead of 0.42 ms of PostgreSQL CPU and 1.6 instead of 1.75 ms of worker CPU a message.
+GATHER_SECONDS = 0.005
+GATHER_SHARE = 8
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -121,6 +127,7 @@ class Pipeline:
             if not pool.in_flight:
                 return unattempted
             pool.wait_any(timeout=self._renewal_interval())
+            pool.gather(max(1, pool.threads // GATHER_SHARE), within=GATHER_SECONDS)
 
     def _prepare(self, items: list[Claimed]) -> list[Handover]:
         def prepare(items: Sequence[Claimed]) -> list[starting.Started]:

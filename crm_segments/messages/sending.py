@@ -13,6 +13,8 @@ Each result carries the moment its answer came back: a retry's back-off and Retr
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -54,6 +56,7 @@ class SendPool:
         self._tried: set[str] = set()
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="crm-send") if threads > 1 else None
         self._in_flight: list[tuple[Future[Result], Handover]] = []  # oldest first
+        self._answer_came = threading.Condition()
 
     def __enter__(self) -> SendPool:
         return self
@@ -92,7 +95,9 @@ class SendPool:
                     self.never_sent += handovers[index + 1:]
                     raise
             else:
-                self._in_flight.append((self._pool.submit(self._send, handover), handover))
+                future = self._pool.submit(self._send, handover)
+                future.add_done_callback(self._answered)
+                self._in_flight.append((future, handover))
         return done
 
     def collect(self, *, keep: int = 0) -> list[Result]:
@@ -105,6 +110,20 @@ class SendPool:
         """Wait up to ``timeout`` seconds for a send to finish."""
         if self._in_flight:
             wait([future for future, _ in self._in_flight], timeout=timeout, return_when=FIRST_COMPLETED)
+
+    def gather(self, count: int, *, within: float) -> None:
+        """Wait up to ``within`` seconds until ``count`` sends have finished (or all in flight have):
+        their answers are then written, and as many messages marked, in one transaction rather than
+        one transaction each."""
+        deadline = time.monotonic() + within
+        with self._answer_came:
+            while (finished := sum(future.done() for future, _ in self._in_flight)) < count \
+                    and finished < len(self._in_flight) and (left := deadline - time.monotonic()) > 0:
+                self._answer_came.wait(left)
+
+    def _answered(self, _future: Future[Result]) -> None:
+        with self._answer_came:
+            self._answer_came.notify_all()
 
     def finished(self) -> list[Result]:
         """The sends that have finished since the last look (without waiting)."""
