@@ -35,9 +35,6 @@ class RfmCell(Base):
 _PG_SCORE_COUNTS = """SELECT COALESCE(p.owner_id, 0) AS owner_key, r.recency, r.frequency, count(*) AS n,
         sum(r.monetary) AS monetary, sum(r.total_spent) AS spent
     FROM {rows} r JOIN crm_profiles p ON p.id = r.profile_id GROUP BY 1, 2, 3"""
-_PG_PROFILE_SCORE = """SELECT COALESCE({row}.owner_id, 0) AS owner_key, r.recency, r.frequency, 1 AS n,
-        r.monetary, r.total_spent AS spent
-    FROM crm_rfm_scores r WHERE r.profile_id = {row}.id"""
 # Profiles whose owner an UPDATE statement changed, and their scores counted under the old or the new
 # owner: once per statement, since a row trigger would update the same cell once per profile, each
 # update walking the versions of that row the transaction made before it.
@@ -58,6 +55,10 @@ _PG_TAKE = """PERFORM 1 FROM crm_rfm_cells c JOIN ({counts}) k
         spent = c.spent - k.spent
     FROM ({counts}) k
     WHERE c.owner_key = k.owner_key AND c.recency = k.recency AND c.frequency = k.frequency"""
+
+_PG_DEPARTED = """SELECT owner_key, recency, frequency, count(*) AS n, sum(monetary) AS monetary,
+        sum(spent) AS spent
+    FROM pg_temp.crm_departing_scores GROUP BY 1, 2, 3"""
 
 POSTGRESQL: tuple[str, ...] = (
     f"""CREATE OR REPLACE FUNCTION crm_rfm_scores_count_cells() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -97,16 +98,37 @@ POSTGRESQL: tuple[str, ...] = (
     """CREATE TRIGGER crm_profiles_count_rfm_cells_update AFTER UPDATE ON crm_profiles
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION crm_profiles_move_rfm_cells()""",
-    f"""CREATE OR REPLACE FUNCTION crm_profiles_count_rfm_cells() RETURNS trigger LANGUAGE plpgsql AS $$
+    # A deleted profile's score is noted row by row while it is still there (the foreign key's
+    # cascade removes it before a statement trigger runs), in a table of the transaction, and taken
+    # off the cells once per statement: row by row, a plain-SQL delete of thousands of profiles
+    # slowed down with the square of their number.
+    """CREATE OR REPLACE FUNCTION crm_profiles_count_rfm_cells() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        {_PG_TAKE.format(counts=_PG_PROFILE_SCORE.format(row="OLD"))};
+        IF EXISTS (SELECT 1 FROM crm_rfm_scores WHERE profile_id = OLD.id) THEN
+            IF to_regclass('pg_temp.crm_departing_scores') IS NULL THEN
+                CREATE TEMPORARY TABLE crm_departing_scores (owner_key integer, recency integer,
+                    frequency integer, monetary integer, spent numeric) ON COMMIT DROP;
+            END IF;
+            INSERT INTO pg_temp.crm_departing_scores
+            SELECT COALESCE(OLD.owner_id, 0), recency, frequency, monetary, total_spent FROM crm_rfm_scores
+            WHERE profile_id = OLD.id;
+        END IF;
         RETURN OLD;
     END $$""",
-    # Row by row, while the profile's rows are still there (the foreign keys' cascade removes them
-    # before a statement trigger would run): the product deletes profiles one at a time (erasure);
-    # a plain-SQL delete of many thousands in one transaction slows down as the count's row versions pile up.
     """CREATE TRIGGER crm_profiles_count_rfm_cells_delete BEFORE DELETE ON crm_profiles
     FOR EACH ROW EXECUTE FUNCTION crm_profiles_count_rfm_cells()""",
+    f"""CREATE OR REPLACE FUNCTION crm_profiles_take_departed_rfm_cells() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF to_regclass('pg_temp.crm_departing_scores') IS NULL THEN
+            RETURN NULL;
+        END IF;
+        {_PG_TAKE.format(counts=_PG_DEPARTED)};
+        DELETE FROM pg_temp.crm_departing_scores;
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER crm_profiles_count_rfm_cells_departed AFTER DELETE ON crm_profiles
+    FOR EACH STATEMENT EXECUTE FUNCTION crm_profiles_take_departed_rfm_cells()""",
 )
 
 # SQLite: row triggers; a score removed by its profile's cascade was taken off by the profile's
@@ -173,9 +195,11 @@ RFM_CELL_TRIGGER_NAMES = (
       for op in ("insert", "update", "delete", "truncate")),
     ("crm_profiles", "crm_profiles_count_rfm_cells_update"),
     ("crm_profiles", "crm_profiles_count_rfm_cells_delete"),
+    ("crm_profiles", "crm_profiles_count_rfm_cells_departed"),
 )
 RFM_CELL_FUNCTIONS = ("crm_rfm_scores_count_cells", "crm_rfm_scores_truncate_cells",
-                      "crm_profiles_move_rfm_cells", "crm_profiles_count_rfm_cells")
+                      "crm_profiles_move_rfm_cells", "crm_profiles_count_rfm_cells",
+                      "crm_profiles_take_departed_rfm_cells")
 
 
 run_after_create_all(RFM_CELL_TRIGGERS)

@@ -43,8 +43,6 @@ _PG_TAKE = """PERFORM 1 FROM crm_segment_sources s JOIN ({counts}) c
         ORDER BY s.segment_id, s.source FOR UPDATE OF s;
     UPDATE crm_segment_sources s SET members = s.members - c.n FROM ({counts}) c
     WHERE s.segment_id = c.segment_id AND s.source = c.source"""
-_PG_PROFILE_MEMBERSHIPS = """SELECT m.segment_id, COALESCE({row}.acquisition_source, '') AS source, 1 AS n
-    FROM crm_segment_members m WHERE m.profile_id = {row}.id"""
 # Profiles whose source an UPDATE statement changed, and their memberships counted under the old or
 # the new source: once per statement, since a row trigger would update the same count once per
 # profile, each update walking the versions of that row the transaction made before it (a bulk
@@ -55,6 +53,8 @@ _PG_SOURCE_CHANGES = """SELECT o.id, COALESCE(o.acquisition_source, '') AS old_s
     WHERE o.acquisition_source IS DISTINCT FROM n.acquisition_source"""
 _PG_MOVED_MEMBERS = """SELECT m.segment_id, c.{side}_source AS source, count(*) AS n
     FROM ({changes}) c JOIN crm_segment_members m ON m.profile_id = c.id GROUP BY 1, 2"""
+
+_PG_DEPARTED = """SELECT segment_id, source, count(*) AS n FROM pg_temp.crm_departing_members GROUP BY 1, 2"""
 
 POSTGRESQL: tuple[str, ...] = (
     f"""CREATE OR REPLACE FUNCTION crm_segment_members_count_sources() RETURNS trigger
@@ -98,16 +98,36 @@ POSTGRESQL: tuple[str, ...] = (
     """CREATE TRIGGER crm_profiles_count_sources_update AFTER UPDATE ON crm_profiles
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION crm_profiles_move_sources()""",
-    f"""CREATE OR REPLACE FUNCTION crm_profiles_count_sources() RETURNS trigger LANGUAGE plpgsql AS $$
+    # A deleted profile's memberships are noted row by row while they are still there (the foreign
+    # key's cascade removes them before a statement trigger runs), in a table of the transaction, and
+    # taken off the counts once per statement: counting them row by row updated the same counts once
+    # per profile, and a plain-SQL delete of thousands slowed down with the square of their number.
+    """CREATE OR REPLACE FUNCTION crm_profiles_count_sources() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        {_PG_TAKE.format(counts=_PG_PROFILE_MEMBERSHIPS.format(row="OLD"))};
+        IF EXISTS (SELECT 1 FROM crm_segment_members WHERE profile_id = OLD.id) THEN
+            IF to_regclass('pg_temp.crm_departing_members') IS NULL THEN
+                CREATE TEMPORARY TABLE crm_departing_members (segment_id integer, source text) ON COMMIT DROP;
+            END IF;
+            INSERT INTO pg_temp.crm_departing_members
+            SELECT segment_id, COALESCE(OLD.acquisition_source, '') FROM crm_segment_members
+            WHERE profile_id = OLD.id;
+        END IF;
         RETURN OLD;
     END $$""",
-    # Row by row, while the profile's rows are still there (the foreign keys' cascade removes them
-    # before a statement trigger would run): the product deletes profiles one at a time (erasure);
-    # a plain-SQL delete of many thousands in one transaction slows down as the count's row versions pile up.
     """CREATE TRIGGER crm_profiles_count_sources_delete BEFORE DELETE ON crm_profiles
     FOR EACH ROW EXECUTE FUNCTION crm_profiles_count_sources()""",
+    f"""CREATE OR REPLACE FUNCTION crm_profiles_take_departed_sources() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF to_regclass('pg_temp.crm_departing_members') IS NULL THEN
+            RETURN NULL;
+        END IF;
+        {_PG_TAKE.format(counts=_PG_DEPARTED)};
+        DELETE FROM pg_temp.crm_departing_members;
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER crm_profiles_count_sources_departed AFTER DELETE ON crm_profiles
+    FOR EACH STATEMENT EXECUTE FUNCTION crm_profiles_take_departed_sources()""",
 )
 
 # SQLite: row triggers. A member row deleted by its profile's cascade is counted the same way (the
@@ -165,9 +185,11 @@ SEGMENT_SOURCE_TRIGGER_NAMES = (
       for op in ("insert", "update", "delete", "truncate")),
     ("crm_profiles", "crm_profiles_count_sources_update"),
     ("crm_profiles", "crm_profiles_count_sources_delete"),
+    ("crm_profiles", "crm_profiles_count_sources_departed"),
 )
 SEGMENT_SOURCE_FUNCTIONS = ("crm_segment_members_count_sources", "crm_segment_members_truncate_sources",
-                            "crm_profiles_move_sources", "crm_profiles_count_sources")
+                            "crm_profiles_move_sources", "crm_profiles_count_sources",
+                            "crm_profiles_take_departed_sources")
 
 
 run_after_create_all(SEGMENT_SOURCE_TRIGGERS)

@@ -99,3 +99,22 @@ def test_a_bulk_owner_change_writes_each_cell_once(session: Session) -> None:
     session.execute(update(Profile).where(Profile.id.in_([p.id for p in profiles])).values(owner_id=owner.id))
     assert int(session.scalar(written) or 0) - before == 2 * cells  # each cell off one owner, onto the other
     assert sum(n for (key, _, _), (n, _, _) in agree(session).items() if key == owner.id) == 40
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_bulk_delete_of_profiles_takes_each_cell_once(session: Session) -> None:
+    """Deleted profiles' scores are noted row by row and taken off once per statement; a second delete
+    in the same transaction takes off only its own."""
+    profiles = [ProfileFactory(owner_id=None) for _ in range(40)]
+    for profile in profiles:
+        JobFactory(profile=profile, amount=Decimal("100.00"), finished_at=NOW - dt.timedelta(days=3))
+    refresh_rfm_scores(session, now=NOW)
+    cells = len(agree(session))
+    written = text("SELECT n_tup_ins + n_tup_upd FROM pg_stat_xact_user_tables "
+                   "WHERE relname = 'crm_rfm_cells'")
+    before = int(session.scalar(written) or 0)
+    session.execute(delete(Profile).where(Profile.id.in_([p.id for p in profiles[:30]])))
+    assert int(session.scalar(written) or 0) - before <= cells
+    assert sum(n for n, _, _ in agree(session).values()) == 10
+    session.execute(delete(Profile).where(Profile.id.in_([p.id for p in profiles[30:35]])))
+    assert sum(n for n, _, _ in agree(session).values()) == 5

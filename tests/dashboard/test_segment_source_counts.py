@@ -99,3 +99,20 @@ def test_a_bulk_source_change_writes_each_count_once(session: Session) -> None:
                     .values(acquisition_source="referral"))
     assert counter_writes(session, "crm_segment_sources") - before == 2  # "ads" down, "referral" up
     assert agree(session) == {(live.id, "referral"): 60}
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_bulk_delete_of_profiles_takes_each_count_once(session: Session) -> None:
+    """Deleted profiles' memberships are noted row by row and taken off once per statement; a second
+    delete in the same transaction takes off only its own."""
+    members = [ProfileFactory(region="North", acquisition_source="ads") for _ in range(60)]
+    live = Segment(name="North", kind="live", rule={"field": "region", "op": "eq", "value": "North"})
+    session.add(live)
+    session.flush()
+    refresh_segment(session, live, now=NOW)
+    before = counter_writes(session, "crm_segment_sources")
+    session.execute(delete(Profile).where(Profile.id.in_([p.id for p in members[:40]])))
+    assert counter_writes(session, "crm_segment_sources") - before == 1
+    assert agree(session) == {(live.id, "ads"): 20}
+    session.execute(delete(Profile).where(Profile.id.in_([p.id for p in members[40:50]])))
+    assert agree(session) == {(live.id, "ads"): 10}
