@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_segments.db import Base
 
+from .count_triggers import Counts
 from .schema_ddl import run_after_create_all
 
 MESSAGE_SLOTS = 16
@@ -48,21 +49,14 @@ class MessageDay(Base):
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------------
-# Segment events are written in bulk (a refresh inserts one per profile that changed): one
-# statement-level count per statement. Rows are locked in key order so that two writers touching
-# several segments' rows cannot deadlock.
+# Segment events are written in bulk (a refresh inserts one per profile that changed): counted once
+# per statement (count_triggers.py).
 _PG_EVENT_DAYS = """SELECT segment_id, CAST((occurred_at AT TIME ZONE 'UTC') AS date) AS day,
            count(*) FILTER (WHERE kind = 'entered') AS entered,
            count(*) FILTER (WHERE kind = 'exited') AS exited
     FROM {rows} GROUP BY 1, 2"""
-_PG_EVENT_ADD = """INSERT INTO crm_segment_days AS d (segment_id, day, entered, exited)
-    SELECT segment_id, day, entered, exited FROM ({days}) c ORDER BY segment_id, day
-    ON CONFLICT (segment_id, day) DO UPDATE
-    SET entered = d.entered + EXCLUDED.entered, exited = d.exited + EXCLUDED.exited"""
-_PG_EVENT_TAKE = """PERFORM 1 FROM crm_segment_days d JOIN ({days}) c
-        ON d.segment_id = c.segment_id AND d.day = c.day ORDER BY d.segment_id, d.day FOR UPDATE OF d;
-    UPDATE crm_segment_days d SET entered = d.entered - c.entered, exited = d.exited - c.exited
-    FROM ({days}) c WHERE d.segment_id = c.segment_id AND d.day = c.day"""
+_SEGMENT_DAYS = Counts("crm_segment_days", ("segment_id", "day"),
+                       (("entered", "entered"), ("exited", "exited")))
 
 # Messages are marked sent and delivered in groups (one UPDATE per group of answers or events): a
 # statement-level count per statement, as for the events. A row trigger here upserted the same
@@ -102,24 +96,9 @@ _PG_MESSAGE_FUNCTIONS = (
 )
 
 POSTGRESQL: tuple[str, ...] = (
-    f"""CREATE OR REPLACE FUNCTION crm_segment_events_count_days() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP IN ('DELETE', 'UPDATE') THEN
-            {_PG_EVENT_TAKE.format(days=_PG_EVENT_DAYS.format(rows="old_rows"))};
-        END IF;
-        IF TG_OP IN ('INSERT', 'UPDATE') THEN
-            {_PG_EVENT_ADD.format(days=_PG_EVENT_DAYS.format(rows="new_rows"))};
-        END IF;
-        RETURN NULL;
-    END $$""",
-    """CREATE TRIGGER crm_segment_events_count_insert AFTER INSERT ON crm_segment_events
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_segment_events_count_days()""",
-    """CREATE TRIGGER crm_segment_events_count_update AFTER UPDATE ON crm_segment_events
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION crm_segment_events_count_days()""",
-    """CREATE TRIGGER crm_segment_events_count_delete AFTER DELETE ON crm_segment_events
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_segment_events_count_days()""",
+    *_SEGMENT_DAYS.of_rows("crm_segment_events", function="crm_segment_events_count_days",
+                           trigger="crm_segment_events_count",
+                           counts=lambda rows: _PG_EVENT_DAYS.format(rows=rows)),
     """CREATE OR REPLACE FUNCTION crm_day_counts_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_TABLE_NAME = 'crm_segment_events' THEN

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_segments.db import Base, Money
 
+from .count_triggers import Counts
 from .schema_ddl import run_after_create_all
 
 NO_OWNER = 0
@@ -32,52 +33,19 @@ class RfmCell(Base):
     spent: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0"))
 
 
-_PG_SCORE_COUNTS = """SELECT COALESCE(p.owner_id, 0) AS owner_key, r.recency, r.frequency, count(*) AS n,
-        sum(r.monetary) AS monetary, sum(r.total_spent) AS spent
-    FROM {rows} r JOIN crm_profiles p ON p.id = r.profile_id GROUP BY 1, 2, 3"""
-# Profiles whose owner an UPDATE statement changed, and their scores counted under the old or the new
-# owner: once per statement, since a row trigger would update the same cell once per profile, each
-# update walking the versions of that row the transaction made before it.
-_PG_OWNER_CHANGES = """SELECT o.id, COALESCE(o.owner_id, 0) AS old_owner, COALESCE(n.owner_id, 0) AS new_owner
+# PostgreSQL: counted once per statement (count_triggers.py); a score removed by its profile's
+# cascade no longer finds the profile: the profile's own delete triggers take it off.
+_COUNTS = Counts("crm_rfm_cells", ("owner_key", "recency", "frequency"),
+                 (("customers", "n"), ("monetary_sum", "monetary"), ("spent", "spent")))
+_OWNER_CHANGES = """SELECT o.id, COALESCE(o.owner_id, 0) AS old_owner, COALESCE(n.owner_id, 0) AS new_owner
     FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE o.owner_id IS DISTINCT FROM n.owner_id"""
-_PG_MOVED_SCORES = """SELECT c.{side}_owner AS owner_key, r.recency, r.frequency, count(*) AS n,
-        sum(r.monetary) AS monetary, sum(r.total_spent) AS spent
-    FROM ({changes}) c JOIN crm_rfm_scores r ON r.profile_id = c.id GROUP BY 1, 2, 3"""
-_PG_ADD = """INSERT INTO crm_rfm_cells AS c (owner_key, recency, frequency, customers, monetary_sum, spent)
-    SELECT owner_key, recency, frequency, n, monetary, spent FROM ({counts}) k
-    ORDER BY owner_key, recency, frequency
-    ON CONFLICT (owner_key, recency, frequency) DO UPDATE SET customers = c.customers + EXCLUDED.customers,
-        monetary_sum = c.monetary_sum + EXCLUDED.monetary_sum, spent = c.spent + EXCLUDED.spent"""
-_PG_TAKE = """PERFORM 1 FROM crm_rfm_cells c JOIN ({counts}) k
-        ON c.owner_key = k.owner_key AND c.recency = k.recency AND c.frequency = k.frequency
-        ORDER BY c.owner_key, c.recency, c.frequency FOR UPDATE OF c;
-    UPDATE crm_rfm_cells c SET customers = c.customers - k.n, monetary_sum = c.monetary_sum - k.monetary,
-        spent = c.spent - k.spent
-    FROM ({counts}) k
-    WHERE c.owner_key = k.owner_key AND c.recency = k.recency AND c.frequency = k.frequency"""
-
-_PG_DEPARTED = """SELECT owner_key, recency, frequency, count(*) AS n, sum(monetary) AS monetary,
-        sum(spent) AS spent
-    FROM pg_temp.crm_departing_scores GROUP BY 1, 2, 3"""
 
 POSTGRESQL: tuple[str, ...] = (
-    f"""CREATE OR REPLACE FUNCTION crm_rfm_scores_count_cells() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP IN ('DELETE', 'UPDATE') THEN
-            {_PG_TAKE.format(counts=_PG_SCORE_COUNTS.format(rows="old_rows"))};
-        END IF;
-        IF TG_OP IN ('INSERT', 'UPDATE') THEN
-            {_PG_ADD.format(counts=_PG_SCORE_COUNTS.format(rows="new_rows"))};
-        END IF;
-        RETURN NULL;
-    END $$""",
-    """CREATE TRIGGER crm_rfm_scores_count_cells_insert AFTER INSERT ON crm_rfm_scores
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_rfm_scores_count_cells()""",
-    """CREATE TRIGGER crm_rfm_scores_count_cells_update AFTER UPDATE ON crm_rfm_scores
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION crm_rfm_scores_count_cells()""",
-    """CREATE TRIGGER crm_rfm_scores_count_cells_delete AFTER DELETE ON crm_rfm_scores
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_rfm_scores_count_cells()""",
+    *_COUNTS.of_rows(
+        "crm_rfm_scores", function="crm_rfm_scores_count_cells", trigger="crm_rfm_scores_count_cells",
+        counts=lambda rows: f"""SELECT COALESCE(p.owner_id, 0) AS owner_key, r.recency, r.frequency,
+            count(*) AS n, sum(r.monetary) AS monetary, sum(r.total_spent) AS spent
+            FROM {rows} r JOIN crm_profiles p ON p.id = r.profile_id GROUP BY 1, 2, 3"""),
     """CREATE OR REPLACE FUNCTION crm_rfm_scores_truncate_cells() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         DELETE FROM crm_rfm_cells;
@@ -85,50 +53,21 @@ POSTGRESQL: tuple[str, ...] = (
     END $$""",
     """CREATE TRIGGER crm_rfm_scores_count_cells_truncate AFTER TRUNCATE ON crm_rfm_scores
     FOR EACH STATEMENT EXECUTE FUNCTION crm_rfm_scores_truncate_cells()""",
-    f"""CREATE OR REPLACE FUNCTION crm_profiles_move_rfm_cells() RETURNS trigger LANGUAGE plpgsql
-    SET enable_nestloop = off AS $$
-    BEGIN
-        IF NOT EXISTS ({_PG_OWNER_CHANGES}) THEN
-            RETURN NULL;
-        END IF;
-        {_PG_TAKE.format(counts=_PG_MOVED_SCORES.format(side="old", changes=_PG_OWNER_CHANGES))};
-        {_PG_ADD.format(counts=_PG_MOVED_SCORES.format(side="new", changes=_PG_OWNER_CHANGES))};
-        RETURN NULL;
-    END $$""",
-    """CREATE TRIGGER crm_profiles_count_rfm_cells_update AFTER UPDATE ON crm_profiles
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION crm_profiles_move_rfm_cells()""",
-    # A deleted profile's score is noted row by row while it is still there (the foreign key's
-    # cascade removes it before a statement trigger runs), in a table of the transaction, and taken
-    # off the cells once per statement: row by row, a plain-SQL delete of thousands of profiles
-    # slowed down with the square of their number.
-    """CREATE OR REPLACE FUNCTION crm_profiles_count_rfm_cells() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF EXISTS (SELECT 1 FROM crm_rfm_scores WHERE profile_id = OLD.id) THEN
-            IF to_regclass('pg_temp.crm_departing_scores') IS NULL THEN
-                CREATE TEMPORARY TABLE crm_departing_scores (owner_key integer, recency integer,
-                    frequency integer, monetary integer, spent numeric) ON COMMIT DROP;
-            END IF;
-            INSERT INTO pg_temp.crm_departing_scores
-            SELECT COALESCE(OLD.owner_id, 0), recency, frequency, monetary, total_spent FROM crm_rfm_scores
-            WHERE profile_id = OLD.id;
-        END IF;
-        RETURN OLD;
-    END $$""",
-    """CREATE TRIGGER crm_profiles_count_rfm_cells_delete BEFORE DELETE ON crm_profiles
-    FOR EACH ROW EXECUTE FUNCTION crm_profiles_count_rfm_cells()""",
-    f"""CREATE OR REPLACE FUNCTION crm_profiles_take_departed_rfm_cells() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-    BEGIN
-        IF to_regclass('pg_temp.crm_departing_scores') IS NULL THEN
-            RETURN NULL;
-        END IF;
-        {_PG_TAKE.format(counts=_PG_DEPARTED)};
-        DELETE FROM pg_temp.crm_departing_scores;
-        RETURN NULL;
-    END $$""",
-    """CREATE TRIGGER crm_profiles_count_rfm_cells_departed AFTER DELETE ON crm_profiles
-    FOR EACH STATEMENT EXECUTE FUNCTION crm_profiles_take_departed_rfm_cells()""",
+    *_COUNTS.of_profile_changes(
+        function="crm_profiles_move_rfm_cells", trigger="crm_profiles_count_rfm_cells_update",
+        changes=_OWNER_CHANGES,
+        moved=lambda side: f"""SELECT c.{side}_owner AS owner_key, r.recency, r.frequency, count(*) AS n,
+            sum(r.monetary) AS monetary, sum(r.total_spent) AS spent
+            FROM ({_OWNER_CHANGES}) c JOIN crm_rfm_scores r ON r.profile_id = c.id GROUP BY 1, 2, 3"""),
+    *_COUNTS.of_profile_deletes(
+        function="crm_profiles_count_rfm_cells", trigger="crm_profiles_count_rfm_cells",
+        staging="crm_departing_scores",
+        columns="owner_key integer, recency integer, frequency integer, monetary integer, spent numeric",
+        counted="crm_rfm_scores",
+        staged="""SELECT COALESCE(OLD.owner_id, 0), recency, frequency, monetary, total_spent
+            FROM crm_rfm_scores WHERE profile_id = OLD.id""",
+        departed="""SELECT owner_key, recency, frequency, count(*) AS n, sum(monetary) AS monetary,
+            sum(spent) AS spent FROM pg_temp.crm_departing_scores GROUP BY 1, 2, 3"""),
 )
 
 # SQLite: row triggers; a score removed by its profile's cascade was taken off by the profile's
@@ -199,7 +138,7 @@ RFM_CELL_TRIGGER_NAMES = (
 )
 RFM_CELL_FUNCTIONS = ("crm_rfm_scores_count_cells", "crm_rfm_scores_truncate_cells",
                       "crm_profiles_move_rfm_cells", "crm_profiles_count_rfm_cells",
-                      "crm_profiles_take_departed_rfm_cells")
+                      "crm_profiles_count_rfm_cells_departed")
 
 
 run_after_create_all(RFM_CELL_TRIGGERS)

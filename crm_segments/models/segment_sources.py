@@ -14,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_segments.db import Base
 
+from .count_triggers import Counts
 from .schema_ddl import run_after_create_all
 
 NO_SOURCE = ""
@@ -29,54 +30,21 @@ class SegmentSource(Base):
     members: Mapped[int] = mapped_column(default=0)
 
 
-# PostgreSQL. Members come and go in bulk (a first fill inserts one row per member): statement-level
-# counts over the written rows, rows locked in key order. A member row deleted because its profile
-# is (the foreign key's cascade) no longer finds the profile: the profile's own BEFORE DELETE trigger
-# has taken it off its segments' counts while its memberships were still there.
-_PG_MEMBER_COUNTS = """SELECT r.segment_id, COALESCE(p.acquisition_source, '') AS source, count(*) AS n
-    FROM {rows} r JOIN crm_profiles p ON p.id = r.profile_id GROUP BY 1, 2"""
-_PG_ADD = """INSERT INTO crm_segment_sources AS s (segment_id, source, members)
-    SELECT segment_id, source, n FROM ({counts}) c ORDER BY segment_id, source
-    ON CONFLICT (segment_id, source) DO UPDATE SET members = s.members + EXCLUDED.members"""
-_PG_TAKE = """PERFORM 1 FROM crm_segment_sources s JOIN ({counts}) c
-        ON s.segment_id = c.segment_id AND s.source = c.source
-        ORDER BY s.segment_id, s.source FOR UPDATE OF s;
-    UPDATE crm_segment_sources s SET members = s.members - c.n FROM ({counts}) c
-    WHERE s.segment_id = c.segment_id AND s.source = c.source"""
-# Profiles whose source an UPDATE statement changed, and their memberships counted under the old or
-# the new source: once per statement, since a row trigger would update the same count once per
-# profile, each update walking the versions of that row the transaction made before it (a bulk
-# change of 4,000 sources took 7 s that way).
-_PG_SOURCE_CHANGES = """SELECT o.id, COALESCE(o.acquisition_source, '') AS old_source,
+# PostgreSQL: counted once per statement (count_triggers.py). A member row deleted because its
+# profile is (the foreign key's cascade) no longer finds the profile: the profile's own delete
+# triggers take it off.
+_COUNTS = Counts("crm_segment_sources", ("segment_id", "source"), (("members", "n"),))
+_SOURCE_CHANGES = """SELECT o.id, COALESCE(o.acquisition_source, '') AS old_source,
         COALESCE(n.acquisition_source, '') AS new_source
     FROM old_rows o JOIN new_rows n ON n.id = o.id
     WHERE o.acquisition_source IS DISTINCT FROM n.acquisition_source"""
-_PG_MOVED_MEMBERS = """SELECT m.segment_id, c.{side}_source AS source, count(*) AS n
-    FROM ({changes}) c JOIN crm_segment_members m ON m.profile_id = c.id GROUP BY 1, 2"""
-
-_PG_DEPARTED = """SELECT segment_id, source, count(*) AS n FROM pg_temp.crm_departing_members GROUP BY 1, 2"""
 
 POSTGRESQL: tuple[str, ...] = (
-    f"""CREATE OR REPLACE FUNCTION crm_segment_members_count_sources() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP IN ('DELETE', 'UPDATE') THEN
-            {_PG_TAKE.format(counts=_PG_MEMBER_COUNTS.format(rows="old_rows"))};
-        END IF;
-        IF TG_OP IN ('INSERT', 'UPDATE') THEN
-            {_PG_ADD.format(counts=_PG_MEMBER_COUNTS.format(rows="new_rows"))};
-        END IF;
-        RETURN NULL;
-    END $$""",
-    """CREATE TRIGGER crm_segment_members_count_sources_insert AFTER INSERT ON crm_segment_members
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION crm_segment_members_count_sources()""",
-    """CREATE TRIGGER crm_segment_members_count_sources_update AFTER UPDATE ON crm_segment_members
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION crm_segment_members_count_sources()""",
-    """CREATE TRIGGER crm_segment_members_count_sources_delete AFTER DELETE ON crm_segment_members
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION crm_segment_members_count_sources()""",
+    *_COUNTS.of_rows(
+        "crm_segment_members", function="crm_segment_members_count_sources",
+        trigger="crm_segment_members_count_sources",
+        counts=lambda rows: f"""SELECT r.segment_id, COALESCE(p.acquisition_source, '') AS source,
+            count(*) AS n FROM {rows} r JOIN crm_profiles p ON p.id = r.profile_id GROUP BY 1, 2"""),
     """CREATE OR REPLACE FUNCTION crm_segment_members_truncate_sources() RETURNS trigger
     LANGUAGE plpgsql AS $$
     BEGIN
@@ -85,49 +53,18 @@ POSTGRESQL: tuple[str, ...] = (
     END $$""",
     """CREATE TRIGGER crm_segment_members_count_sources_truncate AFTER TRUNCATE ON crm_segment_members
     FOR EACH STATEMENT EXECUTE FUNCTION crm_segment_members_truncate_sources()""",
-    f"""CREATE OR REPLACE FUNCTION crm_profiles_move_sources() RETURNS trigger LANGUAGE plpgsql
-    SET enable_nestloop = off AS $$
-    BEGIN
-        IF NOT EXISTS ({_PG_SOURCE_CHANGES}) THEN
-            RETURN NULL;
-        END IF;
-        {_PG_TAKE.format(counts=_PG_MOVED_MEMBERS.format(side="old", changes=_PG_SOURCE_CHANGES))};
-        {_PG_ADD.format(counts=_PG_MOVED_MEMBERS.format(side="new", changes=_PG_SOURCE_CHANGES))};
-        RETURN NULL;
-    END $$""",
-    """CREATE TRIGGER crm_profiles_count_sources_update AFTER UPDATE ON crm_profiles
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION crm_profiles_move_sources()""",
-    # A deleted profile's memberships are noted row by row while they are still there (the foreign
-    # key's cascade removes them before a statement trigger runs), in a table of the transaction, and
-    # taken off the counts once per statement: counting them row by row updated the same counts once
-    # per profile, and a plain-SQL delete of thousands slowed down with the square of their number.
-    """CREATE OR REPLACE FUNCTION crm_profiles_count_sources() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF EXISTS (SELECT 1 FROM crm_segment_members WHERE profile_id = OLD.id) THEN
-            IF to_regclass('pg_temp.crm_departing_members') IS NULL THEN
-                CREATE TEMPORARY TABLE crm_departing_members (segment_id integer, source text) ON COMMIT DROP;
-            END IF;
-            INSERT INTO pg_temp.crm_departing_members
-            SELECT segment_id, COALESCE(OLD.acquisition_source, '') FROM crm_segment_members
-            WHERE profile_id = OLD.id;
-        END IF;
-        RETURN OLD;
-    END $$""",
-    """CREATE TRIGGER crm_profiles_count_sources_delete BEFORE DELETE ON crm_profiles
-    FOR EACH ROW EXECUTE FUNCTION crm_profiles_count_sources()""",
-    f"""CREATE OR REPLACE FUNCTION crm_profiles_take_departed_sources() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-    BEGIN
-        IF to_regclass('pg_temp.crm_departing_members') IS NULL THEN
-            RETURN NULL;
-        END IF;
-        {_PG_TAKE.format(counts=_PG_DEPARTED)};
-        DELETE FROM pg_temp.crm_departing_members;
-        RETURN NULL;
-    END $$""",
-    """CREATE TRIGGER crm_profiles_count_sources_departed AFTER DELETE ON crm_profiles
-    FOR EACH STATEMENT EXECUTE FUNCTION crm_profiles_take_departed_sources()""",
+    *_COUNTS.of_profile_changes(
+        function="crm_profiles_move_sources", trigger="crm_profiles_count_sources_update",
+        changes=_SOURCE_CHANGES,
+        moved=lambda side: f"""SELECT m.segment_id, c.{side}_source AS source, count(*) AS n
+            FROM ({_SOURCE_CHANGES}) c JOIN crm_segment_members m ON m.profile_id = c.id GROUP BY 1, 2"""),
+    *_COUNTS.of_profile_deletes(
+        function="crm_profiles_count_sources", trigger="crm_profiles_count_sources",
+        staging="crm_departing_members", columns="segment_id integer, source text",
+        counted="crm_segment_members",
+        staged="""SELECT segment_id, COALESCE(OLD.acquisition_source, '') FROM crm_segment_members
+            WHERE profile_id = OLD.id""",
+        departed="SELECT segment_id, source, count(*) AS n FROM pg_temp.crm_departing_members GROUP BY 1, 2"),
 )
 
 # SQLite: row triggers. A member row deleted by its profile's cascade is counted the same way (the
@@ -189,7 +126,7 @@ SEGMENT_SOURCE_TRIGGER_NAMES = (
 )
 SEGMENT_SOURCE_FUNCTIONS = ("crm_segment_members_count_sources", "crm_segment_members_truncate_sources",
                             "crm_profiles_move_sources", "crm_profiles_count_sources",
-                            "crm_profiles_take_departed_sources")
+                            "crm_profiles_count_sources_departed")
 
 
 run_after_create_all(SEGMENT_SOURCE_TRIGGERS)
