@@ -60,6 +60,7 @@ from crm_segments.models import ConsentChange, Job, JobLine, Profile, Quote, Quo
 from crm_segments.models.messaging import CHANNELS
 from crm_segments.profiles.consent import ACTOR_LENGTH
 from crm_segments.records import KINDS, Kind, WriteContext
+from crm_segments.records.collector import collect_young, collector_paused
 from crm_segments.records.csv_rows import CsvRow, read_rows
 from crm_segments.records.derive import complete_line
 from crm_segments.records.kind import Reference
@@ -131,7 +132,7 @@ def import_csv(*, session: Session, kind: str, stream: IO[bytes] | IO[str],
     """
     if kind not in IMPORT_KINDS:
         raise ValidationFailed([FieldError("kind", f"must be one of: {', '.join(IMPORT_KINDS)}")])
-    with session.begin_nested():
+    with collector_paused(), session.begin_nested():
         if kind in LINE_KINDS:
             return _import_lines(session, LINE_KINDS[kind], stream, chunk_rows)
         ctx = WriteContext(source="import", actor=user.email if user is not None else "command line",
@@ -181,6 +182,7 @@ def _import_records(session: Session, kind: Kind, stream: IO[bytes] | IO[str],
                 continue  # checked to report every problem, but nothing more is written
             new_ids = _write_records(session, kind, pending, ctx, report)
             owners |= _owners(kind, pending, new_ids)
+            collect_young()
     problems.raise_if_any()
     del repeats  # every key of the file (45 MB at 355,000 rows): not needed by the re-evaluation
     _refresh_statistics(session, kind.model, report.created + report.updated)
@@ -300,6 +302,7 @@ def _import_lines(session: Session, kind: LineKind, stream: IO[bytes] | IO[str],
         replaced.update(parents)
         insert_rows(session, kind.model.__table__, lines)
         report.created += len(lines)
+        collect_young()
     problems.raise_if_any()
     _refresh_statistics(session, kind.model, report.created)
     owners: set[int] = set()
