@@ -209,6 +209,11 @@ def anything_changed_since(session: Session, position: int) -> bool:
     return bool(session.scalar(select(select(ProfileChange.id).where(column >= position).exists())))
 
 
+def logged_since(session: Session, position: int) -> Select[Any]:
+    """The profile ids logged from ``position`` on (NULL: anyone may have changed)."""
+    return select(ProfileChange.profile_id).where(_position_column(session) >= position).distinct()
+
+
 def mark(session: Session, name: str) -> RefreshMark | None:
     return session.get(RefreshMark, name)
 

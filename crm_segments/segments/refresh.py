@@ -228,15 +228,22 @@ def refresh_settings(session: Session) -> None:
 def refresh_rfm(session: Session, *, now: dt.datetime, only_if_changed: bool = False) -> bool:
     """Recompute the RFM scores that RFM segment rules test; whether they were recomputed.
 
-    ``only_if_changed``: not when nothing was logged since their last computation (the scores
-    depend on the completed jobs only, not on the time)."""
+    ``only_if_changed``: not when nothing was logged since their last computation, nor when none of
+    the logged profiles' completed jobs changed (the scores depend on the completed jobs only, not
+    on the time nor on profile fields; the check reads only the logged profiles' jobs, a recompute
+    every completed job)."""
     from . import rfm  # the scores module is optional to this one: imported when a rule needs it
 
     position = incremental.log_position(session)
     done = incremental.mark(session, incremental.RFM_MARK)
-    if only_if_changed and done is not None and not incremental.anything_changed_since(
-            session, done.position):
-        return False
+    if only_if_changed and done is not None:
+        if not incremental.anything_changed_since(session, done.position):
+            return False
+        if not rfm.purchases_changed(session, incremental.logged_since(session, done.position)):
+            # No purchase moved: the scores stand, as computed now. The mark's time moves on too: a
+            # recompute later at this same instant must still find the segments refreshed meanwhile.
+            incremental.set_mark(session, incremental.RFM_MARK, position, now)
+            return False
     if done is not None and done.at is not None and done.at >= now:
         # Scores rewritten at an instant a segment may already have been refreshed at are not
         # "changed after its refresh" (incremental.stage_candidates): those segments recompute in full.

@@ -24,8 +24,9 @@ from typing import Any
 from sqlalchemy import case, column, delete, exists, func, insert, literal, or_, select, table, text, true
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 
-from crm_segments.models import Job, RfmScore
+from crm_segments.models import Job, Profile, RfmScore
 
 COMPLETED = "completed"  # a completed job is a purchase
 _COLUMNS = ("profile_id", "recency", "frequency", "monetary", "last_purchase_at", "purchase_count",
@@ -59,6 +60,40 @@ def refresh_rfm_scores(session: Session, *, now: dt.datetime) -> int:
     bought = exists().where(Job.profile_id == RfmScore.profile_id, Job.status == COMPLETED)
     session.execute(delete(RfmScore).where(~bought))
     return session.scalar(select(func.count()).select_from(RfmScore)) or 0
+
+
+def purchases_changed(session: Session, logged: Select[Any]) -> bool:
+    """Whether the completed jobs of any profile in ``logged`` (a select of logged profile ids, NULL
+    for "anyone may have changed") no longer give its stored scores' purchase values.
+
+    The scores are a function of every buyer's (last purchase, count, total) alone: when none of the
+    logged profiles' values moved and none of them was deleted, recomputing them would write nothing.
+    This reads only the logged profiles' jobs (their profile index), not every completed job."""
+    ids = logged.subquery()
+    if session.scalar(select(exists().select_from(ids).where(ids.c[0].is_(None)))):
+        return True
+    logged_ids = select(ids.c[0]).where(ids.c[0].is_not(None))
+    # A deleted buyer leaves the ranks with one fewer: its gone row cannot be compared.
+    gone = select(exists().select_from(ids).where(
+        ids.c[0].is_not(None), ~exists().where(Profile.id == ids.c[0])))
+    if session.scalar(gone):
+        return True
+    bought = (select(Job.profile_id.label("profile_id"), func.max(Job.finished_at).label("last_at"),
+                     func.count().label("jobs"), func.sum(func.round(Job.amount * 100)).label("cents"))
+              .where(Job.status == COMPLETED, Job.profile_id.in_(logged_ids))
+              .group_by(Job.profile_id).subquery())
+    stored = (select(RfmScore.profile_id, RfmScore.last_purchase_at, RfmScore.purchase_count,
+                     func.round(RfmScore.total_spent * 100).label("cents"))
+              .where(RfmScore.profile_id.in_(logged_ids)).subquery())
+    lost = select(exists().select_from(stored).where(
+        ~exists().where(bought.c.profile_id == stored.c.profile_id)))
+    # IS DISTINCT FROM: a job's amount or date may be NULL (a total of only unknown amounts is NULL).
+    moved = or_(stored.c.profile_id.is_(None), stored.c.purchase_count != bought.c.jobs,
+                stored.c.cents.is_distinct_from(bought.c.cents),
+                stored.c.last_purchase_at.is_distinct_from(bought.c.last_at))
+    differs = select(exists().select_from(
+        bought.outerjoin(stored, stored.c.profile_id == bought.c.profile_id)).where(moved))
+    return bool(session.scalar(lost) or session.scalar(differs))
 
 
 _STAGE = table("crm_tmp_rfm_scores", *(column(name) for name in _COLUMNS))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
-from crm_segments.models import RfmScore
+from crm_segments.models import Job, Profile, RefreshMark, RfmScore
+from crm_segments.segments.incremental import RFM_MARK
+from crm_segments.segments.refresh import refresh_rfm
 from crm_segments.segments.rfm import refresh_rfm_scores
 from tests.factories import JobFactory, ProfileFactory
 
@@ -92,3 +95,67 @@ def test_a_refresh_leaves_unchanged_scores_alone(session: Session) -> None:
         xmax = session.scalar(text("SELECT xmax::text FROM crm_rfm_scores WHERE profile_id = :id"),
                               {"id": steady.id})
         assert xmax == "0"
+
+
+# --- a scheduled refresh recomputes the scores only when a logged profile's purchases changed ------
+
+def _scored(session: Session) -> dict[int, tuple[int, int, int, dt.datetime]]:
+    session.expire_all()
+    return {s.profile_id: (s.recency, s.frequency, s.monetary, s.computed_at)
+            for s in session.scalars(select(RfmScore))}
+
+
+def _buyers(session: Session) -> list[Any]:
+    people = [ProfileFactory(region="Texas") for _ in range(3)]
+    for n, person in enumerate(people, start=1):
+        JobFactory(profile=person, status="completed", amount=Decimal(n * 10), finished_at=NOW)
+    session.flush()
+    assert refresh_rfm(session, now=NOW) is True
+    return people
+
+
+def test_a_profile_change_leaves_the_scores_and_reads_the_log_further(session: Session) -> None:
+    people = _buyers(session)
+    before, mark_before = _scored(session), session.get(RefreshMark, RFM_MARK)
+    assert mark_before is not None
+    position_before = mark_before.position
+    people[0].region = "California"  # logged, but no purchase of anyone moved
+    JobFactory(profile=people[1], status="scheduled", amount=Decimal("99.00"))  # not a purchase
+    session.flush()
+
+    assert refresh_rfm(session, now=NOW + dt.timedelta(hours=1), only_if_changed=True) is False
+    assert _scored(session) == before
+    after = session.get(RefreshMark, RFM_MARK)
+    assert after is not None and after.at == NOW + dt.timedelta(hours=1) and after.position >= position_before
+
+
+def test_a_changed_purchase_recomputes_the_scores(session: Session) -> None:
+    people = _buyers(session)
+    later = NOW + dt.timedelta(hours=1)
+    JobFactory(profile=people[0], status="completed", amount=Decimal("500.00"), finished_at=later)
+    session.flush()
+
+    assert refresh_rfm(session, now=later, only_if_changed=True) is True
+    scored = _scored(session)
+    assert scored[people[0].id][:3] == (4, 4, 4)  # the top of three: 1 + 5 * (3 - 1) // 3
+    assert scored[people[0].id][3] == later
+
+
+def test_a_cancelled_purchase_recomputes_the_scores(session: Session) -> None:
+    people = _buyers(session)
+    session.execute(update(Job).where(Job.profile_id == people[2].id).values(status="cancelled"))
+    session.flush()
+
+    assert refresh_rfm(session, now=NOW + dt.timedelta(hours=1), only_if_changed=True) is True
+    assert set(_scored(session)) == {people[0].id, people[1].id}
+
+
+def test_a_deleted_buyer_recomputes_the_others_ranks(session: Session) -> None:
+    people = _buyers(session)
+    session.execute(delete(Profile).where(Profile.id == people[2].id))  # its score row goes with it
+    session.flush()
+
+    assert refresh_rfm(session, now=NOW + dt.timedelta(hours=1), only_if_changed=True) is True
+    scored = _scored(session)
+    assert set(scored) == {people[0].id, people[1].id}
+    assert scored[people[1].id][2] == 3  # 1 + 5 * (2 - 1) // 2 of two buyers, not of three
