@@ -126,7 +126,8 @@ class Pipeline:
                 continue
             if not pool.in_flight:
                 return unattempted
-            pool.wait_any(timeout=self._renewal_interval())
+            pool.gather(1, within=self._renewal_interval())
+            # The answers of the next moments are written, and as many messages marked, with this one.
             pool.gather(max(1, pool.threads // GATHER_SHARE), within=GATHER_SECONDS)
 
     def _prepare(self, items: list[Claimed]) -> list[Handover]:

@@ -16,7 +16,7 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -106,15 +106,9 @@ class SendPool:
             wait([future for future, _ in self._in_flight[:excess]])
         return self._finished()
 
-    def wait_any(self, *, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for a send to finish."""
-        if self._in_flight:
-            wait([future for future, _ in self._in_flight], timeout=timeout, return_when=FIRST_COMPLETED)
-
     def gather(self, count: int, *, within: float) -> None:
-        """Wait up to ``within`` seconds until ``count`` sends have finished (or all in flight have):
-        their answers are then written, and as many messages marked, in one transaction rather than
-        one transaction each."""
+        """Wait up to ``within`` seconds until ``count`` sends have finished (or all in flight have,
+        or none is)."""
         deadline = time.monotonic() + within
         with self._answer_came:
             while (finished := sum(future.done() for future, _ in self._in_flight)) < count \
