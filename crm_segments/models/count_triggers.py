@@ -58,6 +58,18 @@ class Counts:
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION {function}()""",
         )
 
+    def of_truncate(self, table: str, *, function: str, trigger: str) -> tuple[str, ...]:
+        """Emptying ``table`` empties the counts."""
+        return (
+            f"""CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        DELETE FROM {self.table};
+        RETURN NULL;
+    END $$""",
+            f"""CREATE TRIGGER {trigger} AFTER TRUNCATE ON {table}
+    FOR EACH STATEMENT EXECUTE FUNCTION {function}()""",
+        )
+
     def of_profile_changes(self, *, function: str, trigger: str, changes: str,
                            moved: Callable[[str], str]) -> tuple[str, ...]:
         """Counts keyed by a profile column: ``changes`` selects the profiles an UPDATE statement moved

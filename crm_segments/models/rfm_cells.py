@@ -46,13 +46,8 @@ POSTGRESQL: tuple[str, ...] = (
         counts=lambda rows: f"""SELECT COALESCE(p.owner_id, 0) AS owner_key, r.recency, r.frequency,
             count(*) AS n, sum(r.monetary) AS monetary, sum(r.total_spent) AS spent
             FROM {rows} r JOIN crm_profiles p ON p.id = r.profile_id GROUP BY 1, 2, 3"""),
-    """CREATE OR REPLACE FUNCTION crm_rfm_scores_truncate_cells() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        DELETE FROM crm_rfm_cells;
-        RETURN NULL;
-    END $$""",
-    """CREATE TRIGGER crm_rfm_scores_count_cells_truncate AFTER TRUNCATE ON crm_rfm_scores
-    FOR EACH STATEMENT EXECUTE FUNCTION crm_rfm_scores_truncate_cells()""",
+    *_COUNTS.of_truncate("crm_rfm_scores", function="crm_rfm_scores_truncate_cells",
+                         trigger="crm_rfm_scores_count_cells_truncate"),
     *_COUNTS.of_profile_changes(
         function="crm_profiles_move_rfm_cells", trigger="crm_profiles_count_rfm_cells_update",
         changes=_OWNER_CHANGES,

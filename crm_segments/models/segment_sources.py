@@ -45,14 +45,8 @@ POSTGRESQL: tuple[str, ...] = (
         trigger="crm_segment_members_count_sources",
         counts=lambda rows: f"""SELECT r.segment_id, COALESCE(p.acquisition_source, '') AS source,
             count(*) AS n FROM {rows} r JOIN crm_profiles p ON p.id = r.profile_id GROUP BY 1, 2"""),
-    """CREATE OR REPLACE FUNCTION crm_segment_members_truncate_sources() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-    BEGIN
-        DELETE FROM crm_segment_sources;
-        RETURN NULL;
-    END $$""",
-    """CREATE TRIGGER crm_segment_members_count_sources_truncate AFTER TRUNCATE ON crm_segment_members
-    FOR EACH STATEMENT EXECUTE FUNCTION crm_segment_members_truncate_sources()""",
+    *_COUNTS.of_truncate("crm_segment_members", function="crm_segment_members_truncate_sources",
+                         trigger="crm_segment_members_count_sources_truncate"),
     *_COUNTS.of_profile_changes(
         function="crm_profiles_move_sources", trigger="crm_profiles_count_sources_update",
         changes=_SOURCE_CHANGES,
