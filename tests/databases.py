@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -60,3 +61,10 @@ def private_postgres_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def rows_written(session: Session, table: str) -> int:
+    """Rows the session's PostgreSQL transaction has inserted into or updated in ``table`` so far."""
+    return int(session.scalar(text(
+        "SELECT n_tup_ins + n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = :table"),
+        {"table": table}) or 0)

@@ -9,13 +9,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from crm_segments.dashboard.rfm_grid import rfm_grid
 from crm_segments.models import Job, Profile, RfmCell, RfmScore
 from crm_segments.privacy.erasure import erase_profile
 from crm_segments.segments.rfm import refresh_rfm_scores
+from tests.databases import rows_written
 from tests.factories import JobFactory, ProfileFactory, UserFactory
 
 NOW = dt.datetime(2030, 3, 1, 9, tzinfo=dt.UTC)
@@ -84,20 +85,25 @@ def test_cells_follow_scores_owners_and_deletions(session: Session, tmp_path: Pa
     assert grid.computed_at == session.scalar(select(func.max(RfmScore.computed_at)))
 
 
+def scored_customers(session: Session, count: int) -> list[Profile]:
+    """``count`` customers without an owner, each with one recent purchase, scored."""
+    profiles = [ProfileFactory(owner_id=None) for _ in range(count)]
+    for profile in profiles:
+        JobFactory(profile=profile, amount=Decimal("100.00"), finished_at=NOW - dt.timedelta(days=3))
+    refresh_rfm_scores(session, now=NOW)
+    return profiles
+
+
 @pytest.mark.parametrize("backend", ["postgresql"])
 def test_a_bulk_owner_change_writes_each_cell_once(session: Session) -> None:
     """On PostgreSQL a statement's owner changes are counted once per statement, not once per profile."""
     owner = UserFactory()
-    profiles = [ProfileFactory(owner_id=None) for _ in range(40)]
-    for profile in profiles:
-        JobFactory(profile=profile, amount=Decimal("100.00"), finished_at=NOW - dt.timedelta(days=3))
-    refresh_rfm_scores(session, now=NOW)
+    profiles = scored_customers(session, 40)
     cells = len(agree(session))
-    written = text("SELECT n_tup_ins + n_tup_upd FROM pg_stat_xact_user_tables "
-                   "WHERE relname = 'crm_rfm_cells'")
-    before = int(session.scalar(written) or 0)
+    before = rows_written(session, "crm_rfm_cells")
     session.execute(update(Profile).where(Profile.id.in_([p.id for p in profiles])).values(owner_id=owner.id))
-    assert int(session.scalar(written) or 0) - before == 2 * cells  # each cell off one owner, onto the other
+    # each cell taken off one owner and added to the other
+    assert rows_written(session, "crm_rfm_cells") - before == 2 * cells
     assert sum(n for (key, _, _), (n, _, _) in agree(session).items() if key == owner.id) == 40
 
 
@@ -105,16 +111,11 @@ def test_a_bulk_owner_change_writes_each_cell_once(session: Session) -> None:
 def test_a_bulk_delete_of_profiles_takes_each_cell_once(session: Session) -> None:
     """Deleted profiles' scores are noted row by row and taken off once per statement; a second delete
     in the same transaction takes off only its own."""
-    profiles = [ProfileFactory(owner_id=None) for _ in range(40)]
-    for profile in profiles:
-        JobFactory(profile=profile, amount=Decimal("100.00"), finished_at=NOW - dt.timedelta(days=3))
-    refresh_rfm_scores(session, now=NOW)
+    profiles = scored_customers(session, 40)
     cells = len(agree(session))
-    written = text("SELECT n_tup_ins + n_tup_upd FROM pg_stat_xact_user_tables "
-                   "WHERE relname = 'crm_rfm_cells'")
-    before = int(session.scalar(written) or 0)
+    before = rows_written(session, "crm_rfm_cells")
     session.execute(delete(Profile).where(Profile.id.in_([p.id for p in profiles[:30]])))
-    assert int(session.scalar(written) or 0) - before <= cells
+    assert rows_written(session, "crm_rfm_cells") - before <= cells
     assert sum(n for n, _, _ in agree(session).values()) == 10
     session.execute(delete(Profile).where(Profile.id.in_([p.id for p in profiles[30:35]])))
     assert sum(n for n, _, _ in agree(session).values()) == 5

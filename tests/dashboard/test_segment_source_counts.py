@@ -8,7 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from crm_segments.models import Profile, Segment, SegmentMember, SegmentSource
@@ -16,6 +16,7 @@ from crm_segments.privacy.erasure import erase_profile
 from crm_segments.segments.acquisition import UNKNOWN, source_shares
 from crm_segments.segments.refresh import refresh_segment
 from crm_segments.segments.static_lists import change_by_ids
+from tests.databases import rows_written
 from tests.factories import ProfileFactory
 
 NOW = dt.datetime(2030, 3, 1, 9, tzinfo=dt.UTC)
@@ -79,12 +80,6 @@ def test_source_counts_follow_members_and_profiles(session: Session, tmp_path: P
     assert {(row.source, row.members, row.base) for row in shares.rows} == {("ads", 1, 3), (UNKNOWN, 1, 1)}
 
 
-def counter_writes(session: Session, table: str) -> int:
-    return int(session.scalar(text(
-        "SELECT n_tup_ins + n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = :table"),
-        {"table": table}) or 0)
-
-
 @pytest.mark.parametrize("backend", ["postgresql"])
 def test_a_bulk_source_change_writes_each_count_once(session: Session) -> None:
     """On PostgreSQL a statement's changed sources are counted once per statement: a row trigger
@@ -94,10 +89,10 @@ def test_a_bulk_source_change_writes_each_count_once(session: Session) -> None:
     session.add(live)
     session.flush()
     refresh_segment(session, live, now=NOW)
-    before = counter_writes(session, "crm_segment_sources")
+    before = rows_written(session, "crm_segment_sources")
     session.execute(update(Profile).where(Profile.id.in_([p.id for p in members]))
                     .values(acquisition_source="referral"))
-    assert counter_writes(session, "crm_segment_sources") - before == 2  # "ads" down, "referral" up
+    assert rows_written(session, "crm_segment_sources") - before == 2  # "ads" down, "referral" up
     assert agree(session) == {(live.id, "referral"): 60}
 
 
@@ -110,9 +105,9 @@ def test_a_bulk_delete_of_profiles_takes_each_count_once(session: Session) -> No
     session.add(live)
     session.flush()
     refresh_segment(session, live, now=NOW)
-    before = counter_writes(session, "crm_segment_sources")
+    before = rows_written(session, "crm_segment_sources")
     session.execute(delete(Profile).where(Profile.id.in_([p.id for p in members[:40]])))
-    assert counter_writes(session, "crm_segment_sources") - before == 1
+    assert rows_written(session, "crm_segment_sources") - before == 1
     assert agree(session) == {(live.id, "ads"): 20}
     session.execute(delete(Profile).where(Profile.id.in_([p.id for p in members[40:50]])))
     assert agree(session) == {(live.id, "ads"): 10}

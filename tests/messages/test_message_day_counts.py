@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_segments.config import Settings
@@ -18,6 +18,7 @@ from crm_segments.messages.dispatch import dispatch_due
 from crm_segments.models import Message, MessageDay, User
 from crm_segments.privacy.erasure import erase_profile
 from crm_segments.utc_day import as_date, utc_day
+from tests.databases import rows_written
 from tests.factories import UserFactory
 from tests.fakes import FakeSendGrid
 from tests.fakes.webhooks import sendgrid_event
@@ -120,13 +121,8 @@ def test_a_group_marked_sent_in_one_statement_writes_its_day_once(session: Sessi
     messages = [queue(session, reachable(email=f"group{n}@example.com"), key=f"group-{n}") for n in range(64)]
     session.flush()
 
-    def counter_writes() -> int:
-        return int(session.scalar(text(
-            "SELECT n_tup_ins + n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'crm_message_days'"))
-            or 0)
-
-    before = counter_writes()
+    before = rows_written(session, "crm_message_days")
     session.execute(update(Message).where(Message.id.in_([m.id for m in messages]))
                     .values(status="sent", sent_at=T0))
-    assert counter_writes() - before == 1
+    assert rows_written(session, "crm_message_days") - before == 1
     assert agree(session)[T0.date()] == (64, 0, 0, 0)
