@@ -16,9 +16,30 @@ from typing import Any
 from sqlalchemy import Column, Integer, MetaData, Select, Table, delete, insert, select, text
 from sqlalchemy.orm import Session
 
+
+def id_table(name: str, id_type: type[Integer] = Integer) -> Table:
+    """A temporary table of profile ids, one per connection (created by ``emptied``)."""
+    return Table(name, MetaData(), Column("profile_id", id_type, primary_key=True, autoincrement=False),
+                 prefixes=["TEMPORARY"])
+
+
+def emptied(session: Session, table: Table) -> None:
+    """Create the connection's ``table`` if it is not there yet (PostgreSQL: emptied at each commit)
+    and empty it, so a failed earlier use leaves nothing behind."""
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
+        id_type = table.c.profile_id.type.compile(dialect=dialect)
+        session.execute(text(f"CREATE TEMPORARY TABLE IF NOT EXISTS {table.name} "
+                             f"(profile_id {id_type} PRIMARY KEY) ON COMMIT DELETE ROWS"))
+        session.execute(text(f"TRUNCATE {table.name}"))
+    else:  # INTEGER PRIMARY KEY: SQLite's rowid
+        session.execute(text(f"CREATE TEMPORARY TABLE IF NOT EXISTS {table.name} "
+                             "(profile_id INTEGER PRIMARY KEY)"))
+        session.execute(delete(table))
+
+
 NAME = "crm_tmp_changed_profiles"
-TABLE = Table(NAME, MetaData(), Column("profile_id", Integer, primary_key=True, autoincrement=False),
-              prefixes=["TEMPORARY"])
+TABLE = id_table(NAME)
 COPY_ROWS = 10_000  # ids per COPY write
 
 
@@ -26,19 +47,14 @@ COPY_ROWS = 10_000  # ids per COPY write
 def staged_ids(session: Session, ids: Collection[int]) -> Iterator[Select[Any]]:
     """``SELECT profile_id`` of a temporary table holding ``ids``, for the caller's transaction.
 
-    The table is emptied before it is filled, so a failed earlier use leaves nothing behind; and
-    emptied again afterwards, so a nested bulk write sees only its own ids.
+    The table is emptied before it is filled, and emptied again afterwards, so a nested bulk write
+    sees only its own ids.
     """
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    if postgresql:
-        session.execute(text(f"CREATE TEMPORARY TABLE IF NOT EXISTS {NAME} "
-                             "(profile_id INTEGER PRIMARY KEY) ON COMMIT DELETE ROWS"))
-        session.execute(text(f"TRUNCATE {NAME}"))
+    emptied(session, TABLE)
+    if session.get_bind().dialect.name == "postgresql":
         _copy(session, sorted(ids))
         session.execute(text(f"ANALYZE {NAME}"))  # temporary tables are never auto-analyzed
     else:
-        session.execute(text(f"CREATE TEMPORARY TABLE IF NOT EXISTS {NAME} (profile_id INTEGER PRIMARY KEY)"))
-        session.execute(delete(TABLE))
         session.execute(insert(TABLE), [{"profile_id": profile_id} for profile_id in sorted(ids)])
     yield select(TABLE.c.profile_id)
     session.execute(delete(TABLE))

@@ -29,9 +29,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Column,
-    MetaData,
-    Table,
     delete,
     exists,
     func,
@@ -43,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from crm_segments.kernel.staged_ids import emptied, id_table
 from crm_segments.models import (
     Profile,
     ProfileChange,
@@ -246,8 +244,7 @@ def prune_change_log(session: Session) -> int:
 
 # --- candidates ---------------------------------------------------------------------------------
 
-SCOPE = Table("crm_tmp_refresh_scope", MetaData(), Column("profile_id", BigInteger, primary_key=True),
-              prefixes=["TEMPORARY"])
+SCOPE = id_table("crm_tmp_refresh_scope", BigInteger)
 
 
 ANYONE = -1  # never a profile's id
@@ -276,7 +273,7 @@ def stage_candidates(session: Session, *, through: int, edges: frozenset[Edge], 
         rfm = mark(session, RFM_MARK)
         if rfm is not None and rfm.at is not None and rfm.at > since:
             parts.append(select(RfmScore.profile_id).where(RfmScore.computed_at > since))
-    _empty_scope(session)
+    emptied(session, SCOPE)
     candidates = parts[0].distinct() if len(parts) == 1 else union(*parts)
     result: Any = session.execute(insert(SCOPE).from_select(["profile_id"], candidates),
                                   execution_options={"preserve_rowcount": True})
@@ -286,17 +283,6 @@ def stage_candidates(session: Session, *, through: int, edges: frozenset[Edge], 
     if _is_postgresql(session) and staged:
         session.execute(text("ANALYZE crm_tmp_refresh_scope"))  # its size, for the rule's plan
     return staged
-
-
-def _empty_scope(session: Session) -> None:
-    if _is_postgresql(session):
-        session.execute(text("CREATE TEMPORARY TABLE IF NOT EXISTS crm_tmp_refresh_scope "
-                             "(profile_id BIGINT PRIMARY KEY) ON COMMIT DELETE ROWS"))
-        session.execute(text("TRUNCATE crm_tmp_refresh_scope"))
-    else:
-        session.execute(text("CREATE TEMPORARY TABLE IF NOT EXISTS crm_tmp_refresh_scope "
-                             "(profile_id INTEGER PRIMARY KEY)"))
-        session.execute(delete(SCOPE))
 
 
 def _edge_queries(edges: frozenset[Edge], since: dt.datetime, now: dt.datetime) -> Iterator[Select[Any]]:

@@ -16,9 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Column,
     Integer,
-    MetaData,
     String,
     Table,
     delete,
@@ -34,6 +32,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from crm_segments.db import UTCDateTime
+from crm_segments.kernel.staged_ids import emptied, id_table
 from crm_segments.models import Segment, SegmentEvent, SegmentMember
 
 MEMBERS: Table = SegmentMember.__table__  # type: ignore[assignment]
@@ -174,20 +173,12 @@ def _apply_silently(session: Session, segment_id: int, matched_ids: Any, mid: An
     return Diff(entered, int(result.rowcount))
 
 
-STAGE = Table("crm_tmp_segment_match", MetaData(), Column("profile_id", BigInteger, primary_key=True),
-              prefixes=["TEMPORARY"])
+STAGE = id_table("crm_tmp_segment_match", BigInteger)
 
 
 def _staged(session: Session, matched: Select[Any]) -> Select[Any]:
     """``matched`` copied into this connection's temporary table (emptied first)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("CREATE TEMPORARY TABLE IF NOT EXISTS crm_tmp_segment_match "
-                             "(profile_id BIGINT PRIMARY KEY) ON COMMIT DELETE ROWS"))
-        session.execute(text("TRUNCATE crm_tmp_segment_match"))
-    else:
-        session.execute(text("CREATE TEMPORARY TABLE IF NOT EXISTS crm_tmp_segment_match "
-                             "(profile_id INTEGER PRIMARY KEY)"))
-        session.execute(delete(STAGE))
+    emptied(session, STAGE)
     session.execute(insert(STAGE).from_select(["profile_id"], matched))
     return select(STAGE.c.profile_id)
 
