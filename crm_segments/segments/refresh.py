@@ -230,16 +230,19 @@ def refresh_rfm(session: Session, *, now: dt.datetime, only_if_changed: bool = F
 
     ``only_if_changed``: not when nothing was logged since their last computation, nor when none of
     the logged profiles' completed jobs changed (the scores depend on the completed jobs only, not
-    on the time nor on profile fields; the check reads only the logged profiles' jobs, a recompute
-    every completed job)."""
+    on the time nor on profile fields; the check reads only the logged profiles' jobs); when some
+    did, only the logged profiles' purchases are aggregated anew and every buyer re-ranked
+    (rfm.py)."""
     from . import rfm  # the scores module is optional to this one: imported when a rule needs it
 
     position = incremental.log_position(session)
     done = incremental.mark(session, incremental.RFM_MARK)
+    logged = None  # the profiles whose purchases may have changed since the scores were computed
     if only_if_changed and done is not None:
         if not incremental.anything_changed_since(session, done.position):
             return False
-        if not rfm.purchases_changed(session, incremental.logged_since(session, done.position)):
+        logged = incremental.logged_since(session, done.position)
+        if not rfm.purchases_changed(session, logged):
             # No purchase moved: the scores stand, as computed now. The mark's time moves on too: a
             # recompute later at this same instant must still find the segments refreshed meanwhile.
             incremental.set_mark(session, incremental.RFM_MARK, position, now)
@@ -252,7 +255,7 @@ def refresh_rfm(session: Session, *, now: dt.datetime, only_if_changed: bool = F
         for segment in live:
             if segment_refs(segment).uses_rfm:
                 segment.refreshed_through = None
-    rfm.refresh_rfm_scores(session, now=now)
+    rfm.refresh_rfm_scores(session, now=now, logged=logged)
     incremental.set_mark(session, incremental.RFM_MARK, position, now)
     return True
 

@@ -14,6 +14,10 @@ the stored ones then updated where they differ, the new ones inserted and the go
 INSERT ... ON CONFLICT DO UPDATE ... WHERE changed locks every conflicting row, changed or not (a
 write to each of the 410,000 rows' pages at a million profiles, for a handful of changed scores).
 On SQLite, which locks the database rather than rows, one upsert and one DELETE do the same.
+
+A scheduled refresh passes the profiles logged since the scores were computed: on PostgreSQL only
+their purchases are aggregated anew, the others' are read back from their rows, and all are re-ranked
+in one window pass (``_rescore``).
 """
 
 from __future__ import annotations
@@ -21,11 +25,27 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import case, column, delete, exists, func, insert, literal, or_, select, table, text, true
+from sqlalchemy import (
+    BigInteger,
+    case,
+    column,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    table,
+    text,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from crm_segments.kernel.staged_ids import emptied, id_table
 from crm_segments.models import Job, Profile, RfmScore
 
 COMPLETED = "completed"  # a completed job is a purchase
@@ -33,8 +53,12 @@ _COLUMNS = ("profile_id", "recency", "frequency", "monetary", "last_purchase_at"
             "total_spent", "computed_at")
 
 
-def refresh_rfm_scores(session: Session, *, now: dt.datetime) -> int:
-    """Recompute every profile's scores; returns how many profiles are scored. The caller commits."""
+def refresh_rfm_scores(session: Session, *, now: dt.datetime, logged: Select[Any] | None = None) -> int:
+    """Recompute every profile's scores; returns how many profiles are scored. The caller commits.
+
+    ``logged``: a select of the ids of every profile whose purchases may have changed since the
+    stored scores were computed (NULL: anyone's). On PostgreSQL only their purchases are then
+    aggregated anew (``_rescore``); the result is the same."""
     dialect = session.get_bind().dialect.name
     if dialect not in ("postgresql", "sqlite"):
         raise NotImplementedError(f"RFM scores are computed on PostgreSQL and SQLite, not {dialect}")
@@ -46,7 +70,10 @@ def refresh_rfm_scores(session: Session, *, now: dt.datetime) -> int:
         session.execute(insert(RfmScore).from_select(list(_COLUMNS), _scores(now)))
         return session.scalar(select(func.count()).select_from(RfmScore)) or 0
     if dialect == "postgresql":
-        _write_changed(session, now)
+        if logged is not None and not _anyone(session, logged):
+            _rescore(session, logged, now)
+        else:
+            _write_changed(session, now)
         return session.scalar(select(func.count()).select_from(RfmScore)) or 0
     statement = sqlite.insert(RfmScore)
     upsert = statement.from_select(list(_COLUMNS), _scores(now))
@@ -78,10 +105,7 @@ def purchases_changed(session: Session, logged: Select[Any]) -> bool:
         ids.c[0].is_not(None), ~exists().where(Profile.id == ids.c[0])))
     if session.scalar(gone):
         return True
-    bought = (select(Job.profile_id.label("profile_id"), func.max(Job.finished_at).label("last_at"),
-                     func.count().label("jobs"), func.sum(func.round(Job.amount * 100)).label("cents"))
-              .where(Job.status == COMPLETED, Job.profile_id.in_(logged_ids))
-              .group_by(Job.profile_id).subquery())
+    bought = _purchases(Job.profile_id.in_(logged_ids))
     stored = (select(RfmScore.profile_id, RfmScore.last_purchase_at, RfmScore.purchase_count,
                      func.round(RfmScore.total_spent * 100).label("cents"))
               .where(RfmScore.profile_id.in_(logged_ids)).subquery())
@@ -100,11 +124,57 @@ _STAGE = table("crm_tmp_rfm_scores", *(column(name) for name in _COLUMNS))
 _VALUES = ("recency", "frequency", "monetary", "last_purchase_at", "purchase_count", "total_spent")
 
 
+_LOGGED = id_table("crm_tmp_rfm_logged", BigInteger)
+
+
+def _anyone(session: Session, logged: Select[Any]) -> bool:
+    ids = logged.subquery()
+    return bool(session.scalar(select(exists().select_from(ids).where(ids.c[0].is_(None)))))
+
+
+def _rescore(session: Session, logged: Select[Any], now: dt.datetime) -> None:
+    """The scores after the ``logged`` profiles' purchases changed, with only those aggregated anew.
+
+    Every other buyer's purchase values are read from its stored row (they did not change), the
+    logged ones' from their jobs, and one window pass over all buyers ranks them again: a score is a
+    quintile over every buyer, so anyone's may move, but only the rows whose values differ are
+    staged and written. At a million profiles the full recompute aggregates every completed job
+    (5 s of 6.7 s); this reads the logged profiles' jobs through their profile index and the score
+    table once."""
+    emptied(session, _LOGGED)
+    session.execute(insert(_LOGGED).from_select(["profile_id"], logged))
+    session.execute(text(f"ANALYZE {_LOGGED.name}"))  # temporary tables are never auto-analyzed
+    logged_ids = select(_LOGGED.c.profile_id)
+    unchanged = (select(RfmScore.profile_id, RfmScore.last_purchase_at.label("last_at"),
+                        RfmScore.purchase_count.label("jobs"),
+                        func.round(RfmScore.total_spent * 100).label("cents"))
+                 .where(~exists().where(_LOGGED.c.profile_id == RfmScore.profile_id)))
+    buyers = union_all(unchanged, select(_purchases(Job.profile_id.in_(logged_ids)))).subquery()
+    ranked = _ranked(buyers, now).subquery()
+    differs = or_(*(getattr(RfmScore, name).is_distinct_from(ranked.c[name]) for name in _VALUES))
+    changed = (select(*(ranked.c[name] for name in _COLUMNS))
+               .select_from(ranked.outerjoin(RfmScore, RfmScore.profile_id == ranked.c.profile_id))
+               .where(differs).order_by(ranked.c.profile_id))
+    _stage(session, changed)
+    # The logged profiles with no purchase left: their rows go (deleted profiles' went with them).
+    session.execute(delete(RfmScore).where(
+        RfmScore.profile_id.in_(logged_ids),
+        ~exists().where(Job.profile_id == RfmScore.profile_id, Job.status == COMPLETED)))
+
+
 def _write_changed(session: Session, now: dt.datetime) -> None:
+    _stage(session, _scores(now))
+    session.execute(text("DELETE FROM crm_rfm_scores s WHERE NOT EXISTS "
+                         "(SELECT FROM crm_tmp_rfm_scores t WHERE t.profile_id = s.profile_id)"))
+
+
+def _stage(session: Session, scores: Select[Any]) -> None:
+    """Write ``scores`` (rows in _COLUMNS order) where they differ from the stored ones, through a
+    temporary table: update the changed rows, insert the new ones."""
     session.execute(text("CREATE TEMPORARY TABLE IF NOT EXISTS crm_tmp_rfm_scores "
                          "(LIKE crm_rfm_scores, PRIMARY KEY (profile_id)) ON COMMIT DELETE ROWS"))
     session.execute(text("TRUNCATE crm_tmp_rfm_scores"))
-    session.execute(insert(_STAGE).from_select(list(_COLUMNS), _scores(now)))
+    session.execute(insert(_STAGE).from_select(list(_COLUMNS), scores))
     session.execute(text("ANALYZE crm_tmp_rfm_scores"))
     assigned = ", ".join(f"{name} = t.{name}" for name in (*_VALUES, "computed_at"))
     stored = ", ".join(f"s.{name}" for name in _VALUES)
@@ -114,28 +184,39 @@ def _write_changed(session: Session, now: dt.datetime) -> None:
     session.execute(text("INSERT INTO crm_rfm_scores SELECT t.* FROM crm_tmp_rfm_scores t "
                          "WHERE NOT EXISTS (SELECT FROM crm_rfm_scores s WHERE s.profile_id = t.profile_id) "
                          "ORDER BY t.profile_id"))
-    session.execute(text("DELETE FROM crm_rfm_scores s WHERE NOT EXISTS "
-                         "(SELECT FROM crm_tmp_rfm_scores t WHERE t.profile_id = s.profile_id)"))
 
 
-def _scores(now: dt.datetime) -> Any:
-    purchases = (
+def _purchases(*conditions: Any) -> Any:
+    """Each buyer's (last purchase, number of purchases, total in whole cents), as a subquery."""
+    return (
         select(
             Job.profile_id.label("profile_id"),
             func.max(Job.finished_at).label("last_at"),
             func.count().label("jobs"),
             func.sum(func.round(Job.amount * 100)).label("cents"),
         )
-        .where(Job.status == COMPLETED)
+        .where(Job.status == COMPLETED, *conditions)
         .group_by(Job.profile_id)
         .subquery()
     )
+
+
+def _scores(now: dt.datetime) -> Any:
+    # Rows are written in profile-id order: each one's foreign-key lookup (and the upsert's index
+    # probe) then walks the profiles front to back instead of in score order, all over a table
+    # larger than the buffer cache.
+    purchases = _purchases()
+    return _ranked(purchases, now).order_by(purchases.c.profile_id)
+
+
+def _ranked(purchases: Any, now: dt.datetime) -> Select[Any]:
+    """The scores of every buyer in ``purchases`` (profile_id, last_at, jobs, cents), in _COLUMNS order."""
     scored = func.count().over()
 
     def quintile(order: Any) -> Any:
         return 1 + (func.rank().over(order_by=order) - 1) * 5 // scored
 
-    return select(
+    values = (
         purchases.c.profile_id,
         # Unknown dates rank oldest; a CASE instead of NULLS FIRST keeps older SQLite working.
         quintile((case((purchases.c.last_at.is_(None), 0), else_=1), purchases.c.last_at)),
@@ -145,7 +226,6 @@ def _scores(now: dt.datetime) -> Any:
         purchases.c.jobs,
         purchases.c.cents / 100,
         literal(now, RfmScore.__table__.c.computed_at.type),
-    ).where(true()).order_by(purchases.c.profile_id)
-    # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT. Rows are written in profile-id
-    # order: each one's foreign-key lookup (and the upsert's index probe) then walks the profiles
-    # front to back instead of in score order, all over a table larger than the buffer cache.
+    )
+    # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT.
+    return select(*(value.label(name) for value, name in zip(values, _COLUMNS, strict=True))).where(true())

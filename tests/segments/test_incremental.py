@@ -19,11 +19,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_segments.db import make_engine
-from crm_segments.models import ProfileChange, Segment, SegmentMember
+from crm_segments.models import ProfileChange, RfmScore, Segment, SegmentMember
 from crm_segments.segments.compiler import compile_rule
 from crm_segments.segments.incremental import NotIncremental, time_edges
 from crm_segments.segments.prebuilt import BUILTINS
 from crm_segments.segments.refresh import RefreshResult, refresh_many
+from crm_segments.segments.rfm import refresh_rfm_scores
 from crm_segments.segments.rules import parse_rule
 from tests.databases import postgres_reachable, skip_or_fail
 
@@ -113,6 +114,13 @@ def _check(factory: sessionmaker[Session], results: list[RefreshResult], documen
            now: dt.datetime) -> None:
     assert all(r.ok for r in results), [r.error for r in results]
     with factory() as session:
+        # The RFM segments are compared with rules reading the stored scores: those must be what a
+        # full computation gives now (a scheduled refresh recomputes only the logged buyers').
+        stored_scores = _scores(session)
+        with session.begin_nested() as recompute:
+            refresh_rfm_scores(session, now=now)
+            assert _scores(session) == stored_scores, session.get_bind().dialect.name
+            recompute.rollback()
         for i, doc in enumerate(documents):
             segment_id = FIRST_ID + i
             expected = set(session.scalars(compile_rule(parse_rule(doc), now=now)))
@@ -124,6 +132,12 @@ def _check(factory: sessionmaker[Session], results: list[RefreshResult], documen
             assert counted == len(expected)
 
 
+def _scores(session: Session) -> set[tuple[Any, ...]]:
+    columns = (RfmScore.profile_id, RfmScore.recency, RfmScore.frequency, RfmScore.monetary,
+               RfmScore.last_purchase_at, RfmScore.purchase_count, RfmScore.total_spent)
+    return {tuple(row) for row in session.execute(select(*columns))}
+
+
 def _write(session: Session, rng: random.Random, world: World, now: dt.datetime) -> None:
     """One change made with plain SQL, as a host app would (with ids: the world's rows were loaded
     with theirs, which PostgreSQL's sequences do not know)."""
@@ -131,7 +145,7 @@ def _write(session: Session, rng: random.Random, world: World, now: dt.datetime)
     pid = rng.choice(profiles)
     near = now + dt.timedelta(days=rng.choice([-400, -95, -91, -30, -8, -1, 0, 0, 1, 3]),
                               hours=rng.randint(-12, 12))
-    kind = rng.randrange(8)
+    kind = rng.randrange(9)
     if kind == 0:
         session.execute(text("UPDATE crm_profiles SET region = :v WHERE id = :id"),
                         {"v": rng.choice(["California", "Ontario", None]), "id": pid})
@@ -142,7 +156,8 @@ def _write(session: Session, rng: random.Random, world: World, now: dt.datetime)
         session.execute(text(
             "INSERT INTO crm_jobs (id, external_id, profile_id, title, status, amount, currency, "
             "finished_at, created_at, updated_at) "
-            "SELECT coalesce(max(id), 0) + 1, :x, :p, '', :s, :a, 'USD', :f, :c, :c FROM crm_jobs"),
+            "SELECT coalesce(max(id), 0) + 1, :x || '-' || (coalesce(max(id), 0) + 1), :p, '', :s, :a, "
+            "'USD', :f, :c, :c FROM crm_jobs"),  # the id in the external id: a seed may come twice in a plan
             {"x": f"J{rng.getrandbits(40)}", "p": pid,
              "s": rng.choice(["completed", "completed", "scheduled"]),
              "a": rng.choice([50, 1500, 20000]), "f": _at(session, near), "c": _at(session, near)})
@@ -156,7 +171,8 @@ def _write(session: Session, rng: random.Random, world: World, now: dt.datetime)
         session.execute(text(
             "INSERT INTO crm_quotes (id, external_id, profile_id, number, status, total, currency, "
             "sent_at, created_at, updated_at) "
-            "SELECT coalesce(max(id), 0) + 1, :x, :p, :x, 'sent', :t, 'USD', :s, :c, :c FROM crm_quotes"),
+            "SELECT coalesce(max(id), 0) + 1, :x || '-' || (coalesce(max(id), 0) + 1), :p, "
+            ":x || '-' || (coalesce(max(id), 0) + 1), 'sent', :t, 'USD', :s, :c, :c FROM crm_quotes"),
             {"x": f"Q{rng.getrandbits(40)}", "p": pid, "t": rng.choice([10, 5000]), "s": _at(session, near),
              "c": _at(session, near)})
     elif kind == 6:
@@ -165,10 +181,14 @@ def _write(session: Session, rng: random.Random, world: World, now: dt.datetime)
                         {"p": pid, "t": tag})
         session.execute(text("INSERT INTO crm_profile_tags (entity_id, tag_id, source, added_at) "
                              "VALUES (:p, :t, 'manual', :a)"), {"p": pid, "t": tag, "a": _at(session, near)})
-    else:
+    elif kind == 7:
         session.execute(text("UPDATE crm_jobs SET finished_at = :f WHERE id = "
                              "(SELECT max(id) FROM crm_jobs WHERE profile_id = :p)"),
                         {"f": _at(session, near), "p": pid})
+    else:  # a purchase's amount: the buyer's monetary rank moves, and maybe others' quintiles
+        session.execute(text("UPDATE crm_jobs SET amount = amount + :d WHERE id = "
+                             "(SELECT max(id) FROM crm_jobs WHERE profile_id = :p)"),
+                        {"d": rng.choice([-40, 700, 30000]), "p": pid})
 
 
 def _at(session: Session, moment: dt.datetime) -> Any:

@@ -159,3 +159,33 @@ def test_a_deleted_buyer_recomputes_the_others_ranks(session: Session) -> None:
     scored = _scored(session)
     assert set(scored) == {people[0].id, people[1].id}
     assert scored[people[1].id][2] == 3  # 1 + 5 * (2 - 1) // 2 of two buyers, not of three
+
+
+def test_a_scheduled_refresh_rescores_as_a_full_recompute_would(session: Session) -> None:
+    # Ten buyers of 10..100; then one buys more, one cancels and a new one buys: every quintile
+    # boundary moves (11 -> 10 -> 11 buyers), so buyers whose purchases did not change move too.
+    people = [ProfileFactory() for _ in range(11)]
+    jobs = [JobFactory(profile=person, status="completed", amount=Decimal(10 * n),
+                       finished_at=NOW - dt.timedelta(days=n))
+            for n, person in enumerate(people[:10], start=1)]
+    session.flush()
+    assert refresh_rfm(session, now=NOW) is True
+    before = _scored(session)
+    later = NOW + dt.timedelta(hours=1)
+    JobFactory(profile=people[0], status="completed", amount=Decimal("990.00"), finished_at=later)
+    jobs[4].status = "cancelled"
+    JobFactory(profile=people[10], status="completed", amount=Decimal("55.00"), finished_at=later)
+    session.flush()
+
+    assert refresh_rfm(session, now=later, only_if_changed=True) is True
+    rescored = _scored(session)
+    with session.begin_nested() as recompute:
+        refresh_rfm_scores(session, now=later)
+        assert {pid: row[:3] for pid, row in _scored(session).items()} == {
+            pid: row[:3] for pid, row in rescored.items()}
+        recompute.rollback()
+    assert people[4].id not in rescored and people[10].id in rescored
+    untouched = {p.id for p in people} - {people[0].id, people[4].id, people[10].id}
+    moved = {pid for pid in untouched if rescored[pid][:3] != before[pid][:3]}
+    assert moved, "no unchanged buyer's quintile moved: the case does not test the re-ranking"
+    assert all(rescored[pid][3] == (later if pid in moved else NOW) for pid in untouched)
