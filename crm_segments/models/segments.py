@@ -86,7 +86,11 @@ def _install_member_segment_triggers() -> None:
 
 
 class SegmentEvent(Base):
-    """A profile entered or left a segment; workflows enroll from 'entered' events."""
+    """A profile entered or left a segment; workflows enroll from 'entered' events.
+
+    ``segment_id`` and ``profile_id`` reference their rows through HISTORY_REFERENCE_TRIGGERS
+    (models/triggers.py), checked once per statement rather than by foreign keys row by row.
+    """
 
     __tablename__ = "crm_segment_events"
     __table_args__ = (
@@ -98,8 +102,8 @@ class SegmentEvent(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    segment_id: Mapped[int] = mapped_column(ForeignKey("crm_segments.id", ondelete="CASCADE"))
-    profile_id: Mapped[int] = mapped_column(ForeignKey("crm_profiles.id", ondelete="CASCADE"))
+    segment_id: Mapped[int] = mapped_column(Integer)  # references crm_segments: HISTORY_REFERENCE_TRIGGERS
+    profile_id: Mapped[int] = mapped_column(Integer)  # references crm_profiles: HISTORY_REFERENCE_TRIGGERS
     kind: Mapped[str] = mapped_column(choice(*SEGMENT_EVENT_KINDS, name="segment_event_kind"))
     occurred_at: Mapped[dt.datetime] = created_at_column()
     segment_version: Mapped[int] = mapped_column(Integer, default=0)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_segments.db import Base, UTCDateTime
 
 from ._columns import choice, created_at_column, updated_at_column
+from .schema_ddl import run_after_create_all
 from .tags import ENTITY_TYPE_LENGTH
+from .triggers import HISTORY_REFERENCE_TRIGGERS
 
 WORKFLOW_STATUSES = ("draft", "active", "paused", "archived")
 TRIGGER_TYPES = ("segment_entered", "tag_added", "date_field")
@@ -92,8 +94,10 @@ class Enrollment(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    workflow_id: Mapped[int] = mapped_column(ForeignKey("crm_workflows.id", ondelete="CASCADE"))
-    profile_id: Mapped[int] = mapped_column(ForeignKey("crm_profiles.id", ondelete="CASCADE"))
+    # Both reference their rows through HISTORY_REFERENCE_TRIGGERS (models/triggers.py), checked once
+    # per statement: an import enrolls up to one profile per row.
+    workflow_id: Mapped[int] = mapped_column(Integer)
+    profile_id: Mapped[int] = mapped_column(Integer)
     trigger_key: Mapped[str] = mapped_column(String(120))
     # "profile" or a registered record type: the registry (record_types.py) says which exist, so no
     # CHECK constraint here and registering a type changes no table.
@@ -130,3 +134,6 @@ class EnrollmentStep(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     message_id: Mapped[int | None]  # the message row a send step queued
     ran_at: Mapped[dt.datetime] = created_at_column()
+
+
+run_after_create_all(HISTORY_REFERENCE_TRIGGERS)

@@ -236,8 +236,9 @@ _DECLARED: dict[str, TableRule | str] = {
     # Segments.
     "crm_segment_members": TableRule("cascade", "the segments the profile is in",
                                      rows=lambda p: _owned(SegmentMember, p), export="segment_memberships"),
-    "crm_segment_events": TableRule("cascade", "the profile's segment entries and exits",
-                                    rows=lambda p: _owned(SegmentEvent, p), export="segment_history"),
+    "crm_segment_events": TableRule("cascade", "the profile's segment entries and exits (deleted by the "
+                                    "profile's triggers)", rows=lambda p: _owned(SegmentEvent, p),
+                                    export="segment_history", references=("profile_id",)),
     # Messages and consent.
     "crm_messages": TableRule("cascade", "messages to or about the profile (its local outbox files are "
                               "deleted with them)", rows=lambda p: _owned(Message, p), export="messages",
@@ -250,8 +251,8 @@ _DECLARED: dict[str, TableRule | str] = {
                                      rows=lambda p: _owned(ConsentChange, p), export="consent_history"),
     # Workflows.
     "crm_workflow_enrollments": TableRule(
-        "cascade", "the profile's workflow enrollments", rows=lambda p: _owned(Enrollment, p),
-        export="workflow_enrollments"),
+        "cascade", "the profile's workflow enrollments (deleted by the profile's triggers)",
+        rows=lambda p: _owned(Enrollment, p), export="workflow_enrollments", references=("profile_id",)),
     "crm_workflow_enrollment_steps": TableRule(
         "cascade", "the steps run for those enrollments",
         rows=lambda p: EnrollmentStep.enrollment_id.in_(_enrollments(p)), export="workflow_steps"),
