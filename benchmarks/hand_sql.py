@@ -10,6 +10,7 @@ Nothing here reads the product's compiler: it is an independent computation of t
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 from sqlalchemy import text
@@ -159,24 +160,23 @@ def empty_tables(connection: Connection) -> None:
 
 
 def recompute(connection: Connection, segment_ids: dict[str, int], *, now: dt.datetime,
-              first_fill: bool = False) -> dict[str, int]:
-    """RFM scores then every segment, each committed on its own; the rows written per segment."""
+              first_fill: bool = False) -> dict[str, float]:
+    """RFM scores then every segment, each committed on its own; the seconds each took (``rfm``
+    and one per segment key, commits included)."""
     bound = params(now)
+    started = time.perf_counter()
     for statement in RFM_STATEMENTS:
         connection.execute(text(statement))
     connection.commit()
-    written = {}
+    seconds = {"rfm": time.perf_counter() - started}
     for key, rule in SEGMENTS.items():
+        started = time.perf_counter()
         values = {**bound, "seg": segment_ids[key]}
-        if first_fill:
-            result: Any = connection.execute(text(_FILL.format(members=MEMBERS, rule=rule)), values)
-            written[key] = int(result.rowcount)
-        else:
-            entered, exited = connection.execute(
-                text(_DIFF.format(members=MEMBERS, events=EVENTS, rule=rule)), values).one()
-            written[key] = int(entered) + int(exited)
+        template = _FILL if first_fill else _DIFF
+        connection.execute(text(template.format(members=MEMBERS, events=EVENTS, rule=rule)), values)
         connection.commit()
-    return written
+        seconds[key] = time.perf_counter() - started
+    return seconds
 
 
 def one_profile_statement(segment_ids: dict[str, int]) -> str:

@@ -10,9 +10,10 @@ PostgreSQL database, interleaved, each phase RUNS times, memberships compared af
     incremental refresh vs the hand full recompute;
 (d) one changed profile against all live segments: ``reevaluate_profiles`` vs one hand statement.
 
-The run fails when any membership differs between the two. Targets (1M profiles): steady < 0.5 s,
-after 1 % changed < 3 s, full recompute ≤ 1.2× the hand SQL and first fill ≤ 1.0×, one changed
-profile ≤ 2× the hand statement and < 5 ms median.
+Each phase also records both sides' median seconds per step (``*_steps_s``: the RFM scores, then
+each segment). The run fails when any membership differs between the two. Targets (1M profiles):
+steady < 0.5 s, after 1 % changed < 3 s, full recompute ≤ 1.2× the hand SQL and first fill ≤ 1.0×,
+one changed profile ≤ 2× the hand statement and < 5 ms median.
 """
 
 from __future__ import annotations
@@ -74,19 +75,23 @@ class _Bench:
         if missing:
             raise RuntimeError(f"built-in segments missing: {sorted(missing)}")
 
-    def product(self, now: dt.datetime, *, full: bool) -> float:
+    def product(self, now: dt.datetime, *, full: bool) -> tuple[float, dict[str, float]]:
+        """The whole refresh's seconds, and each segment's own (its refresh's ``duration_ms``; what
+        the segments leave of the whole is ``rfm``: the RFM scores, statistics and commits)."""
         started = time.perf_counter()
         results = refresh_many(self.factory, list(self.ids.values()), now=now, full=full)
         elapsed = time.perf_counter() - started
         failed = [f"{r.name}: {r.error}" for r in results if not r.ok]
         if failed:
             raise RuntimeError(f"refresh failed: {failed}")
-        return elapsed
+        keys = {v: k for k, v in self.ids.items()}
+        seconds = {keys[r.segment_id]: r.duration_ms / 1000 for r in results}
+        return elapsed, {"rfm": elapsed - sum(seconds.values()), **seconds}
 
-    def hand_recompute(self, now: dt.datetime, *, first_fill: bool = False) -> float:
+    def hand_recompute(self, now: dt.datetime, *, first_fill: bool = False) -> tuple[float, dict[str, float]]:
         started = time.perf_counter()
-        hand_sql.recompute(self.hand, self.ids, now=now, first_fill=first_fill)
-        return time.perf_counter() - started
+        seconds = hand_sql.recompute(self.hand, self.ids, now=now, first_fill=first_fill)
+        return time.perf_counter() - started, seconds
 
     def check(self, phase: str, profile_id: int | None = None) -> None:
         found = hand_sql.differences(self.hand, self.ids, profile_id)
@@ -95,30 +100,47 @@ class _Bench:
             raise MembershipsDiffer(f"{phase}: profiles differ per segment {found}")
 
 
+Split = dict[str, list[float]]  # seconds per step (``rfm`` or a segment key), one per run
+
+
 def _side_by_side(bench: _Bench, phase: str, *, full: bool, first_fill: bool = False,
-                  before: Callable[[int], None] | None = None) -> tuple[list[float], list[float]]:
+                  before: Callable[[int], None] | None = None,
+                  ) -> tuple[list[float], list[float], Split, Split]:
     """RUNS interleaved pairs at one instant each (the same windows for both): the product first in
-    even runs, the hand SQL first in odd ones; memberships compared after each pair."""
-    products, hands = [], []
+    even runs, the hand SQL first in odd ones; memberships compared after each pair. The product's
+    and the hand's seconds per run, then per step."""
+    products: list[float] = []
+    hands: list[float] = []
+    product_steps: Split = {}
+    hand_steps: Split = {}
     for run in range(RUNS):
         if before is not None:
             before(run)
         now = utcnow()
         for side in ((0, 1) if run % 2 == 0 else (1, 0)):
-            if side == 0:
-                products.append(bench.product(now, full=full))
-            else:
-                hands.append(bench.hand_recompute(now, first_fill=first_fill))
+            total, steps = (bench.product(now, full=full) if side == 0
+                            else bench.hand_recompute(now, first_fill=first_fill))
+            (products if side == 0 else hands).append(total)
+            for step, seconds in steps.items():
+                (product_steps if side == 0 else hand_steps).setdefault(step, []).append(seconds)
         bench.check(f"{phase} run {run + 1}")
-    return products, hands
+    return products, hands, product_steps, hand_steps
 
 
-def _figures(name: str, products: list[float], hands: list[float]) -> dict[str, Any]:
+def _figures(name: str, products: list[float], hands: list[float], product_steps: Split | None = None,
+             hand_steps: Split | None = None) -> dict[str, Any]:
     p, h = statistics.median(products), statistics.median(hands)
-    return {f"{name}_product_s": [round(x, 3) for x in products],
-            f"{name}_hand_s": [round(x, 3) for x in hands],
-            f"{name}_product_median_s": round(p, 3), f"{name}_hand_median_s": round(h, 3),
-            f"{name}_ratio": round(p / h, 2) if h else None}
+    figures = {f"{name}_product_s": [round(x, 3) for x in products],
+               f"{name}_hand_s": [round(x, 3) for x in hands],
+               f"{name}_product_median_s": round(p, 3), f"{name}_hand_median_s": round(h, 3),
+               f"{name}_ratio": round(p / h, 2) if h else None}
+    if product_steps and hand_steps:
+        # Per step, the product's and the hand's median seconds: where the ratio comes from.
+        figures[f"{name}_steps_s"] = {
+            step: [round(statistics.median(product_steps[step]), 3),
+                   round(statistics.median(hand_steps[step]), 3)]
+            for step in product_steps if step in hand_steps}
+    return figures
 
 
 def _change_share(connection: Connection, run: int) -> int:
