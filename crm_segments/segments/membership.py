@@ -1,10 +1,12 @@
 """Materialized membership: the set-based diff between "who matches now" and the stored members.
 
-Every writer of a segment's membership (full refresh, near-real-time re-evaluation, static-list
-edits) first takes the segment's lock (``lock_segment``) and then calls ``apply_diff``, so the
-members table and the entered / exited events always tell the same story. The diff never loads the
-profile list into Python: events are inserted with ``INSERT ... SELECT ... WHERE NOT EXISTS``, and
-the members table is then changed by the same predicates as the events this call wrote.
+Every writer of a segment's membership first takes the segment's lock (``lock_segment``) and then
+calls ``recompute_members`` (a full refresh) or ``apply_diff`` (near-real-time re-evaluation,
+incremental refresh, static-list edits), so the members table and the entered / exited events always
+tell the same story. The diff never loads the profile list into Python: events are inserted with
+``INSERT ... SELECT ... WHERE NOT EXISTS``, and the members table is then changed by the same
+predicates as the events this call wrote; on PostgreSQL a full refresh is one statement (a full join
+of the rule's ids with the members, writing both sides and the events).
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.orm import Session
@@ -62,6 +66,67 @@ def lock_segment(session: Session, segment_id: int) -> None:
         session.execute(select(Segment.id).where(Segment.id == segment_id).with_for_update())
     else:
         session.execute(text("UPDATE crm_segments SET id = id WHERE id = :id"), {"id": segment_id})
+
+
+def recompute_members(session: Session, segment_id: int, matched: Select[Any], *, now: dt.datetime,
+                      version: int, source: str, record_events: bool = True) -> tuple[Diff, int]:
+    """Make the members of ``segment_id`` equal ``matched`` in full; (the diff, the size after it).
+
+    ``record_events=False`` is a segment's first materialization (see ``apply_diff``). On PostgreSQL
+    a diff that records events is one statement (``_replace_in_one_statement``) that also counts the
+    members; elsewhere it is ``apply_diff`` and a count.
+    """
+    if not record_events and _is_empty(session, segment_id):
+        diff = _fill(session, segment_id, matched, now=now)
+        return diff, diff.entered
+    if record_events and session.get_bind().dialect.name == "postgresql":
+        return _replace_in_one_statement(session, segment_id, matched, now=now, version=version,
+                                         source=source)
+    diff = apply_diff(session, segment_id, matched, now=now, version=version, source=source,
+                      record_events=record_events)
+    return diff, count_members(session, segment_id)
+
+
+def _replace_in_one_statement(session: Session, segment_id: int, matched: Select[Any], *,
+                              now: dt.datetime, version: int, source: str) -> tuple[Diff, int]:
+    """The full diff as one statement: the rule's ids once (materialized), one full join with the
+    segment's members for who enters and who leaves, the members inserted and deleted and the
+    events written from what those two wrote, and the size counted from the rule's ids.
+
+    A full join is hashed or merged, never a nested loop, whatever the planner's row estimates (the
+    reason the other path stages the ids in a temporary table with a key first); each side is read
+    once, where two anti-joins each way read both twice, and no second pass counts the members.
+    """
+    rule = matched.subquery("rule")
+    ids = select(rule.c[0].label("profile_id")).where(rule.c[0].is_not(None)).cte(
+        "matched").prefix_with("MATERIALIZED")
+    stored = select(MEMBERS.c.profile_id).where(MEMBERS.c.segment_id == segment_id).subquery("stored")
+    changes = (select(ids.c.profile_id.label("entering"), stored.c.profile_id.label("leaving"))
+               .select_from(ids.join(stored, stored.c.profile_id == ids.c.profile_id, full=True))
+               .where(or_(ids.c.profile_id.is_(None), stored.c.profile_id.is_(None)))
+               .cte("changes").prefix_with("MATERIALIZED"))
+    entered = insert(MEMBERS).from_select(
+        ["segment_id", "profile_id", "entered_at"],
+        select(literal(segment_id, Integer), changes.c.entering, literal(now, UTCDateTime()))
+        .where(changes.c.entering.is_not(None)).order_by(changes.c.entering),
+    ).returning(MEMBERS.c.profile_id).cte("entered")
+    exited = delete(MEMBERS).where(
+        MEMBERS.c.segment_id == segment_id,
+        MEMBERS.c.profile_id == changes.c.leaving,
+    ).returning(MEMBERS.c.profile_id).cte("exited")
+
+    def events(kind: str, rows: Any) -> Select[Any]:
+        return select(literal(segment_id, Integer), rows.c.profile_id, literal(kind, String),
+                      literal(now, UTCDateTime()), literal(version, Integer), literal(source, String))
+
+    written = insert(EVENTS).from_select(
+        ["segment_id", "profile_id", "kind", "occurred_at", "segment_version", "source"],
+        union_all(events("entered", entered), events("exited", exited))).cte("events")
+    counts = select(select(func.count()).select_from(entered).scalar_subquery(),
+                    select(func.count()).select_from(exited).scalar_subquery(),
+                    select(func.count()).select_from(ids).scalar_subquery()).add_cte(written)
+    joined, left, size = session.execute(counts).one()
+    return Diff(int(joined), int(left)), int(size)
 
 
 STAGE_SCOPES_FROM = 50  # profiles in a scoped diff from which matches are staged

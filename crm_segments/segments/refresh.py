@@ -27,7 +27,7 @@ from crm_segments.models import Segment, SegmentSizePoint
 from . import incremental
 from .compiler import compile_members
 from .dependencies import dependency_levels, segment_refs
-from .membership import Diff, apply_diff, count_members, lock_segment
+from .membership import Diff, apply_diff, count_members, lock_segment, recompute_members
 from .query_errors import failure_message
 from .query_segments import stage_query
 from .rules import parse_rule
@@ -86,10 +86,9 @@ def refresh_segment(session: Session, segment: Segment, *, now: dt.datetime) -> 
         position = incremental.log_position(session)  # changes from here on are read next time
         with session.begin_nested():
             # The first materialization fills the segment without entered events (membership.py).
-            diff = apply_diff(session, segment.id, matching_ids(session, segment, now=now), now=now,
-                              version=segment.version + 1, source="refresh",
-                              record_events=segment.version > 0)
-            size = count_members(session, segment.id)
+            diff, size = recompute_members(session, segment.id, matching_ids(session, segment, now=now),
+                                           now=now, version=segment.version + 1, source="refresh",
+                                           record_events=segment.version > 0)
             elapsed = int((time.perf_counter() - started) * 1000)
             _record_success(session, segment, size=size, diff=diff, now=now, elapsed_ms=elapsed,
                             position=position, full=True)
