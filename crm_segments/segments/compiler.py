@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, case, exists, func, literal, not_, null, or_, select, union
+from sqlalchemy import Select, and_, any_, case, exists, func, literal, not_, null, or_, select, union
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
@@ -49,8 +49,10 @@ from .sources import BoundScope, bind_profile, bind_source
 from .sqlfuncs import json_kind_of
 
 # Profile ids to evaluate for: the ids themselves, an expanding bind parameter
-# (``bindparam("ids", expanding=True)``) for a statement built once and run with different ids, or a
-# select of ids (a temporary table of many candidates: one semi-join instead of a long IN list).
+# (``bindparam("ids", expanding=True)``) for a statement built once and run with different ids, an
+# array parameter (``bindparam("ids", type_=ARRAY(Integer))``, PostgreSQL: ``= ANY (:ids)``, one
+# statement text whatever the number of ids), or a select of ids (a temporary table of many
+# candidates: one semi-join instead of a long IN list).
 ProfileIds = Collection[int] | BindParameter[Any] | Select[Any]
 _Only = tuple[int, ...] | BindParameter[Any] | Select[Any]
 
@@ -105,7 +107,7 @@ def _direct_ids(rule: Rule, ctx: _Context) -> Select[Any] | None:
         scores = list(rule.children)
     if scores and all(_is_positive_rfm(c) for c in scores):
         rfm = aliased(RfmScore)
-        only = [] if ctx.only is None else [rfm.profile_id.in_(ctx.only)]
+        only = [] if ctx.only is None else [_among(rfm.profile_id, ctx.only)]
         return select(rfm.profile_id).where(*only, *_rfm_predicates(scores, rfm, ctx))
     return None
 
@@ -115,7 +117,7 @@ def rule_predicate(rule: Rule, *, now: Now, profile: Any = Profile,
     """The rule as a WHERE condition on ``profile`` (the Profile class or an alias of it)."""
     only = _only(profile_ids)
     predicate = _compile(rule, _Context(bind_profile(profile), None, _aware(now), only))
-    return predicate if only is None else and_(profile.id.in_(only), predicate)
+    return predicate if only is None else and_(_among(profile.id, only), predicate)
 
 
 def compile_record_rule(rule: Rule, *, entity: str, now: Now,
@@ -127,7 +129,7 @@ def compile_record_rule(rule: Rule, *, entity: str, now: Now,
     scope = bind_source(RECORD_ROOTS[entity], plain=True)
     only = _only(profile_ids)
     query = select(scope.id).where(_compile(rule, _Context(scope, None, _aware(now), only)))
-    return query if only is None else query.where(scope.owner_id.in_(only))
+    return query if only is None else query.where(_among(scope.owner_id, only))
 
 
 def _only(profile_ids: ProfileIds | None) -> _Only | None:
@@ -145,7 +147,13 @@ def _restricted(owner: ColumnElement[Any] | InstrumentedAttribute[Any],
     Added inside correlated subqueries too, where it is implied: it keeps a plan that hashes the
     subquery (an OR of EXISTS, a NOT EXISTS) from reading every row of the table.
     """
-    return [] if ctx.only is None else [owner.in_(ctx.only)]
+    return [] if ctx.only is None else [_among(owner, ctx.only)]
+
+
+def _among(column: ColumnElement[Any] | InstrumentedAttribute[Any], only: _Only) -> ColumnElement[bool]:
+    if isinstance(only, BindParameter) and not only.expanding:
+        return column == any_(only)  # an array parameter
+    return column.in_(only)
 
 
 def _aware(now: Now) -> Now:

@@ -1,10 +1,11 @@
 """Near-real-time membership: re-evaluate every live segment for just the profiles that changed.
 
 Services that write profiles or their records call ``profiles_changed`` (crm_segments/kernel/changes.py),
-whose listener lands here in the same transaction. One UNION ALL query per dependency level tells
-which (segment, profile) pairs match now; only segments whose membership of those profiles differs
-are locked and diffed (membership.apply_diff restricted to the changed ids), so a write that
-changes no membership takes no segment lock.
+whose listener lands here in the same transaction. On PostgreSQL one statement per dependency level
+finds which (segment, profile) pairs match now and writes the differences, events and counts
+(level_writes.py). On SQLite one UNION ALL query per level tells which pairs match; only segments
+whose membership of those profiles differs are locked and diffed (membership.apply_diff restricted
+to the changed ids). Either way a write that changes no membership takes no segment lock.
 
 Speed: building the SQL of twenty rules costs more than running it for one profile, so each level's
 query is built once per day and set of rules and reused with the ids and the time as parameters
@@ -17,13 +18,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, func, literal, select, text, union_all
+from sqlalchemy import Integer, Text, bindparam, cast, func, literal, select, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
@@ -34,17 +34,18 @@ from crm_segments.models import Profile, Segment, SegmentMember
 
 from .compiler import compile_rule, rule_predicate
 from .dependencies import RuleRefs, dependency_levels, rule_refs
+from .level_writes import write_level
 from .membership import Diff, adjust_member_count, apply_diff, lock_segment
 from .periods import BoundNow, today
 from .rules import Rule, RuleError, parse_rule
 
 log = logging.getLogger(__name__)
 CHUNK = 500  # profile ids per statement: bounded IN lists on both backends
-JIT_OFF_FROM = 20  # changed ids from which a level query runs without JIT (_without_jit)
-# A bulk write's diffs: no JIT (see _without_jit), and no nested loops. Right after the write the
-# members' statistics can say one row where a segment has thousands, and the entries' anti-join
-# then rescanned the members once per matching profile (4.3 s for one segment of 8,000 members
-# after a 100,000-job import); hashing both sides costs milliseconds whatever the counts.
+# A bulk write's diffs: no JIT (compiling costs more than running them), and no nested loops.
+# Right after the write the members' statistics can say one row where a segment has thousands, and
+# the entries' anti-join then rescanned the members once per matching profile (4.3 s for one
+# segment of 8,000 members after a 100,000-job import); hashing both sides costs milliseconds
+# whatever the counts.
 BULK_SETTINGS = {"jit": "off", "enable_nestloop": "off"}
 WIDE_SHARE = 3  # a bulk write of a third of the profiles or more: rules run over everyone (reevaluate_staged)
 
@@ -53,7 +54,7 @@ WIDE_SHARE = 3  # a bulk write of a third of the profiles or more: rules run ove
 class LiveSegment:
     id: int
     key: str | None
-    document: str  # the rule as canonical JSON: the cache key of its parsed and compiled forms
+    document: str  # the rule's JSON as stored: the cache key of its parsed and compiled forms
     version: int
 
 
@@ -84,20 +85,22 @@ def _level_query(level: tuple[tuple[int, str], ...], day: dt.date) -> tuple[Sele
 
 
 def _live_segments(session: Session) -> list[LiveSegment]:
-    found = []
-    rows = session.execute(select(Segment.id, Segment.key, Segment.rule, Segment.version)
+    # The rules as stored text: the cache key of their parsed and compiled forms, read without
+    # decoding twenty JSON documents on every change (that and re-encoding them took ~1 ms a call).
+    rows = session.execute(select(Segment.id, Segment.key, cast(Segment.rule, Text), Segment.version)
                            .where(Segment.kind == "live").order_by(Segment.id))
-    for segment_id, key, rule, version in rows:
-        if not rule:
-            continue
-        document = json.dumps(rule, sort_keys=True)
-        try:
-            _parsed(document)
-        except (RuleError, TypeError, ValueError) as exc:
-            log.warning("segment %s has an unusable rule, skipped: %s", segment_id, exc)
-            continue
-        found.append(LiveSegment(segment_id, key, document, version))
-    return found
+    return [LiveSegment(segment_id, key, document, version) for segment_id, key, document, version in rows
+            if document is not None and _usable(segment_id, document)]
+
+
+@lru_cache(maxsize=512)
+def _usable(segment_id: int, document: str) -> bool:
+    """Whether the stored rule can be evaluated (an empty or unusable one is skipped, logged once)."""
+    try:
+        return bool(json.loads(document)) and _parsed(document) is not None
+    except (RuleError, TypeError, ValueError) as exc:
+        log.warning("segment %s has an unusable rule, skipped: %s", segment_id, exc)
+        return False
 
 
 def reevaluate_profiles(session: Session, profile_ids: Iterable[int], *,
@@ -112,45 +115,37 @@ def reevaluate_profiles(session: Session, profile_ids: Iterable[int], *,
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
         for level in levels:
-            for segment in _segments_to_update(session, level, chunk, now):
-                diff = _update(session, segment, chunk, now=now)
+            for segment_id, diff in _level_changes(session, level, chunk, now):
                 if diff.changed:
-                    changes[segment.id] = changes.get(segment.id, Diff()) + diff
+                    changes[segment_id] = changes.get(segment_id, Diff()) + diff
     return changes
+
+
+def _level_changes(session: Session, level: Sequence[LiveSegment], ids: list[int],
+                   now: dt.datetime) -> list[tuple[int, Diff]]:
+    """The level's memberships of ``ids`` made right; the change of each segment that differed.
+
+    PostgreSQL finds and writes the differences in one statement (level_writes.py), and diffs the
+    waiting way only the segments another writer held. SQLite asks which segments differ, then
+    locks and diffs each."""
+    if session.get_bind().dialect.name == "postgresql":
+        written, contended = write_level(session, tuple((s.id, s.document) for s in level), ids, now)
+        held = [s for s in level if s.id in contended]
+        return [*written.items(), *((s.id, _update(session, s, ids, now=now)) for s in held)]
+    return [(s.id, _update(session, s, ids, now=now)) for s in _segments_to_update(session, level, ids, now)]
 
 
 def _segments_to_update(session: Session, level: Sequence[LiveSegment], ids: list[int],
                         now: dt.datetime) -> list[LiveSegment]:
     """The segments of ``level`` whose stored membership of ``ids`` differs from their rule's at ``now``."""
     query, bound_now = _level_query(tuple((s.id, s.document) for s in level), today(now))
-    with _without_jit(session, enabled=len(ids) >= JIT_OFF_FROM):
-        should: set[tuple[Any, ...]] = {tuple(row) for row in session.execute(
-            query, {"ids": ids, **bound_now.values(now)})}
+    should: set[tuple[Any, ...]] = {tuple(row) for row in session.execute(
+        query, {"ids": ids, **bound_now.values(now)})}
     stored: set[tuple[Any, ...]] = {tuple(row) for row in session.execute(
         select(SegmentMember.segment_id, SegmentMember.profile_id).where(
             SegmentMember.profile_id.in_(ids), SegmentMember.segment_id.in_([s.id for s in level])))}
     differing = {segment_id for segment_id, _ in should ^ stored}
     return [s for s in level if s.id in differing]
-
-
-@contextmanager
-def _without_jit(session: Session, *, enabled: bool) -> Iterator[None]:
-    """PostgreSQL's JIT off for one statement of the caller's transaction, then as it was.
-
-    A level query's estimated cost grows with the number of ids (at 1M profiles: 400 for one id,
-    10,000 for 20, 150,000 for 100), and past the JIT threshold (100,000) PostgreSQL spends ~300 ms
-    compiling a query that runs in ~100 ms. Below JIT_OFF_FROM ids the two extra round trips are
-    not worth it.
-    """
-    if not enabled or session.get_bind().dialect.name != "postgresql":
-        yield
-        return
-    previous = session.scalar(text("SELECT current_setting('jit')"))
-    session.execute(text("SELECT set_config('jit', 'off', true)"))
-    try:
-        yield
-    finally:
-        session.execute(text("SELECT set_config('jit', :previous, true)"), {"previous": previous})
 
 
 def _update(session: Session, segment: LiveSegment, ids: list[int] | Select[Any], *,

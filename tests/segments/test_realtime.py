@@ -10,14 +10,17 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 from sqlalchemy.orm import Session
 
 from crm_segments.models import Segment, SegmentEvent, SegmentMember
 from crm_segments.records import KINDS
 from crm_segments.segments.compiler import compile_rule
+from crm_segments.segments.level_writes import level_writes, write_level
+from crm_segments.segments.membership import Diff
 from crm_segments.segments.periods import BoundNow
 from crm_segments.segments.prebuilt import BY_KEY
-from crm_segments.segments.realtime import _level_query, _without_jit, reevaluate_profiles
+from crm_segments.segments.realtime import _level_query, reevaluate_profiles
 from crm_segments.segments.refresh import refresh_segment
 from crm_segments.segments.rules import parse_rule
 from tests.factories import JobFactory, ProfileFactory, ProfileTagFactory, TagFactory
@@ -145,6 +148,10 @@ def test_realtime_statements_restrict_every_subquery_to_the_changed_profiles(nam
 
     # One restriction on the profile and one in each subquery.
     assert level_sql.count("IN (__[POSTCOMPILE_ids])") == 1 + len(_subqueries_of(level_sql))
+    # PostgreSQL's statement: the matches part, up to the stored memberships, the same way.
+    statement = level_writes(((1, document),), NOW.date(), postgresql_psycopg.dialect())
+    matches = statement.sql.split("stored AS")[0]
+    assert matches.count("= ANY (%(ids)s") == 1 + len(_subqueries_of(matches))
     id_lists = re.findall(r"IN \(__\[POSTCOMPILE_(?!name_key)", update_sql)  # tag names aside
     assert len(id_lists) == 1 + len(_subqueries_of(update_sql))
 
@@ -169,18 +176,43 @@ def test_several_changed_profiles_get_grouped_and_ungrouped_rules_right(session:
     assert members(session, at_most_one) == {idle.id}
 
 
-def test_big_batches_run_the_level_query_without_jit_then_restore_it(session: Session, backend: str) -> None:
+def test_the_level_statement_plans_generically_then_sets_the_mode_back(session: Session,
+                                                                      backend: str) -> None:
     if backend != "postgresql":
-        with _without_jit(session, enabled=True):
-            pass  # nothing to change on SQLite
-        return
-    before = session.scalar(text("SHOW jit"))
-    with _without_jit(session, enabled=True):
-        assert session.scalar(text("SHOW jit")) == "off"
-    assert session.scalar(text("SHOW jit")) == before
-    session.execute(text("SET LOCAL jit = on"))
-    with _without_jit(session, enabled=False):
-        assert session.scalar(text("SHOW jit")) == "on"
+        pytest.skip("the level statement is PostgreSQL's")
+    segment = make_segment(session)
+    profile = ProfileFactory(region="Ontario")
+    session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    document = json.dumps(segment.rule, sort_keys=True)
+
+    written, contended = write_level(session, ((segment.id, document),), [profile.id], NOW)
+
+    assert written == {segment.id: Diff(1, 0)} and contended == []
+    assert session.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
+
+
+def test_one_statement_writes_members_events_and_counts(session: Session, backend: str) -> None:
+    entering = make_segment(session)
+    leaving = make_segment(session, name="Quebec", rule={"field": "region", "op": "eq", "value": "Quebec"})
+    profile, bystander = ProfileFactory(region="Quebec"), ProfileFactory(region="Quebec")
+    refresh_segment(session, entering, now=NOW)
+    refresh_segment(session, leaving, now=NOW)
+    profile.region = "Ontario"
+    session.flush()
+
+    changes = reevaluate_profiles(session, [profile.id], now=NOW)
+
+    assert changes == {entering.id: Diff(1, 0), leaving.id: Diff(0, 1)}
+    assert members(session, entering) == {profile.id} and members(session, leaving) == {bystander.id}
+    assert member_events(session, entering, profile.id) == [("entered", "realtime")]
+    assert member_events(session, leaving, profile.id) == [("exited", "realtime")]
+    versions = set(session.scalars(select(SegmentEvent.segment_version).where(
+        SegmentEvent.profile_id == profile.id)))
+    assert versions == {1}  # the version of the refresh the membership was diffed against
+    session.refresh(entering)
+    session.refresh(leaving)
+    assert (entering.member_count, leaving.member_count) == (1, 1)
+    assert reevaluate_profiles(session, [profile.id], now=NOW) == {}  # nothing left to change
 
 
 # A change is evaluated at the time it happened: the same cut-offs as a full refresh at that instant.
