@@ -4,7 +4,9 @@ Every write that can change a profile's segment membership leaves a row here in 
 transaction, written by triggers on the CRM tables (CHANGE_LOG_TRIGGERS in models/triggers.py), so
 the product's writes, a host app's and plain SQL's all count. A row without a profile
 (``profile_id`` NULL) means "any profile may have changed" (a tag or catalog rename, a TRUNCATE):
-every segment that reads the log then runs a full refresh.
+every segment that reads the log then runs a full refresh. ``source`` names the table written, so a
+segment re-evaluates only the profiles logged by writes to the tables its rule reads; a profile
+inserted or deleted has none (it can enter or leave any rule).
 
 A refresh remembers how far it has read (``Segment.refreshed_through``) as a *position*:
 - PostgreSQL: ``tx`` is the writing transaction's id, and a position is the oldest transaction of
@@ -37,6 +39,8 @@ class ProfileChange(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
     profile_id: Mapped[int | None] = mapped_column(BigInteger)  # NULL: any profile may have changed
     tx: Mapped[int | None] = mapped_column(BigInteger)  # PostgreSQL: the writing transaction's id
+    # The table written; NULL: a profile inserted or deleted (or anyone changed), which any rule reads.
+    source: Mapped[str | None] = mapped_column(String(40))
     changed_at: Mapped[dt.datetime] = created_at_column()
 
 

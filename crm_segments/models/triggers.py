@@ -299,13 +299,14 @@ TAGGING_REFERENCE_FUNCTIONS = (
 
 # --- crm_profile_changes: the change log of incremental segment refreshes (models/changes.py) ---------
 # Triggers on every table a segment rule can read write the profiles a write touched (old and new
-# owners), in the writer's transaction, whoever writes: the product, a host app or plain SQL.
-# PostgreSQL: statement-level, each profile once per statement, tagged with the transaction's id.
-# A rename of a tag, product or category, and any TRUNCATE, writes one row without a profile:
-# "anyone may have changed".
-_LOG_INSERT = ("INSERT INTO crm_profile_changes (profile_id, tx, changed_at) "
-               "SELECT DISTINCT owner, pg_current_xact_id()::text::bigint, now() FROM ({}) owners "
-               "WHERE owner IS NOT NULL")
+# owners) and the table written (``source``), in the writer's transaction, whoever writes: the
+# product, a host app or plain SQL. A profile inserted or deleted is logged without a source: it can
+# enter or leave any rule, whatever the rule reads. PostgreSQL: statement-level, each profile once per
+# statement, tagged with the transaction's id. A rename of a tag, product or category, and any
+# TRUNCATE, writes one row without a profile: "anyone may have changed".
+_LOG_INSERT = ("INSERT INTO crm_profile_changes (profile_id, tx, changed_at{column}) "
+               "SELECT DISTINCT owner, pg_current_xact_id()::text::bigint, now(){value} "
+               "FROM ({owners}) owners WHERE owner IS NOT NULL")
 # table -> the owners' SELECT over a transition table named {rows}, aliased r
 _CHANGE_LOG_OWNERS: dict[str, str] = {
     "crm_profiles": "SELECT r.id AS owner FROM {rows} r",
@@ -321,6 +322,7 @@ _CHANGE_LOG_OWNERS: dict[str, str] = {
     "crm_opportunity_tags": ("SELECT o.profile_id AS owner FROM {rows} r "
                              "JOIN crm_opportunities o ON o.id = r.entity_id"),
 }
+LOGGED_TABLES = frozenset(_CHANGE_LOG_OWNERS)
 # Names a rule compares with: renaming one can change anyone's membership. (Deleting one changes the
 # rows that refer to it, which log their own profiles.)
 _CHANGE_LOG_ANYONE: dict[str, str] = {
@@ -328,18 +330,31 @@ _CHANGE_LOG_ANYONE: dict[str, str] = {
 }
 
 
-def _pg_log_owners(table: str, owners: str) -> tuple[str, ...]:
+def _source(table: str, event: str, sources: bool) -> str:
+    """The ``source`` column's SQL value for a row ``event`` on ``table`` ("" without the column)."""
+    if not sources:
+        return ""
+    return "NULL" if table == "crm_profiles" and event != "update" else f"'{table}'"
+
+
+def _pg_log(table: str, event: str, owners: str, sources: bool) -> str:
+    value = _source(table, event, sources)
+    return _LOG_INSERT.format(column=", source" if value else "", value=f", {value}" if value else "",
+                              owners=owners)
+
+
+def _pg_log_owners(table: str, owners: str, sources: bool) -> tuple[str, ...]:
     function = f"{table}_log_changes"
     new, old = owners.format(rows="new_rows"), owners.format(rows="old_rows")
     return (
         f"""CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             IF TG_OP = 'INSERT' THEN
-                {_LOG_INSERT.format(new)};
+                {_pg_log(table, "insert", new, sources)};
             ELSIF TG_OP = 'DELETE' THEN
-                {_LOG_INSERT.format(old)};
+                {_pg_log(table, "delete", old, sources)};
             ELSE
-                {_LOG_INSERT.format(new + " UNION " + old)};
+                {_pg_log(table, "update", new + " UNION " + old, sources)};
             END IF;
             RETURN NULL;
         END $$""",
@@ -373,19 +388,22 @@ def _sqlite_owner(owners: str, row: str) -> str:
     return f"{select} FROM {table_alias} WHERE {condition.replace('r.', f'{row}.')}"
 
 
-_SQLITE_LOG = ("INSERT INTO crm_profile_changes (profile_id, changed_at) "
-               "SELECT owner, datetime('now') FROM ({}) WHERE owner IS NOT NULL")
+def _sqlite_log(table: str, event: str, owners: str, sources: bool) -> str:
+    value = _source(table, event, sources)
+    column, selected = (", source", f", {value}") if value else ("", "")
+    return (f"INSERT INTO crm_profile_changes (profile_id, changed_at{column}) "
+            f"SELECT owner, datetime('now'){selected} FROM ({owners}) WHERE owner IS NOT NULL")
 
 
-def _sqlite_log_owners(table: str, owners: str) -> tuple[str, ...]:
+def _sqlite_log_owners(table: str, owners: str, sources: bool) -> tuple[str, ...]:
     new, old = _sqlite_owner(owners, "NEW"), _sqlite_owner(owners, "OLD")
     return (
         f"""CREATE TRIGGER IF NOT EXISTS {table}_log_insert AFTER INSERT ON {table}
-        FOR EACH ROW BEGIN {_SQLITE_LOG.format(new)}; END""",
+        FOR EACH ROW BEGIN {_sqlite_log(table, "insert", new, sources)}; END""",
         f"""CREATE TRIGGER IF NOT EXISTS {table}_log_update AFTER UPDATE ON {table}
-        FOR EACH ROW BEGIN {_SQLITE_LOG.format(new + " UNION " + old)}; END""",
+        FOR EACH ROW BEGIN {_sqlite_log(table, "update", new + " UNION " + old, sources)}; END""",
         f"""CREATE TRIGGER IF NOT EXISTS {table}_log_delete AFTER DELETE ON {table}
-        FOR EACH ROW BEGIN {_SQLITE_LOG.format(old)}; END""",
+        FOR EACH ROW BEGIN {_sqlite_log(table, "delete", old, sources)}; END""",
     )
 
 
@@ -397,27 +415,33 @@ def _sqlite_log_anyone(table: str, columns: str) -> tuple[str, ...]:
     )
 
 
-CHANGE_LOG_TRIGGERS: dict[str, tuple[str, ...]] = {
-    "postgresql": (
-        """CREATE OR REPLACE FUNCTION crm_log_anyone_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            INSERT INTO crm_profile_changes (profile_id, tx, changed_at)
-                VALUES (NULL, pg_current_xact_id()::text::bigint, now());
-            RETURN NULL;
-        END $$""",
-        *(statement for table, owners in _CHANGE_LOG_OWNERS.items()
-          for statement in _pg_log_owners(table, owners)),
-        *(statement for table, columns in _CHANGE_LOG_ANYONE.items()
-          for statement in _pg_log_anyone(table, columns)),
-    ),
-    # SQLite: row triggers (cheap there, and one writer at a time); no TRUNCATE in SQLite.
-    "sqlite": (
-        *(statement for table, owners in _CHANGE_LOG_OWNERS.items()
-          for statement in _sqlite_log_owners(table, owners)),
-        *(statement for table, columns in _CHANGE_LOG_ANYONE.items()
-          for statement in _sqlite_log_anyone(table, columns)),
-    ),
-}
+def change_log_triggers(*, sources: bool = True) -> dict[str, tuple[str, ...]]:
+    """The change log's trigger statements per dialect; ``sources=False``: as they were before the
+    log recorded which table was written (migration 4e1b7c9d2a10)."""
+    return {
+        "postgresql": (
+            """CREATE OR REPLACE FUNCTION crm_log_anyone_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO crm_profile_changes (profile_id, tx, changed_at)
+                    VALUES (NULL, pg_current_xact_id()::text::bigint, now());
+                RETURN NULL;
+            END $$""",
+            *(statement for table, owners in _CHANGE_LOG_OWNERS.items()
+              for statement in _pg_log_owners(table, owners, sources)),
+            *(statement for table, columns in _CHANGE_LOG_ANYONE.items()
+              for statement in _pg_log_anyone(table, columns)),
+        ),
+        # SQLite: row triggers (cheap there, and one writer at a time); no TRUNCATE in SQLite.
+        "sqlite": (
+            *(statement for table, owners in _CHANGE_LOG_OWNERS.items()
+              for statement in _sqlite_log_owners(table, owners, sources)),
+            *(statement for table, columns in _CHANGE_LOG_ANYONE.items()
+              for statement in _sqlite_log_anyone(table, columns)),
+        ),
+    }
+
+
+CHANGE_LOG_TRIGGERS = change_log_triggers()
 CHANGE_LOG_TRIGGER_NAMES = (
     *((table, f"{table}_log_{event}") for table in _CHANGE_LOG_OWNERS
       for event in ("insert", "update", "delete", "truncate")),

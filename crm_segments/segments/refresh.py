@@ -123,7 +123,8 @@ def refresh_segment_incrementally(session: Session, segment: Segment, *,
                 diff = apply_diff(session, segment.id,
                                   compile_members(parse_rule(segment.rule), now=now, profile_ids=scope),
                                   now=now, version=segment.version + 1, source="refresh", scope=scope)
-                deleted = incremental.any_deleted(session, staged)
+                assert segment.refreshed_through is not None  # read through it (_stage_candidates)
+                deleted = incremental.any_deleted(session, segment.refreshed_through)
             # A deleted profile's memberships went with it, uncounted: count when one was deleted.
             size = (count_members(session, segment.id) if deleted
                     else segment.member_count + diff.entered - diff.exited)
@@ -144,14 +145,16 @@ def _stage_candidates(session: Session, segment: Segment, *,
             or through is None or segment.refreshed_rule != incremental.rule_digest(segment.rule)):
         return None
     try:
-        edges = incremental.time_edges(parse_rule(segment.rule))
+        rule = parse_rule(segment.rule)
+        edges = incremental.time_edges(rule)
     except (incremental.NotIncremental, ValueError):
         return None
     pruned = incremental.mark(session, incremental.PRUNED_MARK)
     if pruned is not None and pruned.position > through:
         return None  # rows this segment has not read are gone
     position = incremental.log_position(session)
-    staged = incremental.stage_candidates(session, through=through, edges=edges, since=last, now=now,
+    staged = incremental.stage_candidates(session, through=through, reads=incremental.tables_read(rule, now),
+                                          edges=edges, since=last, now=now,
                                           rescored=segment_refs(segment).uses_rfm)
     return None if staged is None else (position, staged)
 

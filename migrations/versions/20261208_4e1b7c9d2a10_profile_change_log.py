@@ -1,7 +1,8 @@
 """profile change log: what incremental segment refreshes read
 
 crm_profile_changes is written by triggers on the CRM tables (the statements are
-crm_segments.models.triggers.CHANGE_LOG_TRIGGERS, which the models run after create_all too);
+crm_segments.models.triggers.change_log_triggers, as they were before the log recorded the table
+written: migration 8d3e5b1f6a24 adds that);
 crm_refresh_marks keeps how far the RFM scores have read it and where it was pruned; each segment
 keeps how far it has read it, the digest of the rule its membership was computed with and when it was
 last recomputed in full; crm_opportunities gets an index on created_at, the range a time edge of
@@ -20,7 +21,7 @@ from alembic import op
 from crm_segments.models.triggers import (
     CHANGE_LOG_FUNCTIONS,
     CHANGE_LOG_TRIGGER_NAMES,
-    CHANGE_LOG_TRIGGERS,
+    change_log_triggers,
 )
 
 revision: str = '4e1b7c9d2a10'
@@ -51,7 +52,7 @@ def upgrade() -> None:
     op.add_column('crm_segments', sa.Column('refreshed_through', sa.BigInteger(), nullable=True))
     op.add_column('crm_segments', sa.Column('refreshed_rule', sa.String(length=64), nullable=True))
     op.add_column('crm_segments', sa.Column('last_full_refresh_at', sa.DateTime(timezone=True), nullable=True))
-    for statement in CHANGE_LOG_TRIGGERS.get(op.get_bind().dialect.name, ()):
+    for statement in change_log_triggers(sources=False).get(op.get_bind().dialect.name, ()):
         op.execute(statement)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -188,7 +188,7 @@ def _write(session: Session, rng: random.Random, world: World, now: dt.datetime)
     else:  # a purchase's amount: the buyer's monetary rank moves, and maybe others' quintiles
         session.execute(text("UPDATE crm_jobs SET amount = amount + :d WHERE id = "
                              "(SELECT max(id) FROM crm_jobs WHERE profile_id = :p)"),
-                        {"d": rng.choice([-40, 700, 30000]), "p": pid})
+                        {"d": rng.choice([5, 700, 30000]), "p": pid})
 
 
 def _at(session: Session, moment: dt.datetime) -> Any:
@@ -263,3 +263,51 @@ def _current_tx(session: Session) -> int | None:
     if session.get_bind().dialect.name != "postgresql":
         return None
     return int(session.scalar(text("SELECT pg_current_xact_id()::text::bigint")))
+
+
+def test_the_log_names_the_table_written(session: Session) -> None:
+    from tests.factories import JobFactory, ProfileFactory
+
+    before = set(session.scalars(select(ProfileChange.id)))
+    profile = ProfileFactory()
+    session.flush()
+    JobFactory(profile=profile, status="scheduled")
+    session.flush()
+    session.execute(text("UPDATE crm_profiles SET region = 'Ontario' WHERE id = :id"), {"id": profile.id})
+    session.execute(text("DELETE FROM crm_profiles WHERE id = :id"), {"id": profile.id})
+    logged = [(pid, source) for cid, pid, source in session.execute(
+        select(ProfileChange.id, ProfileChange.profile_id, ProfileChange.source).order_by(ProfileChange.id))
+        if cid not in before]
+    # Inserted and deleted: no source (any rule may gain or lose the profile); the job went with it.
+    assert logged[:3] == [(profile.id, None), (profile.id, "crm_jobs"), (profile.id, "crm_profiles")]
+    assert set(logged[3:]) == {(profile.id, None), (profile.id, "crm_jobs")}
+
+
+def test_a_segment_re_evaluates_only_the_writes_to_the_tables_its_rule_reads(session: Session) -> None:
+    from crm_segments.segments.incremental import SCOPE
+    from crm_segments.segments.refresh import refresh_segment, refresh_segment_incrementally
+    from tests.factories import JobFactory, ProfileFactory
+
+    if session.get_bind().dialect.name == "postgresql":
+        # A transaction's own rows stay after any position read within it (models/changes.py): the
+        # profile inserted below would be staged again. The property test covers PostgreSQL.
+        pytest.skip("needs writes committed between the refreshes")
+    buyer = ProfileFactory(region="Ontario")
+    job = JobFactory(profile=buyer, status="completed", finished_at=START)
+    buyers = Segment(name="Buyers", kind="live",
+                     rule={"records": "jobs", "where": {"field": "status", "op": "eq", "value": "completed"},
+                           "exists": True})
+    session.add(buyers)
+    session.flush()
+    refresh_segment(session, buyers, now=START)
+
+    def staged() -> int:
+        return int(session.scalar(select(func.count()).select_from(SCOPE)) or 0)
+
+    session.execute(text("UPDATE crm_profiles SET region = 'Quebec' WHERE id = :id"), {"id": buyer.id})
+    result = refresh_segment_incrementally(session, buyers, now=START + dt.timedelta(hours=1))
+    assert result is not None and not result.full and staged() == 0  # the rule reads no profile field
+
+    session.execute(text("UPDATE crm_jobs SET status = 'cancelled' WHERE id = :id"), {"id": job.id})
+    result = refresh_segment_incrementally(session, buyers, now=START + dt.timedelta(hours=2))
+    assert result is not None and (result.exited, result.size) == (1, 0) and staged() == 1
