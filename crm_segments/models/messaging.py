@@ -138,7 +138,8 @@ class ConsentChange(Base):
     __table_args__ = (Index("ix_crm_consent_changes_profile_at", "profile_id", "changed_at"),)
 
     id: Mapped[int] = mapped_column(_BigId, primary_key=True)
-    profile_id: Mapped[int] = mapped_column(ForeignKey("crm_profiles.id", ondelete="CASCADE"))
+    # references crm_profiles: MEMBER_CONSENT_PROFILE_TRIGGERS (models/triggers.py), checked per statement
+    profile_id: Mapped[int] = mapped_column(Integer)
     channel: Mapped[str] = mapped_column(choice(*CHANNELS, name="consent_change_channel"))
     old_value: Mapped[bool]
     new_value: Mapped[bool]

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from crm_segments.db import Base, Money, UTCDateTime
 
 from ._columns import choice, created_at_column, updated_at_column
-from .triggers import MEMBER_SEGMENT_TRIGGERS
+from .schema_ddl import run_after_create_all
+from .triggers import MEMBER_CONSENT_PROFILE_TRIGGERS, MEMBER_SEGMENT_TRIGGERS
 
 SEGMENT_KINDS = ("live", "static", "query")
 SEGMENT_EVENT_KINDS = ("entered", "exited")
@@ -63,17 +64,16 @@ class SegmentMember(Base):
     (MEMBER_SEGMENT_TRIGGERS in models/triggers.py): a segment's first fill inserts up to one row per
     profile, and a foreign key checks every row on its own (a query and a lock of the same segment row,
     about as much as writing the row). The triggers check each statement's segments once, lock them
-    against deletion as the foreign key would, and delete a segment's members with it. ``profile_id``
-    keeps its foreign key.
+    against deletion as the foreign key would, and delete a segment's members with it. ``profile_id`` is
+    checked once per statement too (MEMBER_CONSENT_PROFILE_TRIGGERS).
     """
 
     __tablename__ = "crm_segment_members"
     __table_args__ = (Index("ix_crm_segment_members_profile", "profile_id", "segment_id"),)
 
     segment_id: Mapped[int] = mapped_column(primary_key=True)
-    profile_id: Mapped[int] = mapped_column(
-        ForeignKey("crm_profiles.id", ondelete="CASCADE"), primary_key=True
-    )
+    # references crm_profiles: MEMBER_CONSENT_PROFILE_TRIGGERS (models/triggers.py)
+    profile_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     entered_at: Mapped[dt.datetime] = created_at_column()
 
 
@@ -149,3 +149,6 @@ class RfmScore(Base):
 
 
 _install_member_segment_triggers()
+
+
+run_after_create_all(MEMBER_CONSENT_PROFILE_TRIGGERS)

@@ -234,8 +234,9 @@ _DECLARED: dict[str, TableRule | str] = {
         rows=_naming(BulkOperation.selection_description, BulkOperation.selection),
         scrub={"selection_description": SCRUBBED, "selection": null()}),
     # Segments.
-    "crm_segment_members": TableRule("cascade", "the segments the profile is in",
-                                     rows=lambda p: _owned(SegmentMember, p), export="segment_memberships"),
+    "crm_segment_members": TableRule("cascade", "the segments the profile is in (deleted by the profile's "
+                                     "triggers)", rows=lambda p: _owned(SegmentMember, p),
+                                     export="segment_memberships", references=("profile_id",)),
     "crm_segment_events": TableRule("cascade", "the profile's segment entries and exits (deleted by the "
                                     "profile's triggers)", rows=lambda p: _owned(SegmentEvent, p),
                                     export="segment_history", references=("profile_id",)),
@@ -247,8 +248,9 @@ _DECLARED: dict[str, TableRule | str] = {
         "delete", "delivery events of the profile's messages, and provider events with no message that "
                   "name the profile's number or address (inbound texts)",
         rows=_message_events, export="message_events", hidden=("payload",)),
-    "crm_consent_changes": TableRule("cascade", "the profile's consent history",
-                                     rows=lambda p: _owned(ConsentChange, p), export="consent_history"),
+    "crm_consent_changes": TableRule("cascade", "the profile's consent history (deleted by the profile's "
+                                     "triggers)", rows=lambda p: _owned(ConsentChange, p),
+                                     export="consent_history", references=("profile_id",)),
     # Workflows.
     "crm_workflow_enrollments": TableRule(
         "cascade", "the profile's workflow enrollments (deleted by the profile's triggers)",

@@ -1,8 +1,9 @@
-"""Segment events and workflow enrollments always name an existing profile, segment and workflow,
-and go with them.
+"""Segment events, workflow enrollments and consent history always name an existing profile, segment
+and workflow, and go with them.
 
-The references are enforced by triggers rather than foreign keys (HISTORY_REFERENCE_TRIGGERS in
-models/triggers.py), both in a schema built from the models and in a migrated one.
+The references are enforced by triggers rather than foreign keys (HISTORY_REFERENCE_TRIGGERS and
+MEMBER_CONSENT_PROFILE_TRIGGERS in models/triggers.py), both in a schema built from the models and in a
+migrated one. (Segment members: tests/segments/test_member_integrity.py.)
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crm_segments.db import make_engine, make_session_factory
-from crm_segments.models import Enrollment, EnrollmentStep, Profile, Segment, SegmentEvent, Workflow
+from crm_segments.models import (
+    ConsentChange,
+    Enrollment,
+    EnrollmentStep,
+    Profile,
+    Segment,
+    SegmentEvent,
+    Workflow,
+)
 from tests.factories import ProfileFactory, bind_session
 from tests.segments.test_member_integrity import migrated_url  # noqa: F401  (a fixture)
 from tests.segments.test_refresh import make_segment
@@ -23,6 +32,7 @@ from tests.segments.test_refresh import make_segment
 NOW = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC)
 EVENTS: Table = SegmentEvent.__table__  # type: ignore[assignment]
 ENROLLMENTS: Table = Enrollment.__table__  # type: ignore[assignment]
+CONSENTS: Table = ConsentChange.__table__  # type: ignore[assignment]
 
 
 def _workflow(session: Session, name: str) -> Workflow:
@@ -50,6 +60,9 @@ def check_history_references(session: Session) -> None:
     session.execute(insert(ENROLLMENTS), [
         {"workflow_id": w.id, "profile_id": p.id, "trigger_key": f"t{p.id}", "enrolled_at": NOW}
         for w in workflows for p in profiles])
+    consent = {"channel": "email", "old_value": False, "new_value": True, "source": "import",
+               "changed_at": NOW}
+    session.execute(insert(CONSENTS), [{"profile_id": p.id, **consent} for p in profiles])
     enrollment = session.scalar(select(Enrollment.id).where(Enrollment.workflow_id == workflows[0].id,
                                                              Enrollment.profile_id == profiles[0].id))
     session.add(EnrollmentStep(enrollment_id=enrollment, step_key="s1", step_type="wait", outcome="waited"))
@@ -71,6 +84,8 @@ def check_history_references(session: Session) -> None:
         update(ENROLLMENTS).where(ENROLLMENTS.c.workflow_id == workflows[0].id)
         .values(workflow_id=no_workflow),
         update(ENROLLMENTS).where(ENROLLMENTS.c.profile_id == profiles[0].id).values(profile_id=no_profile),
+        insert(CONSENTS).values(profile_id=no_profile, **consent),
+        update(CONSENTS).where(CONSENTS.c.profile_id == profiles[0].id).values(profile_id=no_profile),
         update(Segment.__table__).where(Segment.id == segments[0].id).values(id=no_segment),
         update(Workflow.__table__).where(Workflow.id == workflows[0].id).values(id=no_workflow),
         update(Profile.__table__).where(Profile.id == profiles[0].id).values(id=no_profile),
@@ -79,6 +94,7 @@ def check_history_references(session: Session) -> None:
         with pytest.raises(IntegrityError), session.begin_nested():
             session.execute(statement)
     assert _count(session, EVENTS) == 6 and _count(session, ENROLLMENTS) == 6
+    assert _count(session, CONSENTS) == 3
 
     session.execute(delete(Segment.__table__).where(Segment.id == segments[0].id))
     session.execute(delete(Workflow.__table__).where(Workflow.id == workflows[0].id))
@@ -91,6 +107,7 @@ def check_history_references(session: Session) -> None:
     assert _count(session, EVENTS, profile_id=profiles[0].id) == 0
     assert _count(session, ENROLLMENTS, profile_id=profiles[0].id) == 0
     assert _count(session, EVENTS) == 2 and _count(session, ENROLLMENTS) == 2
+    assert _count(session, CONSENTS, profile_id=profiles[0].id) == 0 and _count(session, CONSENTS) == 2
 
 
 def test_events_and_enrollments_refer_to_existing_rows(session: Session) -> None:
