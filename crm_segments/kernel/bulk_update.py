@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, any_, bindparam, cast, column, func, update
+from sqlalchemy import ColumnElement, Table, Update, any_, bindparam, cast, column, func, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import QueryableAttribute, Session
 
@@ -31,19 +31,47 @@ def update_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         return
     keys = [key for key in rows[0] if key != "id"]
     if session.get_bind().dialect.name == "postgresql":
-        names = ("id", *keys)
-        arrays = [cast(bindparam(f"rows_{key}", [row[key] for row in rows], type_=ARRAY(table.c[key].type)),
-                       ARRAY(table.c[key].type)) for key in names]
-        listed = (func.unnest(*arrays).table_valued(*(column(key, table.c[key].type) for key in names))
-                  .render_derived(name="v"))
-        # The ids again as ``= ANY``: the planner then reads the rows by primary key even where the
-        # table's statistics are stale (a burst of new rows), instead of joining a scan of all of it.
-        session.execute(update(table).where(table.c.id == listed.c.id, table.c.id == any_(arrays[0]), *where)
-                        .values(set_({key: listed.c[key] for key in keys})))
+        session.execute(_unnest_update(table, keys, rows, set_, where))
         return
+    own, params = _own_values(table, keys, rows)
+    session.execute(update(table).where(table.c.id == bindparam("row_id"), *where).values(set_(own)), params)
+
+
+def _unnest_update(table: Table, keys: Sequence[str], rows: Sequence[Mapping[str, Any]], set_: SetClause,
+                   where: Sequence[ColumnElement[bool]]) -> Update:
+    names = ("id", *keys)
+    arrays = [cast(bindparam(f"rows_{key}", [row[key] for row in rows], type_=ARRAY(table.c[key].type)),
+                   ARRAY(table.c[key].type)) for key in names]
+    listed = (func.unnest(*arrays).table_valued(*(column(key, table.c[key].type) for key in names))
+              .render_derived(name="v"))
+    # The ids again as ``= ANY``: the planner then reads the rows by primary key even where the
+    # table's statistics are stale (a burst of new rows), instead of joining a scan of all of it.
+    return (update(table).where(table.c.id == listed.c.id, table.c.id == any_(arrays[0]), *where)
+            .values(set_({key: listed.c[key] for key in keys})))
+
+
+def update_rows_returning(session: Session, table: Table, rows: Sequence[Mapping[str, Any]], *,
+                          set_: SetClause, where: Sequence[ColumnElement[bool]]) -> set[int]:
+    """As ``update_rows``, for rows that may no longer match ``where``: returns the ids updated.
+
+    PostgreSQL: the same one statement, with ``RETURNING``. SQLite cannot return rows from an
+    executemany, so each row is its own statement there."""
+    if not rows:
+        return set()
+    keys = [key for key in rows[0] if key != "id"]
+    if session.get_bind().dialect.name == "postgresql":
+        return set(session.scalars(_unnest_update(table, keys, rows, set_, where).returning(table.c.id)))
+    own, params = _own_values(table, keys, rows)
+    statement = (update(table).where(table.c.id == bindparam("row_id"), *where).values(set_(own))
+                 .returning(table.c.id))
+    return {id_ for row in params for id_ in session.scalars(statement, row)}
+
+
+def _own_values(table: Table, keys: Sequence[str],
+                rows: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Each key as a bind parameter of its own, and the rows as parameter sets for them."""
     own = {key: bindparam(f"row_{key}", type_=table.c[key].type) for key in keys}
-    session.execute(update(table).where(table.c.id == bindparam("row_id"), *where).values(set_(own)),
-                    [{f"row_{key}": value for key, value in row.items()} for row in rows])
+    return own, [{f"row_{key}": value for key, value in row.items()} for row in rows]
 
 
 def id_in(session: Session, id_column: ColumnElement[int] | QueryableAttribute[int],

@@ -8,7 +8,6 @@ whole batch beforehand (``starting.py``), so a check is plain Python on loaded r
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -16,7 +15,7 @@ from sqlalchemy.orm import Session
 from crm_segments import email_addresses
 from crm_segments.config import Settings
 from crm_segments.models import Message, Profile
-from crm_segments.templates.compose import Rendered, compose
+from crm_segments.templates.compose import compose
 from crm_segments.templates.rendering import TemplateProblem
 from crm_segments.templates.template_store import TemplateCache
 
@@ -32,16 +31,14 @@ class Hold:
 
 
 def check(session: Session, message: Message, profile: Profile, *, settings: Settings, base_url: str,
-          now: dt.datetime, caps: FrequencyCaps, templates: TemplateCache | None = None,
-          rendered: Mapping[int, Rendered] | None = None) -> Hold | None:
+          now: dt.datetime, caps: FrequencyCaps, templates: TemplateCache | None = None) -> Hold | None:
     """None when the message may go now, else why not (and until when, for a wait).
 
     A message that may go counts against its profile's frequency cap in ``caps`` at once."""
     if message.expires_at is not None and message.expires_at <= now:
         return Hold("skipped", "expired before it could be sent")
     try:
-        compose(session, message, profile, settings=settings, base_url=base_url, now=now, templates=templates,
-                rendered=rendered)
+        compose(session, message, profile, settings=settings, base_url=base_url, now=now, templates=templates)
     except TemplateProblem as exc:
         return Hold("failed", f"template {message.template_key}: {exc}"[:200])
     if not message.to_address:

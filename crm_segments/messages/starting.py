@@ -1,23 +1,25 @@
 """Get claimed messages ready, a part at a time, and mark them ``sending`` a few at a time, each group
 just before its provider calls.
 
-``prepare``: one transaction per part locks the part's rows, applies the gates and works out what each
-message will say (rendered just before, in a read transaction of its own, ``render_ahead``, so no lock
-is held while a template renders). A message held back gets its state (suppressed, skipped, failed, or
-pending until quiet hours end or a cap frees up), written at the end by one UPDATE per set of columns
-the checks changed (bulk.py), not one per row. One that may go stays ``pending`` and claimed, and what
-it will say travels with it to ``mark_sending``, which writes it with the mark: a message is written
-once on its way out, not twice. Profiles, owners, records and recent sends are loaded once for the part.
+``prepare``: a read transaction per part loads the part's rows (with their profiles, and what they
+render from), applies the gates and works out what each message will say; no lock is held while a
+template renders. A message held back gets its state (suppressed, skipped, failed, or pending until
+quiet hours end or a cap frees up), written after by one UPDATE per set of columns the checks changed,
+not one per row. One that may go stays ``pending`` and claimed, and what it will say travels with it to
+``mark_sending``, which writes it with the mark: a message is written once on its way out, not twice.
+Profiles, owners, records and recent sends are loaded once for the part.
 
 ``mark_sending``: one short transaction per group (no larger than the free send threads) marks it
 ``sending``, so after a hard kill only the calls that were under way are in doubt. It first takes an
 advisory lock per profile on PostgreSQL (in id order, so two dispatchers cannot deadlock; on SQLite the
 transaction holds the only write lock) and counts the profiles' recent sends again, so two dispatchers
-cannot both pass one profile's frequency cap: a message over it waits, as at ``prepare``. Only rows
-still pending and claimed by this dispatcher are marked.
+cannot both pass one profile's frequency cap: a message over it waits, as at ``prepare``.
 
-Rows are found by their ids alone and checked (still pending, still ours) once read, under their row
-locks: a queue's statistics lag behind a burst of new messages, and a filter on ``status`` lets the
+No row is locked ahead of its write: each write is an UPDATE of the rows still pending and claimed by
+this dispatcher, returning those it changed (a row cancelled or taken over since it was read is left
+alone and counted as a lost claim). A row lock before the write cost the database a second write to
+every row, and the worker a second load of the part. Rows are found by their ids alone and checked
+once read: a queue's statistics lag behind a burst of new messages, and a filter on ``status`` lets the
 planner scan every pending message's index entry for each part instead of a few primary-key lookups.
 """
 
@@ -29,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, inspect, select, text
+from sqlalchemy import ColumnElement, Table, bindparam, inspect, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import Integer
@@ -38,10 +40,9 @@ from crm_segments.channels import Channel, Outgoing
 from crm_segments.config import Settings
 from crm_segments.db import READ_ONLY
 from crm_segments.delivery import links
-from crm_segments.kernel.bulk_update import id_in, update_rows
+from crm_segments.kernel.bulk_update import id_in, update_rows_returning
 from crm_segments.models import Message, Profile
-from crm_segments.templates.compose import Rendered, render_message, unsubscribe_link
-from crm_segments.templates.rendering import TemplateProblem
+from crm_segments.templates.compose import unsubscribe_link
 from crm_segments.templates.template_store import TemplateCache
 
 from . import gates
@@ -84,50 +85,53 @@ class Started:
 def prepare(session_factory: sessionmaker[Session], items: Sequence[Claimed], *, token: str,
             channels: dict[str, Channel], settings: Settings, base_url: str, now: dt.datetime,
             templates: TemplateCache) -> Started:
-    """Check and store a part of claimed messages; returns those that may go (still ``pending``)."""
+    """Check a part of claimed messages; returns those that may go (still ``pending``)."""
     started = Started()
-    rendered = render_ahead(session_factory, items, token=token, settings=settings, base_url=base_url,
-                            templates=templates)
-    with session_factory() as session, session.begin():
-        rows = _lock_ours(session, items, token=token)
+    held_back: dict[int, str] = {}  # outcome by message id
+    held_back_rows: list[dict[str, Any]] = []
+    with session_factory(execution_options=READ_ONLY) as session, session.no_autoflush:
+        rows = _ours(session, items, token=token)
         # Another dispatcher took the row after our claim expired, or the enrollment was cancelled.
         started.outcomes += ["lost_claim"] * (len(items) - len(rows))
         loaded = prefetch(session, rows)  # noqa: F841 - keeps the rows in the identity map
         caps = FrequencyCaps(session, [message for message, _ in rows], settings=settings, now=now)
-        held_back: list[Message] = []
-        with session.no_autoflush:  # nothing is flushed: the rows are written below and by the mark
-            for message, profile in rows:
-                outcome = _take(session, message, profile, channel=channels[message.channel],
-                                settings=settings, base_url=base_url, now=now, caps=caps, templates=templates,
-                                rendered=rendered)
-                if outcome != "ready":
-                    started.outcomes.append(outcome)
-                    held_back.append(message)
-                    continue
-                started.handovers.append(Handover(message.id, message.profile_id, message.channel,
-                                                  message.category, message.attempts + 1,
-                                                  _outgoing(message, settings, base_url),
-                                                  channels[message.channel].provider, _changes(message)))
-        held_back_rows = [{"id": message.id, **_changes(message)} for message in held_back]
-        # Out of the session before anything is written: its flush would send one UPDATE per row, and
-        # what the ready rows will say is written by the mark.
-        session.expunge_all()
-        for changed in _by_columns(held_back_rows):
-            update_rows(session, MESSAGES, changed, set_=lambda row: dict(row))
+        for message, profile in rows:
+            outcome = _take(session, message, profile, channel=channels[message.channel], settings=settings,
+                            base_url=base_url, now=now, caps=caps, templates=templates)
+            if outcome != "ready":
+                held_back[message.id] = outcome
+                held_back_rows.append({"id": message.id, **_changes(message)})
+                continue
+            started.handovers.append(Handover(message.id, message.profile_id, message.channel,
+                                              message.category, message.attempts + 1,
+                                              _outgoing(message, settings, base_url),
+                                              channels[message.channel].provider, _changes(message)))
+        # Nothing is flushed: the session closes unwritten, the rows held back are written below and
+        # the ready ones by their mark.
+    if held_back_rows:
+        with session_factory() as session, session.begin():
+            written: set[int] = set()
+            for changed in _by_columns(held_back_rows):
+                written |= update_rows_returning(session, MESSAGES, changed, where=_still_ours(token),
+                                                 set_=lambda row: dict(row))
+        started.outcomes += [outcome if id_ in written else "lost_claim"
+                             for id_, outcome in held_back.items()]
     return started
 
 
-def _lock_ours(session: Session, items: Sequence[Claimed], *, token: str) -> list[tuple[Message, Profile]]:
-    """The part's rows still pending and claimed by ``token``, with their profiles, locked until the
-    transaction ends (PostgreSQL: FOR UPDATE OF the messages; SQLite's transaction holds the only write
-    lock), oldest first. A profile's deletion cascades to its messages."""
+def _ours(session: Session, items: Sequence[Claimed], *, token: str) -> list[tuple[Message, Profile]]:
+    """The part's rows still pending and claimed by ``token``, with their profiles, oldest first. Not
+    locked: every write that follows is made only if the row is still pending and ours
+    (``_still_ours``), and a profile's deletion cascades to its messages."""
     query = (select(Message, Profile).join(Profile, Profile.id == Message.profile_id)
              .where(id_in(session, Message.id, [item.id for item in items]))
              .order_by(Message.next_attempt_at, Message.id))
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=Message)
     return [(message, profile) for message, profile in session.execute(query)
             if message.claim_token == token and message.status == "pending"]
+
+
+def _still_ours(token: str) -> list[ColumnElement[bool]]:
+    return [MESSAGES.c.claim_token == token, MESSAGES.c.status == "pending"]
 
 
 def _changes(message: Message) -> dict[str, Any]:
@@ -168,58 +172,29 @@ def mark_sending(session: Session, handovers: Sequence[Handover], *, token: str,
         else:
             caps.count(handover)
             going.append(handover)
-    m = MESSAGES.c
-    # Locked, then checked: still pending and still ours (see the module's note on the planner).
-    rows = select(m.id, m.status, m.claim_token).where(id_in(session, m.id, [h.id for h in handovers]))
-    if session.get_bind().dialect.name == "postgresql":
-        rows = rows.with_for_update()
-    held = {id_ for id_, status, claim_token in session.execute(rows)
-            if claim_token == token and status == "pending"}
-    waiting = [wait for wait in waiting if wait["id"] in held]
-    update_rows(session, MESSAGES, waiting, set_=lambda row: {
+    deferred = update_rows_returning(session, MESSAGES, waiting, where=_still_ours(token), set_=lambda row: {
         "next_attempt_at": row["next_attempt_at"], "status_reason": CAP_REACHED, "claim_token": None,
         "claimed_until": None, "updated_at": now})
-    marked.handovers = [h for h in going if h.id in held]
-    sending = {"status": "sending", "attempts": m.attempts + 1, "attempted_at": now,
+    sending = {"status": "sending", "attempts": MESSAGES.c.attempts + 1, "attempted_at": now,
                "claimed_until": now + lease, "updated_at": now}
+    marked_ids: set[int] = set()
     for changed in _by_columns({"id": h.id, **{k: v for k, v in h.changes.items() if k not in sending}}
-                               for h in marked.handovers):
-        update_rows(session, MESSAGES, changed, set_=lambda row: {**row, **sending})
-    marked.outcomes = ["deferred"] * len(waiting) + ["lost_claim"] * (len(handovers) - len(held))
+                               for h in going):
+        marked_ids |= update_rows_returning(session, MESSAGES, changed, where=_still_ours(token),
+                                            set_=lambda row: {**row, **sending})
+    marked.handovers = [h for h in going if h.id in marked_ids]
+    marked.outcomes = (["deferred"] * len(deferred)
+                       + ["lost_claim"] * (len(handovers) - len(deferred) - len(marked_ids)))
     return marked
 
 
-def render_ahead(session_factory: sessionmaker[Session], items: Sequence[Claimed], *, token: str,
-                 settings: Settings, base_url: str, templates: TemplateCache) -> dict[int, Rendered]:
-    """The parts of the claimed messages not rendered yet, or why one cannot be, by message id.
-
-    Rendered in a read transaction before the one that starts them: a render may take up to the time
-    limit (CRM_SEGMENTS_TEMPLATE_TIME_LIMIT), and that transaction holds SQLite's only write lock and
-    PostgreSQL's locks on the part's profiles. A row that changes in between is rendered again there."""
-    with session_factory(execution_options=READ_ONLY) as session:
-        rows = [(message, profile) for message, profile in session.execute(
-            select(Message, Profile).join(Profile, Profile.id == Message.profile_id)
-            .where(id_in(session, Message.id, [item.id for item in items])))
-            if message.claim_token == token and message.status == "pending" and message.rendered_at is None]
-        loaded = prefetch(session, rows)  # noqa: F841 - keeps the rows in the identity map
-        rendered: dict[int, Rendered] = {}
-        for message, profile in rows:
-            try:
-                rendered[message.id] = render_message(session, message, profile, settings=settings,
-                                                      base_url=base_url, templates=templates)
-            except TemplateProblem as exc:
-                rendered[message.id] = exc
-    return rendered
-
-
 def _take(session: Session, message: Message, profile: Profile, *, channel: Channel, settings: Settings,
-          base_url: str, now: dt.datetime, caps: FrequencyCaps, templates: TemplateCache,
-          rendered: dict[int, Rendered]) -> str:
+          base_url: str, now: dt.datetime, caps: FrequencyCaps, templates: TemplateCache) -> str:
     """Apply the gates to a held row: "ready" (it stays pending and claimed, with what it will say), or
     why it is held back (its new state)."""
     message.provider, message.updated_at = channel.provider, now
     hold = gates.check(session, message, profile, settings=settings, base_url=base_url, now=now,
-                       caps=caps, templates=templates, rendered=rendered)
+                       caps=caps, templates=templates)
     if hold is None:
         return "ready"
     message.claim_token = message.claimed_until = None

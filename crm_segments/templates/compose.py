@@ -4,7 +4,6 @@ row are what every retry sends."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -18,7 +17,6 @@ from .rendering import TemplateProblem, render_parts
 from .template_store import TemplateCache, TemplateSource, get_template
 
 UNSUBSCRIBE_PREVIEW = "unsubscribe-link-preview"
-Rendered = dict[str, str] | TemplateProblem  # a message's parts by kind, or why it cannot be rendered
 
 
 def unsubscribe_link(message: Message, *, settings: Settings, base_url: str) -> str | None:
@@ -40,18 +38,12 @@ def recipient(session: Session, message: Message, profile: Profile) -> str | Non
 
 
 def compose(session: Session, message: Message, profile: Profile, *, settings: Settings, base_url: str,
-            now: dt.datetime, templates: TemplateCache | None = None,
-            rendered: Mapping[int, Rendered] | None = None) -> None:
-    """Fill the row's address and rendered parts; raises TemplateProblem when it cannot be rendered.
-    ``rendered``: the parts (or the problem) already rendered for a message, by id (see
-    ``render_ahead``); a message not in it is rendered now."""
+            now: dt.datetime, templates: TemplateCache | None = None) -> None:
+    """Fill the row's address and rendered parts; raises TemplateProblem when it cannot be rendered."""
     if message.rendered_at is not None:
         return
-    ahead = rendered.get(message.id) if rendered is not None else None
-    if isinstance(ahead, TemplateProblem):
-        raise ahead
-    parts = ahead if ahead is not None else render_message(session, message, profile, settings=settings,
-                                                           base_url=base_url, templates=templates)
+    parts = render_message(session, message, profile, settings=settings, base_url=base_url,
+                           templates=templates)
     message.subject = parts.get("subject")
     message.html_body = parts.get("html")
     message.text_body = parts.get("text") or parts.get("sms") or ""
