@@ -9,8 +9,8 @@ too). On SQLite the members table is rebuilt without its foreign key, so its own
 segment check and the source counts) are created again.
 
 Revision ID: e8a3f5c1b742
-Revises: c4d7e2a9f613
-Create Date: 2026-12-15 06:10:00.000000
+Revises: 8d3e5b1f6a24
+Create Date: 2026-12-17 06:10:00.000000
 """
 
 from collections.abc import Iterator, Sequence
@@ -27,7 +27,7 @@ from crm_segments.models.triggers import (
 )
 
 revision: str = 'e8a3f5c1b742'
-down_revision: str | None = 'c4d7e2a9f613'
+down_revision: str | None = '8d3e5b1f6a24'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
