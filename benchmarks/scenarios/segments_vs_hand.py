@@ -8,7 +8,8 @@ PostgreSQL database, interleaved, each phase RUNS times, memberships compared af
     full recompute);
 (c) 1 % of profiles and jobs changed by plain SQL UPDATEs (the triggers log them), then the product's
     incremental refresh vs the hand full recompute;
-(d) one changed profile against all live segments: ``reevaluate_profiles`` vs one hand statement.
+(d) one changed profile against all live segments: ``reevaluate_profiles`` vs one hand statement
+    (also alone: ``segments-vs-hand-sql-one-profile``).
 
 Each phase also records both sides' median seconds per step (``*_steps_s``: the RFM scores, then
 each segment). The run fails when any membership differs between the two. Targets (1M profiles):
@@ -204,6 +205,26 @@ def versus_hand_sql(context: BenchContext) -> dict[str, Any]:
           "filled untimed first when empty)", prepare=_prepare)
 def versus_hand_sql_refresh(context: BenchContext) -> dict[str, Any]:
     return _run(context, first_fill=False)
+
+
+@scenario("segments-vs-hand-sql-one-profile", "phase (d) of segments-vs-hand-sql alone: one changed profile "
+          "against all live segments, product vs the hand statement (segments filled untimed first "
+          "when empty)",
+          prepare=_prepare)
+def versus_hand_sql_one_profile(context: BenchContext) -> dict[str, Any]:
+    if context.engine.dialect.name != "postgresql":
+        raise RuntimeError("the hand-written reference is PostgreSQL SQL")
+    bench = _Bench(context)
+    try:
+        if _unfilled(bench):
+            _reset(bench)
+            now = utcnow()
+            bench.product(now, full=True)
+            bench.hand_recompute(now, first_fill=True)
+            bench.check("first fill")
+        return _one_profile(bench) | {"memberships_agree": True}  # every check raised otherwise
+    finally:
+        bench.hand.close()
 
 
 def _run(context: BenchContext, *, first_fill: bool) -> dict[str, Any]:
