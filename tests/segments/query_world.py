@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import delete, insert
 from sqlalchemy.engine import Engine
 
-from crm_segments.models import ApiKey, Profile, User
+from crm_segments.models import ApiKey, Profile, ProfileChange, User
 
 SECRET_EMAIL = "secret.value@example.com"
 SECRET_HASH = "pbkdf2:sha256:600000$secret-salt$secret-hash-value"
@@ -61,3 +61,5 @@ def committed_rows(engine: Engine) -> Iterator[Committed]:
             conn.execute(delete(Profile).where(Profile.id.in_(ids)))
             conn.execute(delete(ApiKey).where(ApiKey.user_id == user_id))
             conn.execute(delete(User).where(User.id == user_id))
+            # The change log keeps deleted profiles' ids (no foreign key): later tests expect it empty.
+            conn.execute(delete(ProfileChange).where(ProfileChange.profile_id.in_(ids)))
