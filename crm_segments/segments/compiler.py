@@ -95,7 +95,8 @@ def _direct_ids(rule: Rule, ctx: _Context) -> Select[Any] | None:
         owners = _owners(rule, ctx)
         if owners is None:
             return None
-        return owners if rule.measure is not None else owners.distinct()  # grouped: already distinct
+        grouped = rule.measure is not None  # grouped (or an anti-join's distinct owners): once each
+        return owners if grouped else owners.distinct()
     if isinstance(rule, AnyOf) and all(isinstance(c, RecordCondition) for c in rule.children):
         selects = [_owners(c, ctx) for c in rule.children if isinstance(c, RecordCondition)]
         if not selects or any(o is None for o in selects):
@@ -344,9 +345,29 @@ def _owners(cond: RecordCondition, ctx: _Context) -> Select[Any] | None:
         return select(scope.owner_id).select_from(scope.from_).where(*filters)
     if cond.measure.condition.operator.negates or _holds_without_records(cond.measure):
         return None
+    if cond.measure.kind == "first" and cond.measure.condition.op == "within_last":
+        return _first_within_last(cond, ctx)
     scope, inner, filters = _record_scope(cond, ctx)
     return (select(scope.owner_id).select_from(scope.from_).where(*filters).group_by(scope.owner_id)
             .having(_measure_predicate(cond.measure, scope, inner)))
+
+
+def _first_within_last(cond: RecordCondition, ctx: _Context) -> Select[Any]:
+    """"The first such record is within the last N": the owners of the records in that window that
+    have no such record before it (``more_than_ago N``, the window's complement below it), as an
+    anti-join over the window's rows instead of a minimum over every record: at a million profiles
+    the "new to ..." segments took 0.4-0.7 s grouped, 0.1-0.35 s as written by hand this way."""
+    assert cond.measure is not None
+    date = cond.measure.condition
+    scope, inner, filters = _record_scope(cond, ctx)
+    before, outer, earlier = _record_scope(cond, ctx)  # the same records again, under fresh aliases
+    column, prior = _column(date.field, scope), _column(date.field, before)
+    in_window = _apply(date, column, inner)
+    before_window = _apply(replace(date, op="more_than_ago"), prior, outer)
+    none_before = ~exists(select(literal(1)).select_from(before.from_).where(
+        before.owner_id == scope.owner_id, *earlier, before_window))
+    return (select(scope.owner_id).select_from(scope.from_)
+            .where(*filters, in_window, none_before).distinct())
 
 
 def _records(cond: RecordCondition, ctx: _Context) -> ColumnElement[bool]:

@@ -65,17 +65,25 @@ def test_any_of_records_and_a_field_hashes_one_union(session: Session) -> None:
     assert nobody.id not in _same_members(session, rule)
 
 
-def test_first_purchase_window_reads_jobs_not_profiles(session: Session) -> None:
+def test_first_purchase_window_is_an_anti_join_over_jobs(session: Session) -> None:
     rule = _builtin("new_customers")
     query = compile_members(rule, now=NOW)
-    assert isinstance(query, Select) and "crm_profiles" not in _sql(query)
-    recent, old = ProfileFactory(), ProfileFactory()
+    sql = _sql(query)
+    assert isinstance(query, Select) and "crm_profiles" not in sql
+    assert "NOT (EXISTS" in sql and "GROUP BY" not in sql and "min(" not in sql
+    recent, old, edge, cancelled_before = (ProfileFactory() for _ in range(4))
     JobFactory(profile=recent, status="completed", finished_at=NOW - dt.timedelta(days=10))
     JobFactory(profile=recent, status="completed", finished_at=NOW - dt.timedelta(days=5))
     JobFactory(profile=old, status="completed", finished_at=NOW - dt.timedelta(days=200))
     JobFactory(profile=old, status="completed", finished_at=NOW - dt.timedelta(days=3))
+    # The window's first instant is in it.
+    JobFactory(profile=edge, status="completed", finished_at=NOW - dt.timedelta(days=90))
+    # Only completed jobs count as before the window, and a job yet to finish is no purchase.
+    JobFactory(profile=cancelled_before, status="cancelled", finished_at=NOW - dt.timedelta(days=300))
+    JobFactory(profile=cancelled_before, status="completed", finished_at=NOW - dt.timedelta(days=1))
+    JobFactory(profile=cancelled_before, status="completed", finished_at=None)
     session.flush()
-    assert _same_members(session, rule) == [recent.id]
+    assert _same_members(session, rule) == sorted([recent.id, edge.id, cancelled_before.id])
 
 
 def test_rfm_segment_is_one_scan_of_the_scores(session: Session) -> None:

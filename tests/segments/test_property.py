@@ -15,11 +15,13 @@ from sqlalchemy.engine import Engine
 
 from crm_segments.db import make_engine
 from crm_segments.segments.compiler import compile_members, compile_record_rule, compile_rule
+from crm_segments.segments.fields import SOURCES
+from crm_segments.segments.periods import UNITS
 from crm_segments.segments.rules import parse_rule
 from tests.databases import postgres_reachable, skip_or_fail
 from tests.segments.reference import evaluate, evaluate_record
 
-from .strategies import rule
+from .strategies import RULE_PERIODS, records_condition, rule
 from .world import World, worlds
 
 # Fixed instants, each straddling something: mid-March, the year's end, a common year's Feb 28 eve,
@@ -85,6 +87,43 @@ def test_sql_matches_reference_on_every_backend(engines: dict[str, Engine],
                     members = list(connection.scalars(
                         compile_members(parsed, now=world.now, profile_ids=SOME)))
                     assert sorted(members) == sorted(wanted & SOME), f"{backend}: members of {doc} for a few"
+            finally:
+                transaction.rollback()
+
+
+@st.composite
+def first_within_last(draw: Any) -> dict[str, Any]:
+    """A records condition whose first record (of those its ``where`` and ``within`` keep) is within
+    the last N: compile_members writes it as an anti-join over the window's records."""
+    doc = draw(records_condition("profile", 3))
+    for measure in ("exists", "count", "first", "last", "sum", "avg"):
+        doc.pop(measure, None)
+    dates = [f for f in SOURCES[doc["records"]].fields if f.type in ("date", "datetime")]
+    field = draw(st.sampled_from(dates))
+    doc["first"] = {"field": field.name, "op": "within_last", "value": draw(st.sampled_from(RULE_PERIODS)),
+                    "unit": draw(st.sampled_from(UNITS))}
+    return doc
+
+
+@settings(max_examples=EXAMPLES // 2, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(now=st.sampled_from(NOWS), data=st.data())
+def test_first_within_last_members_match_reference(engines: dict[str, Engine], now: dt.datetime,
+                                                   data: st.DataObject) -> None:
+    world = data.draw(worlds(now))
+    docs = data.draw(st.lists(first_within_last(), min_size=4, max_size=4))
+    for backend, engine in engines.items():
+        with engine.connect() as connection:
+            transaction = connection.begin()
+            try:
+                world.load(connection)
+                for doc in docs:
+                    parsed = parse_rule(doc)
+                    wanted = {pid for pid, d in world.profiles.items() if evaluate(parsed, d, now=world.now)}
+                    members = list(connection.scalars(compile_members(parsed, now=world.now)))
+                    assert sorted(members) == sorted(wanted), f"{backend}: members of {doc} differ"
+                    few = list(connection.scalars(compile_members(parsed, now=world.now, profile_ids=SOME)))
+                    assert sorted(few) == sorted(wanted & SOME), f"{backend}: members of {doc} for a few"
             finally:
                 transaction.rollback()
 
