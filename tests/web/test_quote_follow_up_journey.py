@@ -71,7 +71,7 @@ def _two_weeks_on(app: Flask, session: Session, quote: Quote) -> Message:
     for job in JOBS:
         run_job(job, later, state=get_state(app))
     session.expire_all()
-    [enrollment] = session.scalars(select(Enrollment).join(Workflow)
+    [enrollment] = session.scalars(select(Enrollment).join(Workflow, Workflow.id == Enrollment.workflow_id)
                                    .where(Workflow.key == "quote_follow_up")).all()
     assert (enrollment.trigger_record_type, enrollment.trigger_record_id) == ("quote", quote.id)
     [sent] = session.scalars(select(Message).where(Message.template_key == "sales/quote_follow_up")).all()
