@@ -14,6 +14,10 @@ the segment row is still the version its snapshot read (same ``xmin``): every wr
 updates that row, so an unchanged row means the stored members read are current. A segment locked by
 another writer, or changed since the snapshot, is answered as contended and the caller diffs it the
 waiting way (lock, then read afresh).
+
+The rules are the caller's last reading of them (live_rules.py): the statement first checks their
+digest against the stored rules in its own snapshot, and when they differ it writes nothing and says
+so, for the caller to read them again.
 """
 
 from __future__ import annotations
@@ -33,15 +37,18 @@ from sqlalchemy.orm import Session
 from crm_segments.models import Profile, Segment
 
 from .compiler import rule_predicate
+from .live_rules import DIGEST_SQL
 from .membership import Diff
 from .periods import BoundNow, today
 from .rules import parse_rule
 
 Level = tuple[tuple[int, str], ...]  # (segment id, rule as canonical JSON) of one dependency level
 
-# ``{matches}``: (segment_id, profile_id) of the changed profiles that match each segment now.
+# ``{matches}``: (segment_id, profile_id) of the changed profiles that match each segment now;
+# ``{digest}``: the stored live rules' digest. A row without a segment says the rules were not current.
 _WRITE_DIFFERENCES = """
-WITH should AS MATERIALIZED ({matches}),
+WITH rules AS MATERIALIZED (SELECT ({digest}) = %(rules)s AS current),
+should AS MATERIALIZED ({matches}),
 stored AS MATERIALIZED (
     SELECT segment_id, profile_id FROM crm_segment_members
     WHERE profile_id = ANY (%(ids)s::INTEGER[]) AND segment_id IN ({segments})),
@@ -54,7 +61,7 @@ seen AS MATERIALIZED (
     SELECT id, xmin AS row_version FROM crm_segments WHERE id IN (SELECT segment_id FROM differ)),
 locked AS MATERIALIZED (
     SELECT g.id, g.version FROM crm_segments g JOIN seen ON seen.id = g.id
-    WHERE g.xmin = seen.row_version
+    WHERE g.xmin = seen.row_version AND (SELECT current FROM rules)
     FOR UPDATE OF g SKIP LOCKED),
 added AS (
     INSERT INTO crm_segment_members (segment_id, profile_id, entered_at)
@@ -84,6 +91,7 @@ SELECT d.segment_id, l.id IS NULL AS contended, coalesce(t.entered, 0), coalesce
 FROM (SELECT DISTINCT segment_id FROM differ) d
 LEFT JOIN locked l ON l.id = d.segment_id
 LEFT JOIN tally t ON t.segment_id = d.segment_id
+UNION ALL SELECT NULL, NULL, NULL, NULL FROM rules WHERE NOT current
 """
 
 
@@ -108,8 +116,8 @@ class LevelWrites:
     processors: dict[str, Callable[[Any], Any]]  # each parameter's conversion for the driver
     now: BoundNow
 
-    def parameters(self, ids: Sequence[int], now: dt.datetime) -> dict[str, Any]:
-        values = {**self.defaults, **self.now.values(now), "ids": list(ids), "now": now}
+    def parameters(self, ids: Sequence[int], now: dt.datetime, rules: str) -> dict[str, Any]:
+        values = {**self.defaults, **self.now.values(now), "ids": list(ids), "now": now, "rules": rules}
         return {key: self.processors[key](value) if key in self.processors else value
                 for key, value in values.items()}
 
@@ -127,23 +135,26 @@ def level_writes(level: Level, day: dt.date, dialect: Dialect) -> LevelWrites:
     # Expanded once: the rules' own value lists become one parameter per value, fixed for good.
     runtime = dict.fromkeys(["ids", *now.values(dt.datetime.combine(day, dt.time(), dt.UTC))])
     state = matches.compile(dialect=dialect).construct_expanded_state(runtime, escape_names=False)
-    sql = _WRITE_DIFFERENCES.format(matches=state.statement,
+    sql = _WRITE_DIFFERENCES.format(matches=state.statement, digest=DIGEST_SQL,
                                     segments=", ".join(str(segment_id) for segment_id, _ in level))
     defaults = {key: value for key, value in state.parameters.items() if key not in runtime}
     return LevelWrites(sql, defaults, dict(state.processors), now)
 
 
-def write_level(session: Session, level: Level, ids: Sequence[int],
-                now: dt.datetime) -> tuple[dict[int, Diff], list[int]]:
+def write_level(session: Session, level: Level, ids: Sequence[int], now: dt.datetime,
+                rules: str) -> tuple[dict[int, Diff], list[int]] | None:
     """Bring the level's memberships of ``ids`` up to date at ``now`` in one statement: the changes by
-    segment, and the segments that differ but another writer holds (for the caller to diff waiting)."""
+    segment, and the segments that differ but another writer holds (for the caller to diff waiting).
+    None, and nothing written, when the stored live rules' digest is no longer ``rules``."""
     statement = level_writes(level, today(now), session.get_bind().dialect)
     driver: Any = session.connection().connection.driver_connection  # psycopg's, in this transaction
     with driver.pipeline():
         driver.execute(_GENERIC_PLAN)
-        written = driver.execute(statement.sql, statement.parameters(ids, now), prepare=True)
+        written = driver.execute(statement.sql, statement.parameters(ids, now, rules), prepare=True)
         driver.execute(_PLAN_CACHE_MODE_BACK)
     rows = written.fetchall()
+    if any(segment_id is None for segment_id, _, _, _ in rows):
+        return None
     changes = {int(segment_id): Diff(int(entered), int(exited))
                for segment_id, contended, entered, exited in rows if not contended and (entered or exited)}
     if changes:

@@ -3,7 +3,8 @@
 Services that write profiles or their records call ``profiles_changed`` (crm_segments/kernel/changes.py),
 whose listener lands here in the same transaction. On PostgreSQL one statement per dependency level
 finds which (segment, profile) pairs match now and writes the differences, events and counts
-(level_writes.py). On SQLite one UNION ALL query per level tells which pairs match; only segments
+(level_writes.py), by the live rules as last read, which the statement checks are still the stored
+ones (live_rules.py). On SQLite one UNION ALL query per level tells which pairs match; only segments
 whose membership of those profiles differs are locked and diffed (membership.apply_diff restricted
 to the changed ids). Either way a write that changes no membership takes no segment lock.
 
@@ -16,28 +17,26 @@ full refresh at that time would use: a purchase finished a second ago is "within
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, Text, bindparam, cast, func, literal, select, union_all
+from sqlalchemy import Integer, bindparam, func, literal, select, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from crm_segments.db import utcnow
 from crm_segments.kernel.changes import ChangedProfiles
 from crm_segments.kernel.pg_settings import local_settings
-from crm_segments.models import Profile, Segment, SegmentMember
+from crm_segments.models import Profile, SegmentMember
 
+from . import live_rules
 from .compiler import compile_rule, rule_predicate
-from .dependencies import RuleRefs, dependency_levels, rule_refs
 from .level_writes import write_level
+from .live_rules import LiveSegment
 from .membership import Diff, adjust_member_count, apply_diff, lock_segment
 from .periods import BoundNow, today
-from .rules import Rule, RuleError, parse_rule
 
 log = logging.getLogger(__name__)
 CHUNK = 500  # profile ids per statement: bounded IN lists on both backends
@@ -50,24 +49,6 @@ BULK_SETTINGS = {"jit": "off", "enable_nestloop": "off"}
 WIDE_SHARE = 3  # a bulk write of a third of the profiles or more: rules run over everyone (reevaluate_staged)
 
 
-@dataclass(frozen=True)
-class LiveSegment:
-    id: int
-    key: str | None
-    document: str  # the rule's JSON as stored: the cache key of its parsed and compiled forms
-    version: int
-
-
-@lru_cache(maxsize=512)
-def _parsed(document: str) -> Rule:
-    return parse_rule(json.loads(document))
-
-
-@lru_cache(maxsize=512)
-def _refs(document: str) -> RuleRefs:
-    return rule_refs(_parsed(document))
-
-
 @lru_cache(maxsize=64)
 def _level_query(level: tuple[tuple[int, str], ...], day: dt.date) -> tuple[Select[Any], BoundNow]:
     """(segment id, profile id) of the profiles in ``:ids`` that match each segment of the level,
@@ -78,29 +59,10 @@ def _level_query(level: tuple[tuple[int, str], ...], day: dt.date) -> tuple[Sele
         # profile_ids= puts the restriction inside every subquery of the rule (compiler.py), not
         # only on the profile: an IN list is not carried into grouped subqueries by PostgreSQL.
         select(literal(segment_id, Integer).label("segment_id"), Profile.id.label("profile_id"))
-        .where(rule_predicate(_parsed(document), now=now, profile_ids=ids))
+        .where(rule_predicate(live_rules.parsed(document), now=now, profile_ids=ids))
         for segment_id, document in level
     ))
     return query, now  # type: ignore[return-value]
-
-
-def _live_segments(session: Session) -> list[LiveSegment]:
-    # The rules as stored text: the cache key of their parsed and compiled forms, read without
-    # decoding twenty JSON documents on every change (that and re-encoding them took ~1 ms a call).
-    rows = session.execute(select(Segment.id, Segment.key, cast(Segment.rule, Text), Segment.version)
-                           .where(Segment.kind == "live").order_by(Segment.id))
-    return [LiveSegment(segment_id, key, document, version) for segment_id, key, document, version in rows
-            if document is not None and _usable(segment_id, document)]
-
-
-@lru_cache(maxsize=512)
-def _usable(segment_id: int, document: str) -> bool:
-    """Whether the stored rule can be evaluated (an empty or unusable one is skipped, logged once)."""
-    try:
-        return bool(json.loads(document)) and _parsed(document) is not None
-    except (RuleError, TypeError, ValueError) as exc:
-        log.warning("segment %s has an unusable rule, skipped: %s", segment_id, exc)
-        return False
 
 
 def reevaluate_profiles(session: Session, profile_ids: Iterable[int], *,
@@ -109,30 +71,53 @@ def reevaluate_profiles(session: Session, profile_ids: Iterable[int], *,
     ids = sorted(set(profile_ids))
     if not ids:
         return {}
-    live = _live_segments(session)
-    levels = dependency_levels(live, {s.id: _refs(s.document) for s in live})
     changes: dict[int, Diff] = {}
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start:start + CHUNK]
-        for level in levels:
-            for segment_id, diff in _level_changes(session, level, chunk, now):
-                if diff.changed:
-                    changes[segment_id] = changes.get(segment_id, Diff()) + diff
+    if session.get_bind().dialect.name != "postgresql":
+        for chunk in _chunks(ids):
+            for level in live_rules.read(session).levels:
+                for segment in _segments_to_update(session, level, chunk, now):
+                    _add(changes, segment.id, _update(session, segment, chunk, now=now))
+        return changes
+    # The rules last read; read again whenever a statement finds them changed (nothing was written
+    # by that statement then, and what earlier ones wrote stands: it was by the rules of their time).
+    rules = live_rules.known(session)
+    while not _write_levels(session, rules, ids, now, changes):
+        rules = live_rules.read(session)
     return changes
 
 
-def _level_changes(session: Session, level: Sequence[LiveSegment], ids: list[int],
-                   now: dt.datetime) -> list[tuple[int, Diff]]:
-    """The level's memberships of ``ids`` made right; the change of each segment that differed.
+def _write_levels(session: Session, rules: live_rules.LiveRules, ids: list[int], now: dt.datetime,
+                  changes: dict[int, Diff]) -> bool:
+    """PostgreSQL: each level's memberships of ``ids`` made right by one statement (level_writes.py),
+    and the segments another writer held diffed the waiting way, into ``changes``. False as soon as
+    the rules turn out not to be current."""
+    assert rules.digest is not None
+    for chunk in _chunks(ids):
+        for level in rules.levels:
+            written = write_level(session, tuple((s.id, s.document) for s in level), chunk, now, rules.digest)
+            if written is None:
+                return False
+            diffs, contended = written
+            for segment_id, diff in diffs.items():
+                _add(changes, segment_id, diff)
+            if contended:
+                # Their versions as stored now, read before waiting for their locks (as a first read would).
+                fresh = live_rules.read(session)
+                if fresh.digest != rules.digest:
+                    return False
+                for segment_id in contended:
+                    segment = fresh.segments[segment_id]
+                    _add(changes, segment_id, _update(session, segment, chunk, now=now))
+    return True
 
-    PostgreSQL finds and writes the differences in one statement (level_writes.py), and diffs the
-    waiting way only the segments another writer held. SQLite asks which segments differ, then
-    locks and diffs each."""
-    if session.get_bind().dialect.name == "postgresql":
-        written, contended = write_level(session, tuple((s.id, s.document) for s in level), ids, now)
-        held = [s for s in level if s.id in contended]
-        return [*written.items(), *((s.id, _update(session, s, ids, now=now)) for s in held)]
-    return [(s.id, _update(session, s, ids, now=now)) for s in _segments_to_update(session, level, ids, now)]
+
+def _chunks(ids: list[int]) -> Iterable[list[int]]:
+    return (ids[start:start + CHUNK] for start in range(0, len(ids), CHUNK))
+
+
+def _add(changes: dict[int, Diff], segment_id: int, diff: Diff) -> None:
+    if diff.changed:
+        changes[segment_id] = changes.get(segment_id, Diff()) + diff
 
 
 def _segments_to_update(session: Session, level: Sequence[LiveSegment], ids: list[int],
@@ -153,7 +138,7 @@ def _update(session: Session, segment: LiveSegment, ids: list[int] | Select[Any]
     """The segment's membership of ``ids`` made right; its rule evaluated for those ids only, or
     with ``rule_over_everyone`` for every profile (the diff is restricted to ``ids`` either way)."""
     lock_segment(session, segment.id)
-    matched = compile_rule(_parsed(segment.document), now=now,
+    matched = compile_rule(live_rules.parsed(segment.document), now=now,
                            profile_ids=None if rule_over_everyone else ids)
     diff = apply_diff(session, segment.id, matched, now=now, version=segment.version, source="realtime",
                       scope=ids)
@@ -183,10 +168,9 @@ def reevaluate_staged(session: Session, staged: Select[Any], *, now: dt.datetime
     cheaper plan: the restriction, pushed into every subquery of a rule, costs more than it saves
     (6.1 s against 1.3 s for the 20 pre-built rules after 63,000 of 100,000 profiles gained jobs).
     """
-    live = _live_segments(session)
     changes: dict[int, Diff] = {}
     with local_settings(session, **BULK_SETTINGS):
-        for level in dependency_levels(live, {s.id: _refs(s.document) for s in live}):
+        for level in live_rules.read(session).levels:
             for segment in level:
                 diff = _update(session, segment, staged, now=now, rule_over_everyone=rules_over_everyone)
                 if diff.changed:

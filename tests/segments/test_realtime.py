@@ -8,13 +8,14 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 from sqlalchemy.orm import Session
 
 from crm_segments.models import Segment, SegmentEvent, SegmentMember
 from crm_segments.records import KINDS
+from crm_segments.segments import live_rules
 from crm_segments.segments.compiler import compile_rule
 from crm_segments.segments.level_writes import level_writes, write_level
 from crm_segments.segments.membership import Diff
@@ -150,7 +151,7 @@ def test_realtime_statements_restrict_every_subquery_to_the_changed_profiles(nam
     assert level_sql.count("IN (__[POSTCOMPILE_ids])") == 1 + len(_subqueries_of(level_sql))
     # PostgreSQL's statement: the matches part, up to the stored memberships, the same way.
     statement = level_writes(((1, document),), NOW.date(), postgresql_psycopg.dialect())
-    matches = statement.sql.split("stored AS")[0]
+    matches = statement.sql.split("should AS")[1].split("stored AS")[0]
     assert matches.count("= ANY (%(ids)s") == 1 + len(_subqueries_of(matches))
     id_lists = re.findall(r"IN \(__\[POSTCOMPILE_(?!name_key)", update_sql)  # tag names aside
     assert len(id_lists) == 1 + len(_subqueries_of(update_sql))
@@ -185,9 +186,10 @@ def test_the_level_statement_plans_generically_then_sets_the_mode_back(session: 
     session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     document = json.dumps(segment.rule, sort_keys=True)
 
-    written, contended = write_level(session, ((segment.id, document),), [profile.id], NOW)
+    result = write_level(session, ((segment.id, document),), [profile.id], NOW,
+                         live_rules.read(session).digest or "")
 
-    assert written == {segment.id: Diff(1, 0)} and contended == []
+    assert result == ({segment.id: Diff(1, 0)}, [])
     assert session.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
 
 
@@ -213,6 +215,39 @@ def test_one_statement_writes_members_events_and_counts(session: Session, backen
     session.refresh(leaving)
     assert (entering.member_count, leaving.member_count) == (1, 1)
     assert reevaluate_profiles(session, [profile.id], now=NOW) == {}  # nothing left to change
+
+
+def test_rules_changed_since_they_were_read_are_read_again(session: Session) -> None:
+    segment = make_segment(session)
+    profile = ProfileFactory(region="Quebec")
+    assert reevaluate_profiles(session, [profile.id], now=NOW) == {}  # the rules are read (and kept)
+
+    # Changed by a plain UPDATE, and a new live segment: nothing announces either to the product.
+    session.execute(update(Segment).where(Segment.id == segment.id).values(
+        rule={"field": "region", "op": "eq", "value": "Quebec"}))
+    added = make_segment(session, name="Quebec too", rule={"field": "region", "op": "eq", "value": "Quebec"})
+
+    changes = reevaluate_profiles(session, [profile.id], now=NOW)
+
+    assert changes == {segment.id: Diff(1, 0), added.id: Diff(1, 0)}
+    assert members(session, segment) == {profile.id} and members(session, added) == {profile.id}
+
+
+def test_a_level_statement_by_rules_no_longer_stored_writes_nothing(session: Session, backend: str) -> None:
+    if backend != "postgresql":
+        pytest.skip("the level statement is PostgreSQL's")
+    segment = make_segment(session)
+    profile = ProfileFactory(region="Ontario")
+    document = json.dumps(segment.rule, sort_keys=True)
+    digest = live_rules.read(session).digest
+    assert digest is not None
+
+    assert write_level(session, ((segment.id, document),), [profile.id], NOW, "f" * 32) is None
+
+    assert members(session, segment) == set()
+    assert session.scalar(select(SegmentEvent.id).where(SegmentEvent.profile_id == profile.id)) is None
+    assert write_level(session, ((segment.id, document),), [profile.id], NOW, digest) == (
+        {segment.id: Diff(1, 0)}, [])
 
 
 # A change is evaluated at the time it happened: the same cut-offs as a full refresh at that instant.
