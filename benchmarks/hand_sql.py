@@ -18,6 +18,9 @@ from sqlalchemy.engine import Connection
 
 # Not named crm_*: the product analyzes its own stale tables (statistics.py), not these.
 MEMBERS, EVENTS, RFM = "bench_hand_members", "bench_hand_events", "bench_hand_rfm"
+# The counts the product keeps beside its memberships (a segment's members, its members by acquisition
+# source, its entries and exits by day), kept by the hand statement for one profile.
+COUNTS, SOURCES, DAYS = "bench_hand_segments", "bench_hand_sources", "bench_hand_days"
 
 _FIRMO = ("(btrim(company) <> '' OR btrim(job_title) <> '' OR btrim(industry) <> '' "
           "OR company_size IS NOT NULL OR annual_revenue IS NOT NULL)")
@@ -94,6 +97,13 @@ CREATE TABLE IF NOT EXISTS {RFM} (
     recency integer NOT NULL, frequency integer NOT NULL, monetary integer NOT NULL,
     last_purchase_at timestamptz, purchase_count integer NOT NULL, total_spent numeric(14, 2) NOT NULL);
 CREATE INDEX IF NOT EXISTS ix_{RFM}_cell ON {RFM} (recency, frequency, profile_id);
+CREATE TABLE IF NOT EXISTS {COUNTS} (id integer PRIMARY KEY, member_count integer NOT NULL);
+CREATE TABLE IF NOT EXISTS {SOURCES} (
+    segment_id integer NOT NULL, source varchar(80) NOT NULL, members integer NOT NULL,
+    PRIMARY KEY (segment_id, source));
+CREATE TABLE IF NOT EXISTS {DAYS} (
+    segment_id integer NOT NULL, day date NOT NULL, entered integer NOT NULL, exited integer NOT NULL,
+    PRIMARY KEY (segment_id, day));
 """
 
 # Rank-based quintiles of completed jobs (unknown last dates rank oldest), in whole cents.
@@ -156,7 +166,7 @@ def create_tables(connection: Connection) -> None:
 
 
 def empty_tables(connection: Connection) -> None:
-    connection.execute(text(f"TRUNCATE {MEMBERS}, {EVENTS}, {RFM}"))
+    connection.execute(text(f"TRUNCATE {MEMBERS}, {EVENTS}, {RFM}, {COUNTS}, {SOURCES}, {DAYS}"))
 
 
 def recompute(connection: Connection, segment_ids: dict[str, int], *, now: dt.datetime,
@@ -179,9 +189,23 @@ def recompute(connection: Connection, segment_ids: dict[str, int], *, now: dt.da
     return seconds
 
 
+def count_members(connection: Connection) -> None:
+    """The counts the one-profile statement keeps, computed afresh from the hand memberships and events."""
+    connection.execute(text(f"TRUNCATE {COUNTS}, {SOURCES}, {DAYS}"))
+    connection.execute(text(f"INSERT INTO {COUNTS} SELECT segment_id, count(*) FROM {MEMBERS} GROUP BY 1"))
+    connection.execute(text(f"""INSERT INTO {SOURCES}
+        SELECT m.segment_id, coalesce(p.acquisition_source, ''), count(*)
+        FROM {MEMBERS} m JOIN crm_profiles p ON p.id = m.profile_id GROUP BY 1, 2"""))
+    connection.execute(text(f"""INSERT INTO {DAYS}
+        SELECT segment_id, CAST((occurred_at AT TIME ZONE 'UTC') AS date),
+               count(*) FILTER (WHERE kind = 'entered'), count(*) FILTER (WHERE kind = 'exited')
+        FROM {EVENTS} GROUP BY 1, 2"""))
+
+
 def one_profile_statement(segment_ids: dict[str, int]) -> str:
     """One statement bringing every segment's membership of ``:pid`` up to date (RFM scores as
-    stored): which segments it matches, members added and removed, events written."""
+    stored): which segments it matches, members added and removed, events written, and the counts the
+    product keeps with them (members per segment and per acquisition source, entries and exits per day)."""
     matches = "\nUNION ALL ".join(
         f"SELECT {segment_ids[key]} AS segment_id WHERE EXISTS (SELECT FROM ({rule}) m{n} "
         f"WHERE m{n}.profile_id = :pid)"
@@ -195,9 +219,21 @@ ins AS (INSERT INTO {MEMBERS} (segment_id, profile_id, entered_at)
         RETURNING segment_id),
 del AS (DELETE FROM {MEMBERS} h WHERE h.profile_id = :pid AND h.segment_id IN ({every})
         AND h.segment_id NOT IN (SELECT segment_id FROM should) RETURNING segment_id),
+moved AS MATERIALIZED (SELECT segment_id, 1 AS entered, 0 AS exited FROM ins
+                       UNION ALL SELECT segment_id, 0, 1 FROM del),
 ev AS (INSERT INTO {EVENTS} (segment_id, profile_id, kind, occurred_at)
-       SELECT segment_id, :pid, 'entered', :now FROM ins
-       UNION ALL SELECT segment_id, :pid, 'exited', :now FROM del)
+       SELECT segment_id, :pid, CASE WHEN entered = 1 THEN 'entered' ELSE 'exited' END, :now FROM moved),
+counted AS (UPDATE {COUNTS} c SET member_count = c.member_count + m.entered - m.exited
+            FROM moved m WHERE c.id = m.segment_id),
+sources AS (INSERT INTO {SOURCES} AS t (segment_id, source, members)
+            SELECT m.segment_id, coalesce(p.acquisition_source, ''), m.entered - m.exited
+            FROM moved m JOIN crm_profiles p ON p.id = :pid
+            ON CONFLICT (segment_id, source) DO UPDATE SET members = t.members + EXCLUDED.members),
+days AS (INSERT INTO {DAYS} AS t (segment_id, day, entered, exited)
+         SELECT segment_id, CAST((CAST(:now AS timestamptz) AT TIME ZONE 'UTC') AS date), entered, exited
+         FROM moved
+         ON CONFLICT (segment_id, day) DO UPDATE
+         SET entered = t.entered + EXCLUDED.entered, exited = t.exited + EXCLUDED.exited)
 SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM del)"""
 
 

@@ -9,7 +9,7 @@ PostgreSQL database, interleaved, each phase RUNS times, memberships compared af
 (c) 1 % of profiles and jobs changed by plain SQL UPDATEs (the triggers log them), then the product's
     incremental refresh vs the hand full recompute;
 (d) one changed profile against all live segments: ``reevaluate_profiles`` vs one hand statement
-    (also alone: ``segments-vs-hand-sql-one-profile``).
+    that writes the same members, events and counts (also alone: ``segments-vs-hand-sql-one-profile``).
 
 Each phase also records both sides' median seconds per step (``*_steps_s``: the RFM scores, then
 each segment). The run fails when any membership differs between the two. Targets (1M profiles):
@@ -160,6 +160,8 @@ def _change_share(connection: Connection, run: int) -> int:
 
 def _one_profile(bench: _Bench) -> dict[str, Any]:
     statement = text(hand_sql.one_profile_statement(bench.ids))
+    hand_sql.count_members(bench.hand)  # untimed: the counts the hand statement keeps, as they stand
+    bench.hand.commit()
     products, hands = [], []
     with bench.factory() as session:
         top = int(session.scalar(text("SELECT max(id) FROM crm_profiles")) or 0)
