@@ -32,6 +32,9 @@ from .tasks import BackgroundTask
 from .users import ApiKey, User
 from .workflows import Enrollment, EnrollmentStep, Workflow
 
+# Last: it replaces trigger functions the modules above install after create_all.
+from . import empty_statements  # noqa: E402,F401  isort: skip
+
 __all__ = [
     "BackgroundTask",
     "ApiKey",
