@@ -152,7 +152,8 @@ def test_realtime_statements_restrict_every_subquery_to_the_changed_profiles(nam
     # PostgreSQL's statement: the matches part, up to the stored memberships, the same way.
     statement = level_writes(((1, document),), NOW.date(), postgresql_psycopg.dialect())
     matches = statement.sql.split("should AS")[1].split("stored AS")[0]
-    assert matches.count("= ANY (%(ids)s") == 1 + len(_subqueries_of(matches))
+    ids = f"= ANY (${statement.names.index('ids') + 1}"
+    assert matches.count(ids) == 1 + len(_subqueries_of(matches))
     id_lists = re.findall(r"IN \(__\[POSTCOMPILE_(?!name_key)", update_sql)  # tag names aside
     assert len(id_lists) == 1 + len(_subqueries_of(update_sql))
 
