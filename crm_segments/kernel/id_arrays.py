@@ -69,8 +69,12 @@ class IdArray(UserDefinedType[Any]):
         return Int4Array
 
 
+def register_int4_arrays(driver: Any) -> None:
+    """Let ``driver`` (a psycopg connection) take ``Int4Array`` parameters."""
+    driver.adapters.register_dumper(Int4Array, _dumper())
+
+
 def id_array(session: Session, name: str, ids: Collection[int]) -> BindParameter[Any]:
     """``ids`` as one bound ``integer[]`` parameter for statements run on ``session``'s connection."""
-    driver: Any = session.connection().connection.driver_connection
-    driver.adapters.register_dumper(Int4Array, _dumper())
+    register_int4_arrays(session.connection().connection.driver_connection)
     return bindparam(name, ids, type_=IdArray())

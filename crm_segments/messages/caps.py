@@ -10,14 +10,15 @@ marked ``sending`` a moment ago is counted.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Collection, Iterable
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_segments.config import FrequencyCap, Settings
 from crm_segments.kernel.bulk_update import id_in
+from crm_segments.kernel.id_arrays import Int4Array, register_int4_arrays
 from crm_segments.models import Message
 
 CAPPED_CATEGORIES = ("marketing",)  # transactional and test messages are exempt
@@ -60,13 +61,8 @@ class FrequencyCaps:
             if cap is None:
                 continue
             profile_ids = {m.profile_id for m in capped if m.channel == channel}
-            rows = session.execute(
-                select(Message.profile_id, func.count(), func.min(Message.attempted_at))
-                .where(id_in(session, Message.profile_id, profile_ids), Message.channel == channel,
-                       Message.category.in_(CAPPED_CATEGORIES), Message.status.in_(COUNTS_AS_SENT),
-                       Message.attempted_at > now - cap.window)
-                .group_by(Message.profile_id))
-            for profile_id, count, oldest in rows:
+            for profile_id, count, oldest in recent_sends(session, profile_ids, channel=channel,
+                                                          since=now - cap.window):
                 self._sent[(profile_id, channel)] = (int(count), oldest)
 
     def free_at(self, message: Capped) -> dt.datetime | None:
@@ -86,3 +82,31 @@ class FrequencyCaps:
         key = (message.profile_id, message.channel)
         count, oldest = self._sent.get(key, (0, None))
         self._sent[key] = (count + 1, self.now if oldest is None else min(oldest, self.now))
+
+
+# Runs for every part checked and every group marked. On PostgreSQL it is one fixed statement handed to
+# the driver and prepared on the server, instead of a select() that SQLAlchemy builds, keys, compiles
+# and wraps each time: that building was most of the count's cost to a dispatcher, whose interpreter
+# time bounds a worker's rate (the count was about 15 % of it).
+_RECENT_SENDS = (
+    "SELECT profile_id, count(*), min(attempted_at) FROM crm_messages "
+    "WHERE profile_id = ANY(%(profile_ids)s) AND channel = %(channel)s AND category = ANY(%(categories)s) "
+    "AND status = ANY(%(statuses)s) AND attempted_at > %(since)s GROUP BY profile_id")
+
+
+def recent_sends(session: Session, profile_ids: Collection[int], *, channel: str,
+                 since: dt.datetime) -> list[tuple[int, int, dt.datetime | None]]:
+    """(profile id, capped sends, the oldest one's time) of ``profile_ids`` on ``channel`` after
+    ``since``, in the session's transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        driver: Any = session.connection().connection.driver_connection
+        register_int4_arrays(driver)
+        return list(driver.execute(_RECENT_SENDS, {
+            "profile_ids": Int4Array(profile_ids), "channel": channel, "categories": list(CAPPED_CATEGORIES),
+            "statuses": list(COUNTS_AS_SENT), "since": since}, prepare=True))
+    return [(profile_id, count, oldest) for profile_id, count, oldest in session.execute(
+        select(Message.profile_id, func.count(), func.min(Message.attempted_at))
+        .where(id_in(session, Message.profile_id, profile_ids), Message.channel == channel,
+               Message.category.in_(CAPPED_CATEGORIES), Message.status.in_(COUNTS_AS_SENT),
+               Message.attempted_at > since)
+        .group_by(Message.profile_id))]
