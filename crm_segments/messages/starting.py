@@ -31,16 +31,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, inspect, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, Table, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.types import Integer
 
 from crm_segments.channels import Channel, Outgoing
 from crm_segments.config import Settings
 from crm_segments.db import READ_ONLY
 from crm_segments.delivery import links
 from crm_segments.kernel.bulk_update import id_in, update_rows_returning
+from crm_segments.kernel.id_arrays import Int4Array, register_int4_arrays
 from crm_segments.models import Message, Profile
 from crm_segments.templates.compose import unsubscribe_link
 from crm_segments.templates.template_store import TemplateCache
@@ -52,10 +51,8 @@ from .prefetch import prefetch
 
 _PROFILE_LOCK_NAMESPACE = 0x43524D  # "CRM": the first key of pg_advisory_xact_lock(int, int)
 # The ORDER BY runs in the fenced subquery (OFFSET 0), so the locks are taken in id order.
-_LOCK_PROFILES = text(
-    "SELECT count(pg_advisory_xact_lock(CAST(:namespace AS integer), p)) "
-    "FROM (SELECT DISTINCT unnest(:ids) AS p ORDER BY p OFFSET 0) AS profiles"
-).bindparams(bindparam("ids", type_=ARRAY(Integer)))
+_LOCK_PROFILES = ("SELECT count(pg_advisory_xact_lock(CAST(%(namespace)s AS integer), p)) "
+                  "FROM (SELECT DISTINCT unnest(%(ids)s) AS p ORDER BY p OFFSET 0) AS profiles")
 
 
 MESSAGES = cast(Table, Message.__table__)
@@ -162,8 +159,16 @@ def mark_sending(session: Session, handovers: Sequence[Handover], *, token: str,
     # Only a capped message needs its profile's recent sends counted again, under the profile's lock.
     capped = {h.profile_id for h in handovers if is_capped(h, settings)}
     if capped and session.get_bind().dialect.name == "postgresql":
-        session.execute(_LOCK_PROFILES, {"namespace": _PROFILE_LOCK_NAMESPACE, "ids": sorted(capped)})
-    caps = FrequencyCaps(session, handovers, settings=settings, now=now)
+        # The locks and the count go to the server together, in one round trip; the count, a statement
+        # of its own, still reads what was committed once the locks were held.
+        driver: Any = session.connection().connection.driver_connection  # psycopg's, in this transaction
+        register_int4_arrays(driver)
+        with driver.pipeline():
+            driver.execute(_LOCK_PROFILES, {"namespace": _PROFILE_LOCK_NAMESPACE, "ids": Int4Array(capped)},
+                           prepare=True)
+            caps = FrequencyCaps(session, handovers, settings=settings, now=now)
+    else:
+        caps = FrequencyCaps(session, handovers, settings=settings, now=now)
     going: list[Handover] = []
     waiting: list[dict[str, Any]] = []
     for handover in handovers:
