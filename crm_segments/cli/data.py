@@ -23,7 +23,8 @@ def import_file(kind: str, file: IO[bytes]) -> None:
     app = make_app()
     try:
         with unit_of_work(app) as session, _collector_paused():
-            report = import_csv(session=session, kind=kind, stream=file)
+            # This process is the command's own: the file may be read in a forked child.
+            report = import_csv(session=session, kind=kind, stream=file, read_in_child=True)
     except ValidationFailed as exc:
         for error in exc.errors:
             click.echo(str(error), err=True)

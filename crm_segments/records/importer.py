@@ -7,10 +7,11 @@ Otherwise rows are written in bulk (COPY on PostgreSQL, executemany elsewhere: b
 one ORM object per row.
 
 The file is streamed: rows are read, checked and written CHUNK_ROWS at a time inside one savepoint,
-so memory stays flat; while one chunk is checked against the database and written, a thread reads
-and validates the next (read_ahead.py). Rows are looked up by one array parameter on PostgreSQL
-(IN lists of at most CHUNK keys elsewhere), so no statement carries a bound parameter per row of
-the file. The changed profiles are then signalled once, for the whole file.
+so memory stays flat; while one chunk is checked against the database and written, a child
+process (or a thread: read_process.py, read_ahead.py) reads and validates the next. Rows are looked
+up by one array parameter on PostgreSQL (IN lists of at most CHUNK keys elsewhere), so no statement
+carries a bound parameter per row of the file. The changed profiles are then signalled once, for
+the whole file.
 
 - a row whose ``external_id`` already exists updates that row, changing only its non-empty cells;
   other rows are inserted;
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from typing import IO, Any
@@ -61,11 +62,11 @@ from crm_segments.models.messaging import CHANNELS
 from crm_segments.profiles.consent import ACTOR_LENGTH
 from crm_segments.records import KINDS, Kind, WriteContext
 from crm_segments.records.collector import collect_young, collector_paused
-from crm_segments.records.csv_rows import CsvRow, read_rows
+from crm_segments.records.csv_rows import CsvReader, CsvRow, read_rows
 from crm_segments.records.derive import complete_line
 from crm_segments.records.kind import Reference
 from crm_segments.records.prepare import CHUNK, Pending, key_sets, lookup, prepare, resolve_references
-from crm_segments.records.read_ahead import ReadAhead
+from crm_segments.records.read_process import read_ahead
 from crm_segments.records.references import PRODUCT
 from crm_segments.records.validation import field_errors
 from crm_segments.schemas import JobLineImport, QuoteLineImport
@@ -123,10 +124,13 @@ def columns_of(kind: str) -> list[str]:
 
 
 def import_csv(*, session: Session, kind: str, stream: IO[bytes] | IO[str],
-               user: User | None = None, chunk_rows: int = CHUNK_ROWS) -> ImportReport:
+               user: User | None = None, chunk_rows: int = CHUNK_ROWS,
+               read_in_child: bool = False) -> ImportReport:
     """Import one CSV file of ``kind``; raise ValidationFailed (nothing written) on any bad row.
 
     ``user`` is who imports: the consent history names them (else "command line").
+    ``read_in_child``: the file is read and validated in a forked child process rather than a thread
+    (read_process.py), for a caller that owns its process and runs no other threads of its own.
     The file is read, checked and written ``chunk_rows`` rows at a time, all in one savepoint of the
     caller's transaction: a bad row anywhere undoes the rows already written.
     """
@@ -137,11 +141,11 @@ def import_csv(*, session: Session, kind: str, stream: IO[bytes] | IO[str],
             return _import_lines(session, LINE_KINDS[kind], stream, chunk_rows)
         ctx = WriteContext(source="import", actor=user.email if user is not None else "command line",
                            user_id=user.id if user is not None else None)
-        return _import_records(session, KINDS[kind], stream, chunk_rows, ctx)
+        return _import_records(session, KINDS[kind], stream, chunk_rows, ctx, read_in_child)
 
 
 def _import_records(session: Session, kind: Kind, stream: IO[bytes] | IO[str],
-                    chunk_rows: int, ctx: WriteContext) -> ImportReport:
+                    chunk_rows: int, ctx: WriteContext, read_in_child: bool) -> ImportReport:
     report = ImportReport(kind.name, 0)
     problems = Problems()
     repeats = Repeats(kind.unique)
@@ -151,8 +155,11 @@ def _import_records(session: Session, kind: Kind, stream: IO[bytes] | IO[str],
         problems_of_row: list[FieldError] = []
         return _validate(kind.create_schema, row, problems_of_row), problems_of_row
 
-    rows_of_file = read_rows(stream, columns=columns_of(kind.name), required=("external_id",))
-    with ReadAhead(rows_of_file, size=chunk_rows, check=check_new) as chunks:
+    reader = CsvReader(stream, columns=columns_of(kind.name), required=("external_id",))
+    # The reader closes itself at the end of its rows, but where they are read in a child
+    # process only the child's copy does: this one leaves the caller's stream open too.
+    with closing(reader), read_ahead(reader.rows(), size=chunk_rows, check=check_new,
+                                     in_child=read_in_child) as chunks:
         for chunk in chunks:
             rows = chunk.rows
             report.rows += len(rows)

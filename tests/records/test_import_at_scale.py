@@ -108,15 +108,32 @@ def test_tag_and_segment_workflows_enroll_each_imported_profile_once(
     assert _enrolled(session, tag_workflow) == (230, 230)
 
 
-def test_a_bad_row_in_a_later_chunk_undoes_the_chunks_written_before(session: Session, backend: str) -> None:
+@pytest.mark.parametrize("read_in_child", [False, True], ids=["thread", "child"])
+def test_a_bad_row_in_a_later_chunk_undoes_the_chunks_written_before(session: Session, backend: str,
+                                                                     read_in_child: bool) -> None:
     before = _count(session, Profile)
     text = _profiles_csv(120).getvalue().decode() + "S-000007,Again,North,lead\nS-999999,Bad,North,zombie\n"
     with pytest.raises(ValidationFailed) as failed:
-        import_csv(session=session, kind="profiles", stream=io.BytesIO(text.encode()), chunk_rows=50)
+        import_csv(session=session, kind="profiles", stream=io.BytesIO(text.encode()), chunk_rows=50,
+                   read_in_child=read_in_child)
     errors = [(e.row, e.field) for e in failed.value.errors]
     assert errors == [(122, "external_id"), (123, "lifecycle_status")]
     assert "also line 9" in failed.value.errors[0].message
     assert _count(session, Profile) == before
+
+
+def test_a_file_read_in_a_child_imports_as_read_on_a_thread(session: Session, backend: str) -> None:
+    workflow = _entry_workflow(session)
+    stream = _profiles_csv(230)
+    report = import_csv(session=session, kind="profiles", stream=stream, chunk_rows=50, read_in_child=True)
+    assert (report.created, report.updated) == (230, 0)
+    assert _enrolled(session, workflow) == (230, 230)
+    assert not stream.closed  # the caller's stream is the caller's to close
+    again = import_csv(session=session, kind="profiles", stream=_profiles_csv(30, region="Sul", start=220),
+                       chunk_rows=50, read_in_child=True)
+    assert (again.created, again.updated) == (20, 10)
+    moved = select(func.count()).select_from(Profile).where(Profile.region == "Sul")
+    assert session.scalar(moved) == 30
 
 
 @pytest.mark.parametrize(("cell", "message"), [
