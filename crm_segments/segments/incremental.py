@@ -228,9 +228,14 @@ def anything_changed_since(session: Session, position: int) -> bool:
     return bool(session.scalar(select(select(ProfileChange.id).where(column >= position).exists())))
 
 
-def logged_since(session: Session, position: int) -> Select[Any]:
-    """The profile ids logged from ``position`` on (NULL: anyone may have changed)."""
-    return select(ProfileChange.profile_id).where(_position_column(session) >= position).distinct()
+def logged_since(session: Session, position: int, sources: tuple[str, ...] | None = None) -> Select[Any]:
+    """The profile ids logged from ``position`` on (NULL: anyone may have changed); with ``sources``,
+    only by writes to those tables or by rows without a source (a profile inserted or deleted,
+    anyone changed)."""
+    logged = select(ProfileChange.profile_id).where(_position_column(session) >= position)
+    if sources is not None:
+        logged = logged.where(or_(ProfileChange.source.is_(None), ProfileChange.source.in_(sources)))
+    return logged.distinct()
 
 
 def mark(session: Session, name: str) -> RefreshMark | None:

@@ -243,7 +243,8 @@ def refresh_rfm(session: Session, *, now: dt.datetime, only_if_changed: bool = F
     if only_if_changed and done is not None:
         if not incremental.anything_changed_since(session, done.position):
             return False
-        logged = incremental.logged_since(session, done.position)
+        # Only writes to the jobs move a purchase; profiles inserted or deleted are logged without one.
+        logged = incremental.logged_since(session, done.position, sources=rfm.SOURCES)
         if not rfm.purchases_changed(session, logged):
             # No purchase moved: the scores stand, as computed now. The mark's time moves on too: a
             # recompute later at this same instant must still find the segments refreshed meanwhile.

@@ -16,8 +16,8 @@ write to each of the 410,000 rows' pages at a million profiles, for a handful of
 On SQLite, which locks the database rather than rows, one upsert and one DELETE do the same.
 
 A scheduled refresh passes the profiles logged since the scores were computed: on PostgreSQL only
-their purchases are aggregated anew, the others' are read back from their rows, and all are re-ranked
-in one window pass (``_rescore``).
+their purchases are aggregated anew, the others' are read back from their rows, and the scores follow
+from each score's quintile cut-off values (``_rescore``, rfm_cutoffs.py).
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from sqlalchemy import (
     table,
     text,
     true,
-    union_all,
 )
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
@@ -48,7 +47,10 @@ from sqlalchemy.sql import Select
 from crm_segments.kernel.staged_ids import emptied, id_table
 from crm_segments.models import Job, Profile, RfmScore
 
+from . import rfm_cutoffs
+
 COMPLETED = "completed"  # a completed job is a purchase
+SOURCES = ("crm_jobs",)  # the logged tables whose writes can change a score
 _COLUMNS = ("profile_id", "recency", "frequency", "monetary", "last_purchase_at", "purchase_count",
             "total_spent", "computed_at")
 
@@ -133,33 +135,18 @@ def _anyone(session: Session, logged: Select[Any]) -> bool:
 
 
 def _rescore(session: Session, logged: Select[Any], now: dt.datetime) -> None:
-    """The scores after the ``logged`` profiles' purchases changed, with only those aggregated anew.
+    """The scores after the ``logged`` profiles' purchases changed, with only those aggregated anew
+    and only rows whose values or scores differ written (rfm_cutoffs.py).
 
-    Every other buyer's purchase values are read from its stored row (they did not change), the
-    logged ones' from their jobs, and one window pass over all buyers ranks them again: a score is a
-    quintile over every buyer, so anyone's may move, but only the rows whose values differ are
-    staged and written. At a million profiles the full recompute aggregates every completed job
-    (5 s of 6.7 s); this reads the logged profiles' jobs through their profile index and the score
-    table once."""
+    A score is a quintile over every buyer, so anyone's may move; but every buyer's score follows
+    from its own value and four cut-off values per score, read from one ordered pass over the
+    buyers' values (the others' from their stored rows)."""
     emptied(session, _LOGGED)
     session.execute(insert(_LOGGED).from_select(["profile_id"], logged))
     session.execute(text(f"ANALYZE {_LOGGED.name}"))  # temporary tables are never auto-analyzed
-    logged_ids = select(_LOGGED.c.profile_id)
-    unchanged = (select(RfmScore.profile_id, RfmScore.last_purchase_at.label("last_at"),
-                        RfmScore.purchase_count.label("jobs"),
-                        func.round(RfmScore.total_spent * 100).label("cents"))
-                 .where(~exists().where(_LOGGED.c.profile_id == RfmScore.profile_id)))
-    buyers = union_all(unchanged, select(_purchases(Job.profile_id.in_(logged_ids)))).subquery()
-    ranked = _ranked(buyers, now).subquery()
-    differs = or_(*(getattr(RfmScore, name).is_distinct_from(ranked.c[name]) for name in _VALUES))
-    changed = (select(*(ranked.c[name] for name in _COLUMNS))
-               .select_from(ranked.outerjoin(RfmScore, RfmScore.profile_id == ranked.c.profile_id))
-               .where(differs).order_by(ranked.c.profile_id))
-    _stage(session, changed)
-    # The logged profiles with no purchase left: their rows go (deleted profiles' went with them).
-    session.execute(delete(RfmScore).where(
-        RfmScore.profile_id.in_(logged_ids),
-        ~exists().where(Job.profile_id == RfmScore.profile_id, Job.status == COMPLETED)))
+    rfm_cutoffs.prepare_purchases(session)
+    _, cuts = rfm_cutoffs.cutoffs(session)
+    rfm_cutoffs.write(session, cuts, now)
 
 
 def _write_changed(session: Session, now: dt.datetime) -> None:

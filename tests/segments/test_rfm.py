@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
@@ -189,3 +191,67 @@ def test_a_scheduled_refresh_rescores_as_a_full_recompute_would(session: Session
     moved = {pid for pid in untouched if rescored[pid][:3] != before[pid][:3]}
     assert moved, "no unchanged buyer's quintile moved: the case does not test the re-ranking"
     assert all(rescored[pid][3] == (later if pid in moved else NOW) for pid in untouched)
+
+
+# --- a scheduled refresh's rescoring equals a full computation, on random histories ----------------
+
+def _full_scores(session: Session, now: dt.datetime) -> dict[int, tuple[Any, ...]]:
+    with session.begin_nested() as recompute:
+        refresh_rfm_scores(session, now=now)
+        rows = _rows(session)
+        recompute.rollback()
+    return rows
+
+
+def _rows(session: Session) -> dict[int, tuple[Any, ...]]:
+    session.expire_all()
+    return {s.profile_id: (s.recency, s.frequency, s.monetary, s.last_purchase_at, s.purchase_count,
+                           s.total_spent) for s in session.scalars(select(RfmScore))}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_rescoring_random_changes_equals_a_full_computation(session: Session, seed: int) -> None:
+    # Few distinct amounts, dates and counts: many ties at the quintile cut-offs, some unknown dates.
+    rng = random.Random(seed)
+    days = [None, 1, 2, 2, 5, 30]
+    people = [ProfileFactory() for _ in range(rng.randint(8, 30))]
+    jobs = [JobFactory(profile=person, status=rng.choice(["completed", "completed", "cancelled"]),
+                       amount=Decimal(rng.choice([10, 20, 50])),
+                       finished_at=None if (d := rng.choice(days)) is None else NOW - dt.timedelta(days=d))
+            for person in people for _ in range(rng.randint(0, 3))]
+    session.flush()
+    refresh_rfm(session, now=NOW)
+    rewritten_any = False
+    for round_ in range(1, 4):
+        later = NOW + dt.timedelta(hours=round_)
+        before, values_before = _scored(session), _rows(session)
+        for _ in range(rng.randint(1, 4)):
+            kind = rng.randrange(5)
+            if kind == 0 or not jobs:  # a purchase, maybe by someone new
+                person = rng.choice(people) if rng.random() < 0.7 else ProfileFactory()
+                people.append(person)
+                jobs.append(JobFactory(profile=person, status="completed",
+                                       amount=Decimal(rng.choice([10, 50])),
+                                       finished_at=rng.choice([None, later])))
+            elif kind == 1:
+                rng.choice(jobs).status = rng.choice(["completed", "cancelled"])
+            elif kind == 2:
+                rng.choice(jobs).amount += Decimal(rng.choice([10, 40]))
+            elif kind == 3:
+                rng.choice(jobs).finished_at = rng.choice([None, later, NOW - dt.timedelta(days=30)])
+            else:  # a buyer deleted: its score row goes with it
+                gone = rng.choice(people).id
+                people = [p for p in people if p.id != gone]
+                jobs = [j for j in jobs if j.profile_id != gone]
+                session.execute(delete(Profile).where(Profile.id == gone))
+                session.expire_all()
+        session.flush()
+        refresh_rfm(session, now=later, only_if_changed=True)
+        stored = _rows(session)
+        assert stored == _full_scores(session, later), (seed, round_)
+        for pid, (*_, computed_at) in _scored(session).items():
+            # A row is rewritten only when its values or scores changed.
+            unchanged = values_before.get(pid) == stored[pid]
+            assert computed_at == (before[pid][3] if unchanged else later), (seed, round_, pid)
+            rewritten_any |= not unchanged
+    assert rewritten_any
