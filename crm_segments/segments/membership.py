@@ -87,20 +87,40 @@ def recompute_members(session: Session, segment_id: int, matched: Select[Any], *
     return diff, count_members(session, segment_id)
 
 
+def apply_scoped_diff(session: Session, segment_id: int, matched: Select[Any], *, now: dt.datetime,
+                      version: int, source: str, scope: Select[Any]) -> Diff:
+    """``apply_diff`` restricted to the profile ids ``scope`` selects (an incremental refresh's
+    staged candidates), as one statement on PostgreSQL (``_replace_in_one_statement``): the rule's
+    matches among them and their stored memberships fully joined once, instead of the matches staged
+    and two anti-joins each way (one statement per step, each planned and run on its own)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return apply_diff(session, segment_id, matched, now=now, version=version, source=source, scope=scope)
+    diff, _ = _replace_in_one_statement(session, segment_id, matched, now=now, version=version,
+                                        source=source, scope=scope)
+    return diff
+
+
 def _replace_in_one_statement(session: Session, segment_id: int, matched: Select[Any], *,
-                              now: dt.datetime, version: int, source: str) -> tuple[Diff, int]:
+                              now: dt.datetime, version: int, source: str,
+                              scope: Select[Any] | None = None) -> tuple[Diff, int]:
     """The full diff as one statement: the rule's ids once (materialized), one full join with the
     segment's members for who enters and who leaves, the members inserted and deleted and the
-    events written from what those two wrote, and the size counted from the rule's ids.
+    events written from what those two wrote, and the size counted from the rule's ids (with
+    ``scope``: both sides restricted to those profile ids, and the count is of the matches among them).
 
     A full join is hashed or merged, never a nested loop, whatever the planner's row estimates (the
     reason the other path stages the ids in a temporary table with a key first); each side is read
     once, where two anti-joins each way read both twice, and no second pass counts the members.
     """
     rule = matched.subquery("rule")
-    ids = select(rule.c[0].label("profile_id")).where(rule.c[0].is_not(None)).cte(
+    matching = [rule.c[0].is_not(None)]
+    stored_rows = select(MEMBERS.c.profile_id).where(MEMBERS.c.segment_id == segment_id)
+    if scope is not None:
+        matching.append(rule.c[0].in_(scope.correlate(None)))
+        stored_rows = stored_rows.where(MEMBERS.c.profile_id.in_(scope.correlate(None)))
+    ids = select(rule.c[0].label("profile_id")).where(*matching).cte(
         "matched").prefix_with("MATERIALIZED")
-    stored = select(MEMBERS.c.profile_id).where(MEMBERS.c.segment_id == segment_id).subquery("stored")
+    stored = stored_rows.subquery("stored")
     changes = (select(ids.c.profile_id.label("entering"), stored.c.profile_id.label("leaving"))
                .select_from(ids.join(stored, stored.c.profile_id == ids.c.profile_id, full=True))
                .where(or_(ids.c.profile_id.is_(None), stored.c.profile_id.is_(None)))

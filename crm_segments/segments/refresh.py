@@ -27,7 +27,7 @@ from crm_segments.models import Segment, SegmentSizePoint
 from . import incremental
 from .compiler import compile_members
 from .dependencies import dependency_levels, segment_refs
-from .membership import Diff, apply_diff, count_members, lock_segment, recompute_members
+from .membership import Diff, apply_scoped_diff, count_members, lock_segment, recompute_members
 from .query_errors import failure_message
 from .query_segments import stage_query
 from .rules import parse_rule
@@ -120,9 +120,9 @@ def refresh_segment_incrementally(session: Session, segment: Segment, *,
             diff, deleted = Diff(), False
             if staged:  # nothing changed and no edge crossed: nothing to evaluate
                 scope = incremental.scope_ids()
-                diff = apply_diff(session, segment.id,
-                                  compile_members(parse_rule(segment.rule), now=now, profile_ids=scope),
-                                  now=now, version=segment.version + 1, source="refresh", scope=scope)
+                rule = compile_members(parse_rule(segment.rule), now=now, profile_ids=scope)
+                diff = apply_scoped_diff(session, segment.id, rule, now=now, version=segment.version + 1,
+                                         source="refresh", scope=scope)
                 assert segment.refreshed_through is not None  # read through it (_stage_candidates)
                 deleted = incremental.any_deleted(session, segment.refreshed_through)
             # A deleted profile's memberships went with it, uncounted: count when one was deleted.
