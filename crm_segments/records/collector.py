@@ -4,7 +4,7 @@ An import allocates a few dozen container objects per row (cells, validated valu
 that reference counting frees on its own, yet each allocation counts towards the collector's
 thresholds: at 50,000 profiles its full collections walked the whole heap eight times, 1.5 s of an
 8 s import. While rows are read, checked and written, automatic collection is off; only the young
-generations are collected after each chunk, which frees any cycles the chunk made (SQLAlchemy's
+generations are collected every few chunks, which frees any cycles those chunks made (SQLAlchemy's
 statements make a few) so memory stays flat.
 """
 

@@ -91,6 +91,9 @@ LINE_KINDS = {
                           JobLine),
 }
 ANALYZE_AFTER = 1000  # rows written
+# Chunks written between two collections of the young generations: each one walks the chunk still
+# in hand (≈ 25 ms for 5,000 profiles), whatever the cycles it frees (a few per statement).
+COLLECT_EVERY = 4
 CHUNK_ROWS = 5000  # rows read, checked and written at a time: memory stays flat whatever the file's size
 MAX_ERRORS = 1000  # problems listed before the file is no longer read
 IMPORT_KINDS = ("profiles", "categories", "products", "quotes", "quote_lines", "jobs", "job_lines",
@@ -160,7 +163,7 @@ def _import_records(session: Session, kind: Kind, stream: IO[bytes] | IO[str],
     # process only the child's copy does: this one leaves the caller's stream open too.
     with closing(reader), read_ahead(reader.rows(), size=chunk_rows, check=check_new,
                                      in_child=read_in_child) as chunks:
-        for chunk in chunks:
+        for number, chunk in enumerate(chunks, 1):
             rows = chunk.rows
             report.rows += len(rows)
             errors = [error for row in rows for error in row.errors]
@@ -189,7 +192,8 @@ def _import_records(session: Session, kind: Kind, stream: IO[bytes] | IO[str],
                 continue  # checked to report every problem, but nothing more is written
             new_ids = _write_records(session, kind, pending, ctx, report)
             owners |= _owners(kind, pending, new_ids)
-            collect_young()
+            if number % COLLECT_EVERY == 0:
+                collect_young()
     problems.raise_if_any()
     del repeats  # every key of the file (45 MB at 355,000 rows): not needed by the re-evaluation
     _refresh_statistics(session, kind.model, report.created + report.updated)
