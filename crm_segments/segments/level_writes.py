@@ -176,7 +176,8 @@ def write_level(session: Session, level: Level, ids: Sequence[int], now: dt.date
     driver: Any = session.connection().connection.driver_connection  # psycopg's, in this transaction
     with driver.pipeline():
         driver.execute(_GENERIC_PLAN)
-        written = RawCursor(driver).execute(statement.sql, statement.parameters(ids, now, rules), prepare=True)
+        parameters = statement.parameters(ids, now, rules)
+        written = RawCursor(driver).execute(statement.sql, parameters, prepare=True)
         driver.execute(_PLAN_CACHE_MODE_BACK)
     rows = written.fetchall()
     if any(segment_id is None for segment_id, _, _, _ in rows):
