@@ -160,7 +160,7 @@ def level_writes(level: Level, day: dt.date, dialect: Dialect) -> LevelWrites:
     state = matches.compile(dialect=dialect).construct_expanded_state(runtime, escape_names=False)
     sql = _WRITE_DIFFERENCES.format(matches=state.statement, digest=DIGEST_SQL,
                                     segments=", ".join(str(segment_id) for segment_id, _ in level))
-    processors = dict(state.processors)
+    processors: dict[str, Callable[[Any], Any]] = dict(state.processors)
     defaults = {key: processors[key](value) if key in processors else value
                 for key, value in state.parameters.items() if key not in runtime}
     numbered, names = _numbered(sql)
