@@ -19,6 +19,7 @@ from crm_segments import CRMSegments
 from crm_segments.accounts.identity import Identity
 from crm_segments.extension import CONFIG_DEFAULTS
 from crm_segments.models import User
+from crm_segments.records import read_process
 from crm_segments.state import get_state
 
 
@@ -107,6 +108,20 @@ def test_host_cli_runs_the_commands_on_the_host_app(host: Flask) -> None:
     assert result.exit_code == 0, result.output
     result = runner.invoke(args=["crm-segments", "list-users"])
     assert "ops@host.example" in result.output
+
+
+def test_the_host_cli_import_reads_on_a_thread_not_in_a_forked_child(
+        host: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A host's CLI process may run threads of its own: a fork would copy their held locks.
+    forked: list[bool] = []
+    monkeypatch.setattr(read_process, "ReadInChild", lambda *a, **k: forked.append(True))
+    assert host.test_cli_runner().invoke(args=["crm-segments", "init-db"]).exit_code == 0
+    path = tmp_path / "profiles.csv"
+    path.write_text("external_id,email\nP-1,ann@example.com\n")
+    result = host.test_cli_runner().invoke(args=["crm-segments", "import", "profiles", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "1 created" in result.output
+    assert forked == []
 
 
 def test_the_host_sign_in_decides_who_uses_the_plugin(host: Flask) -> None:

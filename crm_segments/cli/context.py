@@ -22,11 +22,16 @@ def configure_logging() -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
+def under_host_app() -> bool:
+    """True when the command runs inside a host's ``flask crm-segments ...``, in the host's process."""
+    return has_app_context() and EXTENSION_KEY in current_app.extensions
+
+
 def make_app(config: dict[str, Any] | None = None) -> Flask:
     """The app a command works on: under a host's ``flask crm-segments ...`` the host's app (its
     app.config decides, ``config`` is not applied), else the standalone app from the environment with
     ``config`` over it."""
-    if has_app_context() and EXTENSION_KEY in current_app.extensions:
+    if under_host_app():
         host: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
         return host
     from crm_segments import create_app

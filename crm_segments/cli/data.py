@@ -9,7 +9,7 @@ from typing import IO
 
 import click
 
-from crm_segments.cli.context import make_app, unit_of_work
+from crm_segments.cli.context import make_app, under_host_app, unit_of_work
 from crm_segments.kernel.errors import ValidationFailed
 from crm_segments.records.importer import IMPORT_KINDS, import_csv
 
@@ -20,11 +20,13 @@ from crm_segments.records.importer import IMPORT_KINDS, import_csv
 def import_file(kind: str, file: IO[bytes]) -> None:
     """Import a CSV FILE of KIND (the first line names the columns). All or nothing: any bad row
     is reported by line and column and nothing is written."""
+    # Forking is safe only in a process whose threads are known: the standalone command's own (a
+    # host app's CLI process may run threads of its own, whose locks a child would inherit held).
+    in_child = not under_host_app()
     app = make_app()
     try:
         with unit_of_work(app) as session, _collector_paused():
-            # This process is the command's own: the file may be read in a forked child.
-            report = import_csv(session=session, kind=kind, stream=file, read_in_child=True)
+            report = import_csv(session=session, kind=kind, stream=file, read_in_child=in_child)
     except ValidationFailed as exc:
         for error in exc.errors:
             click.echo(str(error), err=True)

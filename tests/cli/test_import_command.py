@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -12,6 +13,7 @@ import crm_segments.models  # noqa: F401  (fills Base.metadata)
 from crm_segments.cli import main
 from crm_segments.db import Base, make_engine
 from crm_segments.models import Profile
+from crm_segments.records import read_process
 
 
 @pytest.fixture
@@ -41,6 +43,23 @@ def test_import_prints_the_report(database: str, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "profiles: 2 rows, 2 created, 0 updated" in result.output
     assert _profiles(database) == 2
+
+
+def test_the_standalone_command_reads_in_a_forked_child(database: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    children: list[read_process.ReadInChild] = []
+
+    class Recorded(read_process.ReadInChild):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            children.append(self)
+
+    monkeypatch.setattr(read_process, "ReadInChild", Recorded)
+    path = tmp_path / "profiles.csv"
+    path.write_text("external_id,email\nP-1,ann@example.com\n")
+    result = CliRunner().invoke(main, ["import", "profiles", str(path)])
+    assert result.exit_code == 0, result.output
+    assert [child.exitcode for child in children] == [0]
 
 
 def test_a_bad_row_fails_the_command_and_writes_nothing(database: str, tmp_path: Path) -> None:
