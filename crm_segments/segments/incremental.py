@@ -292,6 +292,23 @@ def stage_candidates(session: Session, *, through: int, reads: frozenset[str], e
     Returns how many, or None when anyone may have changed or more than ``up_to`` did. The ids never
     travel to Python: at a million profiles 1 % is 10,000 ids, which as IN lists were parsed and
     planned again in every subquery of every rule."""
+    emptied(session, SCOPE)
+    candidates = candidate_ids(session, through=through, reads=reads, edges=edges, since=since, now=now,
+                               rescored=rescored)
+    result: Any = session.execute(insert(SCOPE).from_select(["profile_id"], candidates),
+                                  execution_options={"preserve_rowcount": True})
+    staged = int(result.rowcount)
+    if staged > up_to or session.scalar(select(exists().where(SCOPE.c.profile_id == ANYONE))):
+        return None
+    if _is_postgresql(session) and staged:
+        session.execute(text("ANALYZE crm_tmp_refresh_scope"))  # its size, for the rule's plan
+    return staged
+
+
+def candidate_ids(session: Session, *, through: int, reads: frozenset[str], edges: frozenset[Edge],
+                  since: dt.datetime, now: dt.datetime, rescored: bool) -> Any:
+    """A select (or a union) of the distinct profile ids ``stage_candidates`` stages (ANYONE for
+    "anyone may have changed")."""
     # A row without a profile ("anyone may have changed") is staged as ANYONE and looked for in the
     # staged ids: one read of the log instead of a second pass over its rows.
     logged = (select(func.coalesce(ProfileChange.profile_id, ANYONE))
@@ -302,16 +319,7 @@ def stage_candidates(session: Session, *, through: int, reads: frozenset[str], e
         rfm = mark(session, RFM_MARK)
         if rfm is not None and rfm.at is not None and rfm.at > since:
             parts.append(select(RfmScore.profile_id).where(RfmScore.computed_at > since))
-    emptied(session, SCOPE)
-    candidates = parts[0].distinct() if len(parts) == 1 else union(*parts)
-    result: Any = session.execute(insert(SCOPE).from_select(["profile_id"], candidates),
-                                  execution_options={"preserve_rowcount": True})
-    staged = int(result.rowcount)
-    if staged > up_to or session.scalar(select(exists().where(SCOPE.c.profile_id == ANYONE))):
-        return None
-    if _is_postgresql(session) and staged:
-        session.execute(text("ANALYZE crm_tmp_refresh_scope"))  # its size, for the rule's plan
-    return staged
+    return parts[0].distinct() if len(parts) == 1 else union(*parts)
 
 
 def _edge_queries(edges: frozenset[Edge], since: dt.datetime, now: dt.datetime) -> Iterator[Select[Any]]:

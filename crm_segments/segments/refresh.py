@@ -6,6 +6,9 @@ None when the segment needs a full refresh. Both work inside the caller's transa
 nothing when they fail (their work runs in a SAVEPOINT). ``run_refresh`` and
 ``refresh_due_segments`` own their transactions: each segment is refreshed and committed on its
 own, and a failure is recorded as the segment's ``last_error`` in a short transaction of its own.
+On PostgreSQL the segments of one dependency level that can be refreshed incrementally are refreshed
+together in one transaction, their rules and diffs in one statement (level_refresh.py); when that
+fails, each is refreshed on its own as above.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from sqlalchemy.sql import Select
 from crm_segments.kernel.unit_of_work import each_in_own_transaction, error_message
 from crm_segments.models import Segment, SegmentSizePoint
 
-from . import incremental
+from . import incremental, level_refresh
 from .compiler import compile_members
 from .dependencies import dependency_levels, segment_refs
 from .membership import Diff, apply_scoped_diff, count_members, lock_segment, recompute_members
@@ -140,6 +143,16 @@ def _stage_candidates(session: Session, segment: Segment, *,
                       now: dt.datetime) -> tuple[int, int] | None:
     """(the log position read through, how many profiles were staged to re-evaluate), or None for
     a full refresh."""
+    reading = _candidates_reading(session, segment, now=now)
+    if reading is None:
+        return None
+    position = incremental.log_position(session)
+    staged = incremental.stage_candidates(session, **reading)
+    return None if staged is None else (position, staged)
+
+
+def _candidates_reading(session: Session, segment: Segment, *, now: dt.datetime) -> dict[str, Any] | None:
+    """What ``incremental.stage_candidates`` reads for ``segment``, or None for a full refresh."""
     last, through = segment.last_refreshed_at, segment.refreshed_through
     if (segment.kind != "live" or not segment.rule or segment.version == 0 or last is None
             or through is None or segment.refreshed_rule != incremental.rule_digest(segment.rule)):
@@ -152,11 +165,62 @@ def _stage_candidates(session: Session, segment: Segment, *,
     pruned = incremental.mark(session, incremental.PRUNED_MARK)
     if pruned is not None and pruned.position > through:
         return None  # rows this segment has not read are gone
-    position = incremental.log_position(session)
-    staged = incremental.stage_candidates(session, through=through, reads=incremental.tables_read(rule, now),
-                                          edges=edges, since=last, now=now,
-                                          rescored=segment_refs(segment).uses_rfm)
-    return None if staged is None else (position, staged)
+    return {"through": through, "reads": incremental.tables_read(rule, now), "edges": edges, "since": last,
+            "now": now, "rescored": segment_refs(segment).uses_rfm}
+
+
+def _refresh_level(session_factory: Callable[[], Session], segment_ids: Sequence[int], *,
+                   now: dt.datetime) -> dict[int, RefreshResult]:
+    """Refresh incrementally, in one transaction, those of one dependency level's segments that allow
+    it (PostgreSQL, level_refresh.py); the results of those refreshed. Any failure keeps nothing and
+    returns no result: the caller refreshes each segment on its own, which records its error."""
+    started = time.perf_counter()
+    try:
+        with session_factory() as session:
+            refresh_settings(session)
+            # The members' statement triggers count the rows written by joining them to the profiles
+            # (segment_sources.py); a level writes 30k+ rows at a time, where the default page costs
+            # switch that join to a scan of every profile (1-2 s at 1M) instead of index probes.
+            session.execute(text("SET LOCAL random_page_cost = 1.1"))
+            segments = {s.id: s for s in session.scalars(
+                select(Segment).where(Segment.id.in_(list(segment_ids))).order_by(Segment.id)
+                .with_for_update().execution_options(populate_existing=True))}
+            position = incremental.log_position(session)  # changes from here on are read next time
+            readings = {segment_id: reading for segment_id, segment in segments.items()
+                        if (reading := _candidates_reading(session, segment, now=now)) is not None}
+            if not readings:
+                return {}
+            staged = level_refresh.stage(session, {segment_id: incremental.candidate_ids(session, **reading)
+                                                   for segment_id, reading in readings.items()})
+            chosen = [segment_id for segment_id, (count, anyone) in staged.items()
+                      if not anyone and count <= incremental.INCREMENTAL_UP_TO]
+            evaluated = [segment_id for segment_id in chosen if staged[segment_id][0]]
+            diffs = {}
+            if evaluated:
+                diffs = level_refresh.write_differences(
+                    session, {i: parse_rule(segments[i].rule) for i in evaluated},
+                    {i: segments[i].version + 1 for i in evaluated}, now=now, source="refresh")
+            deleted: dict[int, bool] = {}  # by log position read from
+            results = {}
+            elapsed = int((time.perf_counter() - started) * 1000) // max(len(chosen), 1)  # shared
+            for segment_id in chosen:
+                segment, diff = segments[segment_id], diffs.get(segment_id, Diff())
+                through = segment.refreshed_through
+                assert through is not None  # read through it (_candidates_reading)
+                if segment_id in evaluated and through not in deleted:
+                    deleted[through] = incremental.any_deleted(session, through)
+                # A deleted profile's memberships went with it, uncounted: count when one was deleted.
+                size = (count_members(session, segment_id) if segment_id in evaluated and deleted[through]
+                        else segment.member_count + diff.entered - diff.exited)
+                _record_success(session, segment, size=size, diff=diff, now=now, elapsed_ms=elapsed,
+                                position=position, full=False)
+                results[segment_id] = RefreshResult(segment_id, segment.name, size, diff.entered, diff.exited,
+                                                    elapsed, full=False)
+            session.commit()
+            return results
+    except Exception:  # noqa: BLE001 - each segment is refreshed on its own next, recording its error
+        log.warning("refresh of a level of segments failed; refreshing each alone", exc_info=True)
+        return {}
 
 
 def _record_success(session: Session, segment: Segment, *, size: int, diff: Diff, now: dt.datetime,
@@ -279,7 +343,10 @@ def refresh_many(session_factory: sessionmaker[Session], segment_ids: Sequence[i
         segments = list(session.scalars(select(Segment).where(
             Segment.id.in_(list(segment_ids)), Segment.kind.in_(REFRESHABLE))))
         refs = {s.id: segment_refs(s) for s in segments}
-        order = [s.id for level in dependency_levels(segments, refs) for s in level]
+        levels = [[s.id for s in level] for level in dependency_levels(segments, refs)]
+        order = [segment_id for level in levels for segment_id in level]
+        # PostgreSQL refreshes a level's incremental segments in one transaction (level_refresh.py).
+        by_level = session.get_bind().dialect.name == "postgresql"
         cutoff = last_nightly_cutoff(now)
         in_full = {s.id for s in segments if full or (nightly_full and (
             s.last_full_refresh_at is None or s.last_full_refresh_at < cutoff))}
@@ -291,12 +358,15 @@ def refresh_many(session_factory: sessionmaker[Session], segment_ids: Sequence[i
             analyze_stale_tables(session)  # after the RFM scores, which may have been rewritten
             session.commit()
     results = []
-    for segment_id in order:
-        result = run_refresh(session_factory, segment_id, now=now, rfm_checked=True,
-                             full=segment_id in in_full)
-        results.append(result)
-        if progress is not None:
-            progress(result)
+    for level in levels:
+        together = (_refresh_level(session_factory, [i for i in level if i not in in_full], now=now)
+                    if by_level else {})
+        for segment_id in level:
+            result = together.get(segment_id) or run_refresh(session_factory, segment_id, now=now,
+                                                             rfm_checked=True, full=segment_id in in_full)
+            results.append(result)
+            if progress is not None:
+                progress(result)
     with session_factory() as session:
         incremental.prune_change_log(session)
         session.commit()

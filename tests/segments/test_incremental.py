@@ -311,3 +311,59 @@ def test_a_segment_re_evaluates_only_the_writes_to_the_tables_its_rule_reads(ses
     session.execute(text("UPDATE crm_jobs SET status = 'cancelled' WHERE id = :id"), {"id": job.id})
     result = refresh_segment_incrementally(session, buyers, now=START + dt.timedelta(hours=2))
     assert result is not None and (result.exited, result.size) == (1, 0) and staged() == 1
+
+
+def test_a_level_refreshed_together_keeps_each_segments_version(engines: dict[str, Engine]) -> None:
+    """PostgreSQL refreshes a level's segments in one statement (level_refresh.py): each segment's
+    events carry its own next version, and each keeps its own counts and refresh position."""
+    from crm_segments.models import SegmentEvent
+
+    if "postgresql" not in engines:
+        pytest.skip("the level statement is PostgreSQL's")
+    world = build_world(START, 7, 12)
+    documents = [{"field": "region", "op": "eq", "value": "California"},
+                 {"records": "jobs", "where": {"field": "status", "op": "eq", "value": "completed"},
+                  "exists": True}]
+    with engines["postgresql"].connect() as connection:
+        outer = connection.begin()
+        try:
+            world.load(connection)
+            connection.execute(insert(Segment), [
+                {"id": FIRST_ID + i, "name": f"Rule {i}", "kind": "live", "rule": doc}
+                for i, doc in enumerate(documents)])
+            factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
+                                   expire_on_commit=False)
+            ids = [FIRST_ID, FIRST_ID + 1]
+            now = world.now
+            refresh_many(factory, ids, now=now, full=True)
+            refresh_many(factory, ids[:1], now=now, full=True)  # the first segment one version ahead
+            with factory() as session:
+                versions = dict(session.execute(select(Segment.id, Segment.version)
+                                                .where(Segment.id.in_(ids))).all())
+                session.execute(text("UPDATE crm_profiles SET region = 'California' WHERE id = (SELECT "
+                                     "min(id) FROM crm_profiles WHERE region IS DISTINCT FROM 'California')"))
+                for seed in range(3):
+                    _write(session, random.Random(seed), world, now)
+                session.execute(text("UPDATE crm_jobs SET status = 'cancelled' WHERE status = 'completed' "
+                                     "AND id = (SELECT min(id) FROM crm_jobs WHERE status = 'completed')"))
+                session.commit()
+            later = now + dt.timedelta(hours=1)
+            results = refresh_many(factory, ids, now=later)
+            assert [r.full for r in results] == [False, False], [r.error for r in results]
+            with factory() as session:
+                for segment_id, doc in zip(ids, documents, strict=True):
+                    expected = set(session.scalars(compile_rule(parse_rule(doc), now=later)))
+                    assert set(session.scalars(select(SegmentMember.profile_id).where(
+                        SegmentMember.segment_id == segment_id))) == expected
+                after = dict(session.execute(select(Segment.id, Segment.version)
+                                             .where(Segment.id.in_(ids))).all())
+                assert after == {i: versions[i] + 1 for i in ids}
+                written = set(session.execute(
+                    select(SegmentEvent.segment_id, SegmentEvent.segment_version, SegmentEvent.source)
+                    .where(SegmentEvent.segment_id.in_(ids), SegmentEvent.occurred_at > now)))
+                assert (FIRST_ID, after[FIRST_ID], "refresh") in written
+                assert {(i, v) for i, v, _ in written} <= set(after.items())
+                assert {r.segment_id for r in results if r.entered or r.exited} == {
+                    i for i, _, _ in written}
+        finally:
+            outer.rollback()
