@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from psycopg import RawCursor
 from sqlalchemy import Integer, bindparam, literal, select, union_all
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
@@ -172,6 +171,8 @@ def write_level(session: Session, level: Level, ids: Sequence[int], now: dt.date
     """Bring the level's memberships of ``ids`` up to date at ``now`` in one statement: the changes by
     segment, and the segments that differ but another writer holds (for the caller to diff waiting).
     None, and nothing written, when the stored live rules' digest is no longer ``rules``."""
+    from psycopg import RawCursor  # here: an install on SQLite alone has no PostgreSQL driver
+
     statement = level_writes(level, today(now), session.get_bind().dialect)
     driver: Any = session.connection().connection.driver_connection  # psycopg's, in this transaction
     with driver.pipeline():
