@@ -182,9 +182,12 @@ def _refresh_level(session_factory: Callable[[], Session], segment_ids: Sequence
             # (segment_sources.py); a level writes 30k+ rows at a time, where the default page costs
             # switch that join to a scan of every profile (1-2 s at 1M) instead of index probes.
             session.execute(text("SET LOCAL random_page_cost = 1.1"))
+            # Locked without waiting: a writer holding one of the level's segments (the near-real-time
+            # path, several chunks in one transaction) may wait for another this would hold, a
+            # deadlock. A segment locked elsewhere is refreshed on its own afterwards, as one at a time.
             segments = {s.id: s for s in session.scalars(
                 select(Segment).where(Segment.id.in_(list(segment_ids))).order_by(Segment.id)
-                .with_for_update().execution_options(populate_existing=True))}
+                .with_for_update(skip_locked=True).execution_options(populate_existing=True))}
             position = incremental.log_position(session)  # changes from here on are read next time
             readings = {segment_id: reading for segment_id, segment in segments.items()
                         if (reading := _candidates_reading(session, segment, now=now)) is not None}
