@@ -30,15 +30,22 @@ class Hold:
     until: dt.datetime | None = None
 
 
+def expired(message: Message, now: dt.datetime) -> bool:
+    return message.expires_at is not None and message.expires_at <= now
+
+
 def check(session: Session, message: Message, profile: Profile, *, settings: Settings, base_url: str,
-          now: dt.datetime, caps: FrequencyCaps, templates: TemplateCache | None = None) -> Hold | None:
-    """None when the message may go now, else why not (and until when, for a wait).
+          now: dt.datetime, caps: FrequencyCaps, templates: TemplateCache | None = None,
+          rendered: dict[str, str] | TemplateProblem | None = None) -> Hold | None:
+    """None when the message may go now, else why not (and until when, for a wait). ``rendered``: the
+    message's parts or problem, when its part was rendered at once (``compose.render_messages``).
 
     A message that may go counts against its profile's frequency cap in ``caps`` at once."""
-    if message.expires_at is not None and message.expires_at <= now:
+    if expired(message, now):
         return Hold("skipped", "expired before it could be sent")
     try:
-        compose(session, message, profile, settings=settings, base_url=base_url, now=now, templates=templates)
+        compose(session, message, profile, settings=settings, base_url=base_url, now=now, templates=templates,
+                rendered=rendered)
     except TemplateProblem as exc:
         return Hold("failed", f"template {message.template_key}: {exc}"[:200])
     if not message.to_address:

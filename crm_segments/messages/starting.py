@@ -2,11 +2,12 @@
 just before its provider calls.
 
 ``prepare``: a read transaction per part loads the part's rows (with their profiles, and what they
-render from), applies the gates and works out what each message will say; no lock is held while a
-template renders. A message held back gets its state (suppressed, skipped, failed, or pending until
-quiet hours end or a cap frees up), written after by one UPDATE per set of columns the checks changed,
-not one per row. One that may go stays ``pending`` and claimed, and what it will say travels with it to
-``mark_sending``, which writes it with the mark: a message is written once on its way out, not twice.
+render from), renders them (in one request to a renderer), applies the gates and works out what each
+message will say; no lock is held while a template renders. A message held back gets its state
+(suppressed, skipped, failed, or pending until quiet hours end or a cap frees up), written after by one
+UPDATE per set of columns the checks changed, not one per row. One that may go stays ``pending`` and
+claimed, and what it will say travels with it to ``mark_sending``, which writes it with the mark: a
+message is written once on its way out, not twice.
 Profiles, owners, records and recent sends are loaded once for the part.
 
 ``mark_sending``: one short transaction per group (no larger than the free send threads) marks it
@@ -41,7 +42,8 @@ from crm_segments.delivery import links
 from crm_segments.kernel.bulk_update import id_in, update_rows_returning
 from crm_segments.kernel.id_arrays import Int4Array, register_int4_arrays
 from crm_segments.models import Message, Profile
-from crm_segments.templates.compose import unsubscribe_link
+from crm_segments.templates.compose import render_messages, unsubscribe_link
+from crm_segments.templates.rendering import TemplateProblem
 from crm_segments.templates.template_store import TemplateCache
 
 from . import gates
@@ -92,9 +94,15 @@ def prepare(session_factory: sessionmaker[Session], items: Sequence[Claimed], *,
         started.outcomes += ["lost_claim"] * (len(items) - len(rows))
         loaded = prefetch(session, rows)  # noqa: F841 - keeps the rows in the identity map
         caps = FrequencyCaps(session, [message for message, _ in rows], settings=settings, now=now)
+        # Every message the gates will render, in one request to a renderer rather than one each.
+        to_render = [(message, profile) for message, profile in rows
+                     if message.rendered_at is None and not gates.expired(message, now)]
+        rendered = render_messages(session, to_render, settings=settings, base_url=base_url,
+                                   templates=templates)
         for message, profile in rows:
             outcome = _take(session, message, profile, channel=channels[message.channel], settings=settings,
-                            base_url=base_url, now=now, caps=caps, templates=templates)
+                            base_url=base_url, now=now, caps=caps, templates=templates,
+                            rendered=rendered.get(message.id))
             if outcome != "ready":
                 held_back[message.id] = outcome
                 held_back_rows.append({"id": message.id, **_changes(message)})
@@ -194,12 +202,13 @@ def mark_sending(session: Session, handovers: Sequence[Handover], *, token: str,
 
 
 def _take(session: Session, message: Message, profile: Profile, *, channel: Channel, settings: Settings,
-          base_url: str, now: dt.datetime, caps: FrequencyCaps, templates: TemplateCache) -> str:
+          base_url: str, now: dt.datetime, caps: FrequencyCaps, templates: TemplateCache,
+          rendered: dict[str, str] | TemplateProblem | None = None) -> str:
     """Apply the gates to a held row: "ready" (it stays pending and claimed, with what it will say), or
     why it is held back (its new state)."""
     message.provider, message.updated_at = channel.provider, now
     hold = gates.check(session, message, profile, settings=settings, base_url=base_url, now=now,
-                       caps=caps, templates=templates)
+                       caps=caps, templates=templates, rendered=rendered)
     if hold is None:
         return "ready"
     message.claim_token = message.claimed_until = None

@@ -4,6 +4,7 @@ row are what every retry sends."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -13,7 +14,7 @@ from crm_segments.delivery import links
 from crm_segments.models import Message, Profile, User
 
 from .context import build_context
-from .rendering import TemplateProblem, render_parts
+from .rendering import TemplateProblem, render_many, render_parts
 from .template_store import TemplateCache, TemplateSource, get_template
 
 UNSUBSCRIBE_PREVIEW = "unsubscribe-link-preview"
@@ -38,12 +39,16 @@ def recipient(session: Session, message: Message, profile: Profile) -> str | Non
 
 
 def compose(session: Session, message: Message, profile: Profile, *, settings: Settings, base_url: str,
-            now: dt.datetime, templates: TemplateCache | None = None) -> None:
-    """Fill the row's address and rendered parts; raises TemplateProblem when it cannot be rendered."""
+            now: dt.datetime, templates: TemplateCache | None = None,
+            rendered: dict[str, str] | TemplateProblem | None = None) -> None:
+    """Fill the row's address and rendered parts; raises TemplateProblem when it cannot be rendered.
+    ``rendered``: the message's parts (or its problem) from ``render_messages``, if rendered already."""
     if message.rendered_at is not None:
         return
-    parts = render_message(session, message, profile, settings=settings, base_url=base_url,
-                           templates=templates)
+    if isinstance(rendered, TemplateProblem):
+        raise rendered
+    parts = rendered if rendered is not None else render_message(session, message, profile, settings=settings,
+                                                                 base_url=base_url, templates=templates)
     message.subject = parts.get("subject")
     message.html_body = parts.get("html")
     message.text_body = parts.get("text") or parts.get("sms") or ""
@@ -54,6 +59,33 @@ def compose(session: Session, message: Message, profile: Profile, *, settings: S
 def render_message(session: Session, message: Message, profile: Profile, *, settings: Settings,
                    base_url: str, templates: TemplateCache | None = None) -> dict[str, str]:
     """The message's parts rendered from its template, by kind; raises TemplateProblem."""
+    parts, context = _what_to_render(session, message, profile, settings=settings, base_url=base_url,
+                                     templates=templates)
+    return render_parts(parts, context, limits=settings.templates)  # one request, every part
+
+
+def render_messages(session: Session, rows: Sequence[tuple[Message, Profile]], *, settings: Settings,
+                    base_url: str, templates: TemplateCache | None = None
+                    ) -> dict[int, dict[str, str] | TemplateProblem]:
+    """Each message's parts as ``render_message`` gives them, or its TemplateProblem, by message id: all
+    of them in one request to a renderer (the part of the queue a dispatcher prepares at once)."""
+    outcomes: dict[int, dict[str, str] | TemplateProblem] = {}
+    to_render: list[tuple[int, Mapping[str, str], Mapping[str, Any]]] = []
+    for message, profile in rows:
+        try:
+            to_render.append((message.id, *_what_to_render(session, message, profile, settings=settings,
+                                                           base_url=base_url, templates=templates)))
+        except TemplateProblem as exc:
+            outcomes[message.id] = exc
+    results = render_many([(parts, context) for _, parts, context in to_render], limits=settings.templates)
+    for (message_id, _, _), (texts, problems) in zip(to_render, results, strict=True):
+        outcomes[message_id] = next(iter(problems.values())) if problems else texts  # as render_parts
+    return outcomes
+
+
+def _what_to_render(session: Session, message: Message, profile: Profile, *, settings: Settings,
+                    base_url: str, templates: TemplateCache | None) -> tuple[dict[str, str], dict[str, Any]]:
+    """The message's template parts and the context they render with; raises TemplateProblem."""
     key = message.template_key
     source = templates.get(session, key) if templates is not None else get_template(session, key)
     if source is None:
@@ -66,7 +98,7 @@ def render_message(session: Session, message: Message, profile: Profile, *, sett
                             record_id=message.record_id,
                             unsubscribe_url=link or links.unsubscribe_url(base_url, UNSUBSCRIBE_PREVIEW),
                             extra=extra)
-    return render_parts(source.parts(), context, limits=settings.templates)  # one request, every part
+    return source.parts(), context
 
 
 def preview(session: Session, source: TemplateSource, *, profile: Profile, base_url: str,

@@ -1,11 +1,12 @@
 """A few persistent renderer processes (``template_sandbox.py``) that every render goes through.
 
-One request is one message (all its parts) or one check, sent to an idle process and answered in
-about 0.1 ms more than rendering in this process would take; the processes are started on the first
-render (never at import) and live as long as this one. When a process does not answer a moment
-after the time limit, it is killed and a fresh one is started in its place; so is one that ran out of
-memory or stopped. At most ``workers`` renders run at once; a thread that wants one more waits for
-the next process to come free, which takes at most the time limit.
+One request is one message (all its parts), one check, or a batch of messages (a part of the send
+queue: one write and one read on the pipes instead of one of each a message), sent to an idle process
+and answered in about 0.1 ms more than rendering in this process would take; the processes are started
+on the first render (never at import) and live as long as this one. When a process does not answer a
+moment after the time limit (for a batch too), it is killed and a fresh one is
+started in its place; so is one that ran out of memory or stopped. At most ``workers`` requests run at
+once; a thread that wants one more waits for the next process to come free.
 
 A renderer is started as a new program (``subprocess``: fork and exec at once), never as a fork of
 this process: nothing of this one (threads, database connections, locks) is copied into it, so it is
@@ -180,16 +181,19 @@ class RenderPool:
         with self._changed:
             return sorted(renderer.process.pid for renderer in self._all)
 
-    def run(self, request: dict[str, Any], limits: TemplateLimits) -> dict[str, Any]:
+    def run(self, request: dict[str, Any], limits: TemplateLimits, *, renders: int = 1) -> dict[str, Any]:
         """Send ``request`` to an idle renderer and return its reply; raises RendererLost. A renderer
-        found dead when given the request (killed while idle) is replaced and the request sent again."""
+        found dead when given the request (killed while idle) is replaced and the request sent again.
+        ``renders``: how many renders the request holds (a batch). A batch has the time of one render:
+        its caller sends the renders of one that needed more one request each."""
         payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
-        max_reply = 6 * (limits.max_email_bytes + limits.max_sms_chars) + 65536  # JSON escapes
+        max_reply = renders * (6 * (limits.max_email_bytes + limits.max_sms_chars) + 65536)  # JSON escapes
+        timeout = limits.time_limit + GRACE
         for attempt in range(2):
             renderer = self._acquire()
             keep = False
             try:
-                reply = renderer.call(payload, timeout=limits.time_limit + GRACE, max_reply=max_reply)
+                reply = renderer.call(payload, timeout=timeout, max_reply=max_reply)
                 keep = not reply.get("retire")
                 return reply
             except _Undelivered:
@@ -197,7 +201,7 @@ class RenderPool:
                     raise RendererLost("the template renderer stopped before it could render") from None
             except _NoAnswer:
                 raise RendererLost(f"rendering took longer than the limit of {limits.time_limit:g} s "
-                                   "and was stopped") from None
+                                   "and was stopped") from None  # a batch's caller finds which render
             finally:
                 self._release(renderer, keep=keep)
         raise AssertionError("unreachable")

@@ -14,7 +14,7 @@ This module never compiles a template itself: even Jinja's parser evaluates cons
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from crm_segments.config import TemplateLimits
@@ -63,23 +63,62 @@ def _check_kinds(parts: Mapping[str, str]) -> None:
             raise ValueError(f"unknown template part {kind!r}; use one of {', '.join(KINDS)}")
 
 
-def render_all(parts: Mapping[str, str], context: Mapping[str, Any], *, limits: TemplateLimits | None = None,
-               check_names: bool = False) -> tuple[dict[str, str], dict[str, TemplateProblem]]:
-    """Render every part with one context, in one request to a renderer: the texts and the problems,
-    by kind. After a part hits a bound the later parts are not rendered (neither text nor problem).
-    ``check_names``: a name the context does not have is an error even in a branch not taken."""
+Rendered = tuple[dict[str, str], dict[str, TemplateProblem]]  # the texts and the problems, by kind
+
+
+def _render_request(parts: Mapping[str, str], context: Mapping[str, Any], limits: TemplateLimits, *,
+                    check_names: bool = False) -> dict[str, Any]:
     _check_kinds(parts)
-    limits = limits or render_pool.current_limits()
-    request = {"op": "render", "parts": list(parts.items()), "context": dict(context),
-               "check_names": check_names, "limits": _spec(limits)}
-    try:
-        reply = render_pool.pool().run(request, limits)
-    except render_pool.RendererLost as exc:
-        kind = next(iter(parts)) if len(parts) == 1 else WHOLE
-        return {}, {kind: TemplateProblem(kind, exc.message, limit=True)}
+    return {"op": "render", "parts": list(parts.items()), "context": dict(context),
+            "check_names": check_names, "limits": _spec(limits)}
+
+
+def _rendered(reply: Mapping[str, Any]) -> Rendered:
     problems = {str(kind): TemplateProblem(str(kind), str(message), line, limit=bool(limit))
                 for kind, message, line, limit in reply["errors"]}
     return dict(reply["texts"]), problems
+
+
+def _run(request: dict[str, Any], limits: TemplateLimits) -> Rendered:
+    try:
+        reply = render_pool.pool().run(request, limits)
+    except render_pool.RendererLost as exc:
+        kinds = [kind for kind, _ in request["parts"]]
+        kind = kinds[0] if len(kinds) == 1 else WHOLE
+        return {}, {kind: TemplateProblem(kind, exc.message, limit=True)}
+    return _rendered(reply)
+
+
+def render_all(parts: Mapping[str, str], context: Mapping[str, Any], *, limits: TemplateLimits | None = None,
+               check_names: bool = False) -> Rendered:
+    """Render every part with one context, in one request to a renderer: the texts and the problems,
+    by kind. After a part hits a bound the later parts are not rendered (neither text nor problem).
+    ``check_names``: a name the context does not have is an error even in a branch not taken."""
+    limits = limits or render_pool.current_limits()
+    return _run(_render_request(parts, context, limits, check_names=check_names), limits)
+
+
+def render_many(messages: Sequence[tuple[Mapping[str, str], Mapping[str, Any]]], *,
+                limits: TemplateLimits | None = None) -> list[Rendered]:
+    """``render_all`` of each (parts, context), in order, sent to a renderer in one request and answered
+    in one reply. Each render keeps its own bounds; one that hits a bound fails alone. When the renderer
+    stops, freezes or does not answer the whole batch within one render's time limit, the renders it had
+    not answered go one request each, as ``render_all`` sends them: the one that stopped it fails alone
+    and the others render."""
+    limits = limits or render_pool.current_limits()
+    requests = [_render_request(parts, context, limits) for parts, context in messages]
+    results: list[Rendered] = []
+    while len(requests) > 1:
+        try:
+            batch = {"op": "batch", "renders": requests}
+            reply = render_pool.pool().run(batch, limits, renders=len(requests))
+        except render_pool.RendererLost:
+            break
+        if not reply["replies"]:
+            break
+        results += [_rendered(one) for one in reply["replies"]]
+        requests = requests[len(reply["replies"]):]  # a renderer out of memory ends its batch early
+    return results + [_run(request, limits) for request in requests]
 
 
 def render_parts(parts: Mapping[str, str], context: Mapping[str, Any], *,

@@ -413,7 +413,20 @@ def names(request: Mapping[str, Any]) -> dict[str, Any]:
     return {"names": found, "retire": False}
 
 
+def batch(request: Mapping[str, Any]) -> dict[str, Any]:
+    """Each of the request's renders in turn, with its own bounds, and their replies in order. A render
+    that leaves this process unfit (out of memory) ends the batch: the parent sends the rest elsewhere."""
+    replies: list[dict[str, Any]] = []
+    for one in request["renders"]:
+        replies.append(handle(one))
+        if replies[-1].get("retire"):
+            break
+    return {"replies": replies, "retire": bool(replies and replies[-1].get("retire"))}
+
+
 def handle(request: Mapping[str, Any]) -> dict[str, Any]:
+    if request["op"] == "batch":
+        return batch(request)
     try:
         return names(request) if request["op"] == "names" else render(request)
     except _OutOfTime:  # the alarm fired outside template code, just as the render ended
@@ -444,7 +457,8 @@ def _send(fd: int, data: bytes) -> None:
 
 
 def serve() -> None:
-    """The renderer's loop: one request at a time until its parent closes the pipe."""
+    """The renderer's loop: one request (one render, or a batch of them) at a time until its parent
+    closes the pipe."""
     requests, replies = os.dup(0), os.dup(1)
     os.dup2(2, 1)  # the reply pipe carries replies only: a stray print goes to the error output
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which closes the pipe
