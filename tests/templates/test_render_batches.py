@@ -7,7 +7,6 @@ import dataclasses
 import os
 import signal
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,16 +22,6 @@ from tests.messages.helpers import fresh, queue, reachable
 
 SHORT = TemplateLimits(time_limit=0.5)
 NESTED = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
-
-
-@pytest.fixture
-def own_pool() -> Iterator[render_pool.RenderPool]:
-    """A pool of one renderer for this test alone."""
-    pool = render_pool.RenderPool(1)
-    saved, render_pool._pool = render_pool._pool, pool
-    yield pool
-    render_pool._pool = saved
-    pool.close()
 
 
 @pytest.fixture

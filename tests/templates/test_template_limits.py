@@ -48,16 +48,6 @@ def short_limits() -> Iterator[TemplateLimits]:
     render_pool.configure(before)
 
 
-@pytest.fixture
-def own_pool() -> Iterator[render_pool.RenderPool]:
-    """A pool of one renderer for this test alone."""
-    pool = render_pool.RenderPool(1)
-    saved, render_pool._pool = render_pool._pool, pool
-    yield pool
-    render_pool._pool = saved
-    pool.close()
-
-
 def _problem(source: str, kind: str = "text", limits: TemplateLimits = SHORT) -> TemplateProblem:
     with pytest.raises(TemplateProblem) as caught:
         render(source, kind, {"profile": {"first_name": "Ann"}}, limits=limits)
