@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import random
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -74,7 +75,11 @@ def test_incremental_refreshes_equal_a_full_recompute(engines: dict[str, Engine]
         _run(engine, world, documents, plan)
 
 
-def _run(engine: Engine, world: World, documents: list[dict[str, Any]], plan: list[tuple[str, int]]) -> None:
+@contextmanager
+def _loaded(engine: Engine, world: World, documents: list[dict[str, Any]]
+            ) -> Iterator[tuple[sessionmaker[Session], list[int]]]:
+    """``world`` and a live segment of each document in one transaction rolled back at the end: a
+    session factory joining it, and the segments' ids."""
     with engine.connect() as connection:
         outer = connection.begin()
         try:
@@ -82,32 +87,35 @@ def _run(engine: Engine, world: World, documents: list[dict[str, Any]], plan: li
             connection.execute(insert(Segment), [
                 {"id": FIRST_ID + i, "name": f"Rule {i}", "kind": "live", "rule": doc}
                 for i, doc in enumerate(documents)])
-            factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
-                                   expire_on_commit=False)
-            ids = [FIRST_ID + i for i in range(len(documents))]
-            now = world.now
-            _check(factory, refresh_many(factory, ids, now=now, full=True), documents, now)
-            incremental_runs = 0
-            for kind, value in [*plan, ("refresh", 0)]:
-                if kind == "write":
-                    with factory() as session:
-                        _write(session, random.Random(value), world, now)
-                        session.commit()
-                elif kind == "jump":
-                    now += dt.timedelta(hours=value)
-                else:
-                    results = refresh_many(factory, ids, now=now)
-                    incremental_runs += sum(not r.full for r in results)
-                    _check(factory, results, documents, now)
-            final = refresh_many(factory, ids, now=now, full=True)
-            assert all(r.ok and r.full for r in final), [r.error for r in final]
-            changed = [(r.name, r.entered, r.exited) for r in final if r.entered or r.exited]
-            assert changed == [], f"a full recompute changed what the incremental refreshes left: {changed}"
-            # The pre-built segments other than RFM ones (full after scores rewritten at the same
-            # instant as their last refresh) are refreshed incrementally at least in the last step.
-            assert incremental_runs >= len([doc for _, doc in PREBUILT if "rfm." not in str(doc)])
+            yield (sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
+                                expire_on_commit=False), [FIRST_ID + i for i in range(len(documents))])
         finally:
             outer.rollback()
+
+
+def _run(engine: Engine, world: World, documents: list[dict[str, Any]], plan: list[tuple[str, int]]) -> None:
+    with _loaded(engine, world, documents) as (factory, ids):
+        now = world.now
+        _check(factory, refresh_many(factory, ids, now=now, full=True), documents, now)
+        incremental_runs = 0
+        for kind, value in [*plan, ("refresh", 0)]:
+            if kind == "write":
+                with factory() as session:
+                    _write(session, random.Random(value), world, now)
+                    session.commit()
+            elif kind == "jump":
+                now += dt.timedelta(hours=value)
+            else:
+                results = refresh_many(factory, ids, now=now)
+                incremental_runs += sum(not r.full for r in results)
+                _check(factory, results, documents, now)
+        final = refresh_many(factory, ids, now=now, full=True)
+        assert all(r.ok and r.full for r in final), [r.error for r in final]
+        changed = [(r.name, r.entered, r.exited) for r in final if r.entered or r.exited]
+        assert changed == [], f"a full recompute changed what the incremental refreshes left: {changed}"
+        # The pre-built segments other than RFM ones (full after scores rewritten at the same
+        # instant as their last refresh) are refreshed incrementally at least in the last step.
+        assert incremental_runs >= len([doc for _, doc in PREBUILT if "rfm." not in str(doc)])
 
 
 def _check(factory: sessionmaker[Session], results: list[RefreshResult], documents: list[dict[str, Any]],
@@ -324,46 +332,35 @@ def test_a_level_refreshed_together_keeps_each_segments_version(engines: dict[st
     documents = [{"field": "region", "op": "eq", "value": "California"},
                  {"records": "jobs", "where": {"field": "status", "op": "eq", "value": "completed"},
                   "exists": True}]
-    with engines["postgresql"].connect() as connection:
-        outer = connection.begin()
-        try:
-            world.load(connection)
-            connection.execute(insert(Segment), [
-                {"id": FIRST_ID + i, "name": f"Rule {i}", "kind": "live", "rule": doc}
-                for i, doc in enumerate(documents)])
-            factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
-                                   expire_on_commit=False)
-            ids = [FIRST_ID, FIRST_ID + 1]
-            now = world.now
-            refresh_many(factory, ids, now=now, full=True)
-            refresh_many(factory, ids[:1], now=now, full=True)  # the first segment one version ahead
-            with factory() as session:
-                versions = dict(session.execute(select(Segment.id, Segment.version)
-                                                .where(Segment.id.in_(ids))).all())
-                session.execute(text("UPDATE crm_profiles SET region = 'California' WHERE id = (SELECT "
-                                     "min(id) FROM crm_profiles WHERE region IS DISTINCT FROM 'California')"))
-                for seed in range(3):
-                    _write(session, random.Random(seed), world, now)
-                session.execute(text("UPDATE crm_jobs SET status = 'cancelled' WHERE status = 'completed' "
-                                     "AND id = (SELECT min(id) FROM crm_jobs WHERE status = 'completed')"))
-                session.commit()
-            later = now + dt.timedelta(hours=1)
-            results = refresh_many(factory, ids, now=later)
-            assert [r.full for r in results] == [False, False], [r.error for r in results]
-            with factory() as session:
-                for segment_id, doc in zip(ids, documents, strict=True):
-                    expected = set(session.scalars(compile_rule(parse_rule(doc), now=later)))
-                    assert set(session.scalars(select(SegmentMember.profile_id).where(
-                        SegmentMember.segment_id == segment_id))) == expected
-                after = dict(session.execute(select(Segment.id, Segment.version)
-                                             .where(Segment.id.in_(ids))).all())
-                assert after == {i: versions[i] + 1 for i in ids}
-                written = set(session.execute(
-                    select(SegmentEvent.segment_id, SegmentEvent.segment_version, SegmentEvent.source)
-                    .where(SegmentEvent.segment_id.in_(ids), SegmentEvent.occurred_at > now)))
-                assert (FIRST_ID, after[FIRST_ID], "refresh") in written
-                assert {(i, v) for i, v, _ in written} <= set(after.items())
-                assert {r.segment_id for r in results if r.entered or r.exited} == {
-                    i for i, _, _ in written}
-        finally:
-            outer.rollback()
+    with _loaded(engines["postgresql"], world, documents) as (factory, ids):
+        now = world.now
+        refresh_many(factory, ids, now=now, full=True)
+        refresh_many(factory, ids[:1], now=now, full=True)  # the first segment one version ahead
+        with factory() as session:
+            versions = dict(session.execute(select(Segment.id, Segment.version)
+                                            .where(Segment.id.in_(ids))).all())
+            session.execute(text("UPDATE crm_profiles SET region = 'California' WHERE id = (SELECT "
+                                 "min(id) FROM crm_profiles WHERE region IS DISTINCT FROM 'California')"))
+            for seed in range(3):
+                _write(session, random.Random(seed), world, now)
+            session.execute(text("UPDATE crm_jobs SET status = 'cancelled' WHERE status = 'completed' "
+                                 "AND id = (SELECT min(id) FROM crm_jobs WHERE status = 'completed')"))
+            session.commit()
+        later = now + dt.timedelta(hours=1)
+        results = refresh_many(factory, ids, now=later)
+        assert [r.full for r in results] == [False, False], [r.error for r in results]
+        with factory() as session:
+            for segment_id, doc in zip(ids, documents, strict=True):
+                expected = set(session.scalars(compile_rule(parse_rule(doc), now=later)))
+                assert set(session.scalars(select(SegmentMember.profile_id).where(
+                    SegmentMember.segment_id == segment_id))) == expected
+            after = dict(session.execute(select(Segment.id, Segment.version)
+                                         .where(Segment.id.in_(ids))).all())
+            assert after == {i: versions[i] + 1 for i in ids}
+            written = set(session.execute(
+                select(SegmentEvent.segment_id, SegmentEvent.segment_version, SegmentEvent.source)
+                .where(SegmentEvent.segment_id.in_(ids), SegmentEvent.occurred_at > now)))
+            assert (FIRST_ID, after[FIRST_ID], "refresh") in written
+            assert {(i, v) for i, v, _ in written} <= set(after.items())
+            assert {r.segment_id for r in results if r.entered or r.exited} == {
+                i for i, _, _ in written}
