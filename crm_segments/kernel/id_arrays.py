@@ -69,12 +69,14 @@ class IdArray(UserDefinedType[Any]):
         return Int4Array
 
 
-def register_int4_arrays(driver: Any) -> None:
-    """Let ``driver`` (a psycopg connection) take ``Int4Array`` parameters."""
+def int4_array_driver(session: Session) -> Any:
+    """The psycopg connection of ``session``'s transaction, taking ``Int4Array`` parameters."""
+    driver: Any = session.connection().connection.driver_connection
     driver.adapters.register_dumper(Int4Array, _dumper())
+    return driver
 
 
 def id_array(session: Session, name: str, ids: Collection[int]) -> BindParameter[Any]:
     """``ids`` as one bound ``integer[]`` parameter for statements run on ``session``'s connection."""
-    register_int4_arrays(session.connection().connection.driver_connection)
+    int4_array_driver(session)
     return bindparam(name, ids, type_=IdArray())

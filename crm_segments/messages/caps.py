@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Iterable
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_segments.config import FrequencyCap, Settings
 from crm_segments.kernel.bulk_update import id_in
-from crm_segments.kernel.id_arrays import Int4Array, register_int4_arrays
+from crm_segments.kernel.id_arrays import Int4Array, int4_array_driver
 from crm_segments.models import Message
 
 CAPPED_CATEGORIES = ("marketing",)  # transactional and test messages are exempt
@@ -99,9 +99,7 @@ def recent_sends(session: Session, profile_ids: Collection[int], *, channel: str
     """(profile id, capped sends, the oldest one's time) of ``profile_ids`` on ``channel`` after
     ``since``, in the session's transaction."""
     if session.get_bind().dialect.name == "postgresql":
-        driver: Any = session.connection().connection.driver_connection
-        register_int4_arrays(driver)
-        return list(driver.execute(_RECENT_SENDS, {
+        return list(int4_array_driver(session).execute(_RECENT_SENDS, {
             "profile_ids": Int4Array(profile_ids), "channel": channel, "categories": list(CAPPED_CATEGORIES),
             "statuses": list(COUNTS_AS_SENT), "since": since}, prepare=True))
     return [(profile_id, count, oldest) for profile_id, count, oldest in session.execute(

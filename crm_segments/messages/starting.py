@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -40,7 +41,7 @@ from crm_segments.config import Settings
 from crm_segments.db import READ_ONLY
 from crm_segments.delivery import links
 from crm_segments.kernel.bulk_update import id_in, update_rows_returning
-from crm_segments.kernel.id_arrays import Int4Array, register_int4_arrays
+from crm_segments.kernel.id_arrays import Int4Array, int4_array_driver
 from crm_segments.models import Message, Profile
 from crm_segments.templates.compose import render_messages, unsubscribe_link
 from crm_segments.templates.rendering import TemplateProblem
@@ -166,16 +167,7 @@ def mark_sending(session: Session, handovers: Sequence[Handover], *, token: str,
         return marked
     # Only a capped message needs its profile's recent sends counted again, under the profile's lock.
     capped = {h.profile_id for h in handovers if is_capped(h, settings)}
-    if capped and session.get_bind().dialect.name == "postgresql":
-        # The locks and the count go to the server together, in one round trip; the count, a statement
-        # of its own, still reads what was committed once the locks were held.
-        driver: Any = session.connection().connection.driver_connection  # psycopg's, in this transaction
-        register_int4_arrays(driver)
-        with driver.pipeline():
-            driver.execute(_LOCK_PROFILES, {"namespace": _PROFILE_LOCK_NAMESPACE, "ids": Int4Array(capped)},
-                           prepare=True)
-            caps = FrequencyCaps(session, handovers, settings=settings, now=now)
-    else:
+    with _profiles_locked(session, capped):
         caps = FrequencyCaps(session, handovers, settings=settings, now=now)
     going: list[Handover] = []
     waiting: list[dict[str, Any]] = []
@@ -199,6 +191,21 @@ def mark_sending(session: Session, handovers: Sequence[Handover], *, token: str,
     marked.outcomes = (["deferred"] * len(deferred)
                        + ["lost_claim"] * (len(handovers) - len(deferred) - len(marked_ids)))
     return marked
+
+
+@contextmanager
+def _profiles_locked(session: Session, profile_ids: set[int]) -> Iterator[None]:
+    """The profiles' locks (PostgreSQL) taken before the block's statements. The locks and the block's
+    statements go to the server together, in one round trip (a pipeline); each of those is a statement
+    of its own, so it still reads what was committed once the locks were held."""
+    if not profile_ids or session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    driver = int4_array_driver(session)
+    with driver.pipeline():
+        driver.execute(_LOCK_PROFILES, {"namespace": _PROFILE_LOCK_NAMESPACE, "ids": Int4Array(profile_ids)},
+                       prepare=True)
+        yield
 
 
 def _take(session: Session, message: Message, profile: Profile, *, channel: Channel, settings: Settings,
