@@ -14,7 +14,7 @@ from crm_segments.delivery import links
 from crm_segments.models import Message, Profile, User
 
 from .context import build_context
-from .rendering import TemplateProblem, render_many, render_parts
+from .rendering import TemplateProblem, parts_or_problem, render_many, render_parts
 from .template_store import TemplateCache, TemplateSource, get_template
 
 UNSUBSCRIBE_PREVIEW = "unsubscribe-link-preview"
@@ -78,8 +78,8 @@ def render_messages(session: Session, rows: Sequence[tuple[Message, Profile]], *
         except TemplateProblem as exc:
             outcomes[message.id] = exc
     results = render_many([(parts, context) for _, parts, context in to_render], limits=settings.templates)
-    for (message_id, _, _), (texts, problems) in zip(to_render, results, strict=True):
-        outcomes[message_id] = next(iter(problems.values())) if problems else texts  # as render_parts
+    for (message_id, _, _), result in zip(to_render, results, strict=True):
+        outcomes[message_id] = parts_or_problem(result)
     return outcomes
 
 

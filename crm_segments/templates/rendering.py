@@ -124,10 +124,16 @@ def render_many(messages: Sequence[tuple[Mapping[str, str], Mapping[str, Any]]],
 def render_parts(parts: Mapping[str, str], context: Mapping[str, Any], *,
                  limits: TemplateLimits | None = None) -> dict[str, str]:
     """Every part rendered, by kind; raises the first part's TemplateProblem."""
-    texts, problems = render_all(parts, context, limits=limits)
-    if problems:
-        raise next(iter(problems.values()))
-    return texts
+    outcome = parts_or_problem(render_all(parts, context, limits=limits))
+    if isinstance(outcome, TemplateProblem):
+        raise outcome
+    return outcome
+
+
+def parts_or_problem(rendered: Rendered) -> dict[str, str] | TemplateProblem:
+    """What ``render_parts`` makes of one render: every part by kind, or the first part's problem."""
+    texts, problems = rendered
+    return next(iter(problems.values())) if problems else texts
 
 
 def render(source: str, kind: str, context: Mapping[str, Any], *,
