@@ -18,25 +18,20 @@ from sqlalchemy import (
     Column,
     Integer,
     MetaData,
-    String,
     Table,
-    case,
-    delete,
     func,
     insert,
     literal,
-    or_,
     select,
     text,
     union_all,
 )
 from sqlalchemy.orm import Session
 
-from crm_segments.db import UTCDateTime
-
+from . import membership
 from .compiler import compile_members
 from .incremental import ANYONE
-from .membership import EVENTS, MEMBERS, Diff
+from .membership import MEMBERS, Diff
 from .rules import Rule
 
 SCOPE = Table("crm_tmp_level_scope", MetaData(),
@@ -71,50 +66,17 @@ def scope_of(segment_id: int) -> Any:
 
 def write_differences(session: Session, rules: dict[int, Rule], versions: dict[int, int], *,
                       now: dt.datetime, source: str) -> dict[int, Diff]:
-    """Bring every segment's memberships of its staged candidates up to date in one statement: the
-    rule's matches among them fully joined once with their stored memberships, the members inserted
-    and deleted and the events written (``versions``: each segment's version after this refresh)."""
-    should = union_all(*(
-        select(literal(segment_id, Integer).label("segment_id"), matched.c[0].label("profile_id"))
-        .where(matched.c[0].is_not(None), matched.c[0].in_(scope_of(segment_id)))
-        for segment_id, rule in rules.items()
-        for matched in [compile_members(rule, now=now, profile_ids=scope_of(segment_id)).subquery()]
-    )).cte("should").prefix_with("MATERIALIZED")
+    """Bring every segment's memberships of its staged candidates up to date in one statement
+    (``membership.write_differences``): each rule's matches among its candidates, fully joined with
+    the stored memberships of those candidates (``versions``: each segment's version after this
+    refresh)."""
+    matches = {segment_id: select(found.c[0]).where(found.c[0].in_(scope_of(segment_id)))
+               for segment_id, rule in rules.items()
+               for found in [compile_members(rule, now=now, profile_ids=scope_of(segment_id)).subquery()]}
     stored = (select(MEMBERS.c.segment_id, MEMBERS.c.profile_id)
               .join(SCOPE, (SCOPE.c.segment_id == MEMBERS.c.segment_id)
                     & (SCOPE.c.profile_id == MEMBERS.c.profile_id))
-              .where(SCOPE.c.segment_id.in_(list(rules)))  # not the segments staged but not evaluated
-              .cte("stored").prefix_with("MATERIALIZED"))
-    on = (stored.c.segment_id == should.c.segment_id) & (stored.c.profile_id == should.c.profile_id)
-    differ = (select(func.coalesce(should.c.segment_id, stored.c.segment_id).label("segment_id"),
-                     func.coalesce(should.c.profile_id, stored.c.profile_id).label("profile_id"),
-                     stored.c.profile_id.is_(None).label("entering"))
-              .select_from(should.join(stored, on, full=True))
-              .where(or_(should.c.profile_id.is_(None), stored.c.profile_id.is_(None)))
-              .cte("differ").prefix_with("MATERIALIZED"))
-    added = insert(MEMBERS).from_select(
-        ["segment_id", "profile_id", "entered_at"],
-        select(differ.c.segment_id, differ.c.profile_id, literal(now, UTCDateTime()))
-        .where(differ.c.entering).order_by(differ.c.segment_id, differ.c.profile_id),
-    ).returning(MEMBERS.c.segment_id, MEMBERS.c.profile_id).cte("added")
-    removed = delete(MEMBERS).where(
-        ~differ.c.entering, MEMBERS.c.segment_id == differ.c.segment_id,
-        MEMBERS.c.profile_id == differ.c.profile_id,
-    ).returning(MEMBERS.c.segment_id, MEMBERS.c.profile_id).cte("removed")
-    moved = union_all(
-        select(added.c.segment_id, added.c.profile_id, literal("entered", String).label("kind")),
-        select(removed.c.segment_id, removed.c.profile_id, literal("exited", String)),
-    ).cte("moved").prefix_with("MATERIALIZED")
-    version = case(versions, value=moved.c.segment_id)
-    events = insert(EVENTS).from_select(
-        ["segment_id", "profile_id", "kind", "occurred_at", "segment_version", "source"],
-        select(moved.c.segment_id, moved.c.profile_id, moved.c.kind, literal(now, UTCDateTime()),
-               version, literal(source, String)),
-    ).cte("events")
-    tally = (select(moved.c.segment_id, func.count().filter(moved.c.kind == "entered"),
-                    func.count().filter(moved.c.kind == "exited"))
-             .group_by(moved.c.segment_id).add_cte(events))
-    diffs = dict.fromkeys(rules, Diff())
-    diffs.update({int(segment_id): Diff(int(entered), int(exited))
-                  for segment_id, entered, exited in session.execute(tally)})
-    return diffs
+              .where(SCOPE.c.segment_id.in_(list(rules))))  # not the segments staged but not evaluated
+    written = membership.write_differences(session, matches, stored, versions, now=now, source=source,
+                                           materialize_stored=True)
+    return {segment_id: diff for segment_id, (diff, _) in written.items()}

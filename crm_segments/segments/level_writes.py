@@ -18,6 +18,12 @@ waiting way (lock, then read afresh).
 The rules are the caller's last reading of them (live_rules.py): the statement first checks their
 digest against the stored rules in its own snapshot, and when they differ it writes nothing and says
 so, for the caller to read them again.
+
+The diff is the same full join as ``membership.write_differences`` (a refresh's statement) but
+written out here rather than built from it: this one is rendered once and prepared, so it takes its
+ids, times and rules' digest as parameters, and it writes only into the segments whose locks it took
+without waiting and whose rows are unchanged since its snapshot, and keeps their member counts; a
+refresh holds its segments' locks before its statement starts and records its counts afterwards.
 """
 
 from __future__ import annotations

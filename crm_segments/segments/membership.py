@@ -12,7 +12,7 @@ of the rule's ids with the members, writing both sides and the events).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    case,
     delete,
     exists,
     func,
@@ -73,15 +74,18 @@ def recompute_members(session: Session, segment_id: int, matched: Select[Any], *
     """Make the members of ``segment_id`` equal ``matched`` in full; (the diff, the size after it).
 
     ``record_events=False`` is a segment's first materialization (see ``apply_diff``). On PostgreSQL
-    a diff that records events is one statement (``_replace_in_one_statement``) that also counts the
+    a diff that records events is one statement (``write_differences``) that also counts the
     members; elsewhere it is ``apply_diff`` and a count.
     """
     if not record_events and _is_empty(session, segment_id):
         diff = _fill(session, segment_id, matched, now=now)
         return diff, diff.entered
     if record_events and session.get_bind().dialect.name == "postgresql":
-        return _replace_in_one_statement(session, segment_id, matched, now=now, version=version,
-                                         source=source)
+        # The segment's members as a plain subquery: the planner hashes or merges the whole of them
+        # with the rule's ids straight from the index, where a materialized copy would be written first.
+        stored = select(MEMBERS.c.segment_id, MEMBERS.c.profile_id).where(MEMBERS.c.segment_id == segment_id)
+        return write_differences(session, {segment_id: matched}, stored, {segment_id: version},
+                                 now=now, source=source)[segment_id]
     diff = apply_diff(session, segment_id, matched, now=now, version=version, source=source,
                       record_events=record_events)
     return diff, count_members(session, segment_id)
@@ -90,63 +94,78 @@ def recompute_members(session: Session, segment_id: int, matched: Select[Any], *
 def apply_scoped_diff(session: Session, segment_id: int, matched: Select[Any], *, now: dt.datetime,
                       version: int, source: str, scope: Select[Any]) -> Diff:
     """``apply_diff`` restricted to the profile ids ``scope`` selects (an incremental refresh's
-    staged candidates), as one statement on PostgreSQL (``_replace_in_one_statement``): the rule's
+    staged candidates), as one statement on PostgreSQL (``write_differences``): the rule's
     matches among them and their stored memberships fully joined once, instead of the matches staged
     and two anti-joins each way (one statement per step, each planned and run on its own)."""
     if session.get_bind().dialect.name != "postgresql":
         return apply_diff(session, segment_id, matched, now=now, version=version, source=source, scope=scope)
-    diff, _ = _replace_in_one_statement(session, segment_id, matched, now=now, version=version,
-                                        source=source, scope=scope)
+    rule = matched.subquery("rule")
+    among = select(rule.c[0]).where(rule.c[0].in_(scope.correlate(None)))
+    stored = select(MEMBERS.c.segment_id, MEMBERS.c.profile_id).where(
+        MEMBERS.c.segment_id == segment_id, MEMBERS.c.profile_id.in_(scope.correlate(None)))
+    diff, _ = write_differences(session, {segment_id: among}, stored, {segment_id: version},
+                                now=now, source=source)[segment_id]
     return diff
 
 
-def _replace_in_one_statement(session: Session, segment_id: int, matched: Select[Any], *,
-                              now: dt.datetime, version: int, source: str,
-                              scope: Select[Any] | None = None) -> tuple[Diff, int]:
-    """The full diff as one statement: the rule's ids once (materialized), one full join with the
-    segment's members for who enters and who leaves, the members inserted and deleted and the
-    events written from what those two wrote, and the size counted from the rule's ids (with
-    ``scope``: both sides restricted to those profile ids, and the count is of the matches among them).
+def write_differences(session: Session, matches: Mapping[int, Select[Any]], stored: Select[Any],
+                      versions: Mapping[int, int], *, now: dt.datetime, source: str,
+                      materialize_stored: bool = False) -> dict[int, tuple[Diff, int]]:
+    """Make the stored memberships ``stored`` selects equal each segment's ``matches``, in one
+    statement (PostgreSQL); by segment, (the diff, how many profiles ``matches`` gave).
 
-    A full join is hashed or merged, never a nested loop, whatever the planner's row estimates (the
-    reason the other path stages the ids in a temporary table with a key first); each side is read
-    once, where two anti-joins each way read both twice, and no second pass counts the members.
+    ``matches``: by segment, a select of the profile ids that belong in it, restricted as the caller
+    restricts ``stored`` (a select of (segment_id, profile_id): all of a segment's members for a full
+    refresh, those of the staged candidates for an incremental one). ``versions``: each segment's
+    version for its events. The matches are materialized once with their segment, fully joined with
+    the stored side for who enters and who leaves, the members inserted and deleted, the events
+    written from the rows those two returned, and both counted from what the statement wrote.
+
+    A full join is hashed or merged, never a nested loop, whatever the planner's row estimates; each
+    side is read once, where two anti-joins each way read both twice. ``materialize_stored`` keeps
+    the stored side apart as well (a level's memberships of its candidates, probed pair by pair);
+    a whole segment's members are left a plain subquery for the planner to read with the join.
     """
-    rule = matched.subquery("rule")
-    matching = [rule.c[0].is_not(None)]
-    stored_rows = select(MEMBERS.c.profile_id).where(MEMBERS.c.segment_id == segment_id)
-    if scope is not None:
-        matching.append(rule.c[0].in_(scope.correlate(None)))
-        stored_rows = stored_rows.where(MEMBERS.c.profile_id.in_(scope.correlate(None)))
-    ids = select(rule.c[0].label("profile_id")).where(*matching).cte(
-        "matched").prefix_with("MATERIALIZED")
-    stored = stored_rows.subquery("stored")
-    changes = (select(ids.c.profile_id.label("entering"), stored.c.profile_id.label("leaving"))
-               .select_from(ids.join(stored, stored.c.profile_id == ids.c.profile_id, full=True))
-               .where(or_(ids.c.profile_id.is_(None), stored.c.profile_id.is_(None)))
-               .cte("changes").prefix_with("MATERIALIZED"))
-    entered = insert(MEMBERS).from_select(
+    parts = [select(literal(segment_id, Integer).label("segment_id"), found.c[0].label("profile_id"))
+             .where(found.c[0].is_not(None))
+             for segment_id, matched in matches.items() for found in [matched.subquery()]]
+    should = (parts[0] if len(parts) == 1 else union_all(*parts)).cte("should").prefix_with("MATERIALIZED")
+    held = (stored.cte("stored").prefix_with("MATERIALIZED") if materialize_stored
+            else stored.subquery("stored"))
+    on = (held.c.segment_id == should.c.segment_id) & (held.c.profile_id == should.c.profile_id)
+    differ = (select(func.coalesce(should.c.segment_id, held.c.segment_id).label("segment_id"),
+                     func.coalesce(should.c.profile_id, held.c.profile_id).label("profile_id"),
+                     held.c.profile_id.is_(None).label("entering"))
+              .select_from(should.join(held, on, full=True))
+              .where(or_(should.c.profile_id.is_(None), held.c.profile_id.is_(None)))
+              .cte("differ").prefix_with("MATERIALIZED"))
+    added = insert(MEMBERS).from_select(
         ["segment_id", "profile_id", "entered_at"],
-        select(literal(segment_id, Integer), changes.c.entering, literal(now, UTCDateTime()))
-        .where(changes.c.entering.is_not(None)).order_by(changes.c.entering),
-    ).returning(MEMBERS.c.profile_id).cte("entered")
-    exited = delete(MEMBERS).where(
-        MEMBERS.c.segment_id == segment_id,
-        MEMBERS.c.profile_id == changes.c.leaving,
-    ).returning(MEMBERS.c.profile_id).cte("exited")
-
-    def events(kind: str, rows: Any) -> Select[Any]:
-        return select(literal(segment_id, Integer), rows.c.profile_id, literal(kind, String),
-                      literal(now, UTCDateTime()), literal(version, Integer), literal(source, String))
-
-    written = insert(EVENTS).from_select(
+        select(differ.c.segment_id, differ.c.profile_id, literal(now, UTCDateTime()))
+        .where(differ.c.entering).order_by(differ.c.segment_id, differ.c.profile_id),
+    ).returning(MEMBERS.c.segment_id, MEMBERS.c.profile_id).cte("added")
+    removed = delete(MEMBERS).where(
+        ~differ.c.entering, MEMBERS.c.segment_id == differ.c.segment_id,
+        MEMBERS.c.profile_id == differ.c.profile_id,
+    ).returning(MEMBERS.c.segment_id, MEMBERS.c.profile_id).cte("removed")
+    moved = union_all(
+        select(added.c.segment_id, added.c.profile_id, literal("entered", String).label("kind")),
+        select(removed.c.segment_id, removed.c.profile_id, literal("exited", String)),
+    ).cte("moved").prefix_with("MATERIALIZED")
+    events = insert(EVENTS).from_select(
         ["segment_id", "profile_id", "kind", "occurred_at", "segment_version", "source"],
-        union_all(events("entered", entered), events("exited", exited))).cte("events")
-    counts = select(select(func.count()).select_from(entered).scalar_subquery(),
-                    select(func.count()).select_from(exited).scalar_subquery(),
-                    select(func.count()).select_from(ids).scalar_subquery()).add_cte(written)
-    joined, left, size = session.execute(counts).one()
-    return Diff(int(joined), int(left)), int(size)
+        select(moved.c.segment_id, moved.c.profile_id, moved.c.kind, literal(now, UTCDateTime()),
+               case(dict(versions), value=moved.c.segment_id), literal(source, String)),
+    ).cte("events")
+    tally = union_all(
+        select(moved.c.segment_id, moved.c.kind, func.count()).group_by(moved.c.segment_id, moved.c.kind),
+        select(should.c.segment_id, literal("matched", String), func.count()).group_by(should.c.segment_id),
+    ).add_cte(events)
+    counts: dict[int, dict[str, int]] = {segment_id: {} for segment_id in matches}
+    for segment_id, kind, count in session.execute(tally):
+        counts[int(segment_id)][kind] = int(count)
+    return {segment_id: (Diff(found.get("entered", 0), found.get("exited", 0)), found.get("matched", 0))
+            for segment_id, found in counts.items()}
 
 
 STAGE_SCOPES_FROM = 50  # profiles in a scoped diff from which matches are staged
