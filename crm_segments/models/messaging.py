@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_segments.db import Base, UTCDateTime, utcnow
@@ -35,23 +35,32 @@ MESSAGE_STATUSES = (
     "suppressed",   # never sent: no consent, bounced address, no address (status_reason says which)
     "skipped",      # never sent: cancelled or expired
 )
+PROVIDER_ID_SET = "provider_message_id IS NOT NULL"
+SENT = "sent_at IS NOT NULL"
 # Message ids stay below 2**31 for years; events grow faster: 64-bit keys on PostgreSQL.
 _BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Message(Base):
     __tablename__ = "crm_messages"
+    # A message row is written three times on its way out (claimed, marked sending, its answer), and
+    # each write adds an entry to every index unless the index's predicate leaves the row out (a claim
+    # could be a HOT update, which adds none, only if its page had room for a new version of each of
+    # its rows, as a part is claimed together). The provider's id and the sending time, empty until
+    # the answer, are indexed only where set.
     __table_args__ = (
         Index("ix_crm_messages_due", "status", "next_attempt_at"),
-        # Frequency caps count a profile's recent sends per channel.
+        # Frequency caps count a profile's recent sends per channel; a profile's messages (and the
+        # cascade of its deletion) are found by its first column.
         Index("ix_crm_messages_profile_channel_attempted", "profile_id", "channel", "attempted_at"),
-        Index("ix_crm_messages_provider_message_id", "provider_message_id"),
+        Index("ix_crm_messages_provider_message_id", "provider_message_id",
+              postgresql_where=text(PROVIDER_ID_SET), sqlite_where=text(PROVIDER_ID_SET)),
         Index("ix_crm_messages_enrollment", "enrollment_id"),
         Index("ix_crm_messages_workflow_created", "workflow_id", "created_at"),
         # The message log's date range (keyset pages on id within it).
         Index("ix_crm_messages_created_at", "created_at", "id"),
-        # The home dashboard counts messages per day of sending.
-        Index("ix_crm_messages_sent_at", "sent_at"),
+        # The outbox page lists sent messages newest first.
+        Index("ix_crm_messages_sent_at", "sent_at", postgresql_where=text(SENT), sqlite_where=text(SENT)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -60,7 +69,7 @@ class Message(Base):
     workflow_id: Mapped[int | None]
     enrollment_id: Mapped[int | None]
     step_key: Mapped[str | None] = mapped_column(String(40))
-    profile_id: Mapped[int] = mapped_column(ForeignKey("crm_profiles.id", ondelete="CASCADE"), index=True)
+    profile_id: Mapped[int] = mapped_column(ForeignKey("crm_profiles.id", ondelete="CASCADE"))
     # A message to a user (the profile's owner, a test send) instead of the profile itself.
     recipient_user_id: Mapped[int | None] = mapped_column(ForeignKey("crm_users.id", ondelete="SET NULL"))
     # The record the template showed: "profile" or a registered record type, as on its enrollment.
