@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from benchmarks.context import BenchContext
 from benchmarks.registry import scenario
@@ -101,6 +102,7 @@ def _send(context: BenchContext, *, workers: int, latency: float) -> dict[str, A
                 session.execute(update(Message).values(next_attempt_at=utcnow() - dt.timedelta(seconds=1)))
             started = time.perf_counter()
             machine, postgres = _machine_cpu(), _postgres_cpu()
+            backends = _backend_cpu(factory)
             renderers = _renderer_cpu(processes)
             fake_before = fake.cpu_seconds
             progress.start(started)
@@ -120,6 +122,7 @@ def _send(context: BenchContext, *, workers: int, latency: float) -> dict[str, A
             busy, total = _machine_cpu()
             machine = (busy - machine[0], total - machine[1])
             postgres = _postgres_cpu() - postgres
+            backends = _backend_cpu(factory, since=backends)
             renderers = _renderer_cpu(processes) - renderers
             fake_timed = fake.cpu_seconds - fake_before
         finally:
@@ -129,6 +132,8 @@ def _send(context: BenchContext, *, workers: int, latency: float) -> dict[str, A
     requests, checked, spec_errors = fake.requests, fake.checked, fake.spec_errors
     with factory() as session:
         statuses = dict(session.execute(select(Message.status, func.count()).group_by(Message.status)).all())
+        # What the run's writes left in the messages' indexes (each row version not HOT adds an entry).
+        index_bytes = session.scalar(text("SELECT pg_indexes_size('crm_messages')"))
     if spec_errors or checked != requests:
         raise AssertionError(f"{requests} requests, {checked} checked against SendGrid's OpenAPI definition, "
                              f"{spec_errors} outside it: {fake.spec_error_samples[:3]}")
@@ -144,6 +149,8 @@ def _send(context: BenchContext, *, workers: int, latency: float) -> dict[str, A
             "per_worker_sent": [process.sent for process in processes],
             "worker_cpu_seconds": [round(value, 1) for value in cpu],
             "renderer_cpu_seconds": round(renderers, 1), "postgres_cpu_seconds": round(postgres, 1),
+            "postgres_backends_cpu_seconds": round(sum(backends.values()), 2),
+            "messages_index_kb": round(int(index_bytes or 0) / 1024),
             "fake_provider_cpu_seconds_timed": round(fake_timed, 1),
             # Of both CPUs while timed, by everything on the machine (other users' work included).
             "machine_busy_percent": round(100 * machine[0] / machine[1]) if machine[1] else None,
@@ -226,6 +233,18 @@ def _postgres_cpu() -> float:
         except OSError:
             continue
     return total
+
+
+def _backend_cpu(factory: sessionmaker[Session], *,
+                 since: dict[int, float] | None = None) -> dict[int, float]:
+    """CPU time of each PostgreSQL backend connected to the benchmark's database (the workers' pooled
+    connections, which last the run), less ``since``: unlike ``_postgres_cpu``, not counting what
+    other databases on the same server are doing meanwhile."""
+    with factory() as session:
+        pids = session.scalars(select(text("pid")).select_from(text("pg_stat_activity"))
+                               .where(text("datname = current_database() AND pid <> pg_backend_pid()"))).all()
+    since = since or {}
+    return {pid: _cpu_seconds(pid) - since.get(pid, 0.0) for pid in pids}
 
 
 def _machine_cpu() -> tuple[float, float]:
