@@ -11,7 +11,7 @@ from .rfm_cells import RfmCell
 from .saved_views import SavedView
 from .scheduling import SchedulerJob, SchedulerLease
 from .segment_sources import SegmentSource
-from .segments import RfmScore, Segment, SegmentEvent, SegmentMember, SegmentSizePoint
+from .segments import RfmCutoff, RfmScore, Segment, SegmentEvent, SegmentMember, SegmentSizePoint
 from .senders import Sender
 from .tags import (
     AutoTagRule,
@@ -70,6 +70,7 @@ __all__ = [
     "SavedView",
     "RefreshMark",
     "RfmCell",
+    "RfmCutoff",
     "RfmScore",
     "SchedulerJob",
     "SchedulerLease",

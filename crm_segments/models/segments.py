@@ -134,6 +134,10 @@ class RfmScore(Base):
         Index("ix_crm_rfm_scores_cell", "recency", "frequency", "profile_id"),
         # The grid's "computed at": the latest change, read from the index.
         Index("ix_crm_rfm_scores_computed_at", "computed_at"),
+        # Each value, ties by profile (segments/rfm_anchors.py): a quintile's cut-off moves by a walk
+        # along its index, not by a sort of every buyer (PostgreSQL; SQLite recomputes in full).
+        *(Index(f"ix_crm_rfm_scores_{value}", value, "profile_id")
+          for value in ("last_purchase_at", "purchase_count", "total_spent")),
     )
 
     profile_id: Mapped[int] = mapped_column(
@@ -146,6 +150,22 @@ class RfmScore(Base):
     purchase_count: Mapped[int] = mapped_column(default=0)
     total_spent: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0"))
     computed_at: Mapped[dt.datetime] = created_at_column()
+
+
+class RfmCutoff(Base):
+    """The score row at each quintile's cut-off position when the scores were last computed
+    (segments/rfm_anchors.py): the ``ceil(quintile * buyers / 5)``-th row in the order its score
+    ranks its value, ties by profile id. A copy of that row's values: the row itself may change or go."""
+
+    __tablename__ = "crm_rfm_cutoffs"
+
+    score: Mapped[str] = mapped_column(String(16), primary_key=True)  # recency, frequency, monetary
+    quintile: Mapped[int] = mapped_column(primary_key=True)  # 1-4: between score quintile and quintile + 1
+    buyers: Mapped[int]  # how many rows were scored
+    profile_id: Mapped[int]  # no foreign key: the profile may go, its copy stays
+    last_purchase_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    purchase_count: Mapped[int]
+    total_spent: Mapped[Decimal] = mapped_column(Money())
 
 
 _install_member_segment_triggers()

@@ -42,6 +42,7 @@ from crm_segments.models import (
     ProfileTagSuppression,
     Quote,
     QuoteLine,
+    RfmCutoff,
     RfmScore,
     SegmentEvent,
     SegmentMember,
@@ -228,6 +229,11 @@ _DECLARED: dict[str, TableRule | str] = {
         rows=lambda p: ProfileChange.profile_id == p.profile_id, references=("profile_id",),
         after_profile=True),
     "crm_refresh_marks": _none("how far the RFM scores have read the change log: positions only"),
+    "crm_rfm_cutoffs": TableRule(
+        "delete", "a copy of the RFM score row at a quintile's cut-off position: the profile's id and "
+                  "purchase figures; a plain id, no foreign key (not exported: bookkeeping; without it the "
+                  "next computation finds the cut-offs from every score and stores them anew)",
+        rows=lambda p: RfmCutoff.profile_id == p.profile_id, references=("profile_id",)),
     "crm_bulk_operations": TableRule(
         "scrub", "bulk operations over many entities; one whose filter or description names the person "
                  "loses them (its counts and tags stay)",

@@ -80,19 +80,27 @@ def cutoffs(session: Session) -> tuple[int, dict[str, list[Any]]]:
 def write(session: Session, cuts: dict[str, list[Any]], now: dt.datetime) -> None:
     """Write the scores the cut-offs give: the others' where a score moved, the logged buyers' where
     anything differs, new buyers inserted and logged profiles without a purchase left deleted."""
-    params: dict[str, Any] = {"now": now}
-    for name, values in cuts.items():
-        params[f"{name}_cuts"] = [value for value in values if value is not None]
+    rescore_rows(session, cuts, now, "NOT EXISTS (SELECT FROM crm_tmp_rfm_logged l "
+                 "WHERE l.profile_id = s.profile_id)")
+    write_logged(session, cuts, now)
 
-    def scores(side: int) -> str:
-        return ", ".join(_score(name, spec[side], spec[2], cuts[name]) for name, spec in _SCORES.items())
 
-    stored = scores(0)
+def rescore_rows(session: Session, cuts: dict[str, list[Any]], now: dt.datetime, rows: str,
+                 params: dict[str, Any] | None = None) -> None:
+    """Rewrite the scores of the stored ``rows`` (a condition on crm_rfm_scores ``s``, with its
+    ``params``) where the cut-offs give them other ones."""
+    stored = _scores(cuts, 0)
     session.execute(text(
         f"UPDATE crm_rfm_scores s SET (recency, frequency, monetary, computed_at) = ({stored}, :now) "
-        "WHERE NOT EXISTS (SELECT FROM crm_tmp_rfm_logged l WHERE l.profile_id = s.profile_id) "
-        f"AND (s.recency, s.frequency, s.monetary) IS DISTINCT FROM ({stored})"), params)
-    logged = f"{scores(1)}, p.last_at, p.jobs, p.cents::numeric / 100"
+        f"WHERE ({rows}) AND (s.recency, s.frequency, s.monetary) IS DISTINCT FROM ({stored})"),
+        {**_params(cuts, now), **(params or {})})
+
+
+def write_logged(session: Session, cuts: dict[str, list[Any]], now: dt.datetime) -> None:
+    """Write the logged buyers' values and the scores the cut-offs give them where anything differs,
+    insert the new buyers and delete the logged profiles left without a purchase."""
+    params = _params(cuts, now)
+    logged = f"{_scores(cuts, 1)}, p.last_at, p.jobs, p.cents::numeric / 100"
     session.execute(text(
         "UPDATE crm_rfm_scores s SET (recency, frequency, monetary, last_purchase_at, purchase_count, "
         f"total_spent, computed_at) = ({logged}, :now) FROM {PURCHASES} p WHERE p.profile_id = s.profile_id "
@@ -106,6 +114,18 @@ def write(session: Session, cuts: dict[str, list[Any]], now: dt.datetime) -> Non
     session.execute(text(
         "DELETE FROM crm_rfm_scores s USING crm_tmp_rfm_logged l WHERE l.profile_id = s.profile_id "
         f"AND NOT EXISTS (SELECT FROM {PURCHASES} p WHERE p.profile_id = s.profile_id)"))
+
+
+def _params(cuts: dict[str, list[Any]], now: dt.datetime) -> dict[str, Any]:
+    params: dict[str, Any] = {"now": now}
+    for name, values in cuts.items():
+        params[f"{name}_cuts"] = [value for value in values if value is not None]
+    return params
+
+
+def _scores(cuts: dict[str, list[Any]], side: int) -> str:
+    """The three scores of the stored row ``s`` (side 0) or of the logged purchases ``p`` (side 1)."""
+    return ", ".join(_score(name, spec[side], spec[2], cuts[name]) for name, spec in _SCORES.items())
 
 
 # Each score's SQL type and its smallest step: a value is above a cut-off exactly when the value one

@@ -24,6 +24,7 @@ from crm_segments.models import (
     Profile,
     ProfileTagSuppression,
     QuoteTagSuppression,
+    RfmCutoff,
     RfmScore,
     Segment,
     SegmentEvent,
@@ -84,6 +85,8 @@ def person(session: Session, n: int, common: Shared, outbox_dir: Path) -> Person
     JobLineFactory(job=job)
     SupportTicketFactory(profile=profile, subject=f"Call {phone}", body=f"Write to {email}")
     session.add(RfmScore(profile_id=pid, recency=5, frequency=4, monetary=3))
+    session.add(RfmCutoff(score="frequency", quintile=n, buyers=2, profile_id=pid, purchase_count=1,
+                          total_spent=0))  # the score row at a cut-off, copied
     # Tags, their history and suppressions, a bulk removal kept for undo (profile and quote).
     add_tag(session=session, entity_type="profile", entity_id=pid, tag_id=common.tag.id, now=T0)
     add_tag(session=session, entity_type="quote", entity_id=quote.id, tag_id=common.tag.id, now=T0)
