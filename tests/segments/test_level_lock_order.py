@@ -8,11 +8,11 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.engine import Engine
 
 from crm_segments.db import make_engine, make_session_factory
-from crm_segments.models import Profile, Segment
+from crm_segments.models import Profile, ProfileChange, RefreshMark, Segment
 from crm_segments.segments.refresh import refresh_many
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -20,11 +20,15 @@ NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 @pytest.fixture
 def committed(postgresql_url: str) -> Iterator[tuple[Engine, list[int]]]:
-    """Two live segments and a few profiles, committed (another connection must see them), removed after."""
+    """Two live segments and a few profiles, committed (another connection must see them), removed
+    after with the change log rows and refresh marks the test's writes and refreshes left, so later
+    tests find the database as this one found it."""
     # A lock wait of the refresh fails within a second instead of hanging the test.
     engine = make_engine(postgresql_url, connect_args={"options": "-c lock_timeout=1000"})
     tag = uuid.uuid4().hex[:8]
     with make_session_factory(engine)() as session:
+        marks = set(session.scalars(select(RefreshMark.name)))
+        logged_before = session.scalar(select(func.max(ProfileChange.id))) or 0
         profiles = [Profile(external_id=f"LOCK-{tag}-{n}", region="California" if n % 2 else "Texas")
                     for n in range(6)]
         segments = [Segment(name=f"Level lock {tag} {n}", kind="live",
@@ -39,6 +43,8 @@ def committed(postgresql_url: str) -> Iterator[tuple[Engine, list[int]]]:
         with engine.begin() as connection:
             connection.execute(delete(Segment).where(Segment.id.in_(ids)))
             connection.execute(delete(Profile).where(Profile.id.in_(profile_ids)))
+            connection.execute(delete(ProfileChange).where(ProfileChange.id > logged_before))
+            connection.execute(delete(RefreshMark).where(RefreshMark.name.not_in(marks)))
         engine.dispose()
 
 
