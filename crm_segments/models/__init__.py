@@ -34,6 +34,7 @@ from .workflows import Enrollment, EnrollmentStep, Workflow
 
 # Last: it replaces trigger functions the modules above install after create_all.
 from . import empty_statements  # noqa: E402,F401  isort: skip
+from . import source_count_costs  # noqa: E402,F401  isort: skip  (after the functions it sets)
 
 __all__ = [
     "BackgroundTask",
