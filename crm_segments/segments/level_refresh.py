@@ -67,12 +67,13 @@ def scope_of(segment_id: int) -> Any:
 def write_differences(session: Session, rules: dict[int, Rule], versions: dict[int, int], *,
                       now: dt.datetime, source: str) -> dict[int, Diff]:
     """Bring every segment's memberships of its staged candidates up to date in one statement
-    (``membership.write_differences``): each rule's matches among its candidates, fully joined with
-    the stored memberships of those candidates (``versions``: each segment's version after this
+    (``membership.write_differences``): each rule evaluated for its candidates only, fully joined
+    with the stored memberships of those candidates (``versions``: each segment's version after this
     refresh)."""
-    matches = {segment_id: select(found.c[0]).where(found.c[0].in_(scope_of(segment_id)))
-               for segment_id, rule in rules.items()
-               for found in [compile_members(rule, now=now, profile_ids=scope_of(segment_id)).subquery()]}
+    # compile_members restricts every read of the rule to the candidates already: a second test of
+    # its answer against them joined each segment's candidates once more for nothing.
+    matches = {segment_id: compile_members(rule, now=now, profile_ids=scope_of(segment_id))
+               for segment_id, rule in rules.items()}
     stored = (select(MEMBERS.c.segment_id, MEMBERS.c.profile_id)
               .join(SCOPE, (SCOPE.c.segment_id == MEMBERS.c.segment_id)
                     & (SCOPE.c.profile_id == MEMBERS.c.profile_id))
