@@ -9,10 +9,12 @@ in whole cents so both backends rank the same. Profiles without completed jobs g
 Only rows whose values changed are written (their ``computed_at`` is when their values were last
 computed anew): rewriting a row costs far more than computing its scores, and every inserted row
 checks its profile foreign key (a row lock on the profile). The first computation, into an empty
-table, is a plain INSERT ... SELECT. On PostgreSQL the scores are computed into a temporary table and
-the stored ones then updated where they differ, the new ones inserted and the gone ones deleted: an
-INSERT ... ON CONFLICT DO UPDATE ... WHERE changed locks every conflicting row, changed or not (a
-write to each of the 410,000 rows' pages at a million profiles, for a handful of changed scores).
+table, is a plain INSERT ... SELECT (on PostgreSQL before the values' indexes are built, when the
+table can be locked at once: rfm_first_fill.py). On PostgreSQL the scores are computed into a
+temporary table and the stored ones then updated where they differ, the new ones inserted and the
+gone ones deleted: an INSERT ... ON CONFLICT DO UPDATE ... WHERE changed locks every conflicting
+row, changed or not (a write to each of the 410,000 rows' pages at a million profiles, for a
+handful of changed scores).
 On SQLite, which locks the database rather than rows, one upsert and one DELETE do the same.
 
 A scheduled refresh passes the profiles logged since the scores were computed: on PostgreSQL only
@@ -47,7 +49,7 @@ from sqlalchemy.sql import Select
 from crm_segments.kernel.staged_ids import emptied, id_table
 from crm_segments.models import Job, Profile, RfmScore
 
-from . import rfm_anchors, rfm_cutoffs
+from . import rfm_anchors, rfm_cutoffs, rfm_first_fill
 
 COMPLETED = "completed"  # a completed job is a purchase
 SOURCES = ("crm_jobs",)  # the logged tables whose writes can change a score
@@ -69,7 +71,11 @@ def refresh_rfm_scores(session: Session, *, now: dt.datetime, logged: Select[Any
         session.execute(text("SET LOCAL work_mem = '64MB'"))
     if session.scalar(select(exists().select_from(RfmScore))) is False:
         # The first computation: a plain insert (no conflict to look for row by row).
-        session.execute(insert(RfmScore).from_select(list(_COLUMNS), _scores(now)))
+        fill = insert(RfmScore).from_select(list(_COLUMNS), _scores(now))
+        if dialect == "postgresql":
+            rfm_first_fill.insert_then_index(session, fill)
+        else:
+            session.execute(fill)
         return _counted(session, dialect)
     if dialect == "postgresql":
         if logged is not None and not _anyone(session, logged):

@@ -194,6 +194,62 @@ def test_a_scheduled_refresh_rescores_as_a_full_recompute_would(session: Session
     assert all(rescored[pid][3] == (later if pid in moved else NOW) for pid in untouched)
 
 
+def _score_indexes(session: Session) -> dict[str, str]:
+    return dict(session.execute(text("SELECT indexname, indexdef FROM pg_indexes "
+                                     "WHERE tablename = 'crm_rfm_scores'")).all())
+
+
+def _index_ids(session: Session) -> dict[str, int]:
+    return dict(session.execute(text("SELECT indexrelid::regclass::text, indexrelid::bigint FROM pg_index "
+                                     "WHERE indrelid = 'crm_rfm_scores'::regclass")).all())
+
+
+def _ten_buyers() -> None:
+    """The n-th buyer: n purchases of 10.00, the last 11 - n days ago (every score ranks n)."""
+    for n in range(1, 11):
+        profile = ProfileFactory()
+        for _ in range(n):
+            JobFactory(profile=profile, status="completed", amount=Decimal("10.00"),
+                       finished_at=NOW - dt.timedelta(days=11 - n))
+
+
+def test_the_first_computation_builds_the_values_indexes_back(session: Session) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the values' indexes are PostgreSQL's")
+    _ten_buyers()
+    session.flush()
+    indexes, ids = _score_indexes(session), _index_ids(session)
+    assert refresh_rfm_scores(session, now=NOW) == 10
+    assert _score_indexes(session) == indexes
+    rebuilt = {name for name, oid in _index_ids(session).items() if ids[name] != oid}
+    assert rebuilt == {"ix_crm_rfm_scores_last_purchase_at", "ix_crm_rfm_scores_purchase_count",
+                       "ix_crm_rfm_scores_total_spent"}
+    assert {row[:3] for row in _scored(session).values()} == {(n, n, n) for n in range(1, 6)}
+    # The index on total_spent is there to be walked, with the rows the insert wrote.
+    session.execute(text("SET LOCAL enable_seqscan = off"))
+    walked = session.execute(text("EXPLAIN SELECT total_spent FROM crm_rfm_scores "
+                                  "ORDER BY total_spent, profile_id")).scalars().all()
+    assert any("ix_crm_rfm_scores_total_spent" in line for line in walked)
+
+
+def test_the_first_computation_does_not_wait_for_a_reader_of_the_scores(session: Session,
+                                                                        engine: Any) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the values' indexes are PostgreSQL's")
+    _ten_buyers()
+    session.flush()
+    indexes, ids = _score_indexes(session), _index_ids(session)
+    with engine.connect() as reader:
+        reader.execute(text("LOCK TABLE crm_rfm_scores IN ACCESS SHARE MODE"))  # held until rollback
+        # Waiting for the reader would fail here rather than hang the test.
+        session.execute(text("SET LOCAL lock_timeout = '5s'"))
+        assert refresh_rfm_scores(session, now=NOW) == 10
+        reader.rollback()
+    assert _score_indexes(session) == indexes
+    assert _index_ids(session) == ids  # the plain insert: no index dropped
+    assert {row[:3] for row in _scored(session).values()} == {(n, n, n) for n in range(1, 6)}
+
+
 # --- a scheduled refresh's rescoring equals a full computation, on random histories ----------------
 
 def _full_scores(session: Session, now: dt.datetime) -> dict[int, tuple[Any, ...]]:
