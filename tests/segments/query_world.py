@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import delete, insert
 from sqlalchemy.engine import Engine
 
-from crm_segments.models import ApiKey, Profile, ProfileChange, User
+from crm_segments.models import ApiKey, Profile, User
+from tests.change_log import change_log_restored
 
 SECRET_EMAIL = "secret.value@example.com"
 SECRET_HASH = "pbkdf2:sha256:600000$secret-salt$secret-hash-value"
@@ -48,18 +49,18 @@ def committed_rows(engine: Engine) -> Iterator[Committed]:
     committed rows) and deleted afterwards."""
     rows = [{"external_id": f"QS-{i}", "region": "Yukon" if i < 3 else "Nunavut",
              "email": SECRET_EMAIL if i == 4 else None} for i in range(5)]
-    with engine.begin() as conn:
-        ids = [conn.execute(insert(Profile).returning(Profile.id), row).scalar_one() for row in rows]
-        user_id = conn.execute(insert(User).returning(User.id), {
-            "email": "query.victim@example.com", "password_hash": SECRET_HASH, "role": "admin"}).scalar_one()
-        conn.execute(insert(ApiKey), {"user_id": user_id, "name": "victim key", "prefix": "qsvictim",
-                                      "key_hash": SECRET_KEY_HASH})
-    try:
-        yield Committed(ids, user_id)
-    finally:
+    with change_log_restored(engine):
         with engine.begin() as conn:
-            conn.execute(delete(Profile).where(Profile.id.in_(ids)))
-            conn.execute(delete(ApiKey).where(ApiKey.user_id == user_id))
-            conn.execute(delete(User).where(User.id == user_id))
-            # The change log keeps deleted profiles' ids (no foreign key): later tests expect it empty.
-            conn.execute(delete(ProfileChange).where(ProfileChange.profile_id.in_(ids)))
+            ids = [conn.execute(insert(Profile).returning(Profile.id), row).scalar_one() for row in rows]
+            user_id = conn.execute(insert(User).returning(User.id), {
+                "email": "query.victim@example.com", "password_hash": SECRET_HASH,
+                "role": "admin"}).scalar_one()
+            conn.execute(insert(ApiKey), {"user_id": user_id, "name": "victim key", "prefix": "qsvictim",
+                                          "key_hash": SECRET_KEY_HASH})
+        try:
+            yield Committed(ids, user_id)
+        finally:
+            with engine.begin() as conn:
+                conn.execute(delete(Profile).where(Profile.id.in_(ids)))
+                conn.execute(delete(ApiKey).where(ApiKey.user_id == user_id))
+                conn.execute(delete(User).where(User.id == user_id))

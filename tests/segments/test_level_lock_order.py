@@ -8,12 +8,13 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.engine import Engine
 
 from crm_segments.db import make_engine, make_session_factory
-from crm_segments.models import Profile, ProfileChange, RefreshMark, Segment
+from crm_segments.models import Profile, Segment
 from crm_segments.segments.refresh import refresh_many
+from tests.change_log import change_log_restored
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
@@ -26,26 +27,23 @@ def committed(postgresql_url: str) -> Iterator[tuple[Engine, list[int]]]:
     # A lock wait of the refresh fails within a second instead of hanging the test.
     engine = make_engine(postgresql_url, connect_args={"options": "-c lock_timeout=1000"})
     tag = uuid.uuid4().hex[:8]
-    with make_session_factory(engine)() as session:
-        marks = set(session.scalars(select(RefreshMark.name)))
-        logged_before = session.scalar(select(func.max(ProfileChange.id))) or 0
-        profiles = [Profile(external_id=f"LOCK-{tag}-{n}", region="California" if n % 2 else "Texas")
-                    for n in range(6)]
-        segments = [Segment(name=f"Level lock {tag} {n}", kind="live",
-                            rule={"field": "region", "op": "eq", "value": region})
-                    for n, region in enumerate(("California", "Texas"))]
-        session.add_all([*profiles, *segments])
-        session.commit()
-        ids, profile_ids = [s.id for s in segments], [p.id for p in profiles]
-    try:
-        yield engine, ids
-    finally:
-        with engine.begin() as connection:
-            connection.execute(delete(Segment).where(Segment.id.in_(ids)))
-            connection.execute(delete(Profile).where(Profile.id.in_(profile_ids)))
-            connection.execute(delete(ProfileChange).where(ProfileChange.id > logged_before))
-            connection.execute(delete(RefreshMark).where(RefreshMark.name.not_in(marks)))
-        engine.dispose()
+    with change_log_restored(engine):
+        with make_session_factory(engine)() as session:
+            profiles = [Profile(external_id=f"LOCK-{tag}-{n}", region="California" if n % 2 else "Texas")
+                        for n in range(6)]
+            segments = [Segment(name=f"Level lock {tag} {n}", kind="live",
+                                rule={"field": "region", "op": "eq", "value": region})
+                        for n, region in enumerate(("California", "Texas"))]
+            session.add_all([*profiles, *segments])
+            session.commit()
+            ids, profile_ids = [s.id for s in segments], [p.id for p in profiles]
+        try:
+            yield engine, ids
+        finally:
+            with engine.begin() as connection:
+                connection.execute(delete(Segment).where(Segment.id.in_(ids)))
+                connection.execute(delete(Profile).where(Profile.id.in_(profile_ids)))
+    engine.dispose()
 
 
 @pytest.mark.postgres
