@@ -15,6 +15,11 @@ from sqlalchemy.orm import Session
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
+# A test of one store's own behaviour: parametrized over that store only, never skipped on the other.
+ON_POSTGRESQL = pytest.mark.parametrize(
+    "backend", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+ON_SQLITE = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
 
 def postgres_admin_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL", DEFAULT_PG_URL)

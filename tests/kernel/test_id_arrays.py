@@ -8,9 +8,7 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
 from crm_segments.kernel.id_arrays import id_array
-
-ON_POSTGRESQL = pytest.mark.parametrize(
-    "backend", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+from tests.databases import ON_POSTGRESQL
 
 
 @ON_POSTGRESQL

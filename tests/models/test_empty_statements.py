@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from crm_segments.models import SegmentDay, SegmentEvent, SegmentMember, SegmentSource
 from crm_segments.models.empty_statements import EMPTY_STATEMENT_FUNCTIONS
+from tests.databases import ON_POSTGRESQL
 from tests.factories import ProfileFactory
 from tests.segments.test_refresh import make_segment
 
@@ -20,8 +21,6 @@ MEMBERS: Table = SegmentMember.__table__  # type: ignore[assignment]
 EVENTS: Table = SegmentEvent.__table__  # type: ignore[assignment]
 
 
-ON_POSTGRESQL = pytest.mark.parametrize(
-    "backend", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 
 
 def _advisory_locks(session: Session) -> int:

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import pytest
 from sqlalchemy import delete, insert
 from sqlalchemy.engine import Engine
 
@@ -18,11 +17,6 @@ SECRET_EMAIL = "secret.value@example.com"
 SECRET_HASH = "pbkdf2:sha256:600000$secret-salt$secret-hash-value"
 SECRET_KEY_HASH = "secret-api-key-hash-0123456789abcdef0123456789abcdef0123456789ab"
 SECRET_WORD = "secret"  # in every secret above: none of it may show in an error
-
-# A test of one store's own guard: parametrized over that store only (never skipped on the other).
-ON_POSTGRESQL = pytest.mark.parametrize(
-    "backend", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
-ON_SQLITE = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 # A query whose database error would quote a value it read (PostgreSQL: invalid input syntax for type
 # integer: "secret.value@example.com"), and what the user sees instead.

@@ -15,14 +15,8 @@ from crm_segments.segments import query_segments
 from crm_segments.segments.preview import preview_query
 from crm_segments.segments.query_segments import QueryFailed, query_ids
 from crm_segments.segments.refresh import RefreshError, refresh_segment, run_refresh
-from tests.segments.query_world import (
-    LEAKY_QUERY,
-    LEAKY_SHOWN,
-    ON_POSTGRESQL,
-    ON_SQLITE,
-    SECRET_EMAIL,
-    SECRET_WORD,
-)
+from tests.databases import ON_POSTGRESQL, ON_SQLITE
+from tests.segments.query_world import LEAKY_QUERY, LEAKY_SHOWN, SECRET_EMAIL, SECRET_WORD
 from tests.segments.test_query_check import ACCEPTED
 from tests.segments.test_refresh import NOW, make_segment, members
 

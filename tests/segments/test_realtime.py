@@ -24,6 +24,7 @@ from crm_segments.segments.prebuilt import BY_KEY
 from crm_segments.segments.realtime import _level_query, reevaluate_profiles
 from crm_segments.segments.refresh import refresh_segment
 from crm_segments.segments.rules import parse_rule
+from tests.databases import ON_POSTGRESQL
 from tests.factories import JobFactory, ProfileFactory, ProfileTagFactory, TagFactory
 from tests.records import writes
 from tests.segments.test_refresh import NOW, make_segment, members
@@ -178,10 +179,9 @@ def test_several_changed_profiles_get_grouped_and_ungrouped_rules_right(session:
     assert members(session, at_most_one) == {idle.id}
 
 
+@ON_POSTGRESQL  # the level statement is PostgreSQL's
 def test_the_level_statement_plans_generically_then_sets_the_mode_back(session: Session,
                                                                       backend: str) -> None:
-    if backend != "postgresql":
-        pytest.skip("the level statement is PostgreSQL's")
     segment = make_segment(session)
     profile = ProfileFactory(region="Ontario")
     session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
@@ -234,9 +234,8 @@ def test_rules_changed_since_they_were_read_are_read_again(session: Session) -> 
     assert members(session, segment) == {profile.id} and members(session, added) == {profile.id}
 
 
+@ON_POSTGRESQL
 def test_a_level_statement_by_rules_no_longer_stored_writes_nothing(session: Session, backend: str) -> None:
-    if backend != "postgresql":
-        pytest.skip("the level statement is PostgreSQL's")
     segment = make_segment(session)
     profile = ProfileFactory(region="Ontario")
     document = json.dumps(segment.rule, sort_keys=True)

@@ -16,6 +16,7 @@ from crm_segments.segments import rfm_anchors, rfm_cutoffs
 from crm_segments.segments.incremental import RFM_MARK
 from crm_segments.segments.refresh import refresh_rfm
 from crm_segments.segments.rfm import refresh_rfm_scores
+from tests.databases import ON_POSTGRESQL
 from tests.factories import JobFactory, ProfileFactory
 
 NOW = dt.datetime(2024, 3, 15, tzinfo=dt.UTC)
@@ -213,9 +214,8 @@ def _ten_buyers() -> None:
                        finished_at=NOW - dt.timedelta(days=11 - n))
 
 
-def test_the_first_computation_builds_the_values_indexes_back(session: Session) -> None:
-    if session.get_bind().dialect.name != "postgresql":
-        pytest.skip("the values' indexes are PostgreSQL's")
+@ON_POSTGRESQL  # the values' indexes are PostgreSQL's
+def test_the_first_computation_builds_the_values_indexes_back(session: Session, backend: str) -> None:
     _ten_buyers()
     session.flush()
     indexes, ids = _score_indexes(session), _index_ids(session)
@@ -232,10 +232,9 @@ def test_the_first_computation_builds_the_values_indexes_back(session: Session) 
     assert any("ix_crm_rfm_scores_total_spent" in line for line in walked)
 
 
-def test_the_first_computation_does_not_wait_for_a_reader_of_the_scores(session: Session,
-                                                                        engine: Any) -> None:
-    if session.get_bind().dialect.name != "postgresql":
-        pytest.skip("the values' indexes are PostgreSQL's")
+@ON_POSTGRESQL
+def test_the_first_computation_does_not_wait_for_a_reader_of_the_scores(session: Session, engine: Any,
+                                                                        backend: str) -> None:
     _ten_buyers()
     session.flush()
     indexes, ids = _score_indexes(session), _index_ids(session)
