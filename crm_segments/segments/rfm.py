@@ -46,6 +46,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from crm_segments.kernel.pg_settings import local_settings
 from crm_segments.kernel.staged_ids import emptied, id_table
 from crm_segments.models import Job, Profile, RfmScore
 
@@ -163,11 +164,9 @@ def _rescore(session: Session, logged: Select[Any], now: dt.datetime) -> int:
     # A few thousand profiles' jobs and scores, each read and written through their keys: the default
     # page costs plan a scan of every job and every score instead of the index probes (at 1M, the
     # purchases 0.29 s scanned against 0.12 s probed); random_page_cost as the level refresh sets it.
-    page_cost = session.scalar(text("SELECT current_setting('random_page_cost')"))
-    session.execute(text("SET LOCAL random_page_cost = 1.1"))
-    rfm_cutoffs.prepare_purchases(session)
-    buyers = rfm_anchors.rescore(session, now)
-    session.execute(text("SELECT set_config('random_page_cost', :cost, true)"), {"cost": page_cost})
+    with local_settings(session, random_page_cost="1.1"):
+        rfm_cutoffs.prepare_purchases(session)
+        buyers = rfm_anchors.rescore(session, now)
     if buyers is not None:
         return buyers
     buyers, cuts = rfm_cutoffs.cutoffs(session)
