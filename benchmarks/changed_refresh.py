@@ -4,12 +4,12 @@
     python -m benchmarks.changed_refresh run DATABASE_URL RUN [--statements N] [--no-check]
 
 ``prepare`` (untimed) installs the pre-built segments, recomputes them and the RFM scores in full and
-prunes the change log. ``run`` changes one profile (region, company) and one job (status, amount) in
-100 by plain SQL UPDATEs, those whose id is RUN modulo 100 (the triggers log them), then times
-``refresh_many`` as the scheduler runs it: the RFM step (scores and statistics), each segment, the
-whole. ``--statements N`` also prints the N slowest statements. Afterwards (untimed) every segment's
-members are compared with its rule evaluated in full and the RFM scores with a full computation; the
-run fails when any differs. Changes data: run it on a copy.
+prunes the change log. ``run`` changes one profile (region, company) and one job (status, amount) in 100
+by plain SQL UPDATEs, those whose id is RUN modulo 100 (the triggers log them), then times
+``refresh_many`` as the scheduler runs it: each segment and the whole. ``--statements N`` also prints
+the N slowest statements. Afterwards (untimed) every segment's members are compared with its rule
+evaluated in full and the RFM scores with a full computation; the run fails when any differs. Changes
+data: run it on a copy.
 """
 
 from __future__ import annotations
@@ -108,7 +108,9 @@ def timed_refresh(engine: Engine, statements: int) -> dt.datetime:
     if failed:
         raise SystemExit(f"refresh failed: {failed}")
     segments = sum(r.duration_ms for r in results) / 1000
-    print(f"whole {whole:.3f} s, RFM step {whole - segments:.3f} s, segments {segments:.3f} s")
+    # On PostgreSQL the RFM step runs beside the segments that do not read the scores (refresh.py),
+    # so the segments' own times may add up to more than the whole.
+    print(f"whole {whole:.3f} s, the segments' own times {segments:.3f} s")
     for r in sorted(results, key=lambda r: -r.duration_ms):
         how = "full" if r.full else "incr"
         print(f"  {r.duration_ms / 1000:6.3f} s  {how} +{r.entered} -{r.exited}  {r.name}")

