@@ -8,7 +8,8 @@ import datetime as dt
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -102,7 +103,11 @@ def _version(engine: Engine, segment_id: int) -> int:
         return int(connection.scalar(select(Segment.version).where(Segment.id == segment_id)) or 0)
 
 
-def _refresh_in_background(committed: Committed) -> tuple[threading.Thread, list[object]]:
+@contextmanager
+def _refreshing_with_scores_locked(committed: Committed) -> Iterator[list[object]]:
+    """A refresh of both segments running in a thread while this test holds a lock that keeps the
+    scores from being written; yields what the refresh returned or raised, once it has ended. The lock
+    is released and the refresh waited for on the way out."""
     outcome: list[object] = []
 
     def run() -> None:
@@ -112,42 +117,53 @@ def _refresh_in_background(committed: Committed) -> tuple[threading.Thread, list
         except Exception as error:  # noqa: BLE001 - handed to the test
             outcome.append(error)
 
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, outcome
+    with committed.engine.connect() as holder:
+        holder.begin()
+        holder.execute(text("LOCK TABLE crm_rfm_scores IN SHARE MODE"))
+        thread = threading.Thread(target=run)
+        thread.start()
+        try:
+            yield outcome
+        finally:
+            holder.rollback()
+            thread.join(WAIT_FOR)
+    assert not thread.is_alive(), f"the refresh still runs {WAIT_FOR} s after the lock was released"
 
 
-def _until(condition: object, what: str) -> None:
+def _until(condition: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + WAIT_FOR
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, f"still waiting for {what} after {WAIT_FOR} s"
         time.sleep(0.05)
+
+
+# The scores' statement waiting for a lock on their table, in this database.
+_WAITING = ("FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'crm_rfm_scores' "
+            "AND NOT l.granted "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())")
 
 
 @pytest.mark.postgres
 def test_the_other_segments_refresh_while_the_scores_wait(committed: Committed) -> None:
     _change(committed)
-    plain_before, scored_before = _version(committed.engine, committed.plain), _version(committed.engine,
-                                                                                        committed.scored)
-    with committed.engine.connect() as holder:
-        holder.begin()
-        holder.execute(text("LOCK TABLE crm_rfm_scores IN SHARE MODE"))  # the scores cannot be written
-        thread, outcome = _refresh_in_background(committed)
+    engine = committed.engine
+    plain_before, scored_before = _version(engine, committed.plain), _version(engine, committed.scored)
+    assert committed.people[1] not in _members(engine, committed.scored)
+    with _refreshing_with_scores_locked(committed) as outcome:
         # The segment that does not read the scores is refreshed and committed meanwhile ...
-        _until(lambda: _version(committed.engine, committed.plain) > plain_before, "the region segment")
+        _until(lambda: _version(engine, committed.plain) > plain_before, "the region segment")
         # ... and the one that reads them waits for them.
-        assert _version(committed.engine, committed.scored) == scored_before
-        assert thread.is_alive()
-        holder.rollback()
-    thread.join(WAIT_FOR)
-    assert not thread.is_alive()
+        with engine.connect() as admin:
+            _until(lambda: admin.scalar(text(f"SELECT count(*) {_WAITING}")) == 1, "the scores' lock wait")
+        assert _version(engine, committed.scored) == scored_before
+        assert not outcome
     results = {r.segment_id: r for r in outcome if isinstance(r, RefreshResult)}
     assert len(results) == 2 and all(r.ok for r in results.values()), outcome
-    plain = _members(committed.engine, committed.plain)
-    assert plain == _rule_matches(committed.engine, committed.plain) == {committed.people[0]}
-    # The segment read the new scores: the second person, 22 purchases, is among the most frequent.
-    assert committed.people[1] in _members(committed.engine, committed.scored)
-    assert _members(committed.engine, committed.scored) == _rule_matches(committed.engine, committed.scored)
+    plain = _members(engine, committed.plain)
+    assert plain == _rule_matches(engine, committed.plain) == {committed.people[0]}
+    # The segment read the new scores: the second person, 22 purchases now, is the most frequent.
+    assert committed.people[1] in _members(engine, committed.scored)
+    assert _members(engine, committed.scored) == _rule_matches(engine, committed.scored)
     assert results[committed.scored].entered >= 1
 
 
@@ -155,27 +171,17 @@ def test_the_other_segments_refresh_while_the_scores_wait(committed: Committed) 
 def test_a_failed_recomputation_of_the_scores_refreshes_no_segment_that_reads_them(
         committed: Committed) -> None:
     _change(committed)
-    plain_before, scored_before = _version(committed.engine, committed.plain), _version(committed.engine,
-                                                                                        committed.scored)
-    members_before = _members(committed.engine, committed.scored)
-    with committed.engine.connect() as holder:
-        holder.begin()
-        holder.execute(text("LOCK TABLE crm_rfm_scores IN SHARE MODE"))
-        thread, outcome = _refresh_in_background(committed)
-        _until(lambda: _version(committed.engine, committed.plain) > plain_before, "the region segment")
-        # The scores' transaction waits for the lock: ended from here, it fails as a lock time-out would.
-        with committed.engine.connect() as admin:
-            _until(lambda: admin.scalar(text(
-                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                "WHERE c.relname = 'crm_rfm_scores' AND NOT l.granted")) == 1, "the scores' lock wait")
-            admin.execute(text(
-                "SELECT pg_cancel_backend(l.pid) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                "WHERE c.relname = 'crm_rfm_scores' AND NOT l.granted"))
-        thread.join(WAIT_FOR)
-        holder.rollback()
-    assert not thread.is_alive()
+    engine = committed.engine
+    plain_before, scored_before = _version(engine, committed.plain), _version(engine, committed.scored)
+    members_before = _members(engine, committed.scored)
+    with _refreshing_with_scores_locked(committed) as outcome:
+        _until(lambda: _version(engine, committed.plain) > plain_before, "the region segment")
+        # The scores' statement waits for the lock: cancelled from here, it fails as a lock time-out would.
+        with engine.connect() as admin:
+            _until(lambda: admin.scalar(text(f"SELECT count(*) {_WAITING}")) == 1, "the scores' lock wait")
+            admin.execute(text(f"SELECT pg_cancel_backend(l.pid) {_WAITING}"))
     [error] = outcome
     assert isinstance(error, OperationalError) and "canceling statement" in str(error)
-    assert _version(committed.engine, committed.scored) == scored_before
-    assert _members(committed.engine, committed.scored) == members_before
-    assert _members(committed.engine, committed.plain) == {committed.people[0]}
+    assert _version(engine, committed.scored) == scored_before
+    assert _members(engine, committed.scored) == members_before
+    assert _members(engine, committed.plain) == {committed.people[0]}
