@@ -352,8 +352,8 @@ def refresh_many(session_factory: sessionmaker[Session], segment_ids: Sequence[i
         levels = [[s.id for s in level] for level in dependency_levels(segments, refs)]
         # PostgreSQL refreshes a level's incremental segments in one transaction (level_refresh.py).
         by_level = session.get_bind().dialect.name == "postgresql"
-        # Side by side only when each session gets a connection of its own (not one shared, as a
-        # host app's or a test's single connection is).
+        # Side by side only when each session gets a connection of its own: not when the sessions are
+        # bound to one connection (they join its caller's transaction).
         beside = by_level and isinstance(session.get_bind(), Engine)
         cutoff = last_nightly_cutoff(now)
         in_full = {s.id for s in segments if full or (nightly_full and (
