@@ -82,7 +82,7 @@ class _Bench:
     def product(self, now: dt.datetime, *, full: bool) -> tuple[float, dict[str, float]]:
         """The whole refresh's seconds, and each segment's own (its refresh's ``duration_ms``; what
         the segments leave of the whole is ``rest``: statistics, commits and what of the RFM scores
-        did not run beside the segments, negative when they ran beside them longer than the scores)."""
+        did not run beside the segments; negative where the segments' own times overlap)."""
         started = time.perf_counter()
         results = refresh_many(self.factory, list(self.ids.values()), now=now, full=full)
         elapsed = time.perf_counter() - started
@@ -140,12 +140,16 @@ def _figures(name: str, products: list[float], hands: list[float], product_steps
                f"{name}_product_median_s": round(p, 3), f"{name}_hand_median_s": round(h, 3),
                f"{name}_ratio": round(p / h, 2) if h else None}
     if product_steps and hand_steps:
-        # Per step, the product's and the hand's median seconds: where the ratio comes from.
+        # Per step, the product's and the hand's median seconds: where the ratio comes from (None for
+        # a step of one side only: the product's ``rest``, the hand's ``rfm``).
         figures[f"{name}_steps_s"] = {
-            step: [round(statistics.median(product_steps[step]), 3),
-                   round(statistics.median(hand_steps[step]), 3)]
-            for step in product_steps if step in hand_steps}
+            step: [_median(product_steps.get(step)), _median(hand_steps.get(step))]
+            for step in {**product_steps, **hand_steps}}
     return figures
+
+
+def _median(seconds: list[float] | None) -> float | None:
+    return round(statistics.median(seconds), 3) if seconds else None
 
 
 def _change_share(connection: Connection, run: int) -> int:
