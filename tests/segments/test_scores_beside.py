@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from crm_segments.db import make_engine, make_session_factory
 from crm_segments.models import Job, Profile, RfmCell, RfmCutoff, Segment, SegmentMember
 from crm_segments.segments.compiler import compile_members
+from crm_segments.segments.realtime import reevaluate_profiles
 from crm_segments.segments.refresh import RefreshResult, refresh_many
 from crm_segments.segments.rules import parse_rule
 from tests.change_log import change_log_restored
@@ -185,3 +186,50 @@ def test_a_failed_recomputation_of_the_scores_refreshes_no_segment_that_reads_th
     assert _version(engine, committed.scored) == scored_before
     assert _members(engine, committed.scored) == members_before
     assert _members(engine, committed.plain) == {committed.people[0]}
+
+
+@pytest.mark.postgres
+def test_refreshes_beside_near_real_time_writers_end_with_the_rules_answers(committed: Committed) -> None:
+    """Scheduled refreshes (the scores' lane beside the other segments') while another connection
+    changes profiles and purchases and re-evaluates them at once, as the product's writes do: no
+    refresh fails or waits out a lock, and afterwards both memberships are their rules' answers."""
+    engine, factory = committed.engine, make_session_factory(committed.engine)
+    failures: list[BaseException] = []
+    writing, refreshing = threading.Event(), threading.Event()
+
+    def write() -> None:
+        try:
+            for n in range(40):
+                person = committed.people[n % PEOPLE]
+                with factory() as session:
+                    session.execute(text("UPDATE crm_profiles SET region = CASE WHEN region = 'Texas' "
+                                         "THEN 'California' ELSE 'Texas' END WHERE id = :id"), {"id": person})
+                    session.execute(text("""
+                        INSERT INTO crm_jobs (external_id, profile_id, status, amount, currency, title,
+                                              finished_at, created_at, updated_at)
+                        VALUES ('BESIDE-write-' || :n, :id, 'completed', 100, 'USD', '', :at, :at, :at)"""),
+                                    {"n": n, "id": person, "at": NOW})
+                    reevaluate_profiles(session, [person], now=LATER)
+                    session.commit()
+                writing.set()
+                refreshing.wait(WAIT_FOR)  # the other writes overlap the refreshes
+        except BaseException as error:  # noqa: BLE001 - handed to the test
+            failures.append(error)
+            writing.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    writing.wait(WAIT_FOR)
+    results = []
+    while writer.is_alive():
+        refreshing.set()
+        results += refresh_many(factory, [committed.plain, committed.scored], now=LATER)
+    writer.join()
+    assert results  # at least one refresh ran while the profiles were being written
+    assert not failures, failures
+    results += refresh_many(factory, [committed.plain, committed.scored], now=LATER)
+    assert results and all(r.ok for r in results), [r.error for r in results if not r.ok]
+    for segment_id in (committed.plain, committed.scored):
+        assert _members(engine, segment_id) == _rule_matches(engine, segment_id)
+    again = refresh_many(factory, [committed.plain, committed.scored], now=LATER, full=True)
+    assert [(r.entered, r.exited) for r in again] == [(0, 0), (0, 0)]
