@@ -125,6 +125,12 @@ class SegmentSizePoint(Base):
     exited: Mapped[int] = mapped_column(default=0)
 
 
+# Each purchase value's index, ties by profile (segments/rfm_anchors.py walks them; the first
+# computation builds them after its insert, segments/rfm_first_fill.py).
+RFM_VALUE_INDEXES = {value: f"ix_crm_rfm_scores_{value}"
+                     for value in ("last_purchase_at", "purchase_count", "total_spent")}
+
+
 class RfmScore(Base):
     """Recency, frequency and monetary quintile scores (1-5) from completed jobs, recomputed in SQL."""
 
@@ -136,8 +142,7 @@ class RfmScore(Base):
         Index("ix_crm_rfm_scores_computed_at", "computed_at"),
         # Each value, ties by profile (segments/rfm_anchors.py): a quintile's cut-off moves by a walk
         # along its index, not by a sort of every buyer (PostgreSQL; SQLite recomputes in full).
-        *(Index(f"ix_crm_rfm_scores_{value}", value, "profile_id")
-          for value in ("last_purchase_at", "purchase_count", "total_spent")),
+        *(Index(name, value, "profile_id") for value, name in RFM_VALUE_INDEXES.items()),
     )
 
     profile_id: Mapped[int] = mapped_column(

@@ -19,10 +19,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 from crm_segments.models import RfmScore
+from crm_segments.models.segments import RFM_VALUE_INDEXES
 
 _LOCK_NOT_AVAILABLE = "55P03"
-_VALUE_INDEXES = tuple(f"ix_crm_rfm_scores_{value}" for value in
-                       ("last_purchase_at", "purchase_count", "total_spent"))
 
 
 def insert_then_index(session: Session, fill: Executable) -> None:
@@ -53,4 +52,4 @@ def insert_then_index(session: Session, fill: Executable) -> None:
 
 def _value_indexes() -> list[Index]:
     table = RfmScore.metadata.tables[RfmScore.__tablename__]
-    return [index for index in table.indexes if index.name in _VALUE_INDEXES]
+    return [index for index in table.indexes if index.name in RFM_VALUE_INDEXES.values()]
