@@ -10,7 +10,11 @@ The set-up (untimed, a process of its own): the shipped defaults (`init-db`), an
 tags every imported lead, a workflow on entering "Customers with demographics and firmographics"
 (every generated row has a company or a birth date) and one on that tag, both active; the segments
 filled once; the CSV file.
-The timed part runs the command in a child process, whose peak RSS the runner records.
+The timed part runs the command in a child process, whose peak RSS the runner records. Side by side,
+both import scenarios then load the rows the import wrote into two copies of the database as it was
+before, by binary COPY with the schema's triggers and without (benchmarks/rows_limit.py): the least
+any import writing those rows can cost, reported as ``copy_seconds``, ``copy_without_triggers_seconds``
+and the ratio ``import_to_copy``.
 """
 
 from __future__ import annotations
@@ -26,8 +30,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 
+from benchmarks import rows_limit
 from benchmarks.context import BenchContext
 from benchmarks.registry import scenario
 from crm_segments.db import make_session_factory, utcnow
@@ -106,16 +113,63 @@ def _prepare(context: BenchContext) -> None:
 
 def _timed_import(context: BenchContext, kind: str, path: Path) -> dict[str, Any]:
     """`crm-segments import KIND PATH` timed as its own process (a failed import fails the run): its
-    report, the file's size and the rows a second."""
-    env = {**os.environ, "DATABASE_URL": context.database_url}
-    command = [str(Path(sys.executable).with_name("crm-segments")), "import", kind, str(path)]
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise AssertionError(f"import failed ({done.returncode}): {done.stderr[-2000:]}")
+    report, the file's size and the rows a second; then the same rows loaded by binary COPY into two
+    copies of the database as it was before (rows_limit.py), with the schema's triggers and without,
+    side by side."""
+    context.close()  # a database is copied only while nothing is connected to it
+    copies = {triggers: rows_limit.copy_database(context.database_url, f"{_database(context)}_rows_{name}")
+              for triggers, name in ((True, "triggers"), (False, "bare"))}
+    try:
+        mark = rows_limit.xid_mark(context.database_url)
+        env = {**os.environ, "DATABASE_URL": context.database_url}
+        command = [str(Path(sys.executable).with_name("crm-segments")), "import", kind, str(path)]
+        rows_limit.checkpoint(context.database_url)
+        started = time.perf_counter()
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise AssertionError(f"import failed ({done.returncode}): {done.stderr[-2000:]}")
+        limits = _limits(context.database_url, copies, mark)
+    finally:
+        for url in copies.values():
+            rows_limit.drop_database(url)
     return {"report": done.stdout.strip(), "csv_mb": round(path.stat().st_size / 1e6, 1),
-            "total_rows": context.profiles, "rows_per_second": round(context.profiles / seconds)}
+            "total_rows": context.profiles, "rows_per_second": round(context.profiles / seconds),
+            **limits, "import_to_copy": round(seconds / limits["copy_seconds"], 2)}
+
+
+def _limits(url: str, copies: dict[bool, str], mark: int) -> dict[str, Any]:
+    """The import's rows loaded into each copy: seconds, rows a second, and each table's rows and
+    seconds; the run fails unless each copy then holds the same rows of every table as the import's
+    database, and reports the change log's rows on each side (one per profile and statement)."""
+    figures: dict[str, Any] = {}
+    with rows_limit.dumped_rows(url, mark) as dumps:
+        figures["import_rows"] = {table: rows for table, (_, rows) in dumps.items()}
+        with psycopg.connect(rows_limit.libpq(url)) as connection:
+            log = rows_limit.count_newer(connection, rows_limit.CHANGE_LOG, mark)
+        figures["import_change_log_rows"] = log
+        for triggers, copy in copies.items():
+            name = "copy" if triggers else "copy_without_triggers"
+            copy_mark = rows_limit.xid_mark(copy)
+            rows_limit.checkpoint(copy)
+            loaded = rows_limit.load(copy, dumps, triggers=triggers)
+            with psycopg.connect(rows_limit.libpq(copy)) as connection:
+                written = {table: rows_limit.count_newer(connection, table, copy_mark) for table in dumps}
+                if triggers:
+                    figures["copy_change_log_rows"] = rows_limit.count_newer(
+                        connection, rows_limit.CHANGE_LOG, copy_mark)
+            if written != figures["import_rows"]:
+                raise AssertionError(f"{name}: rows {written}, the import's {figures['import_rows']}")
+            figures[f"{name}_seconds"] = loaded.seconds
+            figures[f"{name}_server_cpu_seconds"] = loaded.server_cpu_seconds
+            figures[f"{name}_tables_s"] = loaded.tables
+    return figures
+
+
+def _database(context: BenchContext) -> str:
+    name = make_url(context.database_url).database
+    assert name is not None
+    return name
 
 
 @scenario("import-profiles-csv", "`crm-segments import profiles` of an N-row CSV with two workflows active",
