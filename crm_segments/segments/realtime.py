@@ -35,7 +35,7 @@ from . import live_rules
 from .compiler import compile_rule, rule_predicate
 from .level_writes import write_level
 from .live_rules import LiveSegment
-from .membership import Diff, adjust_member_count, apply_diff, lock_segment
+from .membership import Diff, adjust_member_count, apply_diff, apply_scoped_diff, lock_segment
 from .periods import BoundNow, today
 
 log = logging.getLogger(__name__)
@@ -142,8 +142,12 @@ def _update(session: Session, segment: LiveSegment, ids: list[int] | Select[Any]
     lock_segment(session, segment.id)
     matched = compile_rule(live_rules.parsed(segment.document), now=now,
                            profile_ids=None if rule_over_everyone else ids)
-    diff = apply_diff(session, segment.id, matched, now=now, version=segment.version, source="realtime",
-                      scope=ids)
+    if isinstance(ids, Select):  # a bulk write's staged ids
+        diff = apply_scoped_diff(session, segment.id, matched, now=now, version=segment.version,
+                                 source="realtime", scope=ids)
+    else:
+        diff = apply_diff(session, segment.id, matched, now=now, version=segment.version, source="realtime",
+                          scope=ids)
     adjust_member_count(session, segment.id, diff)
     return diff
 
@@ -163,7 +167,10 @@ def on_bulk_change(session: Session, changed: ChangedProfiles) -> None:
 def reevaluate_staged(session: Session, staged: Select[Any], *, now: dt.datetime,
                       rules_over_everyone: bool = False) -> dict[int, Diff]:
     """Bring every live segment's membership of a bulk write's staged profiles up to date: one
-    diff per segment, level by level, each restricted by the staged ids (never the whole base).
+    diff per segment, level by level, each restricted by the staged ids (never the whole base) and
+    written by one statement (membership.apply_scoped_diff: the rule's matches and the stored
+    memberships fully joined once, where staging the matches and two anti-joins each way read both
+    twice).
 
     ``rules_over_everyone``: each rule is evaluated unrestricted and only its diff is restricted.
     For a write that changed a large share of the base (an import of a whole file) that is the
