@@ -184,17 +184,19 @@ def record(result: dict[str, Any], path: Path) -> None:
 
 def table(results: list[dict[str, Any]]) -> str:
     header = ("scenario", "profiles", "seconds", "peak RSS MB (proc + child)", "rows", "rows/s",
-              "load before/after")
+              "the rows by COPY: s (with triggers / without)", "load before/after")
     lines = [header]
     for r in results:
         if "error" in r:
-            lines.append((r["scenario"], f"{r['profiles']:,}", "error", "", "", "", ""))
+            lines.append((r["scenario"], f"{r['profiles']:,}", "error", "", "", "", "", ""))
             continue
         lines.append((
             r["scenario"], f"{r['profiles']:,}", f"{r['seconds']:.1f}",
             f"{r['peak_rss_mb']:.0f} + {r['peak_child_rss_mb']:.0f}",
             f"{r['total_rows']:,}" if "total_rows" in r else "",
             f"{r['rows_per_second']:,}" if "rows_per_second" in r else "",
+            (f"{r['copy_seconds']:.1f} / {r['copy_without_triggers_seconds']:.1f}"
+             if "copy_seconds" in r else ""),
             f"{r['load_average_before'][0]:.1f} / {r['load_average_after'][0]:.1f}",
         ))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
