@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from crm_segments.kernel.errors import FieldError, ValidationFailed
+from crm_segments.kernel.json_text import parse_json
 
 HEADER_LINE = 1
 LIST_COLUMNS = frozenset({"interests"})          # "golf; sailing" -> ["golf", "sailing"]
@@ -154,7 +154,7 @@ def _convert(name: str, cell: str, line: int, errors: list[FieldError]) -> Any:
         return [item.strip() for item in cell.split(";") if item.strip()]
     if name in JSON_COLUMNS:
         try:
-            value = json.loads(cell)
+            value = parse_json(cell)
         except ValueError as exc:
             errors.append(FieldError(name, f"is not valid JSON: {exc}", row=line))
             return None

@@ -4,7 +4,6 @@ A forged, stale or tampered request gets 403 and changes nothing."""
 
 from __future__ import annotations
 
-import json
 import logging
 
 from flask import Blueprint, Flask, Response, current_app, render_template, request
@@ -22,6 +21,7 @@ from crm_segments.delivery.sendgrid_events import (
 )
 from crm_segments.delivery.twilio_events import record_inbound, record_status, signature_valid
 from crm_segments.delivery.unsubscribe import profile_for_token, unsubscribe
+from crm_segments.kernel.json_text import parse_json
 from crm_segments.state import get_state
 from crm_segments.web.db import db_session
 
@@ -65,7 +65,7 @@ def sendgrid_events() -> tuple[dict[str, object], int]:
                                        now=utcnow(), max_age=messaging.webhook_max_age):
         return _refuse(problem)
     try:
-        items = json.loads(body)
+        items = parse_json(body)
     except ValueError:
         return {"error": "the body is not JSON"}, 400
     if not isinstance(items, list):

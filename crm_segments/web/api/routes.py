@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +11,7 @@ from pydantic import BaseModel
 from werkzeug.exceptions import UnsupportedMediaType
 
 from crm_segments.kernel.errors import FieldError, ValidationFailed
+from crm_segments.kernel.json_text import parse_json
 from crm_segments.kernel.storable_text import PROBLEM, unstorable_paths
 
 from .errors import BadBody
@@ -54,8 +54,8 @@ def json_body() -> Any:
     if not raw.strip():
         raise BadBody("the request body is empty; send a JSON object")
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        body = parse_json(raw)
+    except ValueError as exc:
         raise BadBody(f"the request body is not valid JSON: {exc}") from None
     if bad := list(unstorable_paths(body))[:MAX_REPORTED]:
         raise ValidationFailed([FieldError(path, PROBLEM) for path in bad])

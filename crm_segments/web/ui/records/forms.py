@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import FieldError, ValidationFailed
+from crm_segments.kernel.json_text import parse_json
 from crm_segments.models import Product
 
 # Alternatives to a field the form shows (the API's keys), and what the record services stamp
@@ -122,7 +123,7 @@ def form_input(fields: Sequence[FormField], form: Mapping[str, str], *,
             data[field.name] = [item.strip() for item in raw.split(",") if item.strip()]
         elif field.widget == "json":
             try:
-                data[field.name] = json.loads(raw)
+                data[field.name] = parse_json(raw)
             except ValueError as exc:
                 errors.append(FieldError(field.name, f"is not valid JSON: {exc}"))
         else:

@@ -34,6 +34,7 @@ from wtforms import FileField, IntegerField, SelectField, StringField, TextAreaF
 
 from crm_segments.db import READ_ONLY, utcnow
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
+from crm_segments.kernel.json_text import parse_json
 from crm_segments.models import Profile, Segment, SegmentMember, Workflow
 from crm_segments.models.segments import SEGMENT_KINDS
 from crm_segments.records.validation import validate
@@ -52,6 +53,7 @@ from crm_segments.state import get_state
 from crm_segments.tasks.queue import active_task
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session, reads_only
+from crm_segments.web.ui.common.forms import json_object
 from crm_segments.web.ui.common.profile_sections import ProfileSection, ProfileSections
 from crm_segments.web.ui.common.routes import PageRoutes
 from crm_segments.web.ui.segments.chart import size_chart
@@ -254,7 +256,7 @@ def _json_field(text: str | None, field: str) -> Any:
     if text is None or not text.strip():
         return None
     try:
-        return json.loads(text)
+        return parse_json(text)
     except ValueError as exc:
         raise ValidationFailed([FieldError(field, f"is not valid JSON: {exc}")]) from None
 
@@ -336,8 +338,8 @@ def segment_edit(segment_id: int) -> tuple[str, int] | WerkzeugResponse:
 @role_required("admin")
 def segment_preview() -> tuple[Response, int]:
     """Live preview for the editor: ``{"rule": ...}`` or ``{"query_sql": ...}`` as JSON."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
+    body = json_object()
+    if body is None:
         return jsonify(error={"field": "body", "message": "send a JSON object"}), 400
     session = db_session()
     try:

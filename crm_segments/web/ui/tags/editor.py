@@ -22,7 +22,7 @@ from crm_segments.records.entities import entity_profile_id
 from crm_segments.tagging import audit, manual, suppressions
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
-from crm_segments.web.ui.common.forms import safe_redirect
+from crm_segments.web.ui.common.forms import json_object, safe_redirect
 from crm_segments.web.ui.common.profile_sections import ProfileSection, ProfileSections
 from crm_segments.web.ui.common.routes import PageRoutes
 from crm_segments.web.ui.tags.views import tag_json, tags_per_minute
@@ -42,8 +42,8 @@ def _wants_json() -> bool:
 
 def _value(name: str) -> Any:
     if request.is_json:
-        body = request.get_json(silent=True)
-        return body.get(name) if isinstance(body, dict) else None
+        body = json_object()
+        return body.get(name) if body is not None else None
     return request.form.get(name)
 
 

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, RateLimited, ValidationFailed
+from crm_segments.kernel.json_text import parse_json
 from crm_segments.models import AutoTagRule
 from crm_segments.models.record_types import tag_entity_types
 from crm_segments.models.tags import AUTO_TAG_MODES
@@ -54,7 +55,7 @@ def _input(form: RuleForm) -> AutoTagRuleIn:
     condition that is not JSON is reported with the other fields' errors."""
     errors: list[FieldError] = []
     try:
-        condition = json.loads(form.condition.data or "")
+        condition = parse_json(form.condition.data or "")
     except ValueError as exc:
         errors.append(FieldError("condition", f"is not valid JSON: {exc}"))
         condition = {}

@@ -16,6 +16,7 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from crm_segments.kernel.errors import FieldError
+from crm_segments.kernel.json_text import parse_json
 from crm_segments.workflows.step_types import STEP_TYPES, WEEKDAYS
 
 _STEP_FIELD = re.compile(r"^steps-(\d+)-(\w+)$")
@@ -161,7 +162,7 @@ def _goal(form: MultiDict[str, str], editor: EditorForm) -> dict[str, Any] | Non
     items = []
     for value in form.getlist("goal_since"):
         try:
-            items.append(json.loads(value))
+            items.append(parse_json(value))
         except ValueError:
             editor.errors.append(FieldError("goal.since_enrollment", "an unreadable goal condition was sent"))
     rule_text = form.get("goal_rule", "").strip()
@@ -177,7 +178,7 @@ def _goal(form: MultiDict[str, str], editor: EditorForm) -> dict[str, Any] | Non
 def _json(text: str, name: str, editor: EditorForm) -> Any:
     editor.raw[name] = text
     try:
-        return json.loads(text)
+        return parse_json(text)
     except ValueError as exc:
         editor.errors.append(FieldError(name, f"is not valid JSON ({exc})"))
         return {}
