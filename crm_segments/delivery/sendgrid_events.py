@@ -18,6 +18,7 @@ from sendgrid.helpers.eventwebhook import EventWebhook
 from sqlalchemy.orm import Session
 
 from crm_segments.channels.sendgrid import MESSAGE_ID_ARG
+from crm_segments.kernel.record_ids import parse_id
 
 from .events import DeliveryEvent, record_events
 
@@ -74,7 +75,7 @@ def to_event(item: dict[str, Any]) -> DeliveryEvent | None:
     withdraws = "email" if name in ("spamreport", "unsubscribe", "group_unsubscribe") else None
     return DeliveryEvent(
         provider="sendgrid", event_id=f"sendgrid:{event_id}", event=name, occurred_at=occurred,
-        status=STATUSES[name], message_id=int(raw_id) if raw_id.isdigit() else None,
+        status=STATUSES[name], message_id=parse_id(raw_id),
         provider_message_id=sg_message_id.split(".", 1)[0] or None, detail=reason,
         hard_bounce=hard_bounce, withdraws=withdraws,
         withdrawn_by="complaint" if name == "spamreport" else "webhook",

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
+from crm_segments.kernel.record_ids import parse_id
 from crm_segments.models import Tag
 from crm_segments.models.record_types import entity_plural
 from crm_segments.records import queries as record_queries
@@ -31,7 +32,8 @@ def selection_for(session: Session, *, entity_type: str, scope: str,
     """What a bulk bar chose: selected rows, the whole filtered list or a segment's members."""
     if scope == "selected":
         raw = fields.get("ids", "")
-        ids: list[Any] = [int(p) if p.strip().isdigit() else p for p in raw.split(",") if p.strip()]
+        # What is not an id stays text, which by_ids refuses naming it.
+        ids: list[Any] = [parse_id(p) or p for p in raw.split(",") if p.strip()]
         return selection.by_ids(session=session, entity_type=entity_type, ids=ids)
     if scope == "filter" and entity_type != "profile":
         kind = record_queries.KINDS[entity_type]
@@ -46,7 +48,7 @@ def selection_for(session: Session, *, entity_type: str, scope: str,
     if scope == "segment" and entity_type == "profile":
         raw_segment = fields.get("segment_id", "")
         return selection.by_segment(session=session,
-                                    segment_id=int(raw_segment) if raw_segment.isdigit() else raw_segment)
+                                    segment_id=parse_id(raw_segment) or raw_segment)
     if entity_type != "profile":
         raise ValidationFailed([FieldError("scope", "choose selected rows or the filtered list")])
     raise ValidationFailed([FieldError("scope", "choose selected rows, the filtered list or a segment")])

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_segments.kernel.errors import FieldError, ValidationFailed
+from crm_segments.kernel.record_ids import parse_id
 from crm_segments.models import Profile
 from crm_segments.models.record_types import record_models
 from crm_segments.profiles.queries import search_condition
@@ -47,8 +48,8 @@ def find_profile(session: Session, text: str) -> Profile | None:
     text = text.strip()
     if not text:
         return None
-    if text.isdigit():
-        return session.get(Profile, int(text))
+    if text.isascii() and text.isdigit():  # an id; a number larger than any id names nobody
+        return session.get(Profile, profile_id) if (profile_id := parse_id(text)) is not None else None
     query = select(Profile).where(search_condition(text)).order_by(Profile.id).limit(20)
     found = list(session.scalars(query))
     exact = [p for p in found if (p.email or "").lower() == text.lower()]

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 from crm_segments.config import MessagingSettings
 from crm_segments.db import utcnow
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
+from crm_segments.kernel.record_ids import MAX_ID, parse_id
 from crm_segments.messages import message_log, unconfirmed
 from crm_segments.messages.outbox import requeue_message
 from crm_segments.models import Profile, Workflow
@@ -40,10 +41,9 @@ def _int(args: MultiDict[str, str], name: str, errors: list[FieldError]) -> int 
     value = args.get(name, "").strip()
     if not value:
         return None
-    if not value.isdigit():
-        errors.append(FieldError(name, "must be a number"))
-        return None
-    return int(value)
+    if (chosen := parse_id(value)) is None:
+        errors.append(FieldError(name, f"must be an id (a whole number from 1 to {MAX_ID})"))
+    return chosen
 
 
 def _day(args: MultiDict[str, str], name: str, errors: list[FieldError], *, end: bool) -> dt.datetime | None:
@@ -112,7 +112,7 @@ def messages() -> tuple[str, int]:
         errors, filters = exc.errors, message_log.MessageFilter()
     after = args.get("after", "")
     page = (message_log.list_messages(session=session, filters=filters, limit=PAGE_SIZE,
-                                      after=int(after) if after.isdigit() else None)
+                                      after=parse_id(after))
             if not errors else message_log.MessagePage([], None))
     current: dict[str, Any] = {name: args.get(name, "") for name in FILTER_FIELDS if args.get(name)}
     settings = get_state(current_app).settings.messaging

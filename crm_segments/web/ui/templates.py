@@ -13,6 +13,7 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
+from crm_segments.kernel.record_ids import parse_id
 from crm_segments.messages.template_test_sends import send_test
 from crm_segments.models import Profile
 from crm_segments.models.messaging import CHANNELS, CONTENT_TYPES
@@ -68,9 +69,6 @@ def _edited(state: TemplateState, form: Any) -> TemplateSource:
                                                       or None))
 
 
-def _int(value: str | None) -> int | None:
-    value = (value or "").strip()
-    return int(value) if value.isdigit() else None
 
 
 def _editor(state: TemplateState, *, source: TemplateSource | None = None,
@@ -117,7 +115,7 @@ def template_edit(key: str) -> tuple[str, int] | Response:
         return _editor(state, source=source, status=400,
                        errors=[FieldError("profile", "no profile with this id, email or name")])
     record_type = request.form.get("record_type") or None
-    record_id = _int(request.form.get("record_id"))
+    record_id = parse_id(request.form.get("record_id"))
     if action == "preview":
         try:
             found = template_preview.preview_template(

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
+from crm_segments.kernel.record_ids import parse_id
 from crm_segments.models import Profile, Quote, User
 from crm_segments.models.record_types import by_plural
 from crm_segments.records import KINDS, Kind, WriteContext, crud
@@ -28,6 +29,7 @@ from crm_segments.records.validation import validate
 from crm_segments.state import get_state
 from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
+from crm_segments.web.ui.common.forms import safe_redirect
 from crm_segments.web.ui.common.profile_sections import ProfileSections
 from crm_segments.web.ui.common.routes import PageRoutes
 from crm_segments.web.ui.records.forms import (
@@ -250,15 +252,18 @@ def status_actions(kind: str, status: str) -> list[tuple[str, str]]:
 def profiles_owner() -> Response:
     """Give the chosen profiles an owner (or none), all or nothing."""
     session = db_session()
-    ids = [int(value) for value in request.form.getlist("profile_id") if value.isdigit()][:MAX_PROFILES + 1]
-    owner = request.form.get("owner_id", "")
-    back = redirect(request.form.get("next", "") if request.form.get("next", "").startswith("/")
-                    else url_for("crm_ui.profiles"))
+    ids = [chosen for value in request.form.getlist("profile_id")
+           if (chosen := parse_id(value)) is not None][:MAX_PROFILES + 1]
+    owner = request.form.get("owner_id", "").strip()
+    back = safe_redirect(request.form.get("next"), url_for("crm_ui.profiles"))
     if not ids:
         flash("Choose at least one profile.", "error")
         return back
     try:
-        changed = assign_owner(session, ids, int(owner) if owner.isdigit() else None, ctx=write_context())
+        owner_id = parse_id(owner)
+        if owner and owner_id is None:  # nobody is chosen by leaving it empty, not by any other text
+            raise ValidationFailed([FieldError("owner_id", "choose an owner from the list")])
+        changed = assign_owner(session, ids, owner_id, ctx=write_context())
     except ValidationFailed as exc:
         session.rollback()
         flash("Nothing was changed: " + "; ".join(sorted({e.message for e in exc.errors})), "error")

@@ -7,6 +7,7 @@ from flask import Blueprint, flash, request, url_for
 from werkzeug.wrappers import Response
 
 from crm_segments.kernel.errors import FieldError, NotFound, ValidationFailed
+from crm_segments.kernel.record_ids import parse_id
 from crm_segments.profiles import queries as profile_queries
 from crm_segments.records.owners import MAX_PROFILES, assign_owner
 from crm_segments.tagging.bulk_task import SELECTION_FIELDS, selection_for
@@ -34,7 +35,7 @@ def profiles_owner_bulk() -> Response | str:
     session = db_session()
     back = safe_path(request.form.get("next"), url_for("crm_ui.profiles"))
     raw_owner = request.form.get("owner_id", "").strip()
-    owner_id = int(raw_owner) if raw_owner.isascii() and raw_owner.isdigit() else None
+    owner_id = parse_id(raw_owner)
     fields = {key: value for key, value in request.form.items() if key in SELECTION_FIELDS}
     try:
         if raw_owner and owner_id is None:

@@ -35,6 +35,7 @@ from wtforms import FileField, IntegerField, SelectField, StringField, TextAreaF
 from crm_segments.db import READ_ONLY, utcnow
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
 from crm_segments.kernel.json_text import parse_json
+from crm_segments.kernel.record_ids import MAX_ID, parse_id
 from crm_segments.models import Profile, Segment, SegmentMember, Workflow
 from crm_segments.models.segments import SEGMENT_KINDS
 from crm_segments.records.validation import validate
@@ -129,10 +130,10 @@ def segments() -> str:
 def segment(segment_id: int) -> str:
     session = db_session()
     seg = _segment_or_404(segment_id)
-    after = request.args.get("after", type=int)
+    after = parse_id(request.args.get("after"))
     q = (request.args.get("q") or "").strip()
     page = members.members_page(session, seg.id, q=q or None, after=after, limit=50)
-    events = reports.events_page(session, seg.id, before=request.args.get("before", type=int), limit=25)
+    events = reports.events_page(session, seg.id, before=parse_id(request.args.get("before")), limit=25)
     triggered = session.scalars(select(Workflow).where(Workflow.trigger_segment_id == seg.id)
                                 .order_by(Workflow.name)).all()
     results = results_by(session, Workflow.id, where=Workflow.trigger_segment_id == seg.id)
@@ -238,9 +239,11 @@ def segment_members_change(segment_id: int) -> WerkzeugResponse:
                       f"{report.column}: {shown}{more}", "warning")
         else:
             ids = [part.strip() for part in (form.ids.data or "").split(",") if part.strip()]
-            if not all(i.isdigit() for i in ids):
-                raise ValidationFailed([FieldError("ids", "give whole numbers, comma separated")])
-            diff = static_lists.change_by_ids(session, seg, [int(i) for i in ids], action=action,
+            chosen = [parse_id(i) for i in ids]
+            if None in chosen:
+                wanted = f"give profile ids (whole numbers from 1 to {MAX_ID}), comma separated"
+                raise ValidationFailed([FieldError("ids", wanted)])
+            diff = static_lists.change_by_ids(session, seg, chosen, action=action,
                                               now=utcnow(), actor_id=current_user.id)
     except ValidationFailed as exc:
         session.rollback()
@@ -383,7 +386,7 @@ def _previewed_rule(session: Session, body: dict[str, Any], segment_id: int | No
 def segment_overlap() -> str:
     session = db_session()
     all_segments = service.list_segments(session)
-    a, b = request.args.get("a", type=int), request.args.get("b", type=int)
+    a, b = parse_id(request.args.get("a")), parse_id(request.args.get("b"))
     result = None
     if a and b and session.get(Segment, a) and session.get(Segment, b):
         result = reports.overlap(session, a, b)
@@ -409,7 +412,7 @@ def _profile_segments(session: Session, profile: Profile) -> dict[str, Any]:
         select(Segment, SegmentMember.entered_at).join(SegmentMember, SegmentMember.segment_id == Segment.id)
         .where(SegmentMember.profile_id == profile.id).order_by(Segment.name)).all()
     live = [s for s in service.list_segments(session) if s.kind == "live"]
-    chosen = request.args.get("explain", type=int)
+    chosen = parse_id(request.args.get("explain"))
     explanation, explained = None, None
     if chosen is not None:
         explained = next((s for s in live if s.id == chosen), None)

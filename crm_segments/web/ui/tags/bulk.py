@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response
 from wtforms import RadioField, StringField
 
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, RateLimited, ValidationFailed
+from crm_segments.kernel.record_ids import parse_id
 from crm_segments.models import BulkOperation, Segment, Tag, User
 from crm_segments.records import queries as record_queries
 from crm_segments.selection.from_csv import csv_selection
@@ -148,7 +149,7 @@ def tag_operations() -> str:
     session = db_session()
     before = request.args.get("before", "")
     operations = bulk.list_operations(session=session, limit=OPERATIONS_PER_PAGE + 1,
-                                      before=int(before) if before.isdigit() else None)
+                                      before=parse_id(before))
     more = len(operations) > OPERATIONS_PER_PAGE
     operations = operations[:OPERATIONS_PER_PAGE]
     user_ids = {o.created_by_id for o in operations} | {o.undone_by_id for o in operations}

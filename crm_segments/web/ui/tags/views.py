@@ -25,6 +25,7 @@ from crm_segments.kernel.errors import (
     RateLimited,
     ValidationFailed,
 )
+from crm_segments.kernel.record_ids import parse_id
 from crm_segments.models import Tag
 from crm_segments.records.validation import validate
 from crm_segments.schemas.tags import DEFAULT_COLOR, TagIn, TagPatch
@@ -145,9 +146,9 @@ def tag_merge(tag_id: int) -> tuple[str, int] | Response:
     merge_form = MergeForm()
     target_id = request.form.get("target_id", "")
     try:
-        if not target_id.isdigit():
+        if (target := parse_id(target_id)) is None:
             raise ValidationFailed([FieldError("target_id", "choose the tag to merge into")])
-        result = management.merge_tags(session=session, source_ids=[tag.id], target_id=int(target_id),
+        result = management.merge_tags(session=session, source_ids=[tag.id], target_id=target,
                                        user_id=current_user.id)
     except (ValidationFailed, NotFound) as exc:
         session.rollback()

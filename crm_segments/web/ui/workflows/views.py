@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response as Redirect
 
 from crm_segments.db import utcnow
 from crm_segments.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
+from crm_segments.kernel.record_ids import parse_id
 from crm_segments.models import Enrollment, Profile, Segment, Tag, Workflow
 from crm_segments.models.workflows import ENROLLMENT_STATUSES
 from crm_segments.segments.describe import describe
@@ -244,7 +245,7 @@ def workflow_enrollments(workflow_id: int) -> str:
     status = status if status in ENROLLMENT_STATUSES else ""
     after = request.args.get("after", "")
     page = queries.list_enrollments(session=session, workflow_id=found.id, status=status or None,
-                                    limit=PAGE_SIZE, after=int(after) if after.isdigit() else None)
+                                    limit=PAGE_SIZE, after=parse_id(after))
     profiles = queries.profile_names(session=session, profile_ids=[e.profile_id for e in page.items])
     return render_template("crm_segments/workflows/enrollments.html", workflow=found, page=page,
                            profiles=profiles, status=status, statuses=ENROLLMENT_STATUSES)
