@@ -31,7 +31,7 @@ from crm_segments.web.ui.tags.views import tag_json, tags_per_minute
 routes = PageRoutes()
 
 # Any entity type: the services check it against the registry when the request comes.
-ENTITY = "<entity_type>/<int:entity_id>"
+ENTITY = "<taggable_type:entity_type>/<int:entity_id>"
 RECORDS_SHOWN = 20  # per record type in the profile page's record-tags section
 HISTORY_SHOWN = 50
 Reply = tuple[Response, int] | Response
