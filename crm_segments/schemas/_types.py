@@ -26,6 +26,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
 from crm_segments import email_addresses
+from crm_segments.kernel.record_ids import MAX_ID as MAX_ID  # re-exported: the schemas bound ids by it
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 # Separators people type in phone numbers; removing them never changes the number.
@@ -143,6 +144,5 @@ MoneyOut = Annotated[
     Decimal, PlainSerializer(lambda value: f"{value:.2f}", return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": r"^\d+\.\d{2}$"}, mode="serialization"),
 ]
-# Row ids are PostgreSQL integer (32-bit) columns: a larger id can never name a row.
-MAX_ID = 2**31 - 1
+# Row ids are PostgreSQL integer (32-bit) columns: a larger id can never name a row (kernel/record_ids.py).
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]

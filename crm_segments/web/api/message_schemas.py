@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from crm_segments.models.messaging import MESSAGE_STATUSES
 from crm_segments.schemas._base import FilterModel, InputModel, OutputModel
-from crm_segments.schemas._types import MAX_ID
+from crm_segments.schemas._types import MAX_ID, Id
 
 from .workflow_schemas import ResultsOut
 
@@ -37,7 +37,7 @@ class UnconfirmedIn(InputModel):
     """Which unconfirmed messages: every one the filters select (the message log's, but for status),
     or only those of ``ids`` among them. Send ``{}`` for all of them."""
 
-    ids: list[int] | None = Field(default=None, min_length=1, max_length=1000,
+    ids: list[Id] | None = Field(default=None, min_length=1, max_length=1000,
                                   description="Only these messages (those still unconfirmed).")
     channel: Literal["email", "sms"] | None = None
     category: Literal["transactional", "marketing", "test"] | None = None

@@ -182,3 +182,11 @@ def test_a_failing_query_preview_is_422_without_the_database_text(api: Api, back
     assert error["fields"][0]["field"] == "query_sql"
     assert "division by zero" in error["message"] and "22012" in error["message"]
     assert "secret@example.com" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("message_id", [10**23, 2**31, 0])
+def test_closing_unconfirmed_messages_by_ids_no_row_can_have_is_refused_naming_them(api: Api,
+                                                                                    message_id: int) -> None:
+    response = api.post("/messages/unconfirmed/close", json={"ids": [1, message_id]})
+    assert response.status_code == 422
+    assert [f["field"] for f in _error(response)["fields"]] == ["ids[1]"]
