@@ -88,3 +88,16 @@ def test_a_number_too_large_for_the_store_that_still_reaches_it_is_a_400_and_wri
     # SQLite cannot bind it (OverflowError); PostgreSQL refuses it for an integer key (SQLSTATE 22003).
     assert response.status_code == 400 and "nothing was changed" in response.get_data(as_text=True)
     assert session.scalar(select(func.count()).select_from(Profile)) == 0
+
+
+@pytest.mark.parametrize("segment_id", [10**23, 2**31, 0, True, "x"])
+def test_the_segment_preview_names_a_segment_id_no_row_can_have(admin_client: FlaskClient,
+                                                                segment_id: object) -> None:
+    token = csrf_token_from(admin_client.get("/segments/new"))
+    rule = {"field": "region", "op": "eq", "value": "Norte"}
+    headers = {"X-CSRFToken": token}
+    refused = admin_client.post("/segments/preview", json={"rule": rule, "segment_id": segment_id},
+                                headers=headers)
+    assert refused.status_code == 422 and refused.json["error"]["field"] == "segment_id"
+    new = admin_client.post("/segments/preview", json={"rule": rule, "segment_id": None}, headers=headers)
+    assert new.status_code == 200 and new.json["count"] == 0

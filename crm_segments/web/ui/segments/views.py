@@ -349,7 +349,10 @@ def segment_preview() -> tuple[Response, int]:
         if "query_sql" in body:
             result = preview.preview_query(session, str(body["query_sql"]), sample_size=5)
         else:
-            segment_id = body.get("segment_id") if isinstance(body.get("segment_id"), int) else None
+            given = body.get("segment_id")  # null while a new segment is edited
+            segment_id = parse_id(str(given)) if given is not None and not isinstance(given, bool) else None
+            if given is not None and segment_id is None:
+                raise ValidationFailed([FieldError("segment_id", f"must be a segment id (1 to {MAX_ID})")])
             result = preview.preview_rule(session, _previewed_rule(session, body, segment_id), now=utcnow(),
                                           segment_id=segment_id, sample_size=5)
     except ValidationFailed as exc:
