@@ -27,6 +27,7 @@ from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session
 from crm_segments.web.ui.common.profile_sections import ProfileSection, ProfileSections
 from crm_segments.web.ui.common.routes import PageRoutes
+from crm_segments.web.ui.html_preview import with_preview_styles
 from crm_segments.workflows.results import Results, results_by, workflow_results
 
 routes = PageRoutes()
@@ -137,7 +138,7 @@ def messages() -> tuple[str, int]:
 
 @routes.route("/messages/<int:message_id>")
 @role_required("admin", "sales")
-def message(message_id: int) -> str:
+def message(message_id: int) -> Response:
     try:
         detail = message_log.get_message(session=db_session(), message_id=message_id)
     except NotFound:
@@ -147,8 +148,9 @@ def message(message_id: int) -> str:
     if detail.message.provider == "local" and detail.message.sent_at is not None:
         suffix = "eml" if detail.message.channel == "email" else "txt"
         outbox_file = settings.outbox_dir / f"message-{detail.message.id:08d}.{suffix}"
-    return render_template("crm_segments/messages/detail.html", detail=detail, m=detail.message,
+    page = render_template("crm_segments/messages/detail.html", detail=detail, m=detail.message,
                            outbox_file=outbox_file)
+    return with_preview_styles(page, 200, detail.message.html_body)
 
 
 @routes.route("/messages/<int:message_id>/requeue", methods=["POST"])

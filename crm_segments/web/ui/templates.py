@@ -32,6 +32,7 @@ from crm_segments.web.auth import role_required
 from crm_segments.web.db import db_session, reads_only, writing_session
 from crm_segments.web.ui.common.profile_sections import ProfileSections
 from crm_segments.web.ui.common.routes import PageRoutes
+from crm_segments.web.ui.html_preview import with_preview_styles
 from crm_segments.web.webhooks import public_base_url
 from crm_segments.workflows.template_saving import check_template, reset_template, save_template
 
@@ -73,14 +74,14 @@ def _edited(state: TemplateState, form: Any) -> TemplateSource:
 
 def _editor(state: TemplateState, *, source: TemplateSource | None = None,
             errors: list[FieldError] | None = None, preview: template_preview.Preview | None = None,
-            status: int = 200) -> tuple[str, int]:
+            status: int = 200) -> Response:
     form = request.form if request.method == "POST" else request.args
     body = render_template(
         "crm_segments/templates/edit.html", state=state, source=source or state.source, errors=errors or [],
         preview=preview, record_types=list(record_models()), form=form,
         used_records=template_preview.record_types_used(source or state.source),
     )
-    return body, status
+    return with_preview_styles(body, status, preview.parts.get("html") if preview is not None else None)
 
 
 @routes.route("/templates/<path:key>", methods=["GET", "POST"])
