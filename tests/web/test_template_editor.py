@@ -126,6 +126,9 @@ def test_preview_renders_unsaved_text_for_a_real_profile_and_record(admin_client
     assert '<span id="preview-subject">Draft for Bea: Q-7781</span>' in preview
     assert "Boiler service" in preview and f"quote {latest.id}" in preview
     assert session.scalars(select(MessageTemplate)).first() is None  # a preview saves nothing
+    # The preview frame lives under the page's policy: the email's own inline styles are admitted.
+    assert "'unsafe-hashes' 'sha256-" in shown.headers["Content-Security-Policy"]
+    assert "'unsafe-hashes'" not in admin_client.get(URL).headers["Content-Security-Policy"]
 
     older = admin_client.post(URL, data={**form, "record_id": str(latest.id - 1)}).get_data(as_text=True)
     assert "Draft for Bea: Q-OLD" in older
