@@ -16,9 +16,9 @@ from wtforms.validators import DataRequired
 
 from crm_segments.accounts import management as accounts
 from crm_segments.accounts import users
+from crm_segments.kernel.record_ids import parse_id
 from crm_segments.models import User
 from crm_segments.web.db import db_session, reads_only, writing_session
-from crm_segments.web.limits import MAX_PATH_ID
 from crm_segments.web.signin_limits import failed_attempt, refused_with
 
 bp = Blueprint("crm_auth", __name__, template_folder="templates")
@@ -41,9 +41,9 @@ def load_user(token: str) -> User | None:
     app with its own LoginManager calls this for crm_segments users. A token made before the user's
     sessions were ended (sign-out, new password, deactivation) loads nobody."""
     user_id, _, version = token.partition(":")
-    if not (user_id.isdigit() and version.isdigit() and int(user_id) <= MAX_PATH_ID):
+    if (chosen := parse_id(user_id)) is None or not (version.isascii() and version.isdigit()):
         return None
-    user = db_session().get(User, int(user_id))
+    user = db_session().get(User, chosen)
     if user is None or not user.is_active or user.session_version != int(version):
         return None
     return user

@@ -20,17 +20,17 @@ from crm_segments.kernel.errors import FieldError
 from crm_segments.kernel.record_ids import MAX_ID
 from crm_segments.kernel.storable_text import PROBLEM, has_unstorable_text
 
-# Every id in a path names a row of a PostgreSQL integer (32-bit) key. A larger (or negative) path id
-# matches no route, so it is a 404 rather than an "integer out of range" inside the database.
-MAX_PATH_ID = MAX_ID
 JSON_TYPES = ("application/json",)
 NUMBER_OUT_OF_RANGE = "22003"  # PostgreSQL's SQLSTATE numeric_value_out_of_range
 log = logging.getLogger(__name__)
 
 
 class BoundedIntConverter(IntegerConverter):
+    """Every id in a path names a row of an integer key (kernel/record_ids.py): a larger (or negative)
+    path id matches no route, so it is a 404 rather than an "integer out of range" in the database."""
+
     def __init__(self, map: Map, *args: object, **kwargs: object) -> None:  # noqa: A002 - Werkzeug's name
-        kwargs.setdefault("max", MAX_PATH_ID)
+        kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)  # type: ignore[arg-type]
 
 
