@@ -19,7 +19,6 @@ young enough never to have wrapped around).
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -30,6 +29,9 @@ from typing import Any
 
 import psycopg
 from sqlalchemy.engine import make_url
+
+from benchmarks import database
+from benchmarks.process_cpu import cpu_seconds
 
 EXITS = "exits"  # the (segment, profile) pairs the import removed from a segment
 # In the order the references need: records, then what refers to profiles, members before events.
@@ -46,12 +48,9 @@ class Load:
     tables: dict[str, float]  # table: seconds of its COPY (the removal of the exits included)
 
 
-def libpq(url: str, *, database: str | None = None) -> str:
-    """A SQLAlchemy URL as a libpq one (of another ``database`` on the same server if given)."""
-    parsed = make_url(url).set(drivername="postgresql")
-    if database is not None:
-        parsed = parsed.set(database=database)
-    return parsed.render_as_string(hide_password=False)
+def libpq(url: str) -> str:
+    """A SQLAlchemy URL as a libpq one."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def xid_mark(url: str) -> int:
@@ -65,10 +64,9 @@ def xid_mark(url: str) -> int:
 def copy_database(url: str, name: str) -> str:
     """A copy of ``url``'s database named ``name`` (nothing may be connected to it), analyzed as the
     original; its URL."""
-    with psycopg.connect(libpq(url, database="postgres"), autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{make_url(url).database}"')
-    copy = make_url(url).set(database=name).render_as_string(hide_password=False)
+    source = make_url(url).database
+    assert source is not None
+    copy = database.recreate_database(database.admin_url_of(url), name, template=source)
     with psycopg.connect(libpq(copy), autocommit=True) as connection:
         connection.execute("ANALYZE")
     return copy
@@ -81,8 +79,9 @@ def checkpoint(url: str) -> None:
 
 
 def drop_database(url: str) -> None:
-    with psycopg.connect(libpq(url, database="postgres"), autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+    name = make_url(url).database
+    assert name is not None
+    database.drop_database(database.admin_url_of(url), name)
 
 
 @contextmanager
@@ -127,7 +126,7 @@ def load(url: str, dumps: dict[str, tuple[Path, int]], *, triggers: bool) -> Loa
     with psycopg.connect(libpq(url)) as connection:
         if not triggers:
             connection.execute("SET session_replication_role = replica")
-        cpu_before = _backend_cpu(connection.info.backend_pid)
+        cpu_before = cpu_seconds(connection.info.backend_pid)
         started = time.perf_counter()
         for table, (path, _) in dumps.items():
             began = time.perf_counter()
@@ -144,11 +143,5 @@ def load(url: str, dumps: dict[str, tuple[Path, int]], *, triggers: bool) -> Loa
             tables[table] = round(time.perf_counter() - began, 3)
         connection.commit()
         seconds = time.perf_counter() - started
-        cpu = _backend_cpu(connection.info.backend_pid) - cpu_before
+        cpu = cpu_seconds(connection.info.backend_pid) - cpu_before
     return Load(round(seconds, 3), round(cpu, 2), tables)
-
-
-def _backend_cpu(pid: int) -> float:
-    """The server process's CPU seconds so far (the benchmarks run beside the server)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

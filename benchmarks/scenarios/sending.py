@@ -33,6 +33,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from benchmarks.context import BenchContext
+from benchmarks.process_cpu import cpu_seconds
 from benchmarks.registry import scenario
 from benchmarks.scenarios.workflows import _Progress
 from crm_segments.db import make_session_factory, utcnow
@@ -43,7 +44,6 @@ API_KEY = "SG.bench-key"
 NOT_YET = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 POLL = 0.1  # the workers' look at an empty queue: the start is not held up by it
 STALLED = 60.0  # seconds without a message accepted: the run has failed
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def _prepare(context: BenchContext) -> None:
@@ -187,7 +187,7 @@ class _Worker:
 
     def cpu_seconds(self) -> float:
         """CPU time of the worker process itself (all its threads; its renderers are not counted)."""
-        return _cpu_seconds(self.process.pid)
+        return cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -200,16 +200,8 @@ class _Worker:
         self._reader.join(5)
 
 
-def _cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0  # ended meanwhile
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
 def _renderer_cpu(workers: list[_Worker]) -> float:
-    return sum(_cpu_seconds(pid) for worker in workers for pid in _children(worker.process.pid))
+    return sum(cpu_seconds(pid) for worker in workers for pid in _children(worker.process.pid))
 
 
 def _children(pid: int) -> list[int]:
@@ -229,7 +221,7 @@ def _postgres_cpu() -> float:
     for comm in Path("/proc").glob("[0-9]*/comm"):
         try:
             if comm.read_text().strip() == "postgres":
-                total += _cpu_seconds(int(comm.parent.name))
+                total += cpu_seconds(int(comm.parent.name))
         except OSError:
             continue
     return total
@@ -244,7 +236,7 @@ def _backend_cpu(factory: sessionmaker[Session], *,
         pids = session.scalars(select(text("pid")).select_from(text("pg_stat_activity"))
                                .where(text("datname = current_database() AND pid <> pg_backend_pid()"))).all()
     since = since or {}
-    return {pid: _cpu_seconds(pid) - since.get(pid, 0.0) for pid in pids}
+    return {pid: cpu_seconds(pid) - since.get(pid, 0.0) for pid in pids}
 
 
 def _machine_cpu() -> tuple[float, float]:
