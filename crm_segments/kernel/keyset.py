@@ -13,11 +13,11 @@ from sqlalchemy import BigInteger, Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from crm_segments.kernel.errors import FieldError, ValidationFailed
+from crm_segments.kernel.record_ids import MAX_ID
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 MAX_CURSOR = 2**63 - 1  # the largest key either store can hold (bigint, SQLite INTEGER)
-MAX_INTEGER_KEY = 2**31 - 1  # a PostgreSQL integer key: a larger cursor is "integer out of range"
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def check_page_args(id_column: InstrumentedAttribute[int], *, after: int | None,
     """Refuse two cursors, a cursor out of the key's range, or a page size out of bounds."""
     if after is not None and before is not None:
         raise ValidationFailed([FieldError("before", "give either after or before, not both")])
-    top = MAX_CURSOR if isinstance(id_column.type, BigInteger) else MAX_INTEGER_KEY
+    top = MAX_CURSOR if isinstance(id_column.type, BigInteger) else MAX_ID  # past it: out of range
     for name, cursor in (("after", after), ("before", before)):
         if cursor is not None and not 0 <= cursor <= top:
             raise ValidationFailed([FieldError(name, f"must be an id from 0 to {top}")])

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from crm_segments.kernel.errors import NotFound, RateLimited, ValidationFailed
-from crm_segments.kernel.record_ids import MAX_ID, parse_id
+from crm_segments.kernel.record_ids import parse_id
 from crm_segments.models import Profile, Tag
 from crm_segments.models.record_types import taggable_types
 from crm_segments.records.entities import entity_profile_id
@@ -78,7 +78,7 @@ def _failed(exc: ValidationFailed | NotFound | RateLimited, entity_type: str, en
 def _tag_id_value() -> int | None:
     raw = _value("tag_id")
     if isinstance(raw, int) and not isinstance(raw, bool):
-        return raw if 1 <= raw <= MAX_ID else None
+        raw = str(raw)  # a script's number, read as the form's text is
     return parse_id(raw)
 
 
