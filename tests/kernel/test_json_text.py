@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crm_segments.kernel.json_text import MAX_NESTING, parse_json
 
@@ -31,3 +35,29 @@ def test_deeper_documents_are_a_value_error_naming_the_limit(levels: int) -> Non
 def test_text_that_is_not_json_is_a_value_error(text: str | bytes) -> None:
     with pytest.raises(ValueError):
         parse_json(text)
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                                                 max_size=3), max_leaves=30),
+       st.integers(min_value=0, max_value=2000))
+def test_any_document_wrapped_in_any_depth_is_read_or_refused_as_a_value_error(document: object,
+                                                                                levels: int) -> None:
+    text = "[" * levels + json.dumps(document) + "]" * levels
+    try:
+        read = parse_json(text)
+    except ValueError as exc:
+        assert "nests deeper" in str(exc) and levels + _depth(document) > MAX_NESTING
+        return
+    assert levels + _depth(document) <= MAX_NESTING
+    for _ in range(levels):
+        (read,) = read
+    assert read == document
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
